@@ -1,0 +1,1 @@
+//! jq checks (being written).

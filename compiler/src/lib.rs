@@ -1,0 +1,3 @@
+//! wflow compiler: lowers `.wflow` and Port JSON to the typed IR and checks it.
+pub mod cron;
+pub mod jq;
