@@ -1,0 +1,454 @@
+//! pest pairs to the AST. The only module that knows pest.
+
+use pest::Parser;
+use pest::iterators::Pair;
+use pest_derive::Parser;
+
+use crate::ast::*;
+use crate::span::{OffsetMap, Span};
+use crate::strings::{Escape, Utf16Pairer, decode_escape};
+use crate::{Parsed, SyntaxError};
+
+#[derive(Parser)]
+#[grammar = "wflow.pest"]
+struct WflowParser;
+
+struct Lowerer<'s> {
+    src: &'s str,
+    comments: Vec<Comment>,
+    errors: Vec<SyntaxError>,
+}
+
+pub(crate) fn parse_file(src: &str) -> Parsed {
+    let mut l = Lowerer {
+        src,
+        comments: Vec::new(),
+        errors: Vec::new(),
+    };
+    let statements = match WflowParser::parse(Rule::file, src) {
+        Ok(mut pairs) => match pairs.next() {
+            Some(file) => l.statements(file),
+            None => Vec::new(),
+        },
+        // The grammar accepts every input; this is only reachable through a pest limit.
+        Err(e) => {
+            let at = error_offset(&e);
+            l.errors.push(SyntaxError::new(
+                Span::new(at, at),
+                "the parser gave up here",
+                None,
+            ));
+            Vec::new()
+        }
+    };
+    l.comments.sort_by_key(|c| c.span.start);
+    l.errors.sort_by_key(|e| e.span.start);
+    Parsed {
+        file: File {
+            statements,
+            comments: l.comments,
+        },
+        errors: l.errors,
+    }
+}
+
+fn span(p: &Pair<Rule>) -> Span {
+    let s = p.as_span();
+    Span::new(s.start(), s.end())
+}
+
+fn error_offset(e: &pest::error::Error<Rule>) -> usize {
+    match e.location {
+        pest::error::InputLocation::Pos(p) => p,
+        pest::error::InputLocation::Span((s, _)) => s,
+    }
+}
+
+impl Lowerer<'_> {
+    /// The children of `p`, with comments collected on the side.
+    fn children<'i>(&mut self, p: Pair<'i, Rule>) -> Vec<Pair<'i, Rule>> {
+        let mut out = Vec::new();
+        for c in p.into_inner() {
+            if c.as_rule() == Rule::COMMENT {
+                let text = c.as_str().trim_start_matches("//").to_string();
+                self.comments.push(Comment {
+                    text,
+                    span: span(&c),
+                });
+            } else {
+                out.push(c);
+            }
+        }
+        out
+    }
+
+    fn statements(&mut self, p: Pair<Rule>) -> Vec<Statement> {
+        let mut out = Vec::new();
+        for c in self.children(p) {
+            match c.as_rule() {
+                Rule::entry => out.push(Statement::Entry(self.entry(c))),
+                Rule::input_decl => out.push(Statement::Input(self.input_decl(c))),
+                Rule::edge_chain => out.push(Statement::Edges(self.edges(c))),
+                Rule::junk => self.junk(&c),
+                Rule::stray_close => self.errors.push(SyntaxError::new(
+                    span(&c),
+                    "unexpected `}`",
+                    Some("remove it, or add the `{` it was meant to close".into()),
+                )),
+                _ => {}
+            }
+        }
+        out
+    }
+
+    /// Explains a junk region by re-parsing it strictly.
+    fn junk(&mut self, p: &Pair<Rule>) {
+        let sp = span(p);
+        let text = p.as_str();
+        let (at, message) = match WflowParser::parse(Rule::strict_statement, text) {
+            Err(e) => {
+                let at = error_offset(&e).min(text.len());
+                (sp.start + at, describe_expected(&e, text, at))
+            }
+            Ok(_) => (sp.start, "this line cannot be read here".to_string()),
+        };
+        let end = next_token_end(self.src, at).min(sp.end.max(at));
+        self.errors.push(SyntaxError::new(
+            Span::new(at, end),
+            message,
+            junk_help(text),
+        ));
+    }
+
+    fn entry(&mut self, p: Pair<Rule>) -> Entry {
+        let sp = span(&p);
+        let mut name = None;
+        let mut args = Vec::new();
+        let mut block = None;
+        for c in self.children(p) {
+            match c.as_rule() {
+                Rule::ident if name.is_none() => name = Some(ident(&c)),
+                Rule::block => block = Some(self.block(c)),
+                _ => args.push(self.value(c)),
+            }
+        }
+        let name = name.unwrap_or_else(|| Ident {
+            name: String::new(),
+            span: sp,
+        });
+        Entry {
+            name,
+            args,
+            block,
+            span: sp,
+        }
+    }
+
+    fn block(&mut self, p: Pair<Rule>) -> Block {
+        let sp = span(&p);
+        let closed = p
+            .clone()
+            .into_inner()
+            .any(|c| c.as_rule() == Rule::block_close);
+        if !closed {
+            self.errors.push(SyntaxError::new(
+                Span::new(sp.start, sp.start + 1),
+                "this `{` is never closed",
+                Some("add the matching `}`".into()),
+            ));
+        }
+        let statements = self.statements(p);
+        Block {
+            statements,
+            closed,
+            span: sp,
+        }
+    }
+
+    fn input_decl(&mut self, p: Pair<Rule>) -> InputDecl {
+        let sp = span(&p);
+        let mut key = Key {
+            name: String::new(),
+            span: sp,
+        };
+        let mut optional = false;
+        let mut ty = None;
+        let mut args = Vec::new();
+        let mut block = None;
+        for c in self.children(p) {
+            match c.as_rule() {
+                Rule::kw_input => {}
+                Rule::bare_key => {
+                    key = Key {
+                        name: c.as_str().to_string(),
+                        span: span(&c),
+                    }
+                }
+                Rule::string => {
+                    if ty.is_none() {
+                        let s = self.string(&c);
+                        key = Key {
+                            name: s.value,
+                            span: s.span,
+                        };
+                    } else {
+                        args.push(self.value(c));
+                    }
+                }
+                Rule::optional_mark => optional = true,
+                Rule::type_expr => ty = Some(type_expr(&c)),
+                Rule::block => block = Some(self.block(c)),
+                _ => args.push(self.value(c)),
+            }
+        }
+        let ty = ty.unwrap_or_else(|| TypeExpr {
+            name: Ident {
+                name: String::new(),
+                span: sp,
+            },
+            arg: None,
+            array_depth: 0,
+            span: sp,
+        });
+        InputDecl {
+            key,
+            optional,
+            ty,
+            args,
+            block,
+            span: sp,
+        }
+    }
+
+    fn edges(&mut self, p: Pair<Rule>) -> EdgeChain {
+        let sp = span(&p);
+        let mut endpoints = Vec::new();
+        let mut description = None;
+        for c in self.children(p) {
+            match c.as_rule() {
+                Rule::endpoint => {
+                    let esp = span(&c);
+                    let mut parts = c.into_inner();
+                    let node = parts.next().map(|n| ident(&n));
+                    let outlet = parts.next().map(|n| ident(&n));
+                    if let Some(node) = node {
+                        endpoints.push(Endpoint {
+                            node,
+                            outlet,
+                            span: esp,
+                        });
+                    }
+                }
+                Rule::string => description = Some(self.string(&c)),
+                _ => {}
+            }
+        }
+        EdgeChain {
+            endpoints,
+            description,
+            span: sp,
+        }
+    }
+
+    fn value(&mut self, p: Pair<Rule>) -> Value {
+        let sp = span(&p);
+        let kind = match p.as_rule() {
+            Rule::string => ValueKind::Str(self.string(&p)),
+            Rule::jq => {
+                let code = p.into_inner().next();
+                let (code, code_start) = match code {
+                    Some(c) => (c.as_str().to_string(), c.as_span().start()),
+                    None => (String::new(), sp.start + 1),
+                };
+                ValueKind::Jq { code, code_start }
+            }
+            Rule::number => ValueKind::Number(p.as_str().to_string()),
+            Rule::boolean => ValueKind::Bool(p.as_str() == "true"),
+            Rule::null => ValueKind::Null,
+            Rule::ident => ValueKind::Ident(ident(&p)),
+            Rule::list => {
+                let items = self
+                    .children(p)
+                    .into_iter()
+                    .map(|c| self.value(c))
+                    .collect();
+                ValueKind::Array(items)
+            }
+            Rule::object => {
+                let mut members = Vec::new();
+                for m in self.children(p) {
+                    let mut parts = self.children(m).into_iter();
+                    let (Some(k), Some(v)) = (parts.next(), parts.next()) else {
+                        continue;
+                    };
+                    let key = if k.as_rule() == Rule::string {
+                        let s = self.string(&k);
+                        Key {
+                            name: s.value,
+                            span: s.span,
+                        }
+                    } else {
+                        Key {
+                            name: k.as_str().to_string(),
+                            span: span(&k),
+                        }
+                    };
+                    members.push((key, self.value(v)));
+                }
+                ValueKind::Object(members)
+            }
+            _ => ValueKind::Null,
+        };
+        Value { kind, span: sp }
+    }
+
+    /// Decodes a string literal, recording escapes in its offset map.
+    fn string(&mut self, p: &Pair<Rule>) -> Str {
+        let sp = span(p);
+        let mut value = String::new();
+        let mut map = OffsetMap::identity(sp.start + 1);
+        let mut pairer = Utf16Pairer::default();
+        for piece in p.clone().into_inner() {
+            let psp = span(&piece);
+            if piece.as_rule() == Rule::escape {
+                let decoded = decode_escape(&piece.as_str()[1..]);
+                let c = match decoded {
+                    Ok(Escape::Char(c)) => Some(c),
+                    Ok(Escape::Unit(u)) => pairer.feed(u).unwrap_or_else(|m| {
+                        self.errors.push(SyntaxError::new(psp, m, None));
+                        None
+                    }),
+                    Err(m) => {
+                        let help = "valid escapes: \\\" \\\\ \\/ \\b \\f \\n \\r \\t \\uXXXX";
+                        self.errors
+                            .push(SyntaxError::new(psp, m, Some(help.into())));
+                        None
+                    }
+                };
+                if let Some(c) = c {
+                    map.push(value.len(), psp.start);
+                    value.push(c);
+                }
+            } else {
+                if pairer.pending() {
+                    let m = "a high surrogate `\\u` escape must be followed by a low one";
+                    self.errors.push(SyntaxError::new(psp, m, None));
+                    pairer = Utf16Pairer::default();
+                }
+                map.push(value.len(), psp.start);
+                value.push_str(piece.as_str());
+            }
+        }
+        Str {
+            value,
+            span: sp,
+            map,
+        }
+    }
+}
+
+fn ident(p: &Pair<Rule>) -> Ident {
+    Ident {
+        name: p.as_str().to_string(),
+        span: span(p),
+    }
+}
+
+fn type_expr(p: &Pair<Rule>) -> TypeExpr {
+    let sp = span(p);
+    let mut name = Ident {
+        name: String::new(),
+        span: sp,
+    };
+    let mut arg = None;
+    let mut array_depth = 0;
+    for c in p.clone().into_inner() {
+        match c.as_rule() {
+            Rule::ident => name = ident(&c),
+            Rule::type_arg => arg = Some(ident(&c)),
+            Rule::array_mark => array_depth += 1,
+            _ => {}
+        }
+    }
+    TypeExpr {
+        name,
+        arg,
+        array_depth,
+        span: sp,
+    }
+}
+
+/// The end of the token starting at `at`: a word, or one character.
+fn next_token_end(src: &str, at: usize) -> usize {
+    let rest = src.get(at..).unwrap_or("");
+    let word = rest
+        .char_indices()
+        .find(|&(_, c)| !(c.is_alphanumeric() || "_-@:$".contains(c)))
+        .map_or(rest.len(), |(i, _)| i);
+    if word > 0 {
+        return at + word;
+    }
+    at + rest
+        .chars()
+        .next()
+        .filter(|c| *c != '\n')
+        .map_or(0, char::len_utf8)
+}
+
+/// Plain words for what pest expected at `at`.
+fn describe_expected(e: &pest::error::Error<Rule>, text: &str, at: usize) -> String {
+    let found = match text.get(at..).and_then(|r| r.chars().next()) {
+        None | Some('\n') | Some('\r') => "the end of the line".to_string(),
+        Some(c) => format!("`{c}`"),
+    };
+    let pest::error::ErrorVariant::ParsingError { positives, .. } = &e.variant else {
+        return format!("unexpected {found}");
+    };
+    let mut wanted: Vec<&str> = positives.iter().filter_map(|r| rule_words(*r)).collect();
+    wanted.sort_unstable();
+    wanted.dedup();
+    if wanted.contains(&"a value") {
+        // A value may be a name, a string, a list or an object: say it once.
+        wanted.retain(|w| !matches!(*w, "a name" | "a string" | "`[`" | "`{`"));
+    }
+    match wanted.as_slice() {
+        [] => format!("unexpected {found}"),
+        [one] => format!("expected {one}, found {found}"),
+        [init @ .., last] => format!("expected {} or {last}, found {found}", init.join(", ")),
+    }
+}
+
+fn rule_words(r: Rule) -> Option<&'static str> {
+    Some(match r {
+        Rule::ident | Rule::endpoint | Rule::entry | Rule::statement => "a name",
+        Rule::string | Rule::str_text | Rule::escape | Rule::template => "a string",
+        Rule::value | Rule::number | Rule::boolean | Rule::null | Rule::jq => "a value",
+        Rule::list => "`[`",
+        Rule::object | Rule::member => "`{`",
+        Rule::block | Rule::block_close => "`{` or `}`",
+        Rule::bare_key => "a key",
+        Rule::type_expr => "a type",
+        Rule::optional_mark => "`?`",
+        Rule::EOI => "the end of the statement",
+        Rule::edge_chain => "`->`",
+        _ => return None,
+    })
+}
+
+/// A hint for common mistakes in a line that could not be read.
+fn junk_help(text: &str) -> Option<String> {
+    let t = text.trim_start();
+    if t.contains('=') && !t.contains("==") && !t.starts_with('"') {
+        return Some("fields are written `name value`, without `=`".into());
+    }
+    if t.starts_with('#') {
+        return Some("comments start with `//`".into());
+    }
+    if t.matches('"').count() % 2 == 1 {
+        return Some("strings must end on the line they start; use `\\n` for line breaks".into());
+    }
+    if t.matches('`').count() % 2 == 1 {
+        return Some("a jq expression in backticks needs a closing backtick".into());
+    }
+    None
+}
