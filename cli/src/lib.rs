@@ -1,0 +1,260 @@
+//! The `wflow` command line: argument parsing, file discovery, rendering and exit codes. All
+//! checking is done by `wflow-compiler`.
+
+mod render;
+
+pub use render::{Format, render_github, render_human, render_json_entries};
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use wflow_compiler::{Checked, Severity, check_source, syntax_of};
+
+/// Workflows as code: check, compile and run Port-style workflows.
+#[derive(Parser)]
+#[command(name = "wflow", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Check `.wflow` and Port workflow JSON files (directories are searched).
+    Check {
+        /// Files or directories; defaults to the current directory.
+        paths: Vec<PathBuf>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Human)]
+        format: Format,
+    },
+    /// Print a file's IR as JSON.
+    Compile {
+        /// A `.wflow` or Port JSON file.
+        file: PathBuf,
+    },
+}
+
+/// Parses the command line and runs the command. Exit codes: 0 no errors, 1 errors found,
+/// 2 usage or IO error.
+pub fn run() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Check { paths, format } => check(paths, format),
+        Command::Compile { file } => compile(&file),
+    }
+}
+
+/// One checked file.
+pub struct FileResult {
+    pub path: PathBuf,
+    pub src: String,
+    pub checked: Checked,
+}
+
+fn check(paths: Vec<PathBuf>, format: Format) -> ExitCode {
+    let paths = if paths.is_empty() {
+        vec![PathBuf::from(".")]
+    } else {
+        paths
+    };
+    let (files, io_errors) = discover(&paths);
+    let results = check_files(files);
+    let mut out = std::io::stdout().lock();
+    let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let text = match format {
+        Format::Human => {
+            let mut s = String::new();
+            for r in &results {
+                s.push_str(&render_human(
+                    &r.path.display().to_string(),
+                    &r.src,
+                    &r.checked.diagnostics,
+                    color,
+                ));
+            }
+            s.push_str(&summary(&results));
+            s
+        }
+        Format::Json => render::render_json(&results),
+        Format::Github => {
+            let mut s = String::new();
+            for r in &results {
+                s.push_str(&render_github(
+                    &r.path.display().to_string(),
+                    &r.src,
+                    &r.checked.diagnostics,
+                ));
+            }
+            s
+        }
+    };
+    let _ = out.write_all(text.as_bytes());
+    for e in &io_errors {
+        eprintln!("error: {e}");
+    }
+    if !io_errors.is_empty() {
+        ExitCode::from(2)
+    } else if results.iter().any(|r| r.checked.has_errors()) {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// "checked N files: E errors, W warnings".
+fn summary(results: &[FileResult]) -> String {
+    let count = |sev| {
+        results
+            .iter()
+            .flat_map(|r| &r.checked.diagnostics)
+            .filter(|d| d.severity == sev)
+            .count()
+    };
+    let plural = |n: usize, w: &str| {
+        if n == 1 {
+            format!("1 {w}")
+        } else {
+            format!("{n} {w}s")
+        }
+    };
+    format!(
+        "checked {}: {}, {}\n",
+        plural(results.len(), "file"),
+        plural(count(Severity::Error), "error"),
+        plural(count(Severity::Warning), "warning")
+    )
+}
+
+/// Reads and checks files on all cores; results come back in path order.
+pub fn check_files(files: Vec<(PathBuf, String)>) -> Vec<FileResult> {
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(files.len().max(1));
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let slots: Vec<std::sync::Mutex<Option<FileResult>>> =
+        files.iter().map(|_| std::sync::Mutex::new(None)).collect();
+    std::thread::scope(|s| {
+        for _ in 0..workers {
+            s.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some((path, src)) = files.get(i) else {
+                        break;
+                    };
+                    let checked = check_source(src, syntax_of(path));
+                    if let Some(slot) = slots.get(i) {
+                        if let Ok(mut g) = slot.lock() {
+                            *g = Some(FileResult {
+                                path: path.clone(),
+                                src: src.clone(),
+                                checked,
+                            });
+                        }
+                    }
+                }
+            });
+        }
+    });
+    slots
+        .into_iter()
+        .filter_map(|s| s.into_inner().ok().flatten())
+        .collect()
+}
+
+/// Expands directories into the `.wflow` and Port workflow JSON files under them, sorted.
+/// Files named explicitly are always included. Returns the files with their text, and IO errors.
+pub fn discover(paths: &[PathBuf]) -> (Vec<(PathBuf, String)>, Vec<String>) {
+    let mut files = Vec::new();
+    let mut errors = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            let mut found = Vec::new();
+            walk(p, &mut found, &mut errors);
+            found.sort();
+            for f in found {
+                match std::fs::read_to_string(&f) {
+                    Ok(src) if is_workflow_file(&f, &src) => files.push((f, src)),
+                    Ok(_) => {}
+                    Err(e) => errors.push(format!("{}: {e}", f.display())),
+                }
+            }
+        } else {
+            match std::fs::read_to_string(p) {
+                Ok(src) => files.push((p.clone(), src)),
+                Err(e) => errors.push(format!("{}: {e}", p.display())),
+            }
+        }
+    }
+    (files, errors)
+}
+
+fn walk(dir: &Path, out: &mut Vec<PathBuf>, errors: &mut Vec<String>) {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) => {
+            errors.push(format!("{}: {e}", dir.display()));
+            return;
+        }
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with('.') || name == "target" || name == "node_modules" {
+            continue;
+        }
+        match entry.file_type() {
+            Ok(t) if t.is_dir() => walk(&path, out, errors),
+            Ok(_) if name.ends_with(".wflow") || name.ends_with(".json") => out.push(path),
+            _ => {}
+        }
+    }
+}
+
+/// In a directory, a JSON file is checked only when it looks like a Port workflow (or a piece
+/// of one); other JSON (package.json, blueprints) is left alone.
+fn is_workflow_file(path: &Path, src: &str) -> bool {
+    if syntax_of(path) == wflow_compiler::Syntax::Wflow {
+        return true;
+    }
+    ["\"nodes\"", "\"connections\"", "\"config\""]
+        .iter()
+        .any(|k| src.contains(k))
+}
+
+fn compile(file: &Path) -> ExitCode {
+    let src = match std::fs::read_to_string(file) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {}: {e}", file.display());
+            return ExitCode::from(2);
+        }
+    };
+    let checked = check_source(&src, syntax_of(file));
+    if checked.has_errors() {
+        let color = std::io::stderr().is_terminal();
+        eprint!(
+            "{}",
+            render_human(
+                &file.display().to_string(),
+                &src,
+                &checked.diagnostics,
+                color
+            )
+        );
+        return ExitCode::from(1);
+    }
+    match serde_json::to_string_pretty(&checked.module) {
+        Ok(json) => {
+            println!("{json}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,199 @@
+//! Diagnostics as plain data: the compiler produces them, the CLI renders them with miette and
+//! the LSP converts them to ranges.
+
+use wflow_grammar::Span;
+
+/// How bad a diagnostic is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Severity {
+    Error,
+    Warning,
+}
+
+impl Severity {
+    /// `error` or `warning`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        }
+    }
+}
+
+/// A span with a short text shown under it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Label {
+    pub span: Span,
+    pub message: String,
+}
+
+/// One problem found in a file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    pub severity: Severity,
+    /// A stable kebab-case code from [`CODES`].
+    pub code: &'static str,
+    pub message: String,
+    pub primary: Label,
+    pub secondary: Vec<Label>,
+    pub help: Option<String>,
+}
+
+impl Diagnostic {
+    /// An error with `code` at `span`.
+    pub fn error(code: &'static str, span: Span, message: impl Into<String>) -> Diagnostic {
+        Diagnostic::new(Severity::Error, code, span, message)
+    }
+
+    /// A warning with `code` at `span`.
+    pub fn warning(code: &'static str, span: Span, message: impl Into<String>) -> Diagnostic {
+        Diagnostic::new(Severity::Warning, code, span, message)
+    }
+
+    fn new(
+        severity: Severity,
+        code: &'static str,
+        span: Span,
+        message: impl Into<String>,
+    ) -> Diagnostic {
+        debug_assert!(
+            CODES.iter().any(|(c, _)| *c == code),
+            "unregistered code {code}"
+        );
+        Diagnostic {
+            severity,
+            code,
+            message: message.into(),
+            primary: Label {
+                span,
+                message: String::new(),
+            },
+            secondary: Vec::new(),
+            help: None,
+        }
+    }
+
+    /// Sets the text under the primary span.
+    pub fn label(mut self, message: impl Into<String>) -> Diagnostic {
+        self.primary.message = message.into();
+        self
+    }
+
+    /// Adds a secondary span with its text.
+    pub fn with(mut self, span: Span, message: impl Into<String>) -> Diagnostic {
+        self.secondary.push(Label {
+            span,
+            message: message.into(),
+        });
+        self
+    }
+
+    /// Sets how to fix it.
+    pub fn help(mut self, help: impl Into<String>) -> Diagnostic {
+        self.help = Some(help.into());
+        self
+    }
+
+    /// Sets how to fix it, if there is a hint.
+    pub fn help_opt(mut self, help: Option<String>) -> Diagnostic {
+        self.help = help;
+        self
+    }
+}
+
+/// Every diagnostic code with a one-line summary. Each has a case in `tests/corpus`.
+pub const CODES: &[(&str, &str)] = &[
+    ("syntax", "the text cannot be parsed"),
+    ("json-syntax", "the file is not valid JSON"),
+    ("unknown-item", "a top-level item other than `workflow`"),
+    (
+        "unknown-node-kind",
+        "a node keyword or `config.type` that does not exist",
+    ),
+    ("unknown-field", "a field this construct does not have"),
+    ("duplicate-field", "a field given twice"),
+    ("missing-field", "a required field is missing"),
+    ("wrong-type", "a field's value has the wrong type"),
+    ("invalid-value", "a value outside the allowed set"),
+    ("missing-trigger", "a workflow without a trigger node"),
+    (
+        "invalid-identifier",
+        "an identifier that is empty, too long or has characters Port rejects",
+    ),
+    (
+        "duplicate-identifier",
+        "two nodes, outlets, inputs or buttons with one identifier",
+    ),
+    ("unknown-node", "a connection endpoint that is not a node"),
+    ("trigger-as-target", "a connection into a trigger"),
+    ("self-loop", "a node connected to itself"),
+    ("cycle", "connections that form a cycle"),
+    (
+        "fan-out",
+        "more than one outgoing connection where Port allows one",
+    ),
+    (
+        "outlet-required",
+        "a connection from a CONDITION or INPUT node without an outlet",
+    ),
+    (
+        "unknown-outlet",
+        "a connection naming an outlet its source does not have",
+    ),
+    (
+        "outlet-not-allowed",
+        "an outlet or fallback on a connection whose source cannot branch that way",
+    ),
+    (
+        "outlet-button-mismatch",
+        "an INPUT outlet without a button of the same identifier, or a button without an outlet",
+    ),
+    ("unreachable-node", "a node no trigger leads to"),
+    ("limit-exceeded", "a count or length over Port's limits"),
+    (
+        "cron-syntax",
+        "a cron expression that is not standard 5-field cron",
+    ),
+    (
+        "cron-too-frequent",
+        "a schedule that fires more often than once per 5 minutes",
+    ),
+    ("cron-never-fires", "a schedule that never fires"),
+    (
+        "unknown-input-type",
+        "an input type or format that does not exist",
+    ),
+    (
+        "entity-without-blueprint",
+        "an entity input without a blueprint",
+    ),
+    (
+        "default-type-mismatch",
+        "an input default or enum value that does not match its type",
+    ),
+    (
+        "unknown-input-key",
+        "`required`, `order`, a step or a context naming an input that does not exist",
+    ),
+    ("order-with-steps", "`order` together with `steps`"),
+    (
+        "provider-without-model",
+        "an AI node with `provider` but no `model`, or the reverse",
+    ),
+    ("jq-syntax", "a jq expression that does not parse"),
+    (
+        "jq-unknown-function",
+        "a call to a jq function that does not exist",
+    ),
+    (
+        "jq-arity",
+        "a jq function called with the wrong number of arguments",
+    ),
+    ("jq-unknown-variable", "a jq `$variable` that is not bound"),
+    ("go-template", "a Go-template helper where jq is expected"),
+    (
+        "fragment",
+        "a Port JSON file that is a fragment, checked on its own",
+    ),
+    ("deprecated", "a construct Port has deprecated"),
+];

@@ -1,0 +1,872 @@
+//! The typed IR: one meaning for `.wflow` and Port JSON alike.
+//!
+//! The checker, the runtime, the LSP and the exporter all read this. It serialises to JSON
+//! (`wflow compile`); spans are not serialised. [`IR_VERSION`] changes whenever the shape does.
+
+use serde::de::Deserializer;
+use serde::ser::{SerializeMap, SerializeSeq, Serializer};
+use serde::{Deserialize, Serialize};
+use wflow_grammar::{OffsetMap, Span};
+
+/// The version of the IR's shape; stored with every compiled module.
+pub const IR_VERSION: u32 = 1;
+
+/// The workflows of one source file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Module {
+    pub ir_version: u32,
+    pub workflows: Vec<Workflow>,
+}
+
+/// A workflow: metadata, nodes and the connections between them.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Workflow {
+    pub identifier: Name,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<Name>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub icon: Option<Name>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<Name>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub category: Option<Name>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allow_anyone_to_view_runs: Option<bool>,
+    pub nodes: Vec<Node>,
+    pub connections: Vec<Connection>,
+    /// A Port JSON fragment (nodes without a workflow around them): whole-workflow rules such
+    /// as "at least one trigger" are not applied.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub fragment: bool,
+    #[serde(skip)]
+    pub span: Span,
+}
+
+impl Workflow {
+    /// The node with identifier `id`.
+    pub fn node(&self, id: &str) -> Option<&Node> {
+        self.nodes.iter().find(|n| n.identifier.value == id)
+    }
+}
+
+/// A string that came from the source, with where it came from.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Name {
+    pub value: String,
+    pub span: Span,
+}
+
+impl Name {
+    /// A name with its source span.
+    pub fn new(value: impl Into<String>, span: Span) -> Name {
+        Name {
+            value: value.into(),
+            span,
+        }
+    }
+}
+
+impl Serialize for Name {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.value)
+    }
+}
+
+impl<'de> Deserialize<'de> for Name {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Name, D::Error> {
+        String::deserialize(d).map(|value| Name {
+            value,
+            span: Span::default(),
+        })
+    }
+}
+
+/// A node: a trigger, an action or a flow node.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Node {
+    pub identifier: Name,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<Name>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub icon: Option<Name>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<Name>,
+    pub config: NodeConfig,
+    /// Evaluated after the node runs, against `.result`; they replace the node's output.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variables: Option<Vec<(Name, Value)>>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub links: Vec<Template>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verbose: Option<bool>,
+    #[serde(skip)]
+    pub span: Span,
+}
+
+/// What a node does, by kind.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum NodeConfig {
+    SelfServeTrigger(FormTrigger),
+    EventTrigger(EventTrigger),
+    ScheduleTrigger(ScheduleTrigger),
+    Webhook(Webhook),
+    Kafka(Kafka),
+    UpsertEntity(Upsert),
+    IntegrationAction(Integration),
+    Ai(Ai),
+    AiAgent(AiAgent),
+    /// Deprecated by Port; kept as given.
+    CursorAgent(Opaque),
+    Condition(Condition),
+    Input(InputNode),
+}
+
+impl NodeConfig {
+    /// Port's `config.type` string for this kind.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            NodeConfig::SelfServeTrigger(_) => "SELF_SERVE_TRIGGER",
+            NodeConfig::EventTrigger(_) => "EVENT_TRIGGER",
+            NodeConfig::ScheduleTrigger(_) => "SCHEDULE_TRIGGER",
+            NodeConfig::Webhook(_) => "WEBHOOK",
+            NodeConfig::Kafka(_) => "KAFKA",
+            NodeConfig::UpsertEntity(_) => "UPSERT_ENTITY",
+            NodeConfig::IntegrationAction(_) => "INTEGRATION_ACTION",
+            NodeConfig::Ai(_) => "AI",
+            NodeConfig::AiAgent(_) => "AI_AGENT",
+            NodeConfig::CursorAgent(_) => "CURSOR_AGENT",
+            NodeConfig::Condition(_) => "CONDITION",
+            NodeConfig::Input(_) => "INPUT",
+        }
+    }
+
+    /// Whether this node starts runs.
+    pub fn is_trigger(&self) -> bool {
+        matches!(
+            self,
+            NodeConfig::SelfServeTrigger(_)
+                | NodeConfig::EventTrigger(_)
+                | NodeConfig::ScheduleTrigger(_)
+        )
+    }
+
+    /// Whether connections out of this node name an outlet.
+    pub fn has_outlets(&self) -> bool {
+        matches!(self, NodeConfig::Condition(_) | NodeConfig::Input(_))
+    }
+}
+
+/// What happens to the run when an action node fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnFailure {
+    Terminate,
+    Continue,
+}
+
+/// What a webhook does when it times out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnTimeout {
+    Fail,
+    Continue,
+}
+
+/// `SELF_SERVE_TRIGGER`: a form a person (or an agent) fills in.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct FormTrigger {
+    pub user_inputs: Form,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub permissions: Option<Permissions>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub published: Option<bool>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub contexts: Vec<Context>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variant: Option<Name>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action_card_button_text: Option<Name>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub execute_action_button_text: Option<Name>,
+}
+
+/// A form schema (`userInputs`), for self-service triggers and INPUT nodes.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Form {
+    pub properties: Vec<InputField>,
+    #[serde(default, skip_serializing_if = "Required::is_empty")]
+    pub required: Required,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order: Option<Vec<Name>>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub steps: Vec<Step>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub titles: Vec<Heading>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub validations: Vec<Validation>,
+    /// INPUT nodes only.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub buttons: Vec<Button>,
+}
+
+impl Form {
+    /// The input with key `key`.
+    pub fn input(&self, key: &str) -> Option<&InputField> {
+        self.properties.iter().find(|p| p.key.value == key)
+    }
+}
+
+/// Which inputs must be filled: a list, or a jq expression that yields the list.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Required {
+    Keys(Vec<Name>),
+    Jq(JqQuery),
+}
+
+impl Default for Required {
+    fn default() -> Required {
+        Required::Keys(Vec::new())
+    }
+}
+
+impl Required {
+    fn is_empty(&self) -> bool {
+        matches!(self, Required::Keys(k) if k.is_empty())
+    }
+}
+
+/// One form input: its key and schema.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InputField {
+    pub key: Name,
+    pub schema: InputSchema,
+}
+
+/// The schema of one input (a JSON-Schema-like object with Port's extensions).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct InputSchema {
+    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
+    pub ty: Option<Name>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<Name>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blueprint: Option<Name>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<Name>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<Name>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default: Option<Value>,
+    #[serde(rename = "enum", default, skip_serializing_if = "Option::is_none")]
+    pub enum_values: Option<Value>,
+    /// Array inputs: the schema of each item.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub items: Option<Box<InputSchema>>,
+    /// Object inputs: nested properties.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub properties: Vec<InputField>,
+    /// Object inputs: required nested keys.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub required: Vec<Name>,
+    /// Every other keyword (`minLength`, `visible`, `dataset`, ...), by Port's name.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub keywords: Vec<(Name, Value)>,
+    #[serde(skip)]
+    pub span: Span,
+}
+
+/// One page of a multi-step form.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Step {
+    pub title: Name,
+    pub order: Vec<Name>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub visible: Option<Value>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub validations: Vec<Validation>,
+    #[serde(skip)]
+    pub span: Span,
+}
+
+/// A static heading between inputs (`titles`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Heading {
+    pub key: Name,
+    pub title: Name,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<Name>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub visible: Option<Value>,
+}
+
+/// A whole-form rule checked on submit.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Validation {
+    pub constraint: JqQuery,
+    pub message: Name,
+}
+
+/// A button of an INPUT node's form.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Button {
+    pub identifier: Name,
+    pub label: Name,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variant: Option<Name>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub icon: Option<Name>,
+}
+
+/// Who may run a self-service trigger. Omitted or empty: admins only.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Permissions {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub roles: Option<Vec<Name>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub users: Option<Vec<Name>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub teams: Option<Vec<Name>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<Value>,
+}
+
+/// Where a self-service trigger is surfaced.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Context {
+    pub on: Name,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blueprint_identifier: Option<Name>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_input: Option<Name>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub visible: Option<bool>,
+}
+
+/// `EVENT_TRIGGER`: a catalog change.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EventTrigger {
+    pub event_type: Name,
+    pub blueprint_identifier: Name,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub property_identifier: Option<Name>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub condition: Option<EventCondition>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub published: Option<bool>,
+}
+
+/// Event filter: jq expressions over the raw event, combined with and/or.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EventCondition {
+    pub expressions: Vec<JqQuery>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub combinator: Option<Name>,
+}
+
+/// `SCHEDULE_TRIGGER`: a 5-field cron in UTC.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScheduleTrigger {
+    pub cron: Name,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub published: Option<bool>,
+}
+
+/// `WEBHOOK`: an HTTP request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Webhook {
+    pub url: Template,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub method: Option<Name>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub headers: Vec<(Name, Value)>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub synchronized: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_timeout: Option<OnTimeout>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_failure: Option<OnFailure>,
+}
+
+/// `KAFKA`: publish a payload.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Kafka {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payload: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_failure: Option<OnFailure>,
+}
+
+/// `UPSERT_ENTITY`: create or update a catalog entity.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Upsert {
+    pub blueprint_identifier: Template,
+    pub mapping: Mapping,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_failure: Option<OnFailure>,
+}
+
+/// What an upsert writes.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Mapping {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identifier: Option<Template>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<Template>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub icon: Option<Template>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub team: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub properties: Option<Vec<(Name, Value)>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub relations: Option<Vec<(Name, Value)>>,
+}
+
+/// `INTEGRATION_ACTION`: an action run by an installed integration (GitHub, GitLab, ...).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Integration {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub installation_id: Option<Name>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub integration_provider: Option<Name>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub integration_invocation_type: Option<Name>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub integration_action_execution_properties: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub defer_integration_installation: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_failure: Option<OnFailure>,
+}
+
+/// `AI`: a prompt to Port AI.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Ai {
+    pub user_prompt: Template,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub system_prompt: Option<Template>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tools: Option<Vec<Name>>,
+    #[serde(flatten)]
+    pub model: AiModel,
+}
+
+/// `AI_AGENT`: invoke a Port AI agent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AiAgent {
+    pub agent_identifier: Name,
+    pub user_prompt: Template,
+    #[serde(flatten)]
+    pub model: AiModel,
+}
+
+/// Settings shared by AI nodes.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AiModel {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mcp_servers: Vec<Name>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<Name>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<Name>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_schema: Option<Value>,
+}
+
+/// A node config kept as given (deprecated kinds).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Opaque {
+    pub fields: Vec<(Name, Value)>,
+}
+
+/// `CONDITION`: the first outlet whose expression is true is taken.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Condition {
+    pub outlets: Vec<ConditionOutlet>,
+}
+
+/// One branch of a condition.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConditionOutlet {
+    pub identifier: Name,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<Name>,
+    pub expression: JqQuery,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_label: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workflow_status_label: Option<Value>,
+}
+
+/// `INPUT`: pause for people to respond.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct InputNode {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<Template>,
+    pub user_inputs: Form,
+    pub outlets: Vec<InputOutlet>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub responders: Option<Responders>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notifications: Vec<Value>,
+}
+
+/// One branch of an INPUT node, taken when enough people press its button.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InputOutlet {
+    pub identifier: Name,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<Name>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evaluation_method: Option<Name>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub num_of_responders: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_label: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workflow_status_label: Option<Value>,
+}
+
+/// Who may respond to an INPUT node.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Responders {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub users: Vec<Name>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub roles: Vec<Name>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub teams: Vec<Name>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub users_query: Option<Value>,
+}
+
+/// An edge. From CONDITION/INPUT nodes it names an outlet, or is the fallback.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Connection {
+    pub source: Name,
+    pub target: Name,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outlet: Option<Name>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub fallback: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<Name>,
+    #[serde(skip)]
+    pub span: Span,
+}
+
+/// A bare jq expression (a condition, an event filter, a `jqQuery`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct JqQuery {
+    pub code: String,
+    /// Maps offsets in `code` to the source.
+    pub map: OffsetMap,
+    pub span: Span,
+}
+
+impl JqQuery {
+    /// The source span of `range`, a byte range of `code`.
+    pub fn source_span(&self, range: std::ops::Range<usize>) -> Span {
+        Span::new(self.map.source(range.start), self.map.source(range.end))
+    }
+}
+
+impl Serialize for JqQuery {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(1))?;
+        m.serialize_entry("jqQuery", &self.code)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for JqQuery {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<JqQuery, D::Error> {
+        #[derive(Deserialize)]
+        struct Raw {
+            #[serde(rename = "jqQuery")]
+            jq_query: String,
+        }
+        let raw = Raw::deserialize(d)?;
+        Ok(JqQuery {
+            code: raw.jq_query,
+            ..JqQuery::default()
+        })
+    }
+}
+
+/// A string that may hold `{{ jq }}` templates.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Template {
+    /// The text as written (decoded), templates included.
+    pub text: String,
+    pub parts: Vec<Part>,
+    pub span: Span,
+}
+
+/// A piece of a [`Template`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum Part {
+    Text(String),
+    Expr(JqQuery),
+}
+
+impl Template {
+    /// The jq expressions in the template.
+    pub fn exprs(&self) -> impl Iterator<Item = &JqQuery> {
+        self.parts.iter().filter_map(|p| match p {
+            Part::Expr(q) => Some(q),
+            Part::Text(_) => None,
+        })
+    }
+
+    /// Whether the template is exactly one `{{ }}` (its result keeps its JSON type).
+    pub fn is_whole_value(&self) -> bool {
+        matches!(self.parts.as_slice(), [Part::Expr(_)])
+    }
+
+    /// Splits `text` into literal parts and `{{ }}` expressions. `map` maps offsets in `text`
+    /// to the source.
+    pub fn parse(text: &str, map: &OffsetMap, span: Span) -> Template {
+        let mut parts = Vec::new();
+        let mut rest_start = 0;
+        let mut i = 0;
+        let bytes = text.as_bytes();
+        while let Some(open) = find(bytes, i, b"{{") {
+            let code_start = open + 2;
+            let Some(close) = template_end(bytes, code_start) else {
+                break;
+            };
+            if open > rest_start {
+                parts.push(Part::Text(text[rest_start..open].to_string()));
+            }
+            let code = text[code_start..close].to_string();
+            let mut sub = OffsetMap::identity(map.source(code_start));
+            for off in 0..=code.len() {
+                // Record a breakpoint wherever the source jumps (an escape in the literal).
+                let want = map.source(code_start + off);
+                if sub.source(off) != want {
+                    sub.push(off, want);
+                }
+            }
+            let qspan = Span::new(map.source(code_start), map.source(close));
+            parts.push(Part::Expr(JqQuery {
+                code,
+                map: sub,
+                span: qspan,
+            }));
+            rest_start = close + 2;
+            i = rest_start;
+        }
+        if rest_start < text.len() || parts.is_empty() {
+            parts.push(Part::Text(text[rest_start..].to_string()));
+        }
+        Template {
+            text: text.to_string(),
+            parts,
+            span,
+        }
+    }
+}
+
+fn find(hay: &[u8], from: usize, needle: &[u8]) -> Option<usize> {
+    hay.get(from..)?
+        .windows(needle.len())
+        .position(|w| w == needle)
+        .map(|p| p + from)
+}
+
+/// The offset of the `}}` closing a template whose code starts at `from`, skipping jq strings.
+fn template_end(bytes: &[u8], from: usize) -> Option<usize> {
+    let mut i = from;
+    let mut in_str = false;
+    while i < bytes.len() {
+        match (in_str, bytes[i]) {
+            (true, b'\\') => i += 1,
+            (true, b'"') | (false, b'"') => in_str = !in_str,
+            (false, b'}') if bytes.get(i + 1) == Some(&b'}') => return Some(i),
+            _ => {}
+        }
+        i += 1;
+    }
+    None
+}
+
+impl Serialize for Template {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.text)
+    }
+}
+
+impl<'de> Deserialize<'de> for Template {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Template, D::Error> {
+        let text = String::deserialize(d)?;
+        Ok(Template::parse(
+            &text,
+            &OffsetMap::identity(0),
+            Span::default(),
+        ))
+    }
+}
+
+/// A JSON value whose strings are templates, with spans. `Jq` is Port's `{"jqQuery": ...}`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Value {
+    pub kind: ValueKind,
+    pub span: Span,
+}
+
+/// What a [`Value`] is.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ValueKind {
+    Null,
+    Bool(bool),
+    Number(serde_json::Number),
+    String(Template),
+    Array(Vec<Value>),
+    Object(Vec<(Name, Value)>),
+    Jq(JqQuery),
+}
+
+impl Value {
+    /// Every template in the value, depth first.
+    pub fn templates(&self) -> Vec<&Template> {
+        let mut out = Vec::new();
+        self.collect_templates(&mut out);
+        out
+    }
+
+    fn collect_templates<'a>(&'a self, out: &mut Vec<&'a Template>) {
+        match &self.kind {
+            ValueKind::String(t) => out.push(t),
+            ValueKind::Array(items) => items.iter().for_each(|v| v.collect_templates(out)),
+            ValueKind::Object(members) => {
+                members.iter().for_each(|(_, v)| v.collect_templates(out))
+            }
+            _ => {}
+        }
+    }
+
+    /// Converts to plain JSON (templates as their text, jq as `{"jqQuery": ...}`).
+    pub fn to_json(&self) -> serde_json::Value {
+        use serde_json::Value as J;
+        match &self.kind {
+            ValueKind::Null => J::Null,
+            ValueKind::Bool(b) => J::Bool(*b),
+            ValueKind::Number(n) => J::Number(n.clone()),
+            ValueKind::String(t) => J::String(t.text.clone()),
+            ValueKind::Array(items) => J::Array(items.iter().map(Value::to_json).collect()),
+            ValueKind::Object(members) => J::Object(
+                members
+                    .iter()
+                    .map(|(k, v)| (k.value.clone(), v.to_json()))
+                    .collect(),
+            ),
+            ValueKind::Jq(q) => serde_json::json!({ "jqQuery": q.code }),
+        }
+    }
+
+    /// Converts from plain JSON (no spans).
+    pub fn from_json(v: &serde_json::Value) -> Value {
+        use serde_json::Value as J;
+        let kind = match v {
+            J::Null => ValueKind::Null,
+            J::Bool(b) => ValueKind::Bool(*b),
+            J::Number(n) => ValueKind::Number(n.clone()),
+            J::String(s) => {
+                ValueKind::String(Template::parse(s, &OffsetMap::identity(0), Span::default()))
+            }
+            J::Array(items) => ValueKind::Array(items.iter().map(Value::from_json).collect()),
+            J::Object(m) => match (m.len(), m.get("jqQuery")) {
+                (1, Some(J::String(code))) => ValueKind::Jq(JqQuery {
+                    code: code.clone(),
+                    ..JqQuery::default()
+                }),
+                _ => ValueKind::Object(
+                    m.iter()
+                        .map(|(k, v)| (Name::new(k.clone(), Span::default()), Value::from_json(v)))
+                        .collect(),
+                ),
+            },
+        };
+        Value {
+            kind,
+            span: Span::default(),
+        }
+    }
+}
+
+impl Serialize for Value {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match &self.kind {
+            ValueKind::Null => s.serialize_unit(),
+            ValueKind::Bool(b) => s.serialize_bool(*b),
+            ValueKind::Number(n) => n.serialize(s),
+            ValueKind::String(t) => s.serialize_str(&t.text),
+            ValueKind::Array(items) => {
+                let mut seq = s.serialize_seq(Some(items.len()))?;
+                for i in items {
+                    seq.serialize_element(i)?;
+                }
+                seq.end()
+            }
+            ValueKind::Object(members) => {
+                let mut m = s.serialize_map(Some(members.len()))?;
+                for (k, v) in members {
+                    m.serialize_entry(&k.value, v)?;
+                }
+                m.end()
+            }
+            ValueKind::Jq(q) => q.serialize(s),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Value {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Value, D::Error> {
+        serde_json::Value::deserialize(d).map(|v| Value::from_json(&v))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn template_splits_and_maps_spans() {
+        // Source: `"a {{ .x[\"k\"] }} b"` at offset 0; decoded text has the quotes unescaped.
+        let src = r#""a {{ .x[\"k\"] }} b""#;
+        let text = "a {{ .x[\"k\"] }} b";
+        let mut map = OffsetMap::identity(1);
+        map.push(8, 9); // the first `\"` decodes to `"` at 8 (source 9..11)
+        map.push(9, 11);
+        map.push(10, 12); // second escape
+        map.push(11, 14);
+        let t = Template::parse(text, &map, Span::new(0, src.len()));
+        assert_eq!(t.parts.len(), 3);
+        let q = t.exprs().next().expect("expr");
+        assert_eq!(q.code, " .x[\"k\"] ");
+        // `k` is offset 5 in the code; in the source it is at 12.
+        assert_eq!(&src[q.source_span(5..6).range()], "k");
+        assert!(!t.is_whole_value());
+    }
+
+    #[test]
+    fn template_skips_braces_in_jq_strings() {
+        let t = Template::parse(
+            r#"{{ "}}" + .a }}"#,
+            &OffsetMap::identity(0),
+            Span::default(),
+        );
+        assert!(t.is_whole_value());
+        assert_eq!(
+            t.exprs().next().map(|q| q.code.as_str()),
+            Some(r#" "}}" + .a "#)
+        );
+    }
+}
