@@ -1,6 +1,7 @@
 //! The `wflow` command line: argument parsing, file discovery, rendering and exit codes. All
 //! checking is done by `wflow-compiler`.
 
+mod bench;
 mod render;
 
 pub use render::{Format, render_github, render_human, render_json_entries};
@@ -10,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use wflow_compiler::{Checked, Severity, check_source, syntax_of};
+use wflow_compiler::{Severity, check_source, syntax_of};
 
 /// Workflows as code: check, compile and run Port-style workflows.
 #[derive(Parser)]
@@ -29,6 +30,21 @@ enum Command {
         /// Output format.
         #[arg(long, value_enum, default_value_t = Format::Human)]
         format: Format,
+        /// Print this process's peak memory to stderr at the end (used by `wflow bench`).
+        #[arg(long, hide = true)]
+        report_peak_memory: bool,
+    },
+    /// Generate a corpus of workflow files and time `wflow check` on it.
+    Bench {
+        /// Where to write the corpus (replaced if it exists).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// How many files to generate.
+        #[arg(long, default_value_t = 1500)]
+        files: usize,
+        /// How many timed runs.
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
     },
     /// Print a file's IR as JSON.
     Compile {
@@ -42,16 +58,41 @@ enum Command {
 pub fn run() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Check { paths, format } => check(paths, format),
+        Command::Check {
+            paths,
+            format,
+            report_peak_memory,
+        } => {
+            let code = check(paths, format);
+            if report_peak_memory {
+                eprintln!(
+                    "peak memory: {}",
+                    bench::peak_memory().unwrap_or_else(|| "unknown".into())
+                );
+            }
+            code
+        }
+        Command::Bench { dir, files, runs } => {
+            let dir = dir.unwrap_or_else(|| std::env::temp_dir().join("wflow-bench"));
+            bench::run(&bench::BenchOptions { dir, files, runs })
+        }
         Command::Compile { file } => compile(&file),
     }
 }
 
-/// One checked file.
+/// One checked file: its text and diagnostics (the IR is dropped as soon as it is checked).
 pub struct FileResult {
     pub path: PathBuf,
     pub src: String,
-    pub checked: Checked,
+    pub diagnostics: Vec<wflow_compiler::Diagnostic>,
+}
+
+impl FileResult {
+    fn has_errors(&self) -> bool {
+        self.diagnostics
+            .iter()
+            .any(|d| d.severity == Severity::Error)
+    }
 }
 
 fn check(paths: Vec<PathBuf>, format: Format) -> ExitCode {
@@ -71,7 +112,7 @@ fn check(paths: Vec<PathBuf>, format: Format) -> ExitCode {
                 s.push_str(&render_human(
                     &r.path.display().to_string(),
                     &r.src,
-                    &r.checked.diagnostics,
+                    &r.diagnostics,
                     color,
                 ));
             }
@@ -85,7 +126,7 @@ fn check(paths: Vec<PathBuf>, format: Format) -> ExitCode {
                 s.push_str(&render_github(
                     &r.path.display().to_string(),
                     &r.src,
-                    &r.checked.diagnostics,
+                    &r.diagnostics,
                 ));
             }
             s
@@ -97,7 +138,7 @@ fn check(paths: Vec<PathBuf>, format: Format) -> ExitCode {
     }
     if !io_errors.is_empty() {
         ExitCode::from(2)
-    } else if results.iter().any(|r| r.checked.has_errors()) {
+    } else if results.iter().any(|r| r.has_errors()) {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
@@ -109,7 +150,7 @@ fn summary(results: &[FileResult]) -> String {
     let count = |sev| {
         results
             .iter()
-            .flat_map(|r| &r.checked.diagnostics)
+            .flat_map(|r| &r.diagnostics)
             .filter(|d| d.severity == sev)
             .count()
     };
@@ -128,14 +169,16 @@ fn summary(results: &[FileResult]) -> String {
     )
 }
 
-/// Reads and checks files on all cores; results come back in path order.
+/// Checks files on all cores; results come back in the order given.
 pub fn check_files(files: Vec<(PathBuf, String)>) -> Vec<FileResult> {
     let workers = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .min(files.len().max(1));
     let next = std::sync::atomic::AtomicUsize::new(0);
-    let slots: Vec<std::sync::Mutex<Option<FileResult>>> =
-        files.iter().map(|_| std::sync::Mutex::new(None)).collect();
+    let slots: Vec<std::sync::Mutex<Vec<wflow_compiler::Diagnostic>>> = files
+        .iter()
+        .map(|_| std::sync::Mutex::new(Vec::new()))
+        .collect();
     std::thread::scope(|s| {
         for _ in 0..workers {
             s.spawn(|| {
@@ -144,23 +187,22 @@ pub fn check_files(files: Vec<(PathBuf, String)>) -> Vec<FileResult> {
                     let Some((path, src)) = files.get(i) else {
                         break;
                     };
-                    let checked = check_source(src, syntax_of(path));
-                    if let Some(slot) = slots.get(i) {
-                        if let Ok(mut g) = slot.lock() {
-                            *g = Some(FileResult {
-                                path: path.clone(),
-                                src: src.clone(),
-                                checked,
-                            });
-                        }
+                    let diagnostics = check_source(src, syntax_of(path)).diagnostics;
+                    if let Some(Ok(mut slot)) = slots.get(i).map(|s| s.lock()) {
+                        *slot = diagnostics;
                     }
                 }
             });
         }
     });
-    slots
+    files
         .into_iter()
-        .filter_map(|s| s.into_inner().ok().flatten())
+        .zip(slots)
+        .map(|((path, src), slot)| FileResult {
+            path,
+            src,
+            diagnostics: slot.into_inner().unwrap_or_default(),
+        })
         .collect()
 }
 

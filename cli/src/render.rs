@@ -135,13 +135,7 @@ pub fn render_json_entries(path: &str, src: &str, diags: &[Diagnostic]) -> Vec<s
 pub(crate) fn render_json(results: &[FileResult]) -> String {
     let diagnostics: Vec<serde_json::Value> = results
         .iter()
-        .flat_map(|r| {
-            render_json_entries(
-                &r.path.display().to_string(),
-                &r.src,
-                &r.checked.diagnostics,
-            )
-        })
+        .flat_map(|r| render_json_entries(&r.path.display().to_string(), &r.src, &r.diagnostics))
         .collect();
     let doc = serde_json::json!({ "files": results.len(), "diagnostics": diagnostics });
     format!("{doc}\n")

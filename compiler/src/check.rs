@@ -711,7 +711,13 @@ impl Checker<'_> {
             .iter()
             .map(|n| (n.identifier.value.as_str(), n))
             .collect();
-        if !wf.nodes.iter().any(|n| n.config.is_trigger()) {
+        // Nodes declared but not lowered were reported already; they still exist for the graph.
+        let unlowered: HashMap<&str, bool> = wf
+            .unlowered
+            .iter()
+            .map(|(n, trigger)| (n.value.as_str(), *trigger))
+            .collect();
+        if !wf.nodes.iter().any(|n| n.config.is_trigger()) && !unlowered.values().any(|t| *t) {
             let span = Span::new(wf.span.start, wf.span.start + 1).join(wf.identifier.span);
             let span = if wf.identifier.span.is_empty() {
                 Span::new(wf.span.start, wf.span.start + 1)
@@ -735,7 +741,9 @@ impl Checker<'_> {
         for c in &wf.connections {
             let mut ok = true;
             for end in [&c.source, &c.target] {
-                if !nodes.contains_key(end.value.as_str()) {
+                if unlowered.contains_key(end.value.as_str()) {
+                    ok = false;
+                } else if !nodes.contains_key(end.value.as_str()) {
                     ok = false;
                     self.push(
                         Diagnostic::error(
@@ -762,6 +770,16 @@ impl Checker<'_> {
                 continue;
             }
             if !ok {
+                // An edge touching an unlowered node still counts for reachability and cycles.
+                let known = |n: &Name| {
+                    nodes.contains_key(n.value.as_str()) || unlowered.contains_key(n.value.as_str())
+                };
+                if known(&c.source) && known(&c.target) {
+                    out_edges
+                        .entry(c.source.value.as_str())
+                        .or_default()
+                        .push(c);
+                }
                 continue;
             }
             if let Some(t) = nodes.get(c.target.value.as_str()) {
@@ -789,7 +807,7 @@ impl Checker<'_> {
         }
         self.fan_out(&out_edges, &nodes);
         self.cycles(&out_edges);
-        self.unreachable(&out_edges);
+        self.unreachable(&out_edges, &unlowered);
     }
 
     fn connection_outlet(&mut self, c: &ir::Connection, source: &ir::Node) {
@@ -846,10 +864,15 @@ impl Checker<'_> {
                     o.span,
                     format!("`{}` has no outlet `{}`", c.source.value, o.value),
                 )
-                .help_opt(
-                    did_you_mean(&o.value, outlets.iter().copied())
-                        .or_else(|| Some(format!("its outlets: {}", outlets.join(", ")))),
-                ),
+                .help_opt(did_you_mean(&o.value, outlets.iter().copied()).or_else(
+                    || {
+                        Some(if outlets.is_empty() {
+                            "it has no outlets".to_string()
+                        } else {
+                            format!("its outlets: {}", outlets.join(", "))
+                        })
+                    },
+                )),
             ),
             (None, true) if !c.fallback => self.push(
                 Diagnostic::error(
@@ -978,7 +1001,11 @@ impl Checker<'_> {
         }
     }
 
-    fn unreachable(&mut self, out_edges: &HashMap<&str, Vec<&ir::Connection>>) {
+    fn unreachable(
+        &mut self,
+        out_edges: &HashMap<&str, Vec<&ir::Connection>>,
+        unlowered: &HashMap<&str, bool>,
+    ) {
         let mut seen: HashSet<&str> = HashSet::new();
         let mut todo: Vec<&str> = self
             .wf
@@ -986,6 +1013,7 @@ impl Checker<'_> {
             .iter()
             .filter(|n| n.config.is_trigger())
             .map(|n| n.identifier.value.as_str())
+            .chain(unlowered.iter().filter(|(_, t)| **t).map(|(n, _)| *n))
             .collect();
         if todo.is_empty() {
             return;

@@ -38,6 +38,11 @@ pub struct Workflow {
     /// as "at least one trigger" are not applied.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub fragment: bool,
+    /// Nodes that were declared but could not be lowered (already reported), with whether
+    /// they may be triggers: the graph checks treat them as present instead of reporting
+    /// their connections as unknown.
+    #[serde(skip)]
+    pub unlowered: Vec<(Name, bool)>,
     #[serde(skip)]
     pub span: Span,
 }

@@ -44,6 +44,24 @@ impl<'v> Fields<'v> {
     }
 }
 
+/// The identifier of a node that could not be lowered, and whether it may be a trigger (its
+/// kind is a trigger kind, or unknown).
+fn unlowered(node: &Value) -> Option<(Name, bool)> {
+    let ValueKind::Str(id) = &node.get("identifier")?.kind else {
+        return None;
+    };
+    let kind = match node
+        .get("config")
+        .and_then(|c| c.get("type"))
+        .map(|t| &t.kind)
+    {
+        Some(ValueKind::Str(t)) => wflow_stdlib::get().kind(&t.value),
+        _ => None,
+    };
+    let maybe_trigger = kind.is_none_or(|k| k.category == "trigger");
+    Some((Name::new(id.value.clone(), id.span), maybe_trigger))
+}
+
 /// `camelCase` to `snake_case`, the `.wflow` spelling of a Port field.
 fn snake(name: &str) -> String {
     let mut out = String::with_capacity(name.len() + 4);
@@ -78,7 +96,12 @@ impl Lower<'_> {
     fn spell(&self, port: &str) -> String {
         match self.syntax {
             Syntax::Json => port.to_string(),
-            Syntax::Wflow => snake(port),
+            Syntax::Wflow => wflow_stdlib::get()
+                .kinds
+                .iter()
+                .flat_map(|k| &k.fields)
+                .find(|f| f.port == port)
+                .map_or_else(|| snake(port), |f| f.wflow.clone()),
         }
     }
 
@@ -222,6 +245,16 @@ impl Lower<'_> {
                 map: s.map.clone(),
                 span: s.span,
             }),
+            ValueKind::Str(s) => {
+                // Reported, then read as jq anyway so that what depends on it (an outlet, a
+                // filter) still exists and the expression is still checked.
+                self.wrong_type(v, "a jq expression", what);
+                Some(ir::JqQuery {
+                    code: s.value.clone(),
+                    map: s.map.clone(),
+                    span: s.span,
+                })
+            }
             _ => {
                 self.wrong_type(v, "a jq expression", what);
                 None
@@ -454,7 +487,12 @@ impl Lower<'_> {
                 kind: ValueKind::Array(nodes),
                 ..
             }) => {
-                wf.nodes = nodes.iter().filter_map(|n| self.node(n, false)).collect();
+                for n in nodes {
+                    match self.node(n, false) {
+                        Some(node) => wf.nodes.push(node),
+                        None => wf.unlowered.extend(unlowered(n)),
+                    }
+                }
             }
             Some(other) => self.wrong_type(other, "a list of nodes", "`nodes`"),
             None => self.missing(v.span, "nodes", "a workflow", ""),
@@ -620,6 +658,25 @@ impl Lower<'_> {
             return None;
         };
         let Some(kind) = lib.kind(&ty.value) else {
+            if self.syntax == Syntax::Wflow {
+                let keywords = lib
+                    .kinds
+                    .iter()
+                    .map(|k| k.keyword.as_str())
+                    .chain(["github"]);
+                let help = did_you_mean(&ty.value, keywords.clone()).unwrap_or_else(|| {
+                    format!("node kinds: {}", keywords.collect::<Vec<_>>().join(", "))
+                });
+                self.push(
+                    Diagnostic::error(
+                        "unknown-node-kind",
+                        ty.span,
+                        format!("unknown node kind `{}`", ty.value),
+                    )
+                    .help(help),
+                );
+                return None;
+            }
             let help = did_you_mean(&ty.value, lib.kinds.iter().map(|k| k.type_name.as_str()))
                 .unwrap_or_else(|| {
                     format!(
@@ -643,6 +700,9 @@ impl Lower<'_> {
         };
         let what = match self.syntax {
             Syntax::Json => format!("a {} node", kind.type_name),
+            Syntax::Wflow if kind.keyword.starts_with(['a', 'e', 'i', 'o', 'u']) => {
+                format!("an `{}` node", kind.keyword)
+            }
             Syntax::Wflow => format!("a `{}` node", kind.keyword),
         };
         if kind.deprecated {
@@ -1177,21 +1237,50 @@ impl Lower<'_> {
             &["type", "blueprintIdentifier", "propertyIdentifier"],
             &["on", "on", "property"],
         );
-        if event.get("type").is_none() || event.get("blueprintIdentifier").is_none() {
-            let field = if event.get("type").is_none() {
-                "type"
-            } else {
-                "blueprintIdentifier"
-            };
-            self.missing(event.span, field, "the event", "");
+        match (
+            event.get("type"),
+            event.get("blueprintIdentifier"),
+            self.syntax,
+        ) {
+            (Some(_), Some(_), _) => {}
+            (None, _, Syntax::Wflow) => self.push(
+                Diagnostic::error(
+                    "missing-field",
+                    event.span,
+                    "an `event` trigger needs `on <EVENT_TYPE> <blueprint>`",
+                )
+                .help("e.g. `on ENTITY_UPDATED service`"),
+            ),
+            (Some(t), None, Syntax::Wflow) => self.push(
+                Diagnostic::error(
+                    "missing-field",
+                    t.span,
+                    "`on` needs the blueprint after the event type",
+                )
+                .help("e.g. `on ENTITY_UPDATED service`"),
+            ),
+            (t, _, Syntax::Json) => {
+                let field = if t.is_none() {
+                    "type"
+                } else {
+                    "blueprintIdentifier"
+                };
+                self.missing(event.span, field, "the event", "");
+            }
         }
         if let (Some(t), None) = (&event_type, &property_identifier) {
             if t.value == "TIMER_EXPIRED" {
-                self.missing(
-                    t.span,
-                    "propertyIdentifier",
-                    "a TIMER_EXPIRED event",
-                    "name the blueprint's timer property",
+                let (field, help) = match self.syntax {
+                    Syntax::Json => ("propertyIdentifier", "name the blueprint's timer property"),
+                    Syntax::Wflow => ("property", "add `property <timer property>`"),
+                };
+                self.push(
+                    Diagnostic::error(
+                        "missing-field",
+                        t.span,
+                        format!("a TIMER_EXPIRED event needs `{field}`"),
+                    )
+                    .help(help),
                 );
             }
         }

@@ -126,10 +126,12 @@ pub(crate) fn camel(name: &str) -> String {
     out
 }
 
-/// An entry argument as a value: bare words become strings.
+/// An entry argument as a value: bare words, also inside lists, become strings. (Inside an
+/// object literal, which is JSON, they stay bare words and are reported.)
 fn arg_value(v: &Value) -> Value {
     match &v.kind {
         ValueKind::Ident(id) => string(&id.name, id.span),
+        ValueKind::Array(items) => array(items.iter().map(arg_value).collect(), v.span),
         _ => v.clone(),
     }
 }
@@ -148,6 +150,24 @@ fn empty_block(span: Span) -> Block {
         closed: true,
         span,
     }
+}
+
+/// Whether an entry that is not a node keyword is still written like a node (`<kind> <id>
+/// "Title" { ... }`) rather than like a workflow field (`<name> <value>`).
+fn looks_like_node(e: &Entry) -> bool {
+    const WORKFLOW_FIELDS: [&str; 5] = [
+        "title",
+        "icon",
+        "description",
+        "category",
+        "allow_anyone_to_view_runs",
+    ];
+    if WORKFLOW_FIELDS.contains(&e.name.name.as_str()) {
+        return false;
+    }
+    let (args, block) = entry_parts(e);
+    let named = args.first().is_some_and(|v| ident_or_string(v).is_some());
+    named && (block.is_some() || args.len() >= 2)
 }
 
 /// The block of an entry; a trailing `{}` parses as an empty object, which means an empty block.
@@ -314,6 +334,13 @@ impl Desugar<'_> {
                     }
                 }
                 Statement::Edges(chain) => self.edges(chain, &mut connections),
+                // `webhok send "Send" { ... }`: shaped like a node, with an unknown keyword. It
+                // becomes a node of that kind so the lowering reports `unknown-node-kind`.
+                Statement::Entry(n) if looks_like_node(n) => {
+                    if let Some(node) = self.node(n) {
+                        nodes.push(node);
+                    }
+                }
                 Statement::Entry(f) => {
                     if let Some(v) = self.entry_value(f) {
                         let k = key(&camel(&f.name.name), f.name.span);
@@ -333,7 +360,8 @@ impl Desugar<'_> {
     }
 
     fn edges(&mut self, chain: &EdgeChain, out: &mut Vec<Value>) {
-        for pair in chain.endpoints.windows(2) {
+        let last = chain.endpoints.len().saturating_sub(2);
+        for (i, pair) in chain.endpoints.windows(2).enumerate() {
             let [from, to] = pair else { continue };
             let mut c = Obj::default();
             c.members.push((
@@ -360,7 +388,9 @@ impl Desugar<'_> {
                     ));
                 }
             }
-            if let Some(o) = &to.outlet {
+            // In `a -> b.out -> c` the middle endpoint is also a source: only the last one
+            // cannot name an outlet.
+            if let (Some(o), true) = (&to.outlet, i == last) {
                 self.diags.push(
                     Diagnostic::error(
                         "outlet-not-allowed",
@@ -402,7 +432,8 @@ impl Desugar<'_> {
         let type_name = if keyword == "github" {
             "INTEGRATION_ACTION"
         } else {
-            lib.kind_by_keyword(keyword)?.type_name.as_str()
+            lib.kind_by_keyword(keyword)
+                .map_or(keyword, |k| k.type_name.as_str())
         };
         match args.first().and_then(|v| ident_or_string(v)) {
             Some((id, span)) => node
@@ -607,19 +638,23 @@ impl Desugar<'_> {
                 else {
                     return;
                 };
-                match args.as_slice() {
-                    [ty, bp] => {
-                        ev.insert(0, (key("type", ty.span), arg_value(ty)));
-                        ev.insert(1, (key("blueprintIdentifier", bp.span), arg_value(bp)));
-                    }
-                    _ => self.diags.push(
+                // What is missing is reported by the lowering; extra values here.
+                if let Some(ty) = args.first() {
+                    ev.insert(0, (key("type", ty.span), arg_value(ty)));
+                }
+                if let Some(bp) = args.get(1) {
+                    ev.insert(1, (key("blueprintIdentifier", bp.span), arg_value(bp)));
+                }
+                for extra in args.iter().skip(2) {
+                    self.diags.push(
                         Diagnostic::error(
-                            "missing-field",
-                            span,
+                            "wrong-type",
+                            extra.span,
                             "`on` takes the event type and the blueprint",
                         )
+                        .label("unexpected value")
                         .help("write `on ENTITY_UPDATED service`"),
-                    ),
+                    );
                 }
             }
             "property" => {
@@ -695,13 +730,14 @@ impl Desugar<'_> {
         let mut saw_when = false;
         for v in rest {
             match &v.kind {
-                ValueKind::Str(_) if !saw_when => outlet.members.push((key("title", v.span), (*v).clone())),
+                ValueKind::Str(_) if !saw_when => {
+                    outlet.members.push((key("title", v.span), (*v).clone()))
+                }
                 ValueKind::Ident(w) if w.name == "when" && !saw_when => saw_when = true,
-                ValueKind::Jq { .. } if saw_when => outlet.members.push((key("expression", v.span), (*v).clone())),
-                ValueKind::Str(_) if saw_when => self.diags.push(
-                    Diagnostic::error("wrong-type", v.span, "an outlet's condition is a jq expression, not a string")
-                        .help("write the expression in backticks: when `.outputs.trigger.env == \"prod\"`"),
-                ),
+                // A string after `when` is reported by the lowering, which still reads it as jq.
+                ValueKind::Jq { .. } | ValueKind::Str(_) if saw_when => outlet
+                    .members
+                    .push((key("expression", v.span), (*v).clone())),
                 _ => self.diags.push(
                     Diagnostic::error("wrong-type", v.span, "unexpected value in an outlet")
                         .help("write `outlet <id> \"Title\" when `<jq>``"),
