@@ -301,17 +301,15 @@ impl Checker<'_> {
         let mut entity_inputs: HashMap<&str, &Name> = HashMap::new();
         for c in &t.contexts {
             match c.on.value.as_str() {
-                "CREATE_ENTITY" => {
-                    if c.blueprint_identifier.is_none() {
-                        self.push(
-                            Diagnostic::error(
-                                "missing-field",
-                                c.on.span,
-                                "a CREATE_ENTITY context needs a blueprint",
-                            )
-                            .help("name the blueprint whose create form it replaces"),
-                        );
-                    }
+                "CREATE_ENTITY" if c.blueprint_identifier.is_none() => {
+                    self.push(
+                        Diagnostic::error(
+                            "missing-field",
+                            c.on.span,
+                            "a CREATE_ENTITY context needs a blueprint",
+                        )
+                        .help("name the blueprint whose create form it replaces"),
+                    );
                 }
                 "ENTITY" => {
                     let Some(input) = &c.user_input else {
@@ -657,7 +655,7 @@ impl Checker<'_> {
         };
         let ok = match (&v.kind, ty) {
             (ValueKind::Jq(_), _) => true,
-            (ValueKind::String(t), _) if !t.exprs().next().is_none() => true,
+            (ValueKind::String(t), _) if t.exprs().next().is_some() => true,
             (ValueKind::String(_), "string") => true,
             (ValueKind::Number(_), "number") => true,
             (ValueKind::Bool(_), "boolean") => true,
@@ -782,20 +780,20 @@ impl Checker<'_> {
                 }
                 continue;
             }
-            if let Some(t) = nodes.get(c.target.value.as_str()) {
-                if t.config.is_trigger() {
-                    self.push(
-                        Diagnostic::error(
-                            "trigger-as-target",
-                            c.target.span,
-                            format!(
-                                "`{}` is a trigger; connections cannot lead into a trigger",
-                                c.target.value
-                            ),
-                        )
-                        .help("triggers only start runs: connect from it, not to it"),
-                    );
-                }
+            if let Some(t) = nodes.get(c.target.value.as_str())
+                && t.config.is_trigger()
+            {
+                self.push(
+                    Diagnostic::error(
+                        "trigger-as-target",
+                        c.target.span,
+                        format!(
+                            "`{}` is a trigger; connections cannot lead into a trigger",
+                            c.target.value
+                        ),
+                    )
+                    .help("triggers only start runs: connect from it, not to it"),
+                );
             }
             if let Some(s) = nodes.get(c.source.value.as_str()) {
                 self.connection_outlet(c, s);

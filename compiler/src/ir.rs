@@ -98,7 +98,11 @@ pub struct Node {
     pub description: Option<Name>,
     pub config: NodeConfig,
     /// Evaluated after the node runs, against `.result`; they replace the node's output.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "pairs::option"
+    )]
     pub variables: Option<Vec<(Name, Value)>>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub links: Vec<Template>,
@@ -199,6 +203,7 @@ pub struct FormTrigger {
 /// A form schema (`userInputs`), for self-service triggers and INPUT nodes.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Form {
+    #[serde(with = "inputs")]
     pub properties: Vec<InputField>,
     #[serde(default, skip_serializing_if = "Required::is_empty")]
     pub required: Required,
@@ -270,13 +275,13 @@ pub struct InputSchema {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub items: Option<Box<InputSchema>>,
     /// Object inputs: nested properties.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty", with = "inputs")]
     pub properties: Vec<InputField>,
     /// Object inputs: required nested keys.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub required: Vec<Name>,
     /// Every other keyword (`minLength`, `visible`, `dataset`, ...), by Port's name.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty", with = "pairs")]
     pub keywords: Vec<(Name, Value)>,
     #[serde(skip)]
     pub span: Span,
@@ -384,7 +389,7 @@ pub struct Webhook {
     pub url: Template,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub method: Option<Name>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty", with = "pairs")]
     pub headers: Vec<(Name, Value)>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub body: Option<Value>,
@@ -427,9 +432,17 @@ pub struct Mapping {
     pub icon: Option<Template>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub team: Option<Value>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "pairs::option"
+    )]
     pub properties: Option<Vec<(Name, Value)>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "pairs::option"
+    )]
     pub relations: Option<Vec<(Name, Value)>>,
 }
 
@@ -487,6 +500,7 @@ pub struct AiModel {
 /// A node config kept as given (deprecated kinds).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Opaque {
+    #[serde(with = "pairs")]
     pub fields: Vec<(Name, Value)>,
 }
 
@@ -838,9 +852,91 @@ impl<'de> Deserialize<'de> for Value {
     }
 }
 
+/// Serialises an ordered list of `(name, value)` pairs as a JSON object, keeping the order.
+mod pairs {
+    use super::*;
+
+    pub fn serialize<S: Serializer, T: Serialize>(
+        v: &[(Name, T)],
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(v.len()))?;
+        for (k, v) in v {
+            m.serialize_entry(&k.value, v)?;
+        }
+        m.end()
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+        d: D,
+    ) -> Result<Vec<(Name, T)>, D::Error> {
+        let map = serde_json::Map::deserialize(d)?;
+        map.into_iter()
+            .map(|(k, v)| {
+                T::deserialize(v)
+                    .map(|v| (Name::new(k, Span::default()), v))
+                    .map_err(serde::de::Error::custom)
+            })
+            .collect()
+    }
+
+    /// The same for `Option<Vec<...>>`.
+    pub mod option {
+        use super::*;
+
+        pub fn serialize<S: Serializer, T: Serialize>(
+            v: &Option<Vec<(Name, T)>>,
+            s: S,
+        ) -> Result<S::Ok, S::Error> {
+            match v {
+                Some(v) => super::serialize(v, s),
+                None => s.serialize_none(),
+            }
+        }
+
+        pub fn deserialize<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+            d: D,
+        ) -> Result<Option<Vec<(Name, T)>>, D::Error> {
+            super::deserialize(d).map(Some)
+        }
+    }
+}
+
+/// Serialises form inputs as a JSON object from key to schema, as Port does.
+mod inputs {
+    use super::*;
+
+    pub fn serialize<S: Serializer>(v: &[InputField], s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(v.len()))?;
+        for f in v {
+            m.serialize_entry(&f.key.value, &f.schema)?;
+        }
+        m.end()
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<InputField>, D::Error> {
+        let pairs: Vec<(Name, InputSchema)> = super::pairs::deserialize(d)?;
+        Ok(pairs
+            .into_iter()
+            .map(|(key, schema)| InputField { key, schema })
+            .collect())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ir_round_trips_through_json() {
+        let src = include_str!("../../examples/deploy-service.wflow");
+        let module = crate::check_source(src, crate::Syntax::Wflow).module;
+        let json = serde_json::to_value(&module).expect("serialise");
+        let back: Module = serde_json::from_value(json.clone()).expect("deserialise");
+        assert_eq!(serde_json::to_value(&back).expect("serialise again"), json);
+        let inputs = &json["workflows"][0]["nodes"][0]["config"]["user_inputs"]["properties"];
+        assert_eq!(inputs["service"]["format"], "entity");
+    }
 
     #[test]
     fn template_splits_and_maps_spans() {

@@ -326,13 +326,11 @@ impl Lower<'_> {
                 ir::ValueKind::Array(items.iter().map(|i| self.value(i, jq_objects)).collect())
             }
             ValueKind::Object(members) => {
-                if jq_objects {
-                    if let Some(q) = self.jq_query(v) {
-                        return ir::Value {
-                            kind: ir::ValueKind::Jq(q),
-                            span: v.span,
-                        };
-                    }
+                if jq_objects && let Some(q) = self.jq_query(v) {
+                    return ir::Value {
+                        kind: ir::ValueKind::Jq(q),
+                        span: v.span,
+                    };
                 }
                 ir::ValueKind::Object(
                     members
@@ -715,7 +713,21 @@ impl Lower<'_> {
                 .help("use an AI_AGENT node or an integration action instead"),
             );
         }
-        let config = self.kind_config(&kind.type_name, &mut f, v.span, &what)?;
+        // Missing fields are reported at the node's type. When the config holds a syntax error,
+        // what it lacks is most likely in the unreadable text: those reports are dropped.
+        let mark = self.diags.len();
+        let config = self.kind_config(&kind.type_name, &mut f, ty.span, &what);
+        let broken = self.diags.iter().any(|d| {
+            matches!(d.code, "syntax" | "json-syntax")
+                && v.span.start <= d.primary.span.start
+                && d.primary.span.end <= v.span.end
+        });
+        if broken {
+            let tail = self.diags.split_off(mark);
+            self.diags
+                .extend(tail.into_iter().filter(|d| d.code != "missing-field"));
+        }
+        let config = config?;
         let mut known: Vec<&str> = kind.fields.iter().map(|f| f.port.as_str()).collect();
         known.push("type");
         let wflow: Vec<&str> = kind.fields.iter().map(|f| f.wflow.as_str()).collect();
@@ -1268,21 +1280,21 @@ impl Lower<'_> {
                 self.missing(event.span, field, "the event", "");
             }
         }
-        if let (Some(t), None) = (&event_type, &property_identifier) {
-            if t.value == "TIMER_EXPIRED" {
-                let (field, help) = match self.syntax {
-                    Syntax::Json => ("propertyIdentifier", "name the blueprint's timer property"),
-                    Syntax::Wflow => ("property", "add `property <timer property>`"),
-                };
-                self.push(
-                    Diagnostic::error(
-                        "missing-field",
-                        t.span,
-                        format!("a TIMER_EXPIRED event needs `{field}`"),
-                    )
-                    .help(help),
-                );
-            }
+        if let (Some(t), None) = (&event_type, &property_identifier)
+            && t.value == "TIMER_EXPIRED"
+        {
+            let (field, help) = match self.syntax {
+                Syntax::Json => ("propertyIdentifier", "name the blueprint's timer property"),
+                Syntax::Wflow => ("property", "add `property <timer property>`"),
+            };
+            self.push(
+                Diagnostic::error(
+                    "missing-field",
+                    t.span,
+                    format!("a TIMER_EXPIRED event needs `{field}`"),
+                )
+                .help(help),
+            );
         }
         let condition = condition.and_then(|c| {
             let mut cf = self.fields(c, "the event condition")?;
@@ -1414,42 +1426,40 @@ impl Lower<'_> {
         if let Some(vs) = f.take("validations") {
             form.validations = self.validations(vs);
         }
-        if input_node {
-            if let Some(Value {
+        if input_node
+            && let Some(Value {
                 kind: ValueKind::Array(items),
                 ..
             }) = f.take("buttons")
-            {
-                for b in items {
-                    let Some(mut bf) = self.fields(b, "a button") else {
-                        continue;
-                    };
-                    let identifier =
-                        self.opt_name(bf.take("identifier"), "the button's identifier");
-                    let label = self.opt_name(bf.take("label"), "the button's label");
-                    let variant = self.one_of(
-                        bf.take("variant"),
-                        &["PRIMARY", "SECONDARY", "DANGER"],
-                        "the button's variant",
-                    );
-                    let icon = self.opt_name(bf.take("icon"), "the button's icon");
-                    self.finish(
-                        bf,
-                        "a button",
-                        &["identifier", "label", "variant", "icon"],
-                        &[],
-                    );
-                    match (identifier, label) {
-                        (Some(identifier), Some(label)) => form.buttons.push(ir::Button {
-                            identifier,
-                            label,
-                            variant,
-                            icon,
-                        }),
-                        (None, _) => self.missing(b.span, "identifier", "a button", ""),
-                        (_, None) => {
-                            self.missing(b.span, "label", "a button", "the text on the button")
-                        }
+        {
+            for b in items {
+                let Some(mut bf) = self.fields(b, "a button") else {
+                    continue;
+                };
+                let identifier = self.opt_name(bf.take("identifier"), "the button's identifier");
+                let label = self.opt_name(bf.take("label"), "the button's label");
+                let variant = self.one_of(
+                    bf.take("variant"),
+                    &["PRIMARY", "SECONDARY", "DANGER"],
+                    "the button's variant",
+                );
+                let icon = self.opt_name(bf.take("icon"), "the button's icon");
+                self.finish(
+                    bf,
+                    "a button",
+                    &["identifier", "label", "variant", "icon"],
+                    &[],
+                );
+                match (identifier, label) {
+                    (Some(identifier), Some(label)) => form.buttons.push(ir::Button {
+                        identifier,
+                        label,
+                        variant,
+                        icon,
+                    }),
+                    (None, _) => self.missing(b.span, "identifier", "a button", ""),
+                    (_, None) => {
+                        self.missing(b.span, "label", "a button", "the text on the button")
                     }
                 }
             }
@@ -1541,7 +1551,23 @@ impl Lower<'_> {
         if let Some(r) = f.take("required") {
             s.required = self.names(r, "`required`").unwrap_or_default();
         }
-        for kw in &lib.input_keywords {
+        const TYPED: [&str; 10] = [
+            "type",
+            "format",
+            "blueprint",
+            "title",
+            "description",
+            "default",
+            "enum",
+            "items",
+            "properties",
+            "required",
+        ];
+        for kw in lib
+            .input_keywords
+            .iter()
+            .filter(|k| !TYPED.contains(&k.as_str()))
+        {
             if let Some(val) = f.take(kw) {
                 let key = f
                     .members

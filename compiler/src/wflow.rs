@@ -173,14 +173,13 @@ fn looks_like_node(e: &Entry) -> bool {
 /// The block of an entry; a trailing `{}` parses as an empty object, which means an empty block.
 fn entry_parts(e: &Entry) -> (Vec<&Value>, Option<Block>) {
     let mut args: Vec<&Value> = e.args.iter().collect();
-    if e.block.is_none() {
-        if let Some(last) = args.last() {
-            if matches!(&last.kind, ValueKind::Object(m) if m.is_empty()) {
-                let span = last.span;
-                args.pop();
-                return (args, Some(empty_block(span)));
-            }
-        }
+    if e.block.is_none()
+        && let Some(last) = args.last()
+        && matches!(&last.kind, ValueKind::Object(m) if m.is_empty())
+    {
+        let span = last.span;
+        args.pop();
+        return (args, Some(empty_block(span)));
     }
     (args, e.block.clone())
 }
@@ -658,14 +657,13 @@ impl Desugar<'_> {
                 }
             }
             "property" => {
-                if let Some(v) = self.entry_value(e) {
-                    if let Some(Value {
+                if let Some(v) = self.entry_value(e)
+                    && let Some(Value {
                         kind: ValueKind::Object(ev),
                         ..
                     }) = config.get_mut("event")
-                    {
-                        ev.push((key("propertyIdentifier", span), v));
-                    }
+                {
+                    ev.push((key("propertyIdentifier", span), v));
                 }
             }
             name => {

@@ -113,6 +113,17 @@ impl Lowerer<'_> {
             Ok(_) => (sp.start, "this line cannot be read here".to_string()),
         };
         let end = next_token_end(self.src, at).min(sp.end.max(at));
+        // A string left open is the real mistake, not what the parser expected at the end of
+        // the line: point at its opening quote.
+        if let Some(q) = unclosed_quote(text).filter(|q| sp.start + q <= at) {
+            let line_end = text[q..].find('\n').map_or(text.len(), |i| q + i);
+            self.errors.push(SyntaxError::new(
+                Span::new(sp.start + q, sp.start + line_end),
+                "this string is never closed",
+                Some("close it with `\"` on the same line; use `\\n` for line breaks".into()),
+            ));
+            return;
+        }
         self.errors.push(SyntaxError::new(
             Span::new(at, end),
             message,
@@ -399,6 +410,7 @@ fn next_token_end(src: &str, at: usize) -> usize {
 fn describe_expected(e: &pest::error::Error<Rule>, text: &str, at: usize) -> String {
     let found = match text.get(at..).and_then(|r| r.chars().next()) {
         None | Some('\n') | Some('\r') => "the end of the line".to_string(),
+        Some('`') => "a backtick".to_string(),
         Some(c) => format!("`{c}`"),
     };
     let pest::error::ErrorVariant::ParsingError { positives, .. } = &e.variant else {
@@ -433,6 +445,24 @@ fn rule_words(r: Rule) -> Option<&'static str> {
         Rule::edge_chain => "`->`",
         _ => return None,
     })
+}
+
+/// The offset of a `"` that opens a string never closed on its line, outside backticks.
+fn unclosed_quote(text: &str) -> Option<usize> {
+    let mut open = None;
+    let mut in_jq = false;
+    let mut escaped = false;
+    for (i, c) in text.char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' if open.is_some() => escaped = true,
+            '`' if open.is_none() => in_jq = !in_jq,
+            '"' if !in_jq => open = if open.is_some() { None } else { Some(i) },
+            '\n' if open.is_some() => return open,
+            _ => {}
+        }
+    }
+    open
 }
 
 /// A hint for common mistakes in a line that could not be read.
