@@ -268,15 +268,19 @@ impl Checker<'_> {
                 .mcp_servers
                 .get(l.mcp_servers)
                 .map_or(Span::default(), |s| s.span);
-            self.push(Diagnostic::error(
-                "limit-exceeded",
-                span,
-                format!(
-                    "{} MCP servers; Port allows at most {}",
-                    m.mcp_servers.len(),
-                    l.mcp_servers
-                ),
-            ));
+            self.push(
+                Diagnostic::error(
+                    "limit-exceeded",
+                    span,
+                    format!(
+                        "{} MCP servers; Port allows at most {}",
+                        m.mcp_servers.len(),
+                        l.mcp_servers
+                    ),
+                )
+                .label("the first server over the limit")
+                .help("keep the servers this node needs"),
+            );
         }
     }
 
@@ -336,7 +340,12 @@ impl Checker<'_> {
                                     input.span,
                                     format!("the form has no input `{}`", input.value),
                                 )
-                                .help_opt(did_you_mean(&input.value, keys)),
+                                .help_opt(
+                                    did_you_mean(&input.value, keys.clone()).or_else(|| {
+                                        let all: Vec<&str> = keys.collect();
+                                        Some(format!("inputs: {}", all.join(", ")))
+                                    }),
+                                ),
                             );
                         }
                         Some(field)
@@ -413,7 +422,8 @@ impl Checker<'_> {
                         b.identifier.span,
                         format!("two buttons are called `{}`", b.identifier.value),
                     )
-                    .with(first.span, "first button"),
+                    .with(first.span, "first button")
+                    .help("button identifiers must be unique within the node"),
                 );
             }
         }
@@ -481,14 +491,17 @@ impl Checker<'_> {
             check_keys(self, &step.order, "the step");
             let n = step.title.value.chars().count();
             if n > l.step_title {
-                self.push(Diagnostic::error(
-                    "limit-exceeded",
-                    step.title.span,
-                    format!(
-                        "the step title is {n} characters long; Port allows at most {}",
-                        l.step_title
-                    ),
-                ));
+                self.push(
+                    Diagnostic::error(
+                        "limit-exceeded",
+                        step.title.span,
+                        format!(
+                            "the step title is {n} characters long; Port allows at most {}",
+                            l.step_title
+                        ),
+                    )
+                    .help("shorten it; put details in the inputs' descriptions"),
+                );
             }
         }
         let all_validations = form
@@ -736,6 +749,7 @@ impl Checker<'_> {
             );
         }
         let mut out_edges: HashMap<&str, Vec<&ir::Connection>> = HashMap::new();
+        let mut any_unknown = false;
         for c in &wf.connections {
             let mut ok = true;
             for end in [&c.source, &c.target] {
@@ -743,6 +757,7 @@ impl Checker<'_> {
                     ok = false;
                 } else if !nodes.contains_key(end.value.as_str()) {
                     ok = false;
+                    any_unknown = true;
                     self.push(
                         Diagnostic::error(
                             "unknown-node",
@@ -794,6 +809,8 @@ impl Checker<'_> {
                     )
                     .help("triggers only start runs: connect from it, not to it"),
                 );
+                // Reported; left out of the graph so it is not also reported as a cycle.
+                continue;
             }
             if let Some(s) = nodes.get(c.source.value.as_str()) {
                 self.connection_outlet(c, s);
@@ -805,7 +822,10 @@ impl Checker<'_> {
         }
         self.fan_out(&out_edges, &nodes);
         self.cycles(&out_edges);
-        self.unreachable(&out_edges, &unlowered);
+        // With a connection to a node that does not exist, what is reachable is a guess.
+        if !any_unknown {
+            self.unreachable(&out_edges, &unlowered);
+        }
     }
 
     fn connection_outlet(&mut self, c: &ir::Connection, source: &ir::Node) {

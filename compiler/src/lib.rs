@@ -52,11 +52,17 @@ pub fn syntax_of(path: &std::path::Path) -> Syntax {
 /// Parses, lowers and checks one file's text.
 pub fn check_source(src: &str, syntax: Syntax) -> Checked {
     let mut diagnostics = Vec::new();
-    let syntax_errors;
+    // Syntax errors that may have hidden a node or a connection (a broken line at workflow or
+    // flow level, a missing `}`); an error inside a node's body hides nothing of the graph.
+    let mut structural: Vec<wflow_grammar::Span> = Vec::new();
     let workflows = match syntax {
         Syntax::Wflow => {
             let parsed = wflow_grammar::parse(src);
-            syntax_errors = !parsed.errors.is_empty();
+            for e in &parsed.errors {
+                if e.is_unclosed() || !inside_node_body(&parsed.file, e.span) {
+                    structural.push(e.span);
+                }
+            }
             diagnostics.extend(
                 parsed
                     .errors
@@ -75,7 +81,7 @@ pub fn check_source(src: &str, syntax: Syntax) -> Checked {
         }
         Syntax::Json => {
             let (value, errors) = wflow_grammar::json::parse(src);
-            syntax_errors = !errors.is_empty();
+            structural.extend(errors.iter().map(|e| e.span));
             diagnostics.extend(
                 errors
                     .into_iter()
@@ -89,12 +95,13 @@ pub fn check_source(src: &str, syntax: Syntax) -> Checked {
             value.map(|v| lower.document(&v)).unwrap_or_default()
         }
     };
-    let opts = check::Options {
-        syntax,
-        graph: !syntax_errors,
-    };
     for wf in &workflows {
-        check::workflow(wf, &opts, &mut diagnostics);
+        let in_workflow =
+            |s: &wflow_grammar::Span| wf.span.start <= s.start && s.start <= wf.span.end;
+        let graph = !structural
+            .iter()
+            .any(|s| syntax == Syntax::Json || in_workflow(s));
+        check::workflow(wf, &check::Options { syntax, graph }, &mut diagnostics);
     }
     diagnostics.sort_by_key(|d| (d.primary.span.start, d.primary.span.end));
     diagnostics.dedup();
@@ -105,6 +112,25 @@ pub fn check_source(src: &str, syntax: Syntax) -> Checked {
         },
         diagnostics,
     }
+}
+
+/// Whether `span` lies inside the block of a node (a keyword entry within a workflow).
+fn inside_node_body(file: &wflow_grammar::ast::File, span: wflow_grammar::Span) -> bool {
+    use wflow_grammar::ast::Statement;
+    let lib = wflow_stdlib::get();
+    let is_node = |name: &str| lib.kind_by_keyword(name).is_some() || name == "github";
+    file.statements.iter().any(|st| {
+        let Statement::Entry(w) = st else {
+            return false;
+        };
+        w.block.iter().flat_map(|b| &b.statements).any(|n| match n {
+            Statement::Entry(n) if is_node(&n.name.name) => n
+                .block
+                .as_ref()
+                .is_some_and(|b| b.span.start < span.start && span.end <= b.span.end),
+            _ => false,
+        })
+    })
 }
 
 fn syntax_diagnostic(code: &'static str, e: SyntaxError) -> Diagnostic {

@@ -781,7 +781,12 @@ impl Lower<'_> {
                     };
                 let on_failure = self.on_failure(f.take("onFailure"));
                 let Some(url) = url else {
-                    self.missing(span, "url", what, "");
+                    self.missing(
+                        span,
+                        "url",
+                        what,
+                        "the endpoint to call, e.g. \"https://api.example.com/deploy\"",
+                    );
                     return None;
                 };
                 C::Webhook(ir::Webhook {
@@ -813,7 +818,12 @@ impl Lower<'_> {
                 };
                 let on_failure = self.on_failure(f.take("onFailure"));
                 let Some(blueprint_identifier) = blueprint else {
-                    self.missing(span, "blueprintIdentifier", what, "");
+                    self.missing(
+                        span,
+                        "blueprintIdentifier",
+                        what,
+                        "the blueprint of the entity to create or update",
+                    );
                     return None;
                 };
                 C::UpsertEntity(ir::Upsert {
@@ -855,7 +865,7 @@ impl Lower<'_> {
                 };
                 let model = self.ai_model(f);
                 let Some(user_prompt) = user_prompt else {
-                    self.missing(span, "userPrompt", what, "");
+                    self.missing(span, "userPrompt", what, "the instructions for the model");
                     return None;
                 };
                 C::Ai(ir::Ai {

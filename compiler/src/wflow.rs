@@ -396,7 +396,13 @@ impl Desugar<'_> {
                         o.span,
                         "an outlet can only be named on the source of a connection",
                     )
-                    .help(format!("write `{}` as the target", to.node.name)),
+                    .help(match &from.outlet {
+                        None => format!(
+                            "name it on the source instead: `{}.{} -> {}`",
+                            from.node.name, o.name, to.node.name
+                        ),
+                        Some(_) => format!("write `{}` as the target", to.node.name),
+                    }),
                 );
             }
             if let (Some(d), true) = (

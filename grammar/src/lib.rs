@@ -8,6 +8,7 @@
 pub mod ast;
 pub mod json;
 mod lower;
+mod repair;
 pub mod span;
 mod strings;
 
@@ -22,6 +23,11 @@ pub struct SyntaxError {
 }
 
 impl SyntaxError {
+    /// Whether this is a `{` without its `}`: the structure around it is a guess.
+    pub fn is_unclosed(&self) -> bool {
+        self.message == lower::UNCLOSED
+    }
+
     fn new(span: Span, message: impl Into<String>, help: Option<String>) -> SyntaxError {
         SyntaxError {
             span,
@@ -54,7 +60,25 @@ pub fn parse(src: &str) -> Parsed {
             )],
         };
     }
-    lower::parse_file(src)
+    let repairs = repair::find(src);
+    if repairs.is_empty() {
+        return lower::parse_file(src);
+    }
+    // Parse a copy with the missing braces written in, and blame the right `{`.
+    let mut parsed = lower::parse_file(&repair::apply(src, &repairs));
+    parsed.errors.retain(|e| e.message != lower::UNCLOSED);
+    for r in &repairs {
+        parsed.errors.push(SyntaxError::new(
+            Span::new(r.open, r.open + 1),
+            lower::UNCLOSED,
+            Some(format!(
+                "add the matching `}}`; the block seems to end before line {}",
+                r.line
+            )),
+        ));
+    }
+    parsed.errors.sort_by_key(|e| e.span.start);
+    parsed
 }
 
 #[cfg(test)]

@@ -13,6 +13,9 @@ use crate::{Parsed, SyntaxError};
 #[grammar = "wflow.pest"]
 struct WflowParser;
 
+/// The message for a `{` without its `}`.
+pub(crate) const UNCLOSED: &str = "this `{` is never closed";
+
 struct Lowerer<'s> {
     src: &'s str,
     comments: Vec<Comment>,
@@ -124,6 +127,16 @@ impl Lowerer<'_> {
             ));
             return;
         }
+        // A backtick left open pairs with the next line's first backtick, and the error shows up
+        // there: point at the backtick that was not closed on its own line instead.
+        if let Some((b, line_end)) = multiline_jq(text).filter(|(_, e)| sp.start + e < at) {
+            self.errors.push(SyntaxError::new(
+                Span::new(sp.start + b, sp.start + line_end),
+                "this jq expression is not closed on its line",
+                Some("add the closing backtick; the next backtick is on a later line".into()),
+            ));
+            return;
+        }
         self.errors.push(SyntaxError::new(
             Span::new(at, end),
             message,
@@ -164,7 +177,7 @@ impl Lowerer<'_> {
         if !closed {
             self.errors.push(SyntaxError::new(
                 Span::new(sp.start, sp.start + 1),
-                "this `{` is never closed",
+                UNCLOSED,
                 Some("add the matching `}`".into()),
             ));
         }
@@ -463,6 +476,14 @@ fn unclosed_quote(text: &str) -> Option<usize> {
         }
     }
     open
+}
+
+/// The first backtick of `text` whose jq runs past the end of its line, and that line's end.
+fn multiline_jq(text: &str) -> Option<(usize, usize)> {
+    let b = text.find('`')?;
+    let close = text[b + 1..].find('`').map(|i| b + 1 + i)?;
+    let line_end = text[b..].find('\n').map(|i| b + i)?;
+    (line_end < close).then_some((b, line_end))
 }
 
 /// A hint for common mistakes in a line that could not be read.
