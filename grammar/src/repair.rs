@@ -95,29 +95,27 @@ pub(crate) fn find(src: &str) -> Vec<Repair> {
     // Open braces: (offset, indentation of the line that opened it, index of that line).
     let mut stack: Vec<(usize, usize, usize)> = Vec::new();
     for (n, line) in lines.iter().enumerate() {
-        if !line.in_jq && missing > 0 {
-            if let Some(first) = line.first {
-                let mut spare = line.indent;
-                while let Some(&(open, indent, opened_on)) = stack.last() {
-                    let dedented = opened_on != n
-                        && if first == b'}' {
-                            line.indent < indent
-                        } else {
-                            line.indent <= indent
-                        };
-                    if !dedented || missing == 0 {
-                        break;
-                    }
-                    let close_at = (spare > 0).then(|| line.start + spare - 1);
-                    spare = spare.saturating_sub(1);
-                    repairs.push(Repair {
-                        open,
-                        close_at,
-                        line: n + 1,
-                    });
-                    stack.pop();
-                    missing -= 1;
+        if let (false, true, Some(first)) = (line.in_jq, missing > 0, line.first) {
+            let mut spare = line.indent;
+            while let Some(&(open, indent, opened_on)) = stack.last() {
+                let dedented = opened_on != n
+                    && if first == b'}' {
+                        line.indent < indent
+                    } else {
+                        line.indent <= indent
+                    };
+                if !dedented || missing == 0 {
+                    break;
                 }
+                let close_at = (spare > 0).then(|| line.start + spare - 1);
+                spare = spare.saturating_sub(1);
+                repairs.push(Repair {
+                    open,
+                    close_at,
+                    line: n + 1,
+                });
+                stack.pop();
+                missing -= 1;
             }
         }
         for &(at, b) in &line.braces {
