@@ -1,0 +1,47 @@
+//! The examples in docs/language.md check without a single diagnostic: the reference cannot
+//! drift from the checker.
+
+use wflow_compiler::{Syntax, check_source};
+
+fn wflow_blocks(doc: &str) -> Vec<&str> {
+    doc.split("```wflow\n")
+        .skip(1)
+        .filter_map(|b| b.split("```").next())
+        .collect()
+}
+
+fn assert_clean(src: &str) {
+    let checked = check_source(src, Syntax::Wflow);
+    let found: Vec<String> = checked
+        .diagnostics
+        .iter()
+        .map(|d| {
+            format!(
+                "{} at {}: {}",
+                d.code,
+                &src[d.primary.span.range()],
+                d.message
+            )
+        })
+        .collect();
+    assert!(found.is_empty(), "{found:#?}\n--- source ---\n{src}");
+}
+
+#[test]
+fn language_reference_examples_check_cleanly() {
+    let doc = include_str!("../../docs/language.md");
+    let blocks = wflow_blocks(doc);
+    assert!(blocks.len() >= 8, "the reference lost its examples");
+    // The first block is a whole workflow.
+    assert_clean(blocks[0]);
+    // The others are parts of one workflow (the syntax overview, a template, is skipped).
+    let parts: Vec<&str> = blocks[1..]
+        .iter()
+        .copied()
+        .filter(|b| !b.starts_with("workflow <"))
+        .collect();
+    assert_clean(&format!(
+        "workflow reference \"Reference\" {{\n{}\n}}\n",
+        parts.join("\n")
+    ));
+}
