@@ -46,6 +46,8 @@ enum Command {
         #[arg(long, default_value_t = 5)]
         runs: usize,
     },
+    /// Run the language server on stdin/stdout (for editors).
+    Lsp,
     /// Print a file's IR as JSON.
     Compile {
         /// A `.wflow` or Port JSON file.
@@ -77,6 +79,7 @@ pub fn run() -> ExitCode {
             bench::run(&bench::BenchOptions { dir, files, runs })
         }
         Command::Compile { file } => compile(&file),
+        Command::Lsp => lsp(),
     }
 }
 
@@ -265,6 +268,22 @@ fn is_workflow_file(path: &Path, src: &str) -> bool {
     ["\"nodes\"", "\"connections\"", "\"config\""]
         .iter()
         .any(|k| src.contains(k))
+}
+
+fn lsp() -> ExitCode {
+    match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => {
+            rt.block_on(wflow_lsp::serve_stdio());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: cannot start the language server: {e}");
+            ExitCode::from(2)
+        }
+    }
 }
 
 fn compile(file: &Path) -> ExitCode {

@@ -370,7 +370,8 @@ impl Checker<'_> {
                                 input.span,
                                 "two ENTITY contexts use the same input",
                             )
-                            .with(first.span, "first use"),
+                            .with(first.span, "first use")
+                            .help("each ENTITY context pre-fills a different entity input"),
                         );
                     }
                 }
@@ -511,14 +512,17 @@ impl Checker<'_> {
         for v in all_validations {
             let n = v.message.value.chars().count();
             if n > l.validation_message {
-                self.push(Diagnostic::error(
-                    "limit-exceeded",
-                    v.message.span,
-                    format!(
-                        "the validation message is {n} characters long; Port allows at most {}",
-                        l.validation_message
-                    ),
-                ));
+                self.push(
+                    Diagnostic::error(
+                        "limit-exceeded",
+                        v.message.span,
+                        format!(
+                            "the validation message is {n} characters long; Port allows at most {}",
+                            l.validation_message
+                        ),
+                    )
+                    .help("shorten it"),
+                );
             }
         }
         if form.validations.len() > l.validations {
@@ -822,8 +826,10 @@ impl Checker<'_> {
         }
         self.fan_out(&out_edges, &nodes);
         self.cycles(&out_edges);
-        // With a connection to a node that does not exist, what is reachable is a guess.
-        if !any_unknown {
+        // With a connection to a node that does not exist, or one that was lost (an unlowered
+        // entry without a name), what is reachable is a guess.
+        let lost = wf.unlowered.iter().any(|(n, _)| n.value.is_empty());
+        if !any_unknown && !lost {
             self.unreachable(&out_edges, &unlowered);
         }
     }

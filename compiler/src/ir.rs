@@ -40,7 +40,9 @@ pub struct Workflow {
     pub fragment: bool,
     /// Nodes that were declared but could not be lowered (already reported), with whether
     /// they may be triggers: the graph checks treat them as present instead of reporting
-    /// their connections as unknown.
+    /// their connections as unknown. An entry with an empty name stands for something lost
+    /// that has no name (a `nodes` value that is not a list, a connection without an end):
+    /// reachability is then not checked.
     #[serde(skip)]
     pub unlowered: Vec<(Name, bool)>,
     #[serde(skip)]

@@ -284,7 +284,7 @@ fn shown(s: &str) -> String {
 /// bracket's own cost plus the cost of the operators and prefix keywords seen inside it so
 /// far: these are exactly the constructs that make jaq's parser (and the nested term it
 /// builds) recurse. Strings are skipped, except for `\(...)` interpolations.
-fn too_deep(code: &str) -> Option<usize> {
+pub(crate) fn too_deep(code: &str) -> Option<usize> {
     const BRACKET: usize = 8;
     const BRACE: usize = 16;
     const PREFIX: usize = 8;

@@ -10,6 +10,7 @@
 //!
 //! [`check_source`] runs all of it and returns the IR with every [`Diagnostic`]. No IO here.
 
+pub mod analysis;
 pub mod check;
 pub mod cron;
 pub mod diag;
@@ -114,11 +115,16 @@ pub fn check_source(src: &str, syntax: Syntax) -> Checked {
     }
 }
 
-/// Whether `span` lies inside the block of a node (a keyword entry within a workflow).
+/// Whether `span` lies inside the block of a node (a keyword entry within a workflow) whose
+/// body holds nothing the graph needs: not a `condition` or an `approval`, whose outlets and
+/// buttons a broken line may have hidden.
 fn inside_node_body(file: &wflow_grammar::ast::File, span: wflow_grammar::Span) -> bool {
     use wflow_grammar::ast::Statement;
     let lib = wflow_stdlib::get();
-    let is_node = |name: &str| lib.kind_by_keyword(name).is_some() || name == "github";
+    let is_node = |name: &str| {
+        (lib.kind_by_keyword(name).is_some() || name == "github")
+            && !matches!(name, "condition" | "approval")
+    };
     file.statements.iter().any(|st| {
         let Statement::Entry(w) = st else {
             return false;

@@ -44,6 +44,15 @@ impl<'v> Fields<'v> {
     }
 }
 
+/// "a" or "an", by the first letter of `word`.
+fn article(word: &str) -> &'static str {
+    if word.starts_with(['a', 'e', 'i', 'o', 'u', 'A', 'E', 'I', 'O', 'U']) {
+        "an"
+    } else {
+        "a"
+    }
+}
+
 /// The identifier of a node that could not be lowered, and whether it may be a trigger (its
 /// kind is a trigger kind, or unknown).
 fn unlowered(node: &Value) -> Option<(Name, bool)> {
@@ -132,8 +141,10 @@ impl Lower<'_> {
             }
             Syntax::Wflow => known.iter().map(|s| snake(s)).collect(),
         };
-        for ((k, _), used) in f.members.iter().zip(&f.used) {
-            if *used {
+        for (i, ((k, _), used)) in f.members.iter().zip(&f.used).enumerate() {
+            // A key given twice is reported by the reader, not again as unknown here.
+            let repeated = f.members[..i].iter().any(|(m, _)| m.name == k.name);
+            if *used || repeated {
                 continue;
             }
             let name = self.display(k);
@@ -441,7 +452,7 @@ impl Lower<'_> {
                 self.push(
                     Diagnostic::error(
                         "missing-field",
-                        doc.span,
+                        Span::new(doc.span.start, doc.span.start + 1),
                         "this JSON is not a Port workflow",
                     )
                     .help("a workflow is an object with `identifier`, `nodes` and `connections`"),
@@ -492,11 +503,23 @@ impl Lower<'_> {
                     }
                 }
             }
-            Some(other) => self.wrong_type(other, "a list of nodes", "`nodes`"),
+            Some(other) => {
+                self.wrong_type(other, "a list of nodes", "`nodes`");
+                // Whatever nodes were meant are unknown: do not also report a missing trigger.
+                wf.unlowered.push((Name::default(), true));
+            }
             None => self.missing(v.span, "nodes", "a workflow", ""),
         }
         if let Some(c) = f.take("connections") {
             wf.connections = self.connections(c);
+            let given = match &c.kind {
+                ValueKind::Array(items) => items.len(),
+                _ => 1,
+            };
+            if wf.connections.len() < given {
+                // A connection was lost (reported): the graph is incomplete.
+                wf.unlowered.push((Name::default(), false));
+            }
         }
         let known = [
             "identifier",
@@ -606,7 +629,13 @@ impl Lower<'_> {
         let config = match f.take("config") {
             Some(c) => self.config(c),
             None => {
-                self.missing(v.span, "config", "a node", "");
+                let span = identifier.as_ref().map_or(v.span, |i| i.span);
+                let help = if v.get("type").is_some() {
+                    "the node's `type` and settings go inside `config`: \"config\": {\"type\": ...}"
+                } else {
+                    "e.g. \"config\": {\"type\": \"WEBHOOK\", \"url\": \"https://...\"}"
+                };
+                self.missing(span, "config", "a node", help);
                 None
             }
         };
@@ -697,11 +726,8 @@ impl Lower<'_> {
             return None;
         };
         let what = match self.syntax {
-            Syntax::Json => format!("a {} node", kind.type_name),
-            Syntax::Wflow if kind.keyword.starts_with(['a', 'e', 'i', 'o', 'u']) => {
-                format!("an `{}` node", kind.keyword)
-            }
-            Syntax::Wflow => format!("a `{}` node", kind.keyword),
+            Syntax::Json => format!("{} {} node", article(&kind.type_name), kind.type_name),
+            Syntax::Wflow => format!("{} `{}` node", article(&kind.keyword), kind.keyword),
         };
         if kind.deprecated {
             self.push(
@@ -727,12 +753,12 @@ impl Lower<'_> {
             self.diags
                 .extend(tail.into_iter().filter(|d| d.code != "missing-field"));
         }
-        let config = config?;
+        // Unknown fields are reported even when a required one is missing.
         let mut known: Vec<&str> = kind.fields.iter().map(|f| f.port.as_str()).collect();
         known.push("type");
         let wflow: Vec<&str> = kind.fields.iter().map(|f| f.wflow.as_str()).collect();
         self.finish(f, &what, &known, &wflow);
-        Some(config)
+        config
     }
 
     fn kind_config(
@@ -1016,12 +1042,22 @@ impl Lower<'_> {
                 .get("expression")
                 .is_some_and(|e| matches!(e.kind, ValueKind::Str(_) | ValueKind::Jq { .. }))
             {
-                self.missing(
-                    identifier.span,
-                    "expression",
-                    "an outlet",
-                    "a jq expression that yields true or false",
-                );
+                match self.syntax {
+                    Syntax::Json => self.missing(
+                        identifier.span,
+                        "expression",
+                        "an outlet",
+                        "a jq expression that yields true or false",
+                    ),
+                    Syntax::Wflow => self.push(
+                        Diagnostic::error(
+                            "missing-field",
+                            identifier.span,
+                            "an outlet needs a condition",
+                        )
+                        .help("add `when `<jq expression>`` after the outlet's title"),
+                    ),
+                }
             }
             return None;
         };
@@ -1146,11 +1182,14 @@ impl Lower<'_> {
             ValueKind::Number(n) => match n.parse::<u64>() {
                 Ok(c) if c >= 1 => Some(c),
                 _ => {
-                    self.push(Diagnostic::error(
-                        "invalid-value",
-                        v.span,
-                        format!("{what} must be a whole number of at least 1"),
-                    ));
+                    self.push(
+                        Diagnostic::error(
+                            "invalid-value",
+                            v.span,
+                            format!("{what} must be a whole number of at least 1"),
+                        )
+                        .help("the number of responses needed, e.g. 1"),
+                    );
                     None
                 }
             },
@@ -1287,7 +1326,8 @@ impl Lower<'_> {
                 } else {
                     "blueprintIdentifier"
                 };
-                self.missing(event.span, field, "the event", "");
+                let span = t.map_or(event.span, |t| t.span);
+                self.missing(span, field, "the event", "");
             }
         }
         if let (Some(t), None) = (&event_type, &property_identifier)

@@ -748,12 +748,7 @@ impl Desugar<'_> {
                 ),
             }
         }
-        if !outlet.has("expression") && !saw_when {
-            self.diags.push(
-                Diagnostic::error("missing-field", e.name.span, "an outlet needs a condition")
-                    .help("add `when `<jq expression>`` after the outlet's title"),
-            );
-        }
+        // An outlet without `when` is reported by the lowering, once.
         push_to_array(config, "outlets", outlet.value(e.span), e.name.span);
     }
 

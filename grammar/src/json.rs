@@ -43,7 +43,11 @@ type Fatal = ();
 
 impl Reader<'_> {
     fn error(&mut self, start: usize, end: usize, message: impl Into<String>, help: Option<&str>) {
-        let end = end.min(self.bytes.len()).max(start);
+        let mut end = end.min(self.bytes.len()).max(start);
+        // `start + 1` may fall inside a multi-byte character: end on its boundary.
+        while !self.src.is_char_boundary(end) {
+            end += 1;
+        }
         self.errors.push(SyntaxError::new(
             Span::new(start, end),
             message,
@@ -291,7 +295,8 @@ impl Reader<'_> {
                 span: k.span,
             };
             if let Some((first, _)) = members.iter().find(|(m, _)| m.name == key.name) {
-                let help = format!("the key is first defined at byte {}", first.span.start);
+                let (line, _) = crate::span::line_col(self.src, first.span.start);
+                let help = format!("the key is first given on line {line}; remove one of them");
                 self.error(
                     key.span.start,
                     key.span.end,

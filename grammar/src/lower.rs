@@ -253,8 +253,8 @@ impl Lowerer<'_> {
                 Rule::endpoint => {
                     let esp = span(&c);
                     let mut parts = c.into_inner();
-                    let node = parts.next().map(|n| ident(&n));
-                    let outlet = parts.next().map(|n| ident(&n));
+                    let node = parts.next().map(|n| self.endpoint_name(&n));
+                    let outlet = parts.next().map(|n| self.endpoint_name(&n));
                     if let Some(node) = node {
                         endpoints.push(Endpoint {
                             node,
@@ -272,6 +272,18 @@ impl Lowerer<'_> {
             description,
             span: sp,
         }
+    }
+
+    /// A node or outlet name in an edge, bare or quoted (then decoded; the span is the literal's).
+    fn endpoint_name(&mut self, p: &Pair<Rule>) -> Ident {
+        if p.as_rule() == Rule::string {
+            let s = self.string(p);
+            return Ident {
+                name: s.value,
+                span: s.span,
+            };
+        }
+        ident(p)
     }
 
     fn value(&mut self, p: Pair<Rule>) -> Value {

@@ -28,6 +28,9 @@ pub struct Kind {
     pub category: String,
     #[serde(default)]
     pub deprecated: bool,
+    /// The node's output type, in the notation of `wflow_compiler::types` (`$name`:
+    /// filled from the node's config).
+    pub output: serde_json::Value,
     pub doc: String,
     pub fields: Vec<Field>,
 }
@@ -64,6 +67,10 @@ pub struct Stdlib {
     pub item_formats: Vec<String>,
     pub event_types: Vec<String>,
     pub http_methods: Vec<String>,
+    /// A catalog entity as nodes see it (event diffs, upsert outputs), in type notation.
+    pub entity_output: serde_json::Value,
+    /// What every expression in a run can read (`.outputs`, `.secrets`, `.workflow`, ...).
+    pub run_context: serde_json::Value,
     pub limits: Limits,
 }
 

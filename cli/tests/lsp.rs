@@ -1,0 +1,374 @@
+//! `wflow lsp` driven by a real JSON-RPC client over stdio.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+struct Client {
+    child: Child,
+    stdin: ChildStdin,
+    inbox: Receiver<Value>,
+    /// Messages read while waiting for something else.
+    pending: Vec<Value>,
+    next_id: i64,
+}
+
+const TIMEOUT: Duration = Duration::from_secs(20);
+
+impl Client {
+    fn start() -> Client {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_wflow"))
+            .arg("lsp")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start wflow lsp");
+        let stdin = child.stdin.take().expect("stdin");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, inbox) = channel();
+        std::thread::spawn(move || {
+            let mut r = BufReader::new(stdout);
+            loop {
+                let mut len = 0usize;
+                loop {
+                    let mut line = String::new();
+                    if r.read_line(&mut line).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    let line = line.trim_end();
+                    if line.is_empty() {
+                        break;
+                    }
+                    if let Some(v) = line.strip_prefix("Content-Length: ") {
+                        len = v.parse().expect("length");
+                    }
+                }
+                let mut body = vec![0; len];
+                if r.read_exact(&mut body).is_err() {
+                    return;
+                }
+                let msg: Value = serde_json::from_slice(&body).expect("server sent JSON");
+                if tx.send(msg).is_err() {
+                    return;
+                }
+            }
+        });
+        Client {
+            child,
+            stdin,
+            inbox,
+            pending: Vec::new(),
+            next_id: 1,
+        }
+    }
+
+    fn send(&mut self, msg: Value) {
+        let body = msg.to_string();
+        write!(self.stdin, "Content-Length: {}\r\n\r\n{body}", body.len()).expect("write");
+        self.stdin.flush().expect("flush");
+    }
+
+    fn notify(&mut self, method: &str, params: Value) {
+        self.send(json!({"jsonrpc": "2.0", "method": method, "params": params}));
+    }
+
+    /// Sends a request and returns its response (result or error).
+    fn request(&mut self, method: &str, params: Value) -> Value {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.send(json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}));
+        self.wait(|m| m.get("id") == Some(&json!(id)) && m.get("method").is_none())
+    }
+
+    /// The next message matching `pred`, keeping the others for later.
+    fn wait(&mut self, pred: impl Fn(&Value) -> bool) -> Value {
+        if let Some(i) = self.pending.iter().position(&pred) {
+            return self.pending.remove(i);
+        }
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            match self
+                .inbox
+                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            {
+                Ok(m) if pred(&m) => return m,
+                Ok(m) => self.pending.push(m),
+                Err(RecvTimeoutError::Timeout) => {
+                    panic!("timed out; unmatched messages: {:#?}", self.pending)
+                }
+                Err(RecvTimeoutError::Disconnected) => {
+                    panic!("server exited; messages: {:#?}", self.pending)
+                }
+            }
+        }
+    }
+
+    /// The diagnostics published for `uri` at `version`.
+    fn diagnostics(&mut self, uri: &str, version: i64) -> Vec<Value> {
+        let m = self.wait(|m| {
+            m["method"] == "textDocument/publishDiagnostics"
+                && m["params"]["uri"] == uri
+                && m["params"]["version"] == version
+        });
+        m["params"]["diagnostics"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    fn initialize(&mut self, capabilities: Value) -> Value {
+        let r = self.request(
+            "initialize",
+            json!({"processId": null, "rootUri": null, "capabilities": capabilities}),
+        );
+        self.notify("initialized", json!({}));
+        r
+    }
+
+    fn open(&mut self, uri: &str, text: &str) {
+        self.notify(
+            "textDocument/didOpen",
+            json!({"textDocument": {"uri": uri, "languageId": "wflow", "version": 1, "text": text}}),
+        );
+    }
+
+    fn shutdown(mut self) {
+        let r = self.request("shutdown", Value::Null);
+        assert!(r.get("error").is_none(), "{r}");
+        self.notify("exit", Value::Null);
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                assert!(status.success(), "exit status {status}");
+                return;
+            }
+            assert!(Instant::now() < deadline, "server did not exit");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// Client capabilities abridged from what VS Code 1.9x sends: UTF-16 positions only.
+fn vscode_capabilities() -> Value {
+    json!({
+        "general": {"positionEncodings": ["utf-16"]},
+        "textDocument": {
+            "synchronization": {"dynamicRegistration": true, "didSave": true},
+            "hover": {"contentFormat": ["markdown", "plaintext"]},
+            "completion": {"completionItem": {"snippetSupport": true}},
+            "publishDiagnostics": {"relatedInformation": true, "versionSupport": true},
+            "rename": {"prepareSupport": true}
+        }
+    })
+}
+
+/// Client capabilities abridged from what Neovim 0.11 sends: it offers UTF-8 first.
+fn neovim_capabilities() -> Value {
+    json!({
+        "general": {"positionEncodings": ["utf-8", "utf-16", "utf-32"]},
+        "textDocument": {
+            "hover": {"contentFormat": ["markdown", "plaintext"]},
+            "publishDiagnostics": {"relatedInformation": true, "tagSupport": {"valueSet": [1, 2]}}
+        }
+    })
+}
+
+const DOC: &str = r#"workflow w "W" {
+  form trigger "Go" {
+    input service: string "Service"
+  }
+  webhook call "Call" {
+    url "https://example.com/{{ .outputs.trigger.service }}"
+  }
+  schedule nightly "Nightly" { cron "0 9 * * 1-5" }
+  flow {
+    trigger -> call
+  }
+}
+"#;
+
+fn pos_of(text: &str, needle: &str) -> Value {
+    let at = text.find(needle).expect("needle");
+    let line = text[..at].matches('\n').count();
+    let col = text[..at]
+        .rsplit('\n')
+        .next()
+        .map_or(0, |l| l.encode_utf16().count());
+    json!({"line": line, "character": col})
+}
+
+#[test]
+fn a_session_with_vscode_capabilities() {
+    let mut c = Client::start();
+    let init = c.initialize(vscode_capabilities());
+    assert_eq!(init["result"]["capabilities"]["positionEncoding"], "utf-16");
+    let uri = "file:///tmp/w.wflow";
+    c.open(uri, DOC);
+    assert_eq!(
+        c.diagnostics(uri, 1),
+        Vec::<Value>::new(),
+        "a clean file has no diagnostics"
+    );
+
+    // An incremental edit that breaks a reference: `call` becomes `cal` in the flow.
+    let at = pos_of(DOC, "call\n  }\n}");
+    let end = json!({"line": at["line"], "character": at["character"].as_u64().unwrap_or(0) + 4});
+    c.notify(
+        "textDocument/didChange",
+        json!({"textDocument": {"uri": uri, "version": 2}, "contentChanges": [{"range": {"start": at, "end": end}, "text": "cal"}]}),
+    );
+    let diags = c.diagnostics(uri, 2);
+    assert_eq!(diags.len(), 1, "{diags:#?}");
+    assert_eq!(diags[0]["code"], "unknown-node");
+    assert_eq!(diags[0]["range"]["start"], at);
+    assert!(
+        diags[0]["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("did you mean `call`?")
+    );
+
+    // Undo it with a full-text change.
+    c.notify(
+        "textDocument/didChange",
+        json!({"textDocument": {"uri": uri, "version": 3}, "contentChanges": [{"text": DOC}]}),
+    );
+    assert_eq!(c.diagnostics(uri, 3), Vec::<Value>::new());
+
+    let hover = c.request(
+        "textDocument/hover",
+        json!({"textDocument": {"uri": uri}, "position": pos_of(DOC, "call\n  }\n}")}),
+    );
+    let md = hover["result"]["contents"]["value"].as_str().unwrap_or("");
+    assert!(md.starts_with("**webhook** `call` — Call"), "{hover}");
+    let hover = c.request(
+        "textDocument/hover",
+        json!({"textDocument": {"uri": uri}, "position": pos_of(DOC, "9 * * 1-5")}),
+    );
+    assert!(
+        hover["result"]["contents"]["value"]
+            .as_str()
+            .unwrap_or("")
+            .contains("Next runs:"),
+        "{hover}"
+    );
+
+    let def = c.request(
+        "textDocument/definition",
+        json!({"textDocument": {"uri": uri}, "position": pos_of(DOC, "call\n  }\n}")}),
+    );
+    assert_eq!(
+        def["result"]["range"]["start"],
+        pos_of(DOC, "call \"Call\"")
+    );
+
+    let mut src = DOC.to_string();
+    src.insert_str(
+        DOC.find("  }\n  schedule").unwrap_or(0),
+        "    body { x: \"{{ .outputs. }}\" }\n",
+    );
+    c.notify(
+        "textDocument/didChange",
+        json!({"textDocument": {"uri": uri, "version": 4}, "contentChanges": [{"text": src}]}),
+    );
+    let _ = c.diagnostics(uri, 4);
+    let mut p = pos_of(&src, ".outputs. }}");
+    p["character"] = json!(p["character"].as_u64().unwrap_or(0) + ".outputs.".len() as u64);
+    let items = c.request(
+        "textDocument/completion",
+        json!({"textDocument": {"uri": uri}, "position": p}),
+    );
+    let labels: Vec<&str> = items["result"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|i| i["label"].as_str())
+        .collect();
+    assert!(
+        labels.contains(&"nightly") && labels.contains(&"trigger"),
+        "{labels:?}"
+    );
+
+    let rename = c.request(
+        "textDocument/rename",
+        json!({"textDocument": {"uri": uri}, "position": pos_of(&src, "call \"Call\""), "newName": "invoke"}),
+    );
+    let edits = rename["result"]["changes"][uri]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(edits.len(), 2, "declaration and the edge: {rename}");
+    assert!(edits.iter().all(|e| e["newText"] == "invoke"));
+
+    let symbols = c.request(
+        "textDocument/documentSymbol",
+        json!({"textDocument": {"uri": uri}}),
+    );
+    let children: Vec<&str> = symbols["result"][0]["children"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|s| s["name"].as_str())
+        .collect();
+    assert_eq!(children, ["trigger", "call", "nightly"]);
+    c.shutdown();
+}
+
+#[test]
+fn columns_follow_the_negotiated_encoding() {
+    // `é` is 2 bytes / 1 UTF-16 unit, `😀` is 4 bytes / 2 units: the column of `bogus` differs.
+    let text = "workflow w {\n  webhook a { description \"é😀\"; bogus 1 }\n}\n";
+    let prefix = "  webhook a { description \"é😀\"; ";
+    for (caps, expected) in [
+        (vscode_capabilities(), prefix.encode_utf16().count()),
+        (neovim_capabilities(), prefix.len()),
+    ] {
+        let mut c = Client::start();
+        c.initialize(caps);
+        let uri = "file:///tmp/enc.wflow";
+        c.open(uri, text);
+        let diags = c.diagnostics(uri, 1);
+        let bogus = diags
+            .iter()
+            .find(|d| d["code"] == "unknown-field")
+            .expect("unknown field reported");
+        assert_eq!(
+            bogus["range"]["start"],
+            json!({"line": 1, "character": expected}),
+            "{diags:#?}"
+        );
+        c.shutdown();
+    }
+}
+
+#[test]
+fn broken_input_never_takes_the_server_down() {
+    let mut c = Client::start();
+    c.initialize(vscode_capabilities());
+    let uri = "file:///tmp/broken.wflow";
+    c.open(
+        uri,
+        "workflow {{{{ \"\\u12 `unclosed\n  -> -> }}}} \u{0} input : :",
+    );
+    let diags = c.diagnostics(uri, 1);
+    assert!(!diags.is_empty());
+    assert!(diags.iter().all(|d| d["code"].is_string()), "{diags:#?}");
+    // Port JSON documents are checked too.
+    c.notify(
+        "textDocument/didOpen",
+        json!({"textDocument": {"uri": "file:///tmp/x.json", "languageId": "json", "version": 7, "text": "{\"nodes\": [,]}"}}),
+    );
+    let diags = c.diagnostics("file:///tmp/x.json", 7);
+    assert_eq!(diags[0]["code"], "json-syntax");
+    // Queries at absurd positions still answer.
+    let r = c.request(
+        "textDocument/hover",
+        json!({"textDocument": {"uri": uri}, "position": {"line": 999, "character": 999}}),
+    );
+    assert!(r.get("error").is_none(), "{r}");
+    c.shutdown();
+}

@@ -1,0 +1,327 @@
+//! The analysis actor: the one owner of the open documents.
+//!
+//! LSP handlers run concurrently; they only send messages here. The actor applies edits in
+//! arrival order, re-checks changed documents once per burst of messages, publishes diagnostics
+//! tagged with the document version, and answers queries on the latest text.
+
+use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
+
+use tokio::sync::{mpsc, oneshot};
+use tower_lsp_server::Client;
+use tower_lsp_server::ls_types::{
+    CompletionItem, CompletionItemKind, DocumentSymbol, Hover, HoverContents, Location,
+    MarkupContent, MarkupKind, Position, Range, SymbolKind, TextDocumentContentChangeEvent,
+    TextEdit, Uri, WorkspaceEdit,
+};
+use wflow_compiler::analysis::{self, CompletionKind};
+use wflow_compiler::{Checked, Syntax, check_source};
+
+use crate::convert::{Encoding, LineIndex, diagnostic};
+
+/// A message to the actor. Queries carry the channel their answer goes back on.
+pub enum Msg {
+    Encoding(Encoding),
+    Open {
+        uri: Uri,
+        text: String,
+        version: i32,
+        syntax: Syntax,
+    },
+    Change {
+        uri: Uri,
+        version: i32,
+        changes: Vec<TextDocumentContentChangeEvent>,
+    },
+    Close {
+        uri: Uri,
+    },
+    Hover {
+        uri: Uri,
+        pos: Position,
+        reply: oneshot::Sender<Option<Hover>>,
+    },
+    Definition {
+        uri: Uri,
+        pos: Position,
+        reply: oneshot::Sender<Option<Location>>,
+    },
+    References {
+        uri: Uri,
+        pos: Position,
+        reply: oneshot::Sender<Vec<Location>>,
+    },
+    Symbols {
+        uri: Uri,
+        reply: oneshot::Sender<Vec<DocumentSymbol>>,
+    },
+    Completion {
+        uri: Uri,
+        pos: Position,
+        reply: oneshot::Sender<Vec<CompletionItem>>,
+    },
+    Rename {
+        uri: Uri,
+        pos: Position,
+        new_name: String,
+        reply: oneshot::Sender<Result<WorkspaceEdit, String>>,
+    },
+}
+
+struct Doc {
+    text: String,
+    version: i32,
+    syntax: Syntax,
+    index: LineIndex,
+    /// The last check of `text`; None while edits are waiting to be checked.
+    checked: Option<Checked>,
+}
+
+struct Actor {
+    client: Client,
+    docs: HashMap<Uri, Doc>,
+    encoding: Encoding,
+}
+
+/// Runs the actor until every sender is dropped.
+pub async fn run(client: Client, mut rx: mpsc::UnboundedReceiver<Msg>) {
+    let mut actor = Actor {
+        client,
+        docs: HashMap::new(),
+        encoding: Encoding::Utf16,
+    };
+    while let Some(msg) = rx.recv().await {
+        actor.handle(msg);
+        // Coalesce a burst of edits into one check per document.
+        while let Ok(msg) = rx.try_recv() {
+            actor.handle(msg);
+        }
+        actor.publish().await;
+    }
+}
+
+impl Actor {
+    fn handle(&mut self, msg: Msg) {
+        match msg {
+            Msg::Encoding(e) => self.encoding = e,
+            Msg::Open {
+                uri,
+                text,
+                version,
+                syntax,
+            } => {
+                let index = LineIndex::new(&text, self.encoding);
+                self.docs.insert(
+                    uri,
+                    Doc {
+                        text,
+                        version,
+                        syntax,
+                        index,
+                        checked: None,
+                    },
+                );
+            }
+            Msg::Change {
+                uri,
+                version,
+                changes,
+            } => {
+                let encoding = self.encoding;
+                if let Some(doc) = self.docs.get_mut(&uri) {
+                    for change in changes {
+                        apply_change(doc, change, encoding);
+                    }
+                    doc.version = version;
+                    doc.checked = None;
+                }
+            }
+            Msg::Close { uri } => {
+                self.docs.remove(&uri);
+                let client = self.client.clone();
+                tokio::spawn(
+                    async move { client.publish_diagnostics(uri, Vec::new(), None).await },
+                );
+            }
+            Msg::Hover { uri, pos, reply } => {
+                let answer = self.with_doc(&uri, pos, |doc, offset| {
+                    let h =
+                        analysis::hover(&doc.checked.as_ref()?.module, offset, chrono::Utc::now())?;
+                    Some(Hover {
+                        contents: HoverContents::Markup(MarkupContent {
+                            kind: MarkupKind::Markdown,
+                            value: h.markdown,
+                        }),
+                        range: Some(doc.index.range(&doc.text, h.span)),
+                    })
+                });
+                let _ = reply.send(answer.flatten());
+            }
+            Msg::Definition { uri, pos, reply } => {
+                let answer = self.with_doc(&uri, pos, |doc, offset| {
+                    let span = analysis::definition(&doc.checked.as_ref()?.module, offset)?;
+                    Some(Location::new(uri.clone(), doc.index.range(&doc.text, span)))
+                });
+                let _ = reply.send(answer.flatten());
+            }
+            Msg::References { uri, pos, reply } => {
+                let answer = self.with_doc(&uri, pos, |doc, offset| {
+                    let Some(checked) = &doc.checked else {
+                        return Vec::new();
+                    };
+                    analysis::references(&checked.module, offset)
+                        .into_iter()
+                        .map(|s| Location::new(uri.clone(), doc.index.range(&doc.text, s)))
+                        .collect()
+                });
+                let _ = reply.send(answer.unwrap_or_default());
+            }
+            Msg::Symbols { uri, reply } => {
+                let answer = self.with_doc(&uri, Position::new(0, 0), |doc, _| {
+                    let Some(checked) = &doc.checked else {
+                        return Vec::new();
+                    };
+                    analysis::symbols(&checked.module)
+                        .iter()
+                        .map(|s| symbol(doc, s))
+                        .collect()
+                });
+                let _ = reply.send(answer.unwrap_or_default());
+            }
+            Msg::Completion { uri, pos, reply } => {
+                let answer = self.with_doc(&uri, pos, |doc, offset| {
+                    let Some(checked) = &doc.checked else {
+                        return Vec::new();
+                    };
+                    analysis::completions(&checked.module, &doc.text, offset)
+                        .into_iter()
+                        .map(|c| CompletionItem {
+                            label: c.label,
+                            detail: Some(c.detail),
+                            kind: Some(match c.kind {
+                                CompletionKind::Node => CompletionItemKind::REFERENCE,
+                                CompletionKind::Keyword => CompletionItemKind::KEYWORD,
+                                CompletionKind::Field => CompletionItemKind::FIELD,
+                            }),
+                            ..Default::default()
+                        })
+                        .collect()
+                });
+                let _ = reply.send(answer.unwrap_or_default());
+            }
+            Msg::Rename {
+                uri,
+                pos,
+                new_name,
+                reply,
+            } => {
+                let answer = self.with_doc(&uri, pos, |doc, offset| {
+                    let checked = doc
+                        .checked
+                        .as_ref()
+                        .ok_or("the document has not been checked")?;
+                    let edits = analysis::rename(&checked.module, offset, &new_name)?;
+                    let edits: Vec<TextEdit> = edits
+                        .into_iter()
+                        .map(|(span, text)| TextEdit::new(doc.index.range(&doc.text, span), text))
+                        .collect();
+                    Ok(WorkspaceEdit {
+                        changes: Some(HashMap::from([(uri.clone(), edits)])),
+                        ..Default::default()
+                    })
+                });
+                let _ =
+                    reply.send(answer.unwrap_or_else(|| Err("the document is not open".into())));
+            }
+        }
+    }
+
+    /// Runs a query on an up-to-date document, with the byte offset of `pos`.
+    fn with_doc<T>(
+        &mut self,
+        uri: &Uri,
+        pos: Position,
+        f: impl FnOnce(&Doc, usize) -> T,
+    ) -> Option<T> {
+        let doc = self.docs.get_mut(uri)?;
+        ensure_checked(doc);
+        let offset = doc.index.offset(&doc.text, pos);
+        Some(f(doc, offset))
+    }
+
+    /// Checks every changed document and publishes its diagnostics with its version.
+    async fn publish(&mut self) {
+        let mut out = Vec::new();
+        for (uri, doc) in &mut self.docs {
+            if doc.checked.is_some() {
+                continue;
+            }
+            ensure_checked(doc);
+            let diags = doc
+                .checked
+                .iter()
+                .flat_map(|c| &c.diagnostics)
+                .map(|d| diagnostic(uri, &doc.text, &doc.index, d))
+                .collect();
+            out.push((uri.clone(), diags, doc.version));
+        }
+        for (uri, diags, version) in out {
+            self.client
+                .publish_diagnostics(uri, diags, Some(version))
+                .await;
+        }
+    }
+}
+
+/// Checks a document if its text changed since the last check. A panic in the compiler (a bug)
+/// costs this document's diagnostics, never the server.
+fn ensure_checked(doc: &mut Doc) {
+    if doc.checked.is_some() {
+        return;
+    }
+    let result = std::panic::catch_unwind(AssertUnwindSafe(|| check_source(&doc.text, doc.syntax)));
+    doc.checked = Some(result.unwrap_or_else(|_| {
+        eprintln!(
+            "wflow lsp: the checker panicked on a document; please report this with the file"
+        );
+        Checked {
+            module: wflow_compiler::ir::Module {
+                ir_version: wflow_compiler::ir::IR_VERSION,
+                workflows: Vec::new(),
+            },
+            diagnostics: Vec::new(),
+        }
+    }));
+}
+
+/// Applies one full or incremental change.
+fn apply_change(doc: &mut Doc, change: TextDocumentContentChangeEvent, encoding: Encoding) {
+    match change.range {
+        None => doc.text = change.text,
+        Some(Range { start, end }) => {
+            let a = doc.index.offset(&doc.text, start);
+            let b = doc.index.offset(&doc.text, end).max(a);
+            doc.text.replace_range(a..b, &change.text);
+        }
+    }
+    doc.index = LineIndex::new(&doc.text, encoding);
+}
+
+#[allow(deprecated)] // `DocumentSymbol::deprecated` must be named to build the struct.
+fn symbol(doc: &Doc, s: &analysis::Symbol) -> DocumentSymbol {
+    DocumentSymbol {
+        name: s.name.clone(),
+        detail: (!s.detail.is_empty()).then(|| s.detail.clone()),
+        kind: match s.kind {
+            analysis::SymbolKind::Workflow => SymbolKind::MODULE,
+            analysis::SymbolKind::Trigger => SymbolKind::EVENT,
+            analysis::SymbolKind::Action => SymbolKind::FUNCTION,
+            analysis::SymbolKind::Flow => SymbolKind::OPERATOR,
+        },
+        tags: None,
+        deprecated: None,
+        range: doc.index.range(&doc.text, s.span),
+        selection_range: doc.index.range(&doc.text, s.selection),
+        children: Some(s.children.iter().map(|c| symbol(doc, c)).collect()),
+    }
+}

@@ -1,0 +1,206 @@
+//! The wflow language server (`wflow lsp`), on tower-lsp-server over stdio.
+//!
+//! A thin shell: the handlers below only forward to the analysis actor ([`actor`]), which owns
+//! the documents and answers from the compiler's queries (`wflow_compiler::analysis`). This is
+//! the only crate that knows LSP types. Logs go to stderr; stdout is the JSON-RPC channel.
+
+mod actor;
+mod convert;
+
+use tokio::sync::{mpsc, oneshot};
+use tower_lsp_server::jsonrpc::{Error, Result};
+use tower_lsp_server::ls_types::*;
+use tower_lsp_server::{Client, LanguageServer, LspService, Server};
+use wflow_compiler::Syntax;
+
+use actor::Msg;
+use convert::Encoding;
+
+struct Backend {
+    tx: mpsc::UnboundedSender<Msg>,
+}
+
+impl Backend {
+    fn send(&self, msg: Msg) {
+        // The actor lives as long as the service; a send can only fail during shutdown.
+        let _ = self.tx.send(msg);
+    }
+
+    async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Msg) -> Result<T> {
+        let (reply, answer) = oneshot::channel();
+        self.send(make(reply));
+        answer.await.map_err(|_| Error::internal_error())
+    }
+}
+
+/// `.json` (or a client's `json` language id) is Port JSON; everything else is `.wflow`.
+fn syntax_of(uri: &Uri, language_id: &str) -> Syntax {
+    if language_id == "json" || uri.as_str().to_ascii_lowercase().ends_with(".json") {
+        Syntax::Json
+    } else {
+        Syntax::Wflow
+    }
+}
+
+impl LanguageServer for Backend {
+    async fn initialize(&self, params: InitializeParams) -> Result<InitializeResult> {
+        let offered = params
+            .capabilities
+            .general
+            .and_then(|g| g.position_encodings)
+            .unwrap_or_default();
+        let encoding = if offered.contains(&PositionEncodingKind::UTF8) {
+            Encoding::Utf8
+        } else {
+            Encoding::Utf16
+        };
+        self.send(Msg::Encoding(encoding));
+        Ok(InitializeResult {
+            capabilities: ServerCapabilities {
+                position_encoding: Some(match encoding {
+                    Encoding::Utf8 => PositionEncodingKind::UTF8,
+                    Encoding::Utf16 => PositionEncodingKind::UTF16,
+                }),
+                text_document_sync: Some(TextDocumentSyncCapability::Kind(
+                    TextDocumentSyncKind::INCREMENTAL,
+                )),
+                hover_provider: Some(HoverProviderCapability::Simple(true)),
+                definition_provider: Some(OneOf::Left(true)),
+                references_provider: Some(OneOf::Left(true)),
+                document_symbol_provider: Some(OneOf::Left(true)),
+                rename_provider: Some(OneOf::Left(true)),
+                completion_provider: Some(CompletionOptions {
+                    trigger_characters: Some(vec![".".into(), "\"".into()]),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+            server_info: Some(ServerInfo {
+                name: "wflow".into(),
+                version: Some(env!("CARGO_PKG_VERSION").into()),
+            }),
+            offset_encoding: None,
+        })
+    }
+
+    async fn shutdown(&self) -> Result<()> {
+        Ok(())
+    }
+
+    async fn did_open(&self, p: DidOpenTextDocumentParams) {
+        let d = p.text_document;
+        let syntax = syntax_of(&d.uri, &d.language_id);
+        self.send(Msg::Open {
+            uri: d.uri,
+            text: d.text,
+            version: d.version,
+            syntax,
+        });
+    }
+
+    async fn did_change(&self, p: DidChangeTextDocumentParams) {
+        let d = p.text_document;
+        self.send(Msg::Change {
+            uri: d.uri,
+            version: d.version,
+            changes: p.content_changes,
+        });
+    }
+
+    async fn did_close(&self, p: DidCloseTextDocumentParams) {
+        self.send(Msg::Close {
+            uri: p.text_document.uri,
+        });
+    }
+
+    async fn hover(&self, p: HoverParams) -> Result<Option<Hover>> {
+        let t = p.text_document_position_params;
+        self.ask(|reply| Msg::Hover {
+            uri: t.text_document.uri,
+            pos: t.position,
+            reply,
+        })
+        .await
+    }
+
+    async fn goto_definition(
+        &self,
+        p: GotoDefinitionParams,
+    ) -> Result<Option<GotoDefinitionResponse>> {
+        let t = p.text_document_position_params;
+        let loc = self
+            .ask(|reply| Msg::Definition {
+                uri: t.text_document.uri,
+                pos: t.position,
+                reply,
+            })
+            .await?;
+        Ok(loc.map(GotoDefinitionResponse::Scalar))
+    }
+
+    async fn references(&self, p: ReferenceParams) -> Result<Option<Vec<Location>>> {
+        let t = p.text_document_position;
+        let locs = self
+            .ask(|reply| Msg::References {
+                uri: t.text_document.uri,
+                pos: t.position,
+                reply,
+            })
+            .await?;
+        Ok(Some(locs))
+    }
+
+    async fn document_symbol(
+        &self,
+        p: DocumentSymbolParams,
+    ) -> Result<Option<DocumentSymbolResponse>> {
+        let symbols = self
+            .ask(|reply| Msg::Symbols {
+                uri: p.text_document.uri,
+                reply,
+            })
+            .await?;
+        Ok(Some(DocumentSymbolResponse::Nested(symbols)))
+    }
+
+    async fn completion(&self, p: CompletionParams) -> Result<Option<CompletionResponse>> {
+        let t = p.text_document_position;
+        let items = self
+            .ask(|reply| Msg::Completion {
+                uri: t.text_document.uri,
+                pos: t.position,
+                reply,
+            })
+            .await?;
+        Ok(Some(CompletionResponse::Array(items)))
+    }
+
+    async fn rename(&self, p: RenameParams) -> Result<Option<WorkspaceEdit>> {
+        let t = p.text_document_position;
+        let (uri, pos, new_name) = (t.text_document.uri, t.position, p.new_name);
+        match self
+            .ask(|reply| Msg::Rename {
+                uri,
+                pos,
+                new_name,
+                reply,
+            })
+            .await?
+        {
+            Ok(edit) => Ok(Some(edit)),
+            Err(why) => Err(Error::invalid_params(why)),
+        }
+    }
+}
+
+/// Serves LSP over stdin/stdout until the client exits.
+pub async fn serve_stdio() {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let (service, socket) = LspService::new(|client: Client| {
+        tokio::spawn(actor::run(client, rx));
+        Backend { tx }
+    });
+    Server::new(tokio::io::stdin(), tokio::io::stdout(), socket)
+        .serve(service)
+        .await;
+}

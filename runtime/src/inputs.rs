@@ -1,0 +1,340 @@
+//! Form input validation: the values a person submits, checked against a form's schema. Pure:
+//! `wflow exec` and `wflow serve` share it. Every problem is reported, not just the first.
+
+use serde_json::{Map, Value as Json};
+use wflow_compiler::ir::{Form, InputSchema, Required, ValueKind};
+
+/// One problem with the submitted inputs.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct InputProblem {
+    /// The input's key (`config.region` for a nested one); empty for the form as a whole.
+    pub key: String,
+    /// What is wrong and how to fix it.
+    pub message: String,
+}
+
+impl std::fmt::Display for InputProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.key.is_empty() {
+            write!(f, "{}", self.message)
+        } else {
+            write!(f, "input `{}`: {}", self.key, self.message)
+        }
+    }
+}
+
+/// Turns `key=value` strings (as given on a command line) into JSON by each input's declared
+/// type: numbers, booleans, arrays and objects are parsed as JSON, everything else is a string.
+/// A value that does not parse stays a string, so that [`validate`] reports its type.
+pub fn from_pairs(form: &Form, pairs: &[(String, String)]) -> Map<String, Json> {
+    let mut out = Map::new();
+    for (k, v) in pairs {
+        let ty = form
+            .input(k)
+            .and_then(|f| f.schema.ty.as_ref())
+            .map(|t| t.value.as_str());
+        let parsed = match ty {
+            Some("number" | "integer" | "boolean" | "array" | "object") => {
+                serde_json::from_str(v).unwrap_or_else(|_| Json::String(v.clone()))
+            }
+            _ => Json::String(v.clone()),
+        };
+        out.insert(k.clone(), parsed);
+    }
+    out
+}
+
+/// Checks `given` against `form`: unknown keys, missing required inputs, types, formats,
+/// `enum`, `pattern`, lengths and bounds. Returns the inputs with defaults filled in, or every
+/// problem found. A `required` given as jq, and an `enum` given as jq, depend on the form's
+/// state and are not checked here.
+pub fn validate(form: &Form, given: &Map<String, Json>) -> Result<Map<String, Json>, Vec<InputProblem>> {
+    let mut problems = Vec::new();
+    let known: Vec<&str> = form.properties.iter().map(|p| p.key.value.as_str()).collect();
+    for key in given.keys() {
+        if !known.contains(&key.as_str()) {
+            let hint = if known.is_empty() {
+                "this form takes no inputs".to_string()
+            } else {
+                format!("the form's inputs are: {}", known.join(", "))
+            };
+            problems.push(problem(key, format!("unknown input; {hint}")));
+        }
+    }
+    let required: Vec<&str> = match &form.required {
+        Required::Keys(keys) => keys.iter().map(|k| k.value.as_str()).collect(),
+        Required::Jq(_) => Vec::new(),
+    };
+    let mut out = Map::new();
+    for field in &form.properties {
+        let key = field.key.value.as_str();
+        match given.get(key) {
+            Some(v) => {
+                check_value(key, &field.schema, v, &mut problems);
+                out.insert(key.to_string(), v.clone());
+            }
+            None => {
+                if let Some(d) = field.schema.default.as_ref().filter(|d| !matches!(d.kind, ValueKind::Jq(_))) {
+                    out.insert(key.to_string(), d.to_json());
+                } else if required.contains(&key) {
+                    problems.push(problem(
+                        key,
+                        format!("required but not given; add `--input {key}=<value>`"),
+                    ));
+                }
+            }
+        }
+    }
+    if problems.is_empty() {
+        Ok(out)
+    } else {
+        Err(problems)
+    }
+}
+
+fn problem(key: &str, message: String) -> InputProblem {
+    InputProblem {
+        key: key.to_string(),
+        message,
+    }
+}
+
+fn kind(v: &Json) -> &'static str {
+    match v {
+        Json::Null => "null",
+        Json::Bool(_) => "a boolean",
+        Json::Number(_) => "a number",
+        Json::String(_) => "a string",
+        Json::Array(_) => "an array",
+        Json::Object(_) => "an object",
+    }
+}
+
+fn keyword<'a>(schema: &'a InputSchema, name: &str) -> Option<&'a wflow_compiler::ir::Value> {
+    schema
+        .keywords
+        .iter()
+        .find(|(k, _)| k.value == name)
+        .map(|(_, v)| v)
+}
+
+fn number_keyword(schema: &InputSchema, name: &str) -> Option<f64> {
+    match &keyword(schema, name)?.kind {
+        ValueKind::Number(n) => n.as_f64(),
+        _ => None,
+    }
+}
+
+fn check_value(key: &str, schema: &InputSchema, v: &Json, problems: &mut Vec<InputProblem>) {
+    let ty = schema.ty.as_ref().map(|t| t.value.as_str());
+    let type_ok = match ty {
+        Some("string") => v.is_string(),
+        Some("number") => v.is_number(),
+        Some("integer") => v.is_i64() || v.is_u64(),
+        Some("boolean") => v.is_boolean(),
+        Some("array") => v.is_array(),
+        Some("object") => v.is_object(),
+        _ => true,
+    };
+    if !type_ok {
+        let hint = match ty {
+            Some("number" | "integer") => " (e.g. `42`)",
+            Some("boolean") => " (`true` or `false`)",
+            Some("array") => " (a JSON array, e.g. `[\"a\",\"b\"]`)",
+            Some("object") => " (a JSON object, e.g. `{\"k\":\"v\"}`)",
+            _ => "",
+        };
+        problems.push(problem(
+            key,
+            format!(
+                "expected {}{hint}, got {}",
+                ty.unwrap_or("a value"),
+                shown(v)
+            ),
+        ));
+        return;
+    }
+    if let Some(ValueKind::Array(allowed)) = schema.enum_values.as_ref().map(|e| &e.kind) {
+        let allowed: Vec<Json> = allowed.iter().map(|a| a.to_json()).collect();
+        if !allowed.contains(v) {
+            let list: Vec<String> = allowed.iter().map(|a| a.to_string()).collect();
+            problems.push(problem(
+                key,
+                format!("{} is not one of the allowed values: {}", shown(v), list.join(", ")),
+            ));
+        }
+    }
+    match v {
+        Json::String(s) => check_string(key, schema, s, problems),
+        Json::Number(n) => check_number(key, schema, n.as_f64().unwrap_or(f64::NAN), problems),
+        Json::Array(items) => {
+            let len = items.len() as f64;
+            if let Some(min) = number_keyword(schema, "minItems").filter(|m| len < *m) {
+                problems.push(problem(key, format!("has {len} items; at least {min} are required")));
+            }
+            if let Some(max) = number_keyword(schema, "maxItems").filter(|m| len > *m) {
+                problems.push(problem(key, format!("has {len} items; at most {max} are allowed")));
+            }
+            if let Some(item_schema) = &schema.items {
+                for (i, item) in items.iter().enumerate() {
+                    check_value(&format!("{key}[{i}]"), item_schema, item, problems);
+                }
+            }
+        }
+        Json::Object(members) => {
+            for field in &schema.properties {
+                let sub = format!("{key}.{}", field.key.value);
+                match members.get(&field.key.value) {
+                    Some(x) => check_value(&sub, &field.schema, x, problems),
+                    None if schema.required.iter().any(|r| r.value == field.key.value) => {
+                        problems.push(problem(&sub, "required but not given".to_string()))
+                    }
+                    None => {}
+                }
+            }
+        }
+        Json::Null | Json::Bool(_) => {}
+    }
+}
+
+fn check_string(key: &str, schema: &InputSchema, s: &str, problems: &mut Vec<InputProblem>) {
+    let len = s.chars().count() as f64;
+    if let Some(min) = number_keyword(schema, "minLength").filter(|m| len < *m) {
+        problems.push(problem(key, format!("is {len} characters long; the minimum is {min}")));
+    }
+    if let Some(max) = number_keyword(schema, "maxLength").filter(|m| len > *m) {
+        problems.push(problem(key, format!("is {len} characters long; the maximum is {max}")));
+    }
+    if let Some(ValueKind::String(t)) = keyword(schema, "pattern").map(|p| &p.kind) {
+        match regex::Regex::new(&t.text) {
+            Ok(re) if !re.is_match(s) => problems.push(problem(
+                key,
+                format!("{} does not match the pattern `{}`", shown(&Json::String(s.into())), t.text),
+            )),
+            Ok(_) => {}
+            Err(_) => problems.push(problem(
+                key,
+                format!("the form's pattern `{}` is not a valid regular expression", t.text),
+            )),
+        }
+    }
+    let format = schema.format.as_ref().map(|f| f.value.as_str());
+    let bad_format = match format {
+        Some("email") => !s.contains('@') || s.starts_with('@') || s.ends_with('@'),
+        Some("url") => !(s.starts_with("http://") || s.starts_with("https://")) || s.len() < 9,
+        Some("date-time") => chrono::DateTime::parse_from_rfc3339(s).is_err(),
+        Some("entity" | "user" | "team") => s.is_empty(),
+        _ => false,
+    };
+    if bad_format {
+        let expect = match format {
+            Some("email") => "an email address",
+            Some("url") => "an http(s) URL",
+            Some("date-time") => "an RFC 3339 date-time such as 2026-01-31T09:00:00Z",
+            _ => "an identifier",
+        };
+        problems.push(problem(
+            key,
+            format!("{} is not {expect}", shown(&Json::String(s.into()))),
+        ));
+    }
+}
+
+fn check_number(key: &str, schema: &InputSchema, n: f64, problems: &mut Vec<InputProblem>) {
+    let rules: [(&str, fn(f64, f64) -> bool, &str); 4] = [
+        ("minimum", |n, m| n < m, "at least"),
+        ("maximum", |n, m| n > m, "at most"),
+        ("exclusiveMinimum", |n, m| n <= m, "greater than"),
+        ("exclusiveMaximum", |n, m| n >= m, "less than"),
+    ];
+    for (name, violates, words) in rules {
+        if let Some(m) = number_keyword(schema, name).filter(|m| violates(n, *m)) {
+            problems.push(problem(key, format!("{n} is out of range: it must be {words} {m}")));
+        }
+    }
+}
+
+/// A value as shown in a message (long values cut).
+fn shown(v: &Json) -> String {
+    let s = v.to_string();
+    if s.chars().count() > 60 {
+        format!("{}...", s.chars().take(57).collect::<String>())
+    } else {
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn form(src: &str) -> Form {
+        let checked = wflow_compiler::check_source(src, wflow_compiler::Syntax::Wflow);
+        assert!(!checked.has_errors(), "{:?}", checked.diagnostics);
+        match &checked.module.workflows[0].nodes[0].config {
+            wflow_compiler::ir::NodeConfig::SelfServeTrigger(t) => t.user_inputs.clone(),
+            _ => panic!("not a form"),
+        }
+    }
+
+    const SRC: &str = r#"workflow w "W" {
+  form trigger "T" {
+    input service: string "Service" { pattern "^[a-z]+$"; min_length 2 }
+    input env: string "Env" { enum ["dev", "prod"] }
+    input replicas?: number "Replicas" { minimum 1; maximum 10; default 2 }
+    input email?: email "Email"
+    input tags?: string[] "Tags"
+  }
+  webhook w "W" { url "http://127.0.0.1/x" }
+  flow { trigger -> w }
+}"#;
+
+    #[test]
+    fn reports_every_problem_at_once() {
+        let f = form(SRC);
+        let given = from_pairs(
+            &f,
+            &[
+                ("service".into(), "API_1".into()),
+                ("env".into(), "staging".into()),
+                ("replicas".into(), "many".into()),
+                ("bogus".into(), "1".into()),
+                ("email".into(), "nobody".into()),
+            ],
+        );
+        let problems = validate(&f, &given).expect_err("invalid");
+        let text: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
+        assert_eq!(problems.len(), 5, "{text:#?}");
+        assert!(text.iter().any(|t| t.contains("`bogus`: unknown input")), "{text:#?}");
+        assert!(text.iter().any(|t| t.contains("`service`") && t.contains("pattern")));
+        assert!(text.iter().any(|t| t.contains("`env`") && t.contains("not one of")));
+        assert!(text.iter().any(|t| t.contains("`replicas`: expected number")));
+        assert!(text.iter().any(|t| t.contains("`email`") && t.contains("email address")));
+
+        let problems = validate(&f, &Map::new()).expect_err("missing");
+        let keys: Vec<&str> = problems.iter().map(|p| p.key.as_str()).collect();
+        assert_eq!(keys, ["service", "env"]);
+    }
+
+    #[test]
+    fn valid_inputs_get_defaults_and_types() {
+        let f = form(SRC);
+        let given = from_pairs(
+            &f,
+            &[
+                ("service".into(), "api".into()),
+                ("env".into(), "prod".into()),
+                ("tags".into(), "[\"a\"]".into()),
+            ],
+        );
+        let ok = validate(&f, &given).expect("valid");
+        assert_eq!(
+            Json::Object(ok),
+            json!({"service": "api", "env": "prod", "replicas": 2, "tags": ["a"]})
+        );
+        let given = from_pairs(&f, &[("service".into(), "api".into()), ("env".into(), "dev".into()), ("replicas".into(), "11".into())]);
+        let problems = validate(&f, &given).expect_err("out of range");
+        assert!(problems[0].message.contains("at most 10"), "{problems:?}");
+    }
+}
