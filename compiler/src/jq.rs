@@ -398,6 +398,19 @@ fn closing(open: &str) -> &'static str {
     }
 }
 
+/// Where a bracket or quote was opened, for a help text: "after `.a`" (the text before it,
+/// shortened), or "at the start of the expression".
+fn opening_context(code: &str, at: usize) -> String {
+    let before = code.get(..at).unwrap_or("").trim_end();
+    if before.is_empty() {
+        return "at the start of the expression".into();
+    }
+    let n = before.chars().count();
+    let tail: String = before.chars().skip(n.saturating_sub(16)).collect();
+    let ellipsis = if n > 16 { "…" } else { "" };
+    format!("after `{ellipsis}{tail}`")
+}
+
 fn lex_issue(code: &str, (expect, found): &lex::Error<&str>) -> JqIssue {
     let at = span(code, found).start;
     let end = code.len();
@@ -405,14 +418,14 @@ fn lex_issue(code: &str, (expect, found): &lex::Error<&str>) -> JqIssue {
     let char_range = |c: char| at..at + c.len_utf8();
     match expect {
         lex::Expect::Delim(open) => {
-            let opened = span(code, open).start;
+            let opened = opening_context(code, span(code, open).start);
             match next_char {
                 None if *open == "\"" => issue(
                     end..end,
                     SYNTAX,
                     "unterminated string".into(),
                     Some(format!(
-                        "add a closing `\"` to the string that starts at offset {opened}"
+                        "add a closing `\"` to the string that starts {opened}"
                     )),
                 ),
                 None => issue(
@@ -420,7 +433,7 @@ fn lex_issue(code: &str, (expect, found): &lex::Error<&str>) -> JqIssue {
                     SYNTAX,
                     format!("unclosed `{open}`"),
                     Some(format!(
-                        "add `{}` to close the `{open}` at offset {opened}",
+                        "add `{}` to close the `{open}` {opened}",
                         closing(open)
                     )),
                 ),
@@ -431,7 +444,7 @@ fn lex_issue(code: &str, (expect, found): &lex::Error<&str>) -> JqIssue {
                         "expected `{}` to close `{open}`, found `{c}`",
                         closing(open)
                     ),
-                    Some(format!("the `{open}` at offset {opened} is not closed")),
+                    Some(format!("the `{open}` {opened} is not closed")),
                 ),
                 Some(c) => bad_char(at, c),
             }
@@ -1682,7 +1695,7 @@ mod tests {
         assert_issue(".a |", 4..4, SYNTAX, "expected a term after `|`");
         assert_issue(".a ==", 5..5, SYNTAX, "expected a term after `==`");
         let i = assert_issue(".a[", 3..3, SYNTAX, "unclosed `[`");
-        assert_eq!(help(&i), "add `]` to close the `[` at offset 2");
+        assert_eq!(help(&i), "add `]` to close the `[` after `.a`");
         assert_issue("(.a", 3..3, SYNTAX, "unclosed `(`");
         assert_issue("\"unterminated", 13..13, SYNTAX, "unterminated string");
         assert_issue("(.a]", 3..4, SYNTAX, "expected `)` to close `(`, found `]`");

@@ -162,6 +162,14 @@ impl Lower<'_> {
         }
     }
 
+    /// A node kind as the user spells it: `CURSOR_AGENT` in JSON, `cursor_agent` in `.wflow`.
+    fn kind_name<'k>(&self, type_name: &'k str, keyword: &'k str) -> &'k str {
+        match self.syntax {
+            Syntax::Json => type_name,
+            Syntax::Wflow => keyword,
+        }
+    }
+
     fn wrong_type(&mut self, v: &Value, expected: &str, what: &str) {
         let d = Diagnostic::error(
             "wrong-type",
@@ -734,9 +742,15 @@ impl Lower<'_> {
                 Diagnostic::warning(
                     "deprecated",
                     ty.span,
-                    format!("{} nodes are deprecated by Port", kind.type_name),
+                    format!(
+                        "{} nodes are deprecated by Port",
+                        self.kind_name(&kind.type_name, &kind.keyword)
+                    ),
                 )
-                .help("use an AI_AGENT node or an integration action instead"),
+                .help(match self.syntax {
+                    Syntax::Json => "use an AI_AGENT node or an integration action instead",
+                    Syntax::Wflow => "use an `ai_agent` node or an `integration` action instead",
+                }),
             );
         }
         // Missing fields are reported at the node's type. When the config holds a syntax error,

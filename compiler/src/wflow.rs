@@ -857,7 +857,17 @@ impl Desugar<'_> {
                 .chain(&lib.string_formats)
                 .chain(&lib.object_formats)
                 .map(String::as_str);
-            let help = did_you_mean(name, known).unwrap_or_else(|| {
+            let alias = match name {
+                "integer" | "int" | "float" | "double" => {
+                    Some("Port has one number type: write `number`")
+                }
+                "bool" => Some("write `boolean`"),
+                "str" | "text" => Some("write `string`"),
+                "datetime" | "date" => Some("write `date-time`"),
+                "list" => Some("write the item type followed by `[]`, e.g. `string[]`"),
+                _ => None,
+            };
+            let help = alias.map(str::to_string).or_else(|| did_you_mean(name, known)).unwrap_or_else(|| {
                 "types: string, number, boolean, object, array (`T[]`), and the string formats entity(<blueprint>), user, team, date-time, url, email, yaml, multi-line, markdown, proto; object format labeled-url".into()
             });
             self.diags.push(

@@ -1,0 +1,651 @@
+//! The interpreter: runs a [`Plan`] with Port's semantics, durably.
+//!
+//! A run is driven from its stored state: the node runs recorded so far say which nodes ran,
+//! which outlets were taken and which node is next. Each node run's start is written before
+//! its side effect and its result right after; an upsert's entity is written in the same
+//! transaction as its result. A run killed mid-node is resumed by driving it again: completed
+//! nodes are not re-run, and an in-flight webhook is re-sent with the same `Idempotency-Key`.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::time::{Duration, Instant};
+
+use serde_json::{Map, Value as Json, json};
+use wflow_compiler::ir::{self, Node, NodeConfig, OnFailure};
+
+use crate::catalog;
+use crate::jq::{Evaluator, Limits};
+use crate::plan::Plan;
+use crate::secrets::Secrets;
+use crate::store::{LogRecord, NodeRunRecord, ResponseRecord, RunRecord, Store, Write};
+use crate::template::{self, Piece};
+
+/// Run and node-run statuses and results, as Port spells them.
+pub const IN_PROGRESS: &str = "IN_PROGRESS";
+pub const COMPLETED: &str = "COMPLETED";
+pub const SUCCESS: &str = "SUCCESS";
+pub const FAILED: &str = "FAILED";
+pub const CANCELLED: &str = "CANCELLED";
+
+/// Settings of the engine.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// How long a webhook may take.
+    pub webhook_timeout: Duration,
+    /// Bounds on jq evaluation.
+    pub jq: Limits,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            webhook_timeout: Duration::from_secs(30),
+            jq: Limits::default(),
+        }
+    }
+}
+
+/// An engine error: the store failed, or a command does not apply to the run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Error(pub String);
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl From<crate::store::StoreError> for Error {
+    fn from(e: crate::store::StoreError) -> Error {
+        Error(e.0)
+    }
+}
+
+/// Progress of a run, for display.
+#[derive(Debug, Clone)]
+pub enum Event<'a> {
+    Started {
+        node: &'a Node,
+    },
+    Finished {
+        node: &'a Node,
+        result: &'a str,
+        elapsed: Duration,
+        message: Option<&'a str>,
+    },
+    Waiting {
+        node: &'a Node,
+        reason: &'a str,
+    },
+}
+
+/// Receives [`Event`]s.
+pub trait Observer: Send + Sync {
+    fn event(&self, e: &Event<'_>);
+}
+
+/// An observer that ignores everything.
+pub struct Quiet;
+
+impl Observer for Quiet {
+    fn event(&self, _: &Event<'_>) {}
+}
+
+/// Where a run stands after driving it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    pub run_id: String,
+    pub status: String,
+    pub result: Option<String>,
+    /// Nodes waiting for a response or an outside completion.
+    pub waiting: Vec<String>,
+}
+
+/// The interpreter.
+#[derive(Clone)]
+pub struct Engine {
+    pub store: Store,
+    pub(crate) ev: Evaluator,
+    pub(crate) http: reqwest::Client,
+    pub(crate) config: Config,
+}
+
+/// A new id: `prefix` and a time-ordered UUID.
+pub fn new_id(prefix: &str) -> String {
+    format!("{prefix}{}", uuid::Uuid::now_v7().simple())
+}
+
+/// Now, as RFC 3339 with milliseconds.
+pub fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+pub(crate) fn log(node: &str, level: &str, message: String) -> LogRecord {
+    LogRecord {
+        node: node.to_string(),
+        level: level.to_string(),
+        message,
+        at: now(),
+    }
+}
+
+/// In-memory state of a run being driven.
+pub(crate) struct State {
+    pub(crate) run: RunRecord,
+    pub(crate) nodes: HashMap<String, NodeRunRecord>,
+    pub(crate) seq: i64,
+    pub(crate) pending: Vec<Write>,
+}
+
+impl State {
+    fn put(&mut self, rec: NodeRunRecord) {
+        self.pending.push(Write::PutNodeRun(Box::new(rec.clone())));
+        self.nodes.insert(rec.node.clone(), rec);
+    }
+
+    fn log(&mut self, rec: LogRecord) {
+        self.pending.push(Write::Log {
+            run_id: self.run.id.clone(),
+            record: rec,
+        });
+    }
+}
+
+/// What a node did.
+pub(crate) struct Done {
+    pub(crate) result: &'static str,
+    pub(crate) output: Json,
+    pub(crate) outlet: Option<String>,
+    pub(crate) fallback: bool,
+    /// Stays IN_PROGRESS, waiting for a response or an outside completion.
+    pub(crate) waiting: bool,
+    /// Written in the same transaction as the node's result.
+    pub(crate) effects: Vec<Write>,
+    pub(crate) logs: Vec<LogRecord>,
+    /// Why it failed.
+    pub(crate) error: Option<String>,
+    /// A failure that fails the run whatever `onFailure` says (a condition error).
+    pub(crate) fatal: bool,
+}
+
+impl Done {
+    pub(crate) fn ok(output: Json) -> Done {
+        Done {
+            result: SUCCESS,
+            output,
+            outlet: None,
+            fallback: false,
+            waiting: false,
+            effects: Vec::new(),
+            logs: Vec::new(),
+            error: None,
+            fatal: false,
+        }
+    }
+
+    pub(crate) fn failed(message: String, mut output: Json) -> Done {
+        if let Json::Object(m) = &mut output {
+            m.insert("error".into(), json!({ "message": message }));
+        } else {
+            output = json!({ "error": { "message": message } });
+        }
+        Done {
+            result: FAILED,
+            error: Some(message),
+            ..Done::ok(output)
+        }
+    }
+}
+
+enum Next<'a> {
+    Run(&'a str),
+    Waiting(Vec<String>),
+    Done,
+}
+
+impl Engine {
+    /// An engine over `store`.
+    pub fn new(store: Store, config: Config) -> Result<Engine, Error> {
+        let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let ev = Evaluator::new(threads, config.jq).map_err(Error)?;
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .build()
+            .map_err(|e| Error(format!("cannot build the HTTP client: {e}")))?;
+        Ok(Engine {
+            store,
+            ev,
+            http,
+            config,
+        })
+    }
+
+    /// Creates a run of `plan` fired by `trigger` with `payload` as the trigger's output (the
+    /// validated form inputs, or the event). Returns the run id.
+    pub async fn start(
+        &self,
+        plan: &Plan,
+        trigger: &str,
+        payload: Json,
+        created_by: Option<&str>,
+        secrets: &Secrets,
+    ) -> Result<String, Error> {
+        let at = now();
+        let run_id = new_id("wfr_");
+        let payload = secrets.redact(&payload);
+        let run = RunRecord {
+            id: run_id.clone(),
+            workflow: plan.workflow.identifier.value.clone(),
+            source: plan.source.clone(),
+            syntax: match plan.syntax {
+                wflow_compiler::Syntax::Json => "json".into(),
+                wflow_compiler::Syntax::Wflow => "wflow".into(),
+            },
+            source_path: plan.path.clone(),
+            trigger_node: trigger.to_string(),
+            trigger_payload: payload.clone(),
+            status: IN_PROGRESS.into(),
+            result: None,
+            error: None,
+            created_by: created_by.map(str::to_string),
+            cancel_requested: false,
+            created_at: at.clone(),
+            updated_at: at.clone(),
+            completed_at: None,
+        };
+        let node_run = NodeRunRecord {
+            id: new_id("wfnr_"),
+            run_id: run_id.clone(),
+            node: trigger.to_string(),
+            seq: 0,
+            status: COMPLETED.into(),
+            result: Some(SUCCESS.into()),
+            output: Some(payload),
+            outlet: None,
+            fallback: false,
+            waiting: false,
+            created_at: at.clone(),
+            updated_at: at.clone(),
+            completed_at: Some(at),
+        };
+        self.store
+            .apply(&[Write::InsertRun(Box::new(run)), Write::PutNodeRun(Box::new(node_run))])
+            .await?;
+        Ok(run_id)
+    }
+
+    pub(crate) async fn load(&self, run_id: &str) -> Result<State, Error> {
+        let run = self
+            .store
+            .run(run_id)
+            .await?
+            .ok_or_else(|| Error(format!("no run `{run_id}` in this store; see `wflow runs list`")))?;
+        let records = self.store.node_runs(run_id).await?;
+        let seq = records.iter().map(|r| r.seq).max().unwrap_or(0);
+        let nodes = records.into_iter().map(|r| (r.node.clone(), r)).collect();
+        Ok(State {
+            run,
+            nodes,
+            seq,
+            pending: Vec::new(),
+        })
+    }
+
+    /// Runs `run_id` until it completes or waits (for an approval or an outside completion).
+    pub async fn drive(
+        &self,
+        plan: &Plan,
+        run_id: &str,
+        secrets: &Secrets,
+        obs: &dyn Observer,
+    ) -> Result<Outcome, Error> {
+        let mut st = self.load(run_id).await?;
+        if st.run.status == COMPLETED {
+            return Ok(outcome(&st, Vec::new()));
+        }
+        loop {
+            if self.store.cancel_requested(run_id).await? {
+                self.finish(&mut st, CANCELLED, Some("the run was cancelled".into()))
+                    .await?;
+                return Ok(outcome(&st, Vec::new()));
+            }
+            let id = match next(plan, &st) {
+                Next::Run(id) => id.to_string(),
+                Next::Waiting(waiting) => {
+                    self.store.apply(&st.pending).await?;
+                    st.pending.clear();
+                    return Ok(outcome(&st, waiting));
+                }
+                Next::Done => {
+                    self.finish(&mut st, SUCCESS, None).await?;
+                    return Ok(outcome(&st, Vec::new()));
+                }
+            };
+            let Some(node) = plan.node(&id) else {
+                return Err(Error(format!("the workflow has no node `{id}`")));
+            };
+            let failed_run = self.run_node(plan, &mut st, node, secrets, obs).await?;
+            if let Some(message) = failed_run {
+                self.finish(&mut st, FAILED, Some(message)).await?;
+                return Ok(outcome(&st, Vec::new()));
+            }
+        }
+    }
+
+    /// Runs one node; returns the run's failure message when the node fails the run.
+    async fn run_node(
+        &self,
+        plan: &Plan,
+        st: &mut State,
+        node: &Node,
+        secrets: &Secrets,
+        obs: &dyn Observer,
+    ) -> Result<Option<String>, Error> {
+        let id = node.identifier.value.as_str();
+        let at = now();
+        let resumed = st.nodes.get(id).filter(|r| r.status == IN_PROGRESS).cloned();
+        let mut rec = match resumed {
+            Some(r) => {
+                st.log(log(id, "INFO", "resuming the node after an interruption".into()));
+                r
+            }
+            None => {
+                st.seq += 1;
+                NodeRunRecord {
+                    id: new_id("wfnr_"),
+                    run_id: st.run.id.clone(),
+                    node: id.to_string(),
+                    seq: st.seq,
+                    status: IN_PROGRESS.into(),
+                    result: None,
+                    output: None,
+                    outlet: None,
+                    fallback: false,
+                    waiting: false,
+                    created_at: at.clone(),
+                    updated_at: at,
+                    completed_at: None,
+                }
+            }
+        };
+        st.put(rec.clone());
+        obs.event(&Event::Started { node });
+        let t0 = Instant::now();
+        let ctx = context(plan, st, &rec, secrets);
+        let done = self.execute(plan, st, node, &rec, ctx.clone(), secrets).await?;
+        let mut done = done;
+        if done.result == SUCCESS
+            && !done.waiting
+            && let Some(vars) = &node.variables
+        {
+            let mut ctx = ctx;
+            if let Json::Object(m) = &mut ctx {
+                m.insert("result".into(), done.output.clone());
+            }
+            match template::render_variables(&self.ev, &plan.programs, vars, ctx).await {
+                Ok(v) => done.output = v,
+                Err(e) => {
+                    done = Done::failed(
+                        format!("the node's variables failed: {e}"),
+                        done.output.clone(),
+                    )
+                }
+            }
+        }
+        let message = done.error.as_deref().map(|m| secrets.redact_str(m));
+        for l in done.logs.drain(..) {
+            st.log(LogRecord {
+                message: secrets.redact_str(&l.message),
+                ..l
+            });
+        }
+        if let Some(m) = &message {
+            st.log(log(id, "ERROR", m.clone()));
+        }
+        let at = now();
+        rec.output = Some(secrets.redact(&done.output));
+        rec.outlet = done.outlet.clone();
+        rec.fallback = done.fallback;
+        rec.updated_at = at.clone();
+        if done.waiting {
+            rec.waiting = true;
+        } else {
+            rec.status = COMPLETED.into();
+            rec.result = Some(done.result.into());
+            rec.completed_at = Some(at);
+        }
+        st.put(rec);
+        st.pending.append(&mut done.effects);
+        if done.waiting {
+            obs.event(&Event::Waiting {
+                node,
+                reason: match node.config {
+                    NodeConfig::Input(_) => "waiting for responses",
+                    _ => "waiting to be completed from outside",
+                },
+            });
+        } else {
+            obs.event(&Event::Finished {
+                node,
+                result: done.result,
+                elapsed: t0.elapsed(),
+                message: message.as_deref(),
+            });
+        }
+        if external(&node.config) {
+            self.store.apply(&st.pending).await?;
+            st.pending.clear();
+        }
+        if done.result == FAILED && (done.fatal || on_failure(&node.config) == OnFailure::Terminate)
+        {
+            let m = message.unwrap_or_default();
+            return Ok(Some(format!("node `{id}` failed: {m}")));
+        }
+        Ok(None)
+    }
+
+    async fn execute(
+        &self,
+        plan: &Plan,
+        st: &mut State,
+        node: &Node,
+        rec: &NodeRunRecord,
+        ctx: Json,
+        secrets: &Secrets,
+    ) -> Result<Done, Error> {
+        let id = node.identifier.value.as_str();
+        Ok(match &node.config {
+            NodeConfig::Condition(c) => self.condition(plan, id, c, ctx).await,
+            NodeConfig::Webhook(w) => {
+                let mut pieces = vec![Piece::Template(&w.url)];
+                pieces.extend(w.headers.iter().map(|(_, v)| Piece::Value(v)));
+                if let Some(b) = &w.body {
+                    pieces.push(Piece::Value(b));
+                }
+                match template::render(&self.ev, &plan.programs, &pieces, ctx).await {
+                    Err(e) => Done::failed(format!("templating failed: {e}"), json!({})),
+                    Ok(values) => {
+                        // The start is durable before the request goes out.
+                        self.store.apply(&st.pending).await?;
+                        st.pending.clear();
+                        self.webhook(node, w, rec, values, secrets).await
+                    }
+                }
+            }
+            NodeConfig::UpsertEntity(u) => self.upsert(plan, u, ctx).await?,
+            NodeConfig::Input(i) => {
+                let pieces: Vec<Piece> = i.description.iter().map(Piece::Template).collect();
+                match template::render(&self.ev, &plan.programs, &pieces, ctx).await {
+                    Err(e) => Done::failed(format!("templating failed: {e}"), json!({})),
+                    Ok(mut v) => Done {
+                        waiting: true,
+                        ..Done::ok(json!({ "description": v.pop().unwrap_or(Json::Null) }))
+                    },
+                }
+            }
+            other => Done::failed(
+                format!(
+                    "{} nodes are not supported by this version of the wflow runtime yet \
+                     (node `{id}`)",
+                    other.type_name()
+                ),
+                json!({}),
+            ),
+        })
+    }
+
+    async fn condition(&self, plan: &Plan, id: &str, c: &ir::Condition, ctx: Json) -> Done {
+        for outlet in &c.outlets {
+            let out = self
+                .ev
+                .eval(&plan.programs, &[outlet.expression.code.as_str()], ctx.clone())
+                .await;
+            let value = match out.into_iter().next() {
+                Some(Ok(v)) => v.into_iter().next().unwrap_or(Json::Null),
+                Some(Err(e)) => {
+                    return Done {
+                        fatal: true,
+                        ..Done::failed(
+                            format!(
+                                "the expression of outlet `{}` failed: {e}",
+                                outlet.identifier.value
+                            ),
+                            json!({}),
+                        )
+                    };
+                }
+                None => Json::Null,
+            };
+            if value == Json::Bool(true) {
+                return Done {
+                    outlet: Some(outlet.identifier.value.clone()),
+                    ..Done::ok(json!({ "selectedOutlet": { "identifier": outlet.identifier.value } }))
+                };
+            }
+        }
+        let fallback = plan.outgoing(id).any(|conn| conn.fallback);
+        let selected = if fallback {
+            json!({ "identifier": "fallback" })
+        } else {
+            Json::Null
+        };
+        Done {
+            fallback,
+            ..Done::ok(json!({ "selectedOutlet": selected }))
+        }
+    }
+}
+
+pub(crate) fn outcome(st: &State, waiting: Vec<String>) -> Outcome {
+    Outcome {
+        run_id: st.run.id.clone(),
+        status: st.run.status.clone(),
+        result: st.run.result.clone(),
+        waiting,
+    }
+}
+
+/// Whether the node has effects outside the store (its result is written right after).
+fn external(c: &NodeConfig) -> bool {
+    matches!(
+        c,
+        NodeConfig::Webhook(_)
+            | NodeConfig::Kafka(_)
+            | NodeConfig::IntegrationAction(_)
+            | NodeConfig::Ai(_)
+            | NodeConfig::AiAgent(_)
+    )
+}
+
+fn on_failure(c: &NodeConfig) -> OnFailure {
+    let given = match c {
+        NodeConfig::Webhook(w) => w.on_failure,
+        NodeConfig::Kafka(k) => k.on_failure,
+        NodeConfig::UpsertEntity(u) => u.on_failure,
+        NodeConfig::IntegrationAction(i) => i.on_failure,
+        _ => None,
+    };
+    given.unwrap_or(OnFailure::Terminate)
+}
+
+/// The next node to run, by walking the taken paths from the trigger.
+fn next<'a>(plan: &'a Plan, st: &State) -> Next<'a> {
+    let mut queue: VecDeque<&str> = VecDeque::new();
+    let mut seen: HashSet<&str> = HashSet::new();
+    let mut waiting = Vec::new();
+    let Some(trigger) = plan.node(&st.run.trigger_node) else {
+        return Next::Done;
+    };
+    queue.push_back(trigger.identifier.value.as_str());
+    while let Some(id) = queue.pop_front() {
+        if !seen.insert(id) {
+            continue;
+        }
+        let Some(rec) = st.nodes.get(id) else {
+            return Next::Run(id);
+        };
+        if rec.status == IN_PROGRESS {
+            if rec.waiting {
+                waiting.push(id.to_string());
+                continue;
+            }
+            return Next::Run(id);
+        }
+        let Some(node) = plan.node(id) else {
+            continue;
+        };
+        if rec.result.as_deref() == Some(FAILED) && on_failure(&node.config) == OnFailure::Terminate
+        {
+            continue;
+        }
+        let outlets = node.config.has_outlets() && rec.result.as_deref() == Some(SUCCESS);
+        for conn in plan.outgoing(id) {
+            let taken = !outlets
+                || (conn.fallback && rec.fallback)
+                || (conn.outlet.as_ref().map(|o| &o.value) == rec.outlet.as_ref()
+                    && rec.outlet.is_some());
+            if taken {
+                queue.push_back(conn.target.value.as_str());
+            }
+        }
+    }
+    if waiting.is_empty() {
+        Next::Done
+    } else {
+        Next::Waiting(waiting)
+    }
+}
+
+/// The run context templates are evaluated against.
+fn context(plan: &Plan, st: &State, rec: &NodeRunRecord, secrets: &Secrets) -> Json {
+    let mut outputs = Map::new();
+    let mut done: Vec<&NodeRunRecord> = st
+        .nodes
+        .values()
+        .filter(|r| r.status == COMPLETED)
+        .collect();
+    done.sort_by_key(|r| r.seq);
+    for r in done {
+        if let Some(o) = &r.output {
+            outputs.insert(r.node.clone(), o.clone());
+        }
+    }
+    if let Some(t) = st.nodes.get(&st.run.trigger_node).and_then(|r| r.output.clone()) {
+        outputs.insert("trigger".into(), t);
+    }
+    json!({
+        "outputs": outputs,
+        "secrets": secrets.to_json(),
+        "workflow": { "identifier": plan.workflow.identifier.value },
+        "workflowRun": {
+            "identifier": st.run.id,
+            "createdAt": st.run.created_at,
+            "trigger": {
+                "identifier": st.run.trigger_node,
+                "by": { "email": st.run.created_by },
+            },
+        },
+        "workflowNodeRun": { "identifier": rec.id, "createdAt": rec.created_at },
+    })
+}
