@@ -125,7 +125,7 @@ fn write_corpus(dir: &Path, files: usize) -> std::io::Result<(usize, usize)> {
     Ok((lines, bytes))
 }
 
-fn wflow_workflow(i: usize) -> String {
+pub(crate) fn wflow_workflow(i: usize) -> String {
     format!(
         r#"// Generated benchmark workflow {i}: deploy with approval.
 workflow deploy-{i} "Deploy service {i}" {{

@@ -2,6 +2,11 @@
 //! checking is done by `wflow-compiler`.
 
 mod bench;
+mod bench_exec;
+mod bench_lsp;
+mod exec;
+mod interop;
+pub mod lsp_client;
 mod render;
 
 pub use render::{Format, render_github, render_human, render_json_entries};
@@ -33,6 +38,10 @@ enum Command {
         /// Print this process's peak memory to stderr at the end (used by `wflow bench`).
         #[arg(long, hide = true)]
         report_peak_memory: bool,
+        /// A directory of Port blueprint JSON files; `blueprints/*.json` beside the checked
+        /// files is read too.
+        #[arg(long, value_name = "DIR")]
+        blueprints: Option<PathBuf>,
     },
     /// Generate a corpus of workflow files and time `wflow check` on it.
     Bench {
@@ -45,6 +54,10 @@ enum Command {
         /// How many timed runs.
         #[arg(long, default_value_t = 5)]
         runs: usize,
+        /// Benchmark the language server instead: edit latency on a 1,000-line file with 50
+        /// files open, and the server's memory.
+        #[arg(long)]
+        lsp: bool,
     },
     /// Run the language server on stdin/stdout (for editors).
     Lsp,
@@ -53,6 +66,59 @@ enum Command {
         /// A `.wflow` or Port JSON file.
         file: PathBuf,
     },
+    /// Format `.wflow` files canonically (directories are searched).
+    Fmt {
+        /// Files or directories; defaults to the current directory.
+        paths: Vec<PathBuf>,
+        /// Change nothing; list the files that are not formatted and exit 1 if any.
+        #[arg(long)]
+        check: bool,
+    },
+    /// Convert Port workflow JSON to `.wflow`.
+    Import {
+        /// Port JSON files: one workflow, an array, or the API's `{"ok": true, "workflow": ...}`.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Write `<DIR>/<name>.wflow` for each file instead of printing.
+        #[arg(short, long, value_name = "DIR")]
+        out: Option<PathBuf>,
+    },
+    /// Print workflows as Port JSON (newest schema unless --legacy).
+    Export {
+        /// `.wflow` (or Port JSON) files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Write Port's beta schema (`options`, `sourceOptionIdentifier`, `GITHUB`).
+        #[arg(long)]
+        legacy: bool,
+    },
+    /// Create or update workflows in a Port organisation.
+    Push {
+        /// `.wflow` (or Port JSON) files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Port's API, e.g. https://api.getport.io (https://api.us.getport.io in the US).
+        #[arg(long)]
+        base_url: String,
+        /// Port client id; defaults to $PORT_CLIENT_ID.
+        #[arg(long)]
+        client_id: Option<String>,
+        /// Port client secret; defaults to $PORT_CLIENT_SECRET.
+        #[arg(long)]
+        client_secret: Option<String>,
+        /// Change nothing; show how each workflow differs from what Port has.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Run a workflow on this machine (exit 0 SUCCESS, 1 FAILED/CANCELLED, 2 bad input,
+    /// 3 waiting for an approval or an outside completion).
+    Exec(exec::ExecArgs),
+    /// List, inspect, resume, answer and cancel runs.
+    Runs(exec::RunsArgs),
+    /// The local catalog of blueprints and entities.
+    Catalog(exec::CatalogArgs),
+    /// Measure the runtime: per-node overhead, runs per second, memory over many runs.
+    BenchExec(bench_exec::BenchExecArgs),
 }
 
 /// Parses the command line and runs the command. Exit codes: 0 no errors, 1 errors found,
@@ -64,8 +130,9 @@ pub fn run() -> ExitCode {
             paths,
             format,
             report_peak_memory,
+            blueprints,
         } => {
-            let code = check(paths, format);
+            let code = check(paths, format, blueprints);
             if report_peak_memory {
                 eprintln!(
                     "peak memory: {}",
@@ -74,11 +141,34 @@ pub fn run() -> ExitCode {
             }
             code
         }
-        Command::Bench { dir, files, runs } => {
+        Command::Bench { lsp: true, .. } => bench_lsp::run(),
+        Command::Bench {
+            dir, files, runs, ..
+        } => {
             let dir = dir.unwrap_or_else(|| std::env::temp_dir().join("wflow-bench"));
             bench::run(&bench::BenchOptions { dir, files, runs })
         }
         Command::Compile { file } => compile(&file),
+        Command::Fmt { paths, check } => interop::fmt(paths, check),
+        Command::Import { files, out } => interop::import(files, out),
+        Command::Export { files, legacy } => interop::export_cmd(files, legacy),
+        Command::Push {
+            files,
+            base_url,
+            client_id,
+            client_secret,
+            dry_run,
+        } => interop::push(interop::PushOptions {
+            files,
+            base_url,
+            client_id,
+            client_secret,
+            dry_run,
+        }),
+        Command::Exec(args) => exec::exec(args),
+        Command::Runs(args) => exec::runs(args),
+        Command::Catalog(args) => exec::catalog(args),
+        Command::BenchExec(args) => bench_exec::run(args),
         Command::Lsp => lsp(),
     }
 }
@@ -98,14 +188,15 @@ impl FileResult {
     }
 }
 
-fn check(paths: Vec<PathBuf>, format: Format) -> ExitCode {
+fn check(paths: Vec<PathBuf>, format: Format, blueprints: Option<PathBuf>) -> ExitCode {
     let paths = if paths.is_empty() {
         vec![PathBuf::from(".")]
     } else {
         paths
     };
-    let (files, io_errors) = discover(&paths);
-    let results = check_files(files);
+    let (files, mut io_errors) = discover(&paths);
+    let catalog = load_blueprints(&paths, blueprints.as_deref(), &mut io_errors);
+    let results = check_files_with(files, &catalog);
     let mut out = std::io::stdout().lock();
     let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let text = match format {
@@ -172,8 +263,66 @@ fn summary(results: &[FileResult]) -> String {
     )
 }
 
+/// The blueprints in `dir` (given with `--blueprints`) and in a `blueprints/` directory beside
+/// each checked path, as Port blueprint JSON. Unreadable files are reported as IO errors.
+fn load_blueprints(
+    paths: &[PathBuf],
+    dir: Option<&Path>,
+    errors: &mut Vec<String>,
+) -> wflow_compiler::catalog::Catalog {
+    use wflow_compiler::catalog::Blueprint;
+    let mut dirs: Vec<PathBuf> = dir.map(Path::to_path_buf).into_iter().collect();
+    for p in paths {
+        let base = if p.is_dir() {
+            p.clone()
+        } else {
+            p.parent().map(Path::to_path_buf).unwrap_or_default()
+        };
+        let beside = base.join("blueprints");
+        if beside.is_dir() && !dirs.contains(&beside) {
+            dirs.push(beside);
+        }
+    }
+    let mut blueprints: Vec<Blueprint> = Vec::new();
+    for d in &dirs {
+        let mut files: Vec<PathBuf> = match std::fs::read_dir(d) {
+            Ok(es) => es
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|x| x == "json"))
+                .collect(),
+            Err(e) => {
+                errors.push(format!("{}: {e}", d.display()));
+                continue;
+            }
+        };
+        files.sort();
+        for f in files {
+            match std::fs::read_to_string(&f)
+                .map_err(|e| e.to_string())
+                .and_then(|t| Blueprint::from_port_json(&t))
+            {
+                Ok(b) if !blueprints.iter().any(|x| x.identifier == b.identifier) => {
+                    blueprints.push(b)
+                }
+                Ok(_) => {}
+                Err(e) => errors.push(format!("{}: {e}", f.display())),
+            }
+        }
+    }
+    wflow_compiler::catalog::Catalog::new(blueprints)
+}
+
 /// Checks files on all cores; results come back in the order given.
 pub fn check_files(files: Vec<(PathBuf, String)>) -> Vec<FileResult> {
+    check_files_with(files, &wflow_compiler::catalog::Catalog::new(Vec::new()))
+}
+
+/// [`check_files`] against the blueprints of `catalog`.
+pub fn check_files_with(
+    files: Vec<(PathBuf, String)>,
+    catalog: &wflow_compiler::catalog::Catalog,
+) -> Vec<FileResult> {
     let workers = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .min(files.len().max(1));
@@ -190,7 +339,9 @@ pub fn check_files(files: Vec<(PathBuf, String)>) -> Vec<FileResult> {
                     let Some((path, src)) = files.get(i) else {
                         break;
                     };
-                    let diagnostics = check_source(src, syntax_of(path)).diagnostics;
+                    let diagnostics =
+                        wflow_compiler::check_source_with(src, syntax_of(path), catalog)
+                            .diagnostics;
                     if let Some(Ok(mut slot)) = slots.get(i).map(|s| s.lock()) {
                         *slot = diagnostics;
                     }

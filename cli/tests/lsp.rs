@@ -1,154 +1,52 @@
 //! `wflow lsp` driven by a real JSON-RPC client over stdio.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::time::Duration;
 
 use serde_json::{Value, json};
+use wflow::lsp_client::LspClient;
 
-struct Client {
-    child: Child,
-    stdin: ChildStdin,
-    inbox: Receiver<Value>,
-    /// Messages read while waiting for something else.
-    pending: Vec<Value>,
-    next_id: i64,
-}
-
-const TIMEOUT: Duration = Duration::from_secs(20);
+/// The test's view of the client: every failure to talk to the server fails the test.
+struct Client(Option<LspClient>);
 
 impl Client {
     fn start() -> Client {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_wflow"))
-            .arg("lsp")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start wflow lsp");
-        let stdin = child.stdin.take().expect("stdin");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, inbox) = channel();
-        std::thread::spawn(move || {
-            let mut r = BufReader::new(stdout);
-            loop {
-                let mut len = 0usize;
-                loop {
-                    let mut line = String::new();
-                    if r.read_line(&mut line).unwrap_or(0) == 0 {
-                        return;
-                    }
-                    let line = line.trim_end();
-                    if line.is_empty() {
-                        break;
-                    }
-                    if let Some(v) = line.strip_prefix("Content-Length: ") {
-                        len = v.parse().expect("length");
-                    }
-                }
-                let mut body = vec![0; len];
-                if r.read_exact(&mut body).is_err() {
-                    return;
-                }
-                let msg: Value = serde_json::from_slice(&body).expect("server sent JSON");
-                if tx.send(msg).is_err() {
-                    return;
-                }
-            }
-        });
-        Client {
-            child,
-            stdin,
-            inbox,
-            pending: Vec::new(),
-            next_id: 1,
-        }
+        let exe = Path::new(env!("CARGO_BIN_EXE_wflow"));
+        Client(Some(
+            LspClient::start(exe, Duration::from_secs(20)).expect("start wflow lsp"),
+        ))
     }
 
-    fn send(&mut self, msg: Value) {
-        let body = msg.to_string();
-        write!(self.stdin, "Content-Length: {}\r\n\r\n{body}", body.len()).expect("write");
-        self.stdin.flush().expect("flush");
+    fn inner(&mut self) -> &mut LspClient {
+        self.0.as_mut().expect("running")
     }
 
     fn notify(&mut self, method: &str, params: Value) {
-        self.send(json!({"jsonrpc": "2.0", "method": method, "params": params}));
+        self.inner().notify(method, params).expect("notify");
     }
 
-    /// Sends a request and returns its response (result or error).
     fn request(&mut self, method: &str, params: Value) -> Value {
-        let id = self.next_id;
-        self.next_id += 1;
-        self.send(json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}));
-        self.wait(|m| m.get("id") == Some(&json!(id)) && m.get("method").is_none())
+        self.inner().request(method, params).expect("request")
     }
 
-    /// The next message matching `pred`, keeping the others for later.
-    fn wait(&mut self, pred: impl Fn(&Value) -> bool) -> Value {
-        if let Some(i) = self.pending.iter().position(&pred) {
-            return self.pending.remove(i);
-        }
-        let deadline = Instant::now() + TIMEOUT;
-        loop {
-            match self
-                .inbox
-                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-            {
-                Ok(m) if pred(&m) => return m,
-                Ok(m) => self.pending.push(m),
-                Err(RecvTimeoutError::Timeout) => {
-                    panic!("timed out; unmatched messages: {:#?}", self.pending)
-                }
-                Err(RecvTimeoutError::Disconnected) => {
-                    panic!("server exited; messages: {:#?}", self.pending)
-                }
-            }
-        }
-    }
-
-    /// The diagnostics published for `uri` at `version`.
     fn diagnostics(&mut self, uri: &str, version: i64) -> Vec<Value> {
-        let m = self.wait(|m| {
-            m["method"] == "textDocument/publishDiagnostics"
-                && m["params"]["uri"] == uri
-                && m["params"]["version"] == version
-        });
-        m["params"]["diagnostics"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default()
+        self.inner().diagnostics(uri, version).expect("diagnostics")
     }
 
     fn initialize(&mut self, capabilities: Value) -> Value {
-        let r = self.request(
-            "initialize",
-            json!({"processId": null, "rootUri": null, "capabilities": capabilities}),
-        );
-        self.notify("initialized", json!({}));
-        r
+        self.inner().initialize(capabilities).expect("initialize")
     }
 
     fn open(&mut self, uri: &str, text: &str) {
-        self.notify(
-            "textDocument/didOpen",
-            json!({"textDocument": {"uri": uri, "languageId": "wflow", "version": 1, "text": text}}),
-        );
+        self.inner().open(uri, "wflow", text).expect("open");
     }
 
     fn shutdown(mut self) {
-        let r = self.request("shutdown", Value::Null);
-        assert!(r.get("error").is_none(), "{r}");
-        self.notify("exit", Value::Null);
-        let deadline = Instant::now() + TIMEOUT;
-        loop {
-            if let Some(status) = self.child.try_wait().expect("wait") {
-                assert!(status.success(), "exit status {status}");
-                return;
-            }
-            assert!(Instant::now() < deadline, "server did not exit");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        let client = self.0.take().expect("running");
+        assert!(
+            client.shutdown().expect("shutdown"),
+            "the server should exit with success"
+        );
     }
 }
 

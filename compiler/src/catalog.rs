@@ -175,7 +175,9 @@ impl Catalog {
     /// Whether any blueprint besides the system ones is known (only then is an unknown
     /// blueprint name a mistake rather than a gap in what we were told).
     pub fn has_user_blueprints(&self) -> bool {
-        self.blueprints.iter().any(|b| !b.identifier.starts_with('_'))
+        self.blueprints
+            .iter()
+            .any(|b| !b.identifier.starts_with('_'))
     }
 }
 
@@ -205,7 +207,10 @@ fn system() -> Vec<Blueprint> {
         Blueprint {
             identifier: "_team".into(),
             title: Some("Team".into()),
-            properties: vec![prop("description", "string", None), prop("size", "number", None)],
+            properties: vec![
+                prop("description", "string", None),
+                prop("size", "number", None),
+            ],
             relations: vec![Relation {
                 identifier: "parent".into(),
                 target: "_team".into(),
@@ -238,7 +243,10 @@ mod tests {
             b.property("ttl").and_then(|p| p.format.as_deref()),
             Some("timer")
         );
-        assert_eq!(b.relation("owner").map(|r| r.target.as_str()), Some("_team"));
+        assert_eq!(
+            b.relation("owner").map(|r| r.target.as_str()),
+            Some("_team")
+        );
         assert!(Blueprint::from_port_json("{}").is_err());
         let c = Catalog::new(vec![b]);
         assert!(c.get("_user").is_some() && c.has_user_blueprints());

@@ -196,4 +196,60 @@ pub const CODES: &[(&str, &str)] = &[
         "a Port JSON file that is a fragment, checked on its own",
     ),
     ("deprecated", "a construct Port has deprecated"),
+    (
+        "unknown-reference",
+        "`.outputs.X` where no node is called X",
+    ),
+    (
+        "reference-downstream",
+        "`.outputs.X` read by X itself or by a node before X",
+    ),
+    (
+        "reference-not-upstream",
+        "`.outputs.X` read where no path leads from X",
+    ),
+    (
+        "reference-maybe-absent",
+        "`.outputs.X` read where X may not have run, without handling its absence",
+    ),
+    (
+        "hyphen-in-reference",
+        "`.outputs.a-b`, which jq reads as `.outputs.a - b`",
+    ),
+    ("no-such-field", "a field a known object does not have"),
+    (
+        "bad-index",
+        "indexing or iterating a value that is not an array or an object",
+    ),
+    (
+        "not-boolean",
+        "a condition or event filter that cannot be true or false",
+    ),
+    (
+        "interpolated-object",
+        "an object or array written into the text of a template",
+    ),
+    (
+        "secret-exposed",
+        "a secret in variables, links, upsert mappings, status labels or AI prompts",
+    ),
+    (
+        "github-input-not-string",
+        "a GitHub workflow input that is not a string",
+    ),
+    ("unknown-blueprint", "a blueprint the catalog does not have"),
+    ("unknown-property", "a property the blueprint does not have"),
+    (
+        "property-type-mismatch",
+        "an upsert value of the wrong type for its property",
+    ),
+    (
+        "missing-required-property",
+        "a new entity without a property its blueprint requires",
+    ),
+    ("unknown-relation", "a relation the blueprint does not have"),
+    (
+        "not-a-timer",
+        "a TIMER_EXPIRED trigger on a property that is not a timer",
+    ),
 ];

@@ -226,7 +226,11 @@ impl Exporter {
                     "blueprintIdentifier".into(),
                     J::String(e.blueprint_identifier.value.clone()),
                 );
-                put_name(&mut ev, "propertyIdentifier", e.property_identifier.as_ref());
+                put_name(
+                    &mut ev,
+                    "propertyIdentifier",
+                    e.property_identifier.as_ref(),
+                );
                 m.insert("event".into(), J::Object(ev));
                 if let Some(c) = &e.condition {
                     let mut cm = Map::new();
@@ -257,6 +261,9 @@ impl Exporter {
                 });
                 put(&mut m, "onTimeout", timeout.map(|t| J::String(t.into())));
                 on_failure(&mut m, w.on_failure);
+                if w.response_schema.is_some() {
+                    self.beyond_port(n, "`response_schema`");
+                }
             }
             NodeConfig::Kafka(k) => {
                 put(&mut m, "payload", k.payload.as_ref().map(Value::to_json));
@@ -307,7 +314,11 @@ impl Exporter {
                         om.insert("identifier".into(), J::String(o.identifier.value.clone()));
                         put_name(&mut om, "title", o.title.as_ref());
                         om.insert("expression".into(), J::String(o.expression.code.clone()));
-                        put(&mut om, "statusLabel", o.status_label.as_ref().map(Value::to_json));
+                        put(
+                            &mut om,
+                            "statusLabel",
+                            o.status_label.as_ref().map(Value::to_json),
+                        );
                         put(
                             &mut om,
                             "workflowStatusLabel",
@@ -345,7 +356,11 @@ impl Exporter {
                     om.insert("identifier".into(), J::String(o.identifier.value.clone()));
                     put_name(&mut om, "title", o.title.as_ref());
                     put(&mut om, "numOfResponders", o.num_of_responders.map(J::from));
-                    put(&mut om, "statusLabel", o.status_label.as_ref().map(Value::to_json));
+                    put(
+                        &mut om,
+                        "statusLabel",
+                        o.status_label.as_ref().map(Value::to_json),
+                    );
                     put(
                         &mut om,
                         "workflowStatusLabel",
@@ -356,12 +371,20 @@ impl Exporter {
                 m.insert("outlets".into(), J::Array(outlets.collect()));
                 if let Some(r) = &i.responders {
                     let mut rm = Map::new();
-                    for (k, list) in [("users", &r.users), ("roles", &r.roles), ("teams", &r.teams)] {
-                        if !list.is_empty() {
+                    for (k, list) in [
+                        ("users", &r.users),
+                        ("roles", &r.roles),
+                        ("teams", &r.teams),
+                    ] {
+                        if !list.is_empty() || r.listed_empty.iter().any(|l| l == k) {
                             rm.insert(k.into(), names(list));
                         }
                     }
-                    put(&mut rm, "usersQuery", r.users_query.as_ref().map(Value::to_json));
+                    put(
+                        &mut rm,
+                        "usersQuery",
+                        r.users_query.as_ref().map(Value::to_json),
+                    );
                     m.insert("responders".into(), J::Object(rm));
                 }
                 if !i.notifications.is_empty() {
@@ -373,11 +396,29 @@ impl Exporter {
         J::Object(m)
     }
 
+    /// Reports a wflow extension on node `n` that Port's JSON has no field for.
+    fn beyond_port(&mut self, n: &ir::Node, what: &str) {
+        self.errors.push(
+            Diagnostic::error(
+                "invalid-value",
+                n.identifier.span,
+                format!(
+                    "{what} of node `{}` is a wflow extension that Port's JSON cannot hold",
+                    n.identifier.value
+                ),
+            )
+            .help("remove it before exporting; Port would reject or drop it"),
+        );
+    }
+
     /// An integration action; GitHub dispatches are converted to the target schema's shape.
     fn integration(&mut self, n: &ir::Node, i: &ir::Integration, m: &mut Map<String, J>) {
         put_name(m, "installationId", i.installation_id.as_ref());
         let provider = i.integration_provider.as_ref().map(|p| p.value.as_str());
-        let invocation = i.integration_invocation_type.as_ref().map(|p| p.value.as_str());
+        let invocation = i
+            .integration_invocation_type
+            .as_ref()
+            .map(|p| p.value.as_str());
         let props = i
             .integration_action_execution_properties
             .as_ref()
@@ -386,11 +427,15 @@ impl Exporter {
             (PortSchema::Newest, Some("GITHUB"), Some("CREATE"), Some(J::Object(p))) => {
                 to_newest(p).map(|p| ("github-ocean", "dispatch_workflow", p))
             }
-            (PortSchema::Legacy, Some("github-ocean"), Some("dispatch_workflow"), Some(J::Object(p))) => {
-                match to_legacy(p) {
-                    Ok(p) => Some(("GITHUB", "CREATE", p)),
-                    Err(why) => {
-                        self.errors.push(
+            (
+                PortSchema::Legacy,
+                Some("github-ocean"),
+                Some("dispatch_workflow"),
+                Some(J::Object(p)),
+            ) => match to_legacy(p) {
+                Ok(p) => Some(("GITHUB", "CREATE", p)),
+                Err(why) => {
+                    self.errors.push(
                             Diagnostic::error(
                                 "invalid-value",
                                 n.identifier.span,
@@ -401,16 +446,18 @@ impl Exporter {
                             )
                             .help("export without --legacy, or give `org`, `repo` and `workflow` as strings"),
                         );
-                        None
-                    }
+                    None
                 }
-            }
+            },
             _ => None,
         };
         match converted {
             Some((provider, invocation, p)) => {
                 m.insert("integrationProvider".into(), J::String(provider.into()));
-                m.insert("integrationInvocationType".into(), J::String(invocation.into()));
+                m.insert(
+                    "integrationInvocationType".into(),
+                    J::String(invocation.into()),
+                );
                 m.insert("integrationActionExecutionProperties".into(), J::Object(p));
             }
             None => {
@@ -487,7 +534,11 @@ pub fn to_legacy(p: &Map<String, J>) -> Result<Map<String, J>, String> {
 fn context(c: &ir::Context) -> J {
     let mut m = Map::new();
     m.insert("on".into(), J::String(c.on.value.clone()));
-    put_name(&mut m, "blueprintIdentifier", c.blueprint_identifier.as_ref());
+    put_name(
+        &mut m,
+        "blueprintIdentifier",
+        c.blueprint_identifier.as_ref(),
+    );
     put_name(&mut m, "userInput", c.user_input.as_ref());
     put_bool(&mut m, "visible", c.visible);
     J::Object(m)
@@ -504,7 +555,11 @@ fn ai_model(m: &mut Map<String, J>, a: &ir::AiModel) {
     }
     put_name(m, "provider", a.provider.as_ref());
     put_name(m, "model", a.model.as_ref());
-    put(m, "outputSchema", a.output_schema.as_ref().map(Value::to_json));
+    put(
+        m,
+        "outputSchema",
+        a.output_schema.as_ref().map(Value::to_json),
+    );
 }
 
 /// A form (`userInputs`) without its buttons.
@@ -512,7 +567,7 @@ fn form(f: &ir::Form) -> J {
     let mut m = Map::new();
     m.insert("properties".into(), inputs(&f.properties));
     match &f.required {
-        ir::Required::Keys(k) if k.is_empty() => {}
+        ir::Required::Keys(k) if k.is_empty() && !f.required_listed => {}
         ir::Required::Keys(k) => {
             m.insert("required".into(), names(k));
         }

@@ -184,17 +184,21 @@ mod tests {
 }"#,
         );
         assert!(f.reliable);
-        let (m, a, c) = (f.id("m").unwrap(), f.id("a").unwrap(), f.id("c").unwrap());
+        let (m, a, c) = (
+            f.id("m").expect("test"),
+            f.id("a").expect("test"),
+            f.id("c").expect("test"),
+        );
         let up = f.upstream(m);
         assert_eq!(up.len(), 4);
         let path: Vec<&str> = f
             .path_avoiding(m, a)
-            .unwrap()
+            .expect("test")
             .into_iter()
             .map(|i| f.name(i))
             .collect();
         assert_eq!(path, ["trigger", "c", "b", "m"]);
         assert!(f.path_avoiding(m, c).is_none());
-        assert_eq!(f.triggers_of(m, &up), vec![f.id("trigger").unwrap()]);
+        assert_eq!(f.triggers_of(m, &up), vec![f.id("trigger").expect("test")]);
     }
 }

@@ -209,6 +209,10 @@ pub struct Form {
     pub properties: Vec<InputField>,
     #[serde(default, skip_serializing_if = "Required::is_empty")]
     pub required: Required,
+    /// `required` was written as an empty list (Port JSON `"required": []`, `.wflow`
+    /// `required []`); kept so that an export writes it back.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub required_listed: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub order: Option<Vec<Name>>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -403,6 +407,9 @@ pub struct Webhook {
     pub on_timeout: Option<OnTimeout>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub on_failure: Option<OnFailure>,
+    /// A wflow extension: the JSON Schema of `response.data`, which types what later nodes read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_schema: Option<Value>,
 }
 
 /// `KAFKA`: publish a payload.
@@ -565,6 +572,10 @@ pub struct Responders {
     pub teams: Vec<Name>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub users_query: Option<Value>,
+    /// Which of `users`, `roles` and `teams` were written as empty lists (Port's API writes
+    /// `"roles": []`); kept so that an export writes them back.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub listed_empty: Vec<String>,
 }
 
 /// An edge. From CONDITION/INPUT nodes it names an outlet, or is the fallback.

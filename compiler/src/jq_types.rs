@@ -55,13 +55,22 @@ pub struct Inferred {
     pub issues: Vec<TypeIssue>,
     /// Where `.secrets` is read.
     pub secrets: Vec<Range<usize>>,
+    /// Fields read directly from the input (`.outputs`, `.response`), with their ranges.
+    pub roots: Vec<(String, Range<usize>)>,
     /// With `record`: the type after each path step, by the step's range.
     pub steps: Vec<(Range<usize>, Type)>,
 }
 
-/// Infers the output type of `code` for input type `input`. `None` when the code does not
-/// parse (the jq checker reports that). With `record`, every path step's type is kept (hover).
-pub fn infer(code: &str, input: &Type, resolve: &mut dyn Resolve, record: bool) -> Option<Inferred> {
+/// Infers the output type of `code` for input type `input`, called `root` in messages (e.g.
+/// "the run context"). `None` when the code does not parse (the jq checker reports that).
+/// With `record`, every path step's type is kept (hover).
+pub fn infer(
+    code: &str,
+    input: &Type,
+    root: &str,
+    resolve: &mut dyn Resolve,
+    record: bool,
+) -> Option<Inferred> {
     if code.trim().is_empty() || crate::jq::too_deep(code).is_some() {
         return None;
     }
@@ -76,9 +85,14 @@ pub fn infer(code: &str, input: &Type, resolve: &mut dyn Resolve, record: bool) 
         guarded_nodes: Vec::new(),
         referenced: Vec::new(),
         record,
+        root,
         out: Inferred::default(),
     };
-    let v = w.term(&term, &Val::of(input.clone()));
+    let start = Val {
+        ty: input.clone(),
+        name: Some(String::new()),
+    };
+    let v = w.term(&term, &start);
     w.out.ty = v.ty;
     Some(w.out)
 }
@@ -113,6 +127,8 @@ struct Walker<'s, 'r> {
     /// Nodes referenced so far, in order.
     referenced: Vec<String>,
     record: bool,
+    /// The input's name in messages.
+    root: &'s str,
     out: Inferred,
 }
 
@@ -148,7 +164,22 @@ fn is_ident_char(c: char) -> bool {
 }
 
 impl<'s> Walker<'s, '_> {
-    fn issue(&mut self, range: Range<usize>, code: &'static str, message: String, help: Option<String>) {
+    /// How a value is named in messages.
+    fn what(&self, v: &Val) -> String {
+        match v.name.as_deref() {
+            Some("") => self.root.to_string(),
+            Some(n) => format!("`{n}`"),
+            None => "this value".to_string(),
+        }
+    }
+
+    fn issue(
+        &mut self,
+        range: Range<usize>,
+        code: &'static str,
+        message: String,
+        help: Option<String>,
+    ) {
         if self.quiet == 0 {
             self.out.issues.push(TypeIssue {
                 range,
@@ -304,7 +335,13 @@ impl<'s> Walker<'s, '_> {
         }
     }
 
-    fn binop(&mut self, l: &Term<&'s str>, op: &BinaryOp<&'s str>, r: &Term<&'s str>, input: &Val) -> Val {
+    fn binop(
+        &mut self,
+        l: &Term<&'s str>,
+        op: &BinaryOp<&'s str>,
+        r: &Term<&'s str>,
+        input: &Val,
+    ) -> Val {
         match op {
             BinaryOp::Pipe(None) => {
                 let lv = self.term(l, input);
@@ -433,11 +470,14 @@ impl<'s> Walker<'s, '_> {
                     Term::Num(n) => span(self.code, n),
                     _ => self.code.len()..self.code.len(),
                 };
-                let what = cur.name.clone().map_or_else(|| "this value".to_string(), |n| format!("`{n}`"));
+                let what = self.what(cur);
                 self.issue(
                     range,
                     BAD_INDEX,
-                    format!("{what} is {}, which cannot be indexed with a number", b.noun()),
+                    format!(
+                        "{what} is {}, which cannot be indexed with a number",
+                        b.noun()
+                    ),
                     Some(match b {
                         Type::Object(_) => "index an object by field name, e.g. `.name`".into(),
                         _ => "only arrays are indexed with numbers".into(),
@@ -475,11 +515,14 @@ impl<'s> Walker<'s, '_> {
         }
         match (out, bad) {
             (None, Some(b)) => {
-                let what = cur.name.clone().map_or_else(|| "this value".to_string(), |n| format!("`{n}`"));
+                let what = self.what(cur);
                 self.issue(
                     self.code.len()..self.code.len(),
                     BAD_INDEX,
-                    format!("{what} is {}, which cannot be iterated with `.[]`", b.noun()),
+                    format!(
+                        "{what} is {}, which cannot be iterated with `.[]`",
+                        b.noun()
+                    ),
                     Some("only arrays and objects can be iterated".into()),
                 );
                 Val::any()
@@ -495,16 +538,21 @@ impl<'s> Walker<'s, '_> {
     /// `.key` on a value of type `cur`.
     fn field(&mut self, cur: &Val, key: &'s str, range: Range<usize>, record: bool) -> Val {
         let name = cur.name.as_ref().map(|n| {
-            if key.chars().all(is_ident_char) && key.chars().next().is_some_and(|c| !c.is_ascii_digit()) {
+            if key.chars().all(is_ident_char)
+                && key.chars().next().is_some_and(|c| !c.is_ascii_digit())
+            {
                 format!("{n}.{key}")
             } else {
                 format!("{n}[{key:?}]")
             }
         });
+        if cur.name.as_deref() == Some("") {
+            self.out.roots.push((key.to_string(), range.clone()));
+        }
         let mut out: Option<Type> = None;
         let mut missing: Option<&Object> = None;
         let mut bad: Option<Type> = None;
-        let mut add = |out: &mut Option<Type>, t: Type| {
+        let add = |out: &mut Option<Type>, t: Type| {
             *out = Some(out.take().map_or(t.clone(), |o| Type::join(o, t)));
         };
         for t in cur.ty.alternatives() {
@@ -530,7 +578,7 @@ impl<'s> Walker<'s, '_> {
                 other => bad = Some(other.clone()),
             }
         }
-        let what = cur.name.clone().map_or_else(|| "this value".to_string(), |n| format!("`{n}`"));
+        let what = self.what(cur);
         if let Some(o) = missing {
             let fields: Vec<&str> = o.fields.iter().map(|(k, _)| k.as_str()).collect();
             let mut help = match did_you_mean(key, fields.iter().copied()) {
@@ -554,7 +602,9 @@ impl<'s> Walker<'s, '_> {
                 BAD_INDEX,
                 format!("{what} is {}, so it has no field `{key}`", b.noun()),
                 Some(match b {
-                    Type::Array(_) => format!("index the array first, e.g. `.[0].{key}` or `map(.{key})`"),
+                    Type::Array(_) => {
+                        format!("index the array first, e.g. `.[0].{key}` or `map(.{key})`")
+                    }
                     Type::JsonText(_) => format!("parse it first: `fromjson | .{key}`"),
                     _ => "only objects have fields".into(),
                 }),
@@ -582,7 +632,9 @@ impl<'s> Walker<'s, '_> {
                     whole.clone(),
                     HYPHEN,
                     format!("jq reads `.outputs.{glued}` as `.outputs.{key} - {tail}`"),
-                    Some(format!("write `.outputs[\"{glued}\"]`: a hyphenated name needs brackets")),
+                    Some(format!(
+                        "write `.outputs[\"{glued}\"]`: a hyphenated name needs brackets"
+                    )),
                 );
                 self.referenced.push(glued.clone());
                 self.resolve.output(&glued, whole, true);
@@ -600,13 +652,17 @@ impl<'s> Walker<'s, '_> {
             ("null", []) => ty(Type::Null),
             ("true" | "false", []) => ty(Type::Bool),
             ("not", []) => ty(Type::Bool),
-            ("length" | "utf8bytelength" | "now" | "tonumber" | "floor" | "ceil" | "round" | "sqrt" | "fabs", []) => {
-                ty(Type::Number)
-            }
-            ("tostring" | "tojson" | "ascii_downcase" | "ascii_upcase" | "type" | "trim" | "ltrim" | "rtrim"
-            | "todate" | "todateiso8601" | "@base64" | "@base64d" | "@uri" | "@html" | "@sh" | "@json" | "@text", []) => {
-                ty(Type::String)
-            }
+            (
+                "length" | "utf8bytelength" | "now" | "tonumber" | "floor" | "ceil" | "round"
+                | "sqrt" | "fabs",
+                [],
+            ) => ty(Type::Number),
+            (
+                "tostring" | "tojson" | "ascii_downcase" | "ascii_upcase" | "type" | "trim"
+                | "ltrim" | "rtrim" | "todate" | "todateiso8601" | "@base64" | "@base64d" | "@uri"
+                | "@html" | "@sh" | "@json" | "@text",
+                [],
+            ) => ty(Type::String),
             ("fromjson", []) => {
                 let t = input
                     .ty
@@ -637,8 +693,11 @@ impl<'s> Walker<'s, '_> {
                 let v = self.term(f, &elem);
                 ty(Type::Array(Box::new(v.ty)))
             }
-            ("test" | "startswith" | "endswith" | "contains" | "inside" | "has" | "any" | "all" | "isempty"
-            | "in", _) => {
+            (
+                "test" | "startswith" | "endswith" | "contains" | "inside" | "has" | "any" | "all"
+                | "isempty" | "in",
+                _,
+            ) => {
                 for a in args {
                     self.term(a, input);
                 }
@@ -708,18 +767,40 @@ mod tests {
     }
 
     fn run(code: &str) -> Inferred {
-        infer(code, &root(), &mut Fixed(webhook()), true).expect("parses")
+        infer(
+            code,
+            &root(),
+            "the run context",
+            &mut Fixed(webhook()),
+            true,
+        )
+        .expect("parses")
     }
 
     #[test]
     fn paths_literals_and_operators() {
         assert_eq!(run(".outputs.deploy.response.status").ty, Type::Number);
-        assert_eq!(run(".outputs[\"deploy\"].response").ty.to_string(), "{status: number, data: any}");
+        assert_eq!(
+            run(".outputs[\"deploy\"].response").ty.to_string(),
+            "{status: number, data: any}"
+        );
         assert_eq!(run(".outputs.deploy.response.status == 200").ty, Type::Bool);
-        assert_eq!(run("\"x\\(.outputs.deploy.response.status)\"").ty, Type::String);
-        assert_eq!(run(".outputs.deploy.response.data.x // \"d\"").ty, Type::Any);
-        assert_eq!(run("[.outputs.deploy.response.status] | .[0]").ty, Type::Number);
-        assert_eq!(run("if true then 1 else \"a\" end").ty.to_string(), "number | string");
+        assert_eq!(
+            run("\"x\\(.outputs.deploy.response.status)\"").ty,
+            Type::String
+        );
+        assert_eq!(
+            run(".outputs.deploy.response.data.x // \"d\"").ty,
+            Type::Any
+        );
+        assert_eq!(
+            run("[.outputs.deploy.response.status] | .[0]").ty,
+            Type::Number
+        );
+        assert_eq!(
+            run("if true then 1 else \"a\" end").ty.to_string(),
+            "number | string"
+        );
         assert_eq!(run(".outputs.deploy | keys").ty.to_string(), "string[]");
         assert_eq!(run(".secrets.token").secrets.len(), 1);
         assert!(run(".outputs.x.anything.at.all").issues.is_empty());
@@ -733,7 +814,10 @@ mod tests {
         assert_eq!(i.code, NO_SUCH_FIELD);
         assert_eq!(&".outputs.deploy.respnse"[i.range.clone()], "respnse");
         assert_eq!(i.message, "`.outputs.deploy` has no field `respnse`");
-        assert_eq!(i.help.as_deref(), Some("did you mean `response`? its fields: response"));
+        assert_eq!(
+            i.help.as_deref(),
+            Some("did you mean `response`? its fields: response")
+        );
         assert!(run(".outputs.deploy.respnse?").issues.is_empty());
         assert!(run("try .outputs.deploy.respnse").issues.is_empty());
     }
@@ -742,7 +826,10 @@ mod tests {
     fn bad_indexing() {
         let r = run(".outputs.deploy.response.status.x");
         assert_eq!(r.issues[0].code, BAD_INDEX);
-        assert_eq!(r.issues[0].message, "`.outputs.deploy.response.status` is a number, so it has no field `x`");
+        assert_eq!(
+            r.issues[0].message,
+            "`.outputs.deploy.response.status` is a number, so it has no field `x`"
+        );
         let r = run(".outputs.deploy.response[0]");
         assert_eq!(r.issues[0].code, BAD_INDEX);
     }
@@ -773,12 +860,15 @@ mod tests {
             (".outputs.a.x", vec![false]),
             (".outputs.a.x // 1", vec![true]),
             (".outputs.a?.x", vec![true]),
-            ("if .outputs.a then .outputs.a.x else 0 end", vec![true, true]),
+            (
+                "if .outputs.a then .outputs.a.x else 0 end",
+                vec![true, true],
+            ),
             (".outputs.a != null and .outputs.a.ok", vec![true, true]),
             ("[.outputs.a.x, .outputs.b.y]", vec![false, false]),
         ] {
             let mut g = Guards(Vec::new());
-            infer(code, &root(), &mut g, false).expect("parses");
+            infer(code, &root(), "the run context", &mut g, false).expect("parses");
             assert_eq!(g.0, want, "{code}");
         }
     }

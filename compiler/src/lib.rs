@@ -11,13 +11,21 @@
 //! [`check_source`] runs all of it and returns the IR with every [`Diagnostic`]. No IO here.
 
 pub mod analysis;
+mod blueprint_decl;
+pub mod catalog;
 pub mod check;
 pub mod cron;
+pub mod dataflow;
 pub mod diag;
+pub mod export;
+pub mod flow;
 pub mod ir;
 pub mod jq;
+pub mod jq_types;
 mod port;
+pub mod print;
 pub mod suggest;
+pub mod types;
 mod wflow;
 
 pub use diag::{CODES, Diagnostic, Label, Severity};
@@ -50,15 +58,25 @@ pub fn syntax_of(path: &std::path::Path) -> Syntax {
     }
 }
 
-/// Parses, lowers and checks one file's text.
+/// Parses, lowers and checks one file's text, with Port's system blueprints only.
 pub fn check_source(src: &str, syntax: Syntax) -> Checked {
+    check_source_with(src, syntax, &catalog::Catalog::new(Vec::new()))
+}
+
+/// Parses, lowers and checks one file's text against `catalog` (the blueprints the workflows
+/// read and write; see [`catalog::Blueprint::from_port_json`]).
+pub fn check_source_with(src: &str, syntax: Syntax, catalog: &catalog::Catalog) -> Checked {
     let mut diagnostics = Vec::new();
     // Syntax errors that may have hidden a node or a connection (a broken line at workflow or
     // flow level, a missing `}`); an error inside a node's body hides nothing of the graph.
     let mut structural: Vec<wflow_grammar::Span> = Vec::new();
+    let mut declared = Vec::new();
+    // Every syntax error: a node's body may have lost a field (a form input) to one.
+    let mut broken: Vec<wflow_grammar::Span> = Vec::new();
     let workflows = match syntax {
         Syntax::Wflow => {
             let parsed = wflow_grammar::parse(src);
+            broken.extend(parsed.errors.iter().map(|e| e.span));
             for e in &parsed.errors {
                 if e.is_unclosed() || !inside_node_body(&parsed.file, e.span) {
                     structural.push(e.span);
@@ -71,6 +89,7 @@ pub fn check_source(src: &str, syntax: Syntax) -> Checked {
                     .map(|e| syntax_diagnostic("syntax", e)),
             );
             let docs = wflow::desugar(&parsed.file, &mut diagnostics);
+            declared = blueprint_decl::blueprints(&parsed.file, &mut diagnostics);
             let mut lower = port::Lower {
                 src,
                 syntax,
@@ -83,6 +102,7 @@ pub fn check_source(src: &str, syntax: Syntax) -> Checked {
         Syntax::Json => {
             let (value, errors) = wflow_grammar::json::parse(src);
             structural.extend(errors.iter().map(|e| e.span));
+            broken.extend(errors.iter().map(|e| e.span));
             diagnostics.extend(
                 errors
                     .into_iter()
@@ -96,6 +116,22 @@ pub fn check_source(src: &str, syntax: Syntax) -> Checked {
             value.map(|v| lower.document(&v)).unwrap_or_default()
         }
     };
+    // Blueprints declared in the file join (and override) the given ones.
+    let merged;
+    let catalog = if declared.is_empty() {
+        catalog
+    } else {
+        let mut all = declared;
+        let given: Vec<catalog::Blueprint> = catalog
+            .blueprints
+            .iter()
+            .filter(|b| !all.iter().any(|d| d.identifier == b.identifier))
+            .cloned()
+            .collect();
+        all.extend(given);
+        merged = catalog::Catalog::new(all);
+        &merged
+    };
     for wf in &workflows {
         let in_workflow =
             |s: &wflow_grammar::Span| wf.span.start <= s.start && s.start <= wf.span.end;
@@ -103,7 +139,23 @@ pub fn check_source(src: &str, syntax: Syntax) -> Checked {
             .iter()
             .any(|s| syntax == Syntax::Json || in_workflow(s));
         check::workflow(wf, &check::Options { syntax, graph }, &mut diagnostics);
+        let whole = !broken
+            .iter()
+            .any(|s| syntax == Syntax::Json || in_workflow(s));
+        dataflow::workflow(wf, catalog, graph && whole, &mut diagnostics);
     }
+    // `.outputs.check-env` is reported once, as such, not also as jq's reading of `- env`.
+    let hyphens: Vec<wflow_grammar::Span> = diagnostics
+        .iter()
+        .filter(|d| d.code == jq_types::HYPHEN)
+        .map(|d| d.primary.span)
+        .collect();
+    diagnostics.retain(|d| {
+        !(d.code.starts_with("jq-")
+            && hyphens
+                .iter()
+                .any(|h| h.start <= d.primary.span.start && d.primary.span.end <= h.end))
+    });
     diagnostics.sort_by_key(|d| (d.primary.span.start, d.primary.span.end));
     diagnostics.dedup();
     Checked {

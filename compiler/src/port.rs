@@ -482,9 +482,16 @@ impl Lower<'_> {
     pub fn workflow(&mut self, v: &Value) -> Option<ir::Workflow> {
         let mut f = self.fields(v, "a workflow")?;
         let identifier = self.opt_name(f.take("identifier"), "`identifier`");
-        let fragment = identifier.is_none() && self.syntax == Syntax::Json;
+        // A `.wflow` `fragment { }` block arrives marked; its nodes may lack identifiers.
+        let marked = self.syntax == Syntax::Wflow && f.take("fragment").is_some();
+        let fragment = identifier.is_none() && (self.syntax == Syntax::Json || marked);
         if fragment {
-            self.fragment_note(v.span, "a workflow without an identifier (an excerpt)");
+            let what = if marked {
+                "a `fragment`"
+            } else {
+                "a workflow without an identifier (an excerpt)"
+            };
+            self.fragment_note(v.span, what);
         }
         let mut wf = ir::Workflow {
             identifier: identifier.unwrap_or_default(),
@@ -505,7 +512,7 @@ impl Lower<'_> {
                 ..
             }) => {
                 for n in nodes {
-                    match self.node(n, false) {
+                    match self.node(n, marked) {
                         Some(node) => wf.nodes.push(node),
                         None => wf.unlowered.extend(unlowered(n)),
                     }
@@ -820,6 +827,7 @@ impl Lower<'_> {
                         None => None,
                     };
                 let on_failure = self.on_failure(f.take("onFailure"));
+                let response_schema = f.take("responseSchema").map(|s| self.value(s, false));
                 let Some(url) = url else {
                     self.missing(
                         span,
@@ -838,6 +846,7 @@ impl Lower<'_> {
                     agent,
                     on_timeout,
                     on_failure,
+                    response_schema,
                 })
             }
             "KAFKA" => {
@@ -1156,11 +1165,19 @@ impl Lower<'_> {
                     .and_then(|v| l.names(v, "a responder"))
                     .unwrap_or_default()
             };
+            let listed_empty = ["users", "roles", "teams"]
+                .into_iter()
+                .filter(|k| {
+                    matches!(r.get(k), Some(Value { kind: ValueKind::Array(items), .. }) if items.is_empty())
+                })
+                .map(str::to_string)
+                .collect();
             let out = ir::Responders {
                 users: names(self, &mut rf, "users"),
                 roles: names(self, &mut rf, "roles"),
                 teams: names(self, &mut rf, "teams"),
                 users_query: rf.take("usersQuery").map(|q| self.value(q, false)),
+                listed_empty,
             };
             self.finish(
                 rf,
@@ -1423,6 +1440,7 @@ impl Lower<'_> {
                 Some(q) => ir::Required::Jq(q),
                 None => ir::Required::Keys(self.names(r, "`required`").unwrap_or_default()),
             };
+            form.required_listed = matches!(&r.kind, ValueKind::Array(items) if items.is_empty());
         }
         form.order = f.take("order").and_then(|o| self.names(o, "`order`"));
         if let Some(Value {

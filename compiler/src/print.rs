@@ -11,8 +11,9 @@
 //! None is ever dropped.
 
 use wflow_grammar::Span;
-use wflow_grammar::ast::Comment;
+use wflow_grammar::ast::{Comment, Statement};
 
+use crate::diag::{Diagnostic, Severity};
 use crate::ir::{self, Name, NodeConfig, Value, ValueKind};
 
 /// The column a one-line value or block may reach before it is broken over several lines.
@@ -22,14 +23,48 @@ pub const WIDTH: usize = 100;
 /// text (used to tell whether a comment shares a line with an item); pass `&[]` and `""` when
 /// printing IR that has no `.wflow` source (an import).
 pub fn print(module: &ir::Module, comments: &[Comment], src: &str) -> String {
+    let items: Vec<Item> = module.workflows.iter().map(Item::Workflow).collect();
+    print_items(&items, comments, src)
+}
+
+/// A top-level item of the output.
+enum Item<'a> {
+    Workflow(&'a ir::Workflow),
+    /// A top-level declaration the IR does not hold (a `blueprint`), copied from the source.
+    Verbatim(Span),
+}
+
+fn print_items(items: &[Item], comments: &[Comment], src: &str) -> String {
     let mut p = Printer::default();
-    for (i, wf) in module.workflows.iter().enumerate() {
+    let mut copied = Vec::new();
+    for (i, item) in items.iter().enumerate() {
         if i > 0 {
             p.blank();
         }
-        p.workflow(wf);
+        match item {
+            Item::Workflow(wf) => p.workflow(wf),
+            Item::Verbatim(span) => {
+                copied.push(*span);
+                p.lines.push(Line {
+                    indent: 0,
+                    text: src.get(span.range()).unwrap_or_default().to_string(),
+                    anchor: Some(*span),
+                    close: false,
+                });
+            }
+        }
     }
-    place_comments(&p.lines, comments, src)
+    // Comments inside a copied declaration are copied with it.
+    let outside: Vec<Comment> = comments
+        .iter()
+        .filter(|c| {
+            !copied
+                .iter()
+                .any(|s| s.start <= c.span.start && c.span.end <= s.end)
+        })
+        .cloned()
+        .collect();
+    place_comments(&p.lines, &outside, src)
 }
 
 /// One output line: its indent level, text, the source span of what it prints (for comment
@@ -87,13 +122,48 @@ impl Printer {
 
     /// `header { ... }` whose body `body` prints; a body of one short line stays on the
     /// header's line.
-    fn block(&mut self, header: String, anchor: Span, end: Option<usize>, body: impl FnOnce(&mut Printer)) {
+    fn block(
+        &mut self,
+        header: String,
+        anchor: Span,
+        end: Option<usize>,
+        body: impl FnOnce(&mut Printer),
+    ) {
+        self.block_or_line(header, anchor, end, false, body);
+    }
+
+    /// [`Printer::block`], or the header alone when `bare` and the body prints nothing.
+    fn block_or_line(
+        &mut self,
+        header: String,
+        anchor: Span,
+        end: Option<usize>,
+        bare: bool,
+        body: impl FnOnce(&mut Printer),
+    ) {
         let mut inner = Printer::default();
         body(&mut inner);
-        if let [only] = inner.lines.as_slice()
-            && !only.text.contains('\n')
-        {
-            let text = format!("{header} {{ {} }}", only.text);
+        if bare && inner.lines.is_empty() {
+            self.line(header, anchor);
+            return;
+        }
+        if inner.lines.is_empty() {
+            self.line(format!("{header} {{}}"), anchor);
+            return;
+        }
+        // One line, or up to three short lines without blocks of their own, joined by `;`.
+        let joinable = match inner.lines.as_slice() {
+            [only] => !only.text.contains('\n'),
+            lines => {
+                lines.len() <= 3
+                    && lines
+                        .iter()
+                        .all(|l| l.indent == 0 && !l.text.contains(['{', '\n']))
+            }
+        };
+        if joinable {
+            let texts: Vec<&str> = inner.lines.iter().map(|l| l.text.as_str()).collect();
+            let text = format!("{header} {{ {} }}", texts.join("; "));
             if self.indent * 2 + text.len() <= WIDTH {
                 self.line(text, anchor);
                 return;
@@ -110,7 +180,7 @@ impl Printer {
 
     /// `name value`, breaking an object or list over lines when it does not fit.
     fn field(&mut self, name: &str, v: &Value) {
-        self.value_lines(format!("{name} "), v, v.span, false);
+        self.value_lines(format!("{name} "), v, v.span);
     }
 
     fn opt_field(&mut self, name: &str, v: Option<&Value>) {
@@ -138,6 +208,16 @@ impl Printer {
         }
     }
 
+    /// `name CONSTANT` for an upper-case constant such as `GITHUB`, else `name "text"`.
+    fn constant(&mut self, name: &str, n: Option<&Name>) {
+        match n {
+            Some(c) if is_bare(&c.value) && !c.value.chars().any(char::is_lowercase) => {
+                self.word(name, Some(c))
+            }
+            other => self.text(name, other),
+        }
+    }
+
     fn flag(&mut self, name: &str, b: Option<bool>) {
         if let Some(b) = b {
             self.line(format!("{name} {b}"), Span::default());
@@ -146,9 +226,9 @@ impl Printer {
 
     fn words(&mut self, name: &str, names: Option<&[Name]>) {
         if let Some(names) = names {
-            let span = names
-                .first()
-                .map_or(Span::default(), |f| f.span.join(names.last().map_or(f.span, |l| l.span)));
+            let span = names.first().map_or(Span::default(), |f| {
+                f.span.join(names.last().map_or(f.span, |l| l.span))
+            });
             self.line(format!("{name} {}", word_list(names)), span);
         }
     }
@@ -164,34 +244,38 @@ impl Printer {
     }
 
     /// Prints `prefix` followed by `v`: on one line when it fits, else an object or list with
-    /// one member per line. `in_json` is set inside an object or list literal.
-    fn value_lines(&mut self, prefix: String, v: &Value, anchor: Span, in_json: bool) {
-        let one = format!("{prefix}{}", inline(v, in_json));
+    /// one member per line.
+    fn value_lines(&mut self, prefix: String, v: &Value, anchor: Span) {
+        let one = format!("{prefix}{}", inline(v));
         let fits = self.indent * 2 + one.len() <= WIDTH || one.contains('\n');
-        match &v.kind {
-            ValueKind::Object(members) if !fits && !members.is_empty() => {
-                self.open(format!("{prefix}{{").trim_end_matches(" {").to_string() + "", anchor);
-                for (k, m) in members {
-                    self.value_lines(format!("{}: ", key(&k.value)), m, k.span.join(m.span), true);
-                }
-                self.close(None);
-            }
-            ValueKind::Array(items) if !fits && !items.is_empty() => {
-                self.line(format!("{prefix}["), anchor);
-                self.indent += 1;
-                for i in items {
-                    self.value_lines(String::new(), i, i.span, true);
-                }
-                self.indent -= 1;
-                self.lines.push(Line {
-                    indent: self.indent,
-                    text: "]".into(),
-                    anchor: None,
-                    close: true,
-                });
-            }
-            _ => self.line(one, anchor),
+        let (open, close, items): (&str, &str, Vec<(String, &Value, Span)>) = match &v.kind {
+            ValueKind::Object(members) if !fits && !members.is_empty() => (
+                "{",
+                "}",
+                members
+                    .iter()
+                    .map(|(k, m)| (format!("{}: ", key(&k.value)), m, k.span.join(m.span)))
+                    .collect(),
+            ),
+            ValueKind::Array(items) if !fits && !items.is_empty() => (
+                "[",
+                "]",
+                items.iter().map(|i| (String::new(), i, i.span)).collect(),
+            ),
+            _ => return self.line(one, anchor),
+        };
+        self.line(format!("{prefix}{open}"), anchor);
+        self.indent += 1;
+        for (prefix, item, span) in items {
+            self.value_lines(prefix, item, span);
         }
+        self.indent -= 1;
+        self.lines.push(Line {
+            indent: self.indent,
+            text: close.into(),
+            anchor: None,
+            close: true,
+        });
     }
 
     // Workflows ---------------------------------------------------------------------------
@@ -207,7 +291,12 @@ impl Printer {
             }
             h
         };
-        self.open(header, wf.identifier.span.join(wf.title.as_ref().map_or(wf.identifier.span, |t| t.span)));
+        self.open(
+            header,
+            wf.identifier
+                .span
+                .join(wf.title.as_ref().map_or(wf.identifier.span, |t| t.span)),
+        );
         let start = self.lines.len();
         if wf.fragment {
             self.text("title", wf.title.as_ref());
@@ -228,9 +317,9 @@ impl Printer {
             if !first {
                 self.blank();
             }
-            self.open("flow".into(), Span::default());
-            self.connections(&wf.connections);
-            self.close(None);
+            self.block("flow".into(), Span::default(), None, |p| {
+                p.connections(&wf.connections)
+            });
         }
         self.close(Some(wf.span.end));
     }
@@ -238,26 +327,25 @@ impl Printer {
     fn connections(&mut self, conns: &[ir::Connection]) {
         let mut i = 0;
         while let Some(c) = conns.get(i) {
-            let mut text = format!("{} -> {}", endpoint(c), word(&c.target.value));
+            let mut parts = vec![endpoint(c), word(&c.target.value)];
             let mut span = c.span;
             let mut last = c;
-            // Chain `a -> b` and `b -> c` into `a -> b -> c` while nothing needs the break.
+            // Chain `a -> b` and `b -> c` into `a -> b -> c`; a description ends the chain, and
+            // a branch (`b.outlet -> c`) starts its own line.
             while last.description.is_none()
                 && let Some(next) = conns.get(i + 1)
                 && next.source.value == last.target.value
-                && !(next.fallback && next.outlet.is_some())
+                && next.outlet.is_none()
+                && !next.fallback
             {
-                let outlet = endpoint(next);
-                text = format!(
-                    "{}{} -> {}",
-                    &text[..text.len() - word(&last.target.value).len()],
-                    outlet,
-                    word(&next.target.value)
-                );
+                parts.pop();
+                parts.push(endpoint(next));
+                parts.push(word(&next.target.value));
                 span = span.join(next.span);
                 last = next;
                 i += 1;
             }
+            let mut text = parts.join(" -> ");
             if let Some(d) = &last.description {
                 text.push(' ');
                 text.push_str(&string(&d.value));
@@ -282,12 +370,20 @@ impl Printer {
             }
         }
         self.open(header, anchor);
+        let body = self.lines.len();
         if anonymous {
             self.text("title", n.title.as_ref());
         }
         self.text("icon", n.icon.as_ref());
         let input = matches!(n.config, NodeConfig::Input(_));
-        self.text(if input { "node_description" } else { "description" }, n.description.as_ref());
+        self.text(
+            if input {
+                "node_description"
+            } else {
+                "description"
+            },
+            n.description.as_ref(),
+        );
         self.config(&n.config);
         if let Some(vars) = &n.variables {
             self.field("variables", &object(vars, Span::default()));
@@ -297,6 +393,14 @@ impl Printer {
             self.line(format!("links [{}]", links.join(", ")), Span::default());
         }
         self.flag("verbose", n.verbose);
+        if self.lines.len() == body
+            && let Some(header) = self.lines.last_mut()
+        {
+            // Nothing inside: `form trigger "Start" {}`.
+            header.text.push('}');
+            self.indent -= 1;
+            return;
+        }
         self.close(Some(n.span.end));
     }
 
@@ -325,6 +429,7 @@ impl Printer {
                     self.line(format!("on_timeout {t}"), Span::default());
                 }
                 self.on_failure(w.on_failure);
+                self.opt_field("response_schema", w.response_schema.as_ref());
             }
             NodeConfig::Kafka(k) => {
                 self.opt_field("payload", k.payload.as_ref());
@@ -340,7 +445,7 @@ impl Printer {
             NodeConfig::Ai(a) => {
                 self.template("prompt", Some(&a.user_prompt));
                 self.template("system_prompt", a.system_prompt.as_ref());
-                self.words("tools", a.tools.as_deref());
+                self.string_list("tools", a.tools.as_deref());
                 self.ai_model(&a.model);
             }
             NodeConfig::AiAgent(a) => {
@@ -464,13 +569,16 @@ impl Printer {
                         "reportWorkflowStatus" => "report_status",
                         other => other,
                     };
-                    self.value_lines(format!("{name} "), v, k.span.join(v.span), false);
+                    self.value_lines(format!("{name} "), v, k.span.join(v.span));
                 }
             }
             None => {
-                self.word("provider", i.integration_provider.as_ref());
-                self.word("invocation", i.integration_invocation_type.as_ref());
-                self.opt_field("properties", i.integration_action_execution_properties.as_ref());
+                self.constant("provider", i.integration_provider.as_ref());
+                self.constant("invocation", i.integration_invocation_type.as_ref());
+                self.opt_field(
+                    "properties",
+                    i.integration_action_execution_properties.as_ref(),
+                );
             }
         }
         self.flag("defer_installation", i.defer_integration_installation);
@@ -508,10 +616,15 @@ impl Printer {
         self.form(&i.user_inputs, &i.outlets);
         if let Some(r) = &i.responders {
             self.block("responders".into(), Span::default(), None, |p| {
-                let some = |v: &[Name]| (!v.is_empty()).then(|| v.to_vec());
-                p.string_list("users", some(&r.users).as_deref());
-                p.string_list("roles", some(&r.roles).as_deref());
-                p.string_list("teams", some(&r.teams).as_deref());
+                for (k, list) in [
+                    ("users", &r.users),
+                    ("roles", &r.roles),
+                    ("teams", &r.teams),
+                ] {
+                    if !list.is_empty() || r.listed_empty.iter().any(|l| l == k) {
+                        p.string_list(k, Some(list));
+                    }
+                }
                 p.opt_field("users_query", r.users_query.as_ref());
             });
         }
@@ -542,12 +655,18 @@ impl Printer {
         } else {
             Vec::new()
         };
-        for f in form.properties.iter().filter(|f| !stepped.contains(&f.key.value.as_str())) {
+        for f in form
+            .properties
+            .iter()
+            .filter(|f| !stepped.contains(&f.key.value.as_str()))
+        {
             self.input(f, optional(&f.key.value));
         }
         match &form.required {
             ir::Required::Jq(q) => self.line(format!("required {}", jq(&q.code)), q.span),
-            ir::Required::Keys(keys) if !implied_required(keys, &form.properties) => {
+            ir::Required::Keys(keys)
+                if form.required_listed || !implied_required(keys, &form.properties) =>
+            {
                 self.words("required", Some(keys))
             }
             ir::Required::Keys(_) => {}
@@ -568,21 +687,26 @@ impl Printer {
             self.validation(v);
         }
         for s in &form.steps {
-            self.block(format!("step {}", string(&s.title.value)), s.title.span, Some(s.span.end), |p| {
-                if in_steps {
-                    for key in &s.order {
-                        if let Some(f) = form.input(&key.value) {
-                            p.input(f, optional(&key.value));
+            self.block(
+                format!("step {}", string(&s.title.value)),
+                s.title.span,
+                Some(s.span.end),
+                |p| {
+                    if in_steps {
+                        for key in &s.order {
+                            if let Some(f) = form.input(&key.value) {
+                                p.input(f, optional(&key.value));
+                            }
                         }
+                    } else {
+                        p.words("order", Some(&s.order));
                     }
-                } else {
-                    p.words("order", Some(&s.order));
-                }
-                p.opt_field("visible", s.visible.as_ref());
-                for v in &s.validations {
-                    p.validation(v);
-                }
-            });
+                    p.opt_field("visible", s.visible.as_ref());
+                    for v in &s.validations {
+                        p.validation(v);
+                    }
+                },
+            );
         }
         for (b, o) in form.buttons.iter().zip(outlets) {
             self.button(b, o);
@@ -591,13 +715,21 @@ impl Printer {
 
     fn validation(&mut self, v: &ir::Validation) {
         self.line(
-            format!("validate {} {}", jq(&v.constraint.code), string(&v.message.value)),
+            format!(
+                "validate {} {}",
+                jq(&v.constraint.code),
+                string(&v.message.value)
+            ),
             v.constraint.span,
         );
     }
 
     fn button(&mut self, b: &ir::Button, o: &ir::InputOutlet) {
-        let mut header = format!("button {} {}", word(&b.identifier.value), string(&b.label.value));
+        let mut header = format!(
+            "button {} {}",
+            word(&b.identifier.value),
+            string(&b.label.value)
+        );
         if let Some(v) = &b.variant {
             header = format!("{header} {}", word(&v.value));
         }
@@ -612,7 +744,10 @@ impl Printer {
                 Some(t) => p.text("outlet_title", Some(t)),
                 None => p.line("outlet_title null".into(), Span::default()),
             }
-            if o.evaluation_method.as_ref().is_none_or(|m| m.value != "button") {
+            if o.evaluation_method
+                .as_ref()
+                .is_none_or(|m| m.value != "button")
+            {
                 match &o.evaluation_method {
                     Some(m) => p.word("evaluation_method", Some(m)),
                     None => p.line("evaluation_method null".into(), Span::default()),
@@ -621,13 +756,7 @@ impl Printer {
             p.opt_field("status_label", o.status_label.as_ref());
             p.opt_field("workflow_status_label", o.workflow_status_label.as_ref());
         };
-        let mut probe = Printer::default();
-        body(&mut probe);
-        if probe.lines.is_empty() {
-            self.line(header, anchor);
-        } else {
-            self.block(header, anchor, None, body);
-        }
+        self.block_or_line(header, anchor, None, true, body);
     }
 
     /// `input key?: type "Title" { ... }`.
@@ -636,7 +765,7 @@ impl Printer {
         let (ty, rest) = type_expr(s);
         let mut header = format!(
             "input {}{}: {ty}",
-            input_key(&f.key.value),
+            key(&f.key.value),
             if optional { "?" } else { "" }
         );
         if let Some(t) = &s.title {
@@ -649,11 +778,14 @@ impl Printer {
                 p.field("items", &schema_value(items));
             }
             p.text("description", s.description.as_ref());
-            p.opt_field("default", s.default.as_ref());
             p.opt_field("enum", s.enum_values.as_ref());
             for (k, v) in &s.keywords {
-                p.value_lines(format!("{} ", snake(&k.value)), v, k.span.join(v.span), false);
+                match input_names(k, v) {
+                    Some(names) => p.words("depends_on", Some(&names)),
+                    None => p.value_lines(format!("{} ", snake(&k.value)), v, k.span.join(v.span)),
+                }
             }
+            p.opt_field("default", s.default.as_ref());
             let nested = rest.nested;
             let nested_required = rest.nested_required;
             if !nested_required.is_empty() && !implied_required(nested_required, nested) {
@@ -664,15 +796,27 @@ impl Printer {
                 p.input(n, opt);
             }
         };
-        let mut probe = Printer::default();
-        body(&mut probe);
-        let anchor = f.key.span;
-        if probe.lines.is_empty() {
-            self.line(header, anchor);
-        } else {
-            self.block(header, anchor, Some(s.span.end), body);
-        }
+        self.block_or_line(header, f.key.span, Some(s.span.end), true, body);
     }
+}
+
+/// `dependsOn` as the input names it lists, when they are plain strings.
+fn input_names(k: &Name, v: &Value) -> Option<Vec<Name>> {
+    let ValueKind::Array(items) = &v.kind else {
+        return None;
+    };
+    if k.value != "dependsOn" {
+        return None;
+    }
+    items
+        .iter()
+        .map(|i| match &i.kind {
+            ValueKind::String(t) if !t.text.contains("{{") => {
+                Some(Name::new(t.text.clone(), i.span))
+            }
+            _ => None,
+        })
+        .collect()
 }
 
 /// What of an input schema its type expression does not say, to be written in its block.
@@ -706,7 +850,8 @@ fn type_expr(s: &ir::InputSchema) -> (String, Rest<'_>) {
         );
     }
     // `T[]`: an array whose items are a bare type; nested inputs then describe the items.
-    if let (Some("array"), Some(items)) = (s.ty.as_ref().map(|t| t.value.as_str()), s.items.as_deref())
+    if let (Some("array"), Some(items)) =
+        (s.ty.as_ref().map(|t| t.value.as_str()), s.items.as_deref())
         && s.format.is_none()
         && s.blueprint.is_none()
         && bare_item(items)
@@ -735,7 +880,9 @@ fn type_expr(s: &ir::InputSchema) -> (String, Rest<'_>) {
             );
         }
     }
-    let ty = s.ty.as_ref().map_or_else(|| "string".to_string(), |t| word(&t.value));
+    let ty =
+        s.ty.as_ref()
+            .map_or_else(|| "string".to_string(), |t| word(&t.value));
     (ty, rest)
 }
 
@@ -761,21 +908,20 @@ fn simple_type(s: &ir::InputSchema) -> Option<String> {
     }
     match (ty, format, blueprint) {
         (t, None, None) if lib.input_types.iter().any(|x| x == t) => Some(t.to_string()),
-        ("string", Some("entity"), Some(b)) if is_type_arg(b) => Some(format!("entity({b})")),
-        ("string", Some(f), None) if lib.string_formats.iter().any(|x| x == f) => Some(f.to_string()),
-        ("object", Some(f), None) if lib.object_formats.iter().any(|x| x == f) => Some(f.to_string()),
+        ("string", Some("entity"), Some(b)) if is_bare(b) => Some(format!("entity({b})")),
+        ("string", Some(f), None) if lib.string_formats.iter().any(|x| x == f) => {
+            Some(f.to_string())
+        }
+        ("object", Some(f), None) if lib.object_formats.iter().any(|x| x == f) => {
+            Some(f.to_string())
+        }
         _ => None,
     }
 }
 
-/// Whether `(id)` in `entity(id)` can hold the blueprint.
-fn is_type_arg(s: &str) -> bool {
-    is_bare(s)
-}
-
 /// An input schema as an object literal (for `items` that a type expression cannot say).
 fn schema_value(s: &ir::InputSchema) -> Value {
-    Value::from_json(&serde_json::to_value(s).unwrap_or_default())
+    Value::from_json(&crate::export::input_schema(s))
 }
 
 /// Whether `required` is what the `?` marks imply: the listed keys, in input order.
@@ -800,10 +946,21 @@ fn steps_own_inputs(form: &ir::Form) -> bool {
         .iter()
         .flat_map(|s| s.order.iter().map(|n| n.value.as_str()))
         .collect();
-    let unique = stepped.iter().enumerate().all(|(i, k)| !stepped[..i].contains(k));
+    let unique = stepped
+        .iter()
+        .enumerate()
+        .all(|(i, k)| !stepped[..i].contains(k));
     let all_exist = stepped.iter().all(|k| form.input(k).is_some());
-    let keys: Vec<&str> = form.properties.iter().map(|f| f.key.value.as_str()).collect();
-    let free: Vec<&str> = keys.iter().copied().filter(|k| !stepped.contains(k)).collect();
+    let keys: Vec<&str> = form
+        .properties
+        .iter()
+        .map(|f| f.key.value.as_str())
+        .collect();
+    let free: Vec<&str> = keys
+        .iter()
+        .copied()
+        .filter(|k| !stepped.contains(k))
+        .collect();
     let expected: Vec<&str> = free.iter().chain(&stepped).copied().collect();
     unique && all_exist && expected == keys
 }
@@ -811,7 +968,13 @@ fn steps_own_inputs(form: &ir::Form) -> bool {
 /// The `github` sugar's properties, when an integration action is a github-ocean
 /// `dispatch_workflow` whose properties the sugar can say.
 fn github_sugar(i: &ir::Integration) -> Option<&[(Name, Value)]> {
-    const KEYS: [&str; 5] = ["org", "repo", "workflow", "workflowInputs", "reportWorkflowStatus"];
+    const KEYS: [&str; 5] = [
+        "org",
+        "repo",
+        "workflow",
+        "workflowInputs",
+        "reportWorkflowStatus",
+    ];
     let provider = i.integration_provider.as_ref()?;
     let invocation = i.integration_invocation_type.as_ref()?;
     let Some(Value {
@@ -862,7 +1025,6 @@ fn endpoint(c: &ir::Connection) -> String {
     let node = word(&c.source.value);
     match (&c.outlet, c.fallback) {
         (_, true) => format!("{node}.fallback"),
-        (Some(o), false) if o.value == "fallback" => format!("{node}.{}", string(&o.value)),
         (Some(o), false) => format!("{node}.{}", outlet_word(&o.value)),
         (None, false) => node,
     }
@@ -870,7 +1032,7 @@ fn endpoint(c: &ir::Connection) -> String {
 
 /// An outlet name after `.`: bare when it is plain, else quoted.
 fn outlet_word(s: &str) -> String {
-    if !s.is_empty() && s.chars().all(|c| c.is_alphanumeric() || matches!(c, '_' | '@' | '-' | ':')) && !s.contains("->") {
+    if ident_chars(s) {
         s.to_string()
     } else {
         string(s)
@@ -894,20 +1056,23 @@ pub(crate) fn snake(name: &str) -> String {
 /// Whether `s` can be written as a bare word: a `.wflow` identifier that no other value
 /// syntax claims (numbers, `true`, `false`, `null`).
 pub fn is_bare(s: &str) -> bool {
+    s.chars().next().is_some_and(char::is_alphabetic)
+        && !matches!(s, "true" | "false" | "null" | "when" | "input")
+        && ident_chars(s)
+}
+
+/// Whether `s` is made of identifier characters as the grammar reads them: letters, digits,
+/// `_`, `@`, a `-` not starting `->`, a `:` followed by another of these.
+fn ident_chars(s: &str) -> bool {
     let chars: Vec<char> = s.chars().collect();
-    let Some(first) = chars.first() else {
-        return false;
-    };
-    if !first.is_alphabetic() || matches!(s, "true" | "false" | "null" | "when" | "input") {
-        return false;
-    }
-    chars.iter().enumerate().all(|(i, c)| match c {
-        '-' => chars.get(i + 1) != Some(&'>'),
-        ':' => chars
-            .get(i + 1)
-            .is_some_and(|n| n.is_alphanumeric() || matches!(n, '_' | '@')),
-        c => c.is_alphanumeric() || matches!(c, '_' | '@'),
-    })
+    !chars.is_empty()
+        && chars.iter().enumerate().all(|(i, c)| match c {
+            '-' => chars.get(i + 1) != Some(&'>'),
+            ':' => chars
+                .get(i + 1)
+                .is_some_and(|n| n.is_alphanumeric() || matches!(n, '_' | '@')),
+            c => c.is_alphanumeric() || matches!(c, '_' | '@'),
+        })
 }
 
 /// A name: bare when it can be, else a string.
@@ -915,23 +1080,17 @@ fn word(s: &str) -> String {
     if is_bare(s) { s.to_string() } else { string(s) }
 }
 
-/// An input key: bare when it is plain, else quoted (`input "x y": string`).
-fn input_key(s: &str) -> String {
-    if !s.is_empty() && s.chars().all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '$' | '@')) {
-        s.to_string()
-    } else {
-        string(s)
-    }
-}
-
 fn word_list(names: &[Name]) -> String {
     let items: Vec<String> = names.iter().map(|n| word(&n.value)).collect();
     format!("[{}]", items.join(", "))
 }
 
-/// An object key: bare when the grammar allows it, else quoted.
+/// An object or input key: bare when the grammar allows it, else quoted.
 fn key(s: &str) -> String {
-    if !s.is_empty() && s.chars().all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '$' | '@')) {
+    if !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '$' | '@'))
+    {
         s.to_string()
     } else {
         string(s)
@@ -951,7 +1110,7 @@ fn jq(code: &str) -> String {
 }
 
 /// A value on one line (jq may still span lines).
-fn inline(v: &Value, in_json: bool) -> String {
+fn inline(v: &Value) -> String {
     match &v.kind {
         ValueKind::Null => "null".into(),
         ValueKind::Bool(b) => b.to_string(),
@@ -959,15 +1118,14 @@ fn inline(v: &Value, in_json: bool) -> String {
         ValueKind::String(t) => string(&t.text),
         ValueKind::Jq(q) => jq(&q.code),
         ValueKind::Array(items) => {
-            let items: Vec<String> = items.iter().map(|i| inline(i, true)).collect();
+            let items: Vec<String> = items.iter().map(inline).collect();
             format!("[{}]", items.join(", "))
         }
         ValueKind::Object(m) if m.is_empty() => "{}".into(),
         ValueKind::Object(m) => {
-            let _ = in_json;
             let members: Vec<String> = m
                 .iter()
-                .map(|(k, v)| format!("{}: {}", key(&k.value), inline(v, true)))
+                .map(|(k, v)| format!("{}: {}", key(&k.value), inline(v)))
                 .collect();
             format!("{{ {} }}", members.join(", "))
         }
@@ -988,11 +1146,18 @@ pub fn string(text: &str) -> String {
 }
 
 fn raw_template_string(text: &str) -> String {
-    let t = ir::Template::parse(text, &wflow_grammar::OffsetMap::identity(0), Span::default());
+    let t = ir::Template::parse(
+        text,
+        &wflow_grammar::OffsetMap::identity(0),
+        Span::default(),
+    );
     let mut out = String::from("\"");
     for part in &t.parts {
         match part {
-            ir::Part::Text(s) => out.push_str(&escape(s, true)[1..escape(s, true).len() - 1]),
+            ir::Part::Text(s) => {
+                let lit = escape(s, true);
+                out.push_str(lit.get(1..lit.len() - 1).unwrap_or_default());
+            }
             ir::Part::Expr(q) => {
                 out.push_str("{{");
                 out.push_str(&q.code);
@@ -1022,7 +1187,6 @@ fn reads_back(lit: &str, text: &str) -> bool {
 fn escape(text: &str, braces: bool) -> String {
     let mut out = String::with_capacity(text.len() + 2);
     out.push('"');
-    let mut prev_open = false;
     let mut chars = text.chars().peekable();
     while let Some(c) = chars.next() {
         match c {
@@ -1031,13 +1195,12 @@ fn escape(text: &str, braces: bool) -> String {
             '\n' => out.push_str("\\n"),
             '\r' => out.push_str("\\r"),
             '\t' => out.push_str("\\t"),
-            '{' if braces && !prev_open && chars.peek() == Some(&'{') => out.push_str("\\u007b"),
+            '{' if braces && chars.peek() == Some(&'{') => out.push_str("\\u007b"),
             c if (c as u32) < 0x20 || c == '\u{2028}' || c == '\u{2029}' => {
                 out.push_str(&format!("\\u{:04x}", c as u32))
             }
             c => out.push(c),
         }
-        prev_open = c == '{' && !braces;
     }
     out.push('"');
     out
@@ -1067,7 +1230,9 @@ fn place_comments(lines: &[Line], comments: &[Comment], src: &str) -> String {
                 .get(a.end..c.span.start)
                 .is_some_and(|gap| !gap.contains('\n'))
             && trailing.get(*i).is_some_and(Option::is_none)
-            && !anchors.iter().any(|(b, _)| a.end <= b.start && b.start < c.span.start)
+            && !anchors
+                .iter()
+                .any(|(b, _)| a.end <= b.start && b.start < c.span.start)
         {
             trailing[*i] = Some(c);
             continue;
@@ -1101,4 +1266,156 @@ fn place_comments(lines: &[Line], comments: &[Comment], src: &str) -> String {
         out.push('\n');
     }
     out
+}
+
+// Formatting and importing -------------------------------------------------------------------
+
+/// Diagnostic codes of the reading stages (parse, desugar, lowering): what they report is
+/// missing from the IR, so a file with such an error is not printed. Errors found by the checks
+/// on a complete IR (graph, jq, cron, types) lose nothing.
+const LOSSY: [&str; 12] = [
+    "syntax",
+    "json-syntax",
+    "unknown-item",
+    "unknown-node-kind",
+    "unknown-field",
+    "duplicate-field",
+    "missing-field",
+    "wrong-type",
+    "invalid-value",
+    "duplicate-identifier",
+    "outlet-not-allowed",
+    "unknown-input-type",
+];
+
+/// The errors among `diags` that mean part of the file could not be read into the IR (so
+/// printing or exporting it would lose that part).
+pub fn unreadable(diags: &[Diagnostic]) -> Vec<Diagnostic> {
+    diags
+        .iter()
+        .filter(|d| d.severity == Severity::Error && LOSSY.contains(&d.code))
+        .cloned()
+        .collect()
+}
+
+/// Formats `.wflow` source canonically, keeping its comments. Refuses (with the diagnostics)
+/// a file whose errors mean part of it could not be read, and a file the printer cannot write
+/// without changing its meaning.
+pub fn format(src: &str) -> Result<String, Vec<Diagnostic>> {
+    let checked = crate::check_source(src, crate::Syntax::Wflow);
+    let errors = unreadable(&checked.diagnostics);
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    let file = wflow_grammar::parse(src).file;
+    let mut workflows = checked.module.workflows.iter();
+    let items: Vec<Item> = file
+        .statements
+        .iter()
+        .filter_map(|st| match st {
+            Statement::Entry(e) if matches!(e.name.name.as_str(), "workflow" | "fragment") => {
+                workflows.next().map(Item::Workflow)
+            }
+            other => Some(Item::Verbatim(other.span())),
+        })
+        .collect();
+    let out = print_items(&items, &file.comments, src);
+    verify(&checked.module, &out, Span::new(0, 0))?;
+    Ok(out)
+}
+
+/// Imports Port workflow JSON (one workflow, an array, the API's `{"ok": true, "workflow":
+/// ...}` envelope, or a fragment) as `.wflow` text. Refuses JSON with errors, and anything the
+/// `.wflow` text could not say exactly.
+pub fn import(json: &str) -> Result<String, Vec<Diagnostic>> {
+    let checked = crate::check_source(json, crate::Syntax::Json);
+    // An unknown field is only a warning when checking, but importing would drop it.
+    let errors: Vec<Diagnostic> = checked
+        .diagnostics
+        .iter()
+        .filter(|d| {
+            (d.severity == Severity::Error && LOSSY.contains(&d.code)) || d.code == "unknown-field"
+        })
+        .map(|d| Diagnostic {
+            severity: Severity::Error,
+            ..d.clone()
+        })
+        .collect();
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    let out = print(&checked.module, &[], "");
+    let at = checked
+        .module
+        .workflows
+        .first()
+        .map_or(Span::new(0, 1), |w| {
+            Span::new(w.span.start, w.span.start + 1)
+        });
+    verify(&checked.module, &out, at)?;
+    Ok(out)
+}
+
+/// Checks that `printed` reads back to `module`; otherwise says where they differ.
+fn verify(module: &ir::Module, printed: &str, at: Span) -> Result<(), Vec<Diagnostic>> {
+    let back = crate::check_source(printed, crate::Syntax::Wflow).module;
+    let (a, b) = (serde_json::to_value(module), serde_json::to_value(&back));
+    let (Ok(a), Ok(b)) = (a, b) else {
+        return Err(vec![Diagnostic::error(
+            "invalid-value",
+            at,
+            "the workflow could not be compared with its `.wflow` form",
+        )]);
+    };
+    match first_difference(&a, &b, String::new()) {
+        None => Ok(()),
+        Some(path) => Err(vec![
+            Diagnostic::error(
+                "invalid-value",
+                at,
+                format!("`.wflow` cannot say this exactly: `{path}` would change"),
+            )
+            .help("this construct has no `.wflow` spelling yet; keep the file as Port JSON (`wflow check` reads it) and report the case"),
+        ]),
+    }
+}
+
+/// The path of the first place `a` and `b` differ (`workflows[0].nodes[2].config.outlets`).
+fn first_difference(a: &serde_json::Value, b: &serde_json::Value, path: String) -> Option<String> {
+    use serde_json::Value as J;
+    match (a, b) {
+        (J::Object(x), J::Object(y)) => {
+            for (k, v) in x {
+                let p = if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                };
+                match y.get(k) {
+                    Some(w) => {
+                        if let Some(d) = first_difference(v, w, p) {
+                            return Some(d);
+                        }
+                    }
+                    None => return Some(p),
+                }
+            }
+            y.keys().find(|k| !x.contains_key(*k)).map(|k| {
+                if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                }
+            })
+        }
+        (J::Array(x), J::Array(y)) => {
+            for (i, (v, w)) in x.iter().zip(y).enumerate() {
+                if let Some(d) = first_difference(v, w, format!("{path}[{i}]")) {
+                    return Some(d);
+                }
+            }
+            (x.len() != y.len()).then_some(path)
+        }
+        _ => (a != b).then_some(path),
+    }
 }

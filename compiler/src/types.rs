@@ -121,9 +121,12 @@ impl Type {
 
     /// Whether every value of this type is an object or an array (never a scalar).
     pub fn is_structured(&self) -> bool {
-        self.alternatives()
-            .iter()
-            .all(|t| matches!(t, Type::Array(_) | Type::Object(_) | Type::Outputs | Type::Secrets))
+        self.alternatives().iter().all(|t| {
+            matches!(
+                t,
+                Type::Array(_) | Type::Object(_) | Type::Outputs | Type::Secrets
+            )
+        })
     }
 
     /// Whether every value of this type is a string.

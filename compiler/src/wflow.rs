@@ -14,15 +14,21 @@ use crate::suggest::did_you_mean;
 
 /// Desugars every `workflow` of a parsed file into a Port-shaped workflow value.
 pub(crate) fn desugar(file: &wflow_grammar::ast::File, diags: &mut Vec<Diagnostic>) -> Vec<Value> {
-    let mut d = Desugar { diags };
+    let mut d = Desugar {
+        diags,
+        fragment: false,
+    };
     let mut out = Vec::new();
     for st in &file.statements {
         match st {
-            Statement::Entry(e) if e.name.name == "workflow" => {
+            Statement::Entry(e) if matches!(e.name.name.as_str(), "workflow" | "fragment") => {
+                d.fragment = e.name.name == "fragment";
                 if let Some(w) = d.workflow(e) {
                     out.push(w);
                 }
             }
+            // Read by `blueprint_decl`.
+            Statement::Entry(e) if e.name.name == "blueprint" => {}
             other => {
                 let (span, what) = match other {
                     Statement::Entry(e) => (e.name.span, format!("`{}`", e.name.name)),
@@ -54,6 +60,8 @@ pub(crate) fn desugar(file: &wflow_grammar::ast::File, diags: &mut Vec<Diagnosti
 
 struct Desugar<'d> {
     diags: &'d mut Vec<Diagnostic>,
+    /// Inside `fragment { }`: a piece of a workflow, whose nodes may lack identifiers.
+    fragment: bool,
 }
 
 /// An object under construction; reports duplicate keys.
@@ -271,12 +279,34 @@ impl Desugar<'_> {
         let (args, block) = entry_parts(e);
         let mut wf = Obj::default();
         let mut id_span = e.name.span;
-        match args.first().and_then(|v| ident_or_string(v)) {
+        if self.fragment {
+            // `fragment { ... }`: marked for the lowering, which then applies no
+            // whole-workflow rules; a title goes in the block.
+            wf.members.push((
+                key("fragment", e.name.span),
+                Value {
+                    kind: ValueKind::Bool(true),
+                    span: e.name.span,
+                },
+            ));
+            if let Some(extra) = args.first() {
+                self.diags.push(
+                    Diagnostic::error("wrong-type", extra.span, "a fragment takes no arguments")
+                        .help("write `fragment { <nodes> flow { ... } }`; a title goes inside as `title \"...\"`"),
+                );
+            }
+        }
+        match args
+            .first()
+            .and_then(|v| ident_or_string(v))
+            .filter(|_| !self.fragment)
+        {
             Some((id, span)) => {
                 id_span = span;
                 wf.members
                     .push((key("identifier", span), string(&id, span)));
             }
+            None if self.fragment => {}
             None => self.diags.push(
                 Diagnostic::error(
                     "missing-field",
@@ -286,7 +316,7 @@ impl Desugar<'_> {
                 .help("write `workflow my-workflow \"Title\" { ... }`"),
             ),
         }
-        if let Some(t) = args.get(1) {
+        if let Some(t) = args.get(1).filter(|_| !self.fragment) {
             wf.members.push((key("title", t.span), arg_value(t)));
         }
         if let Some(extra) = args.get(2) {
@@ -444,6 +474,8 @@ impl Desugar<'_> {
             Some((id, span)) => node
                 .members
                 .push((key("identifier", span), string(&id, span))),
+            // A node of a fragment may be written without an identifier (`form { ... }`).
+            None if self.fragment && args.is_empty() => {}
             None => {
                 self.diags.push(
                     Diagnostic::error(
@@ -965,9 +997,17 @@ impl Desugar<'_> {
             match f.name.name.as_str() {
                 "icon" => self.insert(&mut button, k("icon"), v),
                 "needs" => self.insert(&mut outlet, k("numOfResponders"), v),
-                "outlet_title" => {
-                    outlet.members.retain(|(m, _)| m.name != "title");
-                    self.insert(&mut outlet, k("title"), v);
+                // `null` removes what a button implies for its outlet: the title, the method.
+                "outlet_title" | "evaluation_method" => {
+                    let port = if f.name.name == "outlet_title" {
+                        "title"
+                    } else {
+                        "evaluationMethod"
+                    };
+                    outlet.members.retain(|(m, _)| m.name != port);
+                    if !matches!(v.kind, ValueKind::Null) {
+                        self.insert(&mut outlet, k(port), v);
+                    }
                 }
                 other => self.insert(&mut outlet, key(&camel(other), f.name.span), v),
             }

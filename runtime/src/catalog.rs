@@ -103,8 +103,15 @@ pub fn validate(blueprint: &Json, entity: &Json) -> Vec<String> {
             ));
         }
     }
-    for req in blueprint["schema"]["required"].as_array().into_iter().flatten() {
-        if let Some(r) = req.as_str().filter(|r| props.get(*r).is_none_or(Json::is_null)) {
+    for req in blueprint["schema"]["required"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        if let Some(r) = req
+            .as_str()
+            .filter(|r| props.get(*r).is_none_or(Json::is_null))
+        {
             problems.push(format!(
                 "property `{r}` is required by blueprint `{bp}`; add it to the mapping's properties"
             ));
@@ -129,8 +136,14 @@ pub fn validate(blueprint: &Json, entity: &Json) -> Vec<String> {
                     v.is_null() || v.is_string()
                 };
                 if !ok {
-                    let want = if many { "a list of entity identifiers" } else { "an entity identifier" };
-                    problems.push(format!("relation `{k}` of blueprint `{bp}` takes {want}, not {v}"));
+                    let want = if many {
+                        "a list of entity identifiers"
+                    } else {
+                        "an entity identifier"
+                    };
+                    problems.push(format!(
+                        "relation `{k}` of blueprint `{bp}` takes {want}, not {v}"
+                    ));
                 }
             }
         }
@@ -147,7 +160,11 @@ fn list(items: &[&String]) -> String {
     if items.is_empty() {
         "none".into()
     } else {
-        items.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+        items
+            .iter()
+            .map(|s| s.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 }
 
@@ -162,7 +179,11 @@ pub enum Document {
 /// envelope `{"blueprint": ...}` / `{"entity": ...}` / `{"entities": [...]}`) into documents.
 pub fn documents(v: &Json) -> Result<Vec<Document>, String> {
     match v {
-        Json::Array(items) => items.iter().map(documents).collect::<Result<Vec<_>, _>>().map(|d| d.concat()),
+        Json::Array(items) => items
+            .iter()
+            .map(documents)
+            .collect::<Result<Vec<_>, _>>()
+            .map(|d| d.concat()),
         Json::Object(m) => {
             for key in ["blueprint", "entity"] {
                 if let Some(inner @ Json::Object(_)) = m.get(key) {

@@ -12,11 +12,10 @@ use std::time::{Duration, Instant};
 use serde_json::{Map, Value as Json, json};
 use wflow_compiler::ir::{self, Node, NodeConfig, OnFailure};
 
-use crate::catalog;
 use crate::jq::{Evaluator, Limits};
 use crate::plan::Plan;
 use crate::secrets::Secrets;
-use crate::store::{LogRecord, NodeRunRecord, ResponseRecord, RunRecord, Store, Write};
+use crate::store::{LogRecord, NodeRunRecord, RunRecord, Store, Write};
 use crate::template::{self, Piece};
 
 /// Run and node-run statuses and results, as Port spells them.
@@ -139,12 +138,12 @@ pub(crate) struct State {
 }
 
 impl State {
-    fn put(&mut self, rec: NodeRunRecord) {
+    pub(crate) fn put(&mut self, rec: NodeRunRecord) {
         self.pending.push(Write::PutNodeRun(Box::new(rec.clone())));
         self.nodes.insert(rec.node.clone(), rec);
     }
 
-    fn log(&mut self, rec: LogRecord) {
+    pub(crate) fn log(&mut self, rec: LogRecord) {
         self.pending.push(Write::Log {
             run_id: self.run.id.clone(),
             record: rec,
@@ -231,56 +230,33 @@ impl Engine {
         created_by: Option<&str>,
         secrets: &Secrets,
     ) -> Result<String, Error> {
-        let at = now();
-        let run_id = new_id("wfr_");
-        let payload = secrets.redact(&payload);
-        let run = RunRecord {
-            id: run_id.clone(),
-            workflow: plan.workflow.identifier.value.clone(),
-            source: plan.source.clone(),
-            syntax: match plan.syntax {
-                wflow_compiler::Syntax::Json => "json".into(),
-                wflow_compiler::Syntax::Wflow => "wflow".into(),
-            },
-            source_path: plan.path.clone(),
-            trigger_node: trigger.to_string(),
-            trigger_payload: payload.clone(),
-            status: IN_PROGRESS.into(),
-            result: None,
-            error: None,
-            created_by: created_by.map(str::to_string),
-            cancel_requested: false,
-            created_at: at.clone(),
-            updated_at: at.clone(),
-            completed_at: None,
-        };
-        let node_run = NodeRunRecord {
-            id: new_id("wfnr_"),
-            run_id: run_id.clone(),
-            node: trigger.to_string(),
-            seq: 0,
-            status: COMPLETED.into(),
-            result: Some(SUCCESS.into()),
-            output: Some(payload),
-            outlet: None,
-            fallback: false,
-            waiting: false,
-            created_at: at.clone(),
-            updated_at: at.clone(),
-            completed_at: Some(at),
-        };
-        self.store
-            .apply(&[Write::InsertRun(Box::new(run)), Write::PutNodeRun(Box::new(node_run))])
-            .await?;
-        Ok(run_id)
+        let mut st = new_run(plan, trigger, payload, created_by, secrets);
+        self.store.apply(&st.pending).await?;
+        st.pending.clear();
+        Ok(st.run.id)
+    }
+
+    /// Creates a run as [`Engine::start`] does and drives it as [`Engine::drive`] does; the
+    /// run is first written together with its first node's start.
+    pub async fn run(
+        &self,
+        plan: &Plan,
+        trigger: &str,
+        payload: Json,
+        created_by: Option<&str>,
+        secrets: &Secrets,
+        obs: &dyn Observer,
+    ) -> Result<Outcome, Error> {
+        let st = new_run(plan, trigger, payload, created_by, secrets);
+        self.drive_state(plan, st, secrets, obs).await
     }
 
     pub(crate) async fn load(&self, run_id: &str) -> Result<State, Error> {
-        let run = self
-            .store
-            .run(run_id)
-            .await?
-            .ok_or_else(|| Error(format!("no run `{run_id}` in this store; see `wflow runs list`")))?;
+        let run = self.store.run(run_id).await?.ok_or_else(|| {
+            Error(format!(
+                "no run `{run_id}` in this store; see `wflow runs list`"
+            ))
+        })?;
         let records = self.store.node_runs(run_id).await?;
         let seq = records.iter().map(|r| r.seq).max().unwrap_or(0);
         let nodes = records.into_iter().map(|r| (r.node.clone(), r)).collect();
@@ -300,16 +276,21 @@ impl Engine {
         secrets: &Secrets,
         obs: &dyn Observer,
     ) -> Result<Outcome, Error> {
-        let mut st = self.load(run_id).await?;
+        let st = self.load(run_id).await?;
         if st.run.status == COMPLETED {
             return Ok(outcome(&st, Vec::new()));
         }
+        self.drive_state(plan, st, secrets, obs).await
+    }
+
+    async fn drive_state(
+        &self,
+        plan: &Plan,
+        mut st: State,
+        secrets: &Secrets,
+        obs: &dyn Observer,
+    ) -> Result<Outcome, Error> {
         loop {
-            if self.store.cancel_requested(run_id).await? {
-                self.finish(&mut st, CANCELLED, Some("the run was cancelled".into()))
-                    .await?;
-                return Ok(outcome(&st, Vec::new()));
-            }
             let id = match next(plan, &st) {
                 Next::Run(id) => id.to_string(),
                 Next::Waiting(waiting) => {
@@ -325,6 +306,15 @@ impl Engine {
             let Some(node) = plan.node(&id) else {
                 return Err(Error(format!("the workflow has no node `{id}`")));
             };
+            // A cancel from another process is honoured before any node with effects outside
+            // the store (the others take microseconds).
+            if (external(&node.config) || matches!(node.config, NodeConfig::Input(_)))
+                && self.store.cancel_requested(&st.run.id).await?
+            {
+                self.finish(&mut st, CANCELLED, Some("the run was cancelled".into()))
+                    .await?;
+                return Ok(outcome(&st, Vec::new()));
+            }
             let failed_run = self.run_node(plan, &mut st, node, secrets, obs).await?;
             if let Some(message) = failed_run {
                 self.finish(&mut st, FAILED, Some(message)).await?;
@@ -344,10 +334,18 @@ impl Engine {
     ) -> Result<Option<String>, Error> {
         let id = node.identifier.value.as_str();
         let at = now();
-        let resumed = st.nodes.get(id).filter(|r| r.status == IN_PROGRESS).cloned();
+        let resumed = st
+            .nodes
+            .get(id)
+            .filter(|r| r.status == IN_PROGRESS)
+            .cloned();
         let mut rec = match resumed {
             Some(r) => {
-                st.log(log(id, "INFO", "resuming the node after an interruption".into()));
+                st.log(log(
+                    id,
+                    "INFO",
+                    "resuming the node after an interruption".into(),
+                ));
                 r
             }
             None => {
@@ -373,7 +371,9 @@ impl Engine {
         obs.event(&Event::Started { node });
         let t0 = Instant::now();
         let ctx = context(plan, st, &rec, secrets);
-        let done = self.execute(plan, st, node, &rec, ctx.clone(), secrets).await?;
+        let done = self
+            .execute(plan, st, node, &rec, ctx.clone(), secrets)
+            .await?;
         let mut done = done;
         if done.result == SUCCESS
             && !done.waiting
@@ -416,7 +416,22 @@ impl Engine {
             rec.completed_at = Some(at);
         }
         st.put(rec);
-        st.pending.append(&mut done.effects);
+        for w in done.effects.drain(..) {
+            st.pending.push(match w {
+                Write::PutEntity {
+                    blueprint,
+                    identifier,
+                    body,
+                    at,
+                } => Write::PutEntity {
+                    blueprint,
+                    identifier,
+                    body: secrets.redact(&body),
+                    at,
+                },
+                other => other,
+            });
+        }
         if done.waiting {
             obs.event(&Event::Waiting {
                 node,
@@ -499,7 +514,11 @@ impl Engine {
         for outlet in &c.outlets {
             let out = self
                 .ev
-                .eval(&plan.programs, &[outlet.expression.code.as_str()], ctx.clone())
+                .eval(
+                    &plan.programs,
+                    &[outlet.expression.code.as_str()],
+                    ctx.clone(),
+                )
                 .await;
             let value = match out.into_iter().next() {
                 Some(Ok(v)) => v.into_iter().next().unwrap_or(Json::Null),
@@ -520,7 +539,9 @@ impl Engine {
             if value == Json::Bool(true) {
                 return Done {
                     outlet: Some(outlet.identifier.value.clone()),
-                    ..Done::ok(json!({ "selectedOutlet": { "identifier": outlet.identifier.value } }))
+                    ..Done::ok(
+                        json!({ "selectedOutlet": { "identifier": outlet.identifier.value } }),
+                    )
                 };
             }
         }
@@ -534,6 +555,65 @@ impl Engine {
             fallback,
             ..Done::ok(json!({ "selectedOutlet": selected }))
         }
+    }
+}
+
+/// A new run of `plan` whose trigger `trigger` fired with `payload`, not yet written.
+fn new_run(
+    plan: &Plan,
+    trigger: &str,
+    payload: Json,
+    created_by: Option<&str>,
+    secrets: &Secrets,
+) -> State {
+    let at = now();
+    let run_id = new_id("wfr_");
+    let payload = secrets.redact(&payload);
+    let run = RunRecord {
+        id: run_id.clone(),
+        workflow: plan.workflow.identifier.value.clone(),
+        source: plan.source.clone(),
+        syntax: match plan.syntax {
+            wflow_compiler::Syntax::Json => "json".into(),
+            wflow_compiler::Syntax::Wflow => "wflow".into(),
+        },
+        source_path: plan.path.clone(),
+        trigger_node: trigger.to_string(),
+        trigger_payload: payload.clone(),
+        status: IN_PROGRESS.into(),
+        result: None,
+        error: None,
+        created_by: created_by.map(str::to_string),
+        cancel_requested: false,
+        created_at: at.clone(),
+        updated_at: at.clone(),
+        completed_at: None,
+    };
+    let node_run = NodeRunRecord {
+        id: new_id("wfnr_"),
+        run_id: run_id.clone(),
+        node: trigger.to_string(),
+        seq: 0,
+        status: COMPLETED.into(),
+        result: Some(SUCCESS.into()),
+        output: Some(payload),
+        outlet: None,
+        fallback: false,
+        waiting: false,
+        created_at: at.clone(),
+        updated_at: at.clone(),
+        completed_at: Some(at),
+    };
+    let mut nodes = HashMap::new();
+    nodes.insert(trigger.to_string(), node_run.clone());
+    State {
+        pending: vec![
+            Write::InsertRun(Box::new(run.clone())),
+            Write::PutNodeRun(Box::new(node_run)),
+        ],
+        run,
+        nodes,
+        seq: 0,
     }
 }
 
@@ -631,7 +711,11 @@ fn context(plan: &Plan, st: &State, rec: &NodeRunRecord, secrets: &Secrets) -> J
             outputs.insert(r.node.clone(), o.clone());
         }
     }
-    if let Some(t) = st.nodes.get(&st.run.trigger_node).and_then(|r| r.output.clone()) {
+    if let Some(t) = st
+        .nodes
+        .get(&st.run.trigger_node)
+        .and_then(|r| r.output.clone())
+    {
         outputs.insert("trigger".into(), t);
     }
     json!({

@@ -48,9 +48,16 @@ pub fn from_pairs(form: &Form, pairs: &[(String, String)]) -> Map<String, Json> 
 /// `enum`, `pattern`, lengths and bounds. Returns the inputs with defaults filled in, or every
 /// problem found. A `required` given as jq, and an `enum` given as jq, depend on the form's
 /// state and are not checked here.
-pub fn validate(form: &Form, given: &Map<String, Json>) -> Result<Map<String, Json>, Vec<InputProblem>> {
+pub fn validate(
+    form: &Form,
+    given: &Map<String, Json>,
+) -> Result<Map<String, Json>, Vec<InputProblem>> {
     let mut problems = Vec::new();
-    let known: Vec<&str> = form.properties.iter().map(|p| p.key.value.as_str()).collect();
+    let known: Vec<&str> = form
+        .properties
+        .iter()
+        .map(|p| p.key.value.as_str())
+        .collect();
     for key in given.keys() {
         if !known.contains(&key.as_str()) {
             let hint = if known.is_empty() {
@@ -74,7 +81,12 @@ pub fn validate(form: &Form, given: &Map<String, Json>) -> Result<Map<String, Js
                 out.insert(key.to_string(), v.clone());
             }
             None => {
-                if let Some(d) = field.schema.default.as_ref().filter(|d| !matches!(d.kind, ValueKind::Jq(_))) {
+                if let Some(d) = field
+                    .schema
+                    .default
+                    .as_ref()
+                    .filter(|d| !matches!(d.kind, ValueKind::Jq(_)))
+                {
                     out.insert(key.to_string(), d.to_json());
                 } else if required.contains(&key) {
                     problems.push(problem(
@@ -96,17 +108,6 @@ fn problem(key: &str, message: String) -> InputProblem {
     InputProblem {
         key: key.to_string(),
         message,
-    }
-}
-
-fn kind(v: &Json) -> &'static str {
-    match v {
-        Json::Null => "null",
-        Json::Bool(_) => "a boolean",
-        Json::Number(_) => "a number",
-        Json::String(_) => "a string",
-        Json::Array(_) => "an array",
-        Json::Object(_) => "an object",
     }
 }
 
@@ -160,7 +161,11 @@ fn check_value(key: &str, schema: &InputSchema, v: &Json, problems: &mut Vec<Inp
             let list: Vec<String> = allowed.iter().map(|a| a.to_string()).collect();
             problems.push(problem(
                 key,
-                format!("{} is not one of the allowed values: {}", shown(v), list.join(", ")),
+                format!(
+                    "{} is not one of the allowed values: {}",
+                    shown(v),
+                    list.join(", ")
+                ),
             ));
         }
     }
@@ -170,10 +175,16 @@ fn check_value(key: &str, schema: &InputSchema, v: &Json, problems: &mut Vec<Inp
         Json::Array(items) => {
             let len = items.len() as f64;
             if let Some(min) = number_keyword(schema, "minItems").filter(|m| len < *m) {
-                problems.push(problem(key, format!("has {len} items; at least {min} are required")));
+                problems.push(problem(
+                    key,
+                    format!("has {len} items; at least {min} are required"),
+                ));
             }
             if let Some(max) = number_keyword(schema, "maxItems").filter(|m| len > *m) {
-                problems.push(problem(key, format!("has {len} items; at most {max} are allowed")));
+                problems.push(problem(
+                    key,
+                    format!("has {len} items; at most {max} are allowed"),
+                ));
             }
             if let Some(item_schema) = &schema.items {
                 for (i, item) in items.iter().enumerate() {
@@ -200,21 +211,34 @@ fn check_value(key: &str, schema: &InputSchema, v: &Json, problems: &mut Vec<Inp
 fn check_string(key: &str, schema: &InputSchema, s: &str, problems: &mut Vec<InputProblem>) {
     let len = s.chars().count() as f64;
     if let Some(min) = number_keyword(schema, "minLength").filter(|m| len < *m) {
-        problems.push(problem(key, format!("is {len} characters long; the minimum is {min}")));
+        problems.push(problem(
+            key,
+            format!("is {len} characters long; the minimum is {min}"),
+        ));
     }
     if let Some(max) = number_keyword(schema, "maxLength").filter(|m| len > *m) {
-        problems.push(problem(key, format!("is {len} characters long; the maximum is {max}")));
+        problems.push(problem(
+            key,
+            format!("is {len} characters long; the maximum is {max}"),
+        ));
     }
     if let Some(ValueKind::String(t)) = keyword(schema, "pattern").map(|p| &p.kind) {
         match regex::Regex::new(&t.text) {
             Ok(re) if !re.is_match(s) => problems.push(problem(
                 key,
-                format!("{} does not match the pattern `{}`", shown(&Json::String(s.into())), t.text),
+                format!(
+                    "{} does not match the pattern `{}`",
+                    shown(&Json::String(s.into())),
+                    t.text
+                ),
             )),
             Ok(_) => {}
             Err(_) => problems.push(problem(
                 key,
-                format!("the form's pattern `{}` is not a valid regular expression", t.text),
+                format!(
+                    "the form's pattern `{}` is not a valid regular expression",
+                    t.text
+                ),
             )),
         }
     }
@@ -241,7 +265,8 @@ fn check_string(key: &str, schema: &InputSchema, s: &str, problems: &mut Vec<Inp
 }
 
 fn check_number(key: &str, schema: &InputSchema, n: f64, problems: &mut Vec<InputProblem>) {
-    let rules: [(&str, fn(f64, f64) -> bool, &str); 4] = [
+    type Rule = (&'static str, fn(f64, f64) -> bool, &'static str);
+    let rules: [Rule; 4] = [
         ("minimum", |n, m| n < m, "at least"),
         ("maximum", |n, m| n > m, "at most"),
         ("exclusiveMinimum", |n, m| n <= m, "greater than"),
@@ -249,7 +274,10 @@ fn check_number(key: &str, schema: &InputSchema, n: f64, problems: &mut Vec<Inpu
     ];
     for (name, violates, words) in rules {
         if let Some(m) = number_keyword(schema, name).filter(|m| violates(n, *m)) {
-            problems.push(problem(key, format!("{n} is out of range: it must be {words} {m}")));
+            problems.push(problem(
+                key,
+                format!("{n} is out of range: it must be {words} {m}"),
+            ));
         }
     }
 }
@@ -306,11 +334,26 @@ mod tests {
         let problems = validate(&f, &given).expect_err("invalid");
         let text: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
         assert_eq!(problems.len(), 5, "{text:#?}");
-        assert!(text.iter().any(|t| t.contains("`bogus`: unknown input")), "{text:#?}");
-        assert!(text.iter().any(|t| t.contains("`service`") && t.contains("pattern")));
-        assert!(text.iter().any(|t| t.contains("`env`") && t.contains("not one of")));
-        assert!(text.iter().any(|t| t.contains("`replicas`: expected number")));
-        assert!(text.iter().any(|t| t.contains("`email`") && t.contains("email address")));
+        assert!(
+            text.iter().any(|t| t.contains("`bogus`: unknown input")),
+            "{text:#?}"
+        );
+        assert!(
+            text.iter()
+                .any(|t| t.contains("`service`") && t.contains("pattern"))
+        );
+        assert!(
+            text.iter()
+                .any(|t| t.contains("`env`") && t.contains("not one of"))
+        );
+        assert!(
+            text.iter()
+                .any(|t| t.contains("`replicas`: expected number"))
+        );
+        assert!(
+            text.iter()
+                .any(|t| t.contains("`email`") && t.contains("email address"))
+        );
 
         let problems = validate(&f, &Map::new()).expect_err("missing");
         let keys: Vec<&str> = problems.iter().map(|p| p.key.as_str()).collect();
@@ -333,7 +376,14 @@ mod tests {
             Json::Object(ok),
             json!({"service": "api", "env": "prod", "replicas": 2, "tags": ["a"]})
         );
-        let given = from_pairs(&f, &[("service".into(), "api".into()), ("env".into(), "dev".into()), ("replicas".into(), "11".into())]);
+        let given = from_pairs(
+            &f,
+            &[
+                ("service".into(), "api".into()),
+                ("env".into(), "dev".into()),
+                ("replicas".into(), "11".into()),
+            ],
+        );
         let problems = validate(&f, &given).expect_err("out of range");
         assert!(problems[0].message.contains("at most 10"), "{problems:?}");
     }

@@ -110,9 +110,7 @@ fn recursive_def(code: &str) -> Option<String> {
             .chars()
             .take_while(|c| c.is_alphanumeric() || *c == '_')
             .collect();
-        let Some(colon) = code[start..].find(':') else {
-            return None;
-        };
+        let colon = code[start..].find(':')?;
         let body_start = start + colon + 1;
         let mut depth = 0i32;
         let mut end = bytes.len();
@@ -341,11 +339,20 @@ mod tests {
         let ev = Evaluator::new(1, limits).expect("pool");
         let p = programs(&["last(repeat(1))", "repeat(1)", "1"]);
         let out = ev.eval(&p, &["last(repeat(1))"], json!(null)).await;
-        assert!(out[0].as_ref().is_err_and(|e| e.contains("200 ms")), "{out:?}");
+        assert!(
+            out[0].as_ref().is_err_and(|e| e.contains("200 ms")),
+            "{out:?}"
+        );
         let out = ev.eval(&p, &["repeat(1)"], json!(null)).await;
-        assert!(out[0].as_ref().is_err_and(|e| e.contains("more than")), "{out:?}");
+        assert!(
+            out[0].as_ref().is_err_and(|e| e.contains("more than")),
+            "{out:?}"
+        );
         // The pool still works after a stuck evaluation.
-        assert_eq!(ev.eval(&p, &["1"], json!(null)).await[0], Ok(vec![json!(1)]));
+        assert_eq!(
+            ev.eval(&p, &["1"], json!(null)).await[0],
+            Ok(vec![json!(1)])
+        );
     }
 
     #[test]
@@ -354,7 +361,8 @@ mod tests {
         let err = p.add("def f: 1 + f; f").expect_err("recursive");
         assert!(err.contains("recursive function `f`"), "{err}");
         p.add("def inc(x): x + 1; inc(.a)").expect("not recursive");
-        p.add("def f($f): $f; f(1)").expect("a variable is not a call");
+        p.add("def f($f): $f; f(1)")
+            .expect("a variable is not a call");
         assert!(p.add(".a |").is_err());
     }
 

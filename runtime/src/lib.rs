@@ -1,1 +1,25 @@
-pub fn x() {}
+//! wflow runtime: runs checked workflows on this machine with Port's semantics.
+//!
+//! - [`plan::Plan`]: a workflow prepared to run (its jq compiled once);
+//! - [`engine::Engine`]: the durable interpreter over the SQLite [`store::Store`];
+//! - [`inputs`]: form validation shared by `wflow exec` and `wflow serve`;
+//! - [`secrets`]: secret loading and redaction;
+//! - [`catalog`]: blueprints and entities;
+//! - [`report`]: runs in Port's run shape.
+
+pub mod catalog;
+pub mod control;
+pub mod engine;
+pub mod inputs;
+pub mod jq;
+mod nodes;
+pub mod plan;
+pub mod report;
+pub mod secrets;
+pub mod store;
+pub mod template;
+
+pub use engine::{Config, Engine, Error, Event, Observer, Outcome, Quiet};
+pub use plan::Plan;
+pub use secrets::Secrets;
+pub use store::Store;

@@ -75,7 +75,11 @@ impl Engine {
                 req = req.json(b);
             }
             if verbose {
-                logs.push(log(id, "DEBUG", format!("request body: {}", secrets.redact(b))));
+                logs.push(log(
+                    id,
+                    "DEBUG",
+                    format!("request body: {}", secrets.redact(b)),
+                ));
             }
         }
         let shown_url = secrets.redact_str(&url);
@@ -86,7 +90,13 @@ impl Engine {
                 let ms = self.config.webhook_timeout.as_millis();
                 return match w.on_timeout {
                     Some(OnTimeout::Continue) => Done {
-                        logs: vec![log(id, "WARN", format!("{method} {shown_url} timed out after {ms} ms; continuing (onTimeout: continue)"))],
+                        logs: vec![log(
+                            id,
+                            "WARN",
+                            format!(
+                                "{method} {shown_url} timed out after {ms} ms; continuing (onTimeout: continue)"
+                            ),
+                        )],
                         ..Done::ok(json!({ "timeout": true }))
                     },
                     _ => Done::failed(
@@ -119,7 +129,11 @@ impl Engine {
             format!("{method} {shown_url} -> {} in {ms} ms", status.as_u16()),
         ));
         if verbose {
-            logs.push(log(id, "DEBUG", format!("response body: {}", secrets.redact(&data))));
+            logs.push(log(
+                id,
+                "DEBUG",
+                format!("response body: {}", secrets.redact(&data)),
+            ));
         }
         let output = json!({ "response": { "status": status.as_u16(), "data": data } });
         if !status.is_success() {
@@ -129,7 +143,11 @@ impl Engine {
                 ..Done::failed(
                     format!(
                         "{method} {shown_url} returned {status}{}",
-                        if snippet.is_empty() { String::new() } else { format!(": {snippet}") }
+                        if snippet.is_empty() {
+                            String::new()
+                        } else {
+                            format!(": {snippet}")
+                        }
                     ),
                     output,
                 )
@@ -152,8 +170,12 @@ impl Engine {
     ) -> Result<Done, Error> {
         let m = &u.mapping;
         let mut pieces = vec![Piece::Template(&u.blueprint_identifier)];
-        let opt = |t: &Option<ir::Template>| t.as_ref().map(Piece::Template);
-        let fixed = [opt(&m.identifier), opt(&m.title), opt(&m.icon), m.team.as_ref().map(Piece::Value)];
+        let fixed = [
+            m.identifier.as_ref().map(Piece::Template),
+            m.title.as_ref().map(Piece::Template),
+            m.icon.as_ref().map(Piece::Template),
+            m.team.as_ref().map(Piece::Value),
+        ];
         pieces.extend(fixed.iter().flatten().copied());
         let props: Vec<&(ir::Name, ir::Value)> = m.properties.iter().flatten().collect();
         let rels: Vec<&(ir::Name, ir::Value)> = m.relations.iter().flatten().collect();
@@ -168,7 +190,10 @@ impl Engine {
             Some(Json::String(b)) if !b.is_empty() => b,
             other => {
                 return Ok(Done::failed(
-                    format!("the blueprint identifier must be a non-empty string, got {}", other.unwrap_or(Json::Null)),
+                    format!(
+                        "the blueprint identifier must be a non-empty string, got {}",
+                        other.unwrap_or(Json::Null)
+                    ),
                     json!({}),
                 ));
             }
@@ -186,10 +211,14 @@ impl Engine {
             ..catalog::Upsert::default()
         };
         for (k, _) in &props {
-            upsert.properties.insert(k.value.clone(), it.next().unwrap_or(Json::Null));
+            upsert
+                .properties
+                .insert(k.value.clone(), it.next().unwrap_or(Json::Null));
         }
         for (k, _) in &rels {
-            upsert.relations.insert(k.value.clone(), it.next().unwrap_or(Json::Null));
+            upsert
+                .relations
+                .insert(k.value.clone(), it.next().unwrap_or(Json::Null));
         }
         let identifier = match identifier {
             None | Some(Json::Null) => crate::engine::new_id("e_"),
@@ -213,23 +242,25 @@ impl Engine {
         };
         let existing = self.store.entity(&blueprint, &identifier).await?;
         let at = now();
-        Ok(match catalog::upsert(&bp, existing.as_ref(), &upsert, &identifier, &at) {
-            Ok(entity) => Done {
-                effects: vec![Write::PutEntity {
-                    blueprint,
-                    identifier,
-                    body: entity.clone(),
-                    at,
-                }],
-                ..Done::ok(entity)
-            },
-            Err(problems) => Done::failed(
-                format!(
-                    "entity `{identifier}` does not fit blueprint `{blueprint}`: {}",
-                    problems.join("; ")
+        Ok(
+            match catalog::upsert(&bp, existing.as_ref(), &upsert, &identifier, &at) {
+                Ok(entity) => Done {
+                    effects: vec![Write::PutEntity {
+                        blueprint,
+                        identifier,
+                        body: entity.clone(),
+                        at,
+                    }],
+                    ..Done::ok(entity)
+                },
+                Err(problems) => Done::failed(
+                    format!(
+                        "entity `{identifier}` does not fit blueprint `{blueprint}`: {}",
+                        problems.join("; ")
+                    ),
+                    Json::Object(Map::new()),
                 ),
-                Json::Object(Map::new()),
-            ),
-        })
+            },
+        )
     }
 }

@@ -23,7 +23,12 @@ impl Secrets {
         for (k, v) in pairs {
             s.values.insert(k, v);
         }
-        s.redact = s.values.values().filter(|v| !v.is_empty()).cloned().collect();
+        s.redact = s
+            .values
+            .values()
+            .filter(|v| !v.is_empty())
+            .cloned()
+            .collect();
         s.redact.sort_by_key(|v| std::cmp::Reverse(v.len()));
         s.redact.dedup();
         s

@@ -211,7 +211,10 @@ impl Store {
     pub async fn open(path: &Path) -> Result<Store, StoreError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| {
-                StoreError(format!("cannot create the store directory {}: {e}", dir.display()))
+                StoreError(format!(
+                    "cannot create the store directory {}: {e}",
+                    dir.display()
+                ))
             })?;
         }
         let opts = SqliteConnectOptions::from_str("sqlite:")
@@ -248,7 +251,7 @@ impl Store {
             )));
         }
         for m in &MIGRATIONS[have..] {
-            sqlx::raw_sql(m)
+            sqlx::raw_sql(*m)
                 .execute(&mut *tx)
                 .await
                 .map_err(err("migrate"))?;
@@ -409,7 +412,9 @@ impl Store {
             .fetch_optional(&self.pool)
             .await
             .map_err(err("read a run"))?;
-        Ok(row.and_then(|r| r.try_get::<bool, _>(0).ok()).unwrap_or(false))
+        Ok(row
+            .and_then(|r| r.try_get::<bool, _>(0).ok())
+            .unwrap_or(false))
     }
 
     /// The node runs of run `id`, in start order.
@@ -520,7 +525,11 @@ impl Store {
     }
 
     /// The entity `identifier` of `blueprint`.
-    pub async fn entity(&self, blueprint: &str, identifier: &str) -> Result<Option<Json>, StoreError> {
+    pub async fn entity(
+        &self,
+        blueprint: &str,
+        identifier: &str,
+    ) -> Result<Option<Json>, StoreError> {
         let row = sqlx::query("SELECT body FROM entities WHERE blueprint = $1 AND identifier = $2")
             .bind(blueprint)
             .bind(identifier)

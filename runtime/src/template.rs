@@ -27,9 +27,9 @@ pub fn exprs<'a>(piece: Piece<'a>, out: &mut Vec<&'a str>) {
         Piece::Value(v) => match &v.kind {
             ValueKind::String(t) => exprs(Piece::Template(t), out),
             ValueKind::Array(items) => items.iter().for_each(|i| exprs(Piece::Value(i), out)),
-            ValueKind::Object(members) => {
-                members.iter().for_each(|(_, v)| exprs(Piece::Value(v), out))
-            }
+            ValueKind::Object(members) => members
+                .iter()
+                .for_each(|(_, v)| exprs(Piece::Value(v), out)),
             ValueKind::Jq(q) => out.push(q.code.as_str()),
             ValueKind::Null | ValueKind::Bool(_) | ValueKind::Number(_) => {}
         },
@@ -53,10 +53,7 @@ pub async fn render(
         ev.eval(programs, &codes, ctx).await
     };
     let mut it = outcomes.into_iter();
-    pieces
-        .iter()
-        .map(|p| substitute(*p, &mut it))
-        .collect()
+    pieces.iter().map(|p| substitute(*p, &mut it)).collect()
 }
 
 /// Renders a `variables` map: like [`render`], except that a member whose whole-value
@@ -85,10 +82,7 @@ pub async fn render_variables(
     Ok(Json::Object(out))
 }
 
-fn substitute(
-    piece: Piece<'_>,
-    it: &mut impl Iterator<Item = Outcome>,
-) -> Result<Json, String> {
+fn substitute(piece: Piece<'_>, it: &mut impl Iterator<Item = Outcome>) -> Result<Json, String> {
     match piece {
         Piece::Template(t) => template(t, it),
         Piece::Value(v) => Ok(match &v.kind {
@@ -174,7 +168,8 @@ mod tests {
 
     #[tokio::test]
     async fn whole_values_keep_their_type_and_strings_interpolate() {
-        let ctx = json!({"outputs": {"trigger": {"n": 3, "tags": ["a", "b"], "s": "x", "none": null}}});
+        let ctx =
+            json!({"outputs": {"trigger": {"n": 3, "tags": ["a", "b"], "s": "x", "none": null}}});
         let out = render_json(
             json!({
                 "n": "{{ .outputs.trigger.n }}",

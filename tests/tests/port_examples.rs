@@ -102,6 +102,26 @@ fn every_example_checks_and_is_snapshotted() {
     }
 }
 
+/// The data-flow mistakes in Port's docs that `wflow check` reports: (file, code, field). A
+/// webhook's output is `{response: {status, data}}`; the create-env form has no `team` input.
+const KNOWN_MISTAKES: [(&str, &str, &str); 3] = [
+    (
+        "action-nodes-chaining-node-outputs.json",
+        "no-such-field",
+        "`body`",
+    ),
+    (
+        "upsert-entity-create-env-workflow.json",
+        "no-such-field",
+        "`team`",
+    ),
+    (
+        "upsert-entity-update-status-after-external-action.json",
+        "no-such-field",
+        "`resourceId`",
+    ),
+];
+
 #[test]
 fn only_go_template_helpers_are_errors() {
     let Some(files) = examples() else { return };
@@ -118,9 +138,13 @@ fn only_go_template_helpers_are_errors() {
         }
         let fragment = name(path).starts_with("fragment-");
         for d in &checked.diagnostics {
+            let known = KNOWN_MISTAKES
+                .iter()
+                .any(|(f, c, m)| *f == name(path) && *c == d.code && d.message.contains(m));
             let ok = match d.severity {
-                Severity::Error => d.code == "go-template",
-                Severity::Warning => d.code == "fragment",
+                Severity::Error => d.code == "go-template" || known,
+                // Port's beta docs read a node's raw output in `variables` as `.response`.
+                Severity::Warning => d.code == "fragment" || d.message.starts_with("`.response`"),
             };
             if !ok {
                 unexpected.push(format!(
@@ -149,8 +173,9 @@ fn only_go_template_helpers_are_errors() {
         !with_helpers.is_empty(),
         "the examples are known to hold Go-template helpers"
     );
+    with_helpers.extend(KNOWN_MISTAKES.iter().map(|(f, _, _)| f.to_string()));
     assert_eq!(
         with_errors, with_helpers,
-        "files with errors vs. files with Go-template helpers"
+        "files with errors vs. files with Go-template helpers or known data-flow mistakes"
     );
 }

@@ -1,0 +1,107 @@
+//! `wflow bench --lsp`: how fast the language server answers an edit, and how much memory it
+//! holds, with 50 files open (49 benchmark workflows and one of 1,000 lines).
+
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::lsp_client::LspClient;
+
+const EDITS: usize = 200;
+
+/// Runs the benchmark and prints latency percentiles and the server's memory.
+pub fn run() -> ExitCode {
+    match measure() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// A workflow of about 1,000 lines: a chain of 90 webhooks with templates and jq.
+fn big_workflow() -> String {
+    let mut s = String::from(
+        "// 1,000-line benchmark workflow.\nworkflow big \"Big\" {\n  form trigger \"Go\" {\n    input service: string \"Service\"\n  }\n",
+    );
+    for i in 0..90 {
+        s.push_str(&format!(
+            "\n  webhook step-{i} \"Step {i}\" {{\n    url \"https://example.com/{{{{ .outputs.trigger.service }}}}/{i}\"\n    method POST\n    headers {{ \"Content-Type\": \"application/json\" }}\n    body {{\n      service: \"{{{{ .outputs.trigger.service | ascii_downcase }}}}\"\n      step: {i}\n    }}\n    on_failure continue\n  }}\n"
+        ));
+    }
+    s.push_str("\n  flow {\n    trigger -> step-0\n");
+    for i in 1..90 {
+        s.push_str(&format!("    step-{} -> step-{i}\n", i - 1));
+    }
+    s.push_str("  }\n}\n");
+    s
+}
+
+fn memory(pid: u32) -> String {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+            .map_or("?".to_string(), |kb| format!("{:.1} MB", kb / 1024.0))
+    };
+    format!("RSS {} (peak {})", field("VmRSS:"), field("VmHWM:"))
+}
+
+fn measure() -> std::io::Result<()> {
+    let exe = std::env::current_exe()?;
+    let mut c = LspClient::start(&exe, Duration::from_secs(30))?;
+    c.initialize(json!({"general": {"positionEncodings": ["utf-16"]}}))?;
+    let big = big_workflow();
+    println!(
+        "opening 50 files: 49 of {} lines, one of {} lines",
+        crate::bench::wflow_workflow(0).lines().count(),
+        big.lines().count()
+    );
+    for i in 0..49 {
+        let uri = format!("file:///bench/wf{i}.wflow");
+        c.open(&uri, "wflow", &crate::bench::wflow_workflow(i))?;
+        c.diagnostics(&uri, 1)?;
+    }
+    let uri = "file:///bench/big.wflow";
+    c.open(uri, "wflow", &big)?;
+    c.diagnostics(uri, 1)?;
+    // Type a character into a string on line 8 and delete it again, EDITS times.
+    let mut latencies = Vec::with_capacity(EDITS);
+    for n in 0..EDITS {
+        let version = n as i64 + 2;
+        let at = json!({"line": 7, "character": 27});
+        let change = if n % 2 == 0 {
+            json!({"range": {"start": at, "end": at}, "text": "x"})
+        } else {
+            json!({"range": {"start": at, "end": {"line": 7, "character": 28}}, "text": ""})
+        };
+        let start = Instant::now();
+        c.notify(
+            "textDocument/didChange",
+            json!({"textDocument": {"uri": uri, "version": version}, "contentChanges": [change]}),
+        )?;
+        c.diagnostics(uri, version)?;
+        latencies.push(start.elapsed());
+    }
+    latencies.sort();
+    let pct = |p: usize| {
+        latencies
+            .get((latencies.len() * p / 100).min(latencies.len() - 1))
+            .copied()
+            .unwrap_or_default()
+    };
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    println!(
+        "didChange -> publishDiagnostics over {EDITS} edits: p50 {:.2} ms, p95 {:.2} ms, max {:.2} ms",
+        ms(pct(50)),
+        ms(pct(95)),
+        ms(latencies.last().copied().unwrap_or_default())
+    );
+    println!("server memory with 50 open files: {}", memory(c.pid()));
+    c.shutdown()?;
+    Ok(())
+}

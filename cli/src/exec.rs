@@ -1,0 +1,815 @@
+//! `wflow exec`, `wflow runs ...` and `wflow catalog ...`: running workflows on this machine
+//! with the embedded store. All the work is done by `wflow-runtime`.
+//!
+//! Exit codes of the commands that drive a run (`exec`, `runs resume|respond|complete|rerun`):
+//! 0 SUCCESS, 1 FAILED or CANCELLED, 2 bad input or a workflow with errors (nothing run),
+//! 3 waiting for an approval or an outside completion.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Subcommand, ValueEnum};
+use serde_json::{Map, Value as Json};
+use wflow_compiler::ir::NodeConfig;
+use wflow_compiler::{Syntax, check_source, syntax_of};
+use wflow_runtime::engine::{Event, Observer, Outcome};
+use wflow_runtime::{Config, Engine, Plan, Secrets, Store, catalog, inputs, report};
+
+/// Where runs go unless `--store` says otherwise.
+const DEFAULT_STORE: &str = ".wflow/wflow.db";
+
+/// Output of the run commands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RunFormat {
+    Human,
+    /// Port's run shape.
+    Json,
+}
+
+/// Options shared by the commands that use the store.
+#[derive(Args, Debug, Clone)]
+pub struct StoreArgs {
+    /// The SQLite store (created if missing).
+    #[arg(long, env = "WFLOW_STORE", default_value = DEFAULT_STORE, global = true)]
+    store: PathBuf,
+}
+
+/// Options of commands that drive a run.
+#[derive(Args, Debug, Clone)]
+pub struct DriveArgs {
+    /// A file of `NAME=value` lines with secrets (the environment's `WFLOW_SECRET_NAME` wins).
+    #[arg(long, env = "WFLOW_SECRETS_FILE")]
+    secrets_file: Option<PathBuf>,
+    /// How long a webhook may take, in seconds.
+    #[arg(long, default_value_t = 30.0)]
+    webhook_timeout: f64,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = RunFormat::Human)]
+    format: RunFormat,
+}
+
+/// `wflow exec`.
+#[derive(Args, Debug)]
+pub struct ExecArgs {
+    /// A `.wflow` or Port workflow JSON file.
+    file: PathBuf,
+    /// A form input, `key=value` (repeat for each input).
+    #[arg(long = "input", short = 'i', value_name = "KEY=VALUE")]
+    inputs: Vec<String>,
+    /// The event payload (JSON) for an event-triggered workflow.
+    #[arg(long)]
+    event: Option<PathBuf>,
+    /// Which trigger fires, when the workflow has several.
+    #[arg(long)]
+    trigger: Option<String>,
+    /// Which workflow of the file, when it has several.
+    #[arg(long)]
+    workflow: Option<String>,
+    /// Who runs it (`.workflowRun.trigger.by.email`).
+    #[arg(long = "as", value_name = "EMAIL")]
+    by: Option<String>,
+    #[command(flatten)]
+    drive: DriveArgs,
+    #[command(flatten)]
+    store: StoreArgs,
+}
+
+/// `wflow runs`.
+#[derive(Args, Debug)]
+pub struct RunsArgs {
+    #[command(subcommand)]
+    command: RunsCommand,
+    #[command(flatten)]
+    store: StoreArgs,
+}
+
+#[derive(Subcommand, Debug)]
+enum RunsCommand {
+    /// List the newest runs.
+    List {
+        #[arg(long, default_value_t = 20)]
+        limit: i64,
+        #[arg(long, value_enum, default_value_t = RunFormat::Human)]
+        format: RunFormat,
+    },
+    /// Show a run and its node runs.
+    Show {
+        run: String,
+        #[arg(long, value_enum, default_value_t = RunFormat::Human)]
+        format: RunFormat,
+    },
+    /// Print a run's logs.
+    Logs { run: String },
+    /// Respond to an approval (INPUT) node.
+    Respond {
+        run: String,
+        node: String,
+        /// The button pressed.
+        #[arg(long)]
+        button: String,
+        /// A form input of the approval, `key=value`.
+        #[arg(long = "input", short = 'i', value_name = "KEY=VALUE")]
+        inputs: Vec<String>,
+        /// Who responds (an email).
+        #[arg(long = "as", value_name = "EMAIL")]
+        by: String,
+        #[command(flatten)]
+        drive: DriveArgs,
+    },
+    /// Continue a run that was interrupted (its completed nodes are not re-run).
+    Resume {
+        run: String,
+        #[command(flatten)]
+        drive: DriveArgs,
+    },
+    /// Complete a node that waits to be completed from outside, then continue the run.
+    Complete {
+        run: String,
+        node: String,
+        #[arg(long)]
+        result: String,
+        /// The node's output, as JSON.
+        #[arg(long)]
+        output: Option<String>,
+        #[command(flatten)]
+        drive: DriveArgs,
+    },
+    /// Cancel a run.
+    Cancel {
+        run: String,
+        /// Cancel at once even if a node is running.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Start a new run with the same workflow, trigger and inputs.
+    Rerun {
+        run: String,
+        #[command(flatten)]
+        drive: DriveArgs,
+    },
+}
+
+/// `wflow catalog`.
+#[derive(Args, Debug)]
+pub struct CatalogArgs {
+    #[command(subcommand)]
+    command: CatalogCommand,
+    #[command(flatten)]
+    store: StoreArgs,
+}
+
+#[derive(Subcommand, Debug)]
+enum CatalogCommand {
+    /// Load Port blueprint and entity JSON files.
+    Load { files: Vec<PathBuf> },
+    /// List blueprints, or the entities of one.
+    List { blueprint: Option<String> },
+    /// Print an entity.
+    Show {
+        blueprint: String,
+        identifier: String,
+    },
+}
+
+/// A failure with its exit code.
+struct Fail(u8, String);
+
+impl From<wflow_runtime::Error> for Fail {
+    fn from(e: wflow_runtime::Error) -> Fail {
+        Fail(1, e.0)
+    }
+}
+
+impl From<wflow_runtime::store::StoreError> for Fail {
+    fn from(e: wflow_runtime::store::StoreError) -> Fail {
+        Fail(1, e.0)
+    }
+}
+
+fn block_on<F: std::future::Future<Output = Result<u8, Fail>>>(f: F) -> ExitCode {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match rt.block_on(f) {
+        Ok(code) => ExitCode::from(code),
+        Err(Fail(code, msg)) => {
+            eprintln!("error: {msg}");
+            ExitCode::from(code)
+        }
+    }
+}
+
+/// Runs `wflow exec`.
+pub fn exec(args: ExecArgs) -> ExitCode {
+    block_on(exec_async(args))
+}
+
+/// Runs `wflow runs ...`.
+pub fn runs(args: RunsArgs) -> ExitCode {
+    block_on(runs_async(args))
+}
+
+/// Runs `wflow catalog ...`.
+pub fn catalog(args: CatalogArgs) -> ExitCode {
+    block_on(catalog_async(args))
+}
+
+fn bad(msg: impl Into<String>) -> Fail {
+    Fail(2, msg.into())
+}
+
+fn split_pairs(raw: &[String]) -> Result<Vec<(String, String)>, Fail> {
+    raw.iter()
+        .map(|p| {
+            p.split_once('=')
+                .map(|(k, v)| (k.trim().to_string(), v.to_string()))
+                .ok_or_else(|| bad(format!("`--input {p}` is not `key=value`")))
+        })
+        .collect()
+}
+
+/// Checks the source and prepares workflow `which` (or the only one).
+fn prepare(src: &str, syntax: Syntax, path: &str, which: Option<&str>) -> Result<Plan, Fail> {
+    let checked = check_source(src, syntax);
+    if checked.has_errors() {
+        let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+        eprint!(
+            "{}",
+            crate::render_human(path, src, &checked.diagnostics, color)
+        );
+        return Err(bad(format!("{path} has errors; nothing was run")));
+    }
+    let mut workflows = checked.module.workflows;
+    let index = match which {
+        Some(id) => workflows
+            .iter()
+            .position(|w| w.identifier.value == id)
+            .ok_or_else(|| bad(format!("{path} has no workflow `{id}`")))?,
+        None if workflows.len() == 1 => 0,
+        None if workflows.is_empty() => return Err(bad(format!("{path} holds no workflow"))),
+        None => {
+            let ids: Vec<&str> = workflows
+                .iter()
+                .map(|w| w.identifier.value.as_str())
+                .collect();
+            return Err(bad(format!(
+                "{path} holds several workflows; pick one with --workflow ({})",
+                ids.join(", ")
+            )));
+        }
+    };
+    let wf = workflows.swap_remove(index);
+    if wf.fragment {
+        return Err(bad(format!(
+            "{path} is a fragment (nodes without a workflow around them); it cannot run"
+        )));
+    }
+    Plan::new(wf, src.to_string(), syntax, path.to_string()).map_err(|problems| {
+        bad(format!(
+            "the workflow cannot run:\n  {}",
+            problems.join("\n  ")
+        ))
+    })
+}
+
+fn load_secrets(plan: &Plan, drive: &DriveArgs) -> Result<Secrets, Fail> {
+    let file = match &drive.secrets_file {
+        Some(p) => Some(
+            std::fs::read_to_string(p)
+                .map_err(|e| bad(format!("cannot read the secrets file {}: {e}", p.display())))?,
+        ),
+        None => None,
+    };
+    Secrets::load(&plan.secrets, file.as_deref()).map_err(|missing| {
+        let how: Vec<String> = missing
+            .iter()
+            .map(|m| format!("`{m}` ({})", wflow_runtime::secrets::env_name(m)))
+            .collect();
+        bad(format!(
+            "the workflow reads secrets nobody provided: {}; set the environment variables or \
+             pass --secrets-file with NAME=value lines",
+            how.join(", ")
+        ))
+    })
+}
+
+async fn engine(store: &StoreArgs, drive: Option<&DriveArgs>) -> Result<Engine, Fail> {
+    let s = Store::open(&store.store).await?;
+    let mut config = Config::default();
+    if let Some(d) = drive {
+        if !(d.webhook_timeout > 0.0 && d.webhook_timeout.is_finite()) {
+            return Err(bad(
+                "--webhook-timeout must be a positive number of seconds",
+            ));
+        }
+        config.webhook_timeout = Duration::from_secs_f64(d.webhook_timeout);
+    }
+    Ok(Engine::new(s, config)?)
+}
+
+/// Prints node progress as plain lines on stderr.
+struct Lines;
+
+impl Observer for Lines {
+    fn event(&self, e: &Event<'_>) {
+        match e {
+            Event::Started { node } => eprintln!(
+                "  start  {} ({})",
+                node.identifier.value,
+                node.config.type_name()
+            ),
+            Event::Finished {
+                node,
+                result,
+                elapsed,
+                message,
+            } => {
+                let ms = elapsed.as_secs_f64() * 1000.0;
+                match message {
+                    Some(m) => {
+                        eprintln!("  {result:<8}{} ({ms:.1} ms): {m}", node.identifier.value)
+                    }
+                    None => eprintln!("  {result:<8}{} ({ms:.1} ms)", node.identifier.value),
+                }
+            }
+            Event::Waiting { node, reason } => {
+                eprintln!("  WAIT   {}: {reason}", node.identifier.value)
+            }
+        }
+    }
+}
+
+async fn exec_async(args: ExecArgs) -> Result<u8, Fail> {
+    let path = args.file.display().to_string();
+    let src = std::fs::read_to_string(&args.file).map_err(|e| bad(format!("{path}: {e}")))?;
+    let plan = prepare(&src, syntax_of(&args.file), &path, args.workflow.as_deref())?;
+    let triggers: Vec<&wflow_compiler::ir::Node> = plan.triggers().collect();
+    let trigger = match &args.trigger {
+        Some(t) => triggers
+            .iter()
+            .find(|n| &n.identifier.value == t)
+            .ok_or_else(|| bad(format!("the workflow has no trigger `{t}`")))?,
+        None if triggers.len() == 1 => &triggers[0],
+        None => {
+            let ids: Vec<&str> = triggers
+                .iter()
+                .map(|n| n.identifier.value.as_str())
+                .collect();
+            return Err(bad(if ids.is_empty() {
+                "the workflow has no trigger; nothing can start it".to_string()
+            } else {
+                format!(
+                    "the workflow has several triggers; pick one with --trigger ({})",
+                    ids.join(", ")
+                )
+            }));
+        }
+    };
+    let pairs = split_pairs(&args.inputs)?;
+    let payload = match &trigger.config {
+        NodeConfig::SelfServeTrigger(form) => {
+            if args.event.is_some() {
+                return Err(bad(
+                    "--event is for event triggers; this trigger is a form (use --input)",
+                ));
+            }
+            let given = inputs::from_pairs(&form.user_inputs, &pairs);
+            let values = inputs::validate(&form.user_inputs, &given).map_err(|problems| {
+                let lines: Vec<String> = problems.iter().map(|p| format!("  {p}")).collect();
+                bad(format!(
+                    "the inputs are not valid ({} problem{}); nothing was run:\n{}",
+                    problems.len(),
+                    if problems.len() == 1 { "" } else { "s" },
+                    lines.join("\n")
+                ))
+            })?;
+            Json::Object(values)
+        }
+        NodeConfig::EventTrigger(_) => {
+            if !pairs.is_empty() {
+                return Err(bad(
+                    "--input is for form triggers; give the event with --event FILE",
+                ));
+            }
+            let Some(file) = &args.event else {
+                return Err(bad(
+                    "this workflow starts on a catalog event; give the event payload with --event FILE",
+                ));
+            };
+            let text = std::fs::read_to_string(file)
+                .map_err(|e| bad(format!("{}: {e}", file.display())))?;
+            serde_json::from_str(&text)
+                .map_err(|e| bad(format!("{} is not JSON: {e}", file.display())))?
+        }
+        _ => {
+            if !pairs.is_empty() || args.event.is_some() {
+                return Err(bad("a schedule trigger takes no inputs and no event"));
+            }
+            Json::Object(Map::new())
+        }
+    };
+    let secrets = load_secrets(&plan, &args.drive)?;
+    let engine = engine(&args.store, Some(&args.drive)).await?;
+    let trigger_id = trigger.identifier.value.clone();
+    if args.drive.format == RunFormat::Human {
+        eprintln!(
+            "running {} (trigger {trigger_id})",
+            plan.workflow.identifier.value
+        );
+    }
+    let outcome = engine
+        .run(
+            &plan,
+            &trigger_id,
+            payload,
+            args.by.as_deref(),
+            &secrets,
+            &Lines,
+        )
+        .await?;
+    finish(&engine, &outcome, args.drive.format).await
+}
+
+/// Prints the run's end and returns the exit code.
+async fn finish(engine: &Engine, o: &Outcome, format: RunFormat) -> Result<u8, Fail> {
+    match format {
+        RunFormat::Json => {
+            let json = report::run_json(&engine.store, &o.run_id).await?;
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&json).unwrap_or_default()
+            );
+        }
+        RunFormat::Human => {
+            let run = engine.store.run(&o.run_id).await?;
+            match o.result.as_deref() {
+                Some(r) => {
+                    print!("run {} {r}", o.run_id);
+                    match run.and_then(|r| r.error) {
+                        Some(e) => println!(": {e}"),
+                        None => println!(),
+                    }
+                }
+                None => println!(
+                    "run {} waiting on {}; continue with `wflow runs respond` (approvals) or \
+                     `wflow runs complete` (async nodes)",
+                    o.run_id,
+                    o.waiting.join(", ")
+                ),
+            }
+        }
+    }
+    Ok(exit_code(o))
+}
+
+fn exit_code(o: &Outcome) -> u8 {
+    match o.result.as_deref() {
+        Some("SUCCESS") => 0,
+        Some(_) => 1,
+        None => 3,
+    }
+}
+
+/// The plan of a stored run (from the source stored with it).
+fn stored_plan(run: &wflow_runtime::store::RunRecord) -> Result<Plan, Fail> {
+    let syntax = if run.syntax == "json" {
+        Syntax::Json
+    } else {
+        Syntax::Wflow
+    };
+    prepare(&run.source, syntax, &run.source_path, Some(&run.workflow))
+}
+
+async fn stored(
+    engine: &Engine,
+    run_id: &str,
+) -> Result<(wflow_runtime::store::RunRecord, Plan), Fail> {
+    let run = engine.store.run(run_id).await?.ok_or_else(|| {
+        bad(format!(
+            "no run `{run_id}` in this store; see `wflow runs list`"
+        ))
+    })?;
+    let plan = stored_plan(&run)?;
+    Ok((run, plan))
+}
+
+async fn runs_async(args: RunsArgs) -> Result<u8, Fail> {
+    match args.command {
+        RunsCommand::List { limit, format } => {
+            let engine = engine(&args.store, None).await?;
+            let runs = engine.store.runs(limit).await?;
+            if format == RunFormat::Json {
+                let list: Vec<Json> = runs
+                    .iter()
+                    .map(|r| {
+                        serde_json::json!({
+                            "identifier": r.id, "workflow": {"identifier": r.workflow},
+                            "status": r.status, "result": r.result,
+                            "createdAt": r.created_at, "completedAt": r.completed_at,
+                        })
+                    })
+                    .collect();
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&list).unwrap_or_default()
+                );
+            } else if runs.is_empty() {
+                println!("no runs in {}", args.store.store.display());
+            } else {
+                for r in runs {
+                    println!(
+                        "{}  {:<24} {:<11} {:<9} {}",
+                        r.id,
+                        r.workflow,
+                        r.status,
+                        r.result.as_deref().unwrap_or("-"),
+                        r.created_at
+                    );
+                }
+            }
+            Ok(0)
+        }
+        RunsCommand::Show { run, format } => {
+            let engine = engine(&args.store, None).await?;
+            let json = report::run_json(&engine.store, &run)
+                .await?
+                .ok_or_else(|| {
+                    bad(format!(
+                        "no run `{run}` in this store; see `wflow runs list`"
+                    ))
+                })?;
+            if format == RunFormat::Json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&json).unwrap_or_default()
+                );
+            } else {
+                println!(
+                    "run {} of {}: {} {}",
+                    run,
+                    json["workflow"]["identifier"].as_str().unwrap_or("?"),
+                    json["status"].as_str().unwrap_or("?"),
+                    json["result"].as_str().unwrap_or("")
+                );
+                if let Some(e) = json["error"].as_str() {
+                    println!("  error: {e}");
+                }
+                for n in json["nodeRuns"].as_array().into_iter().flatten() {
+                    println!(
+                        "  {:<24} {:<11} {:<9} {}",
+                        n["node"]["identifier"].as_str().unwrap_or("?"),
+                        n["status"].as_str().unwrap_or("?"),
+                        n["result"].as_str().unwrap_or("-"),
+                        n["output"]
+                    );
+                }
+            }
+            Ok(0)
+        }
+        RunsCommand::Logs { run } => {
+            let engine = engine(&args.store, None).await?;
+            if engine.store.run(&run).await?.is_none() {
+                return Err(bad(format!(
+                    "no run `{run}` in this store; see `wflow runs list`"
+                )));
+            }
+            for l in engine.store.logs(&run).await? {
+                println!("{} {:<5} {:<20} {}", l.at, l.level, l.node, l.message);
+            }
+            Ok(0)
+        }
+        RunsCommand::Respond {
+            run,
+            node,
+            button,
+            inputs,
+            by,
+            drive,
+        } => {
+            let engine = engine(&args.store, Some(&drive)).await?;
+            let (_, plan) = stored(&engine, &run).await?;
+            let form = match plan.node(&node).map(|n| &n.config) {
+                Some(NodeConfig::Input(i)) => i.user_inputs.clone(),
+                _ => {
+                    return Err(bad(format!(
+                        "node `{node}` is not an approval (INPUT) node"
+                    )));
+                }
+            };
+            let given = inputs::from_pairs(&form, &split_pairs(&inputs)?);
+            let secrets = load_secrets(&plan, &drive)?;
+            let r = engine
+                .respond(&plan, &run, &node, &by, &button, &given)
+                .await
+                .map_err(|e| bad(e.0))?;
+            if let wflow_runtime::control::Responded::Recorded { button, have, need } = &r {
+                eprintln!("recorded: `{button}` has {have} of {need} responses");
+            }
+            let outcome = engine.drive(&plan, &run, &secrets, &Lines).await?;
+            finish(&engine, &outcome, drive.format).await
+        }
+        RunsCommand::Resume { run, drive } => {
+            let engine = engine(&args.store, Some(&drive)).await?;
+            let (_, plan) = stored(&engine, &run).await?;
+            let secrets = load_secrets(&plan, &drive)?;
+            let outcome = engine.drive(&plan, &run, &secrets, &Lines).await?;
+            finish(&engine, &outcome, drive.format).await
+        }
+        RunsCommand::Complete {
+            run,
+            node,
+            result,
+            output,
+            drive,
+        } => {
+            let engine = engine(&args.store, Some(&drive)).await?;
+            let (_, plan) = stored(&engine, &run).await?;
+            let output = output
+                .map(|o| serde_json::from_str::<Json>(&o))
+                .transpose()
+                .map_err(|e| bad(format!("--output is not JSON: {e}")))?;
+            let secrets = load_secrets(&plan, &drive)?;
+            engine
+                .complete(&plan, &run, &node, &result.to_ascii_uppercase(), output)
+                .await
+                .map_err(|e| bad(e.0))?;
+            let outcome = engine.drive(&plan, &run, &secrets, &Lines).await?;
+            finish(&engine, &outcome, drive.format).await
+        }
+        RunsCommand::Cancel { run, force } => {
+            let engine = engine(&args.store, None).await?;
+            if engine.cancel(&run, force).await.map_err(|e| bad(e.0))? {
+                println!("run {run} CANCELLED");
+            } else {
+                println!(
+                    "run {run}: cancellation requested; it stops before its next node \
+                     (use --force to cancel it now)"
+                );
+            }
+            Ok(0)
+        }
+        RunsCommand::Rerun { run, drive } => {
+            let engine = engine(&args.store, Some(&drive)).await?;
+            let (old, plan) = stored(&engine, &run).await?;
+            let secrets = load_secrets(&plan, &drive)?;
+            if drive.format == RunFormat::Human {
+                eprintln!("re-running {run}");
+            }
+            let outcome = engine
+                .run(
+                    &plan,
+                    &old.trigger_node,
+                    old.trigger_payload.clone(),
+                    old.created_by.as_deref(),
+                    &secrets,
+                    &Lines,
+                )
+                .await?;
+            finish(&engine, &outcome, drive.format).await
+        }
+    }
+}
+
+async fn catalog_async(args: CatalogArgs) -> Result<u8, Fail> {
+    let engine = engine(&args.store, None).await?;
+    let store = &engine.store;
+    match args.command {
+        CatalogCommand::Load { files } => {
+            if files.is_empty() {
+                return Err(bad("give the blueprint and entity JSON files to load"));
+            }
+            let mut docs = Vec::new();
+            let mut problems = Vec::new();
+            for f in &files {
+                let parsed = std::fs::read_to_string(f)
+                    .map_err(|e| e.to_string())
+                    .and_then(|t| serde_json::from_str::<Json>(&t).map_err(|e| e.to_string()))
+                    .and_then(|v| catalog::documents(&v));
+                match parsed {
+                    Ok(d) => docs.extend(d),
+                    Err(e) => problems.push(format!("{}: {e}", f.display())),
+                }
+            }
+            if !problems.is_empty() {
+                return Err(bad(format!(
+                    "nothing was loaded:\n  {}",
+                    problems.join("\n  ")
+                )));
+            }
+            load_documents(store, docs).await
+        }
+        CatalogCommand::List { blueprint } => {
+            match blueprint {
+                None => {
+                    for b in store.blueprints().await? {
+                        let n = store.entities(b["identifier"].as_str()).await?.len();
+                        println!(
+                            "{:<30} {n} entities",
+                            b["identifier"].as_str().unwrap_or("?")
+                        );
+                    }
+                }
+                Some(bp) => {
+                    if store.blueprint(&bp).await?.is_none() {
+                        return Err(bad(format!("no blueprint `{bp}` in the catalog")));
+                    }
+                    for e in store.entities(Some(&bp)).await? {
+                        println!(
+                            "{:<30} {}",
+                            e["identifier"].as_str().unwrap_or("?"),
+                            e["title"].as_str().unwrap_or("")
+                        );
+                    }
+                }
+            }
+            Ok(0)
+        }
+        CatalogCommand::Show {
+            blueprint,
+            identifier,
+        } => match store.entity(&blueprint, &identifier).await? {
+            Some(e) => {
+                println!("{}", serde_json::to_string_pretty(&e).unwrap_or_default());
+                Ok(0)
+            }
+            None => Err(bad(format!(
+                "no entity `{identifier}` of blueprint `{blueprint}`; see `wflow catalog list {blueprint}`"
+            ))),
+        },
+    }
+}
+
+/// Loads blueprints first, then entities validated against them; all or nothing.
+async fn load_documents(store: &Store, docs: Vec<catalog::Document>) -> Result<u8, Fail> {
+    use wflow_runtime::store::Write;
+    let mut writes = Vec::new();
+    let mut blueprints: Map<String, Json> = Map::new();
+    for d in &docs {
+        if let catalog::Document::Blueprint(b) = d {
+            let id = b["identifier"].as_str().unwrap_or_default().to_string();
+            blueprints.insert(id.clone(), b.clone());
+            writes.push(Write::PutBlueprint {
+                identifier: id,
+                body: b.clone(),
+            });
+        }
+    }
+    let mut problems = Vec::new();
+    let mut entities = 0;
+    for d in &docs {
+        if let catalog::Document::Entity(e) = d {
+            let bp = e["blueprint"].as_str().unwrap_or_default();
+            let id = e["identifier"].as_str().unwrap_or_default();
+            let blueprint = match blueprints.get(bp) {
+                Some(b) => Some(b.clone()),
+                None => store.blueprint(bp).await?,
+            };
+            let Some(blueprint) = blueprint else {
+                problems.push(format!("entity `{id}`: blueprint `{bp}` is not loaded; load it first or in the same command"));
+                continue;
+            };
+            let mut e = e.clone();
+            for k in ["properties", "relations"] {
+                if e.get(k).is_none() {
+                    e[k] = Json::Object(Map::new());
+                }
+            }
+            let found = catalog::validate(&blueprint, &e);
+            if found.is_empty() {
+                entities += 1;
+                writes.push(Write::PutEntity {
+                    blueprint: bp.to_string(),
+                    identifier: id.to_string(),
+                    body: e,
+                    at: wflow_runtime::engine::now(),
+                });
+            } else {
+                problems.extend(found.into_iter().map(|p| format!("entity `{id}`: {p}")));
+            }
+        }
+    }
+    if !problems.is_empty() {
+        return Err(bad(format!(
+            "nothing was loaded:\n  {}",
+            problems.join("\n  ")
+        )));
+    }
+    store.apply(&writes).await?;
+    println!(
+        "loaded {} blueprint{} and {entities} entit{}",
+        blueprints.len(),
+        if blueprints.len() == 1 { "" } else { "s" },
+        if entities == 1 { "y" } else { "ies" }
+    );
+    Ok(0)
+}

@@ -1,0 +1,337 @@
+//! `wflow exec` / `wflow runs` / `wflow catalog` as a user runs them: the real binary, a real
+//! HTTP server on loopback, the SQLite store on disk.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::http::{HeaderMap, Uri};
+use serde_json::{Value as Json, json};
+
+const BIN: &str = env!("CARGO_BIN_EXE_wflow");
+const SECRET: &str = "s3cr3t-f00-b4r-token";
+
+/// (path, idempotency key) of each request received.
+type Seen = Arc<Mutex<Vec<(String, String)>>>;
+
+/// A loopback server: `/slow` hangs the first time it sees a key (so that the test can kill
+/// the client mid-request), every other request answers 200 `{"ok": true}`.
+async fn server() -> (String, Seen) {
+    let seen: Seen = Arc::default();
+    let log = Arc::clone(&seen);
+    let app = axum::Router::new().fallback(move |uri: Uri, headers: HeaderMap, _body: Bytes| {
+        let log = Arc::clone(&log);
+        async move {
+            let key = headers
+                .get("idempotency-key")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_string();
+            let first = {
+                let mut l = log.lock().expect("lock");
+                let first = !l.iter().any(|(p, k)| p == uri.path() && *k == key);
+                l.push((uri.path().to_string(), key));
+                first
+            };
+            if uri.path() == "/slow" && first {
+                tokio::time::sleep(Duration::from_secs(60)).await;
+            }
+            json!({ "ok": true }).to_string()
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (format!("http://{addr}"), seen)
+}
+
+struct Dir(PathBuf);
+
+impl Drop for Dir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn dir(name: &str) -> Dir {
+    let d = std::env::temp_dir().join(format!(
+        "wflow-cli-{name}-{}-{:?}",
+        std::process::id(),
+        Instant::now()
+    ));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).expect("dir");
+    Dir(d)
+}
+
+fn wflow(cwd: &Path, args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .current_dir(cwd)
+        .env("WFLOW_SECRET_TOKEN", SECRET)
+        .env_remove("WFLOW_STORE")
+        .output()
+        .expect("run wflow")
+}
+
+async fn wflow_async(cwd: &Path, args: &[&str]) -> Output {
+    let cwd = cwd.to_path_buf();
+    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        wflow(&cwd, &args)
+    })
+    .await
+    .expect("join")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn write(d: &Dir, name: &str, content: &str) -> PathBuf {
+    let p = d.0.join(name);
+    std::fs::write(&p, content).expect("write");
+    p
+}
+
+fn chain(base: &str) -> String {
+    format!(
+        r#"workflow chain "Chain" {{
+  form trigger "T" {{
+    input service: string "Service" {{ pattern "^[a-z-]+$" }}
+    input env: string "Env" {{ enum ["staging", "production"] }}
+    input replicas?: number "Replicas" {{ maximum 5 }}
+  }}
+  webhook a "A" {{ url "{base}/a"; headers {{ Authorization: "Bearer {{{{ .secrets.token }}}}" }} }}
+  webhook b "B" {{ url "{base}/slow"; body {{ service: "{{{{ .outputs.trigger.service }}}}" }} }}
+  webhook c "C" {{ url "{base}/c" }}
+  flow {{ trigger -> a -> b -> c }}
+}}"#
+    )
+}
+
+#[test]
+fn bad_inputs_are_all_reported_and_nothing_runs() {
+    let d = dir("bad");
+    write(&d, "w.wflow", &chain("http://127.0.0.1:9"));
+    let o = wflow(
+        &d.0,
+        &[
+            "exec",
+            "w.wflow",
+            "-i",
+            "service=API!",
+            "-i",
+            "env=dev",
+            "-i",
+            "replicas=lots",
+            "-i",
+            "colour=red",
+        ],
+    );
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{t}");
+    for needle in [
+        "4 problems",
+        "`service`",
+        "pattern",
+        "`env`",
+        "not one of",
+        "`replicas`: expected number",
+        "`colour`: unknown input",
+    ] {
+        assert!(t.contains(needle), "missing {needle:?} in {t}");
+    }
+    // Missing required inputs, too.
+    let o = wflow(&d.0, &["exec", "w.wflow"]);
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{t}");
+    assert!(
+        t.contains("`service`: required") && t.contains("`env`: required"),
+        "{t}"
+    );
+    // No run was created.
+    let o = wflow(&d.0, &["runs", "list", "--format", "json"]);
+    assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "[]");
+}
+
+#[test]
+fn a_missing_secret_or_a_broken_workflow_runs_nothing() {
+    let d = dir("nosecret");
+    write(&d, "w.wflow", &chain("http://127.0.0.1:9"));
+    let o = Command::new(BIN)
+        .args(["exec", "w.wflow", "-i", "service=api", "-i", "env=staging"])
+        .current_dir(&d.0)
+        .env_remove("WFLOW_SECRET_TOKEN")
+        .output()
+        .expect("run");
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{t}");
+    assert!(t.contains("`token` (WFLOW_SECRET_TOKEN)"), "{t}");
+
+    write(
+        &d,
+        "broken.wflow",
+        "workflow x \"X\" {\n  webhook a \"A\" { }\n}\n",
+    );
+    let o = wflow(&d.0, &["exec", "broken.wflow"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_runs_resume_without_repeating_nodes() {
+    let (base, seen) = server().await;
+    let d = dir("kill");
+    write(&d, "w.wflow", &chain(&base));
+    let mut child = Command::new(BIN)
+        .args(["exec", "w.wflow", "-i", "service=api", "-i", "env=staging"])
+        .current_dir(&d.0)
+        .env("WFLOW_SECRET_TOKEN", SECRET)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    // Wait until the request of `b` is in flight, then kill -9.
+    let t0 = Instant::now();
+    while !seen.lock().expect("lock").iter().any(|(p, _)| p == "/slow") {
+        assert!(t0.elapsed() < Duration::from_secs(30), "b never called");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    child.kill().expect("kill");
+    child.wait().expect("wait");
+
+    let o = wflow_async(&d.0, &["runs", "list", "--format", "json"]).await;
+    let runs: Json = serde_json::from_slice(&o.stdout).expect("json");
+    assert_eq!(runs[0]["status"], "IN_PROGRESS");
+    let run = runs[0]["identifier"].as_str().expect("id").to_string();
+
+    let o = wflow_async(&d.0, &["runs", "resume", &run, "--format", "json"]).await;
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let shown: Json = serde_json::from_slice(&o.stdout).expect("json");
+    assert_eq!(shown["result"], "SUCCESS");
+    let nodes: Vec<&str> = shown["nodeRuns"]
+        .as_array()
+        .expect("nodeRuns")
+        .iter()
+        .map(|n| n["node"]["identifier"].as_str().expect("node"))
+        .collect();
+    assert_eq!(nodes, ["trigger", "a", "b", "c"]);
+
+    let seen = seen.lock().expect("lock").clone();
+    let count = |p: &str| seen.iter().filter(|(q, _)| q == p).count();
+    assert_eq!(count("/a"), 1, "{seen:?}");
+    assert_eq!(count("/c"), 1, "{seen:?}");
+    // `b` was in flight: re-sent once, with the same Idempotency-Key.
+    let keys: Vec<&String> = seen
+        .iter()
+        .filter(|(p, _)| p == "/slow")
+        .map(|(_, k)| k)
+        .collect();
+    assert_eq!(keys.len(), 2, "{seen:?}");
+    assert_eq!(keys[0], keys[1]);
+    assert_eq!(keys[0], &format!("{run}:b"));
+
+    // The store never holds the secret, though `a` sent it.
+    for entry in std::fs::read_dir(d.0.join(".wflow")).expect("store dir") {
+        let bytes = std::fs::read(entry.expect("entry").path()).expect("read");
+        assert!(!String::from_utf8_lossy(&bytes).contains(SECRET));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn approvals_through_the_command_line() {
+    let (base, _seen) = server().await;
+    let d = dir("approve");
+    write(
+        &d,
+        "bp.json",
+        r#"[{"identifier": "service", "title": "Service", "schema": {"properties": {"approvedBy": {"type": "string"}}}, "relations": {}}]"#,
+    );
+    write(
+        &d,
+        "w.wflow",
+        &format!(
+            r#"workflow approve "Approve" {{
+  form trigger "T" {{ input service: string "Service" }}
+  approval ok "OK?" {{
+    button approve "Approve" PRIMARY {{ needs 1 }}
+    button decline "Decline" DANGER {{ needs 1 }}
+    responders {{ users ["alice@example.com"] }}
+  }}
+  webhook notify "Notify" {{ url "{base}/notify" }}
+  upsert rec "Record" {{
+    blueprint service
+    entity {{ identifier "{{{{ .outputs.trigger.service }}}}"; properties {{ approvedBy: "{{{{ .outputs.ok.responses[0].submitterInfo.submittedBy }}}}" }} }}
+  }}
+  flow {{ trigger -> ok; ok.approve -> notify -> rec }}
+}}"#
+        ),
+    );
+    let o = wflow_async(&d.0, &["catalog", "load", "bp.json"]).await;
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let o = wflow_async(
+        &d.0,
+        &["exec", "w.wflow", "-i", "service=api", "--format", "json"],
+    )
+    .await;
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    let run: Json = serde_json::from_slice(&o.stdout).expect("json");
+    assert_eq!(run["status"], "IN_PROGRESS");
+    assert_eq!(run["result"], Json::Null);
+    let id = run["identifier"].as_str().expect("id").to_string();
+
+    let o = wflow_async(
+        &d.0,
+        &[
+            "runs",
+            "respond",
+            &id,
+            "ok",
+            "--button",
+            "approve",
+            "--as",
+            "eve@example.com",
+        ],
+    )
+    .await;
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("may not respond"));
+
+    let o = wflow_async(
+        &d.0,
+        &[
+            "runs",
+            "respond",
+            &id,
+            "ok",
+            "--button",
+            "approve",
+            "--as",
+            "alice@example.com",
+        ],
+    )
+    .await;
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let o = wflow_async(&d.0, &["catalog", "show", "service", "api"]).await;
+    let entity: Json = serde_json::from_slice(&o.stdout).expect("json");
+    assert_eq!(entity["properties"]["approvedBy"], "alice@example.com");
+
+    let o = wflow_async(&d.0, &["runs", "show", &id]).await;
+    let t = text(&o);
+    assert!(t.contains("COMPLETED SUCCESS"), "{t}");
+    let o = wflow_async(&d.0, &["runs", "logs", &id]).await;
+    assert!(
+        text(&o).contains("alice@example.com responded `approve`"),
+        "{}",
+        text(&o)
+    );
+}

@@ -1,0 +1,306 @@
+//! Commands on runs from outside the interpreter: finishing, approval responses, completing a
+//! waiting node, cancelling.
+
+use serde_json::{Map, Value as Json, json};
+use wflow_compiler::ir::NodeConfig;
+
+use crate::engine::{
+    CANCELLED, COMPLETED, Engine, Error, FAILED, IN_PROGRESS, SUCCESS, State, log, now,
+};
+use crate::inputs;
+use crate::plan::Plan;
+use crate::store::{ResponseRecord, Write};
+
+/// What a response did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Responded {
+    /// Recorded; the outlet still needs more responses.
+    Recorded {
+        button: String,
+        have: u64,
+        need: u64,
+    },
+    /// The outlet reached its number of responders; the run continues down it.
+    Decided { outlet: String },
+}
+
+impl Engine {
+    /// Completes the run with `result`; node runs still in progress are cancelled.
+    pub(crate) async fn finish(
+        &self,
+        st: &mut State,
+        result: &str,
+        error: Option<String>,
+    ) -> Result<(), Error> {
+        let at = now();
+        if result != SUCCESS {
+            let open: Vec<_> = st
+                .nodes
+                .values()
+                .filter(|r| r.status == IN_PROGRESS)
+                .cloned()
+                .collect();
+            for mut r in open {
+                r.status = COMPLETED.into();
+                r.result = Some(CANCELLED.into());
+                r.waiting = false;
+                r.updated_at = at.clone();
+                r.completed_at = Some(at.clone());
+                st.put(r);
+            }
+        }
+        st.run.status = COMPLETED.into();
+        st.run.result = Some(result.into());
+        st.run.error = error.clone();
+        st.run.completed_at = Some(at.clone());
+        st.pending.push(Write::FinishRun {
+            id: st.run.id.clone(),
+            status: COMPLETED.into(),
+            result: Some(result.into()),
+            error,
+            at,
+        });
+        self.store.apply(&st.pending).await?;
+        st.pending.clear();
+        Ok(())
+    }
+
+    async fn waiting_node(&self, run_id: &str, node: &str) -> Result<State, Error> {
+        let st = self.load(run_id).await?;
+        if st.run.status == COMPLETED {
+            return Err(Error(format!(
+                "run `{run_id}` already completed ({}); nothing is waiting",
+                st.run.result.as_deref().unwrap_or("?")
+            )));
+        }
+        match st.nodes.get(node) {
+            Some(r) if r.status == IN_PROGRESS && r.waiting => Ok(st),
+            Some(r) if r.status == IN_PROGRESS => Err(Error(format!(
+                "node `{node}` of run `{run_id}` is running, not waiting; if its process died, \
+                 use `wflow runs resume {run_id}`"
+            ))),
+            Some(_) => Err(Error(format!(
+                "node `{node}` of run `{run_id}` already completed"
+            ))),
+            None => {
+                let waiting: Vec<&str> = st
+                    .nodes
+                    .values()
+                    .filter(|r| r.waiting && r.status == IN_PROGRESS)
+                    .map(|r| r.node.as_str())
+                    .collect();
+                Err(Error(format!(
+                    "node `{node}` of run `{run_id}` has not started; waiting nodes: {}",
+                    if waiting.is_empty() {
+                        "none".to_string()
+                    } else {
+                        waiting.join(", ")
+                    }
+                )))
+            }
+        }
+    }
+
+    /// Completes a node that waits to be completed from outside (an unsynchronized webhook),
+    /// as Port's `PATCH .../nodes/{nodeRun}` does. Drive the run afterwards.
+    pub async fn complete(
+        &self,
+        plan: &Plan,
+        run_id: &str,
+        node: &str,
+        result: &str,
+        output: Option<Json>,
+    ) -> Result<(), Error> {
+        if result != SUCCESS && result != FAILED {
+            return Err(Error(format!(
+                "--result must be SUCCESS or FAILED, not `{result}`"
+            )));
+        }
+        if let Some(NodeConfig::Input(_)) = plan.node(node).map(|n| &n.config) {
+            return Err(Error(format!(
+                "node `{node}` is an approval; answer it with `wflow runs respond {run_id} {node} --button <id> --as <email>`"
+            )));
+        }
+        let mut st = self.waiting_node(run_id, node).await?;
+        let Some(mut rec) = st.nodes.get(node).cloned() else {
+            return Err(Error(format!("node `{node}` is not waiting")));
+        };
+        let at = now();
+        let mut out = match (rec.output.take(), output) {
+            (_, Some(o)) => o,
+            (Some(o), None) => o,
+            (None, None) => json!({}),
+        };
+        if result == FAILED
+            && let Json::Object(m) = &mut out
+        {
+            m.entry("error")
+                .or_insert_with(|| json!({ "message": "completed as FAILED from outside" }));
+        }
+        rec.output = Some(out);
+        rec.status = COMPLETED.into();
+        rec.result = Some(result.into());
+        rec.waiting = false;
+        rec.updated_at = at.clone();
+        rec.completed_at = Some(at);
+        st.put(rec);
+        st.log(log(
+            node,
+            "INFO",
+            format!("completed from outside as {result}"),
+        ));
+        self.store.apply(&st.pending).await?;
+        Ok(())
+    }
+
+    /// Records `responder`'s response to the approval `node`. Responders are enforced (when the
+    /// node lists users), each person responds once, and the inputs are validated against the
+    /// node's form. When the button's outlet reaches its number of responders the node
+    /// completes down that outlet; drive the run afterwards.
+    pub async fn respond(
+        &self,
+        plan: &Plan,
+        run_id: &str,
+        node: &str,
+        responder: &str,
+        button: &str,
+        given: &Map<String, Json>,
+    ) -> Result<Responded, Error> {
+        let Some(NodeConfig::Input(input)) = plan.node(node).map(|n| &n.config) else {
+            return Err(Error(format!(
+                "node `{node}` is not an approval (INPUT) node"
+            )));
+        };
+        let Some(outlet) = input.outlets.iter().find(|o| o.identifier.value == button) else {
+            let ids: Vec<&str> = input
+                .outlets
+                .iter()
+                .map(|o| o.identifier.value.as_str())
+                .collect();
+            return Err(Error(format!(
+                "node `{node}` has no button `{button}`; its buttons: {}",
+                ids.join(", ")
+            )));
+        };
+        if let Some(r) = &input.responders
+            && !r.users.is_empty()
+            && !r
+                .users
+                .iter()
+                .any(|u| u.value.eq_ignore_ascii_case(responder))
+        {
+            let users: Vec<&str> = r.users.iter().map(|u| u.value.as_str()).collect();
+            return Err(Error(format!(
+                "`{responder}` may not respond to node `{node}`; its responders are: {}",
+                users.join(", ")
+            )));
+        }
+        let values = inputs::validate(&input.user_inputs, given).map_err(|problems| {
+            let lines: Vec<String> = problems.iter().map(|p| format!("  {p}")).collect();
+            Error(format!(
+                "the response's inputs are not valid:\n{}",
+                lines.join("\n")
+            ))
+        })?;
+        let mut st = self.waiting_node(run_id, node).await?;
+        let previous = self.store.responses(run_id, node).await?;
+        if previous
+            .iter()
+            .any(|p| p.responder.eq_ignore_ascii_case(responder))
+        {
+            return Err(Error(format!(
+                "`{responder}` already responded to node `{node}`; each person responds once"
+            )));
+        }
+        let record = ResponseRecord {
+            responder: responder.to_string(),
+            button: button.to_string(),
+            inputs: Json::Object(values),
+            at: now(),
+        };
+        st.pending.push(Write::Response {
+            run_id: run_id.to_string(),
+            node: node.to_string(),
+            record: record.clone(),
+        });
+        st.log(log(
+            node,
+            "INFO",
+            format!("{responder} responded `{button}`"),
+        ));
+        let mut all = previous;
+        all.push(record);
+        let have = all.iter().filter(|r| r.button == button).count() as u64;
+        let need = outlet.num_of_responders.unwrap_or(1).max(1);
+        if have < need {
+            self.store.apply(&st.pending).await?;
+            return Ok(Responded::Recorded {
+                button: button.to_string(),
+                have,
+                need,
+            });
+        }
+        let Some(mut rec) = st.nodes.get(node).cloned() else {
+            return Err(Error(format!("node `{node}` is not waiting")));
+        };
+        let responses: Vec<Json> = all
+            .iter()
+            .map(|r| {
+                json!({
+                    "button": r.button,
+                    "inputs": r.inputs,
+                    "submitterInfo": { "submittedBy": r.responder, "submittedAt": r.at },
+                })
+            })
+            .collect();
+        let mut out = match rec.output.take() {
+            Some(Json::Object(m)) => m,
+            _ => Map::new(),
+        };
+        out.insert("selectedOutlet".into(), json!({ "identifier": button }));
+        out.insert("responses".into(), Json::Array(responses));
+        let at = now();
+        rec.output = Some(Json::Object(out));
+        rec.outlet = Some(button.to_string());
+        rec.status = COMPLETED.into();
+        rec.result = Some(SUCCESS.into());
+        rec.waiting = false;
+        rec.updated_at = at.clone();
+        rec.completed_at = Some(at);
+        st.put(rec);
+        self.store.apply(&st.pending).await?;
+        Ok(Responded::Decided {
+            outlet: button.to_string(),
+        })
+    }
+
+    /// Cancels a run. A run that only waits (for approvals or outside completions) is
+    /// cancelled at once; a running one is asked to stop before its next node, or, with
+    /// `force`, cancelled at once (its running nodes are marked CANCELLED).
+    /// Returns whether the run is now cancelled (rather than only asked to stop).
+    pub async fn cancel(&self, run_id: &str, force: bool) -> Result<bool, Error> {
+        let mut st = self.load(run_id).await?;
+        if st.run.status == COMPLETED {
+            return Err(Error(format!(
+                "run `{run_id}` already completed ({})",
+                st.run.result.as_deref().unwrap_or("?")
+            )));
+        }
+        let running = st
+            .nodes
+            .values()
+            .any(|r| r.status == IN_PROGRESS && !r.waiting);
+        if running && !force {
+            self.store
+                .apply(&[Write::RequestCancel {
+                    id: run_id.to_string(),
+                    at: now(),
+                }])
+                .await?;
+            return Ok(false);
+        }
+        self.finish(&mut st, CANCELLED, Some("the run was cancelled".into()))
+            .await?;
+        Ok(true)
+    }
+}

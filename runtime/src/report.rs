@@ -1,0 +1,54 @@
+//! Runs in Port's run shape (`identifier`, `status`, `result`, `nodeRuns`, timestamps), for
+//! `--format json` and the HTTP API.
+
+use serde_json::{Map, Value as Json, json};
+
+use crate::store::{Store, StoreError};
+
+/// Run `run_id` as Port's run object, or `None` when the store has no such run.
+pub async fn run_json(store: &Store, run_id: &str) -> Result<Option<Json>, StoreError> {
+    let Some(run) = store.run(run_id).await? else {
+        return Ok(None);
+    };
+    let nodes = store.node_runs(run_id).await?;
+    let logs = store.logs(run_id).await?;
+    let mut outputs = Map::new();
+    let node_runs: Vec<Json> = nodes
+        .iter()
+        .map(|n| {
+            if let Some(o) = &n.output {
+                outputs.insert(n.node.clone(), o.clone());
+            }
+            let node_logs: Vec<Json> = logs
+                .iter()
+                .filter(|l| l.node == n.node)
+                .map(|l| json!({ "logLevel": l.level, "log": l.message, "createdAt": l.at }))
+                .collect();
+            json!({
+                "identifier": n.id,
+                "node": { "identifier": n.node },
+                "status": n.status,
+                "result": n.result,
+                "output": n.output,
+                "logs": node_logs,
+                "createdAt": n.created_at,
+                "updatedAt": n.updated_at,
+                "completedAt": n.completed_at,
+            })
+        })
+        .collect();
+    Ok(Some(json!({
+        "identifier": run.id,
+        "workflow": { "identifier": run.workflow },
+        "status": run.status,
+        "result": run.result,
+        "error": run.error,
+        "trigger": { "identifier": run.trigger_node },
+        "createdBy": run.created_by,
+        "variables": { "outputs": outputs },
+        "nodeRuns": node_runs,
+        "createdAt": run.created_at,
+        "updatedAt": run.updated_at,
+        "completedAt": run.completed_at,
+    })))
+}
