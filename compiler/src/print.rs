@@ -169,6 +169,11 @@ impl Printer {
                 return;
             }
         }
+        self.expand(header, anchor, end, inner);
+    }
+
+    /// `header {`, the body's lines one level deeper, `}`.
+    fn expand(&mut self, header: String, anchor: Span, end: Option<usize>, inner: Printer) {
         self.open(header, anchor);
         let base = self.indent;
         self.lines.extend(inner.lines.into_iter().map(|mut l| {
@@ -317,9 +322,10 @@ impl Printer {
             if !first {
                 self.blank();
             }
-            self.block("flow".into(), Span::default(), None, |p| {
-                p.connections(&wf.connections)
-            });
+            // The graph always reads one edge (or chain) per line.
+            let mut edges = Printer::default();
+            edges.connections(&wf.connections);
+            self.expand("flow".into(), Span::default(), None, edges);
         }
         self.close(Some(wf.span.end));
     }
@@ -389,8 +395,21 @@ impl Printer {
             self.field("variables", &object(vars, Span::default()));
         }
         if !n.links.is_empty() {
-            let links: Vec<String> = n.links.iter().map(|l| string(&l.text)).collect();
-            self.line(format!("links [{}]", links.join(", ")), Span::default());
+            let items = n
+                .links
+                .iter()
+                .map(|t| Value {
+                    kind: ValueKind::String(t.clone()),
+                    span: t.span,
+                })
+                .collect();
+            self.field(
+                "links",
+                &Value {
+                    kind: ValueKind::Array(items),
+                    span: Span::default(),
+                },
+            );
         }
         self.flag("verbose", n.verbose);
         if self.lines.len() == body
@@ -486,10 +505,30 @@ impl Printer {
         self.form(&t.user_inputs, &[]);
     }
 
+    /// `name ["a", "b"]`, one item per line when it does not fit.
     fn string_list(&mut self, name: &str, names: Option<&[Name]>) {
         if let Some(names) = names {
-            let items: Vec<String> = names.iter().map(|n| string(&n.value)).collect();
-            self.line(format!("{name} [{}]", items.join(", ")), Span::default());
+            let items = names
+                .iter()
+                .map(|n| {
+                    let t = ir::Template::parse(
+                        &n.value,
+                        &wflow_grammar::OffsetMap::identity(0),
+                        n.span,
+                    );
+                    Value {
+                        kind: ValueKind::String(t),
+                        span: n.span,
+                    }
+                })
+                .collect();
+            self.field(
+                name,
+                &Value {
+                    kind: ValueKind::Array(items),
+                    span: Span::default(),
+                },
+            );
         }
     }
 
