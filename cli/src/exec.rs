@@ -290,7 +290,7 @@ fn load_secrets(plan: &Plan, drive: &DriveArgs) -> Result<Secrets, Fail> {
         ),
         None => None,
     };
-    Secrets::load(&plan.secrets, file.as_deref()).map_err(|missing| {
+    Secrets::load_with(&plan.secrets, &plan.optional_secrets, file.as_deref()).map_err(|missing| {
         let how: Vec<String> = missing
             .iter()
             .map(|m| format!("`{m}` ({})", wflow_runtime::secrets::env_name(m)))

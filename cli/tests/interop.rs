@@ -47,7 +47,9 @@ workflow deploy "Deploy" {
     url "https://example.com/{{ .outputs.trigger.service }}"
   }
 
-  flow { trigger -> call }
+  flow {
+    trigger -> call
+  }
 }
 "#;
 

@@ -270,3 +270,86 @@ fn broken_input_never_takes_the_server_down() {
     assert!(r.get("error").is_none(), "{r}");
     c.shutdown();
 }
+
+#[test]
+fn formatting_and_quick_fixes() {
+    let mut c = Client::start();
+    c.initialize(vscode_capabilities());
+    let uri = "file:///tmp/fmt.wflow";
+    let messy = "workflow w \"W\" {\n form trigger \"Go\" {\n input service: string \"Service\" }\n  webhook check-env \"Check\" { url \"https://x/{{ .outputs.trigger.service }}\" }\n  webhook call \"Call\" { url \"https://x/{{ .outputs.check-env.response.status }}\"; methd POST }\n  flow { trigger -> check-env -> call }\n}\n";
+    c.open(uri, messy);
+    let diags = c.diagnostics(uri, 1);
+    let codes: Vec<&str> = diags.iter().filter_map(|d| d["code"].as_str()).collect();
+    assert!(
+        codes.contains(&"hyphen-in-reference") && codes.contains(&"unknown-field"),
+        "{codes:?}"
+    );
+
+    // Quick fixes for the whole document.
+    let whole = json!({"start": {"line": 0, "character": 0}, "end": {"line": 8, "character": 0}});
+    let actions = c.request(
+        "textDocument/codeAction",
+        json!({"textDocument": {"uri": uri}, "range": whole, "context": {"diagnostics": []}}),
+    );
+    let edits: Vec<String> = actions["result"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|a| {
+            a["edit"]["changes"][uri]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        })
+        .filter_map(|e| e["newText"].as_str().map(str::to_string))
+        .collect();
+    assert!(edits.contains(&"[\"check-env\"]".to_string()), "{actions}");
+    assert!(edits.contains(&"method".to_string()), "{actions}");
+
+    // A file with an unknown field is not formatted (printing would drop the field).
+    let r = c.request(
+        "textDocument/formatting",
+        json!({"textDocument": {"uri": uri}, "options": {"tabSize": 2, "insertSpaces": true}}),
+    );
+    assert_eq!(r["result"], Value::Null, "{r}");
+    c.notify(
+        "textDocument/didChange",
+        json!({"textDocument": {"uri": uri, "version": 5}, "contentChanges": [{"text": messy.replace("methd", "method")}]}),
+    );
+    let _ = c.diagnostics(uri, 5);
+
+    // Formatting returns one edit with the canonical layout, which formats to itself.
+    let r = c.request(
+        "textDocument/formatting",
+        json!({"textDocument": {"uri": uri}, "options": {"tabSize": 2, "insertSpaces": true}}),
+    );
+    let formatted = r["result"][0]["newText"].as_str().unwrap_or("").to_string();
+    assert!(
+        formatted
+            .contains("\n  form trigger \"Go\" {\n    input service: string \"Service\"\n  }\n"),
+        "{formatted}"
+    );
+    c.notify(
+        "textDocument/didChange",
+        json!({"textDocument": {"uri": uri, "version": 2}, "contentChanges": [{"text": formatted}]}),
+    );
+    let _ = c.diagnostics(uri, 2);
+    let again = c.request(
+        "textDocument/formatting",
+        json!({"textDocument": {"uri": uri}, "options": {"tabSize": 2, "insertSpaces": true}}),
+    );
+    assert_eq!(again["result"], json!([]), "formatting is idempotent");
+
+    // A file with syntax errors is not formatted.
+    c.notify(
+        "textDocument/didChange",
+        json!({"textDocument": {"uri": uri, "version": 3}, "contentChanges": [{"text": "workflow w { webhook = }"}]}),
+    );
+    let _ = c.diagnostics(uri, 3);
+    let broken = c.request(
+        "textDocument/formatting",
+        json!({"textDocument": {"uri": uri}, "options": {"tabSize": 2, "insertSpaces": true}}),
+    );
+    assert_eq!(broken["result"], Value::Null);
+    c.shutdown();
+}

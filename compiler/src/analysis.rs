@@ -242,6 +242,28 @@ pub fn hover(module: &Module, offset: usize, now: chrono::DateTime<chrono::Utc>)
             }
         }
     }
+    let typed = crate::dataflow::type_at(module, &crate::catalog::Catalog::new(Vec::new()), offset);
+    let node = node_hover(module, offset);
+    match (typed, node) {
+        (Some(t), node) => {
+            let mut md = format!("`{}`", t.ty);
+            if let Some(origin) = &t.origin {
+                md.push_str(&format!("\n\nfrom {origin}"));
+            }
+            if let Some(n) = node {
+                md.push_str(&format!("\n\n---\n\n{}", n.markdown));
+            }
+            Some(Hover {
+                span: t.span,
+                markdown: md,
+            })
+        }
+        (None, node) => node,
+    }
+}
+
+/// The hover of a node named at `offset`: its kind, title and what the kind does.
+fn node_hover(module: &Module, offset: usize) -> Option<Hover> {
     let (wf, id) = node_name_at(module, offset)?;
     let node = wf.node(&id)?;
     let span = occurrences(wf, &id)
@@ -478,6 +500,18 @@ mod tests {
             "{}",
             h.markdown
         );
+    }
+
+    #[test]
+    fn hover_on_a_reference_shows_its_type_and_origin() {
+        let src = "workflow w {\n  form trigger \"Go\" { input n: number \"N\" }\n  webhook call \"Call\" { url \"https://x/{{ .outputs.trigger.n }}\" }\n  flow { trigger -> call }\n}\n";
+        let m = check_source(src, Syntax::Wflow).module;
+        let now = chrono::DateTime::parse_from_rfc3339("2026-11-24T12:00:00Z")
+            .map(|t| t.to_utc())
+            .expect("time");
+        let h = hover(&m, src.find(".n }}").unwrap_or(0) + 1, now).expect("type hover");
+        assert!(h.markdown.starts_with("`number`"), "{}", h.markdown);
+        assert_eq!(&src[h.span.range()], "n");
     }
 
     #[test]

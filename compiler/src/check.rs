@@ -771,6 +771,11 @@ impl Checker<'_> {
                         .help_opt(
                             did_you_mean(&end.value, nodes.keys().copied())
                                 .or_else(|| Some("declare the node, or fix the connection".into())),
+                        )
+                        .closest_fix(
+                            end.span,
+                            &end.value,
+                            nodes.keys().copied(),
                         ),
                     );
                 }
@@ -888,15 +893,14 @@ impl Checker<'_> {
                     o.span,
                     format!("`{}` has no outlet `{}`", c.source.value, o.value),
                 )
-                .help_opt(did_you_mean(&o.value, outlets.iter().copied()).or_else(
-                    || {
-                        Some(if outlets.is_empty() {
-                            "it has no outlets".to_string()
-                        } else {
-                            format!("its outlets: {}", outlets.join(", "))
-                        })
-                    },
-                )),
+                .closest_fix(o.span, &o.value, outlets.iter().copied())
+                .help_opt(did_you_mean(&o.value, outlets.iter().copied()).or_else(|| {
+                    Some(if outlets.is_empty() {
+                        "it has no outlets".to_string()
+                    } else {
+                        format!("its outlets: {}", outlets.join(", "))
+                    })
+                })),
             ),
             (None, true) if !c.fallback => self.push(
                 Diagnostic::error(

@@ -426,6 +426,10 @@ impl<'a> Ctx<'a> {
             } else {
                 Diagnostic::error(i.code, span, i.message.clone())
             };
+            let d = match &i.fix {
+                Some(text) => d.fix(span, text.clone()),
+                None => d,
+            };
             self.out.push(d.help_opt(i.help.clone()));
         }
         if let (Some(what), Some(r)) = (site.exposed, inferred.secrets.first()) {

@@ -37,6 +37,15 @@ pub struct Diagnostic {
     pub primary: Label,
     pub secondary: Vec<Label>,
     pub help: Option<String>,
+    /// A mechanical fix, when there is exactly one: editors offer it as a quick fix.
+    pub fix: Option<Fix>,
+}
+
+/// Replace `span` with `replacement`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fix {
+    pub span: Span,
+    pub replacement: String,
 }
 
 impl Diagnostic {
@@ -70,6 +79,39 @@ impl Diagnostic {
             },
             secondary: Vec::new(),
             help: None,
+            fix: None,
+        }
+    }
+
+    /// Sets the mechanical fix: replace `span` with `replacement`.
+    pub fn fix(mut self, span: Span, replacement: impl Into<String>) -> Diagnostic {
+        self.fix = Some(Fix {
+            span,
+            replacement: replacement.into(),
+        });
+        self
+    }
+
+    /// The did-you-mean fix for a name written at `span`, when one candidate is close.
+    pub fn closest_fix<'a>(
+        self,
+        span: Span,
+        written: &str,
+        candidates: impl IntoIterator<Item = &'a str>,
+    ) -> Diagnostic {
+        match crate::suggest::closest(written, candidates) {
+            Some(c) => self.rename_fix(span, written, c),
+            None => self,
+        }
+    }
+
+    /// A did-you-mean fix for a name written at `span`: keeps the quotes when the source had
+    /// them (`"POTS"` becomes `"POST"`, `POTS` becomes `POST`). `written` is the decoded name.
+    pub fn rename_fix(self, span: Span, written: &str, candidate: &str) -> Diagnostic {
+        if span.len() == written.len() + 2 {
+            self.fix(Span::new(span.start + 1, span.end - 1), candidate)
+        } else {
+            self.fix(span, candidate)
         }
     }
 

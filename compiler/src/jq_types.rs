@@ -35,6 +35,8 @@ pub struct TypeIssue {
     pub help: Option<String>,
     /// A warning rather than an error.
     pub warning: bool,
+    /// A mechanical fix: the text that should replace `range`.
+    pub fix: Option<String>,
 }
 
 /// Resolves `.outputs.<name>` against the workflow.
@@ -187,6 +189,7 @@ impl<'s> Walker<'s, '_> {
                 message,
                 help,
                 warning: false,
+                fix: None,
             });
         }
     }
@@ -596,6 +599,16 @@ impl<'s> Walker<'s, '_> {
                 format!("{what} has no field `{key}`"),
                 Some(help),
             );
+            // Written as a bare `.field`, the closest field name replaces it as is.
+            let bare = self.code.get(range.clone()) == Some(key);
+            if let (true, Some(c), Some(i)) = (
+                bare,
+                crate::suggest::closest(key, fields.iter().copied()),
+                self.out.issues.last_mut(),
+            ) && c.chars().all(is_ident_char)
+            {
+                i.fix = Some(c.to_string());
+            }
         } else if let (None, Some(b)) = (&out, &bad) {
             self.issue(
                 range.clone(),

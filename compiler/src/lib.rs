@@ -156,6 +156,12 @@ pub fn check_source_with(src: &str, syntax: Syntax, catalog: &catalog::Catalog) 
                 .iter()
                 .any(|h| h.start <= d.primary.span.start && d.primary.span.end <= h.end))
     });
+    for d in diagnostics
+        .iter_mut()
+        .filter(|d| d.code == jq_types::HYPHEN)
+    {
+        hyphen_fix(d, src, syntax);
+    }
     diagnostics.sort_by_key(|d| (d.primary.span.start, d.primary.span.end));
     diagnostics.dedup();
     Checked {
@@ -165,6 +171,25 @@ pub fn check_source_with(src: &str, syntax: Syntax, catalog: &catalog::Catalog) 
         },
         diagnostics,
     }
+}
+
+/// `.outputs.check-env` → `.outputs["check-env"]` (quotes escaped inside a JSON string).
+fn hyphen_fix(d: &mut Diagnostic, src: &str, syntax: Syntax) {
+    let span = d.primary.span;
+    let (Some(name), Some(".")) = (
+        src.get(span.range()),
+        src.get(span.start.saturating_sub(1)..span.start),
+    ) else {
+        return;
+    };
+    let quote = match syntax {
+        Syntax::Wflow => "\"",
+        Syntax::Json => "\\\"",
+    };
+    let fixed = format!("[{quote}{name}{quote}]");
+    *d = d
+        .clone()
+        .fix(wflow_grammar::Span::new(span.start - 1, span.end), fixed);
 }
 
 /// Whether `span` lies inside the block of a node (a keyword entry within a workflow) whose

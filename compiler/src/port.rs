@@ -153,6 +153,7 @@ impl Lower<'_> {
                 Severity::Error => Diagnostic::error("unknown-field", k.span, message),
                 Severity::Warning => Diagnostic::warning("unknown-field", k.span, message),
             };
+            d = d.closest_fix(k.span, &name, candidates.iter().map(String::as_str));
             d = match did_you_mean(&name, candidates.iter().map(String::as_str)) {
                 Some(s) => d.help(s),
                 None if candidates.is_empty() => d,
@@ -391,7 +392,8 @@ impl Lower<'_> {
                     format!("{what} cannot be `{}`", n.value),
                 )
                 .label("not allowed here")
-                .help(help),
+                .help(help)
+                .closest_fix(n.span, &n.value, allowed.iter().copied()),
             );
             return None;
         }

@@ -10,9 +10,9 @@ use std::panic::AssertUnwindSafe;
 use tokio::sync::{mpsc, oneshot};
 use tower_lsp_server::Client;
 use tower_lsp_server::ls_types::{
-    CompletionItem, CompletionItemKind, DocumentSymbol, Hover, HoverContents, Location,
-    MarkupContent, MarkupKind, Position, Range, SymbolKind, TextDocumentContentChangeEvent,
-    TextEdit, Uri, WorkspaceEdit,
+    CodeAction, CodeActionKind, CodeActionOrCommand, CompletionItem, CompletionItemKind,
+    DocumentSymbol, Hover, HoverContents, Location, MarkupContent, MarkupKind, Position, Range,
+    SymbolKind, TextDocumentContentChangeEvent, TextEdit, Uri, WorkspaceEdit,
 };
 use wflow_compiler::analysis::{self, CompletionKind};
 use wflow_compiler::{Checked, Syntax, check_source};
@@ -65,6 +65,15 @@ pub enum Msg {
         pos: Position,
         new_name: String,
         reply: oneshot::Sender<Result<WorkspaceEdit, String>>,
+    },
+    CodeActions {
+        uri: Uri,
+        range: Range,
+        reply: oneshot::Sender<Vec<CodeActionOrCommand>>,
+    },
+    Format {
+        uri: Uri,
+        reply: oneshot::Sender<Option<Vec<TextEdit>>>,
     },
 }
 
@@ -209,6 +218,31 @@ impl Actor {
                 });
                 let _ = reply.send(answer.unwrap_or_default());
             }
+            Msg::CodeActions { uri, range, reply } => {
+                let answer = self.with_doc(&uri, range.start, |doc, _| {
+                    Self::code_actions(doc, &uri, range)
+                });
+                let _ = reply.send(answer.unwrap_or_default());
+            }
+            Msg::Format { uri, reply } => {
+                // `.wflow` only; a file with syntax errors is left alone (None: no edits).
+                let answer = self.with_doc(&uri, Position::new(0, 0), |doc, _| {
+                    if doc.syntax != Syntax::Wflow {
+                        return None;
+                    }
+                    let formatted = wflow_compiler::print::format(&doc.text).ok()?;
+                    let whole = Range::new(
+                        Position::new(0, 0),
+                        doc.index.position(&doc.text, doc.text.len()),
+                    );
+                    Some(if formatted == doc.text {
+                        Vec::new()
+                    } else {
+                        vec![TextEdit::new(whole, formatted)]
+                    })
+                });
+                let _ = reply.send(answer.flatten());
+            }
             Msg::Rename {
                 uri,
                 pos,
@@ -234,6 +268,41 @@ impl Actor {
                     reply.send(answer.unwrap_or_else(|| Err("the document is not open".into())));
             }
         }
+    }
+
+    /// Quick fixes: the mechanical fix of every diagnostic that touches `range`.
+    fn code_actions(doc: &Doc, uri: &Uri, range: Range) -> Vec<CodeActionOrCommand> {
+        let Some(checked) = &doc.checked else {
+            return Vec::new();
+        };
+        let (start, end) = (
+            doc.index.offset(&doc.text, range.start),
+            doc.index.offset(&doc.text, range.end),
+        );
+        checked
+            .diagnostics
+            .iter()
+            .filter(|d| d.primary.span.start <= end && start <= d.primary.span.end)
+            .filter_map(|d| {
+                let fix = d.fix.as_ref()?;
+                let old = doc.text.get(fix.span.range()).unwrap_or("");
+                let edit = TextEdit::new(
+                    doc.index.range(&doc.text, fix.span),
+                    fix.replacement.clone(),
+                );
+                Some(CodeActionOrCommand::CodeAction(CodeAction {
+                    title: format!("Replace `{old}` with `{}`", fix.replacement),
+                    kind: Some(CodeActionKind::QUICKFIX),
+                    diagnostics: Some(vec![diagnostic(uri, &doc.text, &doc.index, d)]),
+                    edit: Some(WorkspaceEdit {
+                        changes: Some(HashMap::from([(uri.clone(), vec![edit])])),
+                        ..Default::default()
+                    }),
+                    is_preferred: Some(true),
+                    ..Default::default()
+                }))
+            })
+            .collect()
     }
 
     /// Runs a query on an up-to-date document, with the byte offset of `pos`.

@@ -69,6 +69,13 @@ impl LanguageServer for Backend {
                 references_provider: Some(OneOf::Left(true)),
                 document_symbol_provider: Some(OneOf::Left(true)),
                 rename_provider: Some(OneOf::Left(true)),
+                document_formatting_provider: Some(OneOf::Left(true)),
+                code_action_provider: Some(CodeActionProviderCapability::Options(
+                    CodeActionOptions {
+                        code_action_kinds: Some(vec![CodeActionKind::QUICKFIX]),
+                        ..Default::default()
+                    },
+                )),
                 completion_provider: Some(CompletionOptions {
                     trigger_characters: Some(vec![".".into(), "\"".into()]),
                     ..Default::default()
@@ -173,6 +180,22 @@ impl LanguageServer for Backend {
             })
             .await?;
         Ok(Some(CompletionResponse::Array(items)))
+    }
+
+    async fn code_action(&self, p: CodeActionParams) -> Result<Option<CodeActionResponse>> {
+        let (uri, range) = (p.text_document.uri, p.range);
+        let actions = self
+            .ask(|reply| Msg::CodeActions { uri, range, reply })
+            .await?;
+        Ok(Some(actions))
+    }
+
+    async fn formatting(&self, p: DocumentFormattingParams) -> Result<Option<Vec<TextEdit>>> {
+        self.ask(|reply| Msg::Format {
+            uri: p.text_document.uri,
+            reply,
+        })
+        .await
     }
 
     async fn rename(&self, p: RenameParams) -> Result<Option<WorkspaceEdit>> {

@@ -2,7 +2,7 @@
 //! waiting node, cancelling.
 
 use serde_json::{Map, Value as Json, json};
-use wflow_compiler::ir::NodeConfig;
+use wflow_compiler::ir::{self, NodeConfig};
 
 use crate::engine::{
     CANCELLED, COMPLETED, Engine, Error, FAILED, IN_PROGRESS, SUCCESS, State, log, now,
@@ -10,6 +10,30 @@ use crate::engine::{
 use crate::inputs;
 use crate::plan::Plan;
 use crate::store::{ResponseRecord, Write};
+
+/// Who responds to an approval: an email, and the roles and teams the person has.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Responder {
+    pub email: String,
+    pub roles: Vec<String>,
+    pub teams: Vec<String>,
+}
+
+impl Responder {
+    /// Whether the person is one of `r`'s users, or has one of its roles or teams (Port ORs
+    /// them). Responders that list nobody let anyone respond.
+    pub fn may_respond(&self, r: &ir::Responders) -> bool {
+        let listed = |names: &[ir::Name], have: &[String]| {
+            names
+                .iter()
+                .any(|n| have.iter().any(|h| h.eq_ignore_ascii_case(&n.value)))
+        };
+        (r.users.is_empty() && r.roles.is_empty() && r.teams.is_empty())
+            || listed(&r.users, std::slice::from_ref(&self.email))
+            || listed(&r.roles, &self.roles)
+            || listed(&r.teams, &self.teams)
+    }
+}
 
 /// What a response did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -153,11 +177,80 @@ impl Engine {
         Ok(())
     }
 
-    /// Records `responder`'s response to the approval `node`. Responders are enforced (when the
-    /// node lists users), each person responds once, and the inputs are validated against the
-    /// node's form. When the button's outlet reaches its number of responders the node
-    /// completes down that outlet; drive the run afterwards.
+    /// Records `responder`'s response to the approval `node`, as [`Engine::respond_as`] does
+    /// for a person with no roles and no teams. Each person responds once, and the inputs are
+    /// validated against the node's form. When the button's outlet reaches its number of
+    /// responders the node completes down that outlet; drive the run afterwards.
     pub async fn respond(
+        &self,
+        plan: &Plan,
+        run_id: &str,
+        node: &str,
+        responder: &str,
+        button: &str,
+        given: &Map<String, Json>,
+    ) -> Result<Responded, Error> {
+        let who = Responder {
+            email: responder.to_string(),
+            ..Responder::default()
+        };
+        self.respond_as(plan, run_id, node, &who, button, given)
+            .await
+    }
+
+    /// [`Engine::respond`] by `who`, whose roles and teams count too: the node's responders
+    /// are enforced (users, roles and teams, OR'ed), then the response is recorded as
+    /// [`Engine::respond_authorized`] does.
+    pub async fn respond_as(
+        &self,
+        plan: &Plan,
+        run_id: &str,
+        node: &str,
+        who: &Responder,
+        button: &str,
+        given: &Map<String, Json>,
+    ) -> Result<Responded, Error> {
+        if let Some(NodeConfig::Input(input)) = plan.node(node).map(|n| &n.config)
+            && let Some(r) = &input.responders
+            && !who.may_respond(r)
+        {
+            let names = |label: &str, list: &[ir::Name]| {
+                (!list.is_empty()).then(|| {
+                    let v: Vec<&str> = list.iter().map(|n| n.value.as_str()).collect();
+                    format!("{label} {}", v.join(", "))
+                })
+            };
+            let allowed: Vec<String> = [
+                names("users", &r.users),
+                names("roles", &r.roles),
+                names("teams", &r.teams),
+            ]
+            .into_iter()
+            .flatten()
+            .collect();
+            let have = |l: &[String]| {
+                if l.is_empty() {
+                    "none".to_string()
+                } else {
+                    l.join(", ")
+                }
+            };
+            return Err(Error(format!(
+                "`{}` (roles: {}; teams: {}) may not respond to node `{node}`; its responders \
+                 are {}",
+                who.email,
+                have(&who.roles),
+                have(&who.teams),
+                allowed.join("; ")
+            )));
+        }
+        self.respond_authorized(plan, run_id, node, &who.email, button, given)
+            .await
+    }
+
+    /// [`Engine::respond`] for a responder the caller has already authorized (by users, roles
+    /// or teams).
+    pub async fn respond_authorized(
         &self,
         plan: &Plan,
         run_id: &str,
@@ -182,19 +275,6 @@ impl Engine {
                 ids.join(", ")
             )));
         };
-        if let Some(r) = &input.responders
-            && !r.users.is_empty()
-            && !r
-                .users
-                .iter()
-                .any(|u| u.value.eq_ignore_ascii_case(responder))
-        {
-            let users: Vec<&str> = r.users.iter().map(|u| u.value.as_str()).collect();
-            return Err(Error(format!(
-                "`{responder}` may not respond to node `{node}`; its responders are: {}",
-                users.join(", ")
-            )));
-        }
         let values = inputs::validate(&input.user_inputs, given).map_err(|problems| {
             let lines: Vec<String> = problems.iter().map(|p| format!("  {p}")).collect();
             Error(format!(

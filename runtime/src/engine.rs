@@ -7,14 +7,18 @@
 //! nodes are not re-run, and an in-flight webhook is re-sent with the same `Idempotency-Key`.
 
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value as Json, json};
 use wflow_compiler::ir::{self, Node, NodeConfig, OnFailure};
 
+use crate::ai;
 use crate::jq::{Evaluator, Limits};
+use crate::kafka::{Publisher, RdKafka};
 use crate::plan::Plan;
 use crate::secrets::Secrets;
+use crate::settings;
 use crate::store::{LogRecord, NodeRunRecord, RunRecord, Store, Write};
 use crate::template::{self, Piece};
 
@@ -32,6 +36,12 @@ pub struct Config {
     pub webhook_timeout: Duration,
     /// Bounds on jq evaluation.
     pub jq: Limits,
+    /// Where KAFKA nodes publish (`None`: they fail, saying so).
+    pub kafka: Option<settings::Kafka>,
+    /// The GitHub API of integration actions.
+    pub github: settings::GitHub,
+    /// The chat completions API of AI nodes (`None`: they fail, saying so).
+    pub ai: Option<settings::Ai>,
 }
 
 impl Default for Config {
@@ -39,6 +49,9 @@ impl Default for Config {
         Config {
             webhook_timeout: Duration::from_secs(30),
             jq: Limits::default(),
+            kafka: None,
+            github: settings::GitHub::default(),
+            ai: None,
         }
     }
 }
@@ -108,6 +121,8 @@ pub struct Engine {
     pub(crate) ev: Evaluator,
     pub(crate) http: reqwest::Client,
     pub(crate) config: Config,
+    /// Publishes KAFKA nodes' messages (made from `config.kafka`).
+    pub(crate) publisher: Option<Arc<dyn Publisher>>,
 }
 
 /// A new id: `prefix` and a time-ordered UUID.
@@ -212,12 +227,48 @@ impl Engine {
             .connect_timeout(Duration::from_secs(10))
             .build()
             .map_err(|e| Error(format!("cannot build the HTTP client: {e}")))?;
+        let publisher = match &config.kafka {
+            Some(k) => Some(Arc::new(
+                RdKafka::new(&k.brokers, config.webhook_timeout).map_err(Error)?,
+            ) as Arc<dyn Publisher>),
+            None => None,
+        };
         Ok(Engine {
             store,
             ev,
             http,
             config,
+            publisher,
         })
+    }
+
+    /// This engine publishing KAFKA nodes' messages through `publisher` (a topic must still be
+    /// configured in [`Config::kafka`]).
+    pub fn with_publisher(mut self, publisher: Arc<dyn Publisher>) -> Engine {
+        self.publisher = Some(publisher);
+        self
+    }
+
+    /// Renders `pieces`, then makes the node's start durable before its side effect; a
+    /// templating failure is the node's failure.
+    async fn render_for_effect(
+        &self,
+        plan: &Plan,
+        st: &mut State,
+        pieces: &[Piece<'_>],
+        ctx: Json,
+    ) -> Result<Result<Vec<Json>, Done>, Error> {
+        match template::render(&self.ev, &plan.programs, pieces, ctx).await {
+            Err(e) => Ok(Err(Done::failed(
+                format!("templating failed: {e}"),
+                json!({}),
+            ))),
+            Ok(values) => {
+                self.store.apply(&st.pending).await?;
+                st.pending.clear();
+                Ok(Ok(values))
+            }
+        }
     }
 
     /// Creates a run of `plan` fired by `trigger` with `payload` as the trigger's output (the
@@ -478,13 +529,70 @@ impl Engine {
                 if let Some(b) = &w.body {
                     pieces.push(Piece::Value(b));
                 }
-                match template::render(&self.ev, &plan.programs, &pieces, ctx).await {
-                    Err(e) => Done::failed(format!("templating failed: {e}"), json!({})),
-                    Ok(values) => {
-                        // The start is durable before the request goes out.
-                        self.store.apply(&st.pending).await?;
-                        st.pending.clear();
-                        self.webhook(node, w, rec, values, secrets).await
+                match self.render_for_effect(plan, st, &pieces, ctx).await? {
+                    Err(failed) => failed,
+                    Ok(values) => self.webhook(node, w, rec, values, secrets).await,
+                }
+            }
+            NodeConfig::Kafka(k) => {
+                let pieces: Vec<Piece> = k.payload.iter().map(Piece::Value).collect();
+                match self.render_for_effect(plan, st, &pieces, ctx).await? {
+                    Err(failed) => failed,
+                    Ok(mut v) => {
+                        let payload = v.pop().unwrap_or(Json::Null);
+                        self.kafka(&st.run, rec, payload).await
+                    }
+                }
+            }
+            NodeConfig::IntegrationAction(i) if crate::github::is_dispatch(i) => {
+                let pieces: Vec<Piece> = i
+                    .integration_action_execution_properties
+                    .iter()
+                    .map(Piece::Value)
+                    .collect();
+                match self.render_for_effect(plan, st, &pieces, ctx).await? {
+                    Err(failed) => failed,
+                    Ok(mut v) => {
+                        let props = v.pop().unwrap_or(Json::Null);
+                        self.github(i, rec, props, secrets).await?
+                    }
+                }
+            }
+            NodeConfig::Ai(a) => {
+                let mut pieces = vec![Piece::Template(&a.user_prompt)];
+                pieces.extend(a.system_prompt.iter().map(Piece::Template));
+                match self.render_for_effect(plan, st, &pieces, ctx).await? {
+                    Err(failed) => failed,
+                    Ok(v) => {
+                        let mut v = v.into_iter().map(|x| prompt_text(&x));
+                        let user = v.next().unwrap_or_default();
+                        let prompt = ai::Prompt {
+                            node: id,
+                            system: v.next(),
+                            user,
+                            model: a.model.model.as_ref().map(|m| m.value.as_str()),
+                            schema: a.model.output_schema.as_ref().map(ir::Value::to_json),
+                        };
+                        self.ai(prompt, secrets).await
+                    }
+                }
+            }
+            NodeConfig::AiAgent(a) => {
+                let pieces = [Piece::Template(&a.user_prompt)];
+                match self.render_for_effect(plan, st, &pieces, ctx).await? {
+                    Err(failed) => failed,
+                    Ok(v) => {
+                        let prompt = ai::Prompt {
+                            node: id,
+                            system: Some(format!(
+                                "You are the AI agent `{}` of an internal developer portal.",
+                                a.agent_identifier.value
+                            )),
+                            user: v.first().map(prompt_text).unwrap_or_default(),
+                            model: a.model.model.as_ref().map(|m| m.value.as_str()),
+                            schema: a.model.output_schema.as_ref().map(ir::Value::to_json),
+                        };
+                        self.ai(prompt, secrets).await
                     }
                 }
             }
@@ -556,6 +664,13 @@ impl Engine {
             ..Done::ok(json!({ "selectedOutlet": selected }))
         }
     }
+}
+
+/// A rendered prompt as text.
+fn prompt_text(v: &Json) -> String {
+    let mut s = String::new();
+    template::interpolate(&mut s, v);
+    s
 }
 
 /// A new run of `plan` whose trigger `trigger` fired with `payload`, not yet written.

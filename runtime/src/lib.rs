@@ -5,17 +5,24 @@
 //! - [`inputs`]: form validation shared by `wflow exec` and `wflow serve`;
 //! - [`secrets`]: secret loading and redaction;
 //! - [`catalog`]: blueprints and entities;
-//! - [`report`]: runs in Port's run shape.
+//! - [`report`]: runs in Port's run shape;
+//! - [`settings`]: `wflow.toml` and the environment (Kafka, GitHub, AI services);
+//! - [`kafka`], [`github`]: KAFKA nodes' [`kafka::Publisher`] and GitHub dispatches.
 
+pub mod ai;
 pub mod catalog;
 pub mod control;
 pub mod engine;
+mod filter;
+pub mod github;
 pub mod inputs;
 pub mod jq;
+pub mod kafka;
 mod nodes;
 pub mod plan;
 pub mod report;
 pub mod secrets;
+pub mod settings;
 pub mod store;
 pub mod template;
 

@@ -5,7 +5,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use serde_json::Value as Json;
 use wflow_compiler::Syntax;
-use wflow_compiler::ir::{Connection, Node, Workflow};
+use wflow_compiler::ir::{Connection, Node, NodeConfig, Workflow};
 
 use crate::jq::Programs;
 use crate::secrets;
@@ -19,8 +19,11 @@ pub struct Plan {
     pub source: String,
     pub syntax: Syntax,
     pub path: String,
-    /// Secret names the workflow's expressions read.
+    /// Secret names the workflow's expressions read, and [`crate::github::TOKEN_SECRET`] when
+    /// it dispatches GitHub workflows.
     pub secrets: BTreeSet<String>,
+    /// Secrets used when provided: [`crate::ai::KEY_SECRET`] when it has AI nodes.
+    pub optional_secrets: BTreeSet<String>,
     outgoing: HashMap<String, Vec<usize>>,
 }
 
@@ -50,6 +53,18 @@ impl Plan {
         if !problems.is_empty() {
             return Err(problems);
         }
+        let mut optional = BTreeSet::new();
+        for n in &workflow.nodes {
+            match &n.config {
+                NodeConfig::IntegrationAction(i) if crate::github::is_dispatch(i) => {
+                    names.insert(crate::github::TOKEN_SECRET.to_string());
+                }
+                NodeConfig::Ai(_) | NodeConfig::AiAgent(_) => {
+                    optional.insert(crate::ai::KEY_SECRET.to_string());
+                }
+                _ => {}
+            }
+        }
         let mut outgoing: HashMap<String, Vec<usize>> = HashMap::new();
         for (i, c) in workflow.connections.iter().enumerate() {
             outgoing.entry(c.source.value.clone()).or_default().push(i);
@@ -61,6 +76,7 @@ impl Plan {
             syntax,
             path,
             secrets: names,
+            optional_secrets: optional,
             outgoing,
         })
     }

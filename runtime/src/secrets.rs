@@ -39,6 +39,15 @@ impl Secrets {
     /// and from `file` (`NAME=value` lines, `#` comments). The environment wins. Returns the
     /// secrets, or the names nobody provided.
     pub fn load(names: &BTreeSet<String>, file: Option<&str>) -> Result<Secrets, Vec<String>> {
+        Secrets::load_with(names, &BTreeSet::new(), file)
+    }
+
+    /// As [`Secrets::load`], with `optional` names loaded when provided and otherwise left out.
+    pub fn load_with(
+        names: &BTreeSet<String>,
+        optional: &BTreeSet<String>,
+        file: Option<&str>,
+    ) -> Result<Secrets, Vec<String>> {
         let from_file: BTreeMap<String, String> = file
             .map(|text| {
                 text.lines()
@@ -51,14 +60,19 @@ impl Secrets {
             .unwrap_or_default();
         let mut found = Vec::new();
         let mut missing = Vec::new();
-        for name in names {
+        for (name, required) in names
+            .iter()
+            .map(|n| (n, true))
+            .chain(optional.difference(names).map(|n| (n, false)))
+        {
             let value = std::env::var(format!("WFLOW_SECRET_{name}"))
                 .or_else(|_| std::env::var(env_name(name)))
                 .ok()
                 .or_else(|| from_file.get(name).cloned());
             match value {
                 Some(v) => found.push((name.clone(), v)),
-                None => missing.push(name.clone()),
+                None if required => missing.push(name.clone()),
+                None => {}
             }
         }
         if missing.is_empty() {
@@ -66,6 +80,11 @@ impl Secrets {
         } else {
             Err(missing)
         }
+    }
+
+    /// The value of secret `name`.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.values.get(name).map(String::as_str)
     }
 
     /// The secrets as the `.secrets` object of the run context.

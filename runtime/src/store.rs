@@ -193,6 +193,14 @@ pub enum Write {
         identifier: String,
         body: Json,
     },
+    DeleteEntity {
+        blueprint: String,
+        identifier: String,
+    },
+    /// Deletes a blueprint (its entities must be deleted first).
+    DeleteBlueprint {
+        identifier: String,
+    },
     Response {
         run_id: String,
         node: String,
@@ -200,10 +208,25 @@ pub enum Write {
     },
 }
 
+/// An entity created, updated or deleted by [`Store::apply`], reported to the receiver given
+/// to [`Store::with_entity_changes`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct EntityChange {
+    pub blueprint: String,
+    pub identifier: String,
+    /// `None` when the entity was created.
+    pub before: Option<Json>,
+    /// `None` when the entity was deleted.
+    pub after: Option<Json>,
+    /// The run whose node made the change (a node run written in the same transaction).
+    pub run_id: Option<String>,
+}
+
 /// The SQLite store.
 #[derive(Clone)]
 pub struct Store {
     pool: SqlitePool,
+    changes: Option<tokio::sync::mpsc::UnboundedSender<EntityChange>>,
 }
 
 impl Store {
@@ -230,7 +253,10 @@ impl Store {
             .connect_with(opts)
             .await
             .map_err(|e| StoreError(format!("cannot open the store {}: {e}", path.display())))?;
-        let store = Store { pool };
+        let store = Store {
+            pool,
+            changes: None,
+        };
         store.migrate().await?;
         Ok(store)
     }
@@ -265,13 +291,28 @@ impl Store {
         tx.commit().await.map_err(err("commit"))
     }
 
+    /// Reports every entity change [`Store::apply`] commits to `tx` from now on.
+    pub fn with_entity_changes(
+        mut self,
+        tx: tokio::sync::mpsc::UnboundedSender<EntityChange>,
+    ) -> Store {
+        self.changes = Some(tx);
+        self
+    }
+
     /// Applies `writes` in one transaction.
     pub async fn apply(&self, writes: &[Write]) -> Result<(), StoreError> {
         if writes.is_empty() {
             return Ok(());
         }
         let mut tx = self.pool.begin().await.map_err(err("begin"))?;
+        let mut changes = Vec::new();
         for w in writes {
+            if self.changes.is_some()
+                && let Some(change) = entity_change(&mut tx, w).await?
+            {
+                changes.push(change);
+            }
             let q = match w {
                 Write::InsertRun(r) => sqlx::query(
                     "INSERT INTO runs (id, workflow, source, syntax, source_path, trigger_node, \
@@ -379,10 +420,71 @@ impl Store {
                 .bind(&record.button)
                 .bind(record.inputs.to_string())
                 .bind(&record.at),
+                Write::DeleteEntity {
+                    blueprint,
+                    identifier,
+                } => sqlx::query("DELETE FROM entities WHERE blueprint = $1 AND identifier = $2")
+                    .bind(blueprint)
+                    .bind(identifier),
+                Write::DeleteBlueprint { identifier } => {
+                    sqlx::query("DELETE FROM blueprints WHERE identifier = $1").bind(identifier)
+                }
             };
             q.execute(&mut *tx).await.map_err(err("write"))?;
         }
-        tx.commit().await.map_err(err("commit"))
+        tx.commit().await.map_err(err("commit"))?;
+        if let Some(sender) = &self.changes {
+            let run_id = writes.iter().find_map(|w| match w {
+                Write::PutNodeRun(n) => Some(n.run_id.clone()),
+                _ => None,
+            });
+            for mut c in changes {
+                c.run_id.clone_from(&run_id);
+                // A closed receiver means nobody listens any more (the server stopped).
+                let _ = sender.send(c);
+            }
+        }
+        Ok(())
+    }
+
+    /// The id of the run that node run `node_run_id` belongs to.
+    pub async fn node_run_owner(&self, node_run_id: &str) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query("SELECT run_id FROM node_runs WHERE id = $1")
+            .bind(node_run_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(err("read a node run"))?;
+        row.map(|r| r.try_get::<String, _>(0))
+            .transpose()
+            .map_err(err("read a node run"))
+    }
+
+    /// The newest run of `workflow` fired by trigger `trigger`.
+    pub async fn last_run(
+        &self,
+        workflow: &str,
+        trigger: &str,
+    ) -> Result<Option<RunRecord>, StoreError> {
+        let row = sqlx::query(
+            "SELECT * FROM runs WHERE workflow = $1 AND trigger_node = $2 \
+             ORDER BY created_at DESC, id DESC LIMIT 1",
+        )
+        .bind(workflow)
+        .bind(trigger)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(err("read a run"))?;
+        row.map(|r| run_record(&r)).transpose()
+    }
+
+    /// The runs still in progress, oldest first.
+    pub async fn unfinished_runs(&self) -> Result<Vec<RunRecord>, StoreError> {
+        let rows =
+            sqlx::query("SELECT * FROM runs WHERE status = 'IN_PROGRESS' ORDER BY created_at")
+                .fetch_all(&self.pool)
+                .await
+                .map_err(err("list runs"))?;
+        rows.iter().map(run_record).collect()
     }
 
     /// The run `id`.
@@ -561,6 +663,45 @@ impl Store {
     pub async fn close(self) {
         self.pool.close().await;
     }
+}
+
+/// The change `w` makes to an entity, read inside the transaction before `w` is applied.
+async fn entity_change(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    w: &Write,
+) -> Result<Option<EntityChange>, StoreError> {
+    let (blueprint, identifier, after) = match w {
+        Write::PutEntity {
+            blueprint,
+            identifier,
+            body,
+            ..
+        } => (blueprint, identifier, Some(body.clone())),
+        Write::DeleteEntity {
+            blueprint,
+            identifier,
+        } => (blueprint, identifier, None),
+        _ => return Ok(None),
+    };
+    let before = sqlx::query("SELECT body FROM entities WHERE blueprint = $1 AND identifier = $2")
+        .bind(blueprint)
+        .bind(identifier)
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(err("read an entity"))?
+        .map(|r| r.try_get::<String, _>(0).map(|s| parse_json(&s)))
+        .transpose()
+        .map_err(err("read an entity"))?;
+    if before.is_none() && after.is_none() {
+        return Ok(None);
+    }
+    Ok(Some(EntityChange {
+        blueprint: blueprint.clone(),
+        identifier: identifier.clone(),
+        before,
+        after,
+        run_id: None,
+    }))
 }
 
 fn parse_json(s: &str) -> Json {

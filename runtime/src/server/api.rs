@@ -1,0 +1,607 @@
+//! The workflow and run endpoints, in Port's shape (`{"ok": true, ...}`), plus `/healthz` and
+//! `/openapi.json`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, FromRequest, Path, Query, Request, State};
+use axum::http::StatusCode;
+use axum::routing::{get, patch, post};
+use axum::{Json as AxJson, Router};
+use serde_json::{Map, Value as Json, json};
+use wflow_compiler::export::{PortSchema, export};
+use wflow_compiler::ir::NodeConfig;
+
+use super::auth::forbidden;
+use super::{ApiError, Server, User, catalog_api};
+use crate::engine::{COMPLETED, FAILED, IN_PROGRESS, SUCCESS, log};
+use crate::inputs;
+use crate::plan::Plan;
+use crate::report::run_json;
+use crate::store::{RunRecord, Write};
+
+/// Every route, for the OpenAPI document: method, path, summary.
+const ROUTES: &[(&str, &str, &str)] = &[
+    ("get", "/healthz", "Liveness"),
+    ("get", "/v1/workflows", "The workflows the caller can see"),
+    ("get", "/v1/workflows/{id}", "A workflow, as Port JSON"),
+    ("post", "/v1/workflows/{id}/runs", "Start a self-service run: {inputs, nodeIdentifier?}"),
+    ("get", "/v1/workflows/runs", "The runs the caller can see (?workflow=, ?limit=)"),
+    ("get", "/v1/workflows/runs/{run}", "A run with its node runs"),
+    ("post", "/v1/workflows/runs/{run}/cancel", "Cancel a run (?force=true)"),
+    ("patch", "/v1/workflows/runs/{run}/nodes/{node_run}", "Report on a node run: {status, result, output, logs}"),
+    ("patch", "/v1/workflows/nodes/runs/{node_run}", "Report on a node run: {status, result, output, logs}"),
+    ("post", "/v1/workflows/runs/{run}/nodes/{node}/responses", "Answer an approval: {button, inputs}"),
+    ("get", "/v1/blueprints", "Blueprints"),
+    ("post", "/v1/blueprints", "Create a blueprint"),
+    ("get", "/v1/blueprints/{bp}", "A blueprint"),
+    ("put", "/v1/blueprints/{bp}", "Create or replace a blueprint"),
+    ("delete", "/v1/blueprints/{bp}", "Delete a blueprint without entities"),
+    ("get", "/v1/blueprints/{bp}/entities", "The entities of a blueprint"),
+    ("post", "/v1/blueprints/{bp}/entities", "Create an entity (?upsert=true replaces)"),
+    ("get", "/v1/blueprints/{bp}/entities/{id}", "An entity"),
+    ("put", "/v1/blueprints/{bp}/entities/{id}", "Create or replace an entity"),
+    ("patch", "/v1/blueprints/{bp}/entities/{id}", "Update the given fields of an entity"),
+    ("delete", "/v1/blueprints/{bp}/entities/{id}", "Delete an entity"),
+    ("post", "/v1/blueprints/{bp}/entities/search", "Search with Port's rules query"),
+];
+
+/// The API router.
+pub(super) fn router(server: Server) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { AxJson(json!({ "ok": true })) }))
+        .route("/openapi.json", get(openapi))
+        .route("/v1/workflows", get(list_workflows))
+        .route("/v1/workflows/{id}", get(get_workflow))
+        .route("/v1/workflows/{id}/runs", post(start_run))
+        .route("/v1/workflows/runs", get(list_runs))
+        .route("/v1/workflows/runs/{run}", get(get_run))
+        .route("/v1/workflows/runs/{run}/cancel", post(cancel_run))
+        .route(
+            "/v1/workflows/runs/{run}/nodes/{node_run}",
+            patch(patch_node_run_of),
+        )
+        .route("/v1/workflows/nodes/runs/{node_run}", patch(patch_node_run))
+        .route(
+            "/v1/workflows/runs/{run}/nodes/{node}/responses",
+            post(respond),
+        )
+        .merge(catalog_api::routes())
+        .fallback(|| async {
+            ApiError::not_found("no such endpoint; see /openapi.json".into())
+        })
+        .layer(DefaultBodyLimit::max(1 << 20))
+        .with_state(server)
+}
+
+/// A JSON request body; an empty body is `null`. Bad JSON is a 400 saying where.
+pub(super) struct Body(pub Json);
+
+impl<S: Send + Sync> FromRequest<S> for Body {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Body, ApiError> {
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(|e| ApiError::new(e.status(), "invalid_request", e.body_text()))?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(Body(Json::Null));
+        }
+        serde_json::from_slice(&bytes).map(Body).map_err(|e| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_json",
+                format!("the body is not JSON: {e}"),
+            )
+        })
+    }
+}
+
+/// `{"ok": true, key: value}`.
+pub(super) fn ok(key: &str, value: Json) -> AxJson<Json> {
+    let mut m = Map::new();
+    m.insert("ok".into(), Json::Bool(true));
+    m.insert(key.into(), value);
+    AxJson(Json::Object(m))
+}
+
+/// The body as an object, or a 422.
+pub(super) fn object(body: Json, what: &str) -> Result<Map<String, Json>, ApiError> {
+    match body {
+        Json::Object(m) => Ok(m),
+        Json::Null => Ok(Map::new()),
+        other => Err(ApiError::invalid(vec![format!(
+            "{what} must be a JSON object, not {other}"
+        )])),
+    }
+}
+
+async fn openapi() -> AxJson<Json> {
+    let mut paths = Map::new();
+    for (method, path, summary) in ROUTES {
+        let entry = paths.entry(path.to_string()).or_insert_with(|| json!({}));
+        entry[method] = json!({ "summary": summary, "responses": { "200": { "description": "ok: true" } } });
+    }
+    AxJson(json!({
+        "openapi": "3.1.0",
+        "info": { "title": "wflow serve", "version": env!("CARGO_PKG_VERSION") },
+        "components": { "securitySchemes": { "bearer": { "type": "http", "scheme": "bearer" } } },
+        "security": [{ "bearer": [] }],
+        "paths": paths,
+    }))
+}
+
+/// The published self-service triggers of `plan`.
+fn forms(plan: &Plan) -> impl Iterator<Item = (&str, &wflow_compiler::ir::FormTrigger)> {
+    plan.triggers().filter_map(|n| match &n.config {
+        NodeConfig::SelfServeTrigger(f) if f.published != Some(false) => {
+            Some((n.identifier.value.as_str(), f))
+        }
+        _ => None,
+    })
+}
+
+/// Whether `user` sees `plan` (admins see all; others the workflows they may run).
+fn sees(user: &User, plan: &Plan) -> bool {
+    user.is_admin() || forms(plan).any(|(_, f)| user.may_execute(f.permissions.as_ref()))
+}
+
+fn workflow_json(plan: &Plan) -> Json {
+    export(&plan.workflow, PortSchema::Newest)
+        .unwrap_or_else(|_| json!({ "identifier": plan.workflow.identifier.value }))
+}
+
+async fn list_workflows(State(s): State<Server>, user: User) -> AxJson<Json> {
+    let list: Vec<Json> = s
+        .workflows()
+        .values()
+        .filter(|p| sees(&user, p))
+        .map(|p| workflow_json(p))
+        .collect();
+    ok("workflows", Json::Array(list))
+}
+
+fn visible_plan(s: &Server, user: &User, id: &str) -> Result<Arc<Plan>, ApiError> {
+    s.workflows()
+        .get(id)
+        .filter(|p| sees(user, p))
+        .cloned()
+        .ok_or_else(|| ApiError::not_found(format!("no workflow `{id}` that you can see")))
+}
+
+async fn get_workflow(
+    State(s): State<Server>,
+    user: User,
+    Path(id): Path<String>,
+) -> Result<AxJson<Json>, ApiError> {
+    Ok(ok("workflow", workflow_json(&visible_plan(&s, &user, &id)?)))
+}
+
+async fn start_run(
+    State(s): State<Server>,
+    user: User,
+    Path(id): Path<String>,
+    Body(body): Body,
+) -> Result<(StatusCode, AxJson<Json>), ApiError> {
+    let plan = visible_plan(&s, &user, &id)?;
+    let mut body = object(body, "the body")?;
+    let mut problems = Vec::new();
+    for key in body.keys() {
+        if !matches!(key.as_str(), "inputs" | "nodeIdentifier") {
+            problems.push(format!(
+                "unknown field `{key}`; the body takes `inputs` and `nodeIdentifier`"
+            ));
+        }
+    }
+    let triggers: Vec<_> = forms(&plan).collect();
+    let trigger = match body.get("nodeIdentifier") {
+        Some(Json::String(t)) => triggers.iter().find(|(n, _)| n == t).or_else(|| {
+            problems.push(format!(
+                "`nodeIdentifier`: the workflow has no published self-service trigger `{t}`"
+            ));
+            None
+        }),
+        Some(_) => {
+            problems.push("`nodeIdentifier` must be a string".into());
+            None
+        }
+        None if triggers.len() == 1 => triggers.first(),
+        None => {
+            let ids: Vec<&str> = triggers.iter().map(|(n, _)| *n).collect();
+            problems.push(if ids.is_empty() {
+                "the workflow has no published self-service trigger; it starts on catalog \
+                 events or schedules"
+                    .into()
+            } else {
+                format!(
+                    "the workflow has several self-service triggers; pick one with \
+                     `nodeIdentifier` ({})",
+                    ids.join(", ")
+                )
+            });
+            None
+        }
+    };
+    let given = match body.remove("inputs") {
+        None | Some(Json::Null) => Map::new(),
+        Some(Json::Object(m)) => m,
+        Some(other) => {
+            problems.push(format!("`inputs` must be an object, not {other}"));
+            Map::new()
+        }
+    };
+    let Some((trigger, form)) = trigger else {
+        return Err(ApiError::invalid(problems));
+    };
+    if !user.may_execute(form.permissions.as_ref()) {
+        return Err(forbidden(format!(
+            "you may not run workflow `{id}`: its trigger `{trigger}` allows admins{}",
+            allowed(form.permissions.as_ref())
+        )));
+    }
+    let values = match inputs::validate(&form.user_inputs, &given) {
+        Ok(v) => Some(v),
+        Err(found) => {
+            problems.extend(found.iter().map(ToString::to_string));
+            None
+        }
+    };
+    let (Some(values), true) = (values, problems.is_empty()) else {
+        return Err(ApiError::invalid(problems));
+    };
+    let run_id = s
+        .start(&plan, trigger, Json::Object(values), user.email.as_deref())
+        .await?;
+    let run = run_json(&s.engine().store, &run_id).await?;
+    Ok((StatusCode::CREATED, ok("run", run.unwrap_or(Json::Null))))
+}
+
+/// ` and ...` naming who else a trigger's permissions allow.
+fn allowed(p: Option<&wflow_compiler::ir::Permissions>) -> String {
+    let Some(p) = p else {
+        return " only (it lists no permissions)".into();
+    };
+    let mut parts = Vec::new();
+    for (what, list) in [("roles", &p.roles), ("users", &p.users), ("teams", &p.teams)] {
+        let names: Vec<&str> = list.iter().flatten().map(|n| n.value.as_str()).collect();
+        if !names.is_empty() {
+            parts.push(format!("{what} {}", names.join(", ")));
+        }
+    }
+    if parts.is_empty() {
+        " only".into()
+    } else {
+        format!(" and {}", parts.join("; "))
+    }
+}
+
+/// Run `id`, if `user` may see it.
+async fn visible_run(s: &Server, user: &User, id: &str) -> Result<RunRecord, ApiError> {
+    let run = s
+        .engine()
+        .store
+        .run(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no run `{id}`")))?;
+    let workflows = s.workflows();
+    let wf = workflows.get(&run.workflow).map(|p| &p.workflow);
+    if user.may_view(&run, wf) {
+        Ok(run)
+    } else {
+        Err(forbidden(format!(
+            "you may not view run `{id}`: only admins and the person who started it can \
+             (the workflow does not set allowAnyoneToViewRuns)"
+        )))
+    }
+}
+
+async fn list_runs(
+    State(s): State<Server>,
+    user: User,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<AxJson<Json>, ApiError> {
+    let limit = match q.get("limit").map(|l| l.parse::<i64>()) {
+        None => 100,
+        Some(Ok(n)) if (1..=1000).contains(&n) => n,
+        Some(_) => {
+            return Err(ApiError::invalid(vec![
+                "`limit` must be a number from 1 to 1000".into(),
+            ]));
+        }
+    };
+    let workflows = s.workflows();
+    let runs: Vec<Json> = s
+        .engine()
+        .store
+        .runs(limit)
+        .await?
+        .into_iter()
+        .filter(|r| q.get("workflow").is_none_or(|w| *w == r.workflow))
+        .filter(|r| user.may_view(r, workflows.get(&r.workflow).map(|p| &p.workflow)))
+        .map(|r| {
+            json!({
+                "identifier": r.id, "workflow": {"identifier": r.workflow},
+                "status": r.status, "result": r.result, "createdBy": r.created_by,
+                "createdAt": r.created_at, "completedAt": r.completed_at,
+            })
+        })
+        .collect();
+    Ok(ok("runs", Json::Array(runs)))
+}
+
+async fn run_reply(s: &Server, id: &str) -> Result<AxJson<Json>, ApiError> {
+    let run = run_json(&s.engine().store, id).await?;
+    Ok(ok("run", run.unwrap_or(Json::Null)))
+}
+
+async fn get_run(
+    State(s): State<Server>,
+    user: User,
+    Path(id): Path<String>,
+) -> Result<AxJson<Json>, ApiError> {
+    visible_run(&s, &user, &id).await?;
+    run_reply(&s, &id).await
+}
+
+async fn cancel_run(
+    State(s): State<Server>,
+    user: User,
+    Path(id): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<AxJson<Json>, ApiError> {
+    let run = visible_run(&s, &user, &id).await?;
+    if !user.may_act_on(&run) {
+        return Err(forbidden(format!(
+            "you may not cancel run `{id}`: only admins and the person who started it can"
+        )));
+    }
+    let force = match q.get("force").map(String::as_str) {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(other) => {
+            return Err(ApiError::invalid(vec![format!(
+                "`force` must be true or false, not `{other}`"
+            )]));
+        }
+    };
+    s.engine()
+        .cancel(&id, force)
+        .await
+        .map_err(|e| ApiError::conflict(e.0))?;
+    run_reply(&s, &id).await
+}
+
+async fn patch_node_run_of(
+    State(s): State<Server>,
+    user: User,
+    Path((run, node_run)): Path<(String, String)>,
+    Body(body): Body,
+) -> Result<AxJson<Json>, ApiError> {
+    report_node_run(&s, &user, &run, &node_run, body).await
+}
+
+async fn patch_node_run(
+    State(s): State<Server>,
+    user: User,
+    Path(node_run): Path<String>,
+    Body(body): Body,
+) -> Result<AxJson<Json>, ApiError> {
+    let run = s
+        .engine()
+        .store
+        .node_run_owner(&node_run)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no node run `{node_run}`")))?;
+    report_node_run(&s, &user, &run, &node_run, body).await
+}
+
+/// What a node-run PATCH asks for, checked.
+struct Report {
+    result: Option<String>,
+    output: Option<Json>,
+    logs: Vec<(String, String)>,
+}
+
+fn read_report(body: Json) -> Result<Report, ApiError> {
+    let body = object(body, "the body")?;
+    let mut problems = Vec::new();
+    for key in body.keys() {
+        if !matches!(key.as_str(), "status" | "result" | "output" | "logs") {
+            problems.push(format!(
+                "unknown field `{key}`; the body takes status, result, output and logs"
+            ));
+        }
+    }
+    let status = match body.get("status") {
+        None => None,
+        Some(Json::String(s)) if s == IN_PROGRESS || s == COMPLETED => Some(s.as_str()),
+        Some(other) => {
+            problems.push(format!(
+                "`status` must be IN_PROGRESS or COMPLETED, not {other}"
+            ));
+            None
+        }
+    };
+    let result = match body.get("result") {
+        None | Some(Json::Null) => None,
+        Some(Json::String(r)) if r == SUCCESS || r == FAILED => Some(r.clone()),
+        Some(other) => {
+            problems.push(format!(
+                "`result` must be SUCCESS or FAILED, not {other} (to stop the run, POST \
+                 .../runs/{{run}}/cancel)"
+            ));
+            None
+        }
+    };
+    if status == Some(COMPLETED) && result.is_none() && !body.contains_key("result") {
+        problems.push("`result` is required when `status` is COMPLETED".into());
+    }
+    if status == Some(IN_PROGRESS) && result.is_some() {
+        problems.push("`result` goes with `status: COMPLETED`, not IN_PROGRESS".into());
+    }
+    let output = match body.get("output") {
+        None => None,
+        Some(o @ Json::Object(_)) => Some(o.clone()),
+        Some(other) => {
+            problems.push(format!("`output` must be an object, not {other}"));
+            None
+        }
+    };
+    let mut logs = Vec::new();
+    match body.get("logs") {
+        None => {}
+        Some(Json::Array(items)) => {
+            for (i, l) in items.iter().enumerate() {
+                let level = l.get("logLevel").and_then(Json::as_str).unwrap_or("INFO");
+                if !matches!(level, "DEBUG" | "INFO" | "WARN" | "ERROR") {
+                    problems.push(format!(
+                        "logs[{i}].logLevel must be DEBUG, INFO, WARN or ERROR, not `{level}`"
+                    ));
+                }
+                match l.get("log").and_then(Json::as_str) {
+                    Some(text) => logs.push((level.to_string(), text.to_string())),
+                    None => problems.push(format!("logs[{i}].log: a string is required")),
+                }
+            }
+        }
+        Some(_) => problems.push("`logs` must be a list of {logLevel, log}".into()),
+    }
+    if problems.is_empty() {
+        Ok(Report {
+            result,
+            output,
+            logs,
+        })
+    } else {
+        Err(ApiError::invalid(problems))
+    }
+}
+
+async fn report_node_run(
+    s: &Server,
+    user: &User,
+    run_id: &str,
+    node_run: &str,
+    body: Json,
+) -> Result<AxJson<Json>, ApiError> {
+    let report = read_report(body)?;
+    let run = visible_run(s, user, run_id).await?;
+    if !user.may_act_on(&run) {
+        return Err(forbidden(format!(
+            "you may not report on the nodes of run `{run_id}`: only admins and the person \
+             who started it can"
+        )));
+    }
+    let rec = s
+        .engine()
+        .store
+        .node_runs(run_id)
+        .await?
+        .into_iter()
+        .find(|n| n.id == node_run)
+        .ok_or_else(|| ApiError::not_found(format!("run `{run_id}` has no node run `{node_run}`")))?;
+    let plan = s.pinned_plan(&run)?;
+    {
+        let lock = s.run_lock(run_id);
+        let _held = lock.lock().await;
+        let writes: Vec<Write> = report
+            .logs
+            .into_iter()
+            .map(|(level, text)| Write::Log {
+                run_id: run_id.to_string(),
+                record: log(&rec.node, &level, text),
+            })
+            .collect();
+        s.engine().store.apply(&writes).await?;
+        if let Some(result) = &report.result {
+            s.engine()
+                .complete(&plan, run_id, &rec.node, result, report.output)
+                .await
+                .map_err(|e| ApiError::conflict(e.0))?;
+        }
+    }
+    if report.result.is_some() {
+        s.drive(&plan, run_id).await?;
+    }
+    run_reply(s, run_id).await
+}
+
+async fn respond(
+    State(s): State<Server>,
+    user: User,
+    Path((run_id, node)): Path<(String, String)>,
+    Body(body): Body,
+) -> Result<AxJson<Json>, ApiError> {
+    let mut body = object(body, "the body")?;
+    let run = visible_run(&s, &user, &run_id).await?;
+    let plan = s.pinned_plan(&run)?;
+    // The node may be named by its identifier or by its node run's id.
+    let node = match s
+        .engine()
+        .store
+        .node_runs(&run_id)
+        .await?
+        .into_iter()
+        .find(|n| n.id == node)
+    {
+        Some(rec) => rec.node,
+        None => node,
+    };
+    let Some(NodeConfig::Input(input)) = plan.node(&node).map(|n| &n.config) else {
+        return Err(ApiError::not_found(format!(
+            "run `{run_id}` has no approval (INPUT) node `{node}`"
+        )));
+    };
+    let mut problems = Vec::new();
+    let button = match body.remove("button") {
+        Some(Json::String(b)) if input.outlets.iter().any(|o| o.identifier.value == b) => b,
+        other => {
+            let ids: Vec<&str> = input
+                .outlets
+                .iter()
+                .map(|o| o.identifier.value.as_str())
+                .collect();
+            problems.push(format!(
+                "`button` must be one of {}, not {}",
+                ids.join(", "),
+                other.unwrap_or(Json::Null)
+            ));
+            String::new()
+        }
+    };
+    let given = match body.remove("inputs") {
+        None | Some(Json::Null) => Map::new(),
+        Some(Json::Object(m)) => m,
+        Some(other) => {
+            problems.push(format!("`inputs` must be an object, not {other}"));
+            Map::new()
+        }
+    };
+    problems.extend(body.keys().map(|k| {
+        format!("unknown field `{k}`; the body takes `button` and `inputs`")
+    }));
+    if let Err(found) = inputs::validate(&input.user_inputs, &given) {
+        problems.extend(found.iter().map(ToString::to_string));
+    }
+    if !problems.is_empty() {
+        return Err(ApiError::invalid(problems));
+    }
+    if !user.may_respond(input.responders.as_ref(), &run) {
+        return Err(forbidden(format!(
+            "you may not respond to node `{node}` of run `{run_id}`: you are not one of its \
+             responders"
+        )));
+    }
+    let responder = user.email.clone().unwrap_or_else(|| "admin".into());
+    {
+        let lock = s.run_lock(&run_id);
+        let _held = lock.lock().await;
+        s.engine()
+            .respond_authorized(&plan, &run_id, &node, &responder, &button, &given)
+            .await
+            .map_err(|e| ApiError::conflict(e.0))?;
+    }
+    s.drive(&plan, &run_id).await?;
+    run_reply(&s, &run_id).await
+}

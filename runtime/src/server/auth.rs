@@ -1,0 +1,182 @@
+//! Who is calling and what they may do: bearer tokens from a JSON file mapped to users, Port's
+//! self-service permissions, run visibility and approval responders.
+//!
+//! The file: `{"users": [{"token": "...", "email": "a@example.com", "roles": ["Admin"],
+//! "teams": ["platform"]}]}`. A user with the role `Admin` may do everything.
+
+use std::collections::HashMap;
+
+use axum::extract::FromRequestParts;
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use serde_json::Value as Json;
+use wflow_compiler::ir::{Permissions, Responders, Workflow};
+
+use super::{ApiError, Server};
+use crate::store::RunRecord;
+
+/// A caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    /// `None` for the anonymous admin of a server without `--auth`.
+    pub email: Option<String>,
+    pub roles: Vec<String>,
+    pub teams: Vec<String>,
+}
+
+impl User {
+    /// Whether the user has the `Admin` role.
+    pub fn is_admin(&self) -> bool {
+        self.roles.iter().any(|r| r.eq_ignore_ascii_case("admin"))
+    }
+
+    fn is(&self, email: &str) -> bool {
+        self.email
+            .as_deref()
+            .is_some_and(|e| e.eq_ignore_ascii_case(email))
+    }
+
+    fn in_any(&self, roles: &[String], teams: &[String], users: &[String]) -> bool {
+        roles
+            .iter()
+            .any(|r| self.roles.iter().any(|m| m.eq_ignore_ascii_case(r)))
+            || teams.iter().any(|t| self.teams.contains(t))
+            || users.iter().any(|u| self.is(u))
+    }
+
+    /// Whether the user may run a self-service trigger with `permissions` (omitted or `{}`:
+    /// admins only; otherwise admins and the listed roles, users and teams).
+    pub fn may_execute(&self, permissions: Option<&Permissions>) -> bool {
+        if self.is_admin() {
+            return true;
+        }
+        let Some(p) = permissions else {
+            return false;
+        };
+        let names = |v: &Option<Vec<wflow_compiler::ir::Name>>| -> Vec<String> {
+            v.iter().flatten().map(|n| n.value.clone()).collect()
+        };
+        self.in_any(&names(&p.roles), &names(&p.teams), &names(&p.users))
+    }
+
+    /// Whether the user may see `run` of `workflow` (admins, its creator, anyone when the
+    /// workflow allows it).
+    pub fn may_view(&self, run: &RunRecord, workflow: Option<&Workflow>) -> bool {
+        self.may_act_on(run) || workflow.and_then(|w| w.allow_anyone_to_view_runs) == Some(true)
+    }
+
+    /// Whether the user may cancel `run` or report on its nodes (admins and its creator).
+    pub fn may_act_on(&self, run: &RunRecord) -> bool {
+        self.is_admin() || run.created_by.as_deref().is_some_and(|c| self.is(c))
+    }
+
+    /// Whether the user may answer an approval with `responders` on `run` (the listed users,
+    /// roles and teams; with none listed, admins and the run's creator).
+    pub fn may_respond(&self, responders: Option<&Responders>, run: &RunRecord) -> bool {
+        let names = |v: &[wflow_compiler::ir::Name]| -> Vec<String> {
+            v.iter().map(|n| n.value.clone()).collect()
+        };
+        match responders {
+            Some(r) if !(r.users.is_empty() && r.roles.is_empty() && r.teams.is_empty()) => {
+                self.in_any(&names(&r.roles), &names(&r.teams), &names(&r.users))
+            }
+            _ => self.may_act_on(run),
+        }
+    }
+}
+
+/// The users of a server, by token.
+#[derive(Debug, Clone, Default)]
+pub struct Auth {
+    by_token: HashMap<String, User>,
+}
+
+impl Auth {
+    /// Reads an auth file's text; every problem is reported (tokens are never quoted).
+    pub fn parse(text: &str) -> Result<Auth, Vec<String>> {
+        let v: Json = serde_json::from_str(text).map_err(|e| vec![format!("not JSON: {e}")])?;
+        let Some(users) = v.get("users").and_then(Json::as_array) else {
+            return Err(vec![
+                "expected {\"users\": [{\"token\", \"email\", \"roles\", \"teams\"}]}".into(),
+            ]);
+        };
+        let mut problems = Vec::new();
+        let mut by_token = HashMap::new();
+        for (i, u) in users.iter().enumerate() {
+            let strings = |key: &str, problems: &mut Vec<String>| -> Vec<String> {
+                match u.get(key) {
+                    None => Vec::new(),
+                    Some(Json::Array(a)) if a.iter().all(Json::is_string) => a
+                        .iter()
+                        .filter_map(|s| s.as_str().map(str::to_string))
+                        .collect(),
+                    Some(_) => {
+                        problems.push(format!("users[{i}].{key}: expected a list of strings"));
+                        Vec::new()
+                    }
+                }
+            };
+            let email = u.get("email").and_then(Json::as_str).map(str::to_string);
+            if email.is_none() {
+                problems.push(format!("users[{i}].email: a string is required"));
+            }
+            let token = u.get("token").and_then(Json::as_str).unwrap_or_default();
+            if token.len() < 16 {
+                problems.push(format!(
+                    "users[{i}].token: a token of at least 16 characters is required"
+                ));
+            }
+            let user = User {
+                email,
+                roles: strings("roles", &mut problems),
+                teams: strings("teams", &mut problems),
+            };
+            if by_token.insert(token.to_string(), user).is_some() {
+                problems.push(format!("users[{i}].token: the same token is given twice"));
+            }
+        }
+        if problems.is_empty() {
+            Ok(Auth { by_token })
+        } else {
+            Err(problems)
+        }
+    }
+}
+
+fn unauthorized(message: &str) -> ApiError {
+    ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message.to_string())
+}
+
+/// The 403 for an action the user may not take.
+pub(super) fn forbidden(message: String) -> ApiError {
+    ApiError::new(StatusCode::FORBIDDEN, "forbidden", message)
+}
+
+impl FromRequestParts<Server> for User {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, server: &Server) -> Result<User, ApiError> {
+        let Some(auth) = &server.0.auth else {
+            return Ok(User {
+                email: None,
+                roles: vec!["Admin".into()],
+                teams: Vec::new(),
+            });
+        };
+        let Some(header) = parts.headers.get(axum::http::header::AUTHORIZATION) else {
+            return Err(unauthorized(
+                "no Authorization header; send `Authorization: Bearer <token>`",
+            ));
+        };
+        let token = header
+            .to_str()
+            .ok()
+            .and_then(|h| h.strip_prefix("Bearer "))
+            .map(str::trim)
+            .ok_or_else(|| unauthorized("the Authorization header must be `Bearer <token>`"))?;
+        auth.by_token
+            .get(token)
+            .cloned()
+            .ok_or_else(|| unauthorized("the bearer token is not known to this server"))
+    }
+}

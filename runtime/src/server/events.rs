@@ -1,0 +1,151 @@
+//! Catalog events: an entity created, updated or deleted (through the API or by an upsert
+//! node) fires the matching published EVENT_TRIGGERs, filtered by their jq conditions.
+//!
+//! The event is Port's: `diff.before`, `diff.after`, `action`, `context`, plus `trigger` with
+//! where the change came from. A change made by a run carries the chain of workflows that led
+//! to it (`trigger.chain`); a workflow already in the chain is not fired again, so workflows
+//! that update what they listen to do not loop forever.
+
+use serde_json::{Value as Json, json};
+use tokio::sync::mpsc;
+use wflow_compiler::ir::{EventTrigger, NodeConfig};
+
+use super::{ApiError, Server, log_error};
+use crate::engine::now;
+use crate::plan::Plan;
+use crate::store::EntityChange;
+
+/// Fires the event triggers of each change until the server stops.
+pub(super) async fn listen(server: Server, mut rx: mpsc::UnboundedReceiver<EntityChange>) {
+    let stop = server.0.stop.clone();
+    loop {
+        let change = tokio::select! {
+            () = stop.cancelled() => return,
+            c = rx.recv() => c,
+        };
+        let Some(change) = change else { return };
+        if let Err(e) = fire(&server, &change).await {
+            log_error(
+                &format!(
+                    "event on entity `{}` of `{}`",
+                    change.identifier, change.blueprint
+                ),
+                &e.message(),
+            );
+        }
+    }
+}
+
+/// Port's action for a change.
+fn action(c: &EntityChange) -> &'static str {
+    match (&c.before, &c.after) {
+        (None, _) => "CREATE",
+        (Some(_), Some(_)) => "UPDATE",
+        (Some(_), None) => "DELETE",
+    }
+}
+
+/// Whether trigger `t` listens to `action` on `blueprint`.
+fn listens(t: &EventTrigger, blueprint: &str, action: &str) -> bool {
+    t.published != Some(false)
+        && t.blueprint_identifier.value == blueprint
+        && match t.event_type.value.as_str() {
+            "ENTITY_CREATED" => action == "CREATE",
+            "ENTITY_UPDATED" => action == "UPDATE",
+            "ENTITY_DELETED" => action == "DELETE",
+            "ANY_ENTITY_CHANGE" => true,
+            _ => false,
+        }
+}
+
+async fn fire(server: &Server, change: &EntityChange) -> Result<(), ApiError> {
+    let action = action(change);
+    let mut chain: Vec<String> = Vec::new();
+    if let Some(run_id) = &change.run_id
+        && let Some(run) = server.engine().store.run(run_id).await?
+    {
+        chain.extend(
+            run.trigger_payload["trigger"]["chain"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|w| w.as_str().map(str::to_string)),
+        );
+        chain.push(run.workflow);
+    }
+    let event = json!({
+        "resourceType": "entity",
+        "action": action,
+        "diff": { "before": change.before, "after": change.after },
+        "context": {
+            "blueprintIdentifier": change.blueprint,
+            "entityIdentifier": change.identifier,
+        },
+        "trigger": {
+            "origin": if change.run_id.is_some() { "WORKFLOW" } else { "API" },
+            "by": { "workflowRun": change.run_id },
+            "at": now(),
+            "chain": chain,
+        },
+    });
+    for plan in server.workflows().values() {
+        for node in plan.triggers() {
+            let NodeConfig::EventTrigger(t) = &node.config else {
+                continue;
+            };
+            if !listens(t, &change.blueprint, action) {
+                continue;
+            }
+            let workflow = &plan.workflow.identifier.value;
+            if chain.contains(workflow) {
+                eprintln!(
+                    "wflow serve: not firing `{workflow}` on entity `{}`: the change comes from \
+                     a run that `{workflow}` started (chain {}), which would loop",
+                    change.identifier,
+                    chain.join(" -> ")
+                );
+                continue;
+            }
+            if condition(server, plan, t, &event).await {
+                server
+                    .start(plan, &node.identifier.value, event.clone(), None)
+                    .await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Whether the trigger's condition holds for `event` (no condition: it does). Each expression
+/// must yield `true`; `combinator: "or"` needs one of them. An expression error is logged and
+/// counts as false.
+async fn condition(server: &Server, plan: &Plan, t: &EventTrigger, event: &Json) -> bool {
+    let Some(c) = &t.condition else {
+        return true;
+    };
+    let codes: Vec<&str> = c.expressions.iter().map(|e| e.code.as_str()).collect();
+    let outcomes = server
+        .engine()
+        .ev
+        .eval(&plan.programs, &codes, event.clone())
+        .await;
+    let results = outcomes.into_iter().zip(&codes).map(|(o, code)| match o {
+        Ok(values) => values.first() == Some(&Json::Bool(true)),
+        Err(e) => {
+            log_error(
+                &format!(
+                    "the condition `{code}` of workflow `{}`",
+                    plan.workflow.identifier.value
+                ),
+                &e,
+            );
+            false
+        }
+    });
+    let results: Vec<bool> = results.collect();
+    if c.combinator.as_ref().map(|n| n.value.as_str()) == Some("or") {
+        results.contains(&true)
+    } else {
+        results.iter().all(|r| *r)
+    }
+}

@@ -1,0 +1,394 @@
+//! `wflow serve`: Port's backend for a directory of workflows, in one process. People and
+//! agents start self-service runs over HTTP ([`api`]), catalog changes fire event triggers
+//! ([`events`]), cron schedules fire ([`schedule`]), approvers respond, async nodes report back,
+//! and every run can be followed over the API. Access is checked by [`auth`].
+
+mod api;
+pub mod auth;
+mod catalog_api;
+pub mod events;
+pub mod query;
+pub mod schedule;
+
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{Hash, Hasher};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value as Json, json};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use wflow_compiler::{Diagnostic, Syntax, check_source};
+
+use crate::engine::{Config, Engine, Outcome, Quiet};
+use crate::plan::Plan;
+use crate::secrets::Secrets;
+use crate::store::{EntityChange, RunRecord, Store};
+
+pub use auth::{Auth, User};
+pub use schedule::{Clock, Scheduler, SystemClock};
+
+/// Why a workflow file cannot be served.
+#[derive(Debug)]
+pub enum Refusal {
+    /// The file does not check; its diagnostics.
+    Errors(Vec<Diagnostic>),
+    /// A workflow checks but cannot run (an expression jaq does not compile, a missing secret).
+    Problems(Vec<String>),
+}
+
+/// Checks `src` and prepares every workflow in it (fragments are skipped). A file with errors
+/// is refused as a whole.
+pub fn prepare(src: &str, syntax: Syntax, path: &str) -> Result<Vec<Plan>, Refusal> {
+    let checked = check_source(src, syntax);
+    if checked.has_errors() {
+        return Err(Refusal::Errors(checked.diagnostics));
+    }
+    let mut plans = Vec::new();
+    let mut problems = Vec::new();
+    for wf in checked.module.workflows.into_iter().filter(|w| !w.fragment) {
+        let id = wf.identifier.value.clone();
+        match Plan::new(wf, src.to_string(), syntax, path.to_string()) {
+            Ok(p) => plans.push(p),
+            Err(e) => problems.extend(e.into_iter().map(|m| format!("workflow `{id}`: {m}"))),
+        }
+    }
+    if problems.is_empty() {
+        Ok(plans)
+    } else {
+        Err(Refusal::Problems(problems))
+    }
+}
+
+/// Settings of a server.
+#[derive(Default)]
+pub struct Options {
+    /// Who may do what; `None` lets every request act as an admin (for local use).
+    pub auth: Option<Auth>,
+    /// The text of a `NAME=value` secrets file (the environment's `WFLOW_SECRET_*` win).
+    pub secrets_file: Option<String>,
+    /// The engine's settings.
+    pub config: Config,
+}
+
+/// A server: the engine, the workflows it serves and the work in flight. Cheap to clone.
+#[derive(Clone)]
+pub struct Server(Arc<Inner>);
+
+struct Inner {
+    engine: Engine,
+    workflows: RwLock<Arc<BTreeMap<String, Arc<Plan>>>>,
+    auth: Option<Auth>,
+    secrets_file: Option<String>,
+    /// One lock per run being driven or answered, so that a run is driven by one task at a time.
+    locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// Plans of stored runs, by source and workflow: each run keeps the version it started with.
+    pinned: Mutex<HashMap<u64, Arc<Plan>>>,
+    changes: Mutex<Option<mpsc::UnboundedReceiver<EntityChange>>>,
+    tasks: TaskTracker,
+    stop: CancellationToken,
+}
+
+fn pin_key(source: &str, workflow: &str) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    source.hash(&mut h);
+    workflow.hash(&mut h);
+    h.finish()
+}
+
+/// A server-side failure, logged without secrets (store and engine errors carry none).
+fn log_error(what: &str, e: &dyn std::fmt::Display) {
+    eprintln!("wflow serve: {what}: {e}");
+}
+
+impl Server {
+    /// A server over `store` serving `plans` (checked and prepared with [`prepare`]).
+    pub fn new(store: Store, plans: Vec<Plan>, options: Options) -> Result<Server, crate::Error> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let engine = Engine::new(store.with_entity_changes(tx), options.config)?;
+        let server = Server(Arc::new(Inner {
+            engine,
+            workflows: RwLock::new(Arc::new(BTreeMap::new())),
+            auth: options.auth,
+            secrets_file: options.secrets_file,
+            locks: Mutex::new(HashMap::new()),
+            pinned: Mutex::new(HashMap::new()),
+            changes: Mutex::new(Some(rx)),
+            tasks: TaskTracker::new(),
+            stop: CancellationToken::new(),
+        }));
+        server.set_workflows(plans);
+        Ok(server)
+    }
+
+    /// Replaces the served workflows; runs already started keep their version.
+    pub fn set_workflows(&self, plans: Vec<Plan>) {
+        let mut map = BTreeMap::new();
+        let mut pinned = self.0.pinned.lock().unwrap_or_else(PoisonError::into_inner);
+        for p in plans {
+            let p = Arc::new(p);
+            pinned.insert(
+                pin_key(&p.source, &p.workflow.identifier.value),
+                Arc::clone(&p),
+            );
+            map.insert(p.workflow.identifier.value.clone(), p);
+        }
+        *self
+            .0
+            .workflows
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = Arc::new(map);
+    }
+
+    /// The served workflows, by identifier.
+    pub fn workflows(&self) -> Arc<BTreeMap<String, Arc<Plan>>> {
+        Arc::clone(&self.0.workflows.read().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// The engine (and through it the store).
+    pub fn engine(&self) -> &Engine {
+        &self.0.engine
+    }
+
+    /// The HTTP API.
+    pub fn router(&self) -> axum::Router {
+        api::router(self.clone())
+    }
+
+    /// Serves the API on `listener`, fires catalog events and schedules (timed by `clock`)
+    /// and continues the runs a previous process left unfinished, until `shutdown` completes;
+    /// then stops accepting requests and waits (up to `grace`) for the runs being driven.
+    pub async fn serve(
+        self,
+        listener: tokio::net::TcpListener,
+        clock: Arc<dyn Clock>,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+        grace: Duration,
+    ) -> std::io::Result<()> {
+        let rx = self
+            .0
+            .changes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(rx) = rx {
+            self.0.tasks.spawn(events::listen(self.clone(), rx));
+        }
+        self.0
+            .tasks
+            .spawn(Scheduler::new(self.clone(), clock).run(self.0.stop.clone()));
+        self.resume_unfinished().await;
+        let stop = self.0.stop.clone();
+        let result = axum::serve(listener, self.router())
+            .with_graceful_shutdown(async move {
+                shutdown.await;
+                stop.cancel();
+            })
+            .await;
+        self.0.stop.cancel();
+        self.0.tasks.close();
+        if tokio::time::timeout(grace, self.0.tasks.wait())
+            .await
+            .is_err()
+        {
+            eprintln!(
+                "wflow serve: runs still being driven after {grace:?}; they continue when the \
+                 server starts again"
+            );
+        }
+        result
+    }
+
+    /// Drives every run left in progress (by a previous process that stopped).
+    async fn resume_unfinished(&self) {
+        match self.0.engine.store.unfinished_runs().await {
+            Ok(runs) => {
+                for run in runs {
+                    match self.pinned_plan(&run) {
+                        Ok(plan) => self.spawn_drive(plan, run.id),
+                        Err(e) => log_error(&format!("cannot resume run {}", run.id), &e.message()),
+                    }
+                }
+            }
+            Err(e) => log_error("cannot list unfinished runs", &e),
+        }
+    }
+
+    /// The plan a stored run started with.
+    fn pinned_plan(&self, run: &RunRecord) -> Result<Arc<Plan>, ApiError> {
+        let key = pin_key(&run.source, &run.workflow);
+        if let Some(p) = self
+            .0
+            .pinned
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&key)
+        {
+            return Ok(Arc::clone(p));
+        }
+        let syntax = if run.syntax == "json" {
+            Syntax::Json
+        } else {
+            Syntax::Wflow
+        };
+        let plan = prepare(&run.source, syntax, &run.source_path)
+            .ok()
+            .and_then(|plans| {
+                plans
+                    .into_iter()
+                    .find(|p| p.workflow.identifier.value == run.workflow)
+            })
+            .ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal_error",
+                    format!(
+                        "the workflow version run `{}` started with no longer prepares",
+                        run.id
+                    ),
+                )
+            })?;
+        let plan = Arc::new(plan);
+        self.0
+            .pinned
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(key, Arc::clone(&plan));
+        Ok(plan)
+    }
+
+    /// The secrets `plan` reads.
+    fn secrets(&self, plan: &Plan) -> Result<Secrets, ApiError> {
+        Secrets::load(&plan.secrets, self.0.secrets_file.as_deref()).map_err(|missing| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "missing_secrets",
+                format!(
+                    "workflow `{}` reads secrets the server was not given: {}",
+                    plan.workflow.identifier.value,
+                    missing.join(", ")
+                ),
+            )
+        })
+    }
+
+    /// The lock of run `run_id`.
+    fn run_lock(&self, run_id: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut locks = self.0.locks.lock().unwrap_or_else(PoisonError::into_inner);
+        locks.retain(|_, l| Arc::strong_count(l) > 1);
+        Arc::clone(locks.entry(run_id.to_string()).or_default())
+    }
+
+    /// Starts a run of `plan` from `trigger` with `payload` and drives it in the background.
+    async fn start(
+        &self,
+        plan: &Arc<Plan>,
+        trigger: &str,
+        payload: Json,
+        created_by: Option<&str>,
+    ) -> Result<String, ApiError> {
+        let secrets = self.secrets(plan)?;
+        let run_id = self
+            .0
+            .engine
+            .start(plan, trigger, payload, created_by, &secrets)
+            .await
+            .map_err(ApiError::internal)?;
+        self.spawn_drive(Arc::clone(plan), run_id.clone());
+        Ok(run_id)
+    }
+
+    /// Drives `run_id` until it completes or waits, holding the run's lock.
+    async fn drive(&self, plan: &Plan, run_id: &str) -> Result<Outcome, ApiError> {
+        let lock = self.run_lock(run_id);
+        let _held = lock.lock().await;
+        let secrets = self.secrets(plan)?;
+        self.0
+            .engine
+            .drive(plan, run_id, &secrets, &Quiet)
+            .await
+            .map_err(ApiError::internal)
+    }
+
+    /// Drives `run_id` in the background.
+    fn spawn_drive(&self, plan: Arc<Plan>, run_id: String) {
+        let server = self.clone();
+        self.0.tasks.spawn(async move {
+            if let Err(e) = server.drive(&plan, &run_id).await {
+                log_error(&format!("run {run_id}"), &e.message());
+            }
+        });
+    }
+}
+
+/// An API error: its status, Port's `error` code and every problem found.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    problems: Vec<String>,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, code: &'static str, message: String) -> ApiError {
+        ApiError {
+            status,
+            code,
+            problems: vec![message],
+        }
+    }
+
+    fn many(status: StatusCode, code: &'static str, problems: Vec<String>) -> ApiError {
+        ApiError {
+            status,
+            code,
+            problems,
+        }
+    }
+
+    fn not_found(message: String) -> ApiError {
+        ApiError::new(StatusCode::NOT_FOUND, "not_found", message)
+    }
+
+    fn invalid(problems: Vec<String>) -> ApiError {
+        ApiError::many(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request", problems)
+    }
+
+    fn conflict(message: String) -> ApiError {
+        ApiError::new(StatusCode::CONFLICT, "conflict", message)
+    }
+
+    fn internal(e: impl std::fmt::Display) -> ApiError {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal_error",
+            e.to_string(),
+        )
+    }
+
+    /// Every problem, on one line.
+    fn message(&self) -> String {
+        self.problems.join("; ")
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = json!({
+            "ok": false,
+            "error": self.code,
+            "message": self.message(),
+            "problems": self.problems,
+        });
+        (self.status, axum::Json(body)).into_response()
+    }
+}
+
+impl From<crate::store::StoreError> for ApiError {
+    fn from(e: crate::store::StoreError) -> ApiError {
+        ApiError::internal(e)
+    }
+}
