@@ -202,6 +202,26 @@ fn a_session_with_vscode_capabilities() {
     assert_eq!(edits.len(), 2, "declaration and the edge: {rename}");
     assert!(edits.iter().all(|e| e["newText"] == "invoke"));
 
+    // Semantic tokens for the jq in templates: `.outputs`, `.trigger`, `.service`, ...
+    let tokens = c.request(
+        "textDocument/semanticTokens/full",
+        json!({"textDocument": {"uri": uri}}),
+    );
+    let data: Vec<u64> = tokens["result"]["data"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_u64)
+        .collect();
+    assert!(data.len() >= 15 && data.len() % 5 == 0, "{tokens}");
+    let first = pos_of(&src, ".outputs.trigger");
+    let at = |k: &str| first[k].as_u64().unwrap_or(0);
+    assert_eq!(
+        data[..3],
+        [at("line"), at("character"), ".outputs".len() as u64]
+    );
+    assert_eq!(data[3], 1, "a property");
+
     let symbols = c.request(
         "textDocument/documentSymbol",
         json!({"textDocument": {"uri": uri}}),

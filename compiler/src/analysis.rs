@@ -540,3 +540,137 @@ mod tests {
         );
     }
 }
+
+/// What a jq token is, for semantic highlighting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenKind {
+    Keyword,
+    Property,
+    Variable,
+    String,
+    Number,
+    Function,
+    Operator,
+}
+
+const JQ_KEYWORDS: &[&str] = &[
+    "def", "if", "then", "elif", "else", "end", "as", "reduce", "foreach", "try", "catch", "label",
+    "import", "include", "and", "or", "not", "true", "false", "null",
+];
+
+/// The tokens of every jq expression in the file (inside `{{ }}` templates, backticks and
+/// jqQuery values), in source order, for editors that highlight by semantic tokens.
+pub fn jq_tokens(module: &Module) -> Vec<(Span, TokenKind)> {
+    let mut out = Vec::new();
+    for wf in &module.workflows {
+        for q in crate::check::jq_sites(wf) {
+            for (range, kind) in lex_jq(&q.code) {
+                out.push((q.source_span(range), kind));
+            }
+        }
+    }
+    out.sort_by_key(|(s, _)| s.start);
+    out.dedup_by_key(|(s, _)| s.start);
+    out
+}
+
+/// A small jq lexer for highlighting (not for checking: that is jaq's parser in `jq`).
+fn lex_jq(code: &str) -> Vec<(std::ops::Range<usize>, TokenKind)> {
+    let bytes = code.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    let word_end = |from: usize| {
+        code[from..]
+            .find(|c: char| !(c.is_alphanumeric() || c == '_'))
+            .map_or(code.len(), |n| from + n)
+    };
+    while let Some(&b) = bytes.get(i) {
+        match b {
+            b'"' => {
+                let start = i;
+                i += 1;
+                while let Some(&c) = bytes.get(i) {
+                    i += 1;
+                    match c {
+                        b'\\' => i += 1,
+                        b'"' => break,
+                        _ => {}
+                    }
+                }
+                out.push((start..i.min(code.len()), TokenKind::String));
+            }
+            b'.' if bytes
+                .get(i + 1)
+                .is_some_and(|c| c.is_ascii_alphabetic() || *c == b'_') =>
+            {
+                let end = word_end(i + 1);
+                out.push((i..end, TokenKind::Property));
+                i = end;
+            }
+            b'$' => {
+                let end = word_end(i + 1);
+                out.push((i..end, TokenKind::Variable));
+                i = end.max(i + 1);
+            }
+            b'0'..=b'9' => {
+                let end = code[i..]
+                    .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == 'e' || c == 'E'))
+                    .map_or(code.len(), |n| i + n);
+                out.push((i..end, TokenKind::Number));
+                i = end;
+            }
+            b'#' => {
+                // A jq comment runs to the end of the line.
+                i = code[i..].find('\n').map_or(code.len(), |n| i + n);
+            }
+            c if c.is_ascii_alphabetic() || c == b'_' || c == b'@' => {
+                let end = word_end(i + 1);
+                let word = &code[i..end];
+                let kind = if JQ_KEYWORDS.contains(&word) {
+                    TokenKind::Keyword
+                } else {
+                    TokenKind::Function
+                };
+                out.push((i..end, kind));
+                i = end;
+            }
+            b'|' | b'=' | b'!' | b'<' | b'>' | b'+' | b'-' | b'*' | b'/' | b'%' | b'?' => {
+                let end = code[i..]
+                    .find(|c: char| !"|=!<>+-*/%?".contains(c))
+                    .map_or(code.len(), |n| i + n);
+                out.push((i..end, TokenKind::Operator));
+                i = end;
+            }
+            _ => i += code[i..].chars().next().map_or(1, char::len_utf8),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod token_tests {
+    use super::*;
+
+    #[test]
+    fn jq_is_tokenised_with_kinds() {
+        let toks = lex_jq(r#".a.b | select(.x == "y") // $v + 10 and not"#);
+        let kinds: Vec<TokenKind> = toks.iter().map(|(_, k)| *k).collect();
+        use TokenKind::*;
+        assert_eq!(
+            kinds,
+            [
+                Property, Property, Operator, Function, Property, Operator, String, Operator,
+                Variable, Operator, Number, Keyword, Keyword
+            ]
+        );
+    }
+
+    #[test]
+    fn tokens_map_into_the_source() {
+        let src = "workflow w {\n  schedule s \"S\" { cron \"0 9 * * 1\" }\n  webhook a \"A\" { url \"https://x/{{ .workflow.identifier }}\" }\n  flow { s -> a }\n}\n";
+        let m = crate::check_source(src, crate::Syntax::Wflow).module;
+        let toks = jq_tokens(&m);
+        let texts: Vec<&str> = toks.iter().map(|(s, _)| &src[s.range()]).collect();
+        assert_eq!(texts, [".workflow", ".identifier"]);
+    }
+}

@@ -12,7 +12,8 @@ use tower_lsp_server::Client;
 use tower_lsp_server::ls_types::{
     CodeAction, CodeActionKind, CodeActionOrCommand, CompletionItem, CompletionItemKind,
     DocumentSymbol, Hover, HoverContents, Location, MarkupContent, MarkupKind, Position, Range,
-    SymbolKind, TextDocumentContentChangeEvent, TextEdit, Uri, WorkspaceEdit,
+    SemanticToken, SemanticTokenType, SymbolKind, TextDocumentContentChangeEvent, TextEdit, Uri,
+    WorkspaceEdit,
 };
 use wflow_compiler::analysis::{self, CompletionKind};
 use wflow_compiler::{Checked, Syntax, check_source};
@@ -75,7 +76,22 @@ pub enum Msg {
         uri: Uri,
         reply: oneshot::Sender<Option<Vec<TextEdit>>>,
     },
+    SemanticTokens {
+        uri: Uri,
+        reply: oneshot::Sender<Vec<SemanticToken>>,
+    },
 }
+
+/// The token types of [`semantic_tokens`], in the order of `TokenKind`'s legend.
+pub const TOKEN_TYPES: [SemanticTokenType; 7] = [
+    SemanticTokenType::KEYWORD,
+    SemanticTokenType::PROPERTY,
+    SemanticTokenType::VARIABLE,
+    SemanticTokenType::STRING,
+    SemanticTokenType::NUMBER,
+    SemanticTokenType::FUNCTION,
+    SemanticTokenType::OPERATOR,
+];
 
 struct Doc {
     text: String,
@@ -216,6 +232,11 @@ impl Actor {
                         })
                         .collect()
                 });
+                let _ = reply.send(answer.unwrap_or_default());
+            }
+            Msg::SemanticTokens { uri, reply } => {
+                let answer =
+                    self.with_doc(&uri, Position::new(0, 0), |doc, _| semantic_tokens(doc));
                 let _ = reply.send(answer.unwrap_or_default());
             }
             Msg::CodeActions { uri, range, reply } => {
@@ -361,6 +382,48 @@ fn ensure_checked(doc: &mut Doc) {
             diagnostics: Vec::new(),
         }
     }));
+}
+
+/// The jq tokens of a document, delta-encoded as LSP wants them (single-line tokens only).
+fn semantic_tokens(doc: &Doc) -> Vec<SemanticToken> {
+    use analysis::TokenKind as K;
+    let Some(checked) = &doc.checked else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    let (mut line, mut col) = (0, 0);
+    for (span, kind) in analysis::jq_tokens(&checked.module) {
+        let (start, end) = (
+            doc.index.position(&doc.text, span.start),
+            doc.index.position(&doc.text, span.end),
+        );
+        if start.line != end.line || end.character <= start.character {
+            continue;
+        }
+        let delta_line = start.line - line;
+        let delta_start = if delta_line == 0 {
+            start.character - col
+        } else {
+            start.character
+        };
+        out.push(SemanticToken {
+            delta_line,
+            delta_start,
+            length: end.character - start.character,
+            token_type: match kind {
+                K::Keyword => 0,
+                K::Property => 1,
+                K::Variable => 2,
+                K::String => 3,
+                K::Number => 4,
+                K::Function => 5,
+                K::Operator => 6,
+            },
+            token_modifiers_bitset: 0,
+        });
+        (line, col) = (start.line, start.character);
+    }
+    out
 }
 
 /// Applies one full or incremental change.
