@@ -213,7 +213,7 @@ fn a_session_with_vscode_capabilities() {
         .flatten()
         .filter_map(Value::as_u64)
         .collect();
-    assert!(data.len() >= 15 && data.len() % 5 == 0, "{tokens}");
+    assert!(data.len() >= 15 && data.len().is_multiple_of(5), "{tokens}");
     let first = pos_of(&src, ".outputs.trigger");
     let at = |k: &str| first[k].as_u64().unwrap_or(0);
     assert_eq!(
