@@ -341,6 +341,9 @@ pub fn completions(module: &Module, src: &str, offset: usize) -> Vec<Completion>
             kind: CompletionKind::Keyword,
         }];
     };
+    if let Some((node, path)) = output_path(line) {
+        return field_completions(module, wf, offset, &node, &path);
+    }
     if line.ends_with(".outputs.") || line.ends_with(".outputs[\"") {
         let mut items: Vec<Completion> = wf
             .nodes
@@ -413,6 +416,91 @@ pub fn completions(module: &Module, src: &str, offset: usize) -> Vec<Completion>
             )
             .collect(),
     }
+}
+
+/// `… .outputs.deploy.response.` before the cursor: the node and the fields after it.
+fn output_path(line: &str) -> Option<(String, Vec<String>)> {
+    let at = line.rfind(".outputs")?;
+    let rest = line.get(at + ".outputs".len()..)?.strip_suffix('.')?;
+    let (node, mut tail) = if let Some(r) = rest.strip_prefix("[\"") {
+        let end = r.find("\"]")?;
+        (r[..end].to_string(), &r[end + 2..])
+    } else {
+        let r = rest.strip_prefix('.')?;
+        let end = r.find('.').unwrap_or(r.len());
+        (r[..end].to_string(), &r[end..])
+    };
+    let mut path = Vec::new();
+    while let Some(r) = tail.strip_prefix('.') {
+        let end = r.find('.').unwrap_or(r.len());
+        path.push(r[..end].to_string());
+        tail = &r[end..];
+    }
+    let plain =
+        |s: &str| !s.is_empty() && s.chars().all(|c| c.is_alphanumeric() || "_-@:".contains(c));
+    (plain(&node)
+        && path
+            .iter()
+            .all(|p| p.chars().all(|c| c.is_alphanumeric() || c == '_')))
+    .then_some((node, path))
+}
+
+/// The fields of `.outputs.<node>.<path…>` as completions.
+fn field_completions(
+    module: &Module,
+    wf: &Workflow,
+    offset: usize,
+    node: &str,
+    path: &[String],
+) -> Vec<Completion> {
+    use crate::types::Type;
+    let outputs =
+        crate::dataflow::output_types(module, &crate::catalog::Catalog::new(Vec::new()), offset);
+    let mut ty = if node == "trigger" && wf.node("trigger").is_none() {
+        let triggers = wf
+            .nodes
+            .iter()
+            .filter(|n| n.config.is_trigger())
+            .map(|n| n.identifier.value.as_str());
+        let types: Vec<Type> = triggers
+            .filter_map(|id| {
+                outputs
+                    .iter()
+                    .find(|(n, _)| n == id)
+                    .map(|(_, t)| t.clone())
+            })
+            .collect();
+        types.into_iter().reduce(Type::join).unwrap_or_default()
+    } else {
+        outputs
+            .into_iter()
+            .find(|(n, _)| n == node)
+            .map(|(_, t)| t)
+            .unwrap_or_default()
+    };
+    for step in path {
+        ty = ty
+            .alternatives()
+            .iter()
+            .find_map(|t| match t {
+                Type::Object(o) => o.field(step).cloned(),
+                _ => None,
+            })
+            .unwrap_or_default();
+    }
+    ty.alternatives()
+        .iter()
+        .filter_map(|t| match t {
+            Type::Object(o) => Some(o),
+            _ => None,
+        })
+        .flat_map(|o| &o.fields)
+        .map(|(name, t)| Completion {
+            label: name.clone(),
+            detail: t.to_string(),
+            kind: CompletionKind::Field,
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -512,6 +600,22 @@ mod tests {
         let h = hover(&m, src.find(".n }}").unwrap_or(0) + 1, now).expect("type hover");
         assert!(h.markdown.starts_with("`number`"), "{}", h.markdown);
         assert_eq!(&src[h.span.range()], "n");
+    }
+
+    #[test]
+    fn completion_offers_output_fields_and_input_keys() {
+        let src = "workflow w {\n  form trigger \"Go\" { input service: string \"S\"; input n?: number \"N\" }\n  webhook call \"Call\" { url \"https://x\" }\n  webhook next \"Next\" { url \"https://x/{{ .outputs.call.response.zz }}\"; body { a: \"{{ .outputs.trigger.service }}\" } }\n  flow { trigger -> call -> next }\n}\n";
+        let m = check_source(src, Syntax::Wflow).module;
+        let labels = |needle: &str| -> Vec<String> {
+            let off = src.find(needle).map_or(0, |i| i + needle.len());
+            completions(&m, src, off)
+                .into_iter()
+                .map(|c| c.label)
+                .collect()
+        };
+        assert_eq!(labels(".outputs.call."), ["response"]);
+        assert_eq!(labels(".outputs.call.response."), ["status", "data"]);
+        assert_eq!(labels(".outputs.trigger."), ["service", "n"]);
     }
 
     #[test]

@@ -51,6 +51,26 @@ pub fn type_at(module: &ir::Module, catalog: &Catalog, offset: usize) -> Option<
     c.hover
 }
 
+/// The output type of every node of the workflow that holds `offset`, by node identifier,
+/// as the data-flow check computed it (`Any` where nothing is known). For completion.
+pub fn output_types(module: &ir::Module, catalog: &Catalog, offset: usize) -> Vec<(String, Type)> {
+    let Some(wf) = module
+        .workflows
+        .iter()
+        .find(|w| w.span.start <= offset && offset <= w.span.end)
+    else {
+        return Vec::new();
+    };
+    let mut sink = Vec::new();
+    let mut c = Ctx::new(wf, catalog, true, &mut sink, None);
+    c.run();
+    wf.nodes
+        .iter()
+        .zip(&c.outputs)
+        .map(|(n, t)| (n.identifier.value.clone(), t.clone().unwrap_or(Type::Any)))
+        .collect()
+}
+
 /// Where an expression sits, which decides what it may read and what it may leak.
 #[derive(Clone, Copy)]
 struct Site<'t> {
