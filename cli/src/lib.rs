@@ -8,6 +8,7 @@ mod exec;
 mod interop;
 pub mod lsp_client;
 mod render;
+mod serve;
 
 pub use render::{Format, render_github, render_human, render_json_entries};
 
@@ -119,6 +120,8 @@ enum Command {
     Catalog(exec::CatalogArgs),
     /// Measure the runtime: per-node overhead, runs per second, memory over many runs.
     BenchExec(bench_exec::BenchExecArgs),
+    /// Serve a workflows directory: the HTTP API, catalog events, schedules, approvals.
+    Serve(serve::ServeArgs),
 }
 
 /// Parses the command line and runs the command. Exit codes: 0 no errors, 1 errors found,
@@ -169,6 +172,7 @@ pub fn run() -> ExitCode {
         Command::Runs(args) => exec::runs(args),
         Command::Catalog(args) => exec::catalog(args),
         Command::BenchExec(args) => bench_exec::run(args),
+        Command::Serve(args) => serve::serve(args),
         Command::Lsp => lsp(),
     }
 }

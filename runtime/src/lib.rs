@@ -6,6 +6,7 @@
 //! - [`secrets`]: secret loading and redaction;
 //! - [`catalog`]: blueprints and entities;
 //! - [`report`]: runs in Port's run shape;
+//! - [`server`]: `wflow serve`: the HTTP API, catalog events, schedules;
 //! - [`settings`]: `wflow.toml` and the environment (Kafka, GitHub, AI services);
 //! - [`kafka`], [`github`]: KAFKA nodes' [`kafka::Publisher`] and GitHub dispatches.
 
@@ -22,6 +23,7 @@ mod nodes;
 pub mod plan;
 pub mod report;
 pub mod secrets;
+pub mod server;
 pub mod settings;
 pub mod store;
 pub mod template;

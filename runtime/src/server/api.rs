@@ -26,25 +26,85 @@ const ROUTES: &[(&str, &str, &str)] = &[
     ("get", "/healthz", "Liveness"),
     ("get", "/v1/workflows", "The workflows the caller can see"),
     ("get", "/v1/workflows/{id}", "A workflow, as Port JSON"),
-    ("post", "/v1/workflows/{id}/runs", "Start a self-service run: {inputs, nodeIdentifier?}"),
-    ("get", "/v1/workflows/runs", "The runs the caller can see (?workflow=, ?limit=)"),
-    ("get", "/v1/workflows/runs/{run}", "A run with its node runs"),
-    ("post", "/v1/workflows/runs/{run}/cancel", "Cancel a run (?force=true)"),
-    ("patch", "/v1/workflows/runs/{run}/nodes/{node_run}", "Report on a node run: {status, result, output, logs}"),
-    ("patch", "/v1/workflows/nodes/runs/{node_run}", "Report on a node run: {status, result, output, logs}"),
-    ("post", "/v1/workflows/runs/{run}/nodes/{node}/responses", "Answer an approval: {button, inputs}"),
+    (
+        "post",
+        "/v1/workflows/{id}/runs",
+        "Start a self-service run: {inputs, nodeIdentifier?}",
+    ),
+    (
+        "get",
+        "/v1/workflows/runs",
+        "The runs the caller can see (?workflow=, ?limit=)",
+    ),
+    (
+        "get",
+        "/v1/workflows/runs/{run}",
+        "A run with its node runs",
+    ),
+    (
+        "post",
+        "/v1/workflows/runs/{run}/cancel",
+        "Cancel a run (?force=true)",
+    ),
+    (
+        "patch",
+        "/v1/workflows/runs/{run}/nodes/{node_run}",
+        "Report on a node run: {status, result, output, logs}",
+    ),
+    (
+        "patch",
+        "/v1/workflows/nodes/runs/{node_run}",
+        "Report on a node run: {status, result, output, logs}",
+    ),
+    (
+        "post",
+        "/v1/workflows/runs/{run}/nodes/{node}/responses",
+        "Answer an approval: {button, inputs}",
+    ),
     ("get", "/v1/blueprints", "Blueprints"),
     ("post", "/v1/blueprints", "Create a blueprint"),
     ("get", "/v1/blueprints/{bp}", "A blueprint"),
-    ("put", "/v1/blueprints/{bp}", "Create or replace a blueprint"),
-    ("delete", "/v1/blueprints/{bp}", "Delete a blueprint without entities"),
-    ("get", "/v1/blueprints/{bp}/entities", "The entities of a blueprint"),
-    ("post", "/v1/blueprints/{bp}/entities", "Create an entity (?upsert=true replaces)"),
+    (
+        "put",
+        "/v1/blueprints/{bp}",
+        "Create or replace a blueprint",
+    ),
+    (
+        "delete",
+        "/v1/blueprints/{bp}",
+        "Delete a blueprint without entities",
+    ),
+    (
+        "get",
+        "/v1/blueprints/{bp}/entities",
+        "The entities of a blueprint",
+    ),
+    (
+        "post",
+        "/v1/blueprints/{bp}/entities",
+        "Create an entity (?upsert=true replaces)",
+    ),
     ("get", "/v1/blueprints/{bp}/entities/{id}", "An entity"),
-    ("put", "/v1/blueprints/{bp}/entities/{id}", "Create or replace an entity"),
-    ("patch", "/v1/blueprints/{bp}/entities/{id}", "Update the given fields of an entity"),
-    ("delete", "/v1/blueprints/{bp}/entities/{id}", "Delete an entity"),
-    ("post", "/v1/blueprints/{bp}/entities/search", "Search with Port's rules query"),
+    (
+        "put",
+        "/v1/blueprints/{bp}/entities/{id}",
+        "Create or replace an entity",
+    ),
+    (
+        "patch",
+        "/v1/blueprints/{bp}/entities/{id}",
+        "Update the given fields of an entity",
+    ),
+    (
+        "delete",
+        "/v1/blueprints/{bp}/entities/{id}",
+        "Delete an entity",
+    ),
+    (
+        "post",
+        "/v1/blueprints/{bp}/entities/search",
+        "Search with Port's rules query",
+    ),
 ];
 
 /// The API router.
@@ -68,9 +128,7 @@ pub(super) fn router(server: Server) -> Router {
             post(respond),
         )
         .merge(catalog_api::routes())
-        .fallback(|| async {
-            ApiError::not_found("no such endpoint; see /openapi.json".into())
-        })
+        .fallback(|| async { ApiError::not_found("no such endpoint; see /openapi.json".into()) })
         .layer(DefaultBodyLimit::max(1 << 20))
         .with_state(server)
 }
@@ -121,7 +179,8 @@ async fn openapi() -> AxJson<Json> {
     let mut paths = Map::new();
     for (method, path, summary) in ROUTES {
         let entry = paths.entry(path.to_string()).or_insert_with(|| json!({}));
-        entry[method] = json!({ "summary": summary, "responses": { "200": { "description": "ok: true" } } });
+        entry[method] =
+            json!({ "summary": summary, "responses": { "200": { "description": "ok: true" } } });
     }
     AxJson(json!({
         "openapi": "3.1.0",
@@ -175,7 +234,8 @@ async fn get_workflow(
     user: User,
     Path(id): Path<String>,
 ) -> Result<AxJson<Json>, ApiError> {
-    Ok(ok("workflow", workflow_json(&visible_plan(&s, &user, &id)?)))
+    let plan = visible_plan(&s, &user, &id)?;
+    Ok(ok("workflow", workflow_json(&plan)))
 }
 
 async fn start_run(
@@ -263,7 +323,11 @@ fn allowed(p: Option<&wflow_compiler::ir::Permissions>) -> String {
         return " only (it lists no permissions)".into();
     };
     let mut parts = Vec::new();
-    for (what, list) in [("roles", &p.roles), ("users", &p.users), ("teams", &p.teams)] {
+    for (what, list) in [
+        ("roles", &p.roles),
+        ("users", &p.users),
+        ("teams", &p.teams),
+    ] {
         let names: Vec<&str> = list.iter().flatten().map(|n| n.value.as_str()).collect();
         if !names.is_empty() {
             parts.push(format!("{what} {}", names.join(", ")));
@@ -500,7 +564,9 @@ async fn report_node_run(
         .await?
         .into_iter()
         .find(|n| n.id == node_run)
-        .ok_or_else(|| ApiError::not_found(format!("run `{run_id}` has no node run `{node_run}`")))?;
+        .ok_or_else(|| {
+            ApiError::not_found(format!("run `{run_id}` has no node run `{node_run}`"))
+        })?;
     let plan = s.pinned_plan(&run)?;
     {
         let lock = s.run_lock(run_id);
@@ -578,9 +644,10 @@ async fn respond(
             Map::new()
         }
     };
-    problems.extend(body.keys().map(|k| {
-        format!("unknown field `{k}`; the body takes `button` and `inputs`")
-    }));
+    problems.extend(
+        body.keys()
+            .map(|k| format!("unknown field `{k}`; the body takes `button` and `inputs`")),
+    );
     if let Err(found) = inputs::validate(&input.user_inputs, &given) {
         problems.extend(found.iter().map(ToString::to_string));
     }

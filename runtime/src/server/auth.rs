@@ -144,7 +144,11 @@ impl Auth {
 }
 
 fn unauthorized(message: &str) -> ApiError {
-    ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message.to_string())
+    ApiError::new(
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+        message.to_string(),
+    )
 }
 
 /// The 403 for an action the user may not take.

@@ -19,10 +19,15 @@ use crate::store::Write;
 /// The catalog routes.
 pub(super) fn routes() -> Router<Server> {
     Router::new()
-        .route("/v1/blueprints", get(list_blueprints).post(create_blueprint))
+        .route(
+            "/v1/blueprints",
+            get(list_blueprints).post(create_blueprint),
+        )
         .route(
             "/v1/blueprints/{bp}",
-            get(get_blueprint).put(put_blueprint).delete(delete_blueprint),
+            get(get_blueprint)
+                .put(put_blueprint)
+                .delete(delete_blueprint),
         )
         .route(
             "/v1/blueprints/{bp}/entities",
@@ -55,7 +60,10 @@ async fn blueprint(s: &Server, bp: &str) -> Result<Json, ApiError> {
 }
 
 async fn list_blueprints(State(s): State<Server>, _user: User) -> Result<AxJson<Json>, ApiError> {
-    Ok(ok("blueprints", Json::Array(s.engine().store.blueprints().await?)))
+    Ok(ok(
+        "blueprints",
+        Json::Array(s.engine().store.blueprints().await?),
+    ))
 }
 
 async fn get_blueprint(
@@ -87,10 +95,7 @@ fn read_blueprint(body: Json, id: Option<&str>) -> Result<(String, Json), ApiErr
     m.insert("identifier".into(), Json::String(identifier.clone()));
     match m.get("schema") {
         Some(Json::Object(schema)) => {
-            if schema
-                .get("properties")
-                .is_some_and(|p| !p.is_object())
-            {
+            if schema.get("properties").is_some_and(|p| !p.is_object()) {
                 problems.push("`schema.properties` must be an object".into());
             }
         }
@@ -222,7 +227,11 @@ fn read_entity(bp: &str, body: Json, id: Option<&str>) -> Result<(String, Upsert
     };
     let properties = fields("properties");
     let relations = fields("relations");
-    if let Some(given) = m.get("blueprint").and_then(Json::as_str).filter(|b| *b != bp) {
+    if let Some(given) = m
+        .get("blueprint")
+        .and_then(Json::as_str)
+        .filter(|b| *b != bp)
+    {
         problems.push(format!(
             "`blueprint` is `{given}` but the path names `{bp}`"
         ));
@@ -254,8 +263,8 @@ async fn write_entity(
 ) -> Result<Json, ApiError> {
     let blueprint = blueprint(s, bp).await?;
     let at = now();
-    let entity = catalog::upsert(&blueprint, existing, u, identifier, &at)
-        .map_err(ApiError::invalid)?;
+    let entity =
+        catalog::upsert(&blueprint, existing, u, identifier, &at).map_err(ApiError::invalid)?;
     s.engine()
         .store
         .apply(&[Write::PutEntity {

@@ -145,7 +145,13 @@ impl Server {
 
     /// The served workflows, by identifier.
     pub fn workflows(&self) -> Arc<BTreeMap<String, Arc<Plan>>> {
-        Arc::clone(&self.0.workflows.read().unwrap_or_else(PoisonError::into_inner))
+        Arc::clone(
+            &self
+                .0
+                .workflows
+                .read()
+                .unwrap_or_else(PoisonError::into_inner),
+        )
     }
 
     /// The engine (and through it the store).
@@ -354,7 +360,11 @@ impl ApiError {
     }
 
     fn invalid(problems: Vec<String>) -> ApiError {
-        ApiError::many(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request", problems)
+        ApiError::many(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_request",
+            problems,
+        )
     }
 
     fn conflict(message: String) -> ApiError {
