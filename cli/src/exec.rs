@@ -6,7 +6,7 @@
 //! 3 waiting for an approval or an outside completion.
 
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -14,7 +14,8 @@ use clap::{Args, Subcommand, ValueEnum};
 use serde_json::{Map, Value as Json};
 use wflow_compiler::ir::NodeConfig;
 use wflow_compiler::{Syntax, check_source, syntax_of};
-use wflow_runtime::engine::{Event, Observer, Outcome};
+use wflow_runtime::engine::Outcome;
+use wflow_runtime::settings::Settings;
 use wflow_runtime::{Config, Engine, Plan, Secrets, Store, catalog, inputs, report};
 
 /// Where runs go unless `--store` says otherwise.
@@ -42,9 +43,14 @@ pub struct DriveArgs {
     /// A file of `NAME=value` lines with secrets (the environment's `WFLOW_SECRET_NAME` wins).
     #[arg(long, env = "WFLOW_SECRETS_FILE")]
     secrets_file: Option<PathBuf>,
-    /// How long a webhook may take, in seconds.
-    #[arg(long, default_value_t = 30.0)]
-    webhook_timeout: f64,
+    /// How long a webhook may take, in seconds (default 30; or `[webhook] timeout_secs`,
+    /// `WFLOW_WEBHOOK_TIMEOUT`).
+    #[arg(long)]
+    webhook_timeout: Option<f64>,
+    /// The configuration of Kafka, GitHub and AI services (default: `wflow.toml` in the current
+    /// directory, when there is one).
+    #[arg(long, env = "WFLOW_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
     /// Output format.
     #[arg(long, value_enum, default_value_t = RunFormat::Human)]
     format: RunFormat,
@@ -115,6 +121,12 @@ enum RunsCommand {
         /// Who responds (an email).
         #[arg(long = "as", value_name = "EMAIL")]
         by: String,
+        /// The responder's roles, comma-separated (checked against the node's `roles`).
+        #[arg(long, value_delimiter = ',', value_name = "ROLES")]
+        roles: Vec<String>,
+        /// The responder's teams, comma-separated (checked against the node's `teams`).
+        #[arg(long, value_delimiter = ',', value_name = "TEAMS")]
+        teams: Vec<String>,
         #[command(flatten)]
         drive: DriveArgs,
     },
@@ -307,46 +319,21 @@ async fn engine(store: &StoreArgs, drive: Option<&DriveArgs>) -> Result<Engine, 
     let s = Store::open(&store.store).await?;
     let mut config = Config::default();
     if let Some(d) = drive {
-        if !(d.webhook_timeout > 0.0 && d.webhook_timeout.is_finite()) {
-            return Err(bad(
-                "--webhook-timeout must be a positive number of seconds",
-            ));
+        let settings = Settings::load(d.config.as_deref(), Path::new("."), &|k| {
+            std::env::var(k).ok()
+        })
+        .map_err(bad)?;
+        settings.apply(&mut config);
+        if let Some(t) = d.webhook_timeout {
+            if !(t > 0.0 && t.is_finite()) {
+                return Err(bad(
+                    "--webhook-timeout must be a positive number of seconds",
+                ));
+            }
+            config.webhook_timeout = Duration::from_secs_f64(t);
         }
-        config.webhook_timeout = Duration::from_secs_f64(d.webhook_timeout);
     }
     Ok(Engine::new(s, config)?)
-}
-
-/// Prints node progress as plain lines on stderr.
-struct Lines;
-
-impl Observer for Lines {
-    fn event(&self, e: &Event<'_>) {
-        match e {
-            Event::Started { node } => eprintln!(
-                "  start  {} ({})",
-                node.identifier.value,
-                node.config.type_name()
-            ),
-            Event::Finished {
-                node,
-                result,
-                elapsed,
-                message,
-            } => {
-                let ms = elapsed.as_secs_f64() * 1000.0;
-                match message {
-                    Some(m) => {
-                        eprintln!("  {result:<8}{} ({ms:.1} ms): {m}", node.identifier.value)
-                    }
-                    None => eprintln!("  {result:<8}{} ({ms:.1} ms)", node.identifier.value),
-                }
-            }
-            Event::Waiting { node, reason } => {
-                eprintln!("  WAIT   {}: {reason}", node.identifier.value)
-            }
-        }
-    }
 }
 
 async fn exec_async(args: ExecArgs) -> Result<u8, Fail> {
@@ -418,9 +405,20 @@ async fn exec_async(args: ExecArgs) -> Result<u8, Fail> {
             Json::Object(Map::new())
         }
     };
-    let secrets = load_secrets(&plan, &args.drive)?;
     let engine = engine(&args.store, Some(&args.drive)).await?;
     let trigger_id = trigger.identifier.value.clone();
+    if matches!(trigger.config, NodeConfig::EventTrigger(_))
+        && !engine
+            .event_matches(&plan, &trigger_id, &payload)
+            .await
+            .map_err(|e| bad(e.0))?
+    {
+        eprintln!(
+            "the event does not match the condition of trigger `{trigger_id}`; nothing was run"
+        );
+        return Ok(0);
+    }
+    let secrets = load_secrets(&plan, &args.drive)?;
     if args.drive.format == RunFormat::Human {
         eprintln!(
             "running {} (trigger {trigger_id})",
@@ -434,7 +432,7 @@ async fn exec_async(args: ExecArgs) -> Result<u8, Fail> {
             payload,
             args.by.as_deref(),
             &secrets,
-            &Lines,
+            &*crate::progress::observer(),
         )
         .await?;
     finish(&engine, &outcome, args.drive.format).await
@@ -594,6 +592,8 @@ async fn runs_async(args: RunsArgs) -> Result<u8, Fail> {
             button,
             inputs,
             by,
+            roles,
+            teams,
             drive,
         } => {
             let engine = engine(&args.store, Some(&drive)).await?;
@@ -609,20 +609,35 @@ async fn runs_async(args: RunsArgs) -> Result<u8, Fail> {
             let given = inputs::from_pairs(&form, &split_pairs(&inputs)?);
             let secrets = load_secrets(&plan, &drive)?;
             let r = engine
-                .respond(&plan, &run, &node, &by, &button, &given)
+                .respond_as(
+                    &plan,
+                    &run,
+                    &node,
+                    &wflow_runtime::control::Responder {
+                        email: by,
+                        roles,
+                        teams,
+                    },
+                    &button,
+                    &given,
+                )
                 .await
                 .map_err(|e| bad(e.0))?;
             if let wflow_runtime::control::Responded::Recorded { button, have, need } = &r {
                 eprintln!("recorded: `{button}` has {have} of {need} responses");
             }
-            let outcome = engine.drive(&plan, &run, &secrets, &Lines).await?;
+            let outcome = engine
+                .drive(&plan, &run, &secrets, &*crate::progress::observer())
+                .await?;
             finish(&engine, &outcome, drive.format).await
         }
         RunsCommand::Resume { run, drive } => {
             let engine = engine(&args.store, Some(&drive)).await?;
             let (_, plan) = stored(&engine, &run).await?;
             let secrets = load_secrets(&plan, &drive)?;
-            let outcome = engine.drive(&plan, &run, &secrets, &Lines).await?;
+            let outcome = engine
+                .drive(&plan, &run, &secrets, &*crate::progress::observer())
+                .await?;
             finish(&engine, &outcome, drive.format).await
         }
         RunsCommand::Complete {
@@ -643,7 +658,9 @@ async fn runs_async(args: RunsArgs) -> Result<u8, Fail> {
                 .complete(&plan, &run, &node, &result.to_ascii_uppercase(), output)
                 .await
                 .map_err(|e| bad(e.0))?;
-            let outcome = engine.drive(&plan, &run, &secrets, &Lines).await?;
+            let outcome = engine
+                .drive(&plan, &run, &secrets, &*crate::progress::observer())
+                .await?;
             finish(&engine, &outcome, drive.format).await
         }
         RunsCommand::Cancel { run, force } => {
@@ -672,7 +689,7 @@ async fn runs_async(args: RunsArgs) -> Result<u8, Fail> {
                     old.trigger_payload.clone(),
                     old.created_by.as_deref(),
                     &secrets,
-                    &Lines,
+                    &*crate::progress::observer(),
                 )
                 .await?;
             finish(&engine, &outcome, drive.format).await

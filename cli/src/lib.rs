@@ -7,6 +7,7 @@ mod bench_lsp;
 mod exec;
 mod interop;
 pub mod lsp_client;
+mod progress;
 mod render;
 mod serve;
 

@@ -264,13 +264,13 @@ async fn approvals_through_the_command_line() {
   form trigger "T" {{ input service: string "Service" }}
   approval ok "OK?" {{
     button approve "Approve" PRIMARY {{ needs 1 }}
-    button decline "Decline" DANGER {{ needs 1 }}
-    responders {{ users ["alice@example.com"] }}
+    button decline "Decline" DANGER {{ needs 2 }}
+    responders {{ users ["alice@example.com"]; teams ["platform"] }}
   }}
   webhook notify "Notify" {{ url "{base}/notify" }}
   upsert rec "Record" {{
     blueprint service
-    entity {{ identifier "{{{{ .outputs.trigger.service }}}}"; properties {{ approvedBy: "{{{{ .outputs.ok.responses[0].submitterInfo.submittedBy }}}}" }} }}
+    entity {{ identifier "{{{{ .outputs.trigger.service }}}}"; properties {{ approvedBy: "{{{{ .outputs.ok.responses[-1].submitterInfo.submittedBy }}}}" }} }}
   }}
   flow {{ trigger -> ok; ok.approve -> notify -> rec }}
 }}"#
@@ -300,11 +300,43 @@ async fn approvals_through_the_command_line() {
             "approve",
             "--as",
             "eve@example.com",
+            "--teams",
+            "web,ops",
         ],
     )
     .await;
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
-    assert!(text(&o).contains("may not respond"));
+    assert!(
+        text(&o).contains(
+            "`eve@example.com` (roles: none; teams: web, ops) may not respond to node `ok`; its \
+             responders are users alice@example.com; teams platform"
+        ),
+        "{}",
+        text(&o)
+    );
+    // A member of the team may respond; `decline` needs two, so the run still waits.
+    let o = wflow_async(
+        &d.0,
+        &[
+            "runs",
+            "respond",
+            &id,
+            "ok",
+            "--button",
+            "decline",
+            "--as",
+            "eve@example.com",
+            "--teams",
+            "platform",
+        ],
+    )
+    .await;
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    assert!(
+        text(&o).contains("recorded: `decline` has 1 of 2 responses"),
+        "{}",
+        text(&o)
+    );
 
     let o = wflow_async(
         &d.0,
@@ -331,6 +363,135 @@ async fn approvals_through_the_command_line() {
     let o = wflow_async(&d.0, &["runs", "logs", &id]).await;
     assert!(
         text(&o).contains("alice@example.com responded `approve`"),
+        "{}",
+        text(&o)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn event_conditions_decide_whether_anything_runs() {
+    let (base, seen) = server().await;
+    let d = dir("event");
+    write(
+        &d,
+        "e.wflow",
+        &format!(
+            r#"workflow on-critical "On critical" {{
+  event trigger "Service updated" {{
+    on ENTITY_UPDATED service
+    when `.diff.after.properties.tier == "critical"`
+    when `.diff.after.properties.status == "down"`
+    combinator or
+  }}
+  webhook notify "Notify" {{ url "{base}/notify" }}
+  flow {{ trigger -> notify }}
+}}"#
+        ),
+    );
+    let event = |tier: &str, status: &str| {
+        json!({"diff": {"after": {"identifier": "api", "properties": {"tier": tier, "status": status}}}})
+            .to_string()
+    };
+    write(&d, "quiet.json", &event("low", "up"));
+    write(&d, "loud.json", &event("low", "down"));
+    let o = wflow_async(&d.0, &["exec", "e.wflow", "--event", "quiet.json"]).await;
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(
+        text(&o).contains(
+            "the event does not match the condition of trigger `trigger`; nothing was run"
+        ),
+        "{}",
+        text(&o)
+    );
+    let o = wflow_async(&d.0, &["runs", "list", "--format", "json"]).await;
+    assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "[]");
+    assert!(seen.lock().expect("lock").is_empty());
+
+    let o = wflow_async(&d.0, &["exec", "e.wflow", "--event", "loud.json"]).await;
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(text(&o).contains("SUCCESS"), "{}", text(&o));
+    assert_eq!(seen.lock().expect("lock").len(), 1);
+}
+
+/// An OpenAI-compatible API that answers every completion with `hello from <model>`.
+async fn ai_server() -> String {
+    let app = axum::Router::new().route(
+        "/v1/chat/completions",
+        axum::routing::post(|body: Bytes| async move {
+            let req: Json = serde_json::from_slice(&body).unwrap_or(Json::Null);
+            let model = req["model"].as_str().unwrap_or("?").to_string();
+            json!({"id": "cmpl-1", "choices": [{"message": {"role": "assistant",
+                    "content": format!("hello from {model}")}}]})
+            .to_string()
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("http://{addr}/v1")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wflow_toml_configures_services_and_the_environment_overrides_it() {
+    let base = ai_server().await;
+    let d = dir("config");
+    write(
+        &d,
+        "ai.wflow",
+        r#"workflow ask "Ask" {
+  form trigger "T" { }
+  ai answer "Answer" { prompt "Say hello" }
+  flow { trigger -> answer }
+}"#,
+    );
+    let show = |o: &Output| -> Json {
+        let run: Json = serde_json::from_slice(&o.stdout).unwrap_or(Json::Null);
+        run["variables"]["outputs"]["answer"].clone()
+    };
+    // Nothing configured: the node fails and says how to configure it.
+    let o = wflow_async(&d.0, &["exec", "ai.wflow", "--format", "json"]).await;
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let msg = show(&o)["error"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(msg.contains("no AI service is configured"), "{msg}");
+
+    write(
+        &d,
+        "wflow.toml",
+        &format!("[ai]\nbase_url = \"{base}\"\nmodel = \"from-file\"\n"),
+    );
+    let o = wflow_async(&d.0, &["exec", "ai.wflow", "--format", "json"]).await;
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_eq!(
+        show(&o),
+        json!({"response": "hello from from-file", "invocationIdentifier": "cmpl-1"})
+    );
+
+    let o = tokio::task::spawn_blocking({
+        let cwd = d.0.clone();
+        move || {
+            Command::new(BIN)
+                .args(["exec", "ai.wflow", "--format", "json"])
+                .current_dir(cwd)
+                .env("WFLOW_AI_MODEL", "from-env")
+                .env_remove("WFLOW_STORE")
+                .output()
+                .expect("run")
+        }
+    })
+    .await
+    .expect("join");
+    assert_eq!(show(&o)["response"], "hello from from-env", "{}", text(&o));
+
+    write(&d, "bad.toml", "[kafka]\nbrokers = \"127.0.0.1:1\"\n");
+    let o = wflow_async(&d.0, &["exec", "ai.wflow", "--config", "bad.toml"]).await;
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("kafka.brokers is set but kafka.topic is not"),
         "{}",
         text(&o)
     );

@@ -88,6 +88,7 @@ pub fn infer(
         referenced: Vec::new(),
         record,
         root,
+        last_key_end: 0,
         out: Inferred::default(),
     };
     let start = Val {
@@ -131,6 +132,9 @@ struct Walker<'s, 'r> {
     record: bool,
     /// The input's name in messages.
     root: &'s str,
+    /// Where the last field name read ends: jaq keeps no position for `[]`, which is found
+    /// after it.
+    last_key_end: usize,
     out: Inferred,
 }
 
@@ -496,6 +500,17 @@ impl<'s> Walker<'s, '_> {
         }
     }
 
+    /// The first `[]` (spaces allowed inside) at or after `from`.
+    fn iteration_after(&self, from: usize) -> Option<Range<usize>> {
+        let rest = self.code.get(from..)?;
+        rest.match_indices('[').find_map(|(i, _)| {
+            let open = from + i;
+            let inner = self.code.get(open + 1..)?;
+            let close = open + 1 + inner.find(|c: char| !c.is_whitespace())?;
+            (self.code.get(close..close + 1) == Some("]")).then_some(open..close + 1)
+        })
+    }
+
     fn iterate(&mut self, cur: &Val) -> Val {
         let mut out: Option<Type> = None;
         let mut bad: Option<Type> = None;
@@ -519,8 +534,11 @@ impl<'s> Walker<'s, '_> {
         match (out, bad) {
             (None, Some(b)) => {
                 let what = self.what(cur);
+                let range = self
+                    .iteration_after(self.last_key_end)
+                    .unwrap_or(self.code.len()..self.code.len());
                 self.issue(
-                    self.code.len()..self.code.len(),
+                    range,
                     BAD_INDEX,
                     format!(
                         "{what} is {}, which cannot be iterated with `.[]`",
@@ -540,6 +558,7 @@ impl<'s> Walker<'s, '_> {
 
     /// `.key` on a value of type `cur`.
     fn field(&mut self, cur: &Val, key: &'s str, range: Range<usize>, record: bool) -> Val {
+        self.last_key_end = range.end;
         let name = cur.name.as_ref().map(|n| {
             if key.chars().all(is_ident_char)
                 && key.chars().next().is_some_and(|c| !c.is_ascii_digit())
@@ -649,6 +668,15 @@ impl<'s> Walker<'s, '_> {
                         "write `.outputs[\"{glued}\"]`: a hyphenated name needs brackets"
                     )),
                 );
+                self.referenced.push(glued.clone());
+                self.resolve.output(&glued, whole, true);
+                return Type::Any;
+            }
+            // `.outputs.lst-tokens`: neither the first part nor the whole is a node, so the
+            // hyphenated name was meant: it is the unknown one (with its did-you-mean), not
+            // `lst` and a jq function `tokens`.
+            if !tail.is_empty() && key != "trigger" && !self.resolve.is_node(key) {
+                let whole = range.start..range.end + 1 + tail.len();
                 self.referenced.push(glued.clone());
                 self.resolve.output(&glued, whole, true);
                 return Type::Any;
@@ -845,6 +873,10 @@ mod tests {
         );
         let r = run(".outputs.deploy.response[0]");
         assert_eq!(r.issues[0].code, BAD_INDEX);
+        let code = "[.outputs.deploy.response.status[]]";
+        let r = run(code);
+        assert_eq!(r.issues[0].code, BAD_INDEX);
+        assert_eq!(&code[r.issues[0].range.clone()], "[]");
     }
 
     #[test]
@@ -855,6 +887,35 @@ mod tests {
         assert_eq!(r.issues[0].code, HYPHEN);
         assert_eq!(&code[r.issues[0].range.clone()], "check-env");
         assert!(run(".outputs.deploy-1").issues.is_empty());
+    }
+
+    #[test]
+    fn unknown_hyphenated_reference_is_resolved_whole() {
+        struct Names(Vec<(String, Range<usize>)>);
+        impl Resolve for Names {
+            fn output(&mut self, name: &str, range: Range<usize>, _: bool) -> Type {
+                self.0.push((name.to_string(), range));
+                Type::Any
+            }
+            fn is_node(&self, name: &str) -> bool {
+                name == "deploy"
+            }
+        }
+        let mut names = Names(Vec::new());
+        let code = ".outputs.chek-env.response";
+        infer(code, &root(), "the run context", &mut names, false).expect("parses");
+        assert_eq!(names.0, vec![("chek-env".to_string(), 9..17)]);
+        // A node's name before the hyphen is a subtraction, as jq reads it.
+        let mut names = Names(Vec::new());
+        infer(
+            ".outputs.deploy-1",
+            &root(),
+            "the run context",
+            &mut names,
+            false,
+        )
+        .expect("parses");
+        assert_eq!(names.0, vec![("deploy".to_string(), 9..15)]);
     }
 
     #[test]

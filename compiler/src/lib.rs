@@ -144,10 +144,11 @@ pub fn check_source_with(src: &str, syntax: Syntax, catalog: &catalog::Catalog) 
             .any(|s| syntax == Syntax::Json || in_workflow(s));
         dataflow::workflow(wf, catalog, graph && whole, &mut diagnostics);
     }
-    // `.outputs.check-env` is reported once, as such, not also as jq's reading of `- env`.
+    // `.outputs.check-env` is reported once, as such, not also as jq's reading of `- env`;
+    // so is an unknown hyphenated name (`.outputs.lst-tokens`).
     let hyphens: Vec<wflow_grammar::Span> = diagnostics
         .iter()
-        .filter(|d| d.code == jq_types::HYPHEN)
+        .filter(|d| d.code == jq_types::HYPHEN || d.code == "unknown-reference")
         .map(|d| d.primary.span)
         .collect();
     diagnostics.retain(|d| {

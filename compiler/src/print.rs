@@ -1093,9 +1093,12 @@ pub(crate) fn snake(name: &str) -> String {
 }
 
 /// Whether `s` can be written as a bare word: a `.wflow` identifier that no other value
-/// syntax claims (numbers, `true`, `false`, `null`).
+/// syntax claims (numbers, `true`, `false`, `null`). `_user` and `_team`, Port's system
+/// blueprints, are bare.
 pub fn is_bare(s: &str) -> bool {
-    s.chars().next().is_some_and(char::is_alphabetic)
+    s.chars()
+        .next()
+        .is_some_and(|c| c.is_alphabetic() || c == '_')
         && !matches!(s, "true" | "false" | "null" | "when" | "input")
         && ident_chars(s)
 }

@@ -1,0 +1,682 @@
+//! `wflow serve` over real HTTP on loopback: the API, auth, approvals, node-run reports, the
+//! catalog and its events, and schedules with an injected clock.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde_json::{Value as Json, json};
+use wflow_compiler::Syntax;
+use wflow_runtime::Store;
+use wflow_runtime::server::{self, Auth, Clock, Options, Scheduler, Server};
+
+const ADMIN: &str = "admin-token-0123456789";
+const ALICE: &str = "alice-token-0123456789";
+const BOB: &str = "bob-token-0123456789ab";
+
+const WORKFLOWS: &str = r#"
+workflow hello "Hello" {
+  form trigger "Say hello" {
+    permissions { roles ["Member"] }
+    input name: string "Name" { min_length 2 }
+    input count?: number "Count" { maximum 3 }
+  }
+  condition check "Check" {
+    outlet yes "Yes" when `.outputs.trigger.name != "nobody"`
+  }
+  flow { trigger -> check }
+}
+
+workflow admin-only "Admin only" {
+  form trigger "Go" { input x?: string "X" }
+  condition c "C" { outlet y "Y" when `true` }
+  flow { trigger -> c }
+}
+
+workflow approve "Approve" {
+  allow_anyone_to_view_runs true
+  form trigger "Ask" { permissions { roles ["Member"] } }
+  approval gate "Gate" {
+    input reason?: string "Reason"
+    button ok "OK" PRIMARY { needs 1 }
+    button no "No" DANGER { needs 1 }
+    responders { users ["bob@example.com"] }
+  }
+  condition after "After" { outlet y "Y" when `true` }
+  flow {
+    trigger -> gate
+    gate.ok -> after
+  }
+}
+
+workflow on-service "On service" {
+  event created "Created" {
+    on ENTITY_CREATED service
+    when `.diff.after.properties.tier == "1"`
+  }
+  condition c "C" { outlet y "Y" when `true` }
+  flow { created -> c }
+}
+
+workflow bump "Bump" {
+  event updated "Updated" { on ENTITY_UPDATED service }
+  upsert touch "Touch" {
+    blueprint service
+    entity {
+      identifier "{{ .outputs.trigger.context.entityIdentifier }}"
+      properties { version: "bumped" }
+    }
+  }
+  flow { updated -> touch }
+}
+
+workflow nightly "Nightly" {
+  schedule every "Every 5 minutes" { cron "*/5 * * * *" }
+  condition c "C" { outlet y "Y" when `true` }
+  flow { every -> c }
+}
+"#;
+
+fn async_workflow(base: &str) -> String {
+    format!(
+        r#"workflow wait "Wait" {{
+  form trigger "Go" {{ }}
+  webhook call "Call" {{
+    url "{base}/hook"
+    synchronized false
+  }}
+  condition done "Done" {{ outlet y "Y" when `.outputs.call.id == 7` }}
+  flow {{ trigger -> call -> done }}
+}}"#
+    )
+}
+
+/// A temporary directory removed on drop.
+struct TempDir(std::path::PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn temp_dir() -> TempDir {
+    let d = std::env::temp_dir().join(format!("wflow-serve-{}", wflow_runtime::engine::new_id("")));
+    std::fs::create_dir_all(&d).expect("temp dir");
+    TempDir(d)
+}
+
+fn plans(src: &str) -> Vec<wflow_runtime::Plan> {
+    server::prepare(src, Syntax::Wflow, "t.wflow").expect("workflows prepare")
+}
+
+fn auth() -> Auth {
+    Auth::parse(
+        &json!({"users": [
+            {"token": ADMIN, "email": "root@example.com", "roles": ["Admin"]},
+            {"token": ALICE, "email": "alice@example.com", "roles": ["Member"]},
+            {"token": BOB, "email": "bob@example.com", "roles": ["Member"], "teams": ["ops"]},
+        ]})
+        .to_string(),
+    )
+    .expect("auth")
+}
+
+/// A hook target on loopback that accepts anything.
+async fn hook() -> String {
+    let app = axum::Router::new().fallback(|| async { "{}" });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("http://{addr}")
+}
+
+struct Api {
+    base: String,
+    http: reqwest::Client,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    done: tokio::task::JoinHandle<std::io::Result<()>>,
+    _dir: TempDir,
+}
+
+struct Fixed(Mutex<DateTime<Utc>>);
+
+impl Clock for Fixed {
+    fn now(&self) -> DateTime<Utc> {
+        *self.0.lock().expect("clock")
+    }
+}
+
+async fn serve(extra: &str) -> Api {
+    let dir = temp_dir();
+    let store = Store::open(&dir.0.join("wflow.db")).await.expect("store");
+    let mut all = plans(WORKFLOWS);
+    if !extra.is_empty() {
+        all.extend(plans(extra));
+    }
+    let server = Server::new(
+        store,
+        all,
+        Options {
+            auth: Some(auth()),
+            ..Options::default()
+        },
+    )
+    .expect("server");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let clock = Arc::new(Fixed(Mutex::new(Utc::now())));
+    let done = tokio::spawn(server.clone().serve(
+        listener,
+        clock,
+        async move {
+            let _ = rx.await;
+        },
+        Duration::from_secs(5),
+    ));
+    Api {
+        base,
+        http: reqwest::Client::new(),
+        stop: Some(tx),
+        done,
+        _dir: dir,
+    }
+}
+
+impl Api {
+    async fn call(&self, method: &str, path: &str, token: &str, body: Option<Json>) -> (u16, Json) {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        let mut req = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(token);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.expect("request");
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(Json::Null))
+    }
+
+    /// Polls run `id` until it completes or only waits (for a response or a report), for up
+    /// to 5 s.
+    async fn settle(&self, id: &str, token: &str) -> Json {
+        for _ in 0..100 {
+            let (_, body) = self
+                .call("GET", &format!("/v1/workflows/runs/{id}"), token, None)
+                .await;
+            let run = &body["run"];
+            // A waiting node has written its output but has no result.
+            let waiting = run["nodeRuns"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|n| n["status"] == "IN_PROGRESS" && !n["output"].is_null());
+            if run["status"] == "COMPLETED" || waiting {
+                return run.clone();
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("run {id} did not settle");
+    }
+
+    async fn runs_of(&self, workflow: &str) -> Vec<Json> {
+        let (_, body) = self
+            .call(
+                "GET",
+                &format!("/v1/workflows/runs?workflow={workflow}"),
+                ADMIN,
+                None,
+            )
+            .await;
+        body["runs"].as_array().cloned().unwrap_or_default()
+    }
+
+    async fn stop(mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        self.done.await.expect("join").expect("served");
+    }
+}
+
+#[tokio::test]
+async fn self_service_runs_with_validation_and_permissions() {
+    let api = serve("").await;
+    let (s, body) = api.call("GET", "/healthz", ADMIN, None).await;
+    assert_eq!((s, body), (200, json!({"ok": true})));
+    let (s, body) = api.call("GET", "/openapi.json", ADMIN, None).await;
+    assert_eq!(s, 200);
+    assert!(body["paths"]["/v1/workflows/{id}/runs"]["post"].is_object());
+
+    // 401: no token, unknown token.
+    let resp = api
+        .http
+        .get(format!("{}/v1/workflows", api.base))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(resp.status().as_u16(), 401);
+    let (s, body) = api.call("GET", "/v1/workflows", "wrong-token", None).await;
+    assert_eq!(s, 401);
+    assert!(body["message"].as_str().unwrap_or("").contains("not known"));
+
+    // Members see the workflows they may run; admins see all.
+    let (_, body) = api.call("GET", "/v1/workflows", ALICE, None).await;
+    let ids: Vec<&str> = body["workflows"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .filter_map(|w| w["identifier"].as_str())
+        .collect();
+    assert_eq!(ids, ["approve", "hello"]);
+    let (_, body) = api.call("GET", "/v1/workflows", ADMIN, None).await;
+    assert_eq!(body["workflows"].as_array().map(Vec::len), Some(6));
+
+    // 403: a member on an admin-only workflow... which they cannot even see.
+    let (s, _) = api
+        .call(
+            "POST",
+            "/v1/workflows/admin-only/runs",
+            ALICE,
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(s, 404);
+
+    // 422 with every problem.
+    let (s, body) = api
+        .call(
+            "POST",
+            "/v1/workflows/hello/runs",
+            ALICE,
+            Some(json!({"inputs": {"name": "x", "count": 9, "extra": 1}, "bogus": true})),
+        )
+        .await;
+    assert_eq!(s, 422, "{body}");
+    let problems = body["problems"].as_array().expect("problems");
+    assert_eq!(problems.len(), 4, "{body}");
+    let resp = api
+        .http
+        .post(format!("{}/v1/workflows/hello/runs", api.base))
+        .bearer_auth(ALICE)
+        .body("{not json")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(resp.status().as_u16(), 400);
+
+    // A good run completes; alice sees it, bob does not.
+    let (s, body) = api
+        .call(
+            "POST",
+            "/v1/workflows/hello/runs",
+            ALICE,
+            Some(json!({"inputs": {"name": "Ada"}})),
+        )
+        .await;
+    assert_eq!(s, 201, "{body}");
+    let id = body["run"]["identifier"].as_str().expect("id").to_string();
+    let run = api.settle(&id, ALICE).await;
+    assert_eq!(run["result"], "SUCCESS", "{run}");
+    assert_eq!(run["createdBy"], "alice@example.com");
+    assert_eq!(run["variables"]["outputs"]["trigger"]["name"], "Ada");
+    let (s, body) = api
+        .call("GET", &format!("/v1/workflows/runs/{id}"), BOB, None)
+        .await;
+    assert_eq!(s, 403, "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("may not view")
+    );
+    let (_, body) = api.call("GET", "/v1/workflows/runs", BOB, None).await;
+    assert_eq!(body["runs"], json!([]));
+    let (_, body) = api.call("GET", "/v1/workflows/runs", ALICE, None).await;
+    assert_eq!(body["runs"].as_array().map(Vec::len), Some(1));
+    let (s, _) = api
+        .call(
+            "POST",
+            &format!("/v1/workflows/runs/{id}/cancel"),
+            ALICE,
+            None,
+        )
+        .await;
+    assert_eq!(s, 409, "a completed run cannot be cancelled");
+    api.stop().await;
+}
+
+#[tokio::test]
+async fn approvals_enforce_responders_and_visibility() {
+    let api = serve("").await;
+    let (s, body) = api
+        .call("POST", "/v1/workflows/approve/runs", ALICE, Some(json!({})))
+        .await;
+    assert_eq!(s, 201, "{body}");
+    let id = body["run"]["identifier"].as_str().expect("id").to_string();
+    let run = api.settle(&id, ALICE).await;
+    assert_eq!(run["status"], "IN_PROGRESS");
+    // allowAnyoneToViewRuns: bob sees alice's run.
+    let (s, _) = api
+        .call("GET", &format!("/v1/workflows/runs/{id}"), BOB, None)
+        .await;
+    assert_eq!(s, 200);
+    let path = format!("/v1/workflows/runs/{id}/nodes/gate/responses");
+    let (s, body) = api
+        .call("POST", &path, ALICE, Some(json!({"button": "ok"})))
+        .await;
+    assert_eq!(s, 403, "{body}");
+    let (s, body) = api
+        .call(
+            "POST",
+            &path,
+            BOB,
+            Some(json!({"button": "maybe", "inputs": {"reason": 3}, "x": 1})),
+        )
+        .await;
+    assert_eq!(s, 422, "{body}");
+    assert_eq!(body["problems"].as_array().map(Vec::len), Some(3), "{body}");
+    let (s, body) = api
+        .call(
+            "POST",
+            &path,
+            BOB,
+            Some(json!({"button": "ok", "inputs": {"reason": "fine"}})),
+        )
+        .await;
+    assert_eq!(s, 200, "{body}");
+    assert_eq!(body["run"]["result"], "SUCCESS", "{body}");
+    let gate = &body["run"]["variables"]["outputs"]["gate"];
+    assert_eq!(
+        gate["responses"][0]["submitterInfo"]["submittedBy"],
+        "bob@example.com"
+    );
+    api.stop().await;
+}
+
+#[tokio::test]
+async fn async_nodes_report_back_on_both_paths() {
+    let base = hook().await;
+    let api = serve(&async_workflow(&base)).await;
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        let (s, body) = api
+            .call("POST", "/v1/workflows/wait/runs", ADMIN, Some(json!({})))
+            .await;
+        assert_eq!(s, 201, "{body}");
+        let id = body["run"]["identifier"].as_str().expect("id").to_string();
+        let run = api.settle(&id, ADMIN).await;
+        let node_run = run["nodeRuns"]
+            .as_array()
+            .and_then(|n| n.iter().find(|n| n["node"]["identifier"] == "call"))
+            .and_then(|n| n["identifier"].as_str())
+            .expect("call node run")
+            .to_string();
+        ids.push((id, node_run));
+    }
+    // Every problem of a bad report at once.
+    let (id, nr) = &ids[0];
+    let (s, body) = api
+        .call(
+            "PATCH",
+            &format!("/v1/workflows/runs/{id}/nodes/{nr}"),
+            ADMIN,
+            Some(json!({"status": "DONE", "result": "MAYBE", "output": 1, "logs": [{"logLevel": "LOUD"}]})),
+        )
+        .await;
+    assert_eq!(s, 422);
+    assert_eq!(body["problems"].as_array().map(Vec::len), Some(5), "{body}");
+    let (s, body) = api
+        .call(
+            "PATCH",
+            &format!("/v1/workflows/runs/{id}/nodes/{nr}"),
+            ALICE,
+            Some(json!({"status": "COMPLETED", "result": "SUCCESS"})),
+        )
+        .await;
+    assert_eq!(s, 403, "{body}");
+    let (s, body) = api
+        .call(
+            "PATCH",
+            &format!("/v1/workflows/runs/{id}/nodes/{nr}"),
+            ADMIN,
+            Some(
+                json!({"status": "COMPLETED", "result": "SUCCESS", "output": {"id": 7},
+                        "logs": [{"logLevel": "INFO", "log": "deployed"}]}),
+            ),
+        )
+        .await;
+    assert_eq!(s, 200, "{body}");
+    assert_eq!(body["run"]["result"], "SUCCESS", "{body}");
+    let logs = body["run"]["nodeRuns"].to_string();
+    assert!(logs.contains("deployed"), "{logs}");
+    let (id2, nr2) = &ids[1];
+    let (s, body) = api
+        .call(
+            "PATCH",
+            &format!("/v1/workflows/nodes/runs/{nr2}"),
+            ADMIN,
+            Some(json!({"status": "COMPLETED", "result": "FAILED"})),
+        )
+        .await;
+    assert_eq!(s, 200, "{body}");
+    assert_eq!(body["run"]["identifier"], id2.as_str());
+    let nodes = body["run"]["nodeRuns"].as_array().expect("node runs");
+    assert_eq!(nodes.len(), 2, "nothing runs after a failed node: {body}");
+    assert_eq!(nodes[1]["result"], "FAILED", "{body}");
+    assert_eq!(body["run"]["status"], "COMPLETED", "{body}");
+    let (s, _) = api
+        .call(
+            "PATCH",
+            "/v1/workflows/nodes/runs/wfnr_nope",
+            ADMIN,
+            Some(json!({"status": "COMPLETED", "result": "SUCCESS"})),
+        )
+        .await;
+    assert_eq!(s, 404);
+    api.stop().await;
+}
+
+fn service_blueprint() -> Json {
+    json!({"identifier": "service", "title": "Service", "schema": {"properties": {
+        "tier": {"type": "string"}, "version": {"type": "string"}, "replicas": {"type": "number"}
+    }}})
+}
+
+#[tokio::test]
+async fn catalog_crud_search_and_events() {
+    let api = serve("").await;
+    let (s, _) = api
+        .call("POST", "/v1/blueprints", ALICE, Some(service_blueprint()))
+        .await;
+    assert_eq!(s, 403, "members do not write the catalog");
+    let (s, body) = api
+        .call("POST", "/v1/blueprints", ADMIN, Some(json!({"schema": 1})))
+        .await;
+    assert_eq!(s, 422);
+    assert_eq!(body["problems"].as_array().map(Vec::len), Some(2), "{body}");
+    let (s, _) = api
+        .call("POST", "/v1/blueprints", ADMIN, Some(service_blueprint()))
+        .await;
+    assert_eq!(s, 201);
+    let ents = "/v1/blueprints/service/entities";
+    let (s, body) = api
+        .call(
+            "POST",
+            ents,
+            ADMIN,
+            Some(json!({"identifier": "bad", "properties": {"replicas": "two", "colour": 1}})),
+        )
+        .await;
+    assert_eq!(s, 422);
+    assert_eq!(body["problems"].as_array().map(Vec::len), Some(2), "{body}");
+    for (id, tier, replicas) in [("api", "1", 3), ("web", "2", 1), ("db", "1", 5)] {
+        let (s, body) = api
+            .call(
+                "POST",
+                ents,
+                ADMIN,
+                Some(json!({"identifier": id, "title": id.to_uppercase(),
+                            "properties": {"tier": tier, "replicas": replicas}})),
+            )
+            .await;
+        assert_eq!(s, 201, "{body}");
+    }
+    let (s, _) = api
+        .call("POST", ents, ADMIN, Some(json!({"identifier": "api"})))
+        .await;
+    assert_eq!(s, 409);
+
+    // Two tier-1 creations fire `on-service`; the tier-2 one is filtered out.
+    let mut fired = Vec::new();
+    for _ in 0..100 {
+        fired = api.runs_of("on-service").await;
+        if fired.len() >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(fired.len(), 2, "{fired:?}");
+    let id = fired[0]["identifier"].as_str().expect("id").to_string();
+    let run = api.settle(&id, ADMIN).await;
+    let event = &run["variables"]["outputs"]["created"];
+    assert_eq!(event["action"], "CREATE");
+    assert_eq!(event["diff"]["before"], Json::Null);
+    assert_eq!(event["context"]["blueprintIdentifier"], "service");
+
+    // Search with Port's rules.
+    let (s, body) = api
+        .call(
+            "POST",
+            &format!("{ents}/search"),
+            ALICE,
+            Some(json!({"combinator": "and", "rules": [
+                {"property": "tier", "operator": "=", "value": "1"},
+                {"combinator": "or", "rules": [
+                    {"property": "replicas", "operator": ">", "value": 4},
+                    {"property": "$identifier", "operator": "in", "value": ["web"]}
+                ]}
+            ]})),
+        )
+        .await;
+    assert_eq!(s, 200, "{body}");
+    let found: Vec<&str> = body["entities"]
+        .as_array()
+        .expect("entities")
+        .iter()
+        .filter_map(|e| e["identifier"].as_str())
+        .collect();
+    assert_eq!(found, ["db"]);
+    let (s, body) = api
+        .call(
+            "POST",
+            &format!("{ents}/search"),
+            ALICE,
+            Some(json!({"combinator": "nand", "rules": [{"property": "x", "operator": "~"}]})),
+        )
+        .await;
+    assert_eq!(s, 422);
+    assert_eq!(body["problems"].as_array().map(Vec::len), Some(2), "{body}");
+
+    // An update fires `bump`, whose upsert updates the entity again: the guard stops the loop.
+    let (s, body) = api
+        .call(
+            "PATCH",
+            &format!("{ents}/web"),
+            ADMIN,
+            Some(json!({"properties": {"replicas": 2}})),
+        )
+        .await;
+    assert_eq!(s, 200, "{body}");
+    assert_eq!(
+        body["entity"]["properties"]["tier"], "2",
+        "PATCH keeps other fields"
+    );
+    let mut bumps = Vec::new();
+    for _ in 0..100 {
+        bumps = api.runs_of("bump").await;
+        if bumps.first().is_some_and(|r| r["status"] == "COMPLETED") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let bumps_after = api.runs_of("bump").await;
+    assert_eq!(bumps_after.len(), 1, "{bumps:?}");
+    assert_eq!(bumps_after[0]["result"], "SUCCESS");
+    let (_, body) = api.call("GET", &format!("{ents}/web"), ALICE, None).await;
+    assert_eq!(body["entity"]["properties"]["version"], "bumped");
+
+    // Delete, then it is gone; the blueprint with entities cannot be deleted.
+    let (s, _) = api
+        .call("DELETE", &format!("{ents}/web"), ADMIN, None)
+        .await;
+    assert_eq!(s, 200);
+    let (s, _) = api.call("GET", &format!("{ents}/web"), ADMIN, None).await;
+    assert_eq!(s, 404);
+    let (s, _) = api
+        .call("DELETE", "/v1/blueprints/service", ADMIN, None)
+        .await;
+    assert_eq!(s, 409);
+    api.stop().await;
+}
+
+fn at(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(s)
+        .expect("time")
+        .with_timezone(&Utc)
+}
+
+#[tokio::test]
+async fn schedules_persist_their_last_fire_across_restarts() {
+    let dir = temp_dir();
+    let db = dir.0.join("wflow.db");
+    let nightly = || {
+        plans(WORKFLOWS)
+            .into_iter()
+            .filter(|p| p.workflow.identifier.value == "nightly")
+            .collect::<Vec<_>>()
+    };
+    let clock = Arc::new(Fixed(Mutex::new(at("2026-03-01T10:03:00Z"))));
+    let store = Store::open(&db).await.expect("store");
+    let server = Server::new(store, nightly(), Options::default()).expect("server");
+    let scheduler = Scheduler::new(server.clone(), clock.clone());
+    let (fired, next) = scheduler.tick().await.expect("tick");
+    assert!(fired.is_empty());
+    assert_eq!(next, Some(at("2026-03-01T10:05:00Z")));
+    *clock.0.lock().expect("clock") = at("2026-03-01T10:05:00Z");
+    let (fired, next) = scheduler.tick().await.expect("tick");
+    assert_eq!(fired.len(), 1);
+    assert_eq!(next, Some(at("2026-03-01T10:10:00Z")));
+    let (fired, _) = scheduler.tick().await.expect("tick");
+    assert!(fired.is_empty(), "the same occurrence fires once");
+    drop(scheduler);
+    drop(server);
+
+    // Restart 22 minutes later: the missed occurrences fire once, for the latest of them.
+    *clock.0.lock().expect("clock") = at("2026-03-01T10:27:00Z");
+    let store = Store::open(&db).await.expect("store");
+    let server = Server::new(store, nightly(), Options::default()).expect("server");
+    let scheduler = Scheduler::new(server.clone(), clock.clone());
+    let (fired, next) = scheduler.tick().await.expect("tick");
+    assert_eq!(fired.len(), 1);
+    assert_eq!(next, Some(at("2026-03-01T10:30:00Z")));
+    let (fired, _) = scheduler.tick().await.expect("tick");
+    assert!(fired.is_empty());
+    let run = server
+        .engine()
+        .store
+        .last_run("nightly", "every")
+        .await
+        .expect("last")
+        .expect("a run");
+    assert_eq!(run.trigger_payload["scheduledAt"], "2026-03-01T10:25:00Z");
+    let runs = server.engine().store.runs(10).await.expect("runs");
+    assert_eq!(runs.len(), 2);
+}
