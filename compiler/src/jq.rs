@@ -254,7 +254,7 @@ fn finish(mut issues: Vec<JqIssue>) -> Vec<JqIssue> {
 }
 
 /// Byte range of `part` inside `whole`, or the end of `whole` if `part` is not a slice of it.
-fn span(whole: &str, part: &str) -> Range<usize> {
+pub(crate) fn span(whole: &str, part: &str) -> Range<usize> {
     let base = whole.as_ptr() as usize;
     let p = part.as_ptr() as usize;
     if p >= base && p.saturating_add(part.len()) <= base.saturating_add(whole.len()) {

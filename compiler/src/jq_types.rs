@@ -14,6 +14,7 @@ use jaq_core::load::lex::{Lexer, StrPart};
 use jaq_core::load::parse::{BinaryOp, Parser, Pattern, Term};
 use jaq_core::path::{Opt, Part};
 
+use crate::jq::span;
 use crate::suggest::did_you_mean;
 use crate::types::{Object, Type};
 
@@ -136,18 +137,6 @@ struct Walker<'s, 'r> {
     /// after it.
     last_key_end: usize,
     out: Inferred,
-}
-
-/// Byte range of `part` inside `whole`, or the end of `whole`.
-fn span(whole: &str, part: &str) -> Range<usize> {
-    let base = whole.as_ptr() as usize;
-    let p = part.as_ptr() as usize;
-    if p >= base && p.saturating_add(part.len()) <= base.saturating_add(whole.len()) {
-        let start = p - base;
-        start..start + part.len()
-    } else {
-        whole.len()..whole.len()
-    }
 }
 
 /// The literal string of a term such as `"a"` or the key of `.a`.

@@ -9,6 +9,7 @@ use wflow_grammar::ast::{Key, Value, ValueKind};
 use crate::diag::{Diagnostic, Severity};
 use crate::ir::{self, Name, Template};
 use crate::suggest::did_you_mean;
+use crate::wflow::snake;
 
 /// Which syntax the tree came from: decides field spellings in messages and whether an unknown
 /// field is an error (`.wflow`) or a warning (Port JSON, which may have fields we do not know).
@@ -69,20 +70,6 @@ fn unlowered(node: &Value) -> Option<(Name, bool)> {
     };
     let maybe_trigger = kind.is_none_or(|k| k.category == "trigger");
     Some((Name::new(id.value.clone(), id.span), maybe_trigger))
-}
-
-/// `camelCase` to `snake_case`, the `.wflow` spelling of a Port field.
-fn snake(name: &str) -> String {
-    let mut out = String::with_capacity(name.len() + 4);
-    for c in name.chars() {
-        if c.is_ascii_uppercase() {
-            out.push('_');
-            out.push(c.to_ascii_lowercase());
-        } else {
-            out.push(c);
-        }
-    }
-    out
 }
 
 impl Lower<'_> {

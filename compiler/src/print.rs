@@ -15,6 +15,7 @@ use wflow_grammar::ast::{Comment, Statement};
 
 use crate::diag::{Diagnostic, Severity};
 use crate::ir::{self, Name, NodeConfig, Value, ValueKind};
+use crate::wflow::snake;
 
 /// The column a one-line value or block may reach before it is broken over several lines.
 pub const WIDTH: usize = 100;
@@ -1076,20 +1077,6 @@ fn outlet_word(s: &str) -> String {
     } else {
         string(s)
     }
-}
-
-/// `camelCase` to `snake_case`.
-pub(crate) fn snake(name: &str) -> String {
-    let mut out = String::with_capacity(name.len() + 4);
-    for c in name.chars() {
-        if c.is_ascii_uppercase() {
-            out.push('_');
-            out.push(c.to_ascii_lowercase());
-        } else {
-            out.push(c);
-        }
-    }
-    out
 }
 
 /// Whether `s` can be written as a bare word: a `.wflow` identifier that no other value

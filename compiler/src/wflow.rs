@@ -117,6 +117,20 @@ fn array(items: Vec<Value>, span: Span) -> Value {
     }
 }
 
+/// `camelCase` to `snake_case`, the `.wflow` spelling of a Port field.
+pub(crate) fn snake(name: &str) -> String {
+    let mut out = String::with_capacity(name.len() + 4);
+    for c in name.chars() {
+        if c.is_ascii_uppercase() {
+            out.push('_');
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// `snake_case` to `camelCase`.
 pub(crate) fn camel(name: &str) -> String {
     let mut out = String::with_capacity(name.len());
