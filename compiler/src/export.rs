@@ -63,6 +63,16 @@ struct Exporter {
     errors: Vec<Diagnostic>,
 }
 
+/// An outlet's `statusLabel` and `workflowStatusLabel`, when set.
+fn put_labels(m: &mut Map<String, J>, status: Option<&Value>, workflow_status: Option<&Value>) {
+    put(m, "statusLabel", status.map(Value::to_json));
+    put(
+        m,
+        "workflowStatusLabel",
+        workflow_status.map(Value::to_json),
+    );
+}
+
 fn put(m: &mut Map<String, J>, key: &str, v: Option<J>) {
     if let Some(v) = v {
         m.insert(key.into(), v);
@@ -314,15 +324,10 @@ impl Exporter {
                         om.insert("identifier".into(), J::String(o.identifier.value.clone()));
                         put_name(&mut om, "title", o.title.as_ref());
                         om.insert("expression".into(), J::String(o.expression.code.clone()));
-                        put(
+                        put_labels(
                             &mut om,
-                            "statusLabel",
-                            o.status_label.as_ref().map(Value::to_json),
-                        );
-                        put(
-                            &mut om,
-                            "workflowStatusLabel",
-                            o.workflow_status_label.as_ref().map(Value::to_json),
+                            o.status_label.as_ref(),
+                            o.workflow_status_label.as_ref(),
                         );
                         J::Object(om)
                     })
@@ -356,15 +361,10 @@ impl Exporter {
                     om.insert("identifier".into(), J::String(o.identifier.value.clone()));
                     put_name(&mut om, "title", o.title.as_ref());
                     put(&mut om, "numOfResponders", o.num_of_responders.map(J::from));
-                    put(
+                    put_labels(
                         &mut om,
-                        "statusLabel",
-                        o.status_label.as_ref().map(Value::to_json),
-                    );
-                    put(
-                        &mut om,
-                        "workflowStatusLabel",
-                        o.workflow_status_label.as_ref().map(Value::to_json),
+                        o.status_label.as_ref(),
+                        o.workflow_status_label.as_ref(),
                     );
                     J::Object(om)
                 });
