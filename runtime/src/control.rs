@@ -2,10 +2,11 @@
 //! waiting node, cancelling.
 
 use serde_json::{Map, Value as Json, json};
-use wflow_compiler::ir::{self, NodeConfig};
+use wflow_compiler::ir::{self, NodeConfig, OnFailure};
 
 use crate::engine::{
     CANCELLED, COMPLETED, Engine, Error, FAILED, IN_PROGRESS, SUCCESS, State, log, now,
+    on_failure,
 };
 use crate::inputs;
 use crate::plan::Plan;
@@ -161,6 +162,10 @@ impl Engine {
             m.entry("error")
                 .or_insert_with(|| json!({ "message": "completed as FAILED from outside" }));
         }
+        let message = out["error"]["message"]
+            .as_str()
+            .unwrap_or("completed as FAILED from outside")
+            .to_string();
         rec.output = Some(out);
         rec.status = COMPLETED.into();
         rec.result = Some(result.into());
@@ -173,6 +178,16 @@ impl Engine {
             "INFO",
             format!("completed from outside as {result}"),
         ));
+        // A failed node under `onFailure: terminate` fails the run, as it does when it fails
+        // while running.
+        let terminates = plan
+            .node(node)
+            .is_some_and(|n| on_failure(&n.config) == OnFailure::Terminate);
+        if result == FAILED && terminates {
+            return self
+                .finish(&mut st, FAILED, Some(format!("node `{node}` failed: {message}")))
+                .await;
+        }
         self.store.apply(&st.pending).await?;
         Ok(())
     }

@@ -753,7 +753,7 @@ fn external(c: &NodeConfig) -> bool {
     )
 }
 
-fn on_failure(c: &NodeConfig) -> OnFailure {
+pub(crate) fn on_failure(c: &NodeConfig) -> OnFailure {
     let given = match c {
         NodeConfig::Webhook(w) => w.on_failure,
         NodeConfig::Kafka(k) => k.on_failure,

@@ -4,6 +4,8 @@
 //!   them for people. Each file is named after the code it demonstrates (`fan-out.json`,
 //!   `cycle-three-nodes.wflow`), and that code must be among its diagnostics.
 //! - Every code in `CODES` has at least one case.
+//! - `corpus/json-catalog/*.json` are Port JSON cases checked against the Port blueprint JSON in
+//!   `corpus/json-catalog/blueprints/`, found beside them as `wflow check` finds them.
 //! - `corpus/valid/` holds workflows that must check with no diagnostic at all.
 //!
 //! Update the snapshots with `INSTA_UPDATE=always cargo test -p wflow-tests`, then read them.
@@ -11,7 +13,8 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use wflow_compiler::{CODES, Checked, Diagnostic, check_source, syntax_of};
+use wflow_compiler::catalog::{Blueprint, Catalog};
+use wflow_compiler::{CODES, Checked, Diagnostic, check_source_with, syntax_of};
 
 fn corpus() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus")
@@ -28,11 +31,28 @@ fn files(dir: &str, ext: &str) -> Vec<PathBuf> {
     out
 }
 
-/// Every error case: `.wflow` and JSON.
+/// Every error case: `.wflow`, JSON, and JSON checked against Port blueprints.
 fn cases() -> Vec<PathBuf> {
     let mut all = files("wflow", "wflow");
     all.extend(files("json", "json"));
+    all.extend(files("json-catalog", "json"));
     all
+}
+
+/// The Port blueprint JSON in a `blueprints/` folder beside `path`, as `wflow check` finds it.
+fn catalog_for(path: &Path) -> Catalog {
+    let dir = path.parent().map(|d| d.join("blueprints"));
+    let mut blueprints = Vec::new();
+    if let Some(Ok(entries)) = dir.map(std::fs::read_dir) {
+        let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+        paths.sort();
+        for p in paths {
+            let bp = Blueprint::from_port_json(&read(&p))
+                .unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+            blueprints.push(bp);
+        }
+    }
+    Catalog::new(blueprints)
 }
 
 fn read(path: &Path) -> String {
@@ -41,7 +61,7 @@ fn read(path: &Path) -> String {
 
 fn check(path: &Path) -> (String, Checked) {
     let src = read(path);
-    let checked = check_source(&src, syntax_of(path));
+    let checked = check_source_with(&src, syntax_of(path), &catalog_for(path));
     (src, checked)
 }
 
@@ -76,11 +96,15 @@ fn codes_of(diags: &[Diagnostic]) -> BTreeSet<&'static str> {
 
 #[test]
 fn diagnostics() {
-    insta::glob!("../corpus", "{wflow/*.wflow,json/*.json}", |path| {
-        let (src, checked) = check(path);
-        let rendered = wflow::render_human(&relative(path), &src, &checked.diagnostics, false);
-        insta::assert_snapshot!(rendered);
-    });
+    insta::glob!(
+        "../corpus",
+        "{wflow/*.wflow,json/*.json,json-catalog/*.json}",
+        |path| {
+            let (src, checked) = check(path);
+            let rendered = wflow::render_human(&relative(path), &src, &checked.diagnostics, false);
+            insta::assert_snapshot!(rendered);
+        }
+    );
 }
 
 #[test]
@@ -178,5 +202,18 @@ fn valid_corpus_checks_clean() {
     assert!(
         report.is_empty(),
         "valid workflows with diagnostics:\n{report}"
+    );
+}
+
+#[test]
+fn catalog_checks_accept_a_correct_upsert() {
+    let path = corpus().join("json-catalog/valid/upsert-with-blueprints.json");
+    let (_, checked) = check(&path);
+    assert!(checked.diagnostics.is_empty(), "{:#?}", checked.diagnostics);
+    assert_eq!(
+        catalog_for(&path)
+            .get("service")
+            .map(|b| b.properties.len()),
+        Some(4)
     );
 }
