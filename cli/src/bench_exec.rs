@@ -30,22 +30,9 @@ pub struct BenchExecArgs {
 
 /// Runs the benchmark.
 pub fn run(args: BenchExecArgs) -> ExitCode {
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    match rt.block_on(bench(args)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::from(2)
-        }
+    match crate::block_on(bench(args)) {
+        Ok(r) => crate::report_error(r),
+        Err(code) => code,
     }
 }
 

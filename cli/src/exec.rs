@@ -32,7 +32,7 @@ pub enum RunFormat {
 /// Options shared by the commands that use the store.
 #[derive(Args, Debug, Clone)]
 pub struct StoreArgs {
-    /// The SQLite store (created if missing).
+    /// The store: a SQLite file (created if missing) or a `postgres://` URL.
     #[arg(long, env = "WFLOW_STORE", default_value = DEFAULT_STORE, global = true)]
     store: PathBuf,
 }
@@ -201,23 +201,13 @@ impl From<wflow_runtime::store::StoreError> for Fail {
 }
 
 fn block_on<F: std::future::Future<Output = Result<u8, Fail>>>(f: F) -> ExitCode {
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    match rt.block_on(f) {
-        Ok(code) => ExitCode::from(code),
-        Err(Fail(code, msg)) => {
+    match crate::block_on(f) {
+        Ok(Ok(code)) => ExitCode::from(code),
+        Ok(Err(Fail(code, msg))) => {
             eprintln!("error: {msg}");
             ExitCode::from(code)
         }
+        Err(code) => code,
     }
 }
 
@@ -522,7 +512,7 @@ async fn runs_async(args: RunsArgs) -> Result<u8, Fail> {
                     serde_json::to_string_pretty(&list).unwrap_or_default()
                 );
             } else if runs.is_empty() {
-                println!("no runs in {}", args.store.store.display());
+                println!("no runs in {}", engine.store.location());
             } else {
                 for r in runs {
                     println!(

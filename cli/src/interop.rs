@@ -254,28 +254,19 @@ pub fn push(opts: PushOptions) -> ExitCode {
             return ExitCode::from(1);
         }
     }
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: cannot start the HTTP client: {e}");
-            return ExitCode::from(2);
-        }
-    };
     let api = Api {
         http: reqwest::Client::new(),
         base: opts.base_url.trim_end_matches('/').to_string(),
         token: String::new(),
     };
-    runtime.block_on(push_all(
+    crate::block_on(push_all(
         api,
         &client_id,
         &client_secret,
         &exported,
         opts.dry_run,
     ))
+    .unwrap_or_else(|code| code)
 }
 
 /// A Port API client with its access token.

@@ -426,19 +426,36 @@ fn is_workflow_file(path: &Path, src: &str) -> bool {
         .any(|k| src.contains(k))
 }
 
-fn lsp() -> ExitCode {
+/// Runs `f` to completion on a multi-threaded tokio runtime. When the runtime cannot start,
+/// says so and returns the exit code for it (2).
+pub(crate) fn block_on<F: std::future::Future>(f: F) -> Result<F::Output, ExitCode> {
     match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
     {
-        Ok(rt) => {
-            rt.block_on(wflow_lsp::serve_stdio());
-            ExitCode::SUCCESS
-        }
+        Ok(rt) => Ok(rt.block_on(f)),
         Err(e) => {
-            eprintln!("error: cannot start the language server: {e}");
+            eprintln!("error: cannot start the async runtime: {e}");
+            Err(ExitCode::from(2))
+        }
+    }
+}
+
+/// Exit 0 when `r` is Ok, else print the error and exit 2.
+pub(crate) fn report_error<E: std::fmt::Display>(r: Result<(), E>) -> ExitCode {
+    match r {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
             ExitCode::from(2)
         }
+    }
+}
+
+fn lsp() -> ExitCode {
+    match block_on(wflow_lsp::serve_stdio()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(code) => code,
     }
 }
 

@@ -1,8 +1,9 @@
 //! `wflow serve`: loads and checks a workflows directory and serves it with
-//! `wflow_runtime::server` (the HTTP API, catalog events, schedules). Broken workflows are
-//! refused with their diagnostics; the others serve.
+//! `wflow_runtime::server` (the HTTP API, catalog events, schedules, timers). Broken workflows
+//! are refused with their diagnostics; the others serve. The directory is checked again every
+//! second: changed files are reloaded (one that now has errors keeps its previous version).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -19,7 +20,7 @@ use wflow_runtime::{Plan, Secrets, Store};
 pub struct ServeArgs {
     /// The workflows directory (`.wflow` and Port workflow JSON files under it).
     dir: PathBuf,
-    /// The SQLite store (created if missing).
+    /// The store: a SQLite file (created if missing) or a `postgres://` URL.
     #[arg(long, env = "WFLOW_STORE", default_value = ".wflow/wflow.db")]
     store: PathBuf,
     /// Where to listen.
@@ -31,27 +32,27 @@ pub struct ServeArgs {
     /// A file of `NAME=value` lines with secrets (the environment's `WFLOW_SECRET_NAME` wins).
     #[arg(long, env = "WFLOW_SECRETS_FILE")]
     secrets_file: Option<PathBuf>,
+    /// How long a request may take, in seconds (a run it drives goes on in the background).
+    #[arg(long, value_name = "SECONDS", default_value_t = 60)]
+    request_timeout: u64,
 }
 
-/// Runs `wflow serve`.
+/// Runs `wflow serve`. Operational logs go to stderr, filtered by `RUST_LOG` (default
+/// `info`).
 pub fn serve(args: ServeArgs) -> ExitCode {
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    match rt.block_on(run(args)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::from(2)
-        }
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
+        .try_init();
+    if let Err(e) = logs {
+        eprintln!("warning: no operational logs: {e}");
+    }
+    match crate::block_on(run(args)) {
+        Ok(r) => crate::report_error(r),
+        Err(code) => code,
     }
 }
 
@@ -64,48 +65,135 @@ fn read(path: &Option<PathBuf>, what: &str) -> Result<Option<String>, String> {
         .transpose()
 }
 
-/// Checks every workflow file under `dir`; prints why each refused one is refused.
-fn load(dir: &PathBuf, secrets_file: Option<&str>) -> Result<Vec<Plan>, String> {
-    if !dir.is_dir() {
-        return Err(format!("{} is not a directory", dir.display()));
+/// The workflows of a directory, checked; reloaded when its files change.
+struct Loader {
+    dir: PathBuf,
+    secrets_file: Option<String>,
+    color: bool,
+    /// Per file: its text as last read, and the workflows last accepted from it (a file that
+    /// now has errors keeps its previous workflows).
+    files: BTreeMap<PathBuf, (String, Vec<Arc<Plan>>)>,
+}
+
+impl Loader {
+    fn new(dir: PathBuf, secrets_file: Option<String>) -> Result<Loader, String> {
+        if !dir.is_dir() {
+            return Err(format!("{} is not a directory", dir.display()));
+        }
+        Ok(Loader {
+            dir,
+            secrets_file,
+            color: std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+            files: BTreeMap::new(),
+        })
     }
-    let (files, errors) = crate::discover(std::slice::from_ref(dir));
-    for e in errors {
-        eprintln!("error: {e}");
-    }
-    let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-    let mut plans = Vec::new();
-    let mut ids = BTreeSet::new();
-    for (path, src) in files {
-        let name = path.display().to_string();
-        match server::prepare(&src, syntax_of(&path), &name) {
-            Err(Refusal::Errors(diags)) => {
-                eprint!("{}", crate::render_human(&name, &src, &diags, color));
-                eprintln!("refused: {name} has errors; its workflows are not served");
+
+    /// Reads the directory again and checks the files that changed, printing why each refused
+    /// one is refused. Returns the workflows to serve, or `None` when nothing changed.
+    fn load(&mut self) -> Option<Vec<Arc<Plan>>> {
+        let (found, errors) = crate::discover(std::slice::from_ref(&self.dir));
+        for e in errors {
+            eprintln!("error: {e}");
+        }
+        let mut changed = false;
+        let mut seen = BTreeSet::new();
+        for (path, src) in found {
+            seen.insert(path.clone());
+            let previous = self.files.get(&path);
+            if previous.is_some_and(|(text, _)| *text == src) {
+                continue;
             }
-            Err(Refusal::Problems(problems)) => {
-                eprintln!("refused: {name}:\n  {}", problems.join("\n  "));
-            }
-            Ok(found) => {
-                for plan in found {
-                    let id = plan.workflow.identifier.value.clone();
-                    if let Err(missing) = Secrets::load(&plan.secrets, secrets_file) {
-                        eprintln!(
-                            "refused: workflow `{id}` ({name}) reads secrets nobody provided: {}",
-                            missing.join(", ")
-                        );
-                    } else if !ids.insert(id.clone()) {
-                        eprintln!(
-                            "refused: workflow `{id}` ({name}): another file already defines it"
-                        );
-                    } else {
-                        plans.push(plan);
-                    }
+            changed = true;
+            let kept = previous.map(|(_, plans)| plans.clone()).unwrap_or_default();
+            let plans = self.check(&path, &src, !kept.is_empty()).unwrap_or(kept);
+            self.files.insert(path, (src, plans));
+        }
+        let before = self.files.len();
+        self.files.retain(|p, _| seen.contains(p));
+        changed |= self.files.len() != before;
+        if !changed {
+            return None;
+        }
+        let mut ids = BTreeSet::new();
+        let mut plans = Vec::new();
+        for (path, (_, accepted)) in &self.files {
+            for plan in accepted {
+                let id = &plan.workflow.identifier.value;
+                if ids.insert(id.clone()) {
+                    plans.push(Arc::clone(plan));
+                } else {
+                    eprintln!(
+                        "refused: workflow `{id}` ({}): another file already defines it",
+                        path.display()
+                    );
                 }
             }
         }
+        Some(plans)
     }
-    Ok(plans)
+
+    /// The workflows of one file, or `None` when it is refused as a whole.
+    fn check(&self, path: &std::path::Path, src: &str, had: bool) -> Option<Vec<Arc<Plan>>> {
+        let name = path.display().to_string();
+        let keeps = if had {
+            "; its previous version keeps serving"
+        } else {
+            ""
+        };
+        match server::prepare(src, syntax_of(path), &name) {
+            Err(Refusal::Errors(diags)) => {
+                eprint!("{}", crate::render_human(&name, src, &diags, self.color));
+                eprintln!("refused: {name} has errors; its workflows are not served{keeps}");
+                None
+            }
+            Err(Refusal::Problems(problems)) => {
+                eprintln!("refused: {name}{keeps}:\n  {}", problems.join("\n  "));
+                None
+            }
+            Ok(found) => Some(
+                found
+                    .into_iter()
+                    .filter(|plan| {
+                        let missing = Secrets::load(&plan.secrets, self.secrets_file.as_deref());
+                        if let Err(missing) = &missing {
+                            eprintln!(
+                                "refused: workflow `{}` ({name}) reads secrets nobody provided: {}",
+                                plan.workflow.identifier.value,
+                                missing.join(", ")
+                            );
+                        }
+                        missing.is_ok()
+                    })
+                    .map(Arc::new)
+                    .collect(),
+            ),
+        }
+    }
+
+    /// Checks the directory every second and serves what changed, until aborted.
+    async fn watch(mut self, server: Server) {
+        loop {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            let Ok((loader, plans)) = tokio::task::spawn_blocking(move || {
+                let plans = self.load();
+                (self, plans)
+            })
+            .await
+            else {
+                eprintln!("wflow serve: reloading the workflows failed; reloads stop");
+                return;
+            };
+            self = loader;
+            if let Some(plans) = plans {
+                let n = plans.len();
+                server.set_workflows(plans);
+                eprintln!(
+                    "reloaded: serving {n} workflow{}",
+                    if n == 1 { "" } else { "s" }
+                );
+            }
+        }
+    }
 }
 
 async fn run(args: ServeArgs) -> Result<(), String> {
@@ -114,7 +202,8 @@ async fn run(args: ServeArgs) -> Result<(), String> {
         .transpose()
         .map_err(|p| format!("the auth file is not valid:\n  {}", p.join("\n  ")))?;
     let secrets_file = read(&args.secrets_file, "secrets file")?;
-    let plans = load(&args.dir, secrets_file.as_deref())?;
+    let mut loader = Loader::new(args.dir.clone(), secrets_file.clone())?;
+    let plans = loader.load().unwrap_or_default();
     let store = Store::open(&args.store).await.map_err(|e| e.0)?;
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await
@@ -126,14 +215,17 @@ async fn run(args: ServeArgs) -> Result<(), String> {
     let n = plans.len();
     let server = Server::new(
         store,
-        plans,
+        Vec::new(),
         Options {
             auth,
             secrets_file,
+            request_timeout: Some(Duration::from_secs(args.request_timeout)),
             ..Options::default()
         },
     )
     .map_err(|e| e.0)?;
+    server.set_workflows(plans);
+    let watcher = tokio::spawn(loader.watch(server.clone()));
     eprintln!(
         "serving {n} workflow{} on http://{addr}",
         if n == 1 { "" } else { "s" }
@@ -147,6 +239,7 @@ async fn run(args: ServeArgs) -> Result<(), String> {
         )
         .await
         .map_err(|e| format!("the server failed: {e}"))?;
+    watcher.abort();
     eprintln!("stopped");
     Ok(())
 }

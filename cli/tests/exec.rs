@@ -189,13 +189,62 @@ fn a_missing_secret_or_a_broken_workflow_runs_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_runs_resume_without_repeating_nodes() {
+    killed_run_resumes(None).await;
+}
+
+/// The same against PostgreSQL (`--store postgres://…`, a fresh database on the `WFLOW_IT_PG`
+/// server), when that variable is set.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_runs_resume_on_postgres() {
+    let Ok(admin) = std::env::var("WFLOW_IT_PG") else {
+        eprintln!("skipped: set WFLOW_IT_PG to a PostgreSQL URL to run it");
+        return;
+    };
+    let name = format!("wflow_cli_{}", std::process::id());
+    let pool = sqlx::PgPool::connect(&admin)
+        .await
+        .expect("WFLOW_IT_PG connects");
+    let sql = |s: String| sqlx::raw_sql(sqlx::AssertSqlSafe(s));
+    sql(format!("DROP DATABASE IF EXISTS {name}"))
+        .execute(&pool)
+        .await
+        .expect("drop");
+    sql(format!("CREATE DATABASE {name}"))
+        .execute(&pool)
+        .await
+        .expect("create");
+    let (server, _) = admin.rsplit_once('/').expect("a URL with a database");
+    let url = format!("{server}/{name}");
+    killed_run_resumes(Some(&url)).await;
+    // The runs are in PostgreSQL, not in a SQLite file.
+    let db = sqlx::PgPool::connect(&url).await.expect("connect");
+    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM node_runs")
+        .fetch_one(&db)
+        .await
+        .expect("count");
+    assert_eq!(n, 4);
+    db.close().await;
+    sql(format!("DROP DATABASE {name} WITH (FORCE)"))
+        .execute(&pool)
+        .await
+        .expect("drop");
+}
+
+/// `exec` killed during node `b`, then `runs resume`: in the SQLite file of the working
+/// directory, or in `store` (given through `WFLOW_STORE`).
+async fn killed_run_resumes(store: Option<&str>) {
     let (base, seen) = server().await;
     let d = dir("kill");
     write(&d, "w.wflow", &chain(&base));
-    let mut child = Command::new(BIN)
-        .args(["exec", "w.wflow", "-i", "service=api", "-i", "env=staging"])
+    let mut exec = Command::new(BIN);
+    exec.args(["exec", "w.wflow", "-i", "service=api", "-i", "env=staging"]);
+    if let Some(store) = store {
+        exec.args(["--store", store]);
+    }
+    let mut child = exec
         .current_dir(&d.0)
         .env("WFLOW_SECRET_TOKEN", SECRET)
+        .env_remove("WFLOW_STORE")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -209,12 +258,24 @@ async fn killed_runs_resume_without_repeating_nodes() {
     child.kill().expect("kill");
     child.wait().expect("wait");
 
-    let o = wflow_async(&d.0, &["runs", "list", "--format", "json"]).await;
+    let store_args = store.map(|s| vec!["--store", s]).unwrap_or_default();
+    fn with<'a>(store: &[&'a str], args: &[&'a str]) -> Vec<&'a str> {
+        [args, store].concat()
+    }
+    let o = wflow_async(
+        &d.0,
+        &with(&store_args, &["runs", "list", "--format", "json"]),
+    )
+    .await;
     let runs: Json = serde_json::from_slice(&o.stdout).expect("json");
     assert_eq!(runs[0]["status"], "IN_PROGRESS");
     let run = runs[0]["identifier"].as_str().expect("id").to_string();
 
-    let o = wflow_async(&d.0, &["runs", "resume", &run, "--format", "json"]).await;
+    let o = wflow_async(
+        &d.0,
+        &with(&store_args, &["runs", "resume", &run, "--format", "json"]),
+    )
+    .await;
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let shown: Json = serde_json::from_slice(&o.stdout).expect("json");
     assert_eq!(shown["result"], "SUCCESS");
@@ -241,10 +302,45 @@ async fn killed_runs_resume_without_repeating_nodes() {
     assert_eq!(keys[0], &format!("{run}:b"));
 
     // The store never holds the secret, though `a` sent it.
-    for entry in std::fs::read_dir(d.0.join(".wflow")).expect("store dir") {
-        let bytes = std::fs::read(entry.expect("entry").path()).expect("read");
-        assert!(!String::from_utf8_lossy(&bytes).contains(SECRET));
+    let o = wflow_async(&d.0, &with(&store_args, &["runs", "logs", &run])).await;
+    assert!(!text(&o).contains(SECRET));
+    if store.is_none() {
+        for entry in std::fs::read_dir(d.0.join(".wflow")).expect("store dir") {
+            let bytes = std::fs::read(entry.expect("entry").path()).expect("read");
+            assert!(!String::from_utf8_lossy(&bytes).contains(SECRET));
+        }
+    } else {
+        assert!(
+            !d.0.join(".wflow").exists(),
+            "no SQLite file beside a postgres store"
+        );
     }
+}
+
+#[test]
+fn a_bad_postgres_store_is_named_without_its_password() {
+    let d = dir("badpg");
+    // Port 1 on loopback refuses connections.
+    let url = "postgres://wflow:hunter2@127.0.0.1:1/wflow";
+    let o = wflow(&d.0, &["runs", "list", "--store", url]);
+    let t = text(&o);
+    assert_ne!(o.status.code(), Some(0), "{t}");
+    assert!(
+        t.contains("cannot connect to the PostgreSQL store postgres://wflow:***@127.0.0.1:1/wflow"),
+        "{t}"
+    );
+    assert!(!t.contains("hunter2"), "{t}");
+    let o = wflow(
+        &d.0,
+        &[
+            "runs",
+            "list",
+            "--store",
+            "postgres://wflow@127.0.0.1:x/wflow",
+        ],
+    );
+    let t = text(&o);
+    assert!(t.contains("not a valid PostgreSQL URL"), "{t}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

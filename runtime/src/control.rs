@@ -5,8 +5,7 @@ use serde_json::{Map, Value as Json, json};
 use wflow_compiler::ir::{self, NodeConfig, OnFailure};
 
 use crate::engine::{
-    CANCELLED, COMPLETED, Engine, Error, FAILED, IN_PROGRESS, SUCCESS, State, log, now,
-    on_failure,
+    CANCELLED, COMPLETED, Engine, Error, FAILED, IN_PROGRESS, SUCCESS, State, log, now, on_failure,
 };
 use crate::inputs;
 use crate::plan::Plan;
@@ -185,7 +184,11 @@ impl Engine {
             .is_some_and(|n| on_failure(&n.config) == OnFailure::Terminate);
         if result == FAILED && terminates {
             return self
-                .finish(&mut st, FAILED, Some(format!("node `{node}` failed: {message}")))
+                .finish(
+                    &mut st,
+                    FAILED,
+                    Some(format!("node `{node}` failed: {message}")),
+                )
                 .await;
         }
         self.store.apply(&st.pending).await?;

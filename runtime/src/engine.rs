@@ -215,6 +215,9 @@ impl Done {
 enum Next<'a> {
     Run(&'a str),
     Waiting(Vec<String>),
+    /// A node failed and its failure terminates the run (seen when resuming a run whose
+    /// process stopped after recording the failure but before finishing the run).
+    Failed(&'a str),
     Done,
 }
 
@@ -353,6 +356,11 @@ impl Engine {
                     self.finish(&mut st, SUCCESS, None).await?;
                     return Ok(outcome(&st, Vec::new()));
                 }
+                Next::Failed(id) => {
+                    let why = format!("node `{id}` failed");
+                    self.finish(&mut st, FAILED, Some(why)).await?;
+                    return Ok(outcome(&st, Vec::new()));
+                }
             };
             let Some(node) = plan.node(&id) else {
                 return Err(Error(format!("the workflow has no node `{id}`")));
@@ -365,6 +373,17 @@ impl Engine {
                 self.finish(&mut st, CANCELLED, Some("the run was cancelled".into()))
                     .await?;
                 return Ok(outcome(&st, Vec::new()));
+            }
+            // An upsert reads the entity from the store: an earlier upsert's write in this
+            // batch must be there first, or a second upsert of one entity would replace it.
+            if matches!(node.config, NodeConfig::UpsertEntity(_))
+                && st
+                    .pending
+                    .iter()
+                    .any(|w| matches!(w, Write::PutEntity { .. }))
+            {
+                self.store.apply(&st.pending).await?;
+                st.pending.clear();
             }
             let failed_run = self.run_node(plan, &mut st, node, secrets, obs).await?;
             if let Some(message) = failed_run {
@@ -792,7 +811,7 @@ fn next<'a>(plan: &'a Plan, st: &State) -> Next<'a> {
         };
         if rec.result.as_deref() == Some(FAILED) && on_failure(&node.config) == OnFailure::Terminate
         {
-            continue;
+            return Next::Failed(id);
         }
         let outlets = node.config.has_outlets() && rec.result.as_deref() == Some(SUCCESS);
         for conn in plan.outgoing(id) {

@@ -1,7 +1,7 @@
 //! wflow runtime: runs checked workflows on this machine with Port's semantics.
 //!
 //! - [`plan::Plan`]: a workflow prepared to run (its jq compiled once);
-//! - [`engine::Engine`]: the durable interpreter over the SQLite [`store::Store`];
+//! - [`engine::Engine`]: the durable interpreter over the [`store::Store`] (SQLite or PostgreSQL);
 //! - [`inputs`]: form validation shared by `wflow exec` and `wflow serve`;
 //! - [`secrets`]: secret loading and redaction;
 //! - [`catalog`]: blueprints and entities;

@@ -1,16 +1,25 @@
-//! The embedded store: runs, node runs, logs, approval responses and the catalog, in one
-//! SQLite file (WAL mode). Writes are grouped into transactions by the engine ([`Write`]).
+//! The store: runs, node runs, logs, approval responses and the catalog, in one SQLite file
+//! (WAL mode, the default) or a PostgreSQL database (`postgres://` URL, for several `serve`
+//! processes). Writes are grouped into transactions by the engine ([`Write`]).
+//!
+//! Both backends run the same SQL wherever the dialects agree; only the schemas differ (JSON is
+//! `TEXT` in SQLite and `JSONB` in PostgreSQL, flags are `INTEGER` and `BOOLEAN`).
 
 use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
 use serde_json::Value as Json;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+};
+use sqlx::types::Json as JsonArg;
 use sqlx::{Row, SqlitePool};
 
-/// Schema migrations, applied in order; `PRAGMA user_version` records how many ran.
-const MIGRATIONS: &[&str] = &[r#"
+/// SQLite schema migrations, applied in order; `PRAGMA user_version` records how many ran.
+const SQLITE_MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE runs (
     id TEXT PRIMARY KEY,
     workflow TEXT NOT NULL,
@@ -73,14 +82,94 @@ CREATE TABLE entities (
     updated_at TEXT NOT NULL,
     PRIMARY KEY (blueprint, identifier)
 );
+"#,
+    // Earlier builds created this table on first use.
+    "CREATE TABLE IF NOT EXISTS fired_timers (key TEXT PRIMARY KEY, at TEXT NOT NULL);",
+];
+
+/// Records that every SQLite migration ran (PRAGMA takes no bound parameters); keep it equal
+/// to `SQLITE_MIGRATIONS.len()`.
+const SQLITE_SET_VERSION: &str = "PRAGMA user_version = 2";
+const _: () = assert!(SQLITE_MIGRATIONS.len() == 2);
+
+/// PostgreSQL schema migrations, applied in order; `wflow_schema` records how many ran.
+/// `logs` and `responses` get a `rowid` column so that the SQL ordering by insertion is shared
+/// with SQLite.
+const POSTGRES_MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE runs (
+    id TEXT PRIMARY KEY,
+    workflow TEXT NOT NULL,
+    source TEXT NOT NULL,
+    syntax TEXT NOT NULL,
+    source_path TEXT NOT NULL,
+    trigger_node TEXT NOT NULL,
+    trigger_payload JSONB NOT NULL,
+    status TEXT NOT NULL,
+    result TEXT,
+    error TEXT,
+    created_by TEXT,
+    cancel_requested BOOLEAN NOT NULL DEFAULT FALSE,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    completed_at TEXT
+);
+CREATE INDEX runs_by_time ON runs (created_at);
+CREATE TABLE node_runs (
+    id TEXT PRIMARY KEY,
+    run_id TEXT NOT NULL REFERENCES runs (id),
+    node TEXT NOT NULL,
+    seq BIGINT NOT NULL,
+    status TEXT NOT NULL,
+    result TEXT,
+    output JSONB,
+    outlet TEXT,
+    fallback BOOLEAN NOT NULL DEFAULT FALSE,
+    waiting BOOLEAN NOT NULL DEFAULT FALSE,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    completed_at TEXT,
+    UNIQUE (run_id, node)
+);
+CREATE TABLE logs (
+    rowid BIGSERIAL PRIMARY KEY,
+    run_id TEXT NOT NULL,
+    node TEXT NOT NULL,
+    level TEXT NOT NULL,
+    message TEXT NOT NULL,
+    at TEXT NOT NULL
+);
+CREATE INDEX logs_by_run ON logs (run_id);
+CREATE TABLE responses (
+    rowid BIGSERIAL UNIQUE,
+    run_id TEXT NOT NULL,
+    node TEXT NOT NULL,
+    responder TEXT NOT NULL,
+    button TEXT NOT NULL,
+    inputs JSONB NOT NULL,
+    at TEXT NOT NULL,
+    PRIMARY KEY (run_id, node, responder)
+);
+CREATE TABLE blueprints (
+    identifier TEXT PRIMARY KEY,
+    body JSONB NOT NULL
+);
+CREATE TABLE entities (
+    blueprint TEXT NOT NULL,
+    identifier TEXT NOT NULL,
+    body JSONB NOT NULL,
+    updated_at TEXT NOT NULL,
+    PRIMARY KEY (blueprint, identifier)
+);
+CREATE TABLE fired_timers (
+    key TEXT PRIMARY KEY,
+    at TEXT NOT NULL
+);
 "#];
 
-/// Records that every migration ran (PRAGMA takes no bound parameters); keep it equal to
-/// `MIGRATIONS.len()`.
-const SET_VERSION: &str = "PRAGMA user_version = 1";
-const _: () = assert!(MIGRATIONS.len() == 1);
+/// Serialises PostgreSQL migrations across processes (`pg_advisory_xact_lock` key).
+const MIGRATION_LOCK: i64 = 0x0077_666c_6f77; // "wflow"
 
-/// A store error, naming the file and what failed.
+/// A store error, naming the store and what failed.
 #[derive(Debug)]
 pub struct StoreError(pub String);
 
@@ -222,16 +311,65 @@ pub struct EntityChange {
     pub run_id: Option<String>,
 }
 
-/// The SQLite store.
+/// A connection pool of either backend.
+#[derive(Clone)]
+enum Pool {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// Runs `$body` with `$pool` bound to the store's pool, whichever the backend (the body is
+/// compiled once per backend, so the same SQL serves both).
+macro_rules! on_pool {
+    ($store:expr, |$pool:ident| $body:expr) => {
+        match &$store.pool {
+            Pool::Sqlite($pool) => $body,
+            Pool::Postgres($pool) => $body,
+        }
+    };
+}
+
+/// The store: SQLite or PostgreSQL.
 #[derive(Clone)]
 pub struct Store {
-    pool: SqlitePool,
+    pool: Pool,
+    /// The file or URL, its password masked.
+    location: String,
     changes: Option<tokio::sync::mpsc::UnboundedSender<EntityChange>>,
 }
 
+/// Whether the store location `s` names a PostgreSQL database.
+fn is_postgres_url(s: &str) -> bool {
+    s.starts_with("postgres://") || s.starts_with("postgresql://")
+}
+
+/// `url` with the password of its user info replaced by `***`.
+fn mask_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(authority_end);
+    match authority.rsplit_once('@') {
+        Some((user_info, host)) => match user_info.split_once(':') {
+            Some((user, _)) => format!("{scheme}://{user}:***@{host}{path}"),
+            None => url.to_string(),
+        },
+        None => url.to_string(),
+    }
+}
+
 impl Store {
-    /// Opens (creating if needed) the store at `path` and brings its schema up to date.
-    pub async fn open(path: &Path) -> Result<Store, StoreError> {
+    /// Opens the store at `location`, bringing its schema up to date: a `postgres://` URL opens
+    /// that PostgreSQL database, anything else is a SQLite file (created if missing).
+    pub async fn open(location: &Path) -> Result<Store, StoreError> {
+        match location.to_str().filter(|s| is_postgres_url(s)) {
+            Some(url) => Store::open_postgres(url).await,
+            None => Store::open_sqlite(location).await,
+        }
+    }
+
+    async fn open_sqlite(path: &Path) -> Result<Store, StoreError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| {
                 StoreError(format!(
@@ -254,41 +392,130 @@ impl Store {
             .await
             .map_err(|e| StoreError(format!("cannot open the store {}: {e}", path.display())))?;
         let store = Store {
-            pool,
+            pool: Pool::Sqlite(pool),
+            location: path.display().to_string(),
             changes: None,
         };
         store.migrate().await?;
         Ok(store)
     }
 
-    async fn migrate(&self) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await.map_err(err("begin"))?;
-        let version: i64 = sqlx::query("PRAGMA user_version")
-            .fetch_one(&mut *tx)
+    async fn open_postgres(url: &str) -> Result<Store, StoreError> {
+        let location = mask_password(url);
+        let opts = PgConnectOptions::from_str(url).map_err(|e| {
+            StoreError(format!(
+                "the store URL {location} is not a valid PostgreSQL URL ({}); expected \
+                 postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE",
+                mask_password(&e.to_string())
+            ))
+        })?;
+        let pool = PgPoolOptions::new()
+            .max_connections(8)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(opts)
             .await
-            .and_then(|r| r.try_get(0))
-            .map_err(err("read the schema version"))?;
-        let have = usize::try_from(version).unwrap_or(0);
-        if have > MIGRATIONS.len() {
-            return Err(StoreError(format!(
-                "the store was written by a newer wflow (schema {have}, this one knows {}); \
+            .map_err(|e| {
+                StoreError(format!(
+                    "cannot connect to the PostgreSQL store {location}: {e}; check that the \
+                     server is running and that the URL's host, port, user, password and \
+                     database are right"
+                ))
+            })?;
+        let store = Store {
+            pool: Pool::Postgres(pool),
+            location,
+            changes: None,
+        };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// The store's file or URL (without its password), for messages.
+    pub fn location(&self) -> &str {
+        &self.location
+    }
+
+    async fn migrate(&self) -> Result<(), StoreError> {
+        match &self.pool {
+            Pool::Sqlite(pool) => {
+                let mut tx = pool.begin().await.map_err(err("begin"))?;
+                let have: i64 = sqlx::query("PRAGMA user_version")
+                    .fetch_one(&mut *tx)
+                    .await
+                    .and_then(|r| r.try_get(0))
+                    .map_err(err("read the schema version"))?;
+                let todo = self.pending(have, SQLITE_MIGRATIONS)?;
+                for m in todo {
+                    sqlx::raw_sql(*m)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(err("migrate"))?;
+                }
+                if !todo.is_empty() {
+                    sqlx::query(SQLITE_SET_VERSION)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(err("record the schema version"))?;
+                }
+                tx.commit().await.map_err(err("commit"))
+            }
+            Pool::Postgres(pool) => {
+                let mut tx = pool.begin().await.map_err(err("begin"))?;
+                // Several `serve` processes may start together: one migrates, the others wait.
+                sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                    .bind(MIGRATION_LOCK)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(err("lock the schema"))?;
+                sqlx::raw_sql("CREATE TABLE IF NOT EXISTS wflow_schema (version BIGINT NOT NULL)")
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(err("create the schema version table"))?;
+                let have: i64 =
+                    sqlx::query("SELECT COALESCE(MAX(version), 0) AS version FROM wflow_schema")
+                        .fetch_one(&mut *tx)
+                        .await
+                        .and_then(|r| r.try_get("version"))
+                        .map_err(err("read the schema version"))?;
+                let todo = self.pending(have, POSTGRES_MIGRATIONS)?;
+                for m in todo {
+                    sqlx::raw_sql(*m)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(err("migrate"))?;
+                }
+                if !todo.is_empty() {
+                    sqlx::raw_sql("DELETE FROM wflow_schema")
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(err("record the schema version"))?;
+                    sqlx::query("INSERT INTO wflow_schema (version) VALUES ($1)")
+                        .bind(i64::try_from(POSTGRES_MIGRATIONS.len()).unwrap_or(i64::MAX))
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(err("record the schema version"))?;
+                }
+                tx.commit().await.map_err(err("commit"))
+            }
+        }
+    }
+
+    /// The migrations after the first `have`, or an error when the store is newer than this
+    /// build.
+    fn pending<'m>(
+        &self,
+        have: i64,
+        migrations: &'m [&'m str],
+    ) -> Result<&'m [&'m str], StoreError> {
+        let have = usize::try_from(have).unwrap_or(0);
+        migrations.get(have..).ok_or_else(|| {
+            StoreError(format!(
+                "the store {} was written by a newer wflow (schema {have}, this one knows {}); \
                  upgrade wflow or use another --store",
-                MIGRATIONS.len()
-            )));
-        }
-        for m in &MIGRATIONS[have..] {
-            sqlx::raw_sql(*m)
-                .execute(&mut *tx)
-                .await
-                .map_err(err("migrate"))?;
-        }
-        if have < MIGRATIONS.len() {
-            sqlx::query(SET_VERSION)
-                .execute(&mut *tx)
-                .await
-                .map_err(err("record the schema version"))?;
-        }
-        tx.commit().await.map_err(err("commit"))
+                self.location,
+                migrations.len()
+            ))
+        })
     }
 
     /// Reports every entity change [`Store::apply`] commits to `tx` from now on.
@@ -305,134 +532,155 @@ impl Store {
         if writes.is_empty() {
             return Ok(());
         }
-        let mut tx = self.pool.begin().await.map_err(err("begin"))?;
-        let mut changes = Vec::new();
-        for w in writes {
-            if self.changes.is_some()
-                && let Some(change) = entity_change(&mut tx, w).await?
-            {
-                changes.push(change);
-            }
-            let q = match w {
-                Write::InsertRun(r) => sqlx::query(
-                    "INSERT INTO runs (id, workflow, source, syntax, source_path, trigger_node, \
-                     trigger_payload, status, result, error, created_by, cancel_requested, \
-                     created_at, updated_at, completed_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
-                )
-                .bind(&r.id)
-                .bind(&r.workflow)
-                .bind(&r.source)
-                .bind(&r.syntax)
-                .bind(&r.source_path)
-                .bind(&r.trigger_node)
-                .bind(r.trigger_payload.to_string())
-                .bind(&r.status)
-                .bind(&r.result)
-                .bind(&r.error)
-                .bind(&r.created_by)
-                .bind(r.cancel_requested)
-                .bind(&r.created_at)
-                .bind(&r.updated_at)
-                .bind(&r.completed_at),
-                Write::FinishRun {
-                    id,
-                    status,
-                    result,
-                    error,
-                    at,
-                } => sqlx::query(
-                    "UPDATE runs SET status = $2, result = $3, error = $4, updated_at = $5, \
-                     completed_at = CASE WHEN $2 = 'COMPLETED' THEN $5 ELSE NULL END \
-                     WHERE id = $1",
-                )
-                .bind(id)
-                .bind(status)
-                .bind(result)
-                .bind(error)
-                .bind(at),
-                Write::RequestCancel { id, at } => {
-                    sqlx::query("UPDATE runs SET cancel_requested = 1, updated_at = $2 WHERE id = $1")
-                        .bind(id)
-                        .bind(at)
+        let report = self.changes.is_some();
+        let changes = on_pool!(self, |pool| {
+            let mut tx = pool.begin().await.map_err(err("begin"))?;
+            let mut changes = Vec::new();
+            for w in writes {
+                if report && let Some((blueprint, identifier, after)) = entity_write(w) {
+                    let before = sqlx::query(ENTITY_BODY)
+                        .bind(blueprint)
+                        .bind(identifier)
+                        .fetch_optional(&mut *tx)
+                        .await
+                        .and_then(|r| r.map(|r| r.json("body")).transpose())
+                        .map_err(err("read an entity"))?;
+                    if before.is_some() || after.is_some() {
+                        changes.push(EntityChange {
+                            blueprint: blueprint.clone(),
+                            identifier: identifier.clone(),
+                            before,
+                            after: after.cloned(),
+                            run_id: None,
+                        });
+                    }
                 }
-                Write::PutNodeRun(n) => sqlx::query(
-                    "INSERT INTO node_runs (id, run_id, node, seq, status, result, output, outlet, \
-                     fallback, waiting, created_at, updated_at, completed_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
-                     ON CONFLICT (id) DO UPDATE SET status = excluded.status, \
-                     result = excluded.result, output = excluded.output, outlet = excluded.outlet, \
-                     fallback = excluded.fallback, waiting = excluded.waiting, \
-                     updated_at = excluded.updated_at, completed_at = excluded.completed_at",
-                )
-                .bind(&n.id)
-                .bind(&n.run_id)
-                .bind(&n.node)
-                .bind(n.seq)
-                .bind(&n.status)
-                .bind(&n.result)
-                .bind(n.output.as_ref().map(Json::to_string))
-                .bind(&n.outlet)
-                .bind(n.fallback)
-                .bind(n.waiting)
-                .bind(&n.created_at)
-                .bind(&n.updated_at)
-                .bind(&n.completed_at),
-                Write::Log { run_id, record } => sqlx::query(
-                    "INSERT INTO logs (run_id, node, level, message, at) VALUES ($1, $2, $3, $4, $5)",
-                )
-                .bind(run_id)
-                .bind(&record.node)
-                .bind(&record.level)
-                .bind(&record.message)
-                .bind(&record.at),
-                Write::PutEntity {
-                    blueprint,
-                    identifier,
-                    body,
-                    at,
-                } => sqlx::query(
-                    "INSERT INTO entities (blueprint, identifier, body, updated_at) \
-                     VALUES ($1, $2, $3, $4) ON CONFLICT (blueprint, identifier) \
-                     DO UPDATE SET body = excluded.body, updated_at = excluded.updated_at",
-                )
-                .bind(blueprint)
-                .bind(identifier)
-                .bind(body.to_string())
-                .bind(at),
-                Write::PutBlueprint { identifier, body } => sqlx::query(
-                    "INSERT INTO blueprints (identifier, body) VALUES ($1, $2) \
-                     ON CONFLICT (identifier) DO UPDATE SET body = excluded.body",
-                )
-                .bind(identifier)
-                .bind(body.to_string()),
-                Write::Response {
-                    run_id,
-                    node,
-                    record,
-                } => sqlx::query(
-                    "INSERT INTO responses (run_id, node, responder, button, inputs, at) \
-                     VALUES ($1, $2, $3, $4, $5, $6)",
-                )
-                .bind(run_id)
-                .bind(node)
-                .bind(&record.responder)
-                .bind(&record.button)
-                .bind(record.inputs.to_string())
-                .bind(&record.at),
-                Write::DeleteEntity {
-                    blueprint,
-                    identifier,
-                } => sqlx::query("DELETE FROM entities WHERE blueprint = $1 AND identifier = $2")
+                let q = match w {
+                    Write::InsertRun(r) => sqlx::query(
+                        "INSERT INTO runs (id, workflow, source, syntax, source_path, \
+                         trigger_node, trigger_payload, status, result, error, created_by, \
+                         cancel_requested, created_at, updated_at, completed_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+                    )
+                    .bind(&r.id)
+                    .bind(&r.workflow)
+                    .bind(&r.source)
+                    .bind(&r.syntax)
+                    .bind(&r.source_path)
+                    .bind(&r.trigger_node)
+                    .bind(JsonArg(&r.trigger_payload))
+                    .bind(&r.status)
+                    .bind(&r.result)
+                    .bind(&r.error)
+                    .bind(&r.created_by)
+                    .bind(r.cancel_requested)
+                    .bind(&r.created_at)
+                    .bind(&r.updated_at)
+                    .bind(&r.completed_at),
+                    Write::FinishRun {
+                        id,
+                        status,
+                        result,
+                        error,
+                        at,
+                    } => sqlx::query(
+                        "UPDATE runs SET status = $2, result = $3, error = $4, updated_at = $5, \
+                         completed_at = CASE WHEN $2 = 'COMPLETED' THEN $5 ELSE NULL END \
+                         WHERE id = $1",
+                    )
+                    .bind(id)
+                    .bind(status)
+                    .bind(result)
+                    .bind(error)
+                    .bind(at),
+                    Write::RequestCancel { id, at } => sqlx::query(
+                        "UPDATE runs SET cancel_requested = TRUE, updated_at = $2 WHERE id = $1",
+                    )
+                    .bind(id)
+                    .bind(at),
+                    Write::PutNodeRun(n) => sqlx::query(
+                        "INSERT INTO node_runs (id, run_id, node, seq, status, result, output, \
+                         outlet, fallback, waiting, created_at, updated_at, completed_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
+                         ON CONFLICT (id) DO UPDATE SET status = excluded.status, \
+                         result = excluded.result, output = excluded.output, \
+                         outlet = excluded.outlet, fallback = excluded.fallback, \
+                         waiting = excluded.waiting, updated_at = excluded.updated_at, \
+                         completed_at = excluded.completed_at",
+                    )
+                    .bind(&n.id)
+                    .bind(&n.run_id)
+                    .bind(&n.node)
+                    .bind(n.seq)
+                    .bind(&n.status)
+                    .bind(&n.result)
+                    .bind(n.output.as_ref().map(JsonArg))
+                    .bind(&n.outlet)
+                    .bind(n.fallback)
+                    .bind(n.waiting)
+                    .bind(&n.created_at)
+                    .bind(&n.updated_at)
+                    .bind(&n.completed_at),
+                    Write::Log { run_id, record } => sqlx::query(
+                        "INSERT INTO logs (run_id, node, level, message, at) \
+                         VALUES ($1, $2, $3, $4, $5)",
+                    )
+                    .bind(run_id)
+                    .bind(&record.node)
+                    .bind(&record.level)
+                    .bind(&record.message)
+                    .bind(&record.at),
+                    Write::PutEntity {
+                        blueprint,
+                        identifier,
+                        body,
+                        at,
+                    } => sqlx::query(
+                        "INSERT INTO entities (blueprint, identifier, body, updated_at) \
+                         VALUES ($1, $2, $3, $4) ON CONFLICT (blueprint, identifier) \
+                         DO UPDATE SET body = excluded.body, updated_at = excluded.updated_at",
+                    )
                     .bind(blueprint)
-                    .bind(identifier),
-                Write::DeleteBlueprint { identifier } => {
-                    sqlx::query("DELETE FROM blueprints WHERE identifier = $1").bind(identifier)
-                }
-            };
-            q.execute(&mut *tx).await.map_err(err("write"))?;
-        }
-        tx.commit().await.map_err(err("commit"))?;
+                    .bind(identifier)
+                    .bind(JsonArg(body))
+                    .bind(at),
+                    Write::PutBlueprint { identifier, body } => sqlx::query(
+                        "INSERT INTO blueprints (identifier, body) VALUES ($1, $2) \
+                         ON CONFLICT (identifier) DO UPDATE SET body = excluded.body",
+                    )
+                    .bind(identifier)
+                    .bind(JsonArg(body)),
+                    Write::Response {
+                        run_id,
+                        node,
+                        record,
+                    } => sqlx::query(
+                        "INSERT INTO responses (run_id, node, responder, button, inputs, at) \
+                         VALUES ($1, $2, $3, $4, $5, $6)",
+                    )
+                    .bind(run_id)
+                    .bind(node)
+                    .bind(&record.responder)
+                    .bind(&record.button)
+                    .bind(JsonArg(&record.inputs))
+                    .bind(&record.at),
+                    Write::DeleteEntity {
+                        blueprint,
+                        identifier,
+                    } => {
+                        sqlx::query("DELETE FROM entities WHERE blueprint = $1 AND identifier = $2")
+                            .bind(blueprint)
+                            .bind(identifier)
+                    }
+                    Write::DeleteBlueprint { identifier } => {
+                        sqlx::query("DELETE FROM blueprints WHERE identifier = $1").bind(identifier)
+                    }
+                };
+                q.execute(&mut *tx).await.map_err(err("write"))?;
+            }
+            tx.commit().await.map_err(err("commit"))?;
+            changes
+        });
         if let Some(sender) = &self.changes {
             let run_id = writes.iter().find_map(|w| match w {
                 Write::PutNodeRun(n) => Some(n.run_id.clone()),
@@ -449,14 +697,14 @@ impl Store {
 
     /// The id of the run that node run `node_run_id` belongs to.
     pub async fn node_run_owner(&self, node_run_id: &str) -> Result<Option<String>, StoreError> {
-        let row = sqlx::query("SELECT run_id FROM node_runs WHERE id = $1")
-            .bind(node_run_id)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(err("read a node run"))?;
-        row.map(|r| r.try_get::<String, _>(0))
-            .transpose()
-            .map_err(err("read a node run"))
+        on_pool!(self, |pool| sqlx::query(
+            "SELECT run_id FROM node_runs WHERE id = $1"
+        )
+        .bind(node_run_id)
+        .fetch_optional(pool)
+        .await
+        .and_then(|r| r.map(|r| r.text("run_id")).transpose()))
+        .map_err(err("read a node run"))
     }
 
     /// The newest run of `workflow` fired by trigger `trigger`.
@@ -465,113 +713,97 @@ impl Store {
         workflow: &str,
         trigger: &str,
     ) -> Result<Option<RunRecord>, StoreError> {
-        let row = sqlx::query(
+        on_pool!(self, |pool| sqlx::query(
             "SELECT * FROM runs WHERE workflow = $1 AND trigger_node = $2 \
              ORDER BY created_at DESC, id DESC LIMIT 1",
         )
         .bind(workflow)
         .bind(trigger)
-        .fetch_optional(&self.pool)
+        .fetch_optional(pool)
         .await
-        .map_err(err("read a run"))?;
-        row.map(|r| run_record(&r)).transpose()
+        .and_then(|r| r.map(|r| run_record(&r)).transpose()))
+        .map_err(err("read a run"))
     }
 
     /// The runs still in progress, oldest first.
     pub async fn unfinished_runs(&self) -> Result<Vec<RunRecord>, StoreError> {
-        let rows =
-            sqlx::query("SELECT * FROM runs WHERE status = 'IN_PROGRESS' ORDER BY created_at")
-                .fetch_all(&self.pool)
-                .await
-                .map_err(err("list runs"))?;
-        rows.iter().map(run_record).collect()
+        on_pool!(self, |pool| sqlx::query(
+            "SELECT * FROM runs WHERE status = 'IN_PROGRESS' ORDER BY created_at"
+        )
+        .fetch_all(pool)
+        .await
+        .and_then(|rows| rows.iter().map(run_record).collect()))
+        .map_err(err("list runs"))
     }
 
     /// The run `id`.
     pub async fn run(&self, id: &str) -> Result<Option<RunRecord>, StoreError> {
-        let row = sqlx::query("SELECT * FROM runs WHERE id = $1")
+        on_pool!(self, |pool| sqlx::query("SELECT * FROM runs WHERE id = $1")
             .bind(id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(pool)
             .await
-            .map_err(err("read a run"))?;
-        row.map(|r| run_record(&r)).transpose()
+            .and_then(|r| r.map(|r| run_record(&r)).transpose()))
+        .map_err(err("read a run"))
     }
 
     /// The newest `limit` runs, newest first.
     pub async fn runs(&self, limit: i64) -> Result<Vec<RunRecord>, StoreError> {
-        let rows = sqlx::query("SELECT * FROM runs ORDER BY created_at DESC, id DESC LIMIT $1")
-            .bind(limit)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(err("list runs"))?;
-        rows.iter().map(run_record).collect()
+        on_pool!(self, |pool| sqlx::query(
+            "SELECT * FROM runs ORDER BY created_at DESC, id DESC LIMIT $1"
+        )
+        .bind(limit)
+        .fetch_all(pool)
+        .await
+        .and_then(|rows| rows.iter().map(run_record).collect()))
+        .map_err(err("list runs"))
     }
 
     /// Whether cancelling run `id` was requested.
     pub async fn cancel_requested(&self, id: &str) -> Result<bool, StoreError> {
-        let row = sqlx::query("SELECT cancel_requested FROM runs WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(err("read a run"))?;
-        Ok(row
-            .and_then(|r| r.try_get::<bool, _>(0).ok())
-            .unwrap_or(false))
+        on_pool!(self, |pool| sqlx::query(
+            "SELECT cancel_requested FROM runs WHERE id = $1"
+        )
+        .bind(id)
+        .fetch_optional(pool)
+        .await
+        .and_then(|r| r.map(|r| r.flag("cancel_requested")).transpose()))
+        .map(|requested| requested.unwrap_or(false))
+        .map_err(err("read a run"))
     }
 
     /// The node runs of run `id`, in start order.
     pub async fn node_runs(&self, run_id: &str) -> Result<Vec<NodeRunRecord>, StoreError> {
-        let rows = sqlx::query("SELECT * FROM node_runs WHERE run_id = $1 ORDER BY seq")
-            .bind(run_id)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(err("read node runs"))?;
-        rows.iter()
-            .map(|r| {
-                let g = |c: &str| r.try_get::<String, _>(c).map_err(err("read a node run"));
-                let o = |c: &str| {
-                    r.try_get::<Option<String>, _>(c)
-                        .map_err(err("read a node run"))
-                };
-                Ok(NodeRunRecord {
-                    id: g("id")?,
-                    run_id: g("run_id")?,
-                    node: g("node")?,
-                    seq: r.try_get("seq").map_err(err("read a node run"))?,
-                    status: g("status")?,
-                    result: o("result")?,
-                    output: o("output")?.map(|s| parse_json(&s)),
-                    outlet: o("outlet")?,
-                    fallback: r.try_get("fallback").map_err(err("read a node run"))?,
-                    waiting: r.try_get("waiting").map_err(err("read a node run"))?,
-                    created_at: g("created_at")?,
-                    updated_at: g("updated_at")?,
-                    completed_at: o("completed_at")?,
-                })
-            })
-            .collect()
+        on_pool!(self, |pool| sqlx::query(
+            "SELECT * FROM node_runs WHERE run_id = $1 ORDER BY seq"
+        )
+        .bind(run_id)
+        .fetch_all(pool)
+        .await
+        .and_then(|rows| rows.iter().map(node_run_record).collect()))
+        .map_err(err("read node runs"))
     }
 
     /// The log lines of run `id`, oldest first.
     pub async fn logs(&self, run_id: &str) -> Result<Vec<LogRecord>, StoreError> {
-        let rows = sqlx::query(
+        on_pool!(self, |pool| sqlx::query(
             "SELECT node, level, message, at FROM logs WHERE run_id = $1 ORDER BY rowid",
         )
         .bind(run_id)
-        .fetch_all(&self.pool)
+        .fetch_all(pool)
         .await
-        .map_err(err("read logs"))?;
-        rows.iter()
-            .map(|r| {
-                let g = |c: &str| r.try_get::<String, _>(c).map_err(err("read a log line"));
-                Ok(LogRecord {
-                    node: g("node")?,
-                    level: g("level")?,
-                    message: g("message")?,
-                    at: g("at")?,
+        .and_then(|rows| {
+            rows.iter()
+                .map(|r| {
+                    Ok(LogRecord {
+                        node: r.text("node")?,
+                        level: r.text("level")?,
+                        message: r.text("message")?,
+                        at: r.text("at")?,
+                    })
                 })
-            })
-            .collect()
+                .collect()
+        }))
+        .map_err(err("read logs"))
     }
 
     /// The responses to the INPUT node `node` of run `run_id`, oldest first.
@@ -580,50 +812,50 @@ impl Store {
         run_id: &str,
         node: &str,
     ) -> Result<Vec<ResponseRecord>, StoreError> {
-        let rows = sqlx::query(
+        on_pool!(self, |pool| sqlx::query(
             "SELECT responder, button, inputs, at FROM responses WHERE run_id = $1 AND node = $2 \
              ORDER BY at, rowid",
         )
         .bind(run_id)
         .bind(node)
-        .fetch_all(&self.pool)
+        .fetch_all(pool)
         .await
-        .map_err(err("read responses"))?;
-        rows.iter()
-            .map(|r| {
-                let g = |c: &str| r.try_get::<String, _>(c).map_err(err("read a response"));
-                Ok(ResponseRecord {
-                    responder: g("responder")?,
-                    button: g("button")?,
-                    inputs: parse_json(&g("inputs")?),
-                    at: g("at")?,
+        .and_then(|rows| {
+            rows.iter()
+                .map(|r| {
+                    Ok(ResponseRecord {
+                        responder: r.text("responder")?,
+                        button: r.text("button")?,
+                        inputs: r.json("inputs")?,
+                        at: r.text("at")?,
+                    })
                 })
-            })
-            .collect()
+                .collect()
+        }))
+        .map_err(err("read responses"))
     }
 
     /// The blueprint `id`.
     pub async fn blueprint(&self, id: &str) -> Result<Option<Json>, StoreError> {
-        let row = sqlx::query("SELECT body FROM blueprints WHERE identifier = $1")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(err("read a blueprint"))?;
-        row.map(|r| r.try_get::<String, _>(0).map(|s| parse_json(&s)))
-            .transpose()
-            .map_err(err("read a blueprint"))
+        on_pool!(self, |pool| sqlx::query(
+            "SELECT body FROM blueprints WHERE identifier = $1"
+        )
+        .bind(id)
+        .fetch_optional(pool)
+        .await
+        .and_then(|r| r.map(|r| r.json("body")).transpose()))
+        .map_err(err("read a blueprint"))
     }
 
     /// Every blueprint, by identifier.
     pub async fn blueprints(&self) -> Result<Vec<Json>, StoreError> {
-        let rows = sqlx::query("SELECT body FROM blueprints ORDER BY identifier")
-            .fetch_all(&self.pool)
-            .await
-            .map_err(err("list blueprints"))?;
-        rows.iter()
-            .map(|r| r.try_get::<String, _>(0).map(|s| parse_json(&s)))
-            .collect::<Result<_, _>>()
-            .map_err(err("list blueprints"))
+        on_pool!(self, |pool| sqlx::query(
+            "SELECT body FROM blueprints ORDER BY identifier"
+        )
+        .fetch_all(pool)
+        .await
+        .and_then(|rows| rows.iter().map(|r| r.json("body")).collect()))
+        .map_err(err("list blueprints"))
     }
 
     /// The entity `identifier` of `blueprint`.
@@ -632,100 +864,157 @@ impl Store {
         blueprint: &str,
         identifier: &str,
     ) -> Result<Option<Json>, StoreError> {
-        let row = sqlx::query("SELECT body FROM entities WHERE blueprint = $1 AND identifier = $2")
+        on_pool!(self, |pool| sqlx::query(ENTITY_BODY)
             .bind(blueprint)
             .bind(identifier)
-            .fetch_optional(&self.pool)
+            .fetch_optional(pool)
             .await
-            .map_err(err("read an entity"))?;
-        row.map(|r| r.try_get::<String, _>(0).map(|s| parse_json(&s)))
-            .transpose()
-            .map_err(err("read an entity"))
+            .and_then(|r| r.map(|r| r.json("body")).transpose()))
+        .map_err(err("read an entity"))
     }
 
     /// The entities of `blueprint` (all blueprints when `None`).
     pub async fn entities(&self, blueprint: Option<&str>) -> Result<Vec<Json>, StoreError> {
-        let rows = sqlx::query(
+        on_pool!(self, |pool| sqlx::query(
             "SELECT body FROM entities WHERE $1 IS NULL OR blueprint = $1 \
              ORDER BY blueprint, identifier",
         )
         .bind(blueprint)
-        .fetch_all(&self.pool)
+        .fetch_all(pool)
         .await
-        .map_err(err("list entities"))?;
-        rows.iter()
-            .map(|r| r.try_get::<String, _>(0).map(|s| parse_json(&s)))
-            .collect::<Result<_, _>>()
-            .map_err(err("list entities"))
+        .and_then(|rows| rows.iter().map(|r| r.json("body")).collect()))
+        .map_err(err("list entities"))
     }
 
-    /// Closes the store, checkpointing the WAL.
+    /// Records that the timer `key` fired; `false` when it was recorded before (so a timer
+    /// fires once, across restarts and processes).
+    pub async fn claim_timer(&self, key: &str, at: &str) -> Result<bool, StoreError> {
+        on_pool!(self, |pool| sqlx::query(
+            "INSERT INTO fired_timers (key, at) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING"
+        )
+        .bind(key)
+        .bind(at)
+        .execute(pool)
+        .await
+        .map(|done| done.rows_affected() == 1))
+        .map_err(err("record a fired timer"))
+    }
+
+    /// Closes the store (checkpointing SQLite's WAL).
     pub async fn close(self) {
-        self.pool.close().await;
+        on_pool!(self, |pool| pool.close().await)
     }
 }
 
-/// The change `w` makes to an entity, read inside the transaction before `w` is applied.
-async fn entity_change(
-    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
-    w: &Write,
-) -> Result<Option<EntityChange>, StoreError> {
-    let (blueprint, identifier, after) = match w {
+/// Reads an entity's body.
+const ENTITY_BODY: &str = "SELECT body FROM entities WHERE blueprint = $1 AND identifier = $2";
+
+/// The entity `w` writes and its new body (`None` when deleted), if `w` writes an entity.
+fn entity_write(w: &Write) -> Option<(&String, &String, Option<&Json>)> {
+    match w {
         Write::PutEntity {
             blueprint,
             identifier,
             body,
             ..
-        } => (blueprint, identifier, Some(body.clone())),
+        } => Some((blueprint, identifier, Some(body))),
         Write::DeleteEntity {
             blueprint,
             identifier,
-        } => (blueprint, identifier, None),
-        _ => return Ok(None),
-    };
-    let before = sqlx::query("SELECT body FROM entities WHERE blueprint = $1 AND identifier = $2")
-        .bind(blueprint)
-        .bind(identifier)
-        .fetch_optional(&mut **tx)
-        .await
-        .map_err(err("read an entity"))?
-        .map(|r| r.try_get::<String, _>(0).map(|s| parse_json(&s)))
-        .transpose()
-        .map_err(err("read an entity"))?;
-    if before.is_none() && after.is_none() {
-        return Ok(None);
+        } => Some((blueprint, identifier, None)),
+        _ => None,
     }
-    Ok(Some(EntityChange {
-        blueprint: blueprint.clone(),
-        identifier: identifier.clone(),
-        before,
-        after,
-        run_id: None,
-    }))
 }
 
-fn parse_json(s: &str) -> Json {
-    serde_json::from_str(s).unwrap_or(Json::String(s.to_string()))
+/// The column reads of both backends' rows.
+trait StoreRow {
+    fn text(&self, column: &str) -> Result<String, sqlx::Error>;
+    fn opt_text(&self, column: &str) -> Result<Option<String>, sqlx::Error>;
+    fn flag(&self, column: &str) -> Result<bool, sqlx::Error>;
+    fn int(&self, column: &str) -> Result<i64, sqlx::Error>;
+    fn json(&self, column: &str) -> Result<Json, sqlx::Error>;
+    fn opt_json(&self, column: &str) -> Result<Option<Json>, sqlx::Error>;
 }
 
-fn run_record(r: &sqlx::sqlite::SqliteRow) -> Result<RunRecord, StoreError> {
-    let g = |c: &str| r.try_get::<String, _>(c).map_err(err("read a run"));
-    let o = |c: &str| r.try_get::<Option<String>, _>(c).map_err(err("read a run"));
+macro_rules! store_row {
+    ($($row:ty),*) => {$(
+        impl StoreRow for $row {
+            fn text(&self, column: &str) -> Result<String, sqlx::Error> {
+                self.try_get(column)
+            }
+            fn opt_text(&self, column: &str) -> Result<Option<String>, sqlx::Error> {
+                self.try_get(column)
+            }
+            fn flag(&self, column: &str) -> Result<bool, sqlx::Error> {
+                self.try_get(column)
+            }
+            fn int(&self, column: &str) -> Result<i64, sqlx::Error> {
+                self.try_get(column)
+            }
+            fn json(&self, column: &str) -> Result<Json, sqlx::Error> {
+                self.try_get::<JsonArg<Json>, _>(column).map(|j| j.0)
+            }
+            fn opt_json(&self, column: &str) -> Result<Option<Json>, sqlx::Error> {
+                self.try_get::<Option<JsonArg<Json>>, _>(column).map(|j| j.map(|j| j.0))
+            }
+        }
+    )*};
+}
+
+store_row!(SqliteRow, PgRow);
+
+fn run_record(r: &impl StoreRow) -> Result<RunRecord, sqlx::Error> {
     Ok(RunRecord {
-        id: g("id")?,
-        workflow: g("workflow")?,
-        source: g("source")?,
-        syntax: g("syntax")?,
-        source_path: g("source_path")?,
-        trigger_node: g("trigger_node")?,
-        trigger_payload: parse_json(&g("trigger_payload")?),
-        status: g("status")?,
-        result: o("result")?,
-        error: o("error")?,
-        created_by: o("created_by")?,
-        cancel_requested: r.try_get("cancel_requested").map_err(err("read a run"))?,
-        created_at: g("created_at")?,
-        updated_at: g("updated_at")?,
-        completed_at: o("completed_at")?,
+        id: r.text("id")?,
+        workflow: r.text("workflow")?,
+        source: r.text("source")?,
+        syntax: r.text("syntax")?,
+        source_path: r.text("source_path")?,
+        trigger_node: r.text("trigger_node")?,
+        trigger_payload: r.json("trigger_payload")?,
+        status: r.text("status")?,
+        result: r.opt_text("result")?,
+        error: r.opt_text("error")?,
+        created_by: r.opt_text("created_by")?,
+        cancel_requested: r.flag("cancel_requested")?,
+        created_at: r.text("created_at")?,
+        updated_at: r.text("updated_at")?,
+        completed_at: r.opt_text("completed_at")?,
     })
+}
+
+fn node_run_record(r: &impl StoreRow) -> Result<NodeRunRecord, sqlx::Error> {
+    Ok(NodeRunRecord {
+        id: r.text("id")?,
+        run_id: r.text("run_id")?,
+        node: r.text("node")?,
+        seq: r.int("seq")?,
+        status: r.text("status")?,
+        result: r.opt_text("result")?,
+        output: r.opt_json("output")?,
+        outlet: r.opt_text("outlet")?,
+        fallback: r.flag("fallback")?,
+        waiting: r.flag("waiting")?,
+        created_at: r.text("created_at")?,
+        updated_at: r.text("updated_at")?,
+        completed_at: r.opt_text("completed_at")?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::mask_password;
+
+    #[test]
+    fn masks_the_password_of_a_postgres_url() {
+        assert_eq!(
+            mask_password("postgres://wflow:s3cret@db:5432/wflow?sslmode=require"),
+            "postgres://wflow:***@db:5432/wflow?sslmode=require"
+        );
+        assert_eq!(
+            mask_password("postgres://wflow@db/wflow"),
+            "postgres://wflow@db/wflow"
+        );
+        assert_eq!(mask_password("postgres://db/x"), "postgres://db/x");
+    }
 }

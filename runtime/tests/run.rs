@@ -618,3 +618,83 @@ async fn an_upsert_that_does_not_fit_its_blueprint_fails() {
             .is_none()
     );
 }
+
+/// A process that recorded an outside node's FAILED result and died before finishing the run:
+/// resuming ends the run FAILED (the node's failure terminates it), without running what follows.
+#[tokio::test]
+async fn resuming_after_a_recorded_terminating_failure_fails_the_run() {
+    let (base, _seen) = server().await;
+    let env = env().await;
+    let p = plan(&format!(
+        r#"workflow u "U" {{
+  form trigger "T" {{ input service: string "S" }}
+  webhook start "Start" {{ url "{base}/start"; synchronized false }}
+  upsert rec "Record" {{ blueprint service; entity {{ identifier "x" }} }}
+  flow {{ trigger -> start -> rec }}
+}}"#
+    ));
+    let id = env
+        .engine
+        .start(&p, "trigger", json!({"service": "api"}), None, &secrets())
+        .await
+        .expect("start");
+    let o = env
+        .engine
+        .drive(&p, &id, &secrets(), &Quiet)
+        .await
+        .expect("drive");
+    assert_eq!(o.waiting, ["start"]);
+    // The crash: the node's result is in the store, the run is not finished.
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", env.db.display()))
+        .await
+        .expect("open the store file");
+    sqlx::query(
+        "UPDATE node_runs SET status = 'COMPLETED', result = 'FAILED', waiting = 0, \
+         output = '{\"error\":{\"message\":\"boom\"}}' WHERE run_id = ? AND node = 'start'",
+    )
+    .bind(&id)
+    .execute(&pool)
+    .await
+    .expect("record the failure");
+    pool.close().await;
+    let o = env
+        .engine
+        .drive(&p, &id, &secrets(), &Quiet)
+        .await
+        .expect("resume");
+    assert_eq!(o.result.as_deref(), Some("FAILED"));
+    let entity = env.engine.store.entity("service", "x").await.expect("read");
+    assert!(entity.is_none(), "nothing after the failed node runs");
+}
+
+/// Two upserts of one entity in one run: the second updates only its own fields.
+#[tokio::test]
+async fn a_second_upsert_in_a_run_updates_the_first_ones_entity() {
+    let env = env().await;
+    let p = plan(
+        r#"workflow t "T" {
+  form trigger "T" { input service: string "S" }
+  upsert first "First" {
+    blueprint service
+    entity { identifier "api"; title "API"; properties { tier: "1" } }
+  }
+  upsert second "Second" {
+    blueprint service
+    entity { identifier "api"; properties { version: "v2" } }
+  }
+  flow { trigger -> first -> second }
+}"#,
+    );
+    let o = start(&env, &p, json!({"service": "api"})).await;
+    assert_eq!(o.result.as_deref(), Some("SUCCESS"));
+    let e = env
+        .engine
+        .store
+        .entity("service", "api")
+        .await
+        .expect("read")
+        .expect("entity");
+    assert_eq!(e["title"], "API");
+    assert_eq!(e["properties"]["tier"], "1");
+    assert_eq!(e["properties"]["version"], "v2");
+}

@@ -13,6 +13,8 @@ use wflow_runtime::server::{self, Auth, Clock, Options, Scheduler, Server};
 const ADMIN: &str = "admin-token-0123456789";
 const ALICE: &str = "alice-token-0123456789";
 const BOB: &str = "bob-token-0123456789ab";
+const CAROL: &str = "carol-token-0123456789";
+const ROBOT: &str = "robot-token-0123456789";
 
 const WORKFLOWS: &str = r#"
 workflow hello "Hello" {
@@ -116,6 +118,9 @@ fn auth() -> Auth {
             {"token": ADMIN, "email": "root@example.com", "roles": ["Admin"]},
             {"token": ALICE, "email": "alice@example.com", "roles": ["Member"]},
             {"token": BOB, "email": "bob@example.com", "roles": ["Member"], "teams": ["ops"]},
+            {"token": CAROL, "email": "carol@example.com", "roles": ["Member"],
+             "properties": {"department": "eng"}},
+            {"token": ROBOT, "email": "ci@example.com", "machine": true},
         ]})
         .to_string(),
     )
@@ -150,7 +155,23 @@ impl Clock for Fixed {
 }
 
 async fn serve(extra: &str) -> Api {
-    let dir = temp_dir();
+    serve_in(
+        temp_dir(),
+        Arc::new(Fixed(Mutex::new(Utc::now()))),
+        extra,
+        None,
+    )
+    .await
+}
+
+/// Serves the workflows and `extra` over the store in `dir`, timed by `clock`, with
+/// `request_timeout`.
+async fn serve_in(
+    dir: TempDir,
+    clock: Arc<Fixed>,
+    extra: &str,
+    request_timeout: Option<Duration>,
+) -> Api {
     let store = Store::open(&dir.0.join("wflow.db")).await.expect("store");
     let mut all = plans(WORKFLOWS);
     if !extra.is_empty() {
@@ -161,6 +182,7 @@ async fn serve(extra: &str) -> Api {
         all,
         Options {
             auth: Some(auth()),
+            request_timeout,
             ..Options::default()
         },
     )
@@ -170,7 +192,6 @@ async fn serve(extra: &str) -> Api {
         .expect("bind");
     let base = format!("http://{}", listener.local_addr().expect("addr"));
     let (tx, rx) = tokio::sync::oneshot::channel();
-    let clock = Arc::new(Fixed(Mutex::new(Utc::now())));
     let done = tokio::spawn(server.clone().serve(
         listener,
         clock,
@@ -237,11 +258,26 @@ impl Api {
         body["runs"].as_array().cloned().unwrap_or_default()
     }
 
-    async fn stop(mut self) {
+    /// Stops the server; returns its directory (with the store) for a restart.
+    async fn stop(mut self) -> TempDir {
         if let Some(tx) = self.stop.take() {
             let _ = tx.send(());
         }
-        self.done.await.expect("join").expect("served");
+        (&mut self.done).await.expect("join").expect("served");
+        self._dir
+    }
+
+    /// Polls until `workflow` has `n` runs (for up to 5 s); returns them.
+    async fn wait_runs(&self, workflow: &str, n: usize) -> Vec<Json> {
+        let mut runs = Vec::new();
+        for _ in 0..100 {
+            runs = self.runs_of(workflow).await;
+            if runs.len() >= n {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        runs
     }
 }
 
@@ -310,6 +346,16 @@ async fn self_service_runs_with_validation_and_permissions() {
         .await
         .expect("request");
     assert_eq!(resp.status().as_u16(), 400);
+    // Bodies are limited to 1 MiB.
+    let resp = api
+        .http
+        .post(format!("{}/v1/workflows/hello/runs", api.base))
+        .bearer_auth(ALICE)
+        .body(vec![b' '; (1 << 20) + 1])
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(resp.status().as_u16(), 413);
 
     // A good run completes; alice sees it, bob does not.
     let (s, body) = api
@@ -471,6 +517,18 @@ async fn async_nodes_report_back_on_both_paths() {
     assert_eq!(nodes.len(), 2, "nothing runs after a failed node: {body}");
     assert_eq!(nodes[1]["result"], "FAILED", "{body}");
     assert_eq!(body["run"]["status"], "COMPLETED", "{body}");
+    // onFailure terminate (the default): a node failed from outside fails the run.
+    assert_eq!(body["run"]["result"], "FAILED", "{body}");
+    assert!(
+        body["run"]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("node `call` failed")),
+        "{body}"
+    );
+    let (_, body) = api
+        .call("GET", &format!("/v1/workflows/runs/{id2}"), ADMIN, None)
+        .await;
+    assert_eq!(body["run"]["result"], "FAILED", "{body}");
     let (s, _) = api
         .call(
             "PATCH",
@@ -480,6 +538,27 @@ async fn async_nodes_report_back_on_both_paths() {
         )
         .await;
     assert_eq!(s, 404);
+
+    // The metrics count both runs, by result, and time the nodes that ran.
+    let resp = api
+        .http
+        .get(format!("{}/metrics", api.base))
+        .send()
+        .await
+        .expect("metrics");
+    assert_eq!(resp.status().as_u16(), 200);
+    let text = resp.text().await.expect("text");
+    for line in [
+        "wflow_workflows_loaded 7",
+        "wflow_runs_started_total{workflow=\"wait\"} 2",
+        "wflow_runs_finished_total{workflow=\"wait\",result=\"SUCCESS\"} 1",
+        "wflow_runs_finished_total{workflow=\"wait\",result=\"FAILED\"} 1",
+        "wflow_node_duration_seconds_count{type=\"CONDITION\"} 1",
+        "wflow_node_duration_seconds_bucket{type=\"CONDITION\",le=\"+Inf\"} 1",
+        "# TYPE wflow_node_duration_seconds histogram",
+    ] {
+        assert!(text.lines().any(|l| l == line), "no `{line}` in:\n{text}");
+    }
     api.stop().await;
 }
 
@@ -679,4 +758,226 @@ async fn schedules_persist_their_last_fire_across_restarts() {
     assert_eq!(run.trigger_payload["scheduledAt"], "2026-03-01T10:25:00Z");
     let runs = server.engine().store.runs(10).await.expect("runs");
     assert_eq!(runs.len(), 2);
+}
+
+const TIMER: &str = r#"
+workflow expire "Expire" {
+  event expired "Expired" {
+    on TIMER_EXPIRED environment
+    property ttl
+  }
+  condition c "C" { outlet y "Y" when `true` }
+  flow { expired -> c }
+}"#;
+
+#[tokio::test]
+async fn timers_fire_once_per_entity_and_time_across_restarts() {
+    let clock = Arc::new(Fixed(Mutex::new(at("2030-01-01T00:00:00Z"))));
+    let api = serve_in(temp_dir(), clock.clone(), TIMER, None).await;
+    let bp = json!({"identifier": "environment", "schema": {"properties": {
+        "ttl": {"type": "string", "format": "timer"}}}});
+    let (s, body) = api.call("POST", "/v1/blueprints", ADMIN, Some(bp)).await;
+    assert_eq!(s, 201, "{body}");
+    let ents = "/v1/blueprints/environment/entities";
+    // In the fake clock's past, in its future, and no timer at all.
+    for (id, ttl) in [
+        ("old", json!("2029-12-31T00:00:00Z")),
+        ("later", json!("2030-01-01T01:00:00Z")),
+        ("none", Json::Null),
+    ] {
+        let (s, body) = api
+            .call(
+                "POST",
+                ents,
+                ADMIN,
+                Some(json!({"identifier": id, "properties": {"ttl": ttl}})),
+            )
+            .await;
+        assert_eq!(s, 201, "{body}");
+    }
+    let runs = api.wait_runs("expire", 1).await;
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    let id = runs[0]["identifier"].as_str().expect("id").to_string();
+    let run = api.settle(&id, ADMIN).await;
+    assert_eq!(run["result"], "SUCCESS", "{run}");
+    let event = &run["variables"]["outputs"]["expired"];
+    assert_eq!(event["diff"]["after"]["identifier"], "old", "{event}");
+    assert_eq!(
+        event["diff"]["after"]["properties"]["ttl"],
+        "2029-12-31T00:00:00Z"
+    );
+    assert_eq!(event["context"]["propertyIdentifier"], "ttl");
+    assert_eq!(event["action"], "TIMER_EXPIRED");
+
+    // The clock passes the second timer: it fires; the first does not fire again.
+    *clock.0.lock().expect("clock") = at("2030-01-01T02:00:00Z");
+    let runs = api.wait_runs("expire", 2).await;
+    assert_eq!(runs.len(), 2, "{runs:?}");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(api.runs_of("expire").await.len(), 2);
+
+    // A restart on the same store fires nothing again.
+    let dir = api.stop().await;
+    let api = serve_in(dir, clock.clone(), TIMER, None).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(api.runs_of("expire").await.len(), 2);
+
+    // A new time arms the timer again.
+    let (s, body) = api
+        .call(
+            "PATCH",
+            &format!("{ents}/old"),
+            ADMIN,
+            Some(json!({"properties": {"ttl": "2030-01-01T01:30:00Z"}})),
+        )
+        .await;
+    assert_eq!(s, 200, "{body}");
+    let runs = api.wait_runs("expire", 3).await;
+    assert_eq!(runs.len(), 3, "{runs:?}");
+    api.stop().await;
+}
+
+const POLICY: &str = r#"
+workflow deploy "Deploy" {
+  form trigger "Deploy" {
+    permissions {
+      users ["bob@example.com"]
+      policy { combinator: "and", rules: [
+        { property: { context: "user", property: "department" }, operator: "=", value: "eng" },
+        { property: { context: "form", property: "env" }, operator: "in", value: ["dev", "staging"] }
+      ] }
+    }
+    input env: string "Env"
+  }
+  condition c "C" { outlet y "Y" when `true` }
+  flow { trigger -> c }
+}"#;
+
+#[tokio::test]
+async fn policies_and_machine_tokens() {
+    let api = serve(POLICY).await;
+    let start = |token: &'static str, workflow: &'static str, inputs: Json| {
+        let api = &api;
+        async move {
+            api.call(
+                "POST",
+                &format!("/v1/workflows/{workflow}/runs"),
+                token,
+                Some(json!({ "inputs": inputs })),
+            )
+            .await
+        }
+    };
+    // Carol (department eng) sees the workflow: the policy may allow her, depending on the
+    // form. Alice (no department) cannot be allowed whatever she submits.
+    let (s, _) = api.call("GET", "/v1/workflows/deploy", CAROL, None).await;
+    assert_eq!(s, 200);
+    let (s, _) = api.call("GET", "/v1/workflows/deploy", ALICE, None).await;
+    assert_eq!(s, 404);
+    let (s, body) = start(CAROL, "deploy", json!({"env": "prod"})).await;
+    assert_eq!(s, 403, "{body}");
+    assert!(
+        body["message"].as_str().unwrap_or("").contains("policy"),
+        "{body}"
+    );
+    let (s, body) = start(CAROL, "deploy", json!({})).await;
+    assert_eq!(
+        s, 422,
+        "the form is checked before the policy reads it: {body}"
+    );
+    let (s, body) = start(CAROL, "deploy", json!({"env": "staging"})).await;
+    assert_eq!(s, 201, "{body}");
+    let carols = body["run"]["identifier"].as_str().expect("id").to_string();
+    // Static fields are checked first: bob is listed, whatever the policy says.
+    let (s, body) = start(BOB, "deploy", json!({"env": "prod"})).await;
+    assert_eq!(s, 201, "{body}");
+
+    // A machine token skips the static checks of a trigger without a policy (admin-only
+    // here), is held to a policy, and sees and reports on every run.
+    let (s, body) = start(ROBOT, "admin-only", json!({})).await;
+    assert_eq!(s, 201, "{body}");
+    let (s, _) = start(ALICE, "admin-only", json!({})).await;
+    assert_eq!(s, 404);
+    let (s, body) = start(ROBOT, "deploy", json!({"env": "dev"})).await;
+    assert_eq!(
+        s, 404,
+        "the policy cannot allow it, so it does not see it: {body}"
+    );
+    let (s, body) = api
+        .call("GET", &format!("/v1/workflows/runs/{carols}"), ROBOT, None)
+        .await;
+    assert_eq!(s, 200, "{body}");
+    api.stop().await;
+}
+
+#[test]
+fn a_malformed_policy_is_refused_with_every_problem() {
+    let src = POLICY
+        .replace(r#"operator: "=""#, r#"operator: "~""#)
+        .replace(r#"context: "form""#, r#"context: "org""#);
+    match server::prepare(&src, Syntax::Wflow, "t.wflow") {
+        Err(server::Refusal::Problems(problems)) => {
+            assert_eq!(problems.len(), 2, "{problems:#?}");
+            assert!(
+                problems[0].contains("trigger `trigger`: permissions.policy.rules[0].operator"),
+                "{problems:#?}"
+            );
+        }
+        other => panic!("expected problems, got {:?}", other.map(|p| p.len())),
+    }
+}
+
+fn slow_workflow(base: &str) -> String {
+    format!(
+        r#"workflow slow "Slow" {{
+  form trigger "Go" {{ }}
+  approval gate "Gate" {{ button ok "OK" PRIMARY {{ needs 1 }} }}
+  webhook call "Call" {{ url "{base}/slow" }}
+  flow {{
+    trigger -> gate
+    gate.ok -> call
+  }}
+}}"#
+    )
+}
+
+#[tokio::test]
+async fn a_request_that_times_out_leaves_its_run_going() {
+    let app = axum::Router::new().fallback(|| async {
+        tokio::time::sleep(Duration::from_millis(800)).await;
+        "{}"
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let clock = Arc::new(Fixed(Mutex::new(Utc::now())));
+    let api = serve_in(
+        temp_dir(),
+        clock,
+        &slow_workflow(&base),
+        Some(Duration::from_millis(300)),
+    )
+    .await;
+    let (s, body) = api
+        .call("POST", "/v1/workflows/slow/runs", ADMIN, Some(json!({})))
+        .await;
+    assert_eq!(s, 201, "{body}");
+    let id = body["run"]["identifier"].as_str().expect("id").to_string();
+    api.settle(&id, ADMIN).await;
+    // Answering drives the slow webhook: the request times out, the run goes on.
+    let (s, body) = api
+        .call(
+            "POST",
+            &format!("/v1/workflows/runs/{id}/nodes/gate/responses"),
+            ADMIN,
+            Some(json!({"button": "ok"})),
+        )
+        .await;
+    assert_eq!(s, 408);
+    assert_eq!(body["error"], "timeout", "{body}");
+    let run = api.settle(&id, ADMIN).await;
+    assert_eq!(run["result"], "SUCCESS", "{run}");
+    api.stop().await;
 }

@@ -7,15 +7,19 @@ use std::sync::Arc;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, FromRequest, Path, Query, Request, State};
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, patch, post};
 use axum::{Json as AxJson, Router};
 use serde_json::{Map, Value as Json, json};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
+use tracing::Level;
 use wflow_compiler::export::{PortSchema, export};
 use wflow_compiler::ir::NodeConfig;
 
 use super::auth::forbidden;
 use super::{ApiError, Server, User, catalog_api};
-use crate::engine::{COMPLETED, FAILED, IN_PROGRESS, SUCCESS, log};
+use crate::engine::{CANCELLED, COMPLETED, FAILED, IN_PROGRESS, SUCCESS, log};
 use crate::inputs;
 use crate::plan::Plan;
 use crate::report::run_json;
@@ -24,6 +28,7 @@ use crate::store::{RunRecord, Write};
 /// Every route, for the OpenAPI document: method, path, summary.
 const ROUTES: &[(&str, &str, &str)] = &[
     ("get", "/healthz", "Liveness"),
+    ("get", "/metrics", "Prometheus metrics"),
     ("get", "/v1/workflows", "The workflows the caller can see"),
     ("get", "/v1/workflows/{id}", "A workflow, as Port JSON"),
     (
@@ -112,6 +117,7 @@ pub(super) fn router(server: Server) -> Router {
     Router::new()
         .route("/healthz", get(|| async { AxJson(json!({ "ok": true })) }))
         .route("/openapi.json", get(openapi))
+        .route("/metrics", get(metrics))
         .route("/v1/workflows", get(list_workflows))
         .route("/v1/workflows/{id}", get(get_workflow))
         .route("/v1/workflows/{id}/runs", post(start_run))
@@ -130,7 +136,48 @@ pub(super) fn router(server: Server) -> Router {
         .merge(catalog_api::routes())
         .fallback(|| async { ApiError::not_found("no such endpoint; see /openapi.json".into()) })
         .layer(DefaultBodyLimit::max(1 << 20))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            server.0.request_timeout,
+        ))
+        .layer(axum::middleware::map_response_with_state(
+            server.clone(),
+            explain_timeout,
+        ))
+        // Method, path, status and latency; never headers (tokens) nor bodies (secrets).
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(DefaultMakeSpan::new().level(Level::INFO))
+                .on_response(DefaultOnResponse::new().level(Level::INFO)),
+        )
         .with_state(server)
+}
+
+/// Gives the timeout layer's empty 408 Port's error body.
+async fn explain_timeout(State(s): State<Server>, resp: Response) -> Response {
+    if resp.status() != StatusCode::REQUEST_TIMEOUT {
+        return resp;
+    }
+    ApiError::new(
+        StatusCode::REQUEST_TIMEOUT,
+        "timeout",
+        format!(
+            "the request took longer than {:?}; a run it was driving goes on (follow it with \
+             GET /v1/workflows/runs/{{run}})",
+            s.0.request_timeout
+        ),
+    )
+    .into_response()
+}
+
+async fn metrics(State(s): State<Server>) -> impl IntoResponse {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        s.0.metrics.render(s.workflows().len()),
+    )
 }
 
 /// A JSON request body; an empty body is `null`. Bad JSON is a 400 saying where.
@@ -201,9 +248,11 @@ fn forms(plan: &Plan) -> impl Iterator<Item = (&str, &wflow_compiler::ir::FormTr
     })
 }
 
-/// Whether `user` sees `plan` (admins see all; others the workflows they may run).
+/// Whether `user` sees `plan` (admins see all; others the workflows they may run, or may run
+/// depending on what they submit).
 fn sees(user: &User, plan: &Plan) -> bool {
-    user.is_admin() || forms(plan).any(|(_, f)| user.may_execute(f.permissions.as_ref()))
+    user.is_admin()
+        || forms(plan).any(|(_, f)| user.may_execute(f.permissions.as_ref(), None) != Some(false))
 }
 
 fn workflow_json(plan: &Plan) -> Json {
@@ -294,11 +343,14 @@ async fn start_run(
     let Some((trigger, form)) = trigger else {
         return Err(ApiError::invalid(problems));
     };
-    if !user.may_execute(form.permissions.as_ref()) {
-        return Err(forbidden(format!(
+    let refuse = || {
+        forbidden(format!(
             "you may not run workflow `{id}`: its trigger `{trigger}` allows admins{}",
             allowed(form.permissions.as_ref())
-        )));
+        ))
+    };
+    if user.may_execute(form.permissions.as_ref(), None) == Some(false) {
+        return Err(refuse());
     }
     let values = match inputs::validate(&form.user_inputs, &given) {
         Ok(v) => Some(v),
@@ -310,6 +362,10 @@ async fn start_run(
     let (Some(values), true) = (values, problems.is_empty()) else {
         return Err(ApiError::invalid(problems));
     };
+    // A policy may read the form.
+    if user.may_execute(form.permissions.as_ref(), Some(&values)) != Some(true) {
+        return Err(refuse());
+    }
     let run_id = s
         .start(&plan, trigger, Json::Object(values), user.email.as_deref())
         .await?;
@@ -332,6 +388,9 @@ fn allowed(p: Option<&wflow_compiler::ir::Permissions>) -> String {
         if !names.is_empty() {
             parts.push(format!("{what} {}", names.join(", ")));
         }
+    }
+    if p.policy.is_some() {
+        parts.push("whoever its policy allows".into());
     }
     if parts.is_empty() {
         " only".into()
@@ -429,10 +488,14 @@ async fn cancel_run(
             )]));
         }
     };
-    s.engine()
+    let cancelled = s
+        .engine()
         .cancel(&id, force)
         .await
         .map_err(|e| ApiError::conflict(e.0))?;
+    if cancelled {
+        s.finished(&run.workflow, &id, Some(CANCELLED));
+    }
     run_reply(&s, &id).await
 }
 
@@ -588,7 +651,13 @@ async fn report_node_run(
         }
     }
     if report.result.is_some() {
-        s.drive(&plan, run_id).await?;
+        // A node failed from outside may have finished the run already.
+        if let Some(done) = s.engine().store.run(run_id).await?
+            && done.status == COMPLETED
+        {
+            s.finished(&done.workflow, run_id, done.result.as_deref());
+        }
+        s.drive_detached(plan, run_id).await?;
     }
     run_reply(s, run_id).await
 }
@@ -669,6 +738,6 @@ async fn respond(
             .await
             .map_err(|e| ApiError::conflict(e.0))?;
     }
-    s.drive(&plan, &run_id).await?;
+    s.drive_detached(plan, &run_id).await?;
     run_reply(&s, &run_id).await
 }

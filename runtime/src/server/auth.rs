@@ -2,17 +2,20 @@
 //! self-service permissions, run visibility and approval responders.
 //!
 //! The file: `{"users": [{"token": "...", "email": "a@example.com", "roles": ["Admin"],
-//! "teams": ["platform"]}]}`. A user with the role `Admin` may do everything.
+//! "teams": ["platform"], "properties": {"department": "eng"}, "machine": false}]}`. A user
+//! with the role `Admin` may do everything. `properties` are what permission policies read of
+//! the user; a `machine` token (an automation's) skips the static permission checks of
+//! triggers without a policy, and sees and reports on every run.
 
 use std::collections::HashMap;
 
 use axum::extract::FromRequestParts;
 use axum::http::StatusCode;
 use axum::http::request::Parts;
-use serde_json::Value as Json;
+use serde_json::{Map, Value as Json};
 use wflow_compiler::ir::{Permissions, Responders, Workflow};
 
-use super::{ApiError, Server};
+use super::{ApiError, Server, policy};
 use crate::store::RunRecord;
 
 /// A caller.
@@ -22,6 +25,10 @@ pub struct User {
     pub email: Option<String>,
     pub roles: Vec<String>,
     pub teams: Vec<String>,
+    /// A machine token: an automation rather than a person.
+    pub machine: bool,
+    /// What permission policies read of the user (`department`, ...).
+    pub properties: Map<String, Json>,
 }
 
 impl User {
@@ -44,19 +51,37 @@ impl User {
             || users.iter().any(|u| self.is(u))
     }
 
-    /// Whether the user may run a self-service trigger with `permissions` (omitted or `{}`:
-    /// admins only; otherwise admins and the listed roles, users and teams).
-    pub fn may_execute(&self, permissions: Option<&Permissions>) -> bool {
+    /// Whether the user may run a self-service trigger with `permissions`, submitting `form`
+    /// (`None`: not submitted yet; then `None` when only the form can tell). Omitted or `{}`:
+    /// admins only; otherwise admins and the listed roles, users and teams, or else whoever
+    /// the `policy` allows. A machine token passes when there is no policy.
+    pub fn may_execute(
+        &self,
+        permissions: Option<&Permissions>,
+        form: Option<&Map<String, Json>>,
+    ) -> Option<bool> {
         if self.is_admin() {
-            return true;
+            return Some(true);
         }
-        let Some(p) = permissions else {
-            return false;
+        let policy = permissions
+            .and_then(|p| p.policy.as_ref())
+            .map(wflow_compiler::ir::Value::to_json)
+            .filter(|p| !p.is_null());
+        let names = |v: Option<&Vec<wflow_compiler::ir::Name>>| -> Vec<String> {
+            v.into_iter().flatten().map(|n| n.value.clone()).collect()
         };
-        let names = |v: &Option<Vec<wflow_compiler::ir::Name>>| -> Vec<String> {
-            v.iter().flatten().map(|n| n.value.clone()).collect()
-        };
-        self.in_any(&names(&p.roles), &names(&p.teams), &names(&p.users))
+        let listed = permissions.is_some_and(|p| {
+            self.in_any(
+                &names(p.roles.as_ref()),
+                &names(p.teams.as_ref()),
+                &names(p.users.as_ref()),
+            )
+        });
+        match policy {
+            _ if listed => Some(true),
+            Some(policy) => policy::allows(&policy, self, form),
+            None => Some(self.machine),
+        }
     }
 
     /// Whether the user may see `run` of `workflow` (admins, its creator, anyone when the
@@ -65,9 +90,10 @@ impl User {
         self.may_act_on(run) || workflow.and_then(|w| w.allow_anyone_to_view_runs) == Some(true)
     }
 
-    /// Whether the user may cancel `run` or report on its nodes (admins and its creator).
+    /// Whether the user may cancel `run` or report on its nodes (admins, machine tokens and
+    /// its creator).
     pub fn may_act_on(&self, run: &RunRecord) -> bool {
-        self.is_admin() || run.created_by.as_deref().is_some_and(|c| self.is(c))
+        self.is_admin() || self.machine || run.created_by.as_deref().is_some_and(|c| self.is(c))
     }
 
     /// Whether the user may answer an approval with `responders` on `run` (the listed users,
@@ -126,10 +152,28 @@ impl Auth {
                     "users[{i}].token: a token of at least 16 characters is required"
                 ));
             }
+            let machine = match u.get("machine") {
+                None => false,
+                Some(Json::Bool(b)) => *b,
+                Some(_) => {
+                    problems.push(format!("users[{i}].machine: expected true or false"));
+                    false
+                }
+            };
+            let properties = match u.get("properties") {
+                None => Map::new(),
+                Some(Json::Object(m)) => m.clone(),
+                Some(_) => {
+                    problems.push(format!("users[{i}].properties: expected an object"));
+                    Map::new()
+                }
+            };
             let user = User {
                 email,
                 roles: strings("roles", &mut problems),
                 teams: strings("teams", &mut problems),
+                machine,
+                properties,
             };
             if by_token.insert(token.to_string(), user).is_some() {
                 problems.push(format!("users[{i}].token: the same token is given twice"));
@@ -165,6 +209,8 @@ impl FromRequestParts<Server> for User {
                 email: None,
                 roles: vec!["Admin".into()],
                 teams: Vec::new(),
+                machine: false,
+                properties: Map::new(),
             });
         };
         let Some(header) = parts.headers.get(axum::http::header::AUTHORIZATION) else {

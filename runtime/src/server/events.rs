@@ -98,9 +98,9 @@ async fn fire(server: &Server, change: &EntityChange) -> Result<(), ApiError> {
             }
             let workflow = &plan.workflow.identifier.value;
             if chain.contains(workflow) {
-                eprintln!(
-                    "wflow serve: not firing `{workflow}` on entity `{}`: the change comes from \
-                     a run that `{workflow}` started (chain {}), which would loop",
+                tracing::info!(
+                    "not firing `{workflow}` on entity `{}`: the change comes from a run that \
+                     `{workflow}` started (chain {}), which would loop",
                     change.identifier,
                     chain.join(" -> ")
                 );
@@ -119,7 +119,12 @@ async fn fire(server: &Server, change: &EntityChange) -> Result<(), ApiError> {
 /// Whether the trigger's condition holds for `event` (no condition: it does). Each expression
 /// must yield `true`; `combinator: "or"` needs one of them. An expression error is logged and
 /// counts as false.
-async fn condition(server: &Server, plan: &Plan, t: &EventTrigger, event: &Json) -> bool {
+pub(super) async fn condition(
+    server: &Server,
+    plan: &Plan,
+    t: &EventTrigger,
+    event: &Json,
+) -> bool {
     let Some(c) = &t.condition else {
         return true;
     };

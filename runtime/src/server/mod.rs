@@ -7,8 +7,11 @@ mod api;
 pub mod auth;
 mod catalog_api;
 pub mod events;
+pub mod metrics;
+pub mod policy;
 pub mod query;
 pub mod schedule;
+pub mod timers;
 
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{Hash, Hasher};
@@ -23,13 +26,16 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use wflow_compiler::{Diagnostic, Syntax, check_source};
 
-use crate::engine::{Config, Engine, Outcome, Quiet};
+use metrics::{Metrics, Watch};
+
+use crate::engine::{COMPLETED, Config, Engine, Outcome};
 use crate::plan::Plan;
 use crate::secrets::Secrets;
 use crate::store::{EntityChange, RunRecord, Store};
 
 pub use auth::{Auth, User};
 pub use schedule::{Clock, Scheduler, SystemClock};
+pub use timers::Timers;
 
 /// Why a workflow file cannot be served.
 #[derive(Debug)]
@@ -52,7 +58,10 @@ pub fn prepare(src: &str, syntax: Syntax, path: &str) -> Result<Vec<Plan>, Refus
     for wf in checked.module.workflows.into_iter().filter(|w| !w.fragment) {
         let id = wf.identifier.value.clone();
         match Plan::new(wf, src.to_string(), syntax, path.to_string()) {
-            Ok(p) => plans.push(p),
+            Ok(p) => {
+                problems.extend(policy_problems(&p));
+                plans.push(p);
+            }
             Err(e) => problems.extend(e.into_iter().map(|m| format!("workflow `{id}`: {m}"))),
         }
     }
@@ -61,6 +70,24 @@ pub fn prepare(src: &str, syntax: Syntax, path: &str) -> Result<Vec<Plan>, Refus
     } else {
         Err(Refusal::Problems(problems))
     }
+}
+
+/// Every problem with the permission policies of `plan`'s self-service triggers.
+fn policy_problems(plan: &Plan) -> Vec<String> {
+    let mut problems = Vec::new();
+    for node in plan.triggers() {
+        if let wflow_compiler::ir::NodeConfig::SelfServeTrigger(f) = &node.config
+            && let Some(p) = f.permissions.as_ref().and_then(|p| p.policy.as_ref())
+        {
+            problems.extend(policy::check(&p.to_json()).into_iter().map(|m| {
+                format!(
+                    "workflow `{}`, trigger `{}`: permissions.{m}",
+                    plan.workflow.identifier.value, node.identifier.value
+                )
+            }));
+        }
+    }
+    problems
 }
 
 /// Settings of a server.
@@ -72,6 +99,8 @@ pub struct Options {
     pub secrets_file: Option<String>,
     /// The engine's settings.
     pub config: Config,
+    /// How long a request may take (default 60 s); a run it drives goes on in the background.
+    pub request_timeout: Option<Duration>,
 }
 
 /// A server: the engine, the workflows it serves and the work in flight. Cheap to clone.
@@ -88,6 +117,8 @@ struct Inner {
     /// Plans of stored runs, by source and workflow: each run keeps the version it started with.
     pinned: Mutex<HashMap<u64, Arc<Plan>>>,
     changes: Mutex<Option<mpsc::UnboundedReceiver<EntityChange>>>,
+    metrics: Metrics,
+    request_timeout: Duration,
     tasks: TaskTracker,
     stop: CancellationToken,
 }
@@ -101,7 +132,7 @@ fn pin_key(source: &str, workflow: &str) -> u64 {
 
 /// A server-side failure, logged without secrets (store and engine errors carry none).
 fn log_error(what: &str, e: &dyn std::fmt::Display) {
-    eprintln!("wflow serve: {what}: {e}");
+    tracing::error!("{what}: {e}");
 }
 
 impl Server {
@@ -117,19 +148,20 @@ impl Server {
             locks: Mutex::new(HashMap::new()),
             pinned: Mutex::new(HashMap::new()),
             changes: Mutex::new(Some(rx)),
+            metrics: Metrics::default(),
+            request_timeout: options.request_timeout.unwrap_or(Duration::from_secs(60)),
             tasks: TaskTracker::new(),
             stop: CancellationToken::new(),
         }));
-        server.set_workflows(plans);
+        server.set_workflows(plans.into_iter().map(Arc::new));
         Ok(server)
     }
 
     /// Replaces the served workflows; runs already started keep their version.
-    pub fn set_workflows(&self, plans: Vec<Plan>) {
+    pub fn set_workflows(&self, plans: impl IntoIterator<Item = Arc<Plan>>) {
         let mut map = BTreeMap::new();
         let mut pinned = self.0.pinned.lock().unwrap_or_else(PoisonError::into_inner);
         for p in plans {
-            let p = Arc::new(p);
             pinned.insert(
                 pin_key(&p.source, &p.workflow.identifier.value),
                 Arc::clone(&p),
@@ -164,7 +196,7 @@ impl Server {
         api::router(self.clone())
     }
 
-    /// Serves the API on `listener`, fires catalog events and schedules (timed by `clock`)
+    /// Serves the API on `listener`, fires catalog events, schedules and timers (timed by `clock`)
     /// and continues the runs a previous process left unfinished, until `shutdown` completes;
     /// then stops accepting requests and waits (up to `grace`) for the runs being driven.
     pub async fn serve(
@@ -185,7 +217,10 @@ impl Server {
         }
         self.0
             .tasks
-            .spawn(Scheduler::new(self.clone(), clock).run(self.0.stop.clone()));
+            .spawn(Scheduler::new(self.clone(), Arc::clone(&clock)).run(self.0.stop.clone()));
+        self.0
+            .tasks
+            .spawn(Timers::new(self.clone(), clock).run(self.0.stop.clone()));
         self.resume_unfinished().await;
         let stop = self.0.stop.clone();
         let result = axum::serve(listener, self.router())
@@ -200,9 +235,9 @@ impl Server {
             .await
             .is_err()
         {
-            eprintln!(
-                "wflow serve: runs still being driven after {grace:?}; they continue when the \
-                 server starts again"
+            tracing::warn!(
+                "runs still being driven after {grace:?}; they continue when the server starts \
+                 again"
             );
         }
         result
@@ -214,7 +249,7 @@ impl Server {
             Ok(runs) => {
                 for run in runs {
                     match self.pinned_plan(&run) {
-                        Ok(plan) => self.spawn_drive(plan, run.id),
+                        Ok(plan) => drop(self.spawn_drive(plan, run.id)),
                         Err(e) => log_error(&format!("cannot resume run {}", run.id), &e.message()),
                     }
                 }
@@ -303,6 +338,9 @@ impl Server {
             .start(plan, trigger, payload, created_by, &secrets)
             .await
             .map_err(ApiError::internal)?;
+        let workflow = &plan.workflow.identifier.value;
+        self.0.metrics.started(workflow);
+        tracing::info!(run = run_id, workflow, trigger, "run started");
         self.spawn_drive(Arc::clone(plan), run_id.clone());
         Ok(run_id)
     }
@@ -312,21 +350,60 @@ impl Server {
         let lock = self.run_lock(run_id);
         let _held = lock.lock().await;
         let secrets = self.secrets(plan)?;
-        self.0
+        let store = &self.0.engine.store;
+        let open = store
+            .run(run_id)
+            .await?
+            .is_some_and(|r| r.status != COMPLETED);
+        let watch = Watch {
+            metrics: &self.0.metrics,
+            run_id,
+        };
+        let outcome = self
+            .0
             .engine
-            .drive(plan, run_id, &secrets, &Quiet)
+            .drive(plan, run_id, &secrets, &watch)
             .await
-            .map_err(ApiError::internal)
+            .map_err(ApiError::internal)?;
+        if open && outcome.status == COMPLETED {
+            self.finished(
+                &plan.workflow.identifier.value,
+                run_id,
+                outcome.result.as_deref(),
+            );
+        }
+        Ok(outcome)
+    }
+
+    /// Counts and logs a run that just finished.
+    fn finished(&self, workflow: &str, run_id: &str, result: Option<&str>) {
+        let result = result.unwrap_or("UNKNOWN");
+        self.0.metrics.finished(workflow, result);
+        tracing::info!(run = run_id, workflow, result, "run finished");
     }
 
     /// Drives `run_id` in the background.
-    fn spawn_drive(&self, plan: Arc<Plan>, run_id: String) {
+    fn spawn_drive(
+        &self,
+        plan: Arc<Plan>,
+        run_id: String,
+    ) -> tokio::task::JoinHandle<Result<Outcome, ApiError>> {
         let server = self.clone();
         self.0.tasks.spawn(async move {
-            if let Err(e) = server.drive(&plan, &run_id).await {
+            let driven = server.drive(&plan, &run_id).await;
+            if let Err(e) = &driven {
                 log_error(&format!("run {run_id}"), &e.message());
             }
-        });
+            driven
+        })
+    }
+
+    /// Drives `run_id` in the background and waits for it: a request that times out leaves
+    /// the run going.
+    async fn drive_detached(&self, plan: Arc<Plan>, run_id: &str) -> Result<Outcome, ApiError> {
+        self.spawn_drive(plan, run_id.to_string())
+            .await
+            .map_err(ApiError::internal)?
     }
 }
 

@@ -94,6 +94,12 @@ pub fn matches(query: &Json, entity: &Json) -> bool {
     }
     .unwrap_or(&Json::Null);
     let value = query.get("value").unwrap_or(&Json::Null);
+    let op = query.get("operator").and_then(Json::as_str).unwrap_or("");
+    test(op, actual, value)
+}
+
+/// Whether `actual` stands in relation `op` (one of the search operators) to `value`.
+pub(super) fn test(op: &str, actual: &Json, value: &Json) -> bool {
     let empty = match actual {
         Json::Null => true,
         Json::String(s) => s.is_empty(),
@@ -102,7 +108,7 @@ pub fn matches(query: &Json, entity: &Json) -> bool {
         _ => false,
     };
     let list = value.as_array().map(Vec::as_slice).unwrap_or_default();
-    match query.get("operator").and_then(Json::as_str).unwrap_or("") {
+    match op {
         "=" => actual == value,
         "!=" => actual != value,
         ">" => compare(actual, value) == Some(Ordering::Greater),
