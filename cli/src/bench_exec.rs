@@ -14,6 +14,11 @@ use serde_json::json;
 use wflow_compiler::{Syntax, check_source};
 use wflow_runtime::{Config, Engine, Plan, Quiet, Secrets, Store};
 
+use crate::loopback::{Loopback, percentile};
+
+/// Runs before anything is measured.
+const WARM_UP: usize = 200;
+
 /// Options of `wflow bench-exec`.
 #[derive(clap::Args, Debug)]
 pub struct BenchExecArgs {
@@ -42,18 +47,11 @@ fn rss_kib() -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted.get(i).copied().unwrap_or_default()
-}
-
 async fn bench(args: BenchExecArgs) -> Result<(), String> {
-    let app = axum::Router::new().fallback(|| async { r#"{"id":"dep-1"}"# });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .map_err(|e| format!("cannot bind a loopback port: {e}"))?;
-    let addr = listener.local_addr().map_err(|e| e.to_string())?;
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    // Warm-up, round trips alone, sequential runs, concurrent runs.
+    let requests = WARM_UP + 2 * args.latency_runs + args.runs;
+    let loopback = Loopback::start(requests, Duration::from_secs(3600), false).await?;
+    let addr = loopback.addr;
 
     let dir = std::env::temp_dir().join(format!("wflow-bench-exec-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -116,7 +114,7 @@ async fn bench(args: BenchExecArgs) -> Result<(), String> {
     };
 
     // Warm up, then the HTTP round trip alone.
-    for i in 0..200 {
+    for i in 0..WARM_UP {
         one(i).await?;
     }
     let client = reqwest::Client::new();

@@ -4,8 +4,10 @@
 mod bench;
 mod bench_exec;
 mod bench_lsp;
+mod bench_serve;
 mod exec;
 mod interop;
+mod loopback;
 pub mod lsp_client;
 mod progress;
 mod render;
@@ -121,6 +123,9 @@ enum Command {
     Catalog(exec::CatalogArgs),
     /// Measure the runtime: per-node overhead, runs per second, memory over many runs.
     BenchExec(bench_exec::BenchExecArgs),
+    /// Measure `wflow serve`: self-service runs per second through the HTTP API and the time
+    /// from request to first node started.
+    BenchServe(bench_serve::BenchServeArgs),
     /// Serve a workflows directory: the HTTP API, catalog events, schedules, approvals.
     Serve(serve::ServeArgs),
 }
@@ -173,6 +178,7 @@ pub fn run() -> ExitCode {
         Command::Runs(args) => exec::runs(args),
         Command::Catalog(args) => exec::catalog(args),
         Command::BenchExec(args) => bench_exec::run(args),
+        Command::BenchServe(args) => bench_serve::run(args),
         Command::Serve(args) => serve::serve(args),
         Command::Lsp => lsp(),
     }

@@ -35,6 +35,10 @@ pub struct ServeArgs {
     /// How long a request may take, in seconds (a run it drives goes on in the background).
     #[arg(long, value_name = "SECONDS", default_value_t = 60)]
     request_timeout: u64,
+    /// How long this process's claim on a run lasts unless renewed, in seconds: with a shared
+    /// PostgreSQL store, the runs of a process that died are taken over after it.
+    #[arg(long, value_name = "SECONDS", default_value_t = 30.0)]
+    lease_seconds: f64,
 }
 
 /// Runs `wflow serve`. Operational logs go to stderr, filtered by `RUST_LOG` (default
@@ -202,6 +206,15 @@ async fn run(args: ServeArgs) -> Result<(), String> {
         .transpose()
         .map_err(|p| format!("the auth file is not valid:\n  {}", p.join("\n  ")))?;
     let secrets_file = read(&args.secrets_file, "secrets file")?;
+    let lease = Duration::try_from_secs_f64(args.lease_seconds)
+        .ok()
+        .filter(|l| !l.is_zero())
+        .ok_or_else(|| {
+            format!(
+                "--lease-seconds must be a positive number of seconds, not {}",
+                args.lease_seconds
+            )
+        })?;
     let mut loader = Loader::new(args.dir.clone(), secrets_file.clone())?;
     let plans = loader.load().unwrap_or_default();
     let store = Store::open(&args.store).await.map_err(|e| e.0)?;
@@ -220,6 +233,7 @@ async fn run(args: ServeArgs) -> Result<(), String> {
             auth,
             secrets_file,
             request_timeout: Some(Duration::from_secs(args.request_timeout)),
+            lease: Some(lease),
             ..Options::default()
         },
     )

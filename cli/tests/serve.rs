@@ -16,11 +16,17 @@ struct Serving {
     reader: JoinHandle<()>,
 }
 
-/// Starts `wflow serve` on `flows` and waits for its "serving" line.
+/// Starts `wflow serve` on `flows` with its SQLite store in `dir`.
 fn start(dir: &Path, flows: &Path) -> Serving {
+    start_on(&dir.join("wflow.db"), flows, &[])
+}
+
+/// Starts `wflow serve` on `flows` with `store` and `args`, and waits for its "serving" line.
+fn start_on(store: &Path, flows: &Path, args: &[&str]) -> Serving {
     let mut child = Command::new(env!("CARGO_BIN_EXE_wflow"))
         .args(["serve", "--listen", "127.0.0.1:0", "--store"])
-        .arg(dir.join("wflow.db"))
+        .arg(store)
+        .args(args)
         .arg(flows)
         .env("NO_COLOR", "1")
         .stderr(Stdio::piped())
@@ -250,4 +256,246 @@ fn reloads_changed_files_and_runs_keep_their_version() {
     let (ok, log) = serving.stop();
     assert!(ok, "{log}");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Idempotency-Keys received by [`counting_server`], in arrival order.
+type Keys = Arc<Mutex<Vec<String>>>;
+
+/// A loopback webhook receiver that records each request's Idempotency-Key and answers after
+/// 200 ms (so that runs are in flight when a process is killed).
+async fn counting_server() -> (String, Keys) {
+    let keys: Keys = Arc::default();
+    let seen = Arc::clone(&keys);
+    let app = axum::Router::new().fallback(move |headers: axum::http::HeaderMap| {
+        let seen = Arc::clone(&seen);
+        async move {
+            let key = headers
+                .get("idempotency-key")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_string();
+            seen.lock().expect("keys").push(key);
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            "{}"
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (format!("http://{addr}"), keys)
+}
+
+/// Two `serve` processes on one PostgreSQL database (a fresh one on the `WFLOW_IT_PG` server)
+/// run 200 runs while one is killed mid-way: the survivor takes over the dead one's runs once
+/// their leases expire, and every node's effect happens once per run (a webhook in flight at
+/// the kill may be re-sent, with the same Idempotency-Key).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_on_postgres_run_every_node_once_when_one_is_killed() {
+    let Ok(admin) = std::env::var("WFLOW_IT_PG") else {
+        eprintln!("skipped: set WFLOW_IT_PG to a PostgreSQL URL to run it");
+        return;
+    };
+    const RUNS: usize = 200;
+    let name = format!("wflow_cluster_{}", std::process::id());
+    let pool = sqlx::PgPool::connect(&admin)
+        .await
+        .expect("WFLOW_IT_PG connects");
+    let sql = |s: String| sqlx::raw_sql(sqlx::AssertSqlSafe(s));
+    sql(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .execute(&pool)
+        .await
+        .expect("drop");
+    sql(format!("CREATE DATABASE {name}"))
+        .execute(&pool)
+        .await
+        .expect("create");
+    let (pg, _) = admin.rsplit_once('/').expect("a URL with a database");
+    let url = format!("{pg}/{name}");
+
+    let (hook, keys) = counting_server().await;
+    let dir = std::env::temp_dir().join(format!("wflow-serve-cluster-{}", std::process::id()));
+    let flows = dir.join("workflows");
+    std::fs::create_dir_all(&flows).expect("dir");
+    std::fs::write(
+        flows.join("deploy.wflow"),
+        format!(
+            r#"workflow deploy "Deploy" {{
+  form trigger "Go" {{ input n: string "N" }}
+  webhook a "A" {{ url "{hook}/a" }}
+  upsert b "B" {{
+    blueprint service
+    entity {{ identifier "svc-{{{{ .outputs.trigger.n }}}}"; properties {{ version: "{{{{ .outputs.trigger.n }}}}" }} }}
+  }}
+  flow {{ trigger -> a -> b }}
+}}"#
+        ),
+    )
+    .expect("write");
+    let store = Path::new(&url);
+    let lease = ["--lease-seconds", "2"];
+    let mut doomed = start_on(store, &flows, &lease);
+    let survivor = start_on(store, &flows, &lease);
+    let _reaper = Reaper(vec![doomed.child.id(), survivor.child.id()]);
+    let http = reqwest::Client::new();
+    let blueprint = serde_json::json!({"identifier": "service", "title": "Service",
+        "schema": {"properties": {"version": {"type": "string"}}}});
+    let resp = http
+        .post(format!("{}/v1/blueprints", survivor.addr))
+        .json(&blueprint)
+        .send()
+        .await
+        .expect("blueprint");
+    assert!(resp.status().is_success(), "{:?}", resp.text().await);
+
+    // Start the runs on both processes, alternating.
+    let starts = (0..RUNS).map(|i| {
+        let addr = if i % 2 == 0 {
+            doomed.addr.clone()
+        } else {
+            survivor.addr.clone()
+        };
+        let http = http.clone();
+        async move {
+            let resp = http
+                .post(format!("{addr}/v1/workflows/deploy/runs"))
+                .json(&serde_json::json!({"inputs": {"n": i.to_string()}}))
+                .send()
+                .await
+                .expect("start");
+            assert_eq!(resp.status().as_u16(), 201);
+            let run: serde_json::Value = resp.json().await.expect("json");
+            run["run"]["identifier"].as_str().expect("id").to_string()
+        }
+    });
+    let ids: Vec<String> = futures_join_all(starts).await;
+
+    // Kill -9 one process while webhooks are in flight.
+    let db = sqlx::PgPool::connect(&url).await.expect("connect");
+    let t0 = std::time::Instant::now();
+    while keys.lock().expect("keys").len() < RUNS / 4 {
+        assert!(
+            t0.elapsed() < std::time::Duration::from_secs(60),
+            "no webhooks"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let done_before: Vec<String> =
+        sqlx::query_scalar("SELECT run_id FROM node_runs WHERE node = 'a' AND result = 'SUCCESS'")
+            .fetch_all(&db)
+            .await
+            .expect("done");
+    doomed.child.kill().expect("kill -9");
+    doomed.child.wait().expect("wait");
+    assert!(
+        done_before.len() < RUNS,
+        "the kill came too late to test a takeover"
+    );
+
+    // The survivor finishes every run.
+    let t0 = std::time::Instant::now();
+    loop {
+        let open: i64 = sqlx::query_scalar("SELECT count(*) FROM runs WHERE status <> 'COMPLETED'")
+            .fetch_one(&db)
+            .await
+            .expect("count");
+        if open == 0 {
+            break;
+        }
+        assert!(
+            t0.elapsed() < std::time::Duration::from_secs(120),
+            "{open} runs never finished:\n{}",
+            survivor.log()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    for id in &ids {
+        let run: serde_json::Value = http
+            .get(format!("{}/v1/workflows/runs/{id}", survivor.addr))
+            .send()
+            .await
+            .expect("get")
+            .json()
+            .await
+            .expect("json");
+        assert_eq!(run["run"]["result"], "SUCCESS", "{run}");
+        let nodes: Vec<&str> = run["run"]["nodeRuns"]
+            .as_array()
+            .expect("node runs")
+            .iter()
+            .filter_map(|n| n["node"]["identifier"].as_str())
+            .collect();
+        assert_eq!(nodes, ["trigger", "a", "b"], "{run}");
+    }
+
+    let keys = keys.lock().expect("keys").clone();
+    let mut sends = std::collections::BTreeMap::<&str, usize>::new();
+    for k in &keys {
+        *sends.entry(k.as_str()).or_default() += 1;
+    }
+    let expected: std::collections::BTreeSet<String> =
+        ids.iter().map(|id| format!("{id}:a")).collect();
+    assert_eq!(
+        sends
+            .keys()
+            .map(|k| k.to_string())
+            .collect::<std::collections::BTreeSet<_>>(),
+        expected
+    );
+    for id in &done_before {
+        assert_eq!(
+            sends[format!("{id}:a").as_str()],
+            1,
+            "{id} was done before the kill"
+        );
+    }
+    // Only webhooks in flight at the kill were re-sent, once.
+    let resent = sends.values().filter(|&&n| n > 1).count();
+    assert!(sends.values().all(|&n| n <= 2), "{sends:?}");
+    assert!(resent <= RUNS - done_before.len(), "{sends:?}");
+
+    // Every upsert applied once: one entity per run, one node run per node.
+    let entities: i64 = sqlx::query_scalar("SELECT count(*) FROM entities")
+        .fetch_one(&db)
+        .await
+        .expect("entities");
+    assert_eq!(entities, RUNS as i64);
+    let node_runs: i64 = sqlx::query_scalar("SELECT count(*) FROM node_runs")
+        .fetch_one(&db)
+        .await
+        .expect("node runs");
+    assert_eq!(node_runs, 3 * RUNS as i64);
+    let log = survivor.log();
+    let (ok, _) = survivor.stop();
+    assert!(ok, "{log}");
+    db.close().await;
+    sql(format!("DROP DATABASE {name} WITH (FORCE)"))
+        .execute(&pool)
+        .await
+        .expect("drop");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Kills (-9) the processes left when a test fails.
+struct Reaper(Vec<u32>);
+
+impl Drop for Reaper {
+    fn drop(&mut self) {
+        for pid in &self.0 {
+            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+        }
+    }
+}
+
+/// Awaits every future of `futures` concurrently, in order.
+async fn futures_join_all<T: Send + 'static>(
+    futures: impl Iterator<Item = impl std::future::Future<Output = T> + Send + 'static>,
+) -> Vec<T> {
+    let tasks: Vec<_> = futures.map(tokio::spawn).collect();
+    let mut out = Vec::new();
+    for t in tasks {
+        out.push(t.await.expect("task"));
+    }
+    out
 }

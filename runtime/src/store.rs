@@ -85,17 +85,24 @@ CREATE TABLE entities (
 "#,
     // Earlier builds created this table on first use.
     "CREATE TABLE IF NOT EXISTS fired_timers (key TEXT PRIMARY KEY, at TEXT NOT NULL);",
+    LEASES,
 ];
 
 /// Records that every SQLite migration ran (PRAGMA takes no bound parameters); keep it equal
 /// to `SQLITE_MIGRATIONS.len()`.
-const SQLITE_SET_VERSION: &str = "PRAGMA user_version = 2";
-const _: () = assert!(SQLITE_MIGRATIONS.len() == 2);
+const SQLITE_SET_VERSION: &str = "PRAGMA user_version = 3";
+const _: () = assert!(SQLITE_MIGRATIONS.len() == 3);
+
+/// Who drives a run and until when (see [`Store::claim_due`]); the same on both backends.
+const LEASES: &str = "ALTER TABLE runs ADD COLUMN lease_owner TEXT; \
+                      ALTER TABLE runs ADD COLUMN lease_until TEXT; \
+                      CREATE INDEX runs_by_lease ON runs (status, lease_until);";
 
 /// PostgreSQL schema migrations, applied in order; `wflow_schema` records how many ran.
 /// `logs` and `responses` get a `rowid` column so that the SQL ordering by insertion is shared
 /// with SQLite.
-const POSTGRES_MIGRATIONS: &[&str] = &[r#"
+const POSTGRES_MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE runs (
     id TEXT PRIMARY KEY,
     workflow TEXT NOT NULL,
@@ -164,7 +171,9 @@ CREATE TABLE fired_timers (
     key TEXT PRIMARY KEY,
     at TEXT NOT NULL
 );
-"#];
+"#,
+    LEASES,
+];
 
 /// Serialises PostgreSQL migrations across processes (`pg_advisory_xact_lock` key).
 const MIGRATION_LOCK: i64 = 0x0077_666c_6f77; // "wflow"
@@ -336,6 +345,38 @@ pub struct Store {
     /// The file or URL, its password masked.
     location: String,
     changes: Option<tokio::sync::mpsc::UnboundedSender<EntityChange>>,
+    /// The lease owner whose lease [`Store::apply`] requires for node-run and finish writes.
+    fence: Option<String>,
+}
+
+/// The channel PostgreSQL stores notify when a run becomes due.
+const DUE_CHANNEL: &str = "wflow_runs";
+
+/// Runs that may be claimed: released and not merely waiting for a response or an outside
+/// completion, or leased by a process whose lease expired ($1: now).
+const DUE: &str = "status = 'IN_PROGRESS' AND (\
+    (lease_owner IS NULL AND NOT EXISTS (SELECT 1 FROM node_runs n WHERE n.run_id = runs.id \
+        AND n.waiting AND n.status = 'IN_PROGRESS')) \
+    OR (lease_owner IS NOT NULL AND (lease_until IS NULL OR lease_until < $1)))";
+
+/// `offset` from now, as RFC 3339 with milliseconds (comparable as text with [`now`]'s).
+fn at(offset: Duration) -> String {
+    let offset = chrono::Duration::from_std(offset).unwrap_or(chrono::Duration::MAX);
+    (chrono::Utc::now() + offset).to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// Waits for notifications that runs became due (PostgreSQL's LISTEN).
+pub struct DueListener(sqlx::postgres::PgListener);
+
+impl DueListener {
+    /// Waits for the next notification.
+    pub async fn recv(&mut self) -> Result<(), StoreError> {
+        self.0
+            .recv()
+            .await
+            .map(drop)
+            .map_err(err("listen for due runs"))
+    }
 }
 
 /// Whether the store location `s` names a PostgreSQL database.
@@ -395,6 +436,7 @@ impl Store {
             pool: Pool::Sqlite(pool),
             location: path.display().to_string(),
             changes: None,
+            fence: None,
         };
         store.migrate().await?;
         Ok(store)
@@ -425,6 +467,7 @@ impl Store {
             pool: Pool::Postgres(pool),
             location,
             changes: None,
+            fence: None,
         };
         store.migrate().await?;
         Ok(store)
@@ -527,14 +570,68 @@ impl Store {
         self
     }
 
+    /// This store, refusing node-run and finish writes of a run that `owner` does not lease
+    /// (so a process whose run was taken over cannot write it any more).
+    pub fn fenced(&self, owner: &str) -> Store {
+        Store {
+            fence: Some(owner.to_string()),
+            ..self.clone()
+        }
+    }
+
+    /// Whether several processes may share this store (PostgreSQL).
+    pub fn is_shared(&self) -> bool {
+        matches!(self.pool, Pool::Postgres(_))
+    }
+
     /// Applies `writes` in one transaction.
     pub async fn apply(&self, writes: &[Write]) -> Result<(), StoreError> {
         if writes.is_empty() {
             return Ok(());
         }
         let report = self.changes.is_some();
+        let fenced = self.fence.as_ref().and_then(|owner| {
+            writes
+                .iter()
+                .find_map(|w| match w {
+                    Write::PutNodeRun(n) => Some(&n.run_id),
+                    Write::FinishRun { id, .. } => Some(id),
+                    _ => None,
+                })
+                .map(|run| (run, owner))
+        });
+        let inserted = writes.iter().find_map(|w| match w {
+            Write::InsertRun(r) => Some(&r.id),
+            _ => None,
+        });
+        let notify = inserted.filter(|_| self.is_shared());
         let changes = on_pool!(self, |pool| {
             let mut tx = pool.begin().await.map_err(err("begin"))?;
+            if let Some((run, owner)) = fenced.filter(|(run, _)| Some(*run) != inserted) {
+                // Locks the run's row until the commit, so no claim can take it meanwhile.
+                let held = sqlx::query(
+                    "UPDATE runs SET lease_owner = lease_owner WHERE id = $1 AND lease_owner = $2",
+                )
+                .bind(run)
+                .bind(owner)
+                .execute(&mut *tx)
+                .await
+                .map_err(err("check the run's lease"))?;
+                if held.rows_affected() == 0 {
+                    return Err(StoreError(format!(
+                        "store: run {run} is no longer leased by this process (another one \
+                         took it over); not writing"
+                    )));
+                }
+            }
+            if let Some(run) = notify {
+                sqlx::query("SELECT pg_notify($1, $2)")
+                    .bind(DUE_CHANNEL)
+                    .bind(run)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(err("notify"))?;
+            }
             let mut changes = Vec::new();
             for w in writes {
                 if report && let Some((blueprint, identifier, after)) = entity_write(w) {
@@ -723,6 +820,112 @@ impl Store {
         .await
         .and_then(|r| r.map(|r| run_record(&r)).transpose()))
         .map_err(err("read a run"))
+    }
+
+    /// Leases up to `limit` due runs (see [`DUE`]) to `owner` for `lease`, oldest first;
+    /// returns their ids. On PostgreSQL, concurrent claims skip each other's rows.
+    pub async fn claim_due(
+        &self,
+        owner: &str,
+        lease: Duration,
+        limit: i64,
+    ) -> Result<Vec<String>, StoreError> {
+        let lock = if self.is_shared() {
+            " FOR UPDATE SKIP LOCKED"
+        } else {
+            ""
+        };
+        let sql = format!(
+            "UPDATE runs SET lease_owner = $2, lease_until = $3 WHERE id IN (SELECT id FROM runs \
+             WHERE {DUE} ORDER BY created_at LIMIT $4{lock}) RETURNING id"
+        );
+        on_pool!(self, |pool| sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(crate::engine::now())
+            .bind(owner)
+            .bind(at(lease))
+            .bind(limit)
+            .fetch_all(pool)
+            .await
+            .and_then(|rows| rows.iter().map(|r| r.text("id")).collect()))
+        .map_err(err("claim due runs"))
+    }
+
+    /// Leases run `id` to `owner` for `lease` unless another process holds an unexpired
+    /// lease on it or it completed; `owner` may renew its own lease this way.
+    pub async fn claim_run(
+        &self,
+        id: &str,
+        owner: &str,
+        lease: Duration,
+    ) -> Result<bool, StoreError> {
+        on_pool!(self, |pool| sqlx::query(
+            "UPDATE runs SET lease_owner = $2, lease_until = $3 WHERE id = $1 \
+             AND status = 'IN_PROGRESS' AND (lease_owner IS NULL OR lease_owner = $2 \
+             OR lease_until IS NULL OR lease_until < $4)"
+        )
+        .bind(id)
+        .bind(owner)
+        .bind(at(lease))
+        .bind(crate::engine::now())
+        .execute(pool)
+        .await
+        .map(|done| done.rows_affected() == 1))
+        .map_err(err("claim a run"))
+    }
+
+    /// Extends `owner`'s lease on run `id` by `lease`; `false` when it lost the lease.
+    pub async fn renew(&self, id: &str, owner: &str, lease: Duration) -> Result<bool, StoreError> {
+        on_pool!(self, |pool| sqlx::query(
+            "UPDATE runs SET lease_until = $3 WHERE id = $1 AND lease_owner = $2"
+        )
+        .bind(id)
+        .bind(owner)
+        .bind(at(lease))
+        .execute(pool)
+        .await
+        .map(|done| done.rows_affected() == 1))
+        .map_err(err("renew a lease"))
+    }
+
+    /// Ends `owner`'s lease on run `id`.
+    pub async fn release(&self, id: &str, owner: &str) -> Result<(), StoreError> {
+        on_pool!(self, |pool| sqlx::query(
+            "UPDATE runs SET lease_owner = NULL, lease_until = NULL \
+             WHERE id = $1 AND lease_owner = $2"
+        )
+        .bind(id)
+        .bind(owner)
+        .execute(pool)
+        .await
+        .map(drop))
+        .map_err(err("release a lease"))
+    }
+
+    /// Expires every lease, for a store only one process serves (its leases are a stopped
+    /// process's).
+    pub async fn expire_leases(&self) -> Result<(), StoreError> {
+        on_pool!(self, |pool| sqlx::query(
+            "UPDATE runs SET lease_until = NULL WHERE lease_owner IS NOT NULL"
+        )
+        .execute(pool)
+        .await
+        .map(drop))
+        .map_err(err("expire leases"))
+    }
+
+    /// A listener for runs becoming due; `None` on SQLite (one process, nobody to hear).
+    pub async fn listen_due(&self) -> Result<Option<DueListener>, StoreError> {
+        let Pool::Postgres(pool) = &self.pool else {
+            return Ok(None);
+        };
+        let mut listener = sqlx::postgres::PgListener::connect_with(pool)
+            .await
+            .map_err(err("listen for due runs"))?;
+        listener
+            .listen(DUE_CHANNEL)
+            .await
+            .map_err(err("listen for due runs"))?;
+        Ok(Some(DueListener(listener)))
     }
 
     /// The runs still in progress, oldest first.

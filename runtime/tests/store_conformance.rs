@@ -130,6 +130,7 @@ conformance!(
     entity_changes_are_reported_with_their_run,
     secrets_stay_out_of_the_store,
     timers_fire_once,
+    due_runs_are_leased_renewed_fenced_and_taken_over,
 );
 
 fn plan(src: &str) -> Plan {
@@ -712,5 +713,64 @@ async fn timers_fire_once(at: &Location) {
     let store = at.open().await;
     assert!(!store.claim_timer("wf/cron/1", at_).await.expect("claim"));
     assert!(store.claim_timer("wf/cron/2", at_).await.expect("claim"));
+    store.close().await;
+}
+
+async fn due_runs_are_leased_renewed_fenced_and_taken_over(at: &Location) {
+    let store = at.open().await;
+    let long = std::time::Duration::from_secs(60);
+    let mut waiting = node_run("r3", "gate", 1);
+    waiting.waiting = true;
+    store
+        .apply(&[
+            Write::InsertRun(Box::new(run_record("r1", "w", "2026-01-01T00:00:00Z"))),
+            Write::InsertRun(Box::new(run_record("r2", "w", "2026-01-01T00:00:01Z"))),
+            Write::InsertRun(Box::new(run_record("r3", "w", "2026-01-01T00:00:02Z"))),
+            Write::PutNodeRun(Box::new(waiting)),
+        ])
+        .await
+        .expect("insert runs");
+    // Oldest first, `limit` at a time; a run merely waiting for a response is not due.
+    assert_eq!(store.claim_due("a", long, 1).await.expect("claim"), ["r1"]);
+    assert_eq!(store.claim_due("b", long, 5).await.expect("claim"), ["r2"]);
+    assert!(
+        store
+            .claim_due("c", long, 5)
+            .await
+            .expect("claim")
+            .is_empty()
+    );
+    assert!(!store.claim_run("r1", "b", long).await.expect("claim"));
+    assert!(
+        store
+            .claim_run("r1", "a", long)
+            .await
+            .expect("own lease again")
+    );
+    assert!(store.renew("r1", "a", long).await.expect("renew"));
+    assert!(!store.renew("r1", "b", long).await.expect("renew"));
+
+    // Only the lease owner writes the run's node runs.
+    let write = [Write::PutNodeRun(Box::new(node_run("r1", "trigger", 1)))];
+    let stale = store.fenced("b").apply(&write).await;
+    assert!(stale.expect_err("fenced").0.contains("no longer leased"));
+    assert!(store.node_runs("r1").await.expect("read").is_empty());
+    store.fenced("a").apply(&write).await.expect("owner writes");
+
+    // An expired lease is taken over; the old owner can neither renew nor write any more.
+    let short = std::time::Duration::from_millis(1);
+    assert!(store.renew("r1", "a", short).await.expect("renew"));
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    assert_eq!(store.claim_due("b", long, 5).await.expect("claim"), ["r1"]);
+    assert!(!store.renew("r1", "a", long).await.expect("renew"));
+    assert!(store.fenced("a").apply(&write).await.is_err());
+
+    // A released run is due again; expiring every lease frees the others.
+    store.release("r1", "b").await.expect("release");
+    assert_eq!(store.claim_due("c", long, 5).await.expect("claim"), ["r1"]);
+    store.expire_leases().await.expect("expire");
+    let mut freed = store.claim_due("d", long, 5).await.expect("claim");
+    freed.sort();
+    assert_eq!(freed, ["r1", "r2"]);
     store.close().await;
 }

@@ -644,10 +644,13 @@ async fn report_node_run(
             .collect();
         s.engine().store.apply(&writes).await?;
         if let Some(result) = &report.result {
-            s.engine()
-                .complete(&plan, run_id, &rec.node, result, report.output)
-                .await
-                .map_err(|e| ApiError::conflict(e.0))?;
+            s.leased(run_id, async {
+                s.engine()
+                    .complete(&plan, run_id, &rec.node, result, report.output)
+                    .await
+                    .map_err(|e| ApiError::conflict(e.0))
+            })
+            .await?;
         }
     }
     if report.result.is_some() {
@@ -733,10 +736,13 @@ async fn respond(
     {
         let lock = s.run_lock(&run_id);
         let _held = lock.lock().await;
-        s.engine()
-            .respond_authorized(&plan, &run_id, &node, &responder, &button, &given)
-            .await
-            .map_err(|e| ApiError::conflict(e.0))?;
+        s.leased(&run_id, async {
+            s.engine()
+                .respond_authorized(&plan, &run_id, &node, &responder, &button, &given)
+                .await
+                .map_err(|e| ApiError::conflict(e.0))
+        })
+        .await?;
     }
     s.drive_detached(plan, &run_id).await?;
     run_reply(&s, &run_id).await

@@ -28,7 +28,7 @@ use wflow_compiler::{Diagnostic, Syntax, check_source};
 
 use metrics::{Metrics, Watch};
 
-use crate::engine::{COMPLETED, Config, Engine, Outcome};
+use crate::engine::{COMPLETED, Config, Engine};
 use crate::plan::Plan;
 use crate::secrets::Secrets;
 use crate::store::{EntityChange, RunRecord, Store};
@@ -101,7 +101,16 @@ pub struct Options {
     pub config: Config,
     /// How long a request may take (default 60 s); a run it drives goes on in the background.
     pub request_timeout: Option<Duration>,
+    /// How long a process's claim on a run lasts unless renewed (default 30 s): the runs of a
+    /// process that died are taken over this long after its last renewal.
+    pub lease: Option<Duration>,
 }
+
+/// How often the server looks for due runs when no notification wakes it.
+const POLL: Duration = Duration::from_millis(500);
+
+/// How many due runs the server claims at a time.
+const CLAIM_BATCH: i64 = 16;
 
 /// A server: the engine, the workflows it serves and the work in flight. Cheap to clone.
 #[derive(Clone)]
@@ -109,6 +118,11 @@ pub struct Server(Arc<Inner>);
 
 struct Inner {
     engine: Engine,
+    /// The engine that drives runs: its store writes a run only while this process leases it.
+    driver: Engine,
+    /// This process's name in run leases.
+    owner: String,
+    lease: Duration,
     workflows: RwLock<Arc<BTreeMap<String, Arc<Plan>>>>,
     auth: Option<Auth>,
     secrets_file: Option<String>,
@@ -140,8 +154,16 @@ impl Server {
     pub fn new(store: Store, plans: Vec<Plan>, options: Options) -> Result<Server, crate::Error> {
         let (tx, rx) = mpsc::unbounded_channel();
         let engine = Engine::new(store.with_entity_changes(tx), options.config)?;
+        let owner = crate::engine::new_id("serve-");
+        let driver = Engine {
+            store: engine.store.fenced(&owner),
+            ..engine.clone()
+        };
         let server = Server(Arc::new(Inner {
             engine,
+            driver,
+            owner,
+            lease: options.lease.unwrap_or(Duration::from_secs(30)),
             workflows: RwLock::new(Arc::new(BTreeMap::new())),
             auth: options.auth,
             secrets_file: options.secrets_file,
@@ -197,7 +219,7 @@ impl Server {
     }
 
     /// Serves the API on `listener`, fires catalog events, schedules and timers (timed by `clock`)
-    /// and continues the runs a previous process left unfinished, until `shutdown` completes;
+    /// and drives the due runs it claims (those left unfinished by a stopped process), until `shutdown` completes;
     /// then stops accepting requests and waits (up to `grace`) for the runs being driven.
     pub async fn serve(
         self,
@@ -221,7 +243,9 @@ impl Server {
         self.0
             .tasks
             .spawn(Timers::new(self.clone(), clock).run(self.0.stop.clone()));
-        self.resume_unfinished().await;
+        self.0
+            .tasks
+            .spawn(self.clone().claim_due(self.0.stop.clone()));
         let stop = self.0.stop.clone();
         let result = axum::serve(listener, self.router())
             .with_graceful_shutdown(async move {
@@ -243,18 +267,58 @@ impl Server {
         result
     }
 
-    /// Drives every run left in progress (by a previous process that stopped).
-    async fn resume_unfinished(&self) {
-        match self.0.engine.store.unfinished_runs().await {
-            Ok(runs) => {
-                for run in runs {
-                    match self.pinned_plan(&run) {
-                        Ok(plan) => drop(self.spawn_drive(plan, run.id)),
-                        Err(e) => log_error(&format!("cannot resume run {}", run.id), &e.message()),
+    /// Until `stop`, claims due runs (new, released, or leased by a process that died) and
+    /// drives them; wakes on PostgreSQL notifications and every [`POLL`].
+    async fn claim_due(self, stop: CancellationToken) {
+        let store = &self.0.engine.store;
+        if !store.is_shared()
+            && let Err(e) = store.expire_leases().await
+        {
+            log_error("cannot expire the leases of a stopped process", &e);
+        }
+        let mut listener = store.listen_due().await.unwrap_or_else(|e| {
+            log_error("cannot listen for due runs; polling instead", &e);
+            None
+        });
+        loop {
+            match store
+                .claim_due(&self.0.owner, self.0.lease, CLAIM_BATCH)
+                .await
+            {
+                Ok(ids) => {
+                    for id in ids {
+                        self.drive_claimed(id).await;
                     }
                 }
+                Err(e) => log_error("cannot claim due runs", &e),
             }
-            Err(e) => log_error("cannot list unfinished runs", &e),
+            let heard = async {
+                match listener.as_mut() {
+                    Some(l) => l.recv().await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                () = stop.cancelled() => return,
+                () = tokio::time::sleep(POLL) => {}
+                heard = heard => if let Err(e) = heard {
+                    log_error("lost the notifications of due runs; polling instead", &e);
+                    listener = None;
+                },
+            }
+        }
+    }
+
+    /// Drives the claimed run `id` in the background.
+    async fn drive_claimed(&self, id: String) {
+        let plan = match self.0.engine.store.run(&id).await {
+            Ok(Some(run)) => self.pinned_plan(&run),
+            Ok(None) => return,
+            Err(e) => Err(e.into()),
+        };
+        match plan {
+            Ok(plan) => drop(self.spawn_drive(plan, id)),
+            Err(e) => log_error(&format!("cannot resume run {id}"), &e.message()),
         }
     }
 
@@ -345,10 +409,81 @@ impl Server {
         Ok(run_id)
     }
 
-    /// Drives `run_id` until it completes or waits, holding the run's lock.
-    async fn drive(&self, plan: &Plan, run_id: &str) -> Result<Outcome, ApiError> {
+    /// Drives `run_id` until it completes or waits, holding the run's lock and its lease; a
+    /// run another process leases is left to it.
+    async fn drive(&self, plan: &Plan, run_id: &str) -> Result<(), ApiError> {
         let lock = self.run_lock(run_id);
         let _held = lock.lock().await;
+        let store = &self.0.engine.store;
+        if !store.claim_run(run_id, &self.0.owner, self.0.lease).await? {
+            return Ok(());
+        }
+        let driven = tokio::select! {
+            driven = self.drive_leased(plan, run_id) => driven,
+            () = self.keep_lease(run_id) => Err(ApiError::internal(format!(
+                "stopped driving run {run_id}: its lease was lost"
+            ))),
+        };
+        self.release(run_id).await;
+        driven
+    }
+
+    /// Renews this process's lease on `run_id` until it is lost.
+    async fn keep_lease(&self, run_id: &str) {
+        loop {
+            tokio::time::sleep(self.0.lease / 3).await;
+            match (self.0.engine.store)
+                .renew(run_id, &self.0.owner, self.0.lease)
+                .await
+            {
+                Ok(true) => {}
+                Ok(false) => return,
+                Err(e) => return log_error(&format!("cannot renew the lease of run {run_id}"), &e),
+            }
+        }
+    }
+
+    /// Ends this process's lease on `run_id`.
+    async fn release(&self, run_id: &str) {
+        if let Err(e) = self.0.engine.store.release(run_id, &self.0.owner).await {
+            log_error(&format!("cannot release run {run_id}"), &e);
+        }
+    }
+
+    /// Runs `write` (an outside command on `run_id`) holding the run's lease, waiting up to
+    /// twice the lease for the process driving it; the lease is ended if `write` fails (else
+    /// the drive that follows ends it).
+    async fn leased<T>(
+        &self,
+        run_id: &str,
+        write: impl std::future::Future<Output = Result<T, ApiError>>,
+    ) -> Result<T, ApiError> {
+        let store = &self.0.engine.store;
+        let deadline = tokio::time::Instant::now() + self.0.lease * 2;
+        while !store.claim_run(run_id, &self.0.owner, self.0.lease).await? {
+            if store
+                .run(run_id)
+                .await?
+                .is_none_or(|r| r.status == COMPLETED)
+            {
+                break;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(ApiError::conflict(format!(
+                    "run `{run_id}` is being driven by another process; try again"
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let written = write.await;
+        if written.is_err() {
+            self.release(run_id).await;
+        }
+        written
+    }
+
+    /// Drives `run_id`, which this process leases.
+    async fn drive_leased(&self, plan: &Plan, run_id: &str) -> Result<(), ApiError> {
         let secrets = self.secrets(plan)?;
         let store = &self.0.engine.store;
         let open = store
@@ -361,7 +496,7 @@ impl Server {
         };
         let outcome = self
             .0
-            .engine
+            .driver
             .drive(plan, run_id, &secrets, &watch)
             .await
             .map_err(ApiError::internal)?;
@@ -372,7 +507,7 @@ impl Server {
                 outcome.result.as_deref(),
             );
         }
-        Ok(outcome)
+        Ok(())
     }
 
     /// Counts and logs a run that just finished.
@@ -387,7 +522,7 @@ impl Server {
         &self,
         plan: Arc<Plan>,
         run_id: String,
-    ) -> tokio::task::JoinHandle<Result<Outcome, ApiError>> {
+    ) -> tokio::task::JoinHandle<Result<(), ApiError>> {
         let server = self.clone();
         self.0.tasks.spawn(async move {
             let driven = server.drive(&plan, &run_id).await;
@@ -400,7 +535,7 @@ impl Server {
 
     /// Drives `run_id` in the background and waits for it: a request that times out leaves
     /// the run going.
-    async fn drive_detached(&self, plan: Arc<Plan>, run_id: &str) -> Result<Outcome, ApiError> {
+    async fn drive_detached(&self, plan: Arc<Plan>, run_id: &str) -> Result<(), ApiError> {
         self.spawn_drive(plan, run_id.to_string())
             .await
             .map_err(ApiError::internal)?
