@@ -47,18 +47,7 @@ fn check_at(p: &Json, at: &str, problems: &mut Vec<String>) {
         return;
     };
     if !m.contains_key("property") {
-        match m.get("combinator").and_then(Json::as_str) {
-            Some("and" | "or") => {}
-            _ => problems.push(format!("{at}.combinator: must be \"and\" or \"or\"")),
-        }
-        match m.get("rules").and_then(Json::as_array) {
-            Some(rules) => {
-                for (i, r) in rules.iter().enumerate() {
-                    check_at(r, &format!("{at}.rules[{i}]"), problems);
-                }
-            }
-            None => problems.push(format!("{at}.rules: expected a list of rules")),
-        }
+        super::query::check_group(m, at, problems, check_at);
         return;
     }
     check_reference(m.get("property"), &format!("{at}.property"), problems);

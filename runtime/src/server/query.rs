@@ -32,24 +32,35 @@ pub fn check(query: &Json) -> Vec<String> {
     problems
 }
 
+/// Checks a `{combinator, rules}` group (Port's rules queries and policies share this shape),
+/// checking each rule with `rule`.
+pub(super) fn check_group(
+    m: &serde_json::Map<String, Json>,
+    at: &str,
+    problems: &mut Vec<String>,
+    rule: fn(&Json, &str, &mut Vec<String>),
+) {
+    match m.get("combinator").and_then(Json::as_str) {
+        Some("and" | "or") => {}
+        _ => problems.push(format!("{at}.combinator: must be \"and\" or \"or\"")),
+    }
+    match m.get("rules").and_then(Json::as_array) {
+        Some(rules) => {
+            for (i, r) in rules.iter().enumerate() {
+                rule(r, &format!("{at}.rules[{i}]"), problems);
+            }
+        }
+        None => problems.push(format!("{at}.rules: expected a list of rules")),
+    }
+}
+
 fn check_at(q: &Json, at: &str, problems: &mut Vec<String>) {
     let Some(m) = q.as_object() else {
         problems.push(format!("{at}: expected an object"));
         return;
     };
     if m.contains_key("rules") || m.contains_key("combinator") {
-        match m.get("combinator").and_then(Json::as_str) {
-            Some("and" | "or") => {}
-            _ => problems.push(format!("{at}.combinator: must be \"and\" or \"or\"")),
-        }
-        match m.get("rules").and_then(Json::as_array) {
-            Some(rules) => {
-                for (i, r) in rules.iter().enumerate() {
-                    check_at(r, &format!("{at}.rules[{i}]"), problems);
-                }
-            }
-            None => problems.push(format!("{at}.rules: expected a list of rules")),
-        }
+        check_group(m, at, problems, check_at);
         return;
     }
     if !m.get("property").is_some_and(Json::is_string) {
