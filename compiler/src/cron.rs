@@ -1608,43 +1608,4 @@ mod tests {
             }
         }
     }
-
-    /// Run with `cargo test -p wflow-compiler --release cron::tests::timing -- --ignored --nocapture`.
-    #[test]
-    #[ignore]
-    fn timing() {
-        let exprs = [
-            "0 9 * * 1-5",
-            "*/5 * * * *",
-            "0,59 0,23 * * *",
-            "0,59 0,23 1,3 * *",
-            "0 0 31 2 *",
-            "61 9 * * *",
-            "* * * * *",
-        ];
-        for expr in exprs {
-            let n = 20_000;
-            let start = std::time::Instant::now();
-            for _ in 0..n {
-                std::hint::black_box(check(std::hint::black_box(expr)));
-            }
-            println!("check({expr:?}): {:?}/call", start.elapsed() / n);
-        }
-        let s = Schedule::parse("0 0 29 2 */7").unwrap();
-        let t = at(2033, 1, 1, 0, 0);
-        let start = std::time::Instant::now();
-        for _ in 0..1000 {
-            std::hint::black_box(s.next_after(t));
-        }
-        println!(
-            "next_after (worst case, 27 years): {:?}/call",
-            start.elapsed() / 1000
-        );
-        let s = Schedule::parse("0 9 * * 1-5").unwrap();
-        let start = std::time::Instant::now();
-        for _ in 0..1000 {
-            std::hint::black_box(s.describe());
-        }
-        println!("describe: {:?}/call", start.elapsed() / 1000);
-    }
 }

@@ -2157,48 +2157,4 @@ mod tests {
         }
         assert!(!b.iter().any(|(n, _)| n.starts_with('!')));
     }
-
-    /// Prints the cost of one `check` call; run with `--nocapture` (no assertion on time).
-    #[test]
-    fn measure_cost_per_call() {
-        let exprs = [
-            ".outputs.trigger.service",
-            ".outputs[\"check-env\"].x",
-            ".secrets[\"slack-webhook-url\"]",
-            ".outputs.trigger.diff.after.properties.tier == \"tier_1\"",
-            ".result.response.data.entities[0]",
-            "now | todateiso8601",
-            "[.[] | select(.a)] | length",
-            "\"\\(.a)-x\"",
-            "reduce .[] as $x (0; . + $x)",
-            "if .a then 1 else 2 end",
-            "now | date \"2006-01-02T15:04:05Z\"",
-            ".a |",
-            "ascii_downcas",
-            ".inputs.tags | map(ascii_downcase) | join(\",\")",
-            "{service: .outputs.trigger.service, env: (.inputs.env // \"dev\")}",
-            ".x | fromjson | .items[] | select(.status == \"ok\") | .id",
-            "$ENV.X",
-            ".a as {b: $c} | $c",
-            "to_entries | map(\"\\(.key)=\\(.value)\") | join(\"&\")",
-            "test(\"x\")",
-        ];
-        let start = std::time::Instant::now();
-        let _ = check("warm up"); // builds the built-in table once
-        println!(
-            "jq::check: first call (builds the built-in table) {:?}",
-            start.elapsed()
-        );
-        let n = 10_000;
-        let start = std::time::Instant::now();
-        let mut issues = 0;
-        for i in 0..n {
-            issues += check(exprs[i % exprs.len()]).len();
-        }
-        let elapsed = start.elapsed();
-        println!(
-            "jq::check: {n} calls in {elapsed:?} = {:.2} µs/call ({issues} issues)",
-            elapsed.as_secs_f64() * 1e6 / n as f64
-        );
-    }
 }
