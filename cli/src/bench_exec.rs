@@ -57,7 +57,7 @@ async fn bench(args: BenchExecArgs) -> Result<(), String> {
     let _ = std::fs::remove_dir_all(&dir);
     let store = Store::open(&dir.join("wflow.db")).await.map_err(|e| e.0)?;
     store
-        .apply(&[wflow_runtime::store::Write::PutBlueprint {
+        .apply(vec![wflow_runtime::store::Write::PutBlueprint {
             identifier: "service".into(),
             body: json!({"identifier": "service", "schema": {"properties": {
                 "version": {"type": "string"}, "deployId": {"type": "string"}}}}),

@@ -1,12 +1,22 @@
 //! `wflow bench-serve`: self-service runs through the HTTP API of real `wflow serve`
 //! processes. A workflow (form trigger with typed inputs -> webhook to a loopback server ->
 //! upsert) is written to a fresh directory and served by child processes on a fresh store;
-//! concurrent clients start runs with `POST /v1/workflows/{id}/runs`. Measured:
+//! runs are started with `POST /v1/workflows/{id}/runs`, after a warm-up of closed-loop runs.
+//! Two loads:
+//! - closed loop (default): `--concurrency` clients, each sending its next request as soon as
+//!   the previous one was answered. It finds the saturation throughput; its latencies are
+//!   mostly queueing at saturation;
+//! - open loop (`--rate R`): request `i` is due at `t0 + i / R` and sent then, whatever was
+//!   answered, as its own task (`--concurrency` only caps the requests in flight). Latencies
+//!   are measured from each request's scheduled send, not its actual one, so a server that
+//!   falls behind is charged for the wait it causes (no coordinated omission).
+//!
+//! Measured:
 //! - accepted runs per second (requests answered 201 with a run id) and request latency;
-//! - request to first node started: from just before a request is sent to the arrival of its
-//!   run's webhook at the loopback server (by the `X-Wflow-Run-Id` header), both on this
-//!   process's monotonic clock. It is an upper bound: it includes the webhook's rendering and
-//!   connection after the node run is written;
+//! - request to first node started: from a request's start (sent, or scheduled in an open
+//!   loop) to the arrival of its run's webhook at the loopback server (by the
+//!   `X-Wflow-Run-Id` header), both on this process's monotonic clock. It is an upper bound:
+//!   it includes the webhook's rendering and connection after the node run is written;
 //! - completion: from the first request until every run finished (the servers' `/metrics`),
 //!   and every run's result.
 
@@ -35,9 +45,13 @@ pub struct BenchServeArgs {
     /// Runs started through the API (measured).
     #[arg(long, default_value_t = 5000)]
     runs: usize,
-    /// Concurrent HTTP clients.
-    #[arg(long, default_value_t = 32)]
-    concurrency: usize,
+    /// Closed loop: concurrent HTTP clients (default 32). With `--rate`: the most requests in
+    /// flight, a safety cap (default 256); a send waiting for it is late, and counted so.
+    #[arg(long)]
+    concurrency: Option<usize>,
+    /// Open loop: runs started per second on a fixed schedule, whatever was answered.
+    #[arg(long)]
+    rate: Option<f64>,
     /// The servers' store: a `postgres://` URL (use an empty database); default a fresh
     /// SQLite file.
     #[arg(long)]
@@ -187,73 +201,155 @@ fn inputs(i: usize) -> Json {
     }})
 }
 
+/// Clients of a closed loop, unless `--concurrency` says otherwise; also the warm-up's.
+const CLIENTS: usize = 32;
+/// The most requests in flight in an open loop, unless `--concurrency` says otherwise.
+const IN_FLIGHT: usize = 256;
+
+/// How requests are issued.
+#[derive(Clone, Copy)]
+enum Load {
+    /// `clients` clients, each sending its next request when the previous one was answered.
+    Closed { clients: usize },
+    /// Request `i` sent at `t0 + i / rate`, whatever was answered; at most `cap` in flight.
+    Open { rate: f64, cap: usize },
+}
+
+impl Load {
+    /// The load `args` ask for.
+    fn of(args: &BenchServeArgs) -> Result<Load, String> {
+        match args.rate {
+            None => Ok(Load::Closed {
+                clients: args.concurrency.unwrap_or(CLIENTS).max(1),
+            }),
+            Some(rate) if rate.is_finite() && rate > 0.0 => Ok(Load::Open {
+                rate,
+                cap: args.concurrency.unwrap_or(IN_FLIGHT).max(1),
+            }),
+            Some(rate) => Err(format!("--rate must be above 0 runs/s, not {rate}")),
+        }
+    }
+
+    /// The options that ask for this load.
+    fn options(self) -> String {
+        match self {
+            Load::Closed { clients } => format!("--concurrency {clients}"),
+            Load::Open { rate, cap } => format!("--rate {rate} --concurrency {cap}"),
+        }
+    }
+}
+
 /// What a batch of requests got.
 #[derive(Default)]
 struct Batch {
-    /// Per accepted run: its id, when its request was sent, how long the request took.
+    /// Per accepted run: its id, when its request was due (sent, or scheduled in an open
+    /// loop), and how long after that it was answered.
     accepted: Vec<(String, Instant, Duration)>,
     refused: usize,
     first_problem: Option<String>,
+    /// The most requests in flight at once (open loop).
+    most_in_flight: usize,
 }
 
-/// Starts `runs` runs with `concurrency` clients, request `i` to server `i % servers`.
+impl Batch {
+    /// Records the answer, just come, to a request due at `due`.
+    fn add(&mut self, answer: Result<String, String>, due: Instant) {
+        match answer {
+            Ok(id) => self.accepted.push((id, due, due.elapsed())),
+            Err(e) => {
+                self.refused += 1;
+                self.first_problem.get_or_insert(e);
+            }
+        }
+    }
+
+    /// Adds what each of `tasks` got, once they all ended.
+    async fn join(mut self, mut tasks: tokio::task::JoinSet<Batch>) -> Batch {
+        while let Some(done) = tasks.join_next().await {
+            match done {
+                Ok(b) => {
+                    self.accepted.extend(b.accepted);
+                    self.refused += b.refused;
+                    self.first_problem = self.first_problem.or(b.first_problem);
+                }
+                Err(e) => {
+                    self.first_problem.get_or_insert(e.to_string());
+                }
+            }
+        }
+        self
+    }
+}
+
+/// Starts `runs` runs under `load`, request `i` to server `i % servers`; an open loop's
+/// schedule starts at `t0`.
 async fn start_runs(
     client: &reqwest::Client,
     urls: &[String],
     runs: usize,
-    concurrency: usize,
+    load: Load,
+    t0: Instant,
 ) -> Batch {
-    let next = Arc::new(AtomicUsize::new(0));
     let urls: Arc<Vec<String>> = Arc::new(
         urls.iter()
             .map(|u| format!("{u}/v1/workflows/{WORKFLOW}/runs"))
             .collect(),
     );
-    let mut workers = tokio::task::JoinSet::new();
-    for _ in 0..concurrency.max(1) {
-        let (next, urls, client) = (Arc::clone(&next), Arc::clone(&urls), client.clone());
-        workers.spawn(async move {
-            let mut batch = Batch::default();
-            loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                if i >= runs {
-                    return batch;
-                }
-                let Some(url) = urls.get(i % urls.len().max(1)) else {
-                    return batch;
-                };
-                let sent = Instant::now();
-                match start_one(&client, url, &inputs(i)).await {
-                    Ok(id) => batch.accepted.push((id, sent, sent.elapsed())),
-                    Err(e) => {
-                        batch.refused += 1;
-                        batch.first_problem.get_or_insert(e);
+    let mut tasks = tokio::task::JoinSet::new();
+    match load {
+        Load::Closed { clients } => {
+            let next = Arc::new(AtomicUsize::new(0));
+            for _ in 0..clients {
+                let (next, urls, client) = (Arc::clone(&next), Arc::clone(&urls), client.clone());
+                tasks.spawn(async move {
+                    let mut batch = Batch::default();
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        if i >= runs {
+                            return batch;
+                        }
+                        let sent = Instant::now();
+                        batch.add(start_one(&client, &urls, i).await, sent);
                     }
+                });
+            }
+            Batch::default().join(tasks).await
+        }
+        Load::Open { rate, cap } => {
+            let slots = Arc::new(tokio::sync::Semaphore::new(cap));
+            let mut most_in_flight = 0;
+            for i in 0..runs {
+                let due = t0 + Duration::from_secs_f64(i as f64 / rate);
+                if due > Instant::now() {
+                    tokio::time::sleep_until(due.into()).await;
                 }
+                let Ok(slot) = Arc::clone(&slots).acquire_owned().await else {
+                    break;
+                };
+                most_in_flight = most_in_flight.max(cap - slots.available_permits());
+                let (urls, client) = (Arc::clone(&urls), client.clone());
+                tasks.spawn(async move {
+                    let mut batch = Batch::default();
+                    batch.add(start_one(&client, &urls, i).await, due);
+                    drop(slot);
+                    batch
+                });
             }
-        });
-    }
-    let mut all = Batch::default();
-    while let Some(done) = workers.join_next().await {
-        match done {
-            Ok(b) => {
-                all.accepted.extend(b.accepted);
-                all.refused += b.refused;
-                all.first_problem = all.first_problem.or(b.first_problem);
-            }
-            Err(e) => {
-                all.first_problem.get_or_insert(e.to_string());
-            }
+            let batch = Batch {
+                most_in_flight,
+                ..Batch::default()
+            };
+            batch.join(tasks).await
         }
     }
-    all
 }
 
-/// Starts one run; its id.
-async fn start_one(client: &reqwest::Client, url: &str, body: &Json) -> Result<String, String> {
+/// Starts run `i` on server `i % urls`; its id.
+async fn start_one(client: &reqwest::Client, urls: &[String], i: usize) -> Result<String, String> {
+    let url = urls.get(i % urls.len().max(1)).ok_or("no server")?;
     let resp = client
         .post(url)
-        .json(body)
+        .json(&inputs(i))
         .send()
         .await
         .map_err(|e| e.to_string())?;
@@ -324,7 +420,22 @@ async fn wait_finished(
     }
 }
 
+/// Prints a row of the report: `label`, the p50, p99 and max of `sorted` (blank without),
+/// a rate (blank without) and a note.
+fn row(label: &str, sorted: Option<&[Duration]>, rate: Option<f64>, note: &str) {
+    let q = |p| sorted.map(|s| format!("{:.2} ms", ms(percentile(s, p))));
+    let rate = rate.map(|r| format!("{r:.0} /s"));
+    println!(
+        "  {label:<26} {:>10} {:>10} {:>10} {:>10}  {note}",
+        q(0.5).unwrap_or_default(),
+        q(0.99).unwrap_or_default(),
+        q(1.0).unwrap_or_default(),
+        rate.unwrap_or_default(),
+    );
+}
+
 async fn bench(args: BenchServeArgs) -> Result<(), String> {
+    let load = Load::of(&args)?;
     let until = Instant::now() + LIFETIME;
     let loopback = Loopback::start(WARM_UP + args.runs, LIFETIME, true).await?;
     let dir = std::env::temp_dir().join(format!("wflow-bench-serve-{}", std::process::id()));
@@ -357,7 +468,12 @@ async fn bench(args: BenchServeArgs) -> Result<(), String> {
     .await
     .map_err(|e| format!("cannot create the blueprint: {e}"))?;
 
-    let warm = start_runs(&client, &servers.urls, WARM_UP, args.concurrency).await;
+    // The warm-up is a closed loop: the measured one, or one of the default clients.
+    let warm_up = match load {
+        Load::Closed { .. } => load,
+        Load::Open { .. } => Load::Closed { clients: CLIENTS },
+    };
+    let warm = start_runs(&client, &servers.urls, WARM_UP, warm_up, Instant::now()).await;
     if let Some(p) = warm.first_problem {
         return Err(format!("a warm-up run was refused: {p}"));
     }
@@ -365,7 +481,7 @@ async fn bench(args: BenchServeArgs) -> Result<(), String> {
     loopback.arrivals();
 
     let t0 = Instant::now();
-    let batch = start_runs(&client, &servers.urls, args.runs, args.concurrency).await;
+    let batch = start_runs(&client, &servers.urls, args.runs, load, t0).await;
     let accepting = t0.elapsed();
     let expected = (WARM_UP + batch.accepted.len()) as u64;
     let results = wait_finished(&client, &servers.urls, expected, until).await?;
@@ -377,10 +493,10 @@ async fn bench(args: BenchServeArgs) -> Result<(), String> {
     let mut first_node: Vec<Duration> = batch
         .accepted
         .iter()
-        .filter_map(|(id, sent, _)| {
+        .filter_map(|(id, due, _)| {
             arrivals
                 .get(id)
-                .map(|at| at.saturating_duration_since(*sent))
+                .map(|at| at.saturating_duration_since(*due))
         })
         .collect();
     latency.sort();
@@ -395,38 +511,62 @@ async fn bench(args: BenchServeArgs) -> Result<(), String> {
     let succeeded = measured.get(&"SUCCESS".to_string()).copied().unwrap_or(0);
     let per_s = |n: usize, d: Duration| n as f64 / d.as_secs_f64();
 
+    let processes = servers.urls.len();
+    let loop_name = match load {
+        Load::Closed { clients } => format!("closed loop of {clients} clients"),
+        Load::Open { rate, cap } => format!(
+            "open loop at {rate} runs/s ({} of at most {cap} in flight)",
+            batch.most_in_flight
+        ),
+    };
     println!(
-        "wflow bench-serve: {} runs, {} clients, {} wflow serve process{} on {store_name}",
+        "wflow bench-serve: {} runs, {loop_name}, {processes} wflow serve process{} on {store_name}",
         args.runs,
-        args.concurrency,
-        servers.urls.len(),
-        if servers.urls.len() == 1 { "" } else { "es" },
+        if processes == 1 { "" } else { "es" },
     );
-    println!("  {:<26} {:>10} {:>10} {:>12}", "", "p50", "p99", "rate");
+    if let Load::Open { .. } = load {
+        println!("  latencies are measured from each request's scheduled send");
+    }
     println!(
-        "  {:<26} {:>10} {:>10} {:>8.0} /s  ({accepted} of {} accepted in {:.2} s)",
+        "  {:<26} {:>10} {:>10} {:>10} {:>10}",
+        "", "p50", "p99", "max", "rate"
+    );
+    if let Load::Open { rate, .. } = load {
+        let last_due = Duration::from_secs_f64(args.runs.saturating_sub(1) as f64 / rate);
+        row(
+            "offered",
+            None,
+            Some(rate),
+            &format!(
+                "(the last answer came {:.2} ms after the last scheduled send)",
+                ms(accepting.saturating_sub(last_due))
+            ),
+        );
+    }
+    row(
         "request (201 with run id)",
-        format!("{:.2} ms", ms(percentile(&latency, 0.5))),
-        format!("{:.2} ms", ms(percentile(&latency, 0.99))),
-        per_s(accepted, accepting),
-        args.runs,
-        accepting.as_secs_f64(),
+        Some(&latency),
+        Some(per_s(accepted, accepting)),
+        &format!(
+            "({accepted} of {} accepted in {:.2} s)",
+            args.runs,
+            accepting.as_secs_f64()
+        ),
     );
-    println!(
-        "  {:<26} {:>10} {:>10} {:>12}  ({} of {accepted} webhooks seen)",
+    row(
         "request -> first node",
-        format!("{:.2} ms", ms(percentile(&first_node, 0.5))),
-        format!("{:.2} ms", ms(percentile(&first_node, 0.99))),
-        "",
-        first_node.len(),
+        Some(&first_node),
+        None,
+        &format!("({} of {accepted} webhooks seen)", first_node.len()),
     );
-    println!(
-        "  {:<26} {:>10} {:>10} {:>8.0} /s  (all finished {:.2} s after the first request)",
+    row(
         "completed",
-        "",
-        "",
-        per_s(accepted, completing),
-        completing.as_secs_f64(),
+        None,
+        Some(per_s(accepted, completing)),
+        &format!(
+            "(all finished {:.2} s after the first request)",
+            completing.as_secs_f64()
+        ),
     );
     println!("  results: {measured:?} (after {WARM_UP} warm-up runs)");
     let store_arg = args
@@ -435,10 +575,9 @@ async fn bench(args: BenchServeArgs) -> Result<(), String> {
         .map(|s| format!(" --store {s}"))
         .unwrap_or_default();
     println!(
-        "reproduce: wflow bench-serve --runs {} --concurrency {}{store_arg} --processes {}",
+        "reproduce: wflow bench-serve --runs {} {}{store_arg} --processes {processes}",
         args.runs,
-        args.concurrency,
-        servers.urls.len()
+        load.options(),
     );
     if args.store.is_none() {
         let _ = std::fs::remove_dir_all(&dir);

@@ -811,7 +811,7 @@ async fn load_documents(store: &Store, docs: Vec<catalog::Document>) -> Result<u
             problems.join("\n  ")
         )));
     }
-    store.apply(&writes).await?;
+    store.apply(writes).await?;
     println!(
         "loaded {} blueprint{} and {entities} entit{}",
         blueprints.len(),

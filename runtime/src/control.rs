@@ -84,8 +84,7 @@ impl Engine {
             error,
             at,
         });
-        self.store.apply(&st.pending).await?;
-        st.pending.clear();
+        self.store.apply(std::mem::take(&mut st.pending)).await?;
         Ok(())
     }
 
@@ -191,7 +190,7 @@ impl Engine {
                 )
                 .await;
         }
-        self.store.apply(&st.pending).await?;
+        self.store.apply(std::mem::take(&mut st.pending)).await?;
         Ok(())
     }
 
@@ -331,7 +330,7 @@ impl Engine {
         let have = all.iter().filter(|r| r.button == button).count() as u64;
         let need = outlet.num_of_responders.unwrap_or(1).max(1);
         if have < need {
-            self.store.apply(&st.pending).await?;
+            self.store.apply(std::mem::take(&mut st.pending)).await?;
             return Ok(Responded::Recorded {
                 button: button.to_string(),
                 have,
@@ -366,7 +365,7 @@ impl Engine {
         rec.updated_at = at.clone();
         rec.completed_at = Some(at);
         st.put(rec);
-        self.store.apply(&st.pending).await?;
+        self.store.apply(std::mem::take(&mut st.pending)).await?;
         Ok(Responded::Decided {
             outlet: button.to_string(),
         })
@@ -390,7 +389,7 @@ impl Engine {
             .any(|r| r.status == IN_PROGRESS && !r.waiting);
         if running && !force {
             self.store
-                .apply(&[Write::RequestCancel {
+                .apply(vec![Write::RequestCancel {
                     id: run_id.to_string(),
                     at: now(),
                 }])

@@ -144,6 +144,22 @@ pub(crate) fn log(node: &str, level: &str, message: String) -> LogRecord {
     }
 }
 
+/// A run just written by [`Engine::start`], not driven yet.
+pub struct Started(State);
+
+impl Started {
+    /// The run's id.
+    pub fn id(&self) -> &str {
+        &self.0.run.id
+    }
+
+    /// The run as Port's run object.
+    pub fn report(&self) -> Json {
+        let nodes: Vec<NodeRunRecord> = self.0.nodes.values().cloned().collect();
+        crate::report::run_report(&self.0.run, &nodes, &[])
+    }
+}
+
 /// In-memory state of a run being driven.
 pub(crate) struct State {
     pub(crate) run: RunRecord,
@@ -198,6 +214,14 @@ impl Done {
         }
     }
 
+    /// The run was cancelled before the node's effect.
+    pub(crate) fn cancelled() -> Done {
+        Done {
+            result: CANCELLED,
+            ..Done::ok(json!({}))
+        }
+    }
+
     pub(crate) fn failed(message: String, mut output: Json) -> Done {
         if let Json::Object(m) = &mut output {
             m.insert("error".into(), json!({ "message": message }));
@@ -210,6 +234,15 @@ impl Done {
             ..Done::ok(output)
         }
     }
+}
+
+/// How a run goes on after a node.
+enum After {
+    Next,
+    /// The node's failure fails the run, with this message.
+    Fail(String),
+    /// Cancelling the run was requested before the node's effect.
+    Cancel,
 }
 
 enum Next<'a> {
@@ -253,7 +286,8 @@ impl Engine {
     }
 
     /// Renders `pieces`, then makes the node's start durable before its side effect; a
-    /// templating failure is the node's failure.
+    /// templating failure is the node's failure, and a cancel requested by then stops the run
+    /// before the effect.
     async fn render_for_effect(
         &self,
         plan: &Plan,
@@ -267,15 +301,18 @@ impl Engine {
                 json!({}),
             ))),
             Ok(values) => {
-                self.store.apply(&st.pending).await?;
-                st.pending.clear();
+                let applied = self.store.apply(std::mem::take(&mut st.pending)).await?;
+                if applied.cancel_requested {
+                    return Ok(Err(Done::cancelled()));
+                }
                 Ok(Ok(values))
             }
         }
     }
 
     /// Creates a run of `plan` fired by `trigger` with `payload` as the trigger's output (the
-    /// validated form inputs, or the event). Returns the run id.
+    /// validated form inputs, or the event), leased to `lease`'s owner for its duration when
+    /// given. The run is written; [`Engine::drive_started`] drives it on.
     pub async fn start(
         &self,
         plan: &Plan,
@@ -283,11 +320,30 @@ impl Engine {
         payload: Json,
         created_by: Option<&str>,
         secrets: &Secrets,
-    ) -> Result<String, Error> {
+        lease: Option<(&str, Duration)>,
+    ) -> Result<Started, Error> {
         let mut st = new_run(plan, trigger, payload, created_by, secrets);
-        self.store.apply(&st.pending).await?;
-        st.pending.clear();
-        Ok(st.run.id)
+        if let Some((owner, lease)) = lease {
+            st.pending.push(Write::Lease {
+                run_id: st.run.id.clone(),
+                owner: owner.to_string(),
+                until: crate::store::lease_until(lease),
+            });
+        }
+        self.store.apply(std::mem::take(&mut st.pending)).await?;
+        Ok(Started(st))
+    }
+
+    /// Drives a run [`Engine::start`] wrote, as [`Engine::drive`] does (without reading it
+    /// back).
+    pub async fn drive_started(
+        &self,
+        plan: &Plan,
+        started: Started,
+        secrets: &Secrets,
+        obs: &dyn Observer,
+    ) -> Result<Outcome, Error> {
+        self.drive_state(plan, started.0, secrets, obs).await
     }
 
     /// Creates a run as [`Engine::start`] does and drives it as [`Engine::drive`] does; the
@@ -348,8 +404,10 @@ impl Engine {
             let id = match next(plan, &st) {
                 Next::Run(id) => id.to_string(),
                 Next::Waiting(waiting) => {
-                    self.store.apply(&st.pending).await?;
-                    st.pending.clear();
+                    let applied = self.store.apply(std::mem::take(&mut st.pending)).await?;
+                    if applied.cancel_requested {
+                        return self.cancelled(st).await;
+                    }
                     return Ok(outcome(&st, waiting));
                 }
                 Next::Done => {
@@ -365,15 +423,6 @@ impl Engine {
             let Some(node) = plan.node(&id) else {
                 return Err(Error(format!("the workflow has no node `{id}`")));
             };
-            // A cancel from another process is honoured before any node with effects outside
-            // the store (the others take microseconds).
-            if (external(&node.config) || matches!(node.config, NodeConfig::Input(_)))
-                && self.store.cancel_requested(&st.run.id).await?
-            {
-                self.finish(&mut st, CANCELLED, Some("the run was cancelled".into()))
-                    .await?;
-                return Ok(outcome(&st, Vec::new()));
-            }
             // An upsert reads the entity from the store: an earlier upsert's write in this
             // batch must be there first, or a second upsert of one entity would replace it.
             if matches!(node.config, NodeConfig::UpsertEntity(_))
@@ -382,18 +431,28 @@ impl Engine {
                     .iter()
                     .any(|w| matches!(w, Write::PutEntity { .. }))
             {
-                self.store.apply(&st.pending).await?;
-                st.pending.clear();
+                self.store.apply(std::mem::take(&mut st.pending)).await?;
             }
-            let failed_run = self.run_node(plan, &mut st, node, secrets, obs).await?;
-            if let Some(message) = failed_run {
-                self.finish(&mut st, FAILED, Some(message)).await?;
-                return Ok(outcome(&st, Vec::new()));
+            match self.run_node(plan, &mut st, node, secrets, obs).await? {
+                After::Next => {}
+                After::Fail(message) => {
+                    self.finish(&mut st, FAILED, Some(message)).await?;
+                    return Ok(outcome(&st, Vec::new()));
+                }
+                After::Cancel => return self.cancelled(st).await,
             }
         }
     }
 
-    /// Runs one node; returns the run's failure message when the node fails the run.
+    /// Finishes `st` as cancelled (a cancel requested from outside the process driving it,
+    /// seen when the run's node runs were written).
+    async fn cancelled(&self, mut st: State) -> Result<Outcome, Error> {
+        self.finish(&mut st, CANCELLED, Some("the run was cancelled".into()))
+            .await?;
+        Ok(outcome(&st, Vec::new()))
+    }
+
+    /// Runs one node; says how the run goes on.
     async fn run_node(
         &self,
         plan: &Plan,
@@ -401,7 +460,7 @@ impl Engine {
         node: &Node,
         secrets: &Secrets,
         obs: &dyn Observer,
-    ) -> Result<Option<String>, Error> {
+    ) -> Result<After, Error> {
         let id = node.identifier.value.as_str();
         let at = now();
         let resumed = st
@@ -445,6 +504,9 @@ impl Engine {
             .execute(plan, st, node, &rec, ctx.clone(), secrets)
             .await?;
         let mut done = done;
+        if done.result == CANCELLED {
+            return Ok(After::Cancel);
+        }
         if done.result == SUCCESS
             && !done.waiting
             && let Some(vars) = &node.variables
@@ -519,15 +581,14 @@ impl Engine {
             });
         }
         if external(&node.config) {
-            self.store.apply(&st.pending).await?;
-            st.pending.clear();
+            self.store.apply(std::mem::take(&mut st.pending)).await?;
         }
         if done.result == FAILED && (done.fatal || on_failure(&node.config) == OnFailure::Terminate)
         {
             let m = message.unwrap_or_default();
-            return Ok(Some(format!("node `{id}` failed: {m}")));
+            return Ok(After::Fail(format!("node `{id}` failed: {m}")));
         }
-        Ok(None)
+        Ok(After::Next)
     }
 
     async fn execute(

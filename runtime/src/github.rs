@@ -242,7 +242,7 @@ impl Engine {
         let mut tracked = rec.clone();
         tracked.output = Some(run_output(&run_id, &run_url));
         self.store
-            .apply(&[Write::PutNodeRun(Box::new(tracked))])
+            .apply(vec![Write::PutNodeRun(Box::new(tracked))])
             .await?;
         let path = format!("/repos/{}/{}/actions/runs/{run_id}", d.owner, d.repo);
         let mut failures = 0;

@@ -6,6 +6,10 @@
 //! dies with the process). Recursive user-defined functions (`def f: ... f ...`) are rejected
 //! when the workflow is prepared, so user code cannot recurse without bound; the big stack
 //! covers built-ins that recurse over deep values.
+//!
+//! Most workflow expressions are plain paths such as `.outputs.trigger.service`. Those are
+//! recognised when compiled and evaluated inline on the calling task, without the threads or
+//! the conversion to jaq values, whenever the result is certain to equal jaq's.
 
 use std::collections::HashMap;
 use std::sync::mpsc;
@@ -44,7 +48,24 @@ impl Default for Limits {
 /// The compiled expressions of one workflow, by source text.
 #[derive(Clone, Default)]
 pub struct Programs {
-    filters: HashMap<String, Arc<Filter>>,
+    filters: HashMap<String, Compiled>,
+}
+
+/// One compiled expression.
+#[derive(Clone)]
+struct Compiled {
+    filter: Arc<Filter>,
+    /// The steps of the expression if it is a simple path (see [`simple_path`]).
+    path: Option<Arc<[Step]>>,
+}
+
+/// One step of a simple path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Step {
+    /// `.name`, `."name"` or `["name"]`: a key of an object.
+    Key(String),
+    /// `[N]`: an element of an array.
+    Index(usize),
 }
 
 impl Programs {
@@ -61,13 +82,119 @@ impl Programs {
             ));
         }
         let filter = compile(code)?;
-        self.filters.insert(code.to_string(), Arc::new(filter));
+        let compiled = Compiled {
+            filter: Arc::new(filter),
+            path: simple_path(code).map(Arc::from),
+        };
+        self.filters.insert(code.to_string(), compiled);
         Ok(())
     }
 
     fn get(&self, code: &str) -> Option<Arc<Filter>> {
-        self.filters.get(code).cloned()
+        self.filters.get(code).map(|c| Arc::clone(&c.filter))
     }
+
+    fn path(&self, code: &str) -> Option<&[Step]> {
+        self.filters.get(code)?.path.as_deref()
+    }
+}
+
+/// The steps of `code` if it is a simple path: `.` alone, or a chain of `.name`, `."key"`,
+/// `.["key"]` and `.[N]` (the first step starts with `.`, later ones may also be a bare
+/// `["key"]` or `[N]`), with whitespace only around the whole. Keys with a backslash, negative
+/// or non-integer indexes, `?`, slices, pipes and everything else are not simple. Only called
+/// on code that jaq compiled, so the syntax is known to be valid.
+fn simple_path(code: &str) -> Option<Vec<Step>> {
+    let code = code.trim();
+    if code == "." {
+        return Some(Vec::new());
+    }
+    let mut rest = code;
+    let mut steps = Vec::new();
+    while !rest.is_empty() {
+        let (step, after) = match rest.strip_prefix('.') {
+            Some(r) if r.starts_with('[') => bracket(&r[1..])?,
+            Some(r) if r.starts_with('"') => {
+                let (key, after) = string(r)?;
+                (Step::Key(key), after)
+            }
+            Some(r) if r.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_') => {
+                let end = r
+                    .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                    .unwrap_or(r.len());
+                (Step::Key(r[..end].to_string()), &r[end..])
+            }
+            // A leading `[` would build an array, not index the input.
+            None if !steps.is_empty() && rest.starts_with('[') => bracket(&rest[1..])?,
+            _ => return None,
+        };
+        steps.push(step);
+        rest = after;
+    }
+    (!steps.is_empty()).then_some(steps)
+}
+
+/// The inside of `[...]` (after the `[`): a string key or a non-negative integer, then `]`.
+fn bracket(r: &str) -> Option<(Step, &str)> {
+    let (step, after) = if r.starts_with('"') {
+        let (key, after) = string(r)?;
+        (Step::Key(key), after)
+    } else {
+        let end = r.find(|c: char| !c.is_ascii_digit()).unwrap_or(r.len());
+        (Step::Index(r[..end].parse().ok()?), &r[end..])
+    };
+    Some((step, after.strip_prefix(']')?))
+}
+
+/// A string literal at the start of `r` without escapes (so without interpolation either).
+fn string(r: &str) -> Option<(String, &str)> {
+    let body = r.strip_prefix('"')?;
+    let end = body.find('"')?;
+    let key = &body[..end];
+    if key.contains('\\') {
+        return None;
+    }
+    Some((key.to_string(), &body[end + 1..]))
+}
+
+static NULL: Json = Json::Null;
+
+/// The value of the simple path `steps` in `input`, as jaq computes it: null, a missing key
+/// and an index past the end all give null. `None` where jaq may fail or differ: a key of a
+/// non-object, an index into a non-array (jaq gives null for an object, an error otherwise).
+fn select<'a>(input: &'a Json, steps: &[Step]) -> Option<&'a Json> {
+    let mut v = input;
+    for step in steps {
+        v = match (v, step) {
+            (Json::Null, _) => &NULL,
+            (Json::Object(m), Step::Key(k)) => m.get(k.as_str()).unwrap_or(&NULL),
+            (Json::Array(a), Step::Index(i)) => a.get(*i).unwrap_or(&NULL),
+            _ => return None,
+        };
+    }
+    Some(v)
+}
+
+/// Counts the bytes jaq prints for a value that serde_json writes compactly. The two writers
+/// agree (same escapes, same number format) except that jaq escapes DEL as `\u007f`.
+struct JaqLen(usize);
+
+impl std::io::Write for JaqLen {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0 += buf.len() + 5 * buf.iter().filter(|b| **b == 0x7f).count();
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The length of `value` as printed by jaq (what [`Limits::bytes`] counts).
+fn jaq_len(value: &Json) -> Option<usize> {
+    let mut len = JaqLen(0);
+    serde_json::to_writer(&mut len, value).ok()?;
+    Some(len.0)
 }
 
 fn compile(code: &str) -> Result<Filter, String> {
@@ -216,6 +343,37 @@ impl Evaluator {
     /// Evaluates the expressions `codes` (compiled in `programs`) against `input`, in order.
     /// Expressions that were not compiled yield an error outcome.
     pub async fn eval(&self, programs: &Programs, codes: &[&str], input: Json) -> Vec<Outcome> {
+        match self.eval_paths(programs, codes, &input) {
+            Some(out) => out,
+            None => self.eval_jaq(programs, codes, input).await,
+        }
+    }
+
+    /// Evaluates `codes` inline if every one is a simple path whose value jaq would yield
+    /// without error within the limits; `None` leaves the whole call to jaq, so errors and
+    /// limit messages stay jaq's. A path walk is bounded by its length, so the time budget
+    /// cannot be hit here; the output limit is one value and the byte limit is checked.
+    fn eval_paths(
+        &self,
+        programs: &Programs,
+        codes: &[&str],
+        input: &Json,
+    ) -> Option<Vec<Outcome>> {
+        if self.limits.outputs == 0 {
+            return None;
+        }
+        let values = codes
+            .iter()
+            .map(|code| {
+                let value = select(input, programs.path(code)?)?;
+                (jaq_len(value)? <= self.limits.bytes).then_some(value)
+            })
+            .collect::<Option<Vec<&Json>>>()?;
+        Some(values.into_iter().map(|v| Ok(vec![v.clone()])).collect())
+    }
+
+    /// Evaluates `codes` with jaq on the pool of threads.
+    async fn eval_jaq(&self, programs: &Programs, codes: &[&str], input: Json) -> Vec<Outcome> {
         let mut filters = Vec::with_capacity(codes.len());
         for code in codes {
             match programs.get(code) {
@@ -364,6 +522,231 @@ mod tests {
         p.add("def f($f): $f; f(1)")
             .expect("a variable is not a call");
         assert!(p.add(".a |").is_err());
+    }
+
+    #[test]
+    fn simple_paths_are_recognised() {
+        let key = |k: &str| Step::Key(k.to_string());
+        let cases: &[(&str, Option<Vec<Step>>)] = &[
+            (".", Some(vec![])),
+            (" .\n", Some(vec![])),
+            (
+                ".outputs.trigger.service",
+                Some(vec![key("outputs"), key("trigger"), key("service")]),
+            ),
+            (
+                r#".outputs["a-b"].response"#,
+                Some(vec![key("outputs"), key("a-b"), key("response")]),
+            ),
+            (
+                ".outputs.x.items[0]",
+                Some(vec![key("outputs"), key("x"), key("items"), Step::Index(0)]),
+            ),
+            (".a.[12]", Some(vec![key("a"), Step::Index(12)])),
+            (".[3][01]", Some(vec![Step::Index(3), Step::Index(1)])),
+            (r#"."a b"."""#, Some(vec![key("a b"), key("")])),
+            (r#".["x"]"#, Some(vec![key("x")])),
+            ("  ._A1.and  ", Some(vec![key("_A1"), key("and")])),
+            (".a?", None),
+            (".a | .b", None),
+            (".[-1]", None),
+            (".a[1:2]", None),
+            (".a[]", None),
+            (".[1.0]", None),
+            ("$x", None),
+            ("$__loc__", None),
+            (".a.b // 1", None),
+            ("[0]", None),
+            ("..", None),
+            (".a.", None),
+            (". a", None),
+            (".a .b", None),
+            (".[ 0 ]", None),
+            (".a # comment", None),
+            (r#"."a\"b""#, None),
+            (r#"."\(.a)""#, None),
+            (r#".["a\u0041"]"#, None),
+            (r#".a"b""#, None),
+            (".1", None),
+            ("length", None),
+            ("", None),
+        ];
+        for (code, want) in cases {
+            assert_eq!(simple_path(code), *want, "{code:?}");
+        }
+    }
+
+    /// Evaluates `code` with the fast path allowed and with jaq only.
+    async fn both(ev: &Evaluator, code: &str, input: &Json) -> (Vec<Outcome>, Vec<Outcome>) {
+        let p = programs(&[code]);
+        let fast = ev.eval(&p, &[code], input.clone()).await;
+        let slow = ev.eval_jaq(&p, &[code], input.clone()).await;
+        (fast, slow)
+    }
+
+    fn context() -> Json {
+        json!({
+            "outputs": {
+                "trigger": {"service": "api"},
+                "a-b": {"response": {"data": {"id": 7}}},
+                "x": {"items": [1, {"k": null}, "s", [true]]},
+            },
+            "workflowRun": {"identifier": "r1"},
+            "n": null, "s": "str", "num": 3, "t": true, "obj": {"0": "zero"},
+            "": "empty", "sp ace": 2, "and": 1,
+            "big": u64::MAX, "neg": i64::MIN, "f": 1.0, "e": 1e15, "tiny": -0.0,
+            "del": "a\u{7f}b\n\u{1}é",
+        })
+    }
+
+    #[tokio::test]
+    async fn simple_paths_agree_with_jaq() {
+        let ev = Evaluator::new(1, Limits::default()).expect("pool");
+        let input = context();
+        // (expression, what jaq yields): all served inline.
+        let cases: &[(&str, Json)] = &[
+            (".", input.clone()),
+            (".outputs.trigger.service", json!("api")),
+            (r#".outputs["a-b"].response.data.id"#, json!(7)),
+            (r#".outputs."a-b".response"#, json!({"data": {"id": 7}})),
+            (".outputs.x.items[0]", json!(1)),
+            (".outputs.x.items[1].k", json!(null)),
+            (".outputs.x.items.[3][0]", json!(true)),
+            (".outputs.x.items[4]", json!(null)),
+            (".outputs.x.items[02]", json!("s")),
+            (".outputs.x.items[18446744073709551615]", json!(null)),
+            (".workflowRun.identifier", json!("r1")),
+            (".missing", json!(null)),
+            (".missing.deeper[3].x", json!(null)),
+            (".n.a", json!(null)),
+            (".n[0]", json!(null)),
+            (r#".[""]"#, json!("empty")),
+            (r#"."sp ace""#, json!(2)),
+            (".and", json!(1)),
+            (r#".["outputs"]["trigger"]"#, json!({"service": "api"})),
+            ("  .num\n", json!(3)),
+            (".big", json!(u64::MAX)),
+            (".neg", json!(i64::MIN)),
+            (".f", json!(1.0)),
+            (".e", json!(1e15)),
+            (".tiny", json!(-0.0)),
+            (".del", json!("a\u{7f}b\n\u{1}é")),
+        ];
+        for (code, want) in cases {
+            let p = programs(&[code]);
+            assert!(
+                ev.eval_paths(&p, &[code], &input).is_some(),
+                "{code} is not served inline"
+            );
+            let (fast, slow) = both(&ev, code, &input).await;
+            assert_eq!(fast, vec![Ok(vec![want.clone()])], "{code}");
+            assert_eq!(fast, slow, "{code}");
+            // Same JSON text too (integer vs float, -0.0).
+            assert_eq!(format!("{fast:?}"), format!("{slow:?}"), "{code}");
+        }
+    }
+
+    #[tokio::test]
+    async fn type_mismatches_get_jaqs_answer() {
+        let ev = Evaluator::new(1, Limits::default()).expect("pool");
+        let input = context();
+        for code in [
+            ".s.a",
+            ".s[0]",
+            ".num[0]",
+            ".t.x",
+            ".outputs.x.items.a",
+            r#".outputs.x.items["0"]"#,
+            ".obj[0]",
+        ] {
+            let p = programs(&[code]);
+            assert!(p.path(code).is_some(), "{code} is a simple path");
+            assert!(
+                ev.eval_paths(&p, &[code], &input).is_none(),
+                "{code} is left to jaq"
+            );
+            let (fast, slow) = both(&ev, code, &input).await;
+            assert_eq!(fast, slow, "{code}");
+            if code == ".obj[0]" {
+                // jq fails here; jaq looks the number up as a key and finds nothing.
+                assert_eq!(fast, vec![Ok(vec![json!(null)])]);
+            } else {
+                assert!(
+                    fast[0]
+                        .as_ref()
+                        .is_err_and(|e| e.starts_with("jq error: cannot index")),
+                    "{code}: {fast:?}"
+                );
+            }
+        }
+        // One expression that is not simple sends the whole call to jaq.
+        let codes = [".num", ".num + 1"];
+        let p = programs(&codes);
+        assert!(ev.eval_paths(&p, &codes, &input).is_none());
+        assert_eq!(
+            ev.eval(&p, &codes, input.clone()).await,
+            vec![Ok(vec![json!(3)]), Ok(vec![json!(4)])]
+        );
+    }
+
+    #[tokio::test]
+    async fn simple_paths_keep_the_limits() {
+        let input = json!({"d": "\u{7f}\u{7f}", "a": [1, 2]});
+        // jaq prints "\u007f\u007f" (14 bytes) where serde_json writes 4.
+        for (bytes, fits) in [(13, false), (14, true)] {
+            let limits = Limits {
+                bytes,
+                ..Limits::default()
+            };
+            let ev = Evaluator::new(1, limits).expect("pool");
+            let (fast, slow) = both(&ev, ".d", &input).await;
+            assert_eq!(fast, slow);
+            assert_eq!(fast[0].is_ok(), fits, "{fast:?}");
+        }
+        let limits = Limits {
+            outputs: 0,
+            ..Limits::default()
+        };
+        let ev = Evaluator::new(1, limits).expect("pool");
+        let (fast, slow) = both(&ev, ".a", &input).await;
+        assert_eq!(fast, slow);
+        assert!(
+            fast[0]
+                .as_ref()
+                .is_err_and(|e| e.contains("more than 0 values")),
+            "{fast:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn simple_paths_do_not_use_the_threads() {
+        // A pool without threads: only inline evaluation can answer.
+        let (tx, rx) = mpsc::channel();
+        let ev = Evaluator {
+            tx,
+            rx: Arc::new(Mutex::new(rx)),
+            limits: Limits {
+                time: Duration::from_millis(50),
+                ..Limits::default()
+            },
+        };
+        let codes = [".outputs.trigger.service", ".", ".missing[2]"];
+        let p = programs(&codes);
+        let out = ev.eval(&p, &codes, context()).await;
+        assert_eq!(
+            out,
+            vec![
+                Ok(vec![json!("api")]),
+                Ok(vec![context()]),
+                Ok(vec![json!(null)])
+            ]
+        );
+        let p = programs(&[".a?"]);
+        let out = ev.eval(&p, &[".a?"], context()).await;
+        assert!(
+            out[0].as_ref().is_err_and(|e| e.contains("did not finish")),
+            "{out:?}"
+        );
     }
 
     #[tokio::test]

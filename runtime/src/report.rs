@@ -3,7 +3,7 @@
 
 use serde_json::{Map, Value as Json, json};
 
-use crate::store::{Store, StoreError};
+use crate::store::{LogRecord, NodeRunRecord, RunRecord, Store, StoreError};
 
 /// Run `run_id` as Port's run object, or `None` when the store has no such run.
 pub async fn run_json(store: &Store, run_id: &str) -> Result<Option<Json>, StoreError> {
@@ -12,6 +12,11 @@ pub async fn run_json(store: &Store, run_id: &str) -> Result<Option<Json>, Store
     };
     let nodes = store.node_runs(run_id).await?;
     let logs = store.logs(run_id).await?;
+    Ok(Some(run_report(&run, &nodes, &logs)))
+}
+
+/// `run` with its node runs (in start order) and logs as Port's run object.
+pub fn run_report(run: &RunRecord, nodes: &[NodeRunRecord], logs: &[LogRecord]) -> Json {
     let mut outputs = Map::new();
     let node_runs: Vec<Json> = nodes
         .iter()
@@ -37,7 +42,7 @@ pub async fn run_json(store: &Store, run_id: &str) -> Result<Option<Json>, Store
             })
         })
         .collect();
-    Ok(Some(json!({
+    json!({
         "identifier": run.id,
         "workflow": { "identifier": run.workflow },
         "status": run.status,
@@ -50,5 +55,5 @@ pub async fn run_json(store: &Store, run_id: &str) -> Result<Option<Json>, Store
         "createdAt": run.created_at,
         "updatedAt": run.updated_at,
         "completedAt": run.completed_at,
-    })))
+    })
 }

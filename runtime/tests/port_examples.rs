@@ -148,7 +148,7 @@ async fn documented_workflows_run_to_success() {
             let plan = Plan::new(wf, src.clone(), Syntax::Json, name.clone()).expect("plan");
             engine
                 .store
-                .apply(&blueprints(&plan))
+                .apply(blueprints(&plan))
                 .await
                 .expect("blueprints");
             let secrets = Secrets::from_pairs(

@@ -84,7 +84,7 @@ async fn env() -> Env {
     let engine = Engine::new(store, Config::default()).expect("engine");
     engine
         .store
-        .apply(&[wflow_runtime::store::Write::PutBlueprint {
+        .apply(vec![wflow_runtime::store::Write::PutBlueprint {
             identifier: "service".into(),
             body: json!({
                 "identifier": "service",
@@ -162,6 +162,16 @@ fn secrets() -> Secrets {
     Secrets::from_pairs([("token".to_string(), SECRET.to_string())])
 }
 
+/// Starts a run of `p` from its trigger without driving it; its id.
+async fn stored_run(env: &Env, p: &Plan, payload: Json) -> String {
+    env.engine
+        .start(p, "trigger", payload, None, &secrets(), None)
+        .await
+        .expect("start")
+        .id()
+        .to_string()
+}
+
 async fn start(env: &Env, p: &Plan, inputs_: Json) -> wflow_runtime::Outcome {
     let form = match &p.node("trigger").expect("trigger").config {
         wflow_compiler::ir::NodeConfig::SelfServeTrigger(f) => f.user_inputs.clone(),
@@ -177,9 +187,12 @@ async fn start(env: &Env, p: &Plan, inputs_: Json) -> wflow_runtime::Outcome {
             Json::Object(values),
             Some("dev@example.com"),
             &secrets(),
+            None,
         )
         .await
-        .expect("start");
+        .expect("start")
+        .id()
+        .to_string();
     env.engine
         .drive(p, &id, &secrets(), &Quiet)
         .await
@@ -319,11 +332,7 @@ async fn on_failure_terminate_fails_the_run() {
     let (base, seen) = server().await;
     let env = env().await;
     let p = plan(&failing(&base, "terminate"));
-    let id = env
-        .engine
-        .start(&p, "trigger", json!({"n": 1}), None, &secrets())
-        .await
-        .expect("start");
+    let id = stored_run(&env, &p, json!({"n": 1})).await;
     let o = env
         .engine
         .drive(&p, &id, &secrets(), &Quiet)
@@ -344,11 +353,7 @@ async fn on_failure_continue_passes_the_error_on_and_redacts_secrets() {
     let (base, seen) = server().await;
     let env = env().await;
     let p = plan(&failing(&base, "continue"));
-    let id = env
-        .engine
-        .start(&p, "trigger", json!({"n": 1}), None, &secrets())
-        .await
-        .expect("start");
+    let id = stored_run(&env, &p, json!({"n": 1})).await;
     let o = env
         .engine
         .drive(&p, &id, &secrets(), &Quiet)
@@ -392,11 +397,7 @@ const APPROVAL: &str = r#"workflow a "A" {
 async fn approvals_pause_and_continue_down_the_outlet() {
     let env = env().await;
     let p = plan(APPROVAL);
-    let id = env
-        .engine
-        .start(&p, "trigger", json!({"service": "api"}), None, &secrets())
-        .await
-        .expect("start");
+    let id = stored_run(&env, &p, json!({"service": "api"})).await;
     let o = env
         .engine
         .drive(&p, &id, &secrets(), &Quiet)
@@ -497,11 +498,7 @@ async fn approvals_pause_and_continue_down_the_outlet() {
 async fn a_waiting_run_can_be_cancelled() {
     let env = env().await;
     let p = plan(APPROVAL);
-    let id = env
-        .engine
-        .start(&p, "trigger", json!({"service": "api"}), None, &secrets())
-        .await
-        .expect("start");
+    let id = stored_run(&env, &p, json!({"service": "api"})).await;
     env.engine
         .drive(&p, &id, &secrets(), &Quiet)
         .await
@@ -541,11 +538,7 @@ async fn unsynchronized_webhooks_wait_to_be_completed() {
   flow {{ trigger -> start -> rec }}
 }}"#
     ));
-    let id = env
-        .engine
-        .start(&p, "trigger", json!({"service": "api"}), None, &secrets())
-        .await
-        .expect("start");
+    let id = stored_run(&env, &p, json!({"service": "api"})).await;
     let o = env
         .engine
         .drive(&p, &id, &secrets(), &Quiet)
@@ -592,11 +585,7 @@ async fn an_upsert_that_does_not_fit_its_blueprint_fails() {
   flow { trigger -> rec }
 }"#,
     );
-    let id = env
-        .engine
-        .start(&p, "trigger", json!({"tier": "9"}), None, &secrets())
-        .await
-        .expect("start");
+    let id = stored_run(&env, &p, json!({"tier": "9"})).await;
     let o = env
         .engine
         .drive(&p, &id, &secrets(), &Quiet)
@@ -633,11 +622,7 @@ async fn resuming_after_a_recorded_terminating_failure_fails_the_run() {
   flow {{ trigger -> start -> rec }}
 }}"#
     ));
-    let id = env
-        .engine
-        .start(&p, "trigger", json!({"service": "api"}), None, &secrets())
-        .await
-        .expect("start");
+    let id = stored_run(&env, &p, json!({"service": "api"})).await;
     let o = env
         .engine
         .drive(&p, &id, &secrets(), &Quiet)
@@ -697,4 +682,61 @@ async fn a_second_upsert_in_a_run_updates_the_first_ones_entity() {
     assert_eq!(e["title"], "API");
     assert_eq!(e["properties"]["tier"], "1");
     assert_eq!(e["properties"]["version"], "v2");
+}
+
+/// `wflow runs cancel` from another process while a node runs: the run stops before the next
+/// node's effect, and that node is recorded as cancelled.
+#[tokio::test]
+async fn a_cancel_from_another_process_stops_the_run_before_the_next_effect() {
+    let env = env().await;
+    let other = Engine::new(
+        Store::open(&env.db).await.expect("second store"),
+        Config::default(),
+    )
+    .expect("engine");
+    let seen: Arc<Mutex<Vec<String>>> = Arc::default();
+    let log = Arc::clone(&seen);
+    let app = axum::Router::new().fallback(move |uri: Uri| {
+        let (log, other) = (Arc::clone(&log), other.clone());
+        async move {
+            log.lock().expect("lock").push(uri.path().to_string());
+            if let Some(run) = uri.path().strip_prefix("/first/") {
+                let stopped = other.cancel(run, false).await.expect("cancel");
+                assert!(!stopped, "a running run is only asked to stop");
+            }
+            json!({ "ok": true }).to_string()
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let p = plan(&format!(
+        r#"workflow c "C" {{
+  form trigger "Go" {{ }}
+  webhook first "First" {{ url "{base}/first/{{{{ .workflowRun.identifier }}}}" }}
+  webhook second "Second" {{ url "{base}/second" }}
+  flow {{ trigger -> first -> second }}
+}}
+"#
+    ));
+    let o = env
+        .engine
+        .run(&p, "trigger", json!({}), None, &secrets(), &Quiet)
+        .await
+        .expect("run");
+    assert_eq!(o.result.as_deref(), Some("CANCELLED"));
+    let paths = seen.lock().expect("lock").clone();
+    assert_eq!(paths.len(), 1, "{paths:?}");
+    assert!(paths[0].starts_with("/first/"), "{paths:?}");
+    let nodes = env.engine.store.node_runs(&o.run_id).await.expect("nodes");
+    let result = |n: &str| {
+        nodes
+            .iter()
+            .find(|r| r.node == n)
+            .and_then(|r| r.result.clone())
+    };
+    assert_eq!(result("first").as_deref(), Some("SUCCESS"));
+    assert_eq!(result("second").as_deref(), Some("CANCELLED"));
 }

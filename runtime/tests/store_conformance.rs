@@ -131,6 +131,7 @@ conformance!(
     secrets_stay_out_of_the_store,
     timers_fire_once,
     due_runs_are_leased_renewed_fenced_and_taken_over,
+    concurrent_batches_commit_together_and_fail_alone,
 );
 
 fn plan(src: &str) -> Plan {
@@ -152,7 +153,7 @@ fn secrets() -> Secrets {
 async fn engine(at: &Location) -> Engine {
     let store = at.open().await;
     store
-        .apply(&[Write::PutBlueprint {
+        .apply(vec![Write::PutBlueprint {
             identifier: "service".into(),
             body: json!({
                 "identifier": "service",
@@ -171,9 +172,18 @@ async fn engine(at: &Location) -> Engine {
 /// Starts a run of `p` from its form trigger and drives it as far as it goes.
 async fn run(engine: &Engine, p: &Plan, inputs: Json) -> wflow_runtime::Outcome {
     let id = engine
-        .start(p, "trigger", inputs, Some("dev@example.com"), &secrets())
+        .start(
+            p,
+            "trigger",
+            inputs,
+            Some("dev@example.com"),
+            &secrets(),
+            None,
+        )
         .await
-        .expect("start");
+        .expect("start")
+        .id()
+        .to_string();
     engine
         .drive(p, &id, &secrets(), &Quiet)
         .await
@@ -245,7 +255,7 @@ async fn runs_and_node_runs_round_trip(at: &Location) {
     let first = run_record("r1", "deploy", "2026-01-01T00:00:00Z");
     let second = run_record("r2", "deploy", "2026-01-01T00:00:05Z");
     store
-        .apply(&[
+        .apply(vec![
             Write::InsertRun(Box::new(first.clone())),
             Write::InsertRun(Box::new(second.clone())),
         ])
@@ -254,7 +264,7 @@ async fn runs_and_node_runs_round_trip(at: &Location) {
     let mut cond = node_run("r1", "cond", 2);
     let trigger = node_run("r1", "trigger", 1);
     store
-        .apply(&[
+        .apply(vec![
             Write::PutNodeRun(Box::new(cond.clone())),
             Write::PutNodeRun(Box::new(trigger.clone())),
         ])
@@ -282,13 +292,16 @@ async fn runs_and_node_runs_round_trip(at: &Location) {
         id: "r1".into(),
         at: "2026-01-01T00:00:03Z".into(),
     });
-    store.apply(&writes).await.expect("update");
+    store.apply(writes).await.expect("update");
 
     assert_eq!(store.node_runs("r1").await.expect("read"), [trigger, cond]);
     assert_eq!(store.logs("r1").await.expect("logs"), lines);
-    assert!(store.cancel_requested("r1").await.expect("cancel"));
-    assert!(!store.cancel_requested("r2").await.expect("cancel"));
-    assert!(!store.cancel_requested("nope").await.expect("cancel"));
+    // Writing a run's node runs tells whether cancelling it was asked.
+    let again = |run: &str| vec![Write::PutNodeRun(Box::new(node_run(run, "trigger", 0)))];
+    let applied = store.apply(again("r1")).await.expect("write");
+    assert!(applied.cancel_requested);
+    let applied = store.apply(again("r2")).await.expect("write");
+    assert!(!applied.cancel_requested);
     assert_eq!(
         store.node_run_owner("r1-cond").await.expect("owner"),
         Some("r1".into())
@@ -296,7 +309,7 @@ async fn runs_and_node_runs_round_trip(at: &Location) {
     assert_eq!(store.node_run_owner("nope").await.expect("owner"), None);
 
     store
-        .apply(&[Write::FinishRun {
+        .apply(vec![Write::FinishRun {
             id: "r2".into(),
             status: "COMPLETED".into(),
             result: Some("FAILED".into()),
@@ -332,7 +345,7 @@ async fn runs_and_node_runs_round_trip(at: &Location) {
 
     // A failed write rolls back the whole transaction.
     let err = store
-        .apply(&[
+        .apply(vec![
             Write::InsertRun(Box::new(run_record("r3", "deploy", "2026-01-01T00:00:10Z"))),
             Write::InsertRun(Box::new(first)),
         ])
@@ -520,7 +533,7 @@ async fn catalog_writes_and_deletes(at: &Location) {
         at: "2026-01-01T00:00:00Z".into(),
     };
     store
-        .apply(&[
+        .apply(vec![
             Write::PutBlueprint {
                 identifier: "team".into(),
                 body: team.clone(),
@@ -549,7 +562,7 @@ async fn catalog_writes_and_deletes(at: &Location) {
     );
 
     store
-        .apply(&[
+        .apply(vec![
             entity("svc", "a", "A2"),
             Write::DeleteEntity {
                 blueprint: "svc".into(),
@@ -576,7 +589,7 @@ async fn catalog_writes_and_deletes(at: &Location) {
 async fn approval_responses_are_kept_in_order_once_per_responder(at: &Location) {
     let store = at.open().await;
     store
-        .apply(&[Write::InsertRun(Box::new(run_record(
+        .apply(vec![Write::InsertRun(Box::new(run_record(
             "r1",
             "a",
             "2026-01-01T00:00:00Z",
@@ -594,7 +607,7 @@ async fn approval_responses_are_kept_in_order_once_per_responder(at: &Location) 
         },
     };
     store
-        .apply(&[
+        .apply(vec![
             response("bob@example.com", "2026-01-01T00:00:02Z"),
             response("alice@example.com", "2026-01-01T00:00:01Z"),
             response("carol@example.com", "2026-01-01T00:00:02Z"),
@@ -609,7 +622,7 @@ async fn approval_responses_are_kept_in_order_once_per_responder(at: &Location) 
     );
     assert_eq!(got[0].inputs, json!({"reason": "by alice@example.com"}));
     store
-        .apply(&[response("bob@example.com", "2026-01-01T00:00:03Z")])
+        .apply(vec![response("bob@example.com", "2026-01-01T00:00:03Z")])
         .await
         .expect_err("one response per responder");
     assert!(
@@ -626,7 +639,7 @@ async fn entity_changes_are_reported_with_their_run(at: &Location) {
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let store = at.open().await.with_entity_changes(tx);
     store
-        .apply(&[Write::InsertRun(Box::new(run_record(
+        .apply(vec![Write::InsertRun(Box::new(run_record(
             "r1",
             "up",
             "2026-01-01T00:00:00Z",
@@ -643,20 +656,17 @@ async fn entity_changes_are_reported_with_their_run(at: &Location) {
         blueprint: "svc".into(),
         identifier: "api".into(),
     };
-    store.apply(&[put("1")]).await.expect("create");
+    store.apply(vec![put("1")]).await.expect("create");
     store
-        .apply(&[
+        .apply(vec![
             Write::PutNodeRun(Box::new(node_run("r1", "rec", 1))),
             put("2"),
         ])
         .await
         .expect("update");
-    store
-        .apply(std::slice::from_ref(&delete))
-        .await
-        .expect("delete");
+    store.apply(vec![delete.clone()]).await.expect("delete");
     // Deleting what is not there changes nothing.
-    store.apply(&[delete]).await.expect("delete again");
+    store.apply(vec![delete]).await.expect("delete again");
     let body = |v: &str| Some(json!({"identifier": "api", "properties": {"v": v}}));
     let change = |before, after, run_id: Option<&str>| EntityChange {
         blueprint: "svc".into(),
@@ -722,7 +732,7 @@ async fn due_runs_are_leased_renewed_fenced_and_taken_over(at: &Location) {
     let mut waiting = node_run("r3", "gate", 1);
     waiting.waiting = true;
     store
-        .apply(&[
+        .apply(vec![
             Write::InsertRun(Box::new(run_record("r1", "w", "2026-01-01T00:00:00Z"))),
             Write::InsertRun(Box::new(run_record("r2", "w", "2026-01-01T00:00:01Z"))),
             Write::InsertRun(Box::new(run_record("r3", "w", "2026-01-01T00:00:02Z"))),
@@ -751,11 +761,15 @@ async fn due_runs_are_leased_renewed_fenced_and_taken_over(at: &Location) {
     assert!(!store.renew("r1", "b", long).await.expect("renew"));
 
     // Only the lease owner writes the run's node runs.
-    let write = [Write::PutNodeRun(Box::new(node_run("r1", "trigger", 1)))];
-    let stale = store.fenced("b").apply(&write).await;
+    let write = vec![Write::PutNodeRun(Box::new(node_run("r1", "trigger", 1)))];
+    let stale = store.fenced("b").apply(write.clone()).await;
     assert!(stale.expect_err("fenced").0.contains("no longer leased"));
     assert!(store.node_runs("r1").await.expect("read").is_empty());
-    store.fenced("a").apply(&write).await.expect("owner writes");
+    store
+        .fenced("a")
+        .apply(write.clone())
+        .await
+        .expect("owner writes");
 
     // An expired lease is taken over; the old owner can neither renew nor write any more.
     let short = std::time::Duration::from_millis(1);
@@ -763,7 +777,7 @@ async fn due_runs_are_leased_renewed_fenced_and_taken_over(at: &Location) {
     tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     assert_eq!(store.claim_due("b", long, 5).await.expect("claim"), ["r1"]);
     assert!(!store.renew("r1", "a", long).await.expect("renew"));
-    assert!(store.fenced("a").apply(&write).await.is_err());
+    assert!(store.fenced("a").apply(write.clone()).await.is_err());
 
     // A released run is due again; expiring every lease frees the others.
     store.release("r1", "b").await.expect("release");
@@ -772,5 +786,102 @@ async fn due_runs_are_leased_renewed_fenced_and_taken_over(at: &Location) {
     let mut freed = store.claim_due("d", long, 5).await.expect("claim");
     freed.sort();
     assert_eq!(freed, ["r1", "r2"]);
+    store.close().await;
+}
+
+/// Batches applied at the same moment by many tasks (committed together, in groups): each
+/// succeeds or fails on its own: a batch whose run another process leases and a batch whose
+/// statement fails are refused without losing the others' writes.
+async fn concurrent_batches_commit_together_and_fail_alone(at: &Location) {
+    let store = at.open().await;
+    let runs: Vec<String> = (0..40).map(|i| format!("r{i:02}")).collect();
+    let mut setup = Vec::new();
+    for r in &runs {
+        setup.push(Write::InsertRun(Box::new(run_record(
+            r,
+            "w",
+            "2026-01-01T00:00:00Z",
+        ))));
+        setup.push(Write::Lease {
+            run_id: r.clone(),
+            owner: "a".into(),
+            until: wflow_runtime::store::lease_until(std::time::Duration::from_secs(60)),
+        });
+    }
+    let response = |responder: &str| Write::Response {
+        run_id: "r00".into(),
+        node: "ok".into(),
+        record: ResponseRecord {
+            responder: responder.into(),
+            button: "approve".into(),
+            inputs: json!({}),
+            at: "2026-01-01T00:00:02Z".into(),
+        },
+    };
+    setup.push(response("alice@example.com"));
+    store.apply(setup).await.expect("setup");
+
+    let mut tasks = tokio::task::JoinSet::new();
+    for (i, r) in runs.iter().enumerate() {
+        let owner = store.fenced("a");
+        let write = vec![
+            Write::PutNodeRun(Box::new(node_run(r, "trigger", 0))),
+            Write::Log {
+                run_id: r.clone(),
+                record: LogRecord {
+                    node: "trigger".into(),
+                    level: "INFO".into(),
+                    message: format!("line {i}"),
+                    at: "2026-01-01T00:00:01Z".into(),
+                },
+            },
+        ];
+        tasks.spawn(async move { ("good", owner.apply(write).await) });
+        if i == 10 {
+            // Another process's stale write, and a second response by the same responder.
+            let stale = store.fenced("b");
+            let write = vec![Write::PutNodeRun(Box::new(node_run("r01", "late", 1)))];
+            tasks.spawn(async move { ("stale", stale.apply(write).await) });
+            let dup = store.clone();
+            let write = vec![
+                Write::PutEntity {
+                    blueprint: "service".into(),
+                    identifier: "lost".into(),
+                    body: json!({"identifier": "lost"}),
+                    at: "2026-01-01T00:00:02Z".into(),
+                },
+                response("alice@example.com"),
+            ];
+            tasks.spawn(async move { ("duplicate", dup.apply(write).await) });
+        }
+    }
+    let mut good = 0;
+    while let Some(done) = tasks.join_next().await {
+        match done.expect("task") {
+            ("good", r) => {
+                r.expect("a leased run's write");
+                good += 1;
+            }
+            ("stale", r) => {
+                let e = r.expect_err("another process's lease");
+                assert!(e.0.contains("no longer leased"), "{e}");
+            }
+            (_, r) => {
+                r.expect_err("a duplicate response");
+            }
+        }
+    }
+    assert_eq!(good, runs.len());
+    for r in &runs {
+        let nodes = store.node_runs(r).await.expect("read");
+        assert_eq!(nodes.len(), 1, "{r}: {nodes:?}");
+        assert_eq!(store.logs(r).await.expect("logs").len(), 1, "{r}");
+    }
+    // Nothing of the refused batches was written, not even their other writes.
+    assert_eq!(store.entity("service", "lost").await.expect("read"), None);
+    assert_eq!(
+        store.responses("r00", "ok").await.expect("responses").len(),
+        1
+    );
     store.close().await;
 }

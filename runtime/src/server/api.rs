@@ -366,11 +366,10 @@ async fn start_run(
     if user.may_execute(form.permissions.as_ref(), Some(&values)) != Some(true) {
         return Err(refuse());
     }
-    let run_id = s
+    let (_, run) = s
         .start(&plan, trigger, Json::Object(values), user.email.as_deref())
         .await?;
-    let run = run_json(&s.engine().store, &run_id).await?;
-    Ok((StatusCode::CREATED, ok("run", run.unwrap_or(Json::Null))))
+    Ok((StatusCode::CREATED, ok("run", run)))
 }
 
 /// ` and ...` naming who else a trigger's permissions allow.
@@ -642,7 +641,7 @@ async fn report_node_run(
                 record: log(&rec.node, &level, text),
             })
             .collect();
-        s.engine().store.apply(&writes).await?;
+        s.engine().store.apply(writes).await?;
         if let Some(result) = &report.result {
             s.leased(run_id, async {
                 s.engine()

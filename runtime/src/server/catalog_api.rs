@@ -125,7 +125,7 @@ async fn create_blueprint(
     }
     s.engine()
         .store
-        .apply(&[Write::PutBlueprint {
+        .apply(vec![Write::PutBlueprint {
             identifier,
             body: body.clone(),
         }])
@@ -143,7 +143,7 @@ async fn put_blueprint(
     let (identifier, body) = read_blueprint(body, Some(&bp))?;
     s.engine()
         .store
-        .apply(&[Write::PutBlueprint {
+        .apply(vec![Write::PutBlueprint {
             identifier,
             body: body.clone(),
         }])
@@ -166,7 +166,7 @@ async fn delete_blueprint(
     }
     s.engine()
         .store
-        .apply(&[Write::DeleteBlueprint { identifier: bp }])
+        .apply(vec![Write::DeleteBlueprint { identifier: bp }])
         .await?;
     Ok(ok("deleted", Json::Bool(true)))
 }
@@ -267,7 +267,7 @@ async fn write_entity(
         catalog::upsert(&blueprint, existing, u, identifier, &at).map_err(ApiError::invalid)?;
     s.engine()
         .store
-        .apply(&[Write::PutEntity {
+        .apply(vec![Write::PutEntity {
             blueprint: bp.to_string(),
             identifier: identifier.to_string(),
             body: entity.clone(),
@@ -344,7 +344,7 @@ async fn delete_entity(
     }
     s.engine()
         .store
-        .apply(&[Write::DeleteEntity {
+        .apply(vec![Write::DeleteEntity {
             blueprint: bp,
             identifier: id,
         }])

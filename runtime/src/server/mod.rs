@@ -28,7 +28,7 @@ use wflow_compiler::{Diagnostic, Syntax, check_source};
 
 use metrics::{Metrics, Watch};
 
-use crate::engine::{COMPLETED, Config, Engine};
+use crate::engine::{COMPLETED, Config, Engine, Outcome, Started};
 use crate::plan::Plan;
 use crate::secrets::Secrets;
 use crate::store::{EntityChange, RunRecord, Store};
@@ -317,7 +317,7 @@ impl Server {
             Err(e) => Err(e.into()),
         };
         match plan {
-            Ok(plan) => drop(self.spawn_drive(plan, id)),
+            Ok(plan) => drop(self.spawn_drive(plan, Drive::Stored(id))),
             Err(e) => log_error(&format!("cannot resume run {id}"), &e.message()),
         }
     }
@@ -387,45 +387,57 @@ impl Server {
         Arc::clone(locks.entry(run_id.to_string()).or_default())
     }
 
-    /// Starts a run of `plan` from `trigger` with `payload` and drives it in the background.
+    /// Starts a run of `plan` from `trigger` with `payload`, leased to this process, and
+    /// drives it in the background; its id and the run as Port's run object.
     async fn start(
         &self,
         plan: &Arc<Plan>,
         trigger: &str,
         payload: Json,
         created_by: Option<&str>,
-    ) -> Result<String, ApiError> {
+    ) -> Result<(String, Json), ApiError> {
         let secrets = self.secrets(plan)?;
-        let run_id = self
+        let lease = Some((self.0.owner.as_str(), self.0.lease));
+        let started = self
             .0
             .engine
-            .start(plan, trigger, payload, created_by, &secrets)
+            .start(plan, trigger, payload, created_by, &secrets, lease)
             .await
             .map_err(ApiError::internal)?;
+        let run_id = started.id().to_string();
+        let report = started.report();
         let workflow = &plan.workflow.identifier.value;
         self.0.metrics.started(workflow);
         tracing::info!(run = run_id, workflow, trigger, "run started");
-        self.spawn_drive(Arc::clone(plan), run_id.clone());
-        Ok(run_id)
+        self.spawn_drive(Arc::clone(plan), Drive::Started(Box::new(started)));
+        Ok((run_id, report))
     }
 
-    /// Drives `run_id` until it completes or waits, holding the run's lock and its lease; a
-    /// run another process leases is left to it.
-    async fn drive(&self, plan: &Plan, run_id: &str) -> Result<(), ApiError> {
-        let lock = self.run_lock(run_id);
+    /// Drives a run until it completes or waits, holding the run's lock and its lease; a
+    /// stored run another process leases is left to it.
+    async fn drive(&self, plan: &Plan, run: Drive) -> Result<(), ApiError> {
+        let run_id = run.id().to_string();
+        let lock = self.run_lock(&run_id);
         let _held = lock.lock().await;
         let store = &self.0.engine.store;
-        if !store.claim_run(run_id, &self.0.owner, self.0.lease).await? {
+        if matches!(run, Drive::Stored(_))
+            && !store
+                .claim_run(&run_id, &self.0.owner, self.0.lease)
+                .await?
+        {
             return Ok(());
         }
         let driven = tokio::select! {
-            driven = self.drive_leased(plan, run_id) => driven,
-            () = self.keep_lease(run_id) => Err(ApiError::internal(format!(
+            driven = self.drive_leased(plan, run) => driven,
+            () = self.keep_lease(&run_id) => Err(ApiError::internal(format!(
                 "stopped driving run {run_id}: its lease was lost"
             ))),
         };
-        self.release(run_id).await;
-        driven
+        // A completed run's lease ended with it.
+        if !matches!(&driven, Ok(o) if o.status == COMPLETED) {
+            self.release(&run_id).await;
+        }
+        driven.map(drop)
     }
 
     /// Renews this process's lease on `run_id` until it is lost.
@@ -482,32 +494,35 @@ impl Server {
         written
     }
 
-    /// Drives `run_id`, which this process leases.
-    async fn drive_leased(&self, plan: &Plan, run_id: &str) -> Result<(), ApiError> {
+    /// Drives a run this process leases.
+    async fn drive_leased(&self, plan: &Plan, run: Drive) -> Result<Outcome, ApiError> {
         let secrets = self.secrets(plan)?;
-        let store = &self.0.engine.store;
-        let open = store
-            .run(run_id)
-            .await?
-            .is_some_and(|r| r.status != COMPLETED);
+        let run_id = run.id().to_string();
         let watch = Watch {
             metrics: &self.0.metrics,
-            run_id,
+            run_id: &run_id,
         };
-        let outcome = self
-            .0
-            .driver
-            .drive(plan, run_id, &secrets, &watch)
-            .await
-            .map_err(ApiError::internal)?;
+        let driver = &self.0.driver;
+        let (open, outcome) = match run {
+            Drive::Started(started) => (
+                true,
+                driver.drive_started(plan, *started, &secrets, &watch).await,
+            ),
+            Drive::Stored(run_id) => {
+                let open = (self.0.engine.store.run(&run_id).await?)
+                    .is_some_and(|r| r.status != COMPLETED);
+                (open, driver.drive(plan, &run_id, &secrets, &watch).await)
+            }
+        };
+        let outcome = outcome.map_err(ApiError::internal)?;
         if open && outcome.status == COMPLETED {
             self.finished(
                 &plan.workflow.identifier.value,
-                run_id,
+                &outcome.run_id,
                 outcome.result.as_deref(),
             );
         }
-        Ok(())
+        Ok(outcome)
     }
 
     /// Counts and logs a run that just finished.
@@ -517,15 +532,16 @@ impl Server {
         tracing::info!(run = run_id, workflow, result, "run finished");
     }
 
-    /// Drives `run_id` in the background.
+    /// Drives a run in the background.
     fn spawn_drive(
         &self,
         plan: Arc<Plan>,
-        run_id: String,
+        run: Drive,
     ) -> tokio::task::JoinHandle<Result<(), ApiError>> {
         let server = self.clone();
         self.0.tasks.spawn(async move {
-            let driven = server.drive(&plan, &run_id).await;
+            let run_id = run.id().to_string();
+            let driven = server.drive(&plan, run).await;
             if let Err(e) = &driven {
                 log_error(&format!("run {run_id}"), &e.message());
             }
@@ -533,12 +549,27 @@ impl Server {
         })
     }
 
-    /// Drives `run_id` in the background and waits for it: a request that times out leaves
-    /// the run going.
+    /// Drives the stored run `run_id` in the background and waits for it: a request that
+    /// times out leaves the run going.
     async fn drive_detached(&self, plan: Arc<Plan>, run_id: &str) -> Result<(), ApiError> {
-        self.spawn_drive(plan, run_id.to_string())
+        self.spawn_drive(plan, Drive::Stored(run_id.to_string()))
             .await
             .map_err(ApiError::internal)?
+    }
+}
+
+/// A run to drive: one just started (in memory), or one read from the store.
+enum Drive {
+    Started(Box<Started>),
+    Stored(String),
+}
+
+impl Drive {
+    fn id(&self) -> &str {
+        match self {
+            Drive::Started(s) => s.id(),
+            Drive::Stored(id) => id,
+        }
     }
 }
 

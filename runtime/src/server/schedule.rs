@@ -87,7 +87,7 @@ impl Scheduler {
                 if let Some(at) = due {
                     let payload =
                         json!({ "scheduledAt": at.to_rfc3339_opts(SecondsFormat::Secs, true) });
-                    started.push(self.server.start(plan, trigger, payload, None).await?);
+                    started.push(self.server.start(plan, trigger, payload, None).await?.0);
                 }
                 if let Some(n) = next {
                     next_wake = Some(next_wake.map_or(n, |w| w.min(n)));

@@ -179,7 +179,7 @@ CREATE TABLE fired_timers (
 const MIGRATION_LOCK: i64 = 0x0077_666c_6f77; // "wflow"
 
 /// A store error, naming the store and what failed.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct StoreError(pub String);
 
 impl std::fmt::Display for StoreError {
@@ -275,6 +275,12 @@ pub enum Write {
         id: String,
         at: String,
     },
+    /// Leases a run to `owner` until `until` (for a run the same batch inserts).
+    Lease {
+        run_id: String,
+        owner: String,
+        until: String,
+    },
     /// Inserts or replaces a node run.
     PutNodeRun(Box<NodeRunRecord>),
     Log {
@@ -327,21 +333,48 @@ enum Pool {
     Postgres(PgPool),
 }
 
-/// Runs `$body` with `$pool` bound to the store's pool, whichever the backend (the body is
+/// Runs `$body` with `$pool` bound to the pool `$which`, whichever the backend (the body is
 /// compiled once per backend, so the same SQL serves both).
 macro_rules! on_pool {
-    ($store:expr, |$pool:ident| $body:expr) => {
-        match &$store.pool {
+    ($which:expr, |$pool:ident| $body:expr) => {
+        match &$which {
             Pool::Sqlite($pool) => $body,
             Pool::Postgres($pool) => $body,
         }
     };
 }
 
+mod commit;
+
+pub use commit::Applied;
+
+/// Which backend a pool is of, for the few statements whose SQL differs.
+trait Dialect {
+    const SQLITE: bool;
+}
+
+impl Dialect for SqlitePool {
+    const SQLITE: bool = true;
+}
+
+impl Dialect for PgPool {
+    const SQLITE: bool = false;
+}
+
+/// Whether `pool` is SQLite's.
+fn is_sqlite<P: Dialect>(_: &P) -> bool {
+    P::SQLITE
+}
+
 /// The store: SQLite or PostgreSQL.
 #[derive(Clone)]
 pub struct Store {
+    /// Writes and leases. On SQLite its one connection is the only writer.
     pool: Pool,
+    /// Reads (on SQLite, read-only connections beside the writer; on PostgreSQL, `pool`).
+    reads: Pool,
+    /// The group committer's queue ([`Store::apply`]).
+    committer: tokio::sync::mpsc::Sender<commit::Batch>,
     /// The file or URL, its password masked.
     location: String,
     changes: Option<tokio::sync::mpsc::UnboundedSender<EntityChange>>,
@@ -359,9 +392,10 @@ const DUE: &str = "status = 'IN_PROGRESS' AND (\
         AND n.waiting AND n.status = 'IN_PROGRESS')) \
     OR (lease_owner IS NOT NULL AND (lease_until IS NULL OR lease_until < $1)))";
 
-/// `offset` from now, as RFC 3339 with milliseconds (comparable as text with [`now`]'s).
-fn at(offset: Duration) -> String {
-    let offset = chrono::Duration::from_std(offset).unwrap_or(chrono::Duration::MAX);
+/// When a lease of `lease` taken now ends: RFC 3339 with milliseconds, comparable as text
+/// with [`crate::engine::now`]'s.
+pub fn lease_until(lease: Duration) -> String {
+    let offset = chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::MAX);
     (chrono::Utc::now() + offset).to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
@@ -429,17 +463,20 @@ impl Store {
             .foreign_keys(true);
         let pool = SqlitePoolOptions::new()
             .max_connections(1)
-            .connect_with(opts)
+            .test_before_acquire(false)
+            .connect_with(opts.clone())
             .await
             .map_err(|e| StoreError(format!("cannot open the store {}: {e}", path.display())))?;
-        let store = Store {
-            pool: Pool::Sqlite(pool),
-            location: path.display().to_string(),
-            changes: None,
-            fence: None,
-        };
-        store.migrate().await?;
-        Ok(store)
+        let location = path.display().to_string();
+        let writer = Pool::Sqlite(pool);
+        migrate(&writer, &location).await?;
+        let reads = SqlitePoolOptions::new()
+            .max_connections(SQLITE_READERS)
+            .test_before_acquire(false)
+            .connect_with(opts.read_only(true))
+            .await
+            .map_err(|e| StoreError(format!("cannot open the store {}: {e}", path.display())))?;
+        Ok(Store::new(writer, Pool::Sqlite(reads), location))
     }
 
     async fn open_postgres(url: &str) -> Result<Store, StoreError> {
@@ -453,6 +490,7 @@ impl Store {
         })?;
         let pool = PgPoolOptions::new()
             .max_connections(8)
+            .test_before_acquire(false)
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(opts)
             .await
@@ -463,102 +501,28 @@ impl Store {
                      database are right"
                 ))
             })?;
-        let store = Store {
-            pool: Pool::Postgres(pool),
+        let pool = Pool::Postgres(pool);
+        migrate(&pool, &location).await?;
+        Ok(Store::new(pool.clone(), pool, location))
+    }
+
+    /// A store over `pool` (writes) and `reads`, its committer started.
+    fn new(pool: Pool, reads: Pool, location: String) -> Store {
+        let (committer, queue) = tokio::sync::mpsc::channel(COMMIT_QUEUE);
+        tokio::spawn(commit::run(pool.clone(), queue));
+        Store {
+            pool,
+            reads,
+            committer,
             location,
             changes: None,
             fence: None,
-        };
-        store.migrate().await?;
-        Ok(store)
+        }
     }
 
     /// The store's file or URL (without its password), for messages.
     pub fn location(&self) -> &str {
         &self.location
-    }
-
-    async fn migrate(&self) -> Result<(), StoreError> {
-        match &self.pool {
-            Pool::Sqlite(pool) => {
-                let mut tx = pool.begin().await.map_err(err("begin"))?;
-                let have: i64 = sqlx::query("PRAGMA user_version")
-                    .fetch_one(&mut *tx)
-                    .await
-                    .and_then(|r| r.try_get(0))
-                    .map_err(err("read the schema version"))?;
-                let todo = self.pending(have, SQLITE_MIGRATIONS)?;
-                for m in todo {
-                    sqlx::raw_sql(*m)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(err("migrate"))?;
-                }
-                if !todo.is_empty() {
-                    sqlx::query(SQLITE_SET_VERSION)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(err("record the schema version"))?;
-                }
-                tx.commit().await.map_err(err("commit"))
-            }
-            Pool::Postgres(pool) => {
-                let mut tx = pool.begin().await.map_err(err("begin"))?;
-                // Several `serve` processes may start together: one migrates, the others wait.
-                sqlx::query("SELECT pg_advisory_xact_lock($1)")
-                    .bind(MIGRATION_LOCK)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(err("lock the schema"))?;
-                sqlx::raw_sql("CREATE TABLE IF NOT EXISTS wflow_schema (version BIGINT NOT NULL)")
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(err("create the schema version table"))?;
-                let have: i64 =
-                    sqlx::query("SELECT COALESCE(MAX(version), 0) AS version FROM wflow_schema")
-                        .fetch_one(&mut *tx)
-                        .await
-                        .and_then(|r| r.try_get("version"))
-                        .map_err(err("read the schema version"))?;
-                let todo = self.pending(have, POSTGRES_MIGRATIONS)?;
-                for m in todo {
-                    sqlx::raw_sql(*m)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(err("migrate"))?;
-                }
-                if !todo.is_empty() {
-                    sqlx::raw_sql("DELETE FROM wflow_schema")
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(err("record the schema version"))?;
-                    sqlx::query("INSERT INTO wflow_schema (version) VALUES ($1)")
-                        .bind(i64::try_from(POSTGRES_MIGRATIONS.len()).unwrap_or(i64::MAX))
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(err("record the schema version"))?;
-                }
-                tx.commit().await.map_err(err("commit"))
-            }
-        }
-    }
-
-    /// The migrations after the first `have`, or an error when the store is newer than this
-    /// build.
-    fn pending<'m>(
-        &self,
-        have: i64,
-        migrations: &'m [&'m str],
-    ) -> Result<&'m [&'m str], StoreError> {
-        let have = usize::try_from(have).unwrap_or(0);
-        migrations.get(have..).ok_or_else(|| {
-            StoreError(format!(
-                "the store {} was written by a newer wflow (schema {have}, this one knows {}); \
-                 upgrade wflow or use another --store",
-                self.location,
-                migrations.len()
-            ))
-        })
     }
 
     /// Reports every entity change [`Store::apply`] commits to `tx` from now on.
@@ -584,217 +548,43 @@ impl Store {
         matches!(self.pool, Pool::Postgres(_))
     }
 
-    /// Applies `writes` in one transaction.
-    pub async fn apply(&self, writes: &[Write]) -> Result<(), StoreError> {
+    /// Applies `writes` in one transaction (shared with the batches of other tasks waiting at
+    /// the same moment; see [`commit`]). A batch that writes node runs or finishes a run it
+    /// did not insert is refused when the store is [fenced](Store::fenced) and the run is not
+    /// leased to the fence's owner; what it found about that run is returned.
+    pub async fn apply(&self, writes: Vec<Write>) -> Result<Applied, StoreError> {
         if writes.is_empty() {
-            return Ok(());
+            return Ok(Applied::default());
         }
-        let report = self.changes.is_some();
-        let fenced = self.fence.as_ref().and_then(|owner| {
-            writes
-                .iter()
-                .find_map(|w| match w {
-                    Write::PutNodeRun(n) => Some(&n.run_id),
-                    Write::FinishRun { id, .. } => Some(id),
-                    _ => None,
-                })
-                .map(|run| (run, owner))
-        });
-        let inserted = writes.iter().find_map(|w| match w {
-            Write::InsertRun(r) => Some(&r.id),
+        let run = commit::Batch::guarded_run(&writes);
+        let node_run_of = writes.iter().find_map(|w| match w {
+            Write::PutNodeRun(n) => Some(n.run_id.clone()),
             _ => None,
         });
-        let notify = inserted.filter(|_| self.is_shared());
-        let changes = on_pool!(self, |pool| {
-            let mut tx = pool.begin().await.map_err(err("begin"))?;
-            if let Some((run, owner)) = fenced.filter(|(run, _)| Some(*run) != inserted) {
-                // Locks the run's row until the commit, so no claim can take it meanwhile.
-                let held = sqlx::query(
-                    "UPDATE runs SET lease_owner = lease_owner WHERE id = $1 AND lease_owner = $2",
-                )
-                .bind(run)
-                .bind(owner)
-                .execute(&mut *tx)
-                .await
-                .map_err(err("check the run's lease"))?;
-                if held.rows_affected() == 0 {
-                    return Err(StoreError(format!(
-                        "store: run {run} is no longer leased by this process (another one \
-                         took it over); not writing"
-                    )));
-                }
-            }
-            if let Some(run) = notify {
-                sqlx::query("SELECT pg_notify($1, $2)")
-                    .bind(DUE_CHANNEL)
-                    .bind(run)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(err("notify"))?;
-            }
-            let mut changes = Vec::new();
-            for w in writes {
-                if report && let Some((blueprint, identifier, after)) = entity_write(w) {
-                    let before = sqlx::query(ENTITY_BODY)
-                        .bind(blueprint)
-                        .bind(identifier)
-                        .fetch_optional(&mut *tx)
-                        .await
-                        .and_then(|r| r.map(|r| r.json("body")).transpose())
-                        .map_err(err("read an entity"))?;
-                    if before.is_some() || after.is_some() {
-                        changes.push(EntityChange {
-                            blueprint: blueprint.clone(),
-                            identifier: identifier.clone(),
-                            before,
-                            after: after.cloned(),
-                            run_id: None,
-                        });
-                    }
-                }
-                let q = match w {
-                    Write::InsertRun(r) => sqlx::query(
-                        "INSERT INTO runs (id, workflow, source, syntax, source_path, \
-                         trigger_node, trigger_payload, status, result, error, created_by, \
-                         cancel_requested, created_at, updated_at, completed_at) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
-                    )
-                    .bind(&r.id)
-                    .bind(&r.workflow)
-                    .bind(&r.source)
-                    .bind(&r.syntax)
-                    .bind(&r.source_path)
-                    .bind(&r.trigger_node)
-                    .bind(JsonArg(&r.trigger_payload))
-                    .bind(&r.status)
-                    .bind(&r.result)
-                    .bind(&r.error)
-                    .bind(&r.created_by)
-                    .bind(r.cancel_requested)
-                    .bind(&r.created_at)
-                    .bind(&r.updated_at)
-                    .bind(&r.completed_at),
-                    Write::FinishRun {
-                        id,
-                        status,
-                        result,
-                        error,
-                        at,
-                    } => sqlx::query(
-                        "UPDATE runs SET status = $2, result = $3, error = $4, updated_at = $5, \
-                         completed_at = CASE WHEN $2 = 'COMPLETED' THEN $5 ELSE NULL END \
-                         WHERE id = $1",
-                    )
-                    .bind(id)
-                    .bind(status)
-                    .bind(result)
-                    .bind(error)
-                    .bind(at),
-                    Write::RequestCancel { id, at } => sqlx::query(
-                        "UPDATE runs SET cancel_requested = TRUE, updated_at = $2 WHERE id = $1",
-                    )
-                    .bind(id)
-                    .bind(at),
-                    Write::PutNodeRun(n) => sqlx::query(
-                        "INSERT INTO node_runs (id, run_id, node, seq, status, result, output, \
-                         outlet, fallback, waiting, created_at, updated_at, completed_at) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
-                         ON CONFLICT (id) DO UPDATE SET status = excluded.status, \
-                         result = excluded.result, output = excluded.output, \
-                         outlet = excluded.outlet, fallback = excluded.fallback, \
-                         waiting = excluded.waiting, updated_at = excluded.updated_at, \
-                         completed_at = excluded.completed_at",
-                    )
-                    .bind(&n.id)
-                    .bind(&n.run_id)
-                    .bind(&n.node)
-                    .bind(n.seq)
-                    .bind(&n.status)
-                    .bind(&n.result)
-                    .bind(n.output.as_ref().map(JsonArg))
-                    .bind(&n.outlet)
-                    .bind(n.fallback)
-                    .bind(n.waiting)
-                    .bind(&n.created_at)
-                    .bind(&n.updated_at)
-                    .bind(&n.completed_at),
-                    Write::Log { run_id, record } => sqlx::query(
-                        "INSERT INTO logs (run_id, node, level, message, at) \
-                         VALUES ($1, $2, $3, $4, $5)",
-                    )
-                    .bind(run_id)
-                    .bind(&record.node)
-                    .bind(&record.level)
-                    .bind(&record.message)
-                    .bind(&record.at),
-                    Write::PutEntity {
-                        blueprint,
-                        identifier,
-                        body,
-                        at,
-                    } => sqlx::query(
-                        "INSERT INTO entities (blueprint, identifier, body, updated_at) \
-                         VALUES ($1, $2, $3, $4) ON CONFLICT (blueprint, identifier) \
-                         DO UPDATE SET body = excluded.body, updated_at = excluded.updated_at",
-                    )
-                    .bind(blueprint)
-                    .bind(identifier)
-                    .bind(JsonArg(body))
-                    .bind(at),
-                    Write::PutBlueprint { identifier, body } => sqlx::query(
-                        "INSERT INTO blueprints (identifier, body) VALUES ($1, $2) \
-                         ON CONFLICT (identifier) DO UPDATE SET body = excluded.body",
-                    )
-                    .bind(identifier)
-                    .bind(JsonArg(body)),
-                    Write::Response {
-                        run_id,
-                        node,
-                        record,
-                    } => sqlx::query(
-                        "INSERT INTO responses (run_id, node, responder, button, inputs, at) \
-                         VALUES ($1, $2, $3, $4, $5, $6)",
-                    )
-                    .bind(run_id)
-                    .bind(node)
-                    .bind(&record.responder)
-                    .bind(&record.button)
-                    .bind(JsonArg(&record.inputs))
-                    .bind(&record.at),
-                    Write::DeleteEntity {
-                        blueprint,
-                        identifier,
-                    } => {
-                        sqlx::query("DELETE FROM entities WHERE blueprint = $1 AND identifier = $2")
-                            .bind(blueprint)
-                            .bind(identifier)
-                    }
-                    Write::DeleteBlueprint { identifier } => {
-                        sqlx::query("DELETE FROM blueprints WHERE identifier = $1").bind(identifier)
-                    }
-                };
-                q.execute(&mut *tx).await.map_err(err("write"))?;
-            }
-            tx.commit().await.map_err(err("commit"))?;
-            changes
-        });
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let batch = commit::Batch {
+            writes,
+            run,
+            fence: self.fence.clone(),
+            report: self.changes.is_some(),
+            reply,
+        };
+        let stopped = || StoreError(format!("store {}: the committer stopped", self.location));
+        self.committer.send(batch).await.map_err(|_| stopped())?;
+        let written = answer.await.map_err(|_| stopped())??;
         if let Some(sender) = &self.changes {
-            let run_id = writes.iter().find_map(|w| match w {
-                Write::PutNodeRun(n) => Some(n.run_id.clone()),
-                _ => None,
-            });
-            for mut c in changes {
-                c.run_id.clone_from(&run_id);
+            for mut c in written.changes {
+                c.run_id.clone_from(&node_run_of);
                 // A closed receiver means nobody listens any more (the server stopped).
                 let _ = sender.send(c);
             }
         }
-        Ok(())
+        Ok(written.applied)
     }
 
     /// The id of the run that node run `node_run_id` belongs to.
     pub async fn node_run_owner(&self, node_run_id: &str) -> Result<Option<String>, StoreError> {
-        on_pool!(self, |pool| sqlx::query(
+        on_pool!(self.reads, |pool| sqlx::query(
             "SELECT run_id FROM node_runs WHERE id = $1"
         )
         .bind(node_run_id)
@@ -810,7 +600,7 @@ impl Store {
         workflow: &str,
         trigger: &str,
     ) -> Result<Option<RunRecord>, StoreError> {
-        on_pool!(self, |pool| sqlx::query(
+        on_pool!(self.reads, |pool| sqlx::query(
             "SELECT * FROM runs WHERE workflow = $1 AND trigger_node = $2 \
              ORDER BY created_at DESC, id DESC LIMIT 1",
         )
@@ -839,10 +629,10 @@ impl Store {
             "UPDATE runs SET lease_owner = $2, lease_until = $3 WHERE id IN (SELECT id FROM runs \
              WHERE {DUE} ORDER BY created_at LIMIT $4{lock}) RETURNING id"
         );
-        on_pool!(self, |pool| sqlx::query(sqlx::AssertSqlSafe(sql))
+        on_pool!(self.pool, |pool| sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(crate::engine::now())
             .bind(owner)
-            .bind(at(lease))
+            .bind(lease_until(lease))
             .bind(limit)
             .fetch_all(pool)
             .await
@@ -858,14 +648,14 @@ impl Store {
         owner: &str,
         lease: Duration,
     ) -> Result<bool, StoreError> {
-        on_pool!(self, |pool| sqlx::query(
+        on_pool!(self.pool, |pool| sqlx::query(
             "UPDATE runs SET lease_owner = $2, lease_until = $3 WHERE id = $1 \
              AND status = 'IN_PROGRESS' AND (lease_owner IS NULL OR lease_owner = $2 \
              OR lease_until IS NULL OR lease_until < $4)"
         )
         .bind(id)
         .bind(owner)
-        .bind(at(lease))
+        .bind(lease_until(lease))
         .bind(crate::engine::now())
         .execute(pool)
         .await
@@ -875,12 +665,12 @@ impl Store {
 
     /// Extends `owner`'s lease on run `id` by `lease`; `false` when it lost the lease.
     pub async fn renew(&self, id: &str, owner: &str, lease: Duration) -> Result<bool, StoreError> {
-        on_pool!(self, |pool| sqlx::query(
+        on_pool!(self.pool, |pool| sqlx::query(
             "UPDATE runs SET lease_until = $3 WHERE id = $1 AND lease_owner = $2"
         )
         .bind(id)
         .bind(owner)
-        .bind(at(lease))
+        .bind(lease_until(lease))
         .execute(pool)
         .await
         .map(|done| done.rows_affected() == 1))
@@ -889,7 +679,7 @@ impl Store {
 
     /// Ends `owner`'s lease on run `id`.
     pub async fn release(&self, id: &str, owner: &str) -> Result<(), StoreError> {
-        on_pool!(self, |pool| sqlx::query(
+        on_pool!(self.pool, |pool| sqlx::query(
             "UPDATE runs SET lease_owner = NULL, lease_until = NULL \
              WHERE id = $1 AND lease_owner = $2"
         )
@@ -904,7 +694,7 @@ impl Store {
     /// Expires every lease, for a store only one process serves (its leases are a stopped
     /// process's).
     pub async fn expire_leases(&self) -> Result<(), StoreError> {
-        on_pool!(self, |pool| sqlx::query(
+        on_pool!(self.pool, |pool| sqlx::query(
             "UPDATE runs SET lease_until = NULL WHERE lease_owner IS NOT NULL"
         )
         .execute(pool)
@@ -930,7 +720,7 @@ impl Store {
 
     /// The runs still in progress, oldest first.
     pub async fn unfinished_runs(&self) -> Result<Vec<RunRecord>, StoreError> {
-        on_pool!(self, |pool| sqlx::query(
+        on_pool!(self.reads, |pool| sqlx::query(
             "SELECT * FROM runs WHERE status = 'IN_PROGRESS' ORDER BY created_at"
         )
         .fetch_all(pool)
@@ -941,17 +731,19 @@ impl Store {
 
     /// The run `id`.
     pub async fn run(&self, id: &str) -> Result<Option<RunRecord>, StoreError> {
-        on_pool!(self, |pool| sqlx::query("SELECT * FROM runs WHERE id = $1")
-            .bind(id)
-            .fetch_optional(pool)
-            .await
-            .and_then(|r| r.map(|r| run_record(&r)).transpose()))
+        on_pool!(self.reads, |pool| sqlx::query(
+            "SELECT * FROM runs WHERE id = $1"
+        )
+        .bind(id)
+        .fetch_optional(pool)
+        .await
+        .and_then(|r| r.map(|r| run_record(&r)).transpose()))
         .map_err(err("read a run"))
     }
 
     /// The newest `limit` runs, newest first.
     pub async fn runs(&self, limit: i64) -> Result<Vec<RunRecord>, StoreError> {
-        on_pool!(self, |pool| sqlx::query(
+        on_pool!(self.reads, |pool| sqlx::query(
             "SELECT * FROM runs ORDER BY created_at DESC, id DESC LIMIT $1"
         )
         .bind(limit)
@@ -961,22 +753,9 @@ impl Store {
         .map_err(err("list runs"))
     }
 
-    /// Whether cancelling run `id` was requested.
-    pub async fn cancel_requested(&self, id: &str) -> Result<bool, StoreError> {
-        on_pool!(self, |pool| sqlx::query(
-            "SELECT cancel_requested FROM runs WHERE id = $1"
-        )
-        .bind(id)
-        .fetch_optional(pool)
-        .await
-        .and_then(|r| r.map(|r| r.flag("cancel_requested")).transpose()))
-        .map(|requested| requested.unwrap_or(false))
-        .map_err(err("read a run"))
-    }
-
     /// The node runs of run `id`, in start order.
     pub async fn node_runs(&self, run_id: &str) -> Result<Vec<NodeRunRecord>, StoreError> {
-        on_pool!(self, |pool| sqlx::query(
+        on_pool!(self.reads, |pool| sqlx::query(
             "SELECT * FROM node_runs WHERE run_id = $1 ORDER BY seq"
         )
         .bind(run_id)
@@ -988,7 +767,7 @@ impl Store {
 
     /// The log lines of run `id`, oldest first.
     pub async fn logs(&self, run_id: &str) -> Result<Vec<LogRecord>, StoreError> {
-        on_pool!(self, |pool| sqlx::query(
+        on_pool!(self.reads, |pool| sqlx::query(
             "SELECT node, level, message, at FROM logs WHERE run_id = $1 ORDER BY rowid",
         )
         .bind(run_id)
@@ -1015,7 +794,7 @@ impl Store {
         run_id: &str,
         node: &str,
     ) -> Result<Vec<ResponseRecord>, StoreError> {
-        on_pool!(self, |pool| sqlx::query(
+        on_pool!(self.reads, |pool| sqlx::query(
             "SELECT responder, button, inputs, at FROM responses WHERE run_id = $1 AND node = $2 \
              ORDER BY at, rowid",
         )
@@ -1040,7 +819,7 @@ impl Store {
 
     /// The blueprint `id`.
     pub async fn blueprint(&self, id: &str) -> Result<Option<Json>, StoreError> {
-        on_pool!(self, |pool| sqlx::query(
+        on_pool!(self.reads, |pool| sqlx::query(
             "SELECT body FROM blueprints WHERE identifier = $1"
         )
         .bind(id)
@@ -1052,7 +831,7 @@ impl Store {
 
     /// Every blueprint, by identifier.
     pub async fn blueprints(&self) -> Result<Vec<Json>, StoreError> {
-        on_pool!(self, |pool| sqlx::query(
+        on_pool!(self.reads, |pool| sqlx::query(
             "SELECT body FROM blueprints ORDER BY identifier"
         )
         .fetch_all(pool)
@@ -1067,7 +846,7 @@ impl Store {
         blueprint: &str,
         identifier: &str,
     ) -> Result<Option<Json>, StoreError> {
-        on_pool!(self, |pool| sqlx::query(ENTITY_BODY)
+        on_pool!(self.reads, |pool| sqlx::query(ENTITY_BODY)
             .bind(blueprint)
             .bind(identifier)
             .fetch_optional(pool)
@@ -1078,7 +857,7 @@ impl Store {
 
     /// The entities of `blueprint` (all blueprints when `None`).
     pub async fn entities(&self, blueprint: Option<&str>) -> Result<Vec<Json>, StoreError> {
-        on_pool!(self, |pool| sqlx::query(
+        on_pool!(self.reads, |pool| sqlx::query(
             "SELECT body FROM entities WHERE $1 IS NULL OR blueprint = $1 \
              ORDER BY blueprint, identifier",
         )
@@ -1092,7 +871,7 @@ impl Store {
     /// Records that the timer `key` fired; `false` when it was recorded before (so a timer
     /// fires once, across restarts and processes).
     pub async fn claim_timer(&self, key: &str, at: &str) -> Result<bool, StoreError> {
-        on_pool!(self, |pool| sqlx::query(
+        on_pool!(self.pool, |pool| sqlx::query(
             "INSERT INTO fired_timers (key, at) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING"
         )
         .bind(key)
@@ -1105,12 +884,106 @@ impl Store {
 
     /// Closes the store (checkpointing SQLite's WAL).
     pub async fn close(self) {
-        on_pool!(self, |pool| pool.close().await)
+        on_pool!(self.reads, |pool| pool.close().await);
+        on_pool!(self.pool, |pool| pool.close().await)
     }
+}
+
+/// Brings the schema of the store behind `pool` up to date.
+async fn migrate(pool: &Pool, location: &str) -> Result<(), StoreError> {
+    match pool {
+        Pool::Sqlite(pool) => {
+            let mut tx = pool.begin().await.map_err(err("begin"))?;
+            let have: i64 = sqlx::query("PRAGMA user_version")
+                .fetch_one(&mut *tx)
+                .await
+                .and_then(|r| r.try_get(0))
+                .map_err(err("read the schema version"))?;
+            let todo = pending(have, SQLITE_MIGRATIONS, location)?;
+            for m in todo {
+                sqlx::raw_sql(*m)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(err("migrate"))?;
+            }
+            if !todo.is_empty() {
+                sqlx::query(SQLITE_SET_VERSION)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(err("record the schema version"))?;
+            }
+            tx.commit().await.map_err(err("commit"))
+        }
+        Pool::Postgres(pool) => {
+            let mut tx = pool.begin().await.map_err(err("begin"))?;
+            // Several `serve` processes may start together: one migrates, the others wait.
+            sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                .bind(MIGRATION_LOCK)
+                .execute(&mut *tx)
+                .await
+                .map_err(err("lock the schema"))?;
+            sqlx::raw_sql("CREATE TABLE IF NOT EXISTS wflow_schema (version BIGINT NOT NULL)")
+                .execute(&mut *tx)
+                .await
+                .map_err(err("create the schema version table"))?;
+            let have: i64 =
+                sqlx::query("SELECT COALESCE(MAX(version), 0) AS version FROM wflow_schema")
+                    .fetch_one(&mut *tx)
+                    .await
+                    .and_then(|r| r.try_get("version"))
+                    .map_err(err("read the schema version"))?;
+            let todo = pending(have, POSTGRES_MIGRATIONS, location)?;
+            for m in todo {
+                sqlx::raw_sql(*m)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(err("migrate"))?;
+            }
+            if !todo.is_empty() {
+                sqlx::raw_sql("DELETE FROM wflow_schema")
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(err("record the schema version"))?;
+                sqlx::query("INSERT INTO wflow_schema (version) VALUES ($1)")
+                    .bind(i64::try_from(POSTGRES_MIGRATIONS.len()).unwrap_or(i64::MAX))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(err("record the schema version"))?;
+            }
+            tx.commit().await.map_err(err("commit"))
+        }
+    }
+}
+
+/// The migrations after the first `have`, or an error when the store is newer than this
+/// build.
+fn pending<'m>(
+    have: i64,
+    migrations: &'m [&'m str],
+    location: &str,
+) -> Result<&'m [&'m str], StoreError> {
+    let have = usize::try_from(have).unwrap_or(0);
+    migrations.get(have..).ok_or_else(|| {
+        StoreError(format!(
+            "the store {} was written by a newer wflow (schema {have}, this one knows {}); \
+             upgrade wflow or use another --store",
+            location,
+            migrations.len()
+        ))
+    })
 }
 
 /// Reads an entity's body.
 const ENTITY_BODY: &str = "SELECT body FROM entities WHERE blueprint = $1 AND identifier = $2";
+
+/// The columns the committer reads of the entities a group writes.
+const ENTITY_BODY_COLUMNS: &str = "blueprint, identifier, body";
+
+/// Read-only SQLite connections beside the writer.
+const SQLITE_READERS: u32 = 4;
+
+/// Batches waiting for the committer before [`Store::apply`] waits to hand over its own.
+const COMMIT_QUEUE: usize = 1024;
 
 /// The entity `w` writes and its new body (`None` when deleted), if `w` writes an entity.
 fn entity_write(w: &Write) -> Option<(&String, &String, Option<&Json>)> {
