@@ -14,7 +14,8 @@ use clap::{Args, Subcommand, ValueEnum};
 use serde_json::{Map, Value as Json};
 use wflow_compiler::ir::NodeConfig;
 use wflow_compiler::{Syntax, check_source, syntax_of};
-use wflow_runtime::engine::Outcome;
+use wflow_runtime::engine::{COMPLETED, Outcome};
+use wflow_runtime::lease::{DEFAULT_LEASE, Leases};
 use wflow_runtime::settings::Settings;
 use wflow_runtime::{Config, Engine, Plan, Secrets, Store, catalog, inputs, report};
 
@@ -133,6 +134,10 @@ enum RunsCommand {
     /// Continue a run that was interrupted (its completed nodes are not re-run).
     Resume {
         run: String,
+        /// Take the run over even though another process leases it (for a run whose
+        /// `wflow exec` was killed: its lease would otherwise end after 30 s).
+        #[arg(long)]
+        take_over: bool,
         #[command(flatten)]
         drive: DriveArgs,
     },
@@ -415,17 +420,109 @@ async fn exec_async(args: ExecArgs) -> Result<u8, Fail> {
             plan.workflow.identifier.value
         );
     }
-    let outcome = engine
-        .run(
-            &plan,
-            &trigger_id,
-            payload,
-            args.by.as_deref(),
-            &secrets,
-            &*crate::progress::observer(),
-        )
-        .await?;
+    let outcome = run_leased(
+        &engine,
+        &plan,
+        &trigger_id,
+        payload,
+        args.by.as_deref(),
+        &secrets,
+    )
+    .await?;
     finish(&engine, &outcome, args.drive.format).await
+}
+
+/// The name of `wflow exec` and `wflow runs` commands in run leases.
+const CLI_OWNER: &str = "cli-";
+
+/// Starts a run of `plan` and drives it while holding its lease, so that a `wflow serve`
+/// sharing the store leaves it alone (and takes it over if this command dies).
+async fn run_leased(
+    engine: &Engine,
+    plan: &Plan,
+    trigger: &str,
+    payload: Json,
+    by: Option<&str>,
+    secrets: &Secrets,
+) -> Result<Outcome, Fail> {
+    let leases = cli_leases(engine);
+    let fenced = leases.fence(engine);
+    let lease = Some((leases.owner(), leases.duration()));
+    let started = fenced
+        .start(plan, trigger, payload, by, secrets, lease)
+        .await?;
+    let id = started.id().to_string();
+    let observer = crate::progress::observer();
+    let drive = fenced.drive_started(plan, started, secrets, &*observer);
+    let outcome = leases
+        .hold(&id, drive)
+        .await
+        .ok_or_else(|| lost(&id))?
+        .map_err(Fail::from);
+    release_open(&leases, &id, &outcome).await?;
+    outcome
+}
+
+/// Does `act` on the stored run `run` (a response, a completion), then drives it, holding its
+/// lease; refused while another process drives the run.
+async fn drive_leased(
+    engine: &Engine,
+    leases: &Leases,
+    plan: &Plan,
+    run: &str,
+    secrets: &Secrets,
+    act: impl AsyncFnOnce(&Engine) -> Result<(), Fail>,
+) -> Result<Outcome, Fail> {
+    let fenced = leases.fence(engine);
+    let held = leases.claim(run).await?;
+    let completed = || async { Ok::<_, Fail>(stored(engine, run).await?.0.status == COMPLETED) };
+    if !held && !completed().await? {
+        return Err(bad(format!(
+            "run {run} is leased by another process (a `wflow serve` or `wflow exec` sharing \
+             this store); try again once it waits or ends, or, if that process is gone, wait \
+             for its lease to end ({} s at most) or pass --take-over to `wflow runs resume`",
+            leases.duration().as_secs()
+        )));
+    }
+    let work = async {
+        act(&fenced).await?;
+        Ok::<_, Fail>(
+            fenced
+                .drive(plan, run, secrets, &*crate::progress::observer())
+                .await?,
+        )
+    };
+    let outcome = leases.hold(run, work).await.ok_or_else(|| lost(run))?;
+    if held {
+        release_open(leases, run, &outcome).await?;
+    }
+    outcome
+}
+
+/// Ends the lease on `run` unless `outcome` completed it (a completed run's lease ended with
+/// it), also when the command failed.
+async fn release_open(
+    leases: &Leases,
+    run: &str,
+    outcome: &Result<Outcome, Fail>,
+) -> Result<(), Fail> {
+    if !matches!(outcome, Ok(o) if o.status == COMPLETED) {
+        leases.release(run).await?;
+    }
+    Ok(())
+}
+
+/// A command's leases on the store's runs.
+fn cli_leases(engine: &Engine) -> Leases {
+    Leases::new(&engine.store, CLI_OWNER, DEFAULT_LEASE)
+}
+
+/// The error of a command whose run another process took over.
+fn lost(run: &str) -> Fail {
+    bad(format!(
+        "run {run} was taken over by another process sharing the store (this command's lease \
+         on it expired); it goes on there"
+    ))
 }
 
 /// Prints the run's end and returns the exit code.
@@ -598,36 +695,46 @@ async fn runs_async(args: RunsArgs) -> Result<u8, Fail> {
             };
             let given = inputs::from_pairs(&form, &split_pairs(&inputs)?);
             let secrets = load_secrets(&plan, &drive)?;
-            let r = engine
-                .respond_as(
-                    &plan,
-                    &run,
-                    &node,
-                    &wflow_runtime::control::Responder {
-                        email: by,
-                        roles,
-                        teams,
-                    },
-                    &button,
-                    &given,
-                )
-                .await
-                .map_err(|e| bad(e.0))?;
-            if let wflow_runtime::control::Responded::Recorded { button, have, need } = &r {
-                eprintln!("recorded: `{button}` has {have} of {need} responses");
-            }
-            let outcome = engine
-                .drive(&plan, &run, &secrets, &*crate::progress::observer())
-                .await?;
+            let responder = wflow_runtime::control::Responder {
+                email: by,
+                roles,
+                teams,
+            };
+            let respond = async |fenced: &Engine| {
+                let r = fenced
+                    .respond_as(&plan, &run, &node, &responder, &button, &given)
+                    .await
+                    .map_err(|e| bad(e.0))?;
+                if let wflow_runtime::control::Responded::Recorded { button, have, need } = &r {
+                    eprintln!("recorded: `{button}` has {have} of {need} responses");
+                }
+                Ok(())
+            };
+            let outcome = drive_leased(
+                &engine,
+                &cli_leases(&engine),
+                &plan,
+                &run,
+                &secrets,
+                respond,
+            )
+            .await?;
             finish(&engine, &outcome, drive.format).await
         }
-        RunsCommand::Resume { run, drive } => {
+        RunsCommand::Resume {
+            run,
+            take_over,
+            drive,
+        } => {
             let engine = engine(&args.store, Some(&drive)).await?;
             let (_, plan) = stored(&engine, &run).await?;
             let secrets = load_secrets(&plan, &drive)?;
-            let outcome = engine
-                .drive(&plan, &run, &secrets, &*crate::progress::observer())
-                .await?;
+            let leases = cli_leases(&engine);
+            if take_over {
+                leases.take_over(&run).await?;
+            }
+            let outcome =
+                drive_leased(&engine, &leases, &plan, &run, &secrets, async |_| Ok(())).await?;
             finish(&engine, &outcome, drive.format).await
         }
         RunsCommand::Complete {
@@ -644,13 +751,21 @@ async fn runs_async(args: RunsArgs) -> Result<u8, Fail> {
                 .transpose()
                 .map_err(|e| bad(format!("--output is not JSON: {e}")))?;
             let secrets = load_secrets(&plan, &drive)?;
-            engine
-                .complete(&plan, &run, &node, &result.to_ascii_uppercase(), output)
-                .await
-                .map_err(|e| bad(e.0))?;
-            let outcome = engine
-                .drive(&plan, &run, &secrets, &*crate::progress::observer())
-                .await?;
+            let complete = async |fenced: &Engine| {
+                fenced
+                    .complete(&plan, &run, &node, &result.to_ascii_uppercase(), output)
+                    .await
+                    .map_err(|e| bad(e.0))
+            };
+            let outcome = drive_leased(
+                &engine,
+                &cli_leases(&engine),
+                &plan,
+                &run,
+                &secrets,
+                complete,
+            )
+            .await?;
             finish(&engine, &outcome, drive.format).await
         }
         RunsCommand::Cancel { run, force } => {
@@ -672,16 +787,15 @@ async fn runs_async(args: RunsArgs) -> Result<u8, Fail> {
             if drive.format == RunFormat::Human {
                 eprintln!("re-running {run}");
             }
-            let outcome = engine
-                .run(
-                    &plan,
-                    &old.trigger_node,
-                    old.trigger_payload.clone(),
-                    old.created_by.as_deref(),
-                    &secrets,
-                    &*crate::progress::observer(),
-                )
-                .await?;
+            let outcome = run_leased(
+                &engine,
+                &plan,
+                &old.trigger_node,
+                old.trigger_payload.clone(),
+                old.created_by.as_deref(),
+                &secrets,
+            )
+            .await?;
             finish(&engine, &outcome, drive.format).await
         }
     }

@@ -271,9 +271,17 @@ async fn killed_run_resumes(store: Option<&str>) {
     assert_eq!(runs[0]["status"], "IN_PROGRESS");
     let run = runs[0]["identifier"].as_str().expect("id").to_string();
 
+    // The dead command's lease still holds the run: resuming needs --take-over (or waiting
+    // for the lease to end).
+    let o = wflow_async(&d.0, &with(&store_args, &["runs", "resume", &run])).await;
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("--take-over"), "{}", text(&o));
     let o = wflow_async(
         &d.0,
-        &with(&store_args, &["runs", "resume", &run, "--format", "json"]),
+        &with(
+            &store_args,
+            &["runs", "resume", &run, "--take-over", "--format", "json"],
+        ),
     )
     .await;
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));

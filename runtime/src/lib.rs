@@ -2,6 +2,7 @@
 //!
 //! - [`plan::Plan`]: a workflow prepared to run (its jq compiled once);
 //! - [`engine::Engine`]: the durable interpreter over the [`store::Store`] (SQLite or PostgreSQL);
+//! - [`lease`]: which process drives a run, when several share a store;
 //! - [`inputs`]: form validation shared by `wflow exec` and `wflow serve`;
 //! - [`secrets`]: secret loading and redaction;
 //! - [`catalog`]: blueprints and entities;
@@ -19,6 +20,7 @@ pub mod github;
 pub mod inputs;
 pub mod jq;
 pub mod kafka;
+pub mod lease;
 mod nodes;
 pub mod plan;
 pub mod report;

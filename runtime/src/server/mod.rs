@@ -29,6 +29,7 @@ use wflow_compiler::{Diagnostic, Syntax, check_source};
 use metrics::{Metrics, Watch};
 
 use crate::engine::{COMPLETED, Config, Engine, Outcome, Started};
+use crate::lease::{DEFAULT_LEASE, Leases};
 use crate::plan::Plan;
 use crate::secrets::Secrets;
 use crate::store::{EntityChange, RunRecord, Store};
@@ -106,6 +107,9 @@ pub struct Options {
     pub lease: Option<Duration>,
 }
 
+/// The prefix of `wflow serve` processes' names in run leases.
+const SERVE_OWNER: &str = "serve-";
+
 /// How often the server looks for due runs when no notification wakes it.
 const POLL: Duration = Duration::from_millis(500);
 
@@ -120,9 +124,8 @@ struct Inner {
     engine: Engine,
     /// The engine that drives runs: its store writes a run only while this process leases it.
     driver: Engine,
-    /// This process's name in run leases.
-    owner: String,
-    lease: Duration,
+    /// This process's leases on runs.
+    leases: Leases,
     workflows: RwLock<Arc<BTreeMap<String, Arc<Plan>>>>,
     auth: Option<Auth>,
     secrets_file: Option<String>,
@@ -154,16 +157,16 @@ impl Server {
     pub fn new(store: Store, plans: Vec<Plan>, options: Options) -> Result<Server, crate::Error> {
         let (tx, rx) = mpsc::unbounded_channel();
         let engine = Engine::new(store.with_entity_changes(tx), options.config)?;
-        let owner = crate::engine::new_id("serve-");
-        let driver = Engine {
-            store: engine.store.fenced(&owner),
-            ..engine.clone()
-        };
+        let leases = Leases::new(
+            &engine.store,
+            SERVE_OWNER,
+            options.lease.unwrap_or(DEFAULT_LEASE),
+        );
+        let driver = leases.fence(&engine);
         let server = Server(Arc::new(Inner {
             engine,
             driver,
-            owner,
-            lease: options.lease.unwrap_or(Duration::from_secs(30)),
+            leases,
             workflows: RwLock::new(Arc::new(BTreeMap::new())),
             auth: options.auth,
             secrets_file: options.secrets_file,
@@ -272,7 +275,7 @@ impl Server {
     async fn claim_due(self, stop: CancellationToken) {
         let store = &self.0.engine.store;
         if !store.is_shared()
-            && let Err(e) = store.expire_leases().await
+            && let Err(e) = store.expire_leases(SERVE_OWNER).await
         {
             log_error("cannot expire the leases of a stopped process", &e);
         }
@@ -282,7 +285,7 @@ impl Server {
         });
         loop {
             match store
-                .claim_due(&self.0.owner, self.0.lease, CLAIM_BATCH)
+                .claim_due(self.0.leases.owner(), self.0.leases.duration(), CLAIM_BATCH)
                 .await
             {
                 Ok(ids) => {
@@ -397,7 +400,7 @@ impl Server {
         created_by: Option<&str>,
     ) -> Result<(String, Json), ApiError> {
         let secrets = self.secrets(plan)?;
-        let lease = Some((self.0.owner.as_str(), self.0.lease));
+        let lease = Some((self.0.leases.owner(), self.0.leases.duration()));
         let started = self
             .0
             .engine
@@ -419,20 +422,17 @@ impl Server {
         let run_id = run.id().to_string();
         let lock = self.run_lock(&run_id);
         let _held = lock.lock().await;
-        let store = &self.0.engine.store;
-        if matches!(run, Drive::Stored(_))
-            && !store
-                .claim_run(&run_id, &self.0.owner, self.0.lease)
-                .await?
-        {
+        if matches!(run, Drive::Stored(_)) && !self.0.leases.claim(&run_id).await? {
             return Ok(());
         }
-        let driven = tokio::select! {
-            driven = self.drive_leased(plan, run) => driven,
-            () = self.keep_lease(&run_id) => Err(ApiError::internal(format!(
-                "stopped driving run {run_id}: its lease was lost"
-            ))),
-        };
+        let driven = (self.0.leases)
+            .hold(&run_id, self.drive_leased(plan, run))
+            .await
+            .unwrap_or_else(|| {
+                Err(ApiError::internal(format!(
+                    "stopped driving run {run_id}: its lease was lost"
+                )))
+            });
         // A completed run's lease ended with it.
         if !matches!(&driven, Ok(o) if o.status == COMPLETED) {
             self.release(&run_id).await;
@@ -440,24 +440,9 @@ impl Server {
         driven.map(drop)
     }
 
-    /// Renews this process's lease on `run_id` until it is lost.
-    async fn keep_lease(&self, run_id: &str) {
-        loop {
-            tokio::time::sleep(self.0.lease / 3).await;
-            match (self.0.engine.store)
-                .renew(run_id, &self.0.owner, self.0.lease)
-                .await
-            {
-                Ok(true) => {}
-                Ok(false) => return,
-                Err(e) => return log_error(&format!("cannot renew the lease of run {run_id}"), &e),
-            }
-        }
-    }
-
     /// Ends this process's lease on `run_id`.
     async fn release(&self, run_id: &str) {
-        if let Err(e) = self.0.engine.store.release(run_id, &self.0.owner).await {
+        if let Err(e) = self.0.leases.release(run_id).await {
             log_error(&format!("cannot release run {run_id}"), &e);
         }
     }
@@ -471,8 +456,8 @@ impl Server {
         write: impl std::future::Future<Output = Result<T, ApiError>>,
     ) -> Result<T, ApiError> {
         let store = &self.0.engine.store;
-        let deadline = tokio::time::Instant::now() + self.0.lease * 2;
-        while !store.claim_run(run_id, &self.0.owner, self.0.lease).await? {
+        let deadline = tokio::time::Instant::now() + self.0.leases.duration() * 2;
+        while !self.0.leases.claim(run_id).await? {
             if store
                 .run(run_id)
                 .await?

@@ -663,6 +663,26 @@ impl Store {
         .map_err(err("claim a run"))
     }
 
+    /// Leases run `id` to `owner` for `lease` whoever holds it now, unless it completed.
+    pub async fn take_over(
+        &self,
+        id: &str,
+        owner: &str,
+        lease: Duration,
+    ) -> Result<bool, StoreError> {
+        on_pool!(self.pool, |pool| sqlx::query(
+            "UPDATE runs SET lease_owner = $2, lease_until = $3 \
+             WHERE id = $1 AND status = 'IN_PROGRESS'"
+        )
+        .bind(id)
+        .bind(owner)
+        .bind(lease_until(lease))
+        .execute(pool)
+        .await
+        .map(|done| done.rows_affected() == 1))
+        .map_err(err("take a run over"))
+    }
+
     /// Extends `owner`'s lease on run `id` by `lease`; `false` when it lost the lease.
     pub async fn renew(&self, id: &str, owner: &str, lease: Duration) -> Result<bool, StoreError> {
         on_pool!(self.pool, |pool| sqlx::query(
@@ -691,12 +711,13 @@ impl Store {
         .map_err(err("release a lease"))
     }
 
-    /// Expires every lease, for a store only one process serves (its leases are a stopped
-    /// process's).
-    pub async fn expire_leases(&self) -> Result<(), StoreError> {
+    /// Expires the leases held by owners named `prefix`…, for a store only one `serve`
+    /// process uses (such leases are a stopped process's); other processes' leases stay.
+    pub async fn expire_leases(&self, prefix: &str) -> Result<(), StoreError> {
         on_pool!(self.pool, |pool| sqlx::query(
-            "UPDATE runs SET lease_until = NULL WHERE lease_owner IS NOT NULL"
+            "UPDATE runs SET lease_until = NULL WHERE lease_owner LIKE $1 || '%'"
         )
+        .bind(prefix)
         .execute(pool)
         .await
         .map(drop))
