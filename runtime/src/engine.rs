@@ -504,9 +504,6 @@ impl Engine {
             .execute(plan, st, node, &rec, ctx.clone(), secrets)
             .await?;
         let mut done = done;
-        if done.result == CANCELLED {
-            return Ok(After::Cancel);
-        }
         if done.result == SUCCESS
             && !done.waiting
             && let Some(vars) = &node.variables
@@ -534,6 +531,9 @@ impl Engine {
         }
         if let Some(m) = &message {
             st.log(log(id, "ERROR", m.clone()));
+        }
+        if done.result == CANCELLED {
+            return Ok(After::Cancel);
         }
         let at = now();
         rec.output = Some(secrets.redact(&done.output));

@@ -241,12 +241,27 @@ impl Engine {
         }
         let mut tracked = rec.clone();
         tracked.output = Some(run_output(&run_id, &run_url));
-        self.store
+        let mut applied = self
+            .store
             .apply(vec![Write::PutNodeRun(Box::new(tracked))])
             .await?;
         let path = format!("/repos/{}/{}/actions/runs/{run_id}", d.owner, d.repo);
         let mut failures = 0;
         loop {
+            if applied.cancel_requested {
+                logs.push(log(
+                    node,
+                    "INFO",
+                    format!(
+                        "the run was cancelled: stopped following GitHub workflow run {run_id} \
+                         (it goes on on GitHub; cancel it there if needed)"
+                    ),
+                ));
+                return Ok(Done {
+                    logs,
+                    ..Done::cancelled()
+                });
+            }
             match self
                 .github_call(reqwest::Method::GET, &path, token, None)
                 .await
@@ -309,6 +324,8 @@ impl Engine {
                 }
             }
             tokio::time::sleep(self.config.github.poll_interval).await;
+            applied.cancel_requested =
+                (self.store.run(&rec.run_id).await?).is_some_and(|r| r.cancel_requested);
         }
     }
 

@@ -139,8 +139,8 @@ async fn error(engine: &Engine, run_id: &str) -> String {
 // --- GitHub -------------------------------------------------------------------------------
 
 /// GitHub's dispatch and workflow-runs API. `ghes` rejects `return_run_details` with 422 as
-/// GitHub Enterprise Server does; a workflow named `fail.yml` concludes `failure`; runs are
-/// `in_progress` for the first two polls.
+/// GitHub Enterprise Server does; a workflow named `fail.yml` concludes `failure`, one named
+/// `slow.yml` never ends; runs are `in_progress` for the first two polls.
 async fn github(ghes: bool) -> (String, Log) {
     serve(move |method, path, body, seen| {
         let run = |id: u64| {
@@ -159,7 +159,13 @@ async fn github(ghes: bool) -> (String, Log) {
             if ghes {
                 return (StatusCode::NO_CONTENT, Json::Null);
             }
-            let id = if path.contains("/fail.yml/") { 901 } else { 900 };
+            let id = if path.contains("/fail.yml/") {
+                901
+            } else if path.contains("/slow.yml/") {
+                902
+            } else {
+                900
+            };
             let mut r = run(id);
             r["workflow_run_id"] = json!(id);
             r["run_url"] = json!(format!("/repos/acme/api/actions/runs/{id}"));
@@ -171,7 +177,7 @@ async fn github(ghes: bool) -> (String, Log) {
         if let Some(id) = path.strip_prefix("/repos/acme/api/actions/runs/") {
             let polls = seen.iter().filter(|s| s.path == path).count();
             let mut r = run(id.parse().unwrap_or(0));
-            if polls < 2 {
+            if polls < 2 || id == "902" {
                 r["status"] = json!("in_progress");
                 r["conclusion"] = Json::Null;
             } else {
@@ -259,6 +265,52 @@ async fn github_dispatch_polls_the_run_to_its_conclusion() {
     assert_eq!(polls, 3, "polled until completed: {seen:#?}");
     let logs = engine.store.logs(&o.run_id).await.expect("logs");
     assert!(logs.iter().all(|l| !l.message.contains(TOKEN)));
+}
+
+/// Cancelling a run while its GitHub workflow run is followed stops the following.
+#[tokio::test]
+async fn a_cancel_stops_following_a_github_run() {
+    let (base, _log) = github(false).await;
+    let (engine, _dir) = new_engine(github_config(&base)).await;
+    let p = std::sync::Arc::new(plan(
+        r#"workflow gh "GH" {
+  form trigger "T" { }
+  github dispatch "Dispatch" { installation "gh"; org "acme"; repo "api"; workflow "slow.yml" }
+  flow { trigger -> dispatch }
+}"#,
+    ));
+    let driving = {
+        let (engine, p) = (engine.clone(), std::sync::Arc::clone(&p));
+        tokio::spawn(async move { run(&engine, &p, json!({}), &token()).await })
+    };
+    // Once the GitHub run is known (written to the node run), ask to cancel.
+    let t0 = std::time::Instant::now();
+    let run_id = loop {
+        let runs = engine.store.runs(1).await.expect("runs");
+        if let Some(r) = runs.first()
+            && output(&engine, &r.id, "dispatch").await["runId"] == 902
+        {
+            break r.id.clone();
+        }
+        assert!(t0.elapsed() < Duration::from_secs(10), "never dispatched");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    };
+    assert!(!engine.cancel(&run_id, false).await.expect("cancel"));
+    let o = tokio::time::timeout(Duration::from_secs(10), driving)
+        .await
+        .expect("the node stops following the run")
+        .expect("join");
+    assert_eq!(o.result.as_deref(), Some("CANCELLED"));
+    let nodes = engine.store.node_runs(&run_id).await.expect("nodes");
+    let dispatch = nodes.iter().find(|n| n.node == "dispatch").expect("node");
+    assert_eq!(dispatch.result.as_deref(), Some("CANCELLED"));
+    let logs = engine.store.logs(&run_id).await.expect("logs");
+    assert!(
+        logs.iter().any(|l| l
+            .message
+            .contains("stopped following GitHub workflow run 902")),
+        "{logs:?}"
+    );
 }
 
 #[tokio::test]
