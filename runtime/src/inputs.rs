@@ -191,6 +191,21 @@ fn check_value(key: &str, schema: &InputSchema, v: &Json, problems: &mut Vec<Inp
                     check_value(&format!("{key}[{i}]"), item_schema, item, problems);
                 }
             }
+            let unique = keyword(schema, "uniqueItems").is_some_and(|u| u.to_json() == true);
+            if unique
+                && let Some((i, dup)) = items
+                    .iter()
+                    .enumerate()
+                    .find(|(i, item)| items[..*i].contains(item))
+            {
+                problems.push(problem(
+                    key,
+                    format!(
+                        "item {i} ({}) repeats an earlier one; the items must be unique",
+                        shown(dup)
+                    ),
+                ));
+            }
         }
         Json::Object(members) => {
             for field in &schema.properties {
@@ -203,8 +218,89 @@ fn check_value(key: &str, schema: &InputSchema, v: &Json, problems: &mut Vec<Inp
                     None => {}
                 }
             }
+            check_other_members(key, schema, members, problems);
         }
         Json::Null | Json::Bool(_) => {}
+    }
+}
+
+/// Checks the members of an object input that its `properties` do not name, against
+/// `patternProperties` and `additionalProperties` (JSON Schema semantics: a member matching a
+/// pattern is checked against that pattern's schema, and only the others are "additional").
+fn check_other_members(
+    key: &str,
+    schema: &InputSchema,
+    members: &Map<String, Json>,
+    problems: &mut Vec<InputProblem>,
+) {
+    let patterns: Vec<(String, Json)> =
+        match keyword(schema, "patternProperties").map(|p| p.to_json()) {
+            Some(Json::Object(m)) => m.into_iter().collect(),
+            _ => Vec::new(),
+        };
+    let additional = keyword(schema, "additionalProperties").map(|a| a.to_json());
+    let named: Vec<&str> = schema
+        .properties
+        .iter()
+        .map(|f| f.key.value.as_str())
+        .collect();
+    for (name, value) in members.iter().filter(|(k, _)| !named.contains(&k.as_str())) {
+        let sub = format!("{key}.{name}");
+        let mut matched = false;
+        for (pattern, sub_schema) in &patterns {
+            match regex::Regex::new(pattern) {
+                Ok(re) if re.is_match(name) => {
+                    matched = true;
+                    check_json_schema(&sub, sub_schema, value, problems);
+                }
+                Ok(_) => {}
+                Err(_) => problems.push(problem(
+                    key,
+                    format!(
+                        "the form's pattern property `{pattern}` is not a valid regular expression"
+                    ),
+                )),
+            }
+        }
+        match &additional {
+            _ if matched => {}
+            Some(Json::Bool(false)) => {
+                let allowed = if named.is_empty() {
+                    "none".to_string()
+                } else {
+                    named.join(", ")
+                };
+                problems.push(problem(
+                    &sub,
+                    format!("is not a field of this object (its fields: {allowed})"),
+                ));
+            }
+            Some(sub_schema @ Json::Object(_)) => {
+                check_json_schema(&sub, sub_schema, value, problems);
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Checks `value` against a JSON Schema written in the form (the schema of a pattern or of
+/// additional properties), reporting each violation with its path.
+fn check_json_schema(key: &str, schema: &Json, value: &Json, problems: &mut Vec<InputProblem>) {
+    match jsonschema::validator_for(schema) {
+        Ok(validator) => {
+            for e in validator.iter_errors(value) {
+                let path = e.instance_path().to_string();
+                let at = path
+                    .split('/')
+                    .filter(|s| !s.is_empty())
+                    .fold(key.to_string(), |k, s| format!("{k}.{s}"));
+                problems.push(problem(&at, e.to_string()));
+            }
+        }
+        Err(e) => problems.push(problem(
+            key,
+            format!("the form's schema for this value is not valid JSON Schema: {e}"),
+        )),
     }
 }
 
@@ -358,6 +454,60 @@ mod tests {
         let problems = validate(&f, &Map::new()).expect_err("missing");
         let keys: Vec<&str> = problems.iter().map(|p| p.key.as_str()).collect();
         assert_eq!(keys, ["service", "env"]);
+    }
+
+    #[test]
+    fn unique_items_and_the_members_an_object_does_not_name() {
+        let f = form(
+            r#"workflow w "W" {
+  form trigger "T" {
+    input tags?: string[] "Tags" { unique_items true }
+    input closed?: object "Closed" {
+      additional_properties false
+      input region: string "Region"
+    }
+    input labels?: object "Labels" {
+      pattern_properties { "^x-": { type: "string" } }
+      additional_properties { type: "number", minimum: 0 }
+    }
+  }
+  webhook w "W" { url "http://127.0.0.1/x" }
+  flow { trigger -> w }
+}"#,
+        );
+        let given = json!({
+            "tags": ["a", "b", "a"],
+            "closed": {"region": "eu", "zone": "b"},
+            "labels": {"x-team": 1, "x-env": "prod", "weight": -2, "size": 3},
+        });
+        let Json::Object(given) = given else {
+            unreachable!()
+        };
+        let problems = validate(&f, &given).expect_err("invalid");
+        let text: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
+        assert_eq!(problems.len(), 4, "{text:#?}");
+        assert!(
+            text[0].starts_with("input `tags`: item 2 (\"a\") repeats"),
+            "{text:#?}"
+        );
+        assert_eq!(
+            text[1],
+            "input `closed.zone`: is not a field of this object (its fields: region)"
+        );
+        let labels: Vec<&str> = problems[2..].iter().map(|p| p.key.as_str()).collect();
+        assert_eq!(labels, ["labels.x-team", "labels.weight"], "{text:#?}");
+        assert!(text[2].contains("is not of type \"string\""), "{text:#?}");
+        assert!(text[3].contains("minimum of 0"), "{text:#?}");
+
+        let given = json!({
+            "tags": ["a", "b"],
+            "closed": {"region": "eu"},
+            "labels": {"x-team": "web", "size": 3},
+        });
+        let Json::Object(given) = given else {
+            unreachable!()
+        };
+        validate(&f, &given).expect("valid");
     }
 
     #[test]
