@@ -84,7 +84,7 @@ impl Engine {
             error,
             at,
         });
-        self.store.apply(std::mem::take(&mut st.pending)).await?;
+        self.flush(st).await?;
         Ok(())
     }
 
@@ -190,7 +190,7 @@ impl Engine {
                 )
                 .await;
         }
-        self.store.apply(std::mem::take(&mut st.pending)).await?;
+        self.flush(&mut st).await?;
         Ok(())
     }
 
@@ -330,7 +330,7 @@ impl Engine {
         let have = all.iter().filter(|r| r.button == button).count() as u64;
         let need = outlet.num_of_responders.unwrap_or(1).max(1);
         if have < need {
-            self.store.apply(std::mem::take(&mut st.pending)).await?;
+            self.flush(&mut st).await?;
             return Ok(Responded::Recorded {
                 button: button.to_string(),
                 have,
@@ -365,7 +365,7 @@ impl Engine {
         rec.updated_at = at.clone();
         rec.completed_at = Some(at);
         st.put(rec);
-        self.store.apply(std::mem::take(&mut st.pending)).await?;
+        self.flush(&mut st).await?;
         Ok(Responded::Decided {
             outlet: button.to_string(),
         })

@@ -144,7 +144,8 @@ pub(crate) fn log(node: &str, level: &str, message: String) -> LogRecord {
     }
 }
 
-/// A run just written by [`Engine::start`], not driven yet.
+/// A new run, not driven yet: made by [`Engine::begin`] (not written yet) or
+/// [`Engine::start`] (written).
 pub struct Started(State);
 
 impl Started {
@@ -153,10 +154,13 @@ impl Started {
         &self.0.run.id
     }
 
-    /// The run as Port's run object.
-    pub fn report(&self) -> Json {
-        let nodes: Vec<NodeRunRecord> = self.0.nodes.values().cloned().collect();
-        crate::report::run_report(&self.0.run, &nodes, &[])
+    /// A receiver of the run (as Port's run object) once it is durable: when the first write
+    /// of its drive commits (with its first node's start, for a run from [`Engine::begin`]).
+    /// Dropped without a value if that write fails.
+    pub fn announce(&mut self) -> tokio::sync::oneshot::Receiver<Json> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.0.announce = Some(tx);
+        rx
     }
 }
 
@@ -166,9 +170,18 @@ pub(crate) struct State {
     pub(crate) nodes: HashMap<String, NodeRunRecord>,
     pub(crate) seq: i64,
     pub(crate) pending: Vec<Write>,
+    /// Hears the run once the next write commits ([`Started::announce`]).
+    pub(crate) announce: Option<tokio::sync::oneshot::Sender<Json>>,
 }
 
 impl State {
+    /// The run as Port's run object (its node runs in start order, without logs).
+    fn report(&self) -> Json {
+        let mut nodes: Vec<NodeRunRecord> = self.nodes.values().cloned().collect();
+        nodes.sort_by_key(|n| n.seq);
+        crate::report::run_report(&self.run, &nodes, &[])
+    }
+
     pub(crate) fn put(&mut self, rec: NodeRunRecord) {
         self.pending.push(Write::PutNodeRun(Box::new(rec.clone())));
         self.nodes.insert(rec.node.clone(), rec);
@@ -301,7 +314,7 @@ impl Engine {
                 json!({}),
             ))),
             Ok(values) => {
-                let applied = self.store.apply(std::mem::take(&mut st.pending)).await?;
+                let applied = self.flush(st).await?;
                 if applied.cancel_requested {
                     return Ok(Err(Done::cancelled()));
                 }
@@ -310,9 +323,31 @@ impl Engine {
         }
     }
 
-    /// Creates a run of `plan` fired by `trigger` with `payload` as the trigger's output (the
+    /// A new run of `plan` fired by `trigger` with `payload` as the trigger's output (the
     /// validated form inputs, or the event), leased to `lease`'s owner for its duration when
-    /// given. The run is written; [`Engine::drive_started`] drives it on.
+    /// given. Nothing is written yet: [`Engine::drive_started`] writes the run together with
+    /// its first node's start.
+    pub fn begin(
+        &self,
+        plan: &Plan,
+        trigger: &str,
+        payload: Json,
+        created_by: Option<&str>,
+        secrets: &Secrets,
+        lease: Option<(&str, Duration)>,
+    ) -> Started {
+        let mut st = new_run(plan, trigger, payload, created_by, secrets);
+        if let Some((owner, lease)) = lease {
+            st.pending.push(Write::Lease {
+                run_id: st.run.id.clone(),
+                owner: owner.to_string(),
+                until: crate::store::lease_until(lease),
+            });
+        }
+        Started(st)
+    }
+
+    /// A new run as [`Engine::begin`] makes it, written at once.
     pub async fn start(
         &self,
         plan: &Plan,
@@ -322,20 +357,13 @@ impl Engine {
         secrets: &Secrets,
         lease: Option<(&str, Duration)>,
     ) -> Result<Started, Error> {
-        let mut st = new_run(plan, trigger, payload, created_by, secrets);
-        if let Some((owner, lease)) = lease {
-            st.pending.push(Write::Lease {
-                run_id: st.run.id.clone(),
-                owner: owner.to_string(),
-                until: crate::store::lease_until(lease),
-            });
-        }
-        self.store.apply(std::mem::take(&mut st.pending)).await?;
-        Ok(Started(st))
+        let mut started = self.begin(plan, trigger, payload, created_by, secrets, lease);
+        self.flush(&mut started.0).await?;
+        Ok(started)
     }
 
-    /// Drives a run [`Engine::start`] wrote, as [`Engine::drive`] does (without reading it
-    /// back).
+    /// Drives a run from [`Engine::begin`] or [`Engine::start`], as [`Engine::drive`] does
+    /// (without reading it back).
     pub async fn drive_started(
         &self,
         plan: &Plan,
@@ -346,8 +374,7 @@ impl Engine {
         self.drive_state(plan, started.0, secrets, obs).await
     }
 
-    /// Creates a run as [`Engine::start`] does and drives it as [`Engine::drive`] does; the
-    /// run is first written together with its first node's start.
+    /// Creates a run as [`Engine::begin`] does and drives it as [`Engine::drive`] does.
     pub async fn run(
         &self,
         plan: &Plan,
@@ -357,8 +384,18 @@ impl Engine {
         secrets: &Secrets,
         obs: &dyn Observer,
     ) -> Result<Outcome, Error> {
-        let st = new_run(plan, trigger, payload, created_by, secrets);
-        self.drive_state(plan, st, secrets, obs).await
+        let started = self.begin(plan, trigger, payload, created_by, secrets, None);
+        self.drive_started(plan, started, secrets, obs).await
+    }
+
+    /// Writes what `st` has pending, then announces the run if someone waits for it.
+    pub(crate) async fn flush(&self, st: &mut State) -> Result<crate::store::Applied, Error> {
+        let applied = self.store.apply(std::mem::take(&mut st.pending)).await?;
+        if let Some(tx) = st.announce.take() {
+            // The receiver may be gone (a request that timed out); the run goes on.
+            let _ = tx.send(st.report());
+        }
+        Ok(applied)
     }
 
     pub(crate) async fn load(&self, run_id: &str) -> Result<State, Error> {
@@ -375,6 +412,7 @@ impl Engine {
             nodes,
             seq,
             pending: Vec::new(),
+            announce: None,
         })
     }
 
@@ -404,7 +442,7 @@ impl Engine {
             let id = match next(plan, &st) {
                 Next::Run(id) => id.to_string(),
                 Next::Waiting(waiting) => {
-                    let applied = self.store.apply(std::mem::take(&mut st.pending)).await?;
+                    let applied = self.flush(&mut st).await?;
                     if applied.cancel_requested {
                         return self.cancelled(st).await;
                     }
@@ -431,7 +469,7 @@ impl Engine {
                     .iter()
                     .any(|w| matches!(w, Write::PutEntity { .. }))
             {
-                self.store.apply(std::mem::take(&mut st.pending)).await?;
+                self.flush(&mut st).await?;
             }
             match self.run_node(plan, &mut st, node, secrets, obs).await? {
                 After::Next => {}
@@ -581,7 +619,7 @@ impl Engine {
             });
         }
         if external(&node.config) {
-            self.store.apply(std::mem::take(&mut st.pending)).await?;
+            self.flush(st).await?;
         }
         if done.result == FAILED && (done.fatal || on_failure(&node.config) == OnFailure::Terminate)
         {
@@ -809,6 +847,7 @@ fn new_run(
         run,
         nodes,
         seq: 0,
+        announce: None,
     }
 }
 

@@ -751,7 +751,12 @@ mod tests {
 
     #[tokio::test]
     async fn deep_values_do_not_overflow() {
-        let ev = Evaluator::new(1, Limits::default()).expect("pool");
+        // The stack is under test, not the time: a loaded machine may take seconds.
+        let limits = Limits {
+            time: Duration::from_secs(120),
+            ..Limits::default()
+        };
+        let ev = Evaluator::new(1, limits).expect("pool");
         let p = programs(&["reduce range(100000) as $i (null; [.]) | tojson | length"]);
         let out = ev
             .eval(

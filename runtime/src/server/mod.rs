@@ -401,18 +401,26 @@ impl Server {
     ) -> Result<(String, Json), ApiError> {
         let secrets = self.secrets(plan)?;
         let lease = Some((self.0.leases.owner(), self.0.leases.duration()));
-        let started = self
+        let mut started = self
             .0
             .engine
-            .start(plan, trigger, payload, created_by, &secrets, lease)
-            .await
-            .map_err(ApiError::internal)?;
+            .begin(plan, trigger, payload, created_by, &secrets, lease);
         let run_id = started.id().to_string();
-        let report = started.report();
+        // The run is written with its first node's start, by the drive.
+        let written = started.announce();
+        let drive = self.spawn_drive(Arc::clone(plan), Drive::Started(Box::new(started)));
+        let Ok(report) = written.await else {
+            let why = match drive.await {
+                Ok(Err(e)) => e.message(),
+                _ => "the drive stopped".into(),
+            };
+            return Err(ApiError::internal(format!(
+                "the run could not be written: {why}"
+            )));
+        };
         let workflow = &plan.workflow.identifier.value;
         self.0.metrics.started(workflow);
         tracing::info!(run = run_id, workflow, trigger, "run started");
-        self.spawn_drive(Arc::clone(plan), Drive::Started(Box::new(started)));
         Ok((run_id, report))
     }
 
