@@ -373,3 +373,96 @@ fn formatting_and_quick_fixes() {
     assert_eq!(broken["result"], Value::Null);
     c.shutdown();
 }
+
+#[test]
+fn optional_fields_only_for_clients_that_declare_them() {
+    // Related information ("first given here") and `isPreferred` on quick fixes go only to
+    // clients that declare them: Emacs 29.1's eglot sends `relatedInformation: false`, Neovim
+    // 0.6 and 0.7 send no `isPreferredSupport` (their recorded capabilities, in pytest-lsp).
+    let text = "workflow w {\n  description \"a\"\n  description \"b\"\n  webhook a { url \"https://x\"; methd POST }\n}\n";
+    let declining = json!({
+        "general": {"positionEncodings": ["utf-32", "utf-8", "utf-16"]},
+        "textDocument": {
+            "publishDiagnostics": {"relatedInformation": false, "tagSupport": {"valueSet": [1, 2]}},
+            "codeAction": {"codeActionLiteralSupport": {"codeActionKind": {"valueSet": ["quickfix"]}}}
+        }
+    });
+    let declaring = json!({
+        "textDocument": {
+            "publishDiagnostics": {"relatedInformation": true},
+            "codeAction": {
+                "codeActionLiteralSupport": {"codeActionKind": {"valueSet": ["quickfix"]}},
+                "isPreferredSupport": true
+            }
+        }
+    });
+    for (caps, declared) in [(declining, false), (declaring, true)] {
+        let mut c = Client::start();
+        c.initialize(caps);
+        let uri = "file:///tmp/optional.wflow";
+        c.open(uri, text);
+        let diags = c.diagnostics(uri, 1);
+        let dup = diags
+            .iter()
+            .find(|d| d["code"] == "duplicate-field")
+            .expect("duplicate field reported");
+        assert_eq!(
+            dup.get("relatedInformation").is_some(),
+            declared,
+            "{diags:#?}"
+        );
+        let whole =
+            json!({"start": {"line": 0, "character": 0}, "end": {"line": 5, "character": 0}});
+        let actions = c.request(
+            "textDocument/codeAction",
+            json!({"textDocument": {"uri": uri}, "range": whole, "context": {"diagnostics": []}}),
+        );
+        let actions = actions["result"].as_array().cloned().unwrap_or_default();
+        assert_eq!(actions.len(), 1, "{actions:#?}");
+        assert_eq!(
+            actions[0].get("isPreferred").is_some(),
+            declared,
+            "{actions:#?}"
+        );
+        c.shutdown();
+    }
+}
+
+#[test]
+fn a_node_in_a_chain_is_renamed_once() {
+    // In `trigger -> call -> notify`, `call` ends one connection and starts the next at the same
+    // place: rename and references name it once there (overlapping edits are invalid LSP).
+    let text = "workflow w \"W\" {\n  form trigger \"Go\" {\n    input service: string \"Service\"\n  }\n  webhook call \"Call\" { url \"https://x/{{ .outputs.trigger.service }}\" }\n  webhook notify \"Notify\" { url \"https://x/{{ .outputs.call.response.status }}\" }\n  flow {\n    trigger -> call -> notify\n  }\n}\n";
+    let mut c = Client::start();
+    c.initialize(vscode_capabilities());
+    let uri = "file:///tmp/chain.wflow";
+    c.open(uri, text);
+    assert_eq!(c.diagnostics(uri, 1), Vec::<Value>::new());
+    let at = pos_of(text, "call -> notify");
+    let refs = c.request(
+        "textDocument/references",
+        json!({"textDocument": {"uri": uri}, "position": at, "context": {"includeDeclaration": true}}),
+    );
+    let refs = refs["result"].as_array().cloned().unwrap_or_default();
+    assert_eq!(refs.len(), 3, "declaration, flow, jq: {refs:#?}");
+    let rename = c.request(
+        "textDocument/rename",
+        json!({"textDocument": {"uri": uri}, "position": at, "newName": "invoke"}),
+    );
+    let edits = rename["result"]["changes"][uri]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let mut starts: Vec<String> = edits
+        .iter()
+        .map(|e| e["range"]["start"].to_string())
+        .collect();
+    starts.sort();
+    starts.dedup();
+    assert_eq!(
+        (edits.len(), starts.len()),
+        (3, 3),
+        "declaration, flow, jq, no two at one place: {rename}"
+    );
+    c.shutdown();
+}

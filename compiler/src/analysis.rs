@@ -131,9 +131,12 @@ pub fn occurrences(wf: &Workflow, id: &str) -> Vec<Occurrence> {
     }
     for c in &wf.connections {
         for end in [&c.source, &c.target] {
-            if end.value == id {
+            // In a chain `a -> b -> c`, `b` ends one connection and starts the next at the
+            // same place: name it once (rename edits must not overlap).
+            let span = ident_span(end);
+            if end.value == id && !out.iter().any(|o| o.span == span) {
                 out.push(Occurrence {
-                    span: ident_span(end),
+                    span,
                     is_declaration: false,
                 });
             }

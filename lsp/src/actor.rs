@@ -20,9 +20,29 @@ use wflow_compiler::{Checked, Syntax, check_source};
 
 use crate::convert::{Encoding, LineIndex, diagnostic};
 
+/// What the client declared in `initialize` that the answers depend on.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientSupport {
+    pub encoding: Encoding,
+    /// `textDocument.publishDiagnostics.relatedInformation`.
+    pub related_information: bool,
+    /// `textDocument.codeAction.isPreferredSupport`.
+    pub is_preferred: bool,
+}
+
+impl Default for ClientSupport {
+    fn default() -> ClientSupport {
+        ClientSupport {
+            encoding: Encoding::Utf16,
+            related_information: false,
+            is_preferred: false,
+        }
+    }
+}
+
 /// A message to the actor. Queries carry the channel their answer goes back on.
 pub enum Msg {
-    Encoding(Encoding),
+    Client(ClientSupport),
     Open {
         uri: Uri,
         text: String,
@@ -105,7 +125,7 @@ struct Doc {
 struct Actor {
     client: Client,
     docs: HashMap<Uri, Doc>,
-    encoding: Encoding,
+    support: ClientSupport,
 }
 
 /// Runs the actor until every sender is dropped.
@@ -113,7 +133,7 @@ pub async fn run(client: Client, mut rx: mpsc::UnboundedReceiver<Msg>) {
     let mut actor = Actor {
         client,
         docs: HashMap::new(),
-        encoding: Encoding::Utf16,
+        support: ClientSupport::default(),
     };
     while let Some(msg) = rx.recv().await {
         actor.handle(msg);
@@ -128,14 +148,14 @@ pub async fn run(client: Client, mut rx: mpsc::UnboundedReceiver<Msg>) {
 impl Actor {
     fn handle(&mut self, msg: Msg) {
         match msg {
-            Msg::Encoding(e) => self.encoding = e,
+            Msg::Client(support) => self.support = support,
             Msg::Open {
                 uri,
                 text,
                 version,
                 syntax,
             } => {
-                let index = LineIndex::new(&text, self.encoding);
+                let index = LineIndex::new(&text, self.support.encoding);
                 self.docs.insert(
                     uri,
                     Doc {
@@ -152,7 +172,7 @@ impl Actor {
                 version,
                 changes,
             } => {
-                let encoding = self.encoding;
+                let encoding = self.support.encoding;
                 if let Some(doc) = self.docs.get_mut(&uri) {
                     for change in changes {
                         apply_change(doc, change, encoding);
@@ -240,8 +260,9 @@ impl Actor {
                 let _ = reply.send(answer.unwrap_or_default());
             }
             Msg::CodeActions { uri, range, reply } => {
+                let support = self.support;
                 let answer = self.with_doc(&uri, range.start, |doc, _| {
-                    Self::code_actions(doc, &uri, range)
+                    Self::code_actions(doc, &uri, range, support)
                 });
                 let _ = reply.send(answer.unwrap_or_default());
             }
@@ -292,7 +313,12 @@ impl Actor {
     }
 
     /// Quick fixes: the mechanical fix of every diagnostic that touches `range`.
-    fn code_actions(doc: &Doc, uri: &Uri, range: Range) -> Vec<CodeActionOrCommand> {
+    fn code_actions(
+        doc: &Doc,
+        uri: &Uri,
+        range: Range,
+        support: ClientSupport,
+    ) -> Vec<CodeActionOrCommand> {
         let Some(checked) = &doc.checked else {
             return Vec::new();
         };
@@ -314,12 +340,18 @@ impl Actor {
                 Some(CodeActionOrCommand::CodeAction(CodeAction {
                     title: format!("Replace `{old}` with `{}`", fix.replacement),
                     kind: Some(CodeActionKind::QUICKFIX),
-                    diagnostics: Some(vec![diagnostic(uri, &doc.text, &doc.index, d)]),
+                    diagnostics: Some(vec![diagnostic(
+                        uri,
+                        &doc.text,
+                        &doc.index,
+                        d,
+                        support.related_information,
+                    )]),
                     edit: Some(WorkspaceEdit {
                         changes: Some(HashMap::from([(uri.clone(), vec![edit])])),
                         ..Default::default()
                     }),
-                    is_preferred: Some(true),
+                    is_preferred: support.is_preferred.then_some(true),
                     ..Default::default()
                 }))
             })
@@ -341,6 +373,7 @@ impl Actor {
 
     /// Checks every changed document and publishes its diagnostics with its version.
     async fn publish(&mut self) {
+        let related = self.support.related_information;
         let mut out = Vec::new();
         for (uri, doc) in &mut self.docs {
             if doc.checked.is_some() {
@@ -351,7 +384,7 @@ impl Actor {
                 .checked
                 .iter()
                 .flat_map(|c| &c.diagnostics)
-                .map(|d| diagnostic(uri, &doc.text, &doc.index, d))
+                .map(|d| diagnostic(uri, &doc.text, &doc.index, d, related))
                 .collect();
             out.push((uri.clone(), diags, doc.version));
         }

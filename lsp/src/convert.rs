@@ -83,8 +83,14 @@ fn to_u32(n: usize) -> u32 {
 }
 
 /// A compiler diagnostic as an LSP diagnostic: the help joins the message, secondary labels
-/// become related information.
-pub fn diagnostic(uri: &Uri, text: &str, index: &LineIndex, d: &Diagnostic) -> lsp::Diagnostic {
+/// become related information when the client accepts it (`with_related`).
+pub fn diagnostic(
+    uri: &Uri,
+    text: &str,
+    index: &LineIndex,
+    d: &Diagnostic,
+    with_related: bool,
+) -> lsp::Diagnostic {
     let mut message = d.message.clone();
     if let Some(help) = &d.help {
         message.push_str("\nhelp: ");
@@ -93,6 +99,7 @@ pub fn diagnostic(uri: &Uri, text: &str, index: &LineIndex, d: &Diagnostic) -> l
     let related: Vec<DiagnosticRelatedInformation> = d
         .secondary
         .iter()
+        .filter(|_| with_related)
         .map(|l| DiagnosticRelatedInformation {
             location: Location::new(uri.clone(), index.range(text, l.span)),
             message: l.message.clone(),

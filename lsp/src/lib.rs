@@ -44,8 +44,8 @@ fn syntax_of(uri: &Uri, language_id: &str) -> Syntax {
 
 impl LanguageServer for Backend {
     async fn initialize(&self, params: InitializeParams) -> Result<InitializeResult> {
-        let offered = params
-            .capabilities
+        let caps = params.capabilities;
+        let offered = caps
             .general
             .and_then(|g| g.position_encodings)
             .unwrap_or_default();
@@ -54,7 +54,22 @@ impl LanguageServer for Backend {
         } else {
             Encoding::Utf16
         };
-        self.send(Msg::Encoding(encoding));
+        // Optional fields go only to clients that declared them (Emacs' eglot declines related
+        // information; Neovim before 0.8 has no `isPreferred`).
+        let text = caps.text_document.as_ref();
+        let related_information = text
+            .and_then(|t| t.publish_diagnostics.as_ref())
+            .and_then(|p| p.related_information)
+            .unwrap_or(false);
+        let is_preferred = text
+            .and_then(|t| t.code_action.as_ref())
+            .and_then(|c| c.is_preferred_support)
+            .unwrap_or(false);
+        self.send(Msg::Client(actor::ClientSupport {
+            encoding,
+            related_information,
+            is_preferred,
+        }));
         Ok(InitializeResult {
             capabilities: ServerCapabilities {
                 position_encoding: Some(match encoding {
