@@ -1,14 +1,18 @@
 //! The workflow and run endpoints, in Port's shape (`{"ok": true, ...}`), plus `/healthz` and
 //! `/openapi.json`.
 
+/// The OpenAPI document and the table of operations (`server/openapi.rs`).
+#[path = "openapi.rs"]
+pub(super) mod openapi;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, FromRequest, Path, Query, Request, State};
+use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Query, Request, State};
 use axum::http::StatusCode;
+use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, patch, post};
 use axum::{Json as AxJson, Router};
 use serde_json::{Map, Value as Json, json};
 use tower_http::timeout::TimeoutLayer;
@@ -24,117 +28,211 @@ use crate::inputs;
 use crate::plan::Plan;
 use crate::report::run_json;
 use crate::store::{RunRecord, Write};
+use openapi::Method::{Get, Patch, Post};
+use openapi::{Op, array, schema};
 
-/// Every route, for the OpenAPI document: method, path, summary.
-const ROUTES: &[(&str, &str, &str)] = &[
-    ("get", "/healthz", "Liveness"),
-    ("get", "/metrics", "Prometheus metrics"),
-    ("get", "/v1/workflows", "The workflows the caller can see"),
-    ("get", "/v1/workflows/{id}", "A workflow, as Port JSON"),
-    (
-        "post",
-        "/v1/workflows/{id}/runs",
-        "Start a self-service run: {inputs, nodeIdentifier?}",
-    ),
-    (
-        "get",
-        "/v1/workflows/runs",
-        "The runs the caller can see (?workflow=, ?limit=)",
-    ),
-    (
-        "get",
-        "/v1/workflows/runs/{run}",
-        "A run with its node runs",
-    ),
-    (
-        "post",
-        "/v1/workflows/runs/{run}/cancel",
-        "Cancel a run (?force=true)",
-    ),
-    (
-        "patch",
-        "/v1/workflows/runs/{run}/nodes/{node_run}",
-        "Report on a node run: {status, result, output, logs}",
-    ),
-    (
-        "patch",
-        "/v1/workflows/nodes/runs/{node_run}",
-        "Report on a node run: {status, result, output, logs}",
-    ),
-    (
-        "post",
-        "/v1/workflows/runs/{run}/nodes/{node}/responses",
-        "Answer an approval: {button, inputs}",
-    ),
-    ("get", "/v1/blueprints", "Blueprints"),
-    ("post", "/v1/blueprints", "Create a blueprint"),
-    ("get", "/v1/blueprints/{bp}", "A blueprint"),
-    (
-        "put",
-        "/v1/blueprints/{bp}",
-        "Create or replace a blueprint",
-    ),
-    (
-        "delete",
-        "/v1/blueprints/{bp}",
-        "Delete a blueprint without entities",
-    ),
-    (
-        "get",
-        "/v1/blueprints/{bp}/entities",
-        "The entities of a blueprint",
-    ),
-    (
-        "post",
-        "/v1/blueprints/{bp}/entities",
-        "Create an entity (?upsert=true replaces)",
-    ),
-    ("get", "/v1/blueprints/{bp}/entities/{id}", "An entity"),
-    (
-        "put",
-        "/v1/blueprints/{bp}/entities/{id}",
-        "Create or replace an entity",
-    ),
-    (
-        "patch",
-        "/v1/blueprints/{bp}/entities/{id}",
-        "Update the given fields of an entity",
-    ),
-    (
-        "delete",
-        "/v1/blueprints/{bp}/entities/{id}",
-        "Delete an entity",
-    ),
-    (
-        "post",
-        "/v1/blueprints/{bp}/entities/search",
-        "Search with Port's rules query",
-    ),
-];
-
-/// The API router.
-pub(super) fn router(server: Server) -> Router {
-    Router::new()
-        .route("/healthz", get(|| async { AxJson(json!({ "ok": true })) }))
-        .route("/openapi.json", get(openapi))
-        .route("/metrics", get(metrics))
-        .route("/v1/workflows", get(list_workflows))
-        .route("/v1/workflows/{id}", get(get_workflow))
-        .route("/v1/workflows/{id}/runs", post(start_run))
-        .route("/v1/workflows/runs", get(list_runs))
-        .route("/v1/workflows/runs/{run}", get(get_run))
-        .route("/v1/workflows/runs/{run}/cancel", post(cancel_run))
-        .route(
+/// Every operation of the API, the catalog's included: the router and `/openapi.json` are both
+/// built from this table, so they cannot drift.
+fn ops() -> Vec<Op> {
+    let run = || schema("Run");
+    let (run_errors, report) = (&[403, 404, 409, 422], report_schema());
+    let mut ops = vec![
+        Op::new(Get, "/healthz", "Liveness", healthz)
+            .public()
+            .responds(json!({
+                "description": "`{\"ok\": true}`",
+                "content": { "application/json": { "schema": {
+                    "type": "object", "required": ["ok"], "properties": { "ok": { "const": true } },
+                } } },
+            })),
+        Op::new(Get, "/openapi.json", "This document", openapi)
+            .public()
+            .responds(json!({
+                "description": "The OpenAPI 3.1 document",
+                "content": { "application/json": { "schema": { "type": "object" } } },
+            })),
+        Op::new(Get, "/metrics", "Prometheus metrics", metrics)
+            .public()
+            .responds(json!({
+                "description": "Prometheus text format",
+                "content": { "text/plain": { "schema": { "type": "string" } } },
+            })),
+        Op::new(
+            Get,
+            "/v1/workflows",
+            "The workflows the caller can see",
+            list_workflows,
+        )
+        .returns("workflows", array(schema("Workflow"))),
+        Op::new(
+            Get,
+            "/v1/workflows/{id}",
+            "A workflow, as Port JSON",
+            get_workflow,
+        )
+        .returns("workflow", schema("Workflow"))
+        .errors(&[404]),
+        Op::new(
+            Post,
+            "/v1/workflows/{id}/runs",
+            "Start a self-service run; `inputs` are validated against the trigger's form",
+            start_run,
+        )
+        .body(
+            json!({
+                "type": "object", "additionalProperties": false,
+                "properties": {
+                    "inputs": { "type": ["object", "null"],
+                                "description": "The form's values, by input identifier" },
+                    "nodeIdentifier": { "type": "string", "description": "The self-service \
+                        trigger to start; required when the workflow has several" },
+                },
+            }),
+            false,
+        )
+        .creates("run", run())
+        .errors(&[403, 404, 422])
+        .links(
+            &[
+                (Get, "/v1/workflows/runs/{run}"),
+                (Post, "/v1/workflows/runs/{run}/cancel"),
+                (Patch, "/v1/workflows/runs/{run}/nodes/{node_run}"),
+                (Patch, "/v1/workflows/nodes/runs/{node_run}"),
+                (Post, "/v1/workflows/runs/{run}/nodes/{node}/responses"),
+            ],
+            &[
+                ("run", "$response.body#/run/identifier"),
+                ("node_run", "$response.body#/run/nodeRuns/0/identifier"),
+                ("node", "$response.body#/run/nodeRuns/0/node/identifier"),
+            ],
+        ),
+        Op::new(
+            Get,
+            "/v1/workflows/runs",
+            "The runs the caller can see, newest first",
+            list_runs,
+        )
+        .query(
+            "workflow",
+            json!({ "type": "string" }),
+            "Only the runs of this workflow",
+        )
+        .query(
+            "limit",
+            json!({ "type": "integer", "minimum": 1, "maximum": 1000, "default": 100 }),
+            "How many runs to read (before filtering)",
+        )
+        .returns("runs", array(schema("RunSummary")))
+        .errors(&[422]),
+        Op::new(
+            Get,
+            "/v1/workflows/runs/{run}",
+            "A run with its node runs",
+            get_run,
+        )
+        .returns("run", run())
+        .errors(&[403, 404]),
+        Op::new(
+            Post,
+            "/v1/workflows/runs/{run}/cancel",
+            "Cancel a run (admins, machine tokens and its creator)",
+            cancel_run,
+        )
+        .query(
+            "force",
+            json!({ "type": "boolean", "default": false }),
+            "Also stop the nodes still running",
+        )
+        .returns("run", run())
+        .errors(run_errors),
+        Op::new(
+            Patch,
             "/v1/workflows/runs/{run}/nodes/{node_run}",
-            patch(patch_node_run_of),
+            "Report on a waiting node run: logs, and its result to continue the run",
+            patch_node_run_of,
         )
-        .route("/v1/workflows/nodes/runs/{node_run}", patch(patch_node_run))
-        .route(
+        .body(report.clone(), false)
+        .returns("run", run())
+        .errors(run_errors),
+        Op::new(
+            Patch,
+            "/v1/workflows/nodes/runs/{node_run}",
+            "Report on a waiting node run: logs, and its result to continue the run",
+            patch_node_run,
+        )
+        .body(report, false)
+        .returns("run", run())
+        .errors(run_errors),
+        Op::new(
+            Post,
             "/v1/workflows/runs/{run}/nodes/{node}/responses",
-            post(respond),
+            "Answer an approval (its responders only)",
+            respond,
         )
-        .merge(catalog_api::routes())
+        .body(
+            json!({
+                "type": "object", "additionalProperties": false, "required": ["button"],
+                "properties": {
+                    "button": { "type": "string", "description": "A button's identifier" },
+                    "inputs": { "type": ["object", "null"],
+                                "description": "The approval form's values" },
+                },
+            }),
+            true,
+        )
+        .returns("run", run())
+        .errors(run_errors),
+    ];
+    ops.extend(catalog_api::ops());
+    ops
+}
+
+/// The body of a node-run report.
+fn report_schema() -> Json {
+    let result = json!({ "enum": [SUCCESS, FAILED] });
+    json!({
+        "type": "object", "additionalProperties": false,
+        "properties": {
+            "status": { "enum": [IN_PROGRESS, COMPLETED] },
+            "result": { "enum": [SUCCESS, FAILED, null],
+                        "description": "Completes the node; FAILED fails the run under \
+                                        `onFailure: terminate`" },
+            "output": { "type": "object" },
+            "logs": array(json!({
+                "type": "object", "required": ["log"],
+                "properties": {
+                    "logLevel": { "enum": ["DEBUG", "INFO", "WARN", "ERROR"], "default": "INFO" },
+                    "log": { "type": "string" },
+                },
+            })),
+        },
+        "allOf": [
+            { "if": { "required": ["status"], "properties": { "status": { "const": COMPLETED } } },
+              "then": { "required": ["result"], "properties": { "result": result } } },
+            { "if": { "required": ["status"], "properties": { "status": { "const": IN_PROGRESS } } },
+              "then": { "properties": { "result": { "type": "null" } } } },
+        ],
+    })
+}
+
+/// The API router: the routes of [`ops`], and no others.
+pub(super) fn router(server: Server) -> Router {
+    let mut router = Router::new();
+    for op in ops() {
+        if let Some(path) = op.also_at {
+            router = router.route(path, op.handler.clone());
+        }
+        router = router.route(op.path, op.handler);
+    }
+    router
         .fallback(|| async { ApiError::not_found("no such endpoint; see /openapi.json".into()) })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "this endpoint does not take that method; see /openapi.json".into(),
+            )
+        })
         .layer(DefaultBodyLimit::max(1 << 20))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
@@ -180,7 +278,25 @@ async fn metrics(State(s): State<Server>) -> impl IntoResponse {
     )
 }
 
-/// A JSON request body; an empty body is `null`. Bad JSON is a 400 saying where.
+/// Path parameters; one that is not UTF-8 (`%FF`) is a 400 in Port's error shape.
+pub(super) struct Path<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for Path<T>
+where
+    T: serde::de::DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Path<T>, ApiError> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(v)| Path(v))
+            .map_err(|e| ApiError::new(e.status(), "invalid_request", e.body_text()))
+    }
+}
+
+/// A JSON request body; an empty body is `{}`. Bad JSON is a 400 saying where.
 pub(super) struct Body(pub Json);
 
 impl<S: Send + Sync> FromRequest<S> for Body {
@@ -191,7 +307,7 @@ impl<S: Send + Sync> FromRequest<S> for Body {
             .await
             .map_err(|e| ApiError::new(e.status(), "invalid_request", e.body_text()))?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
-            return Ok(Body(Json::Null));
+            return Ok(Body(Json::Object(Map::new())));
         }
         serde_json::from_slice(&bytes).map(Body).map_err(|e| {
             ApiError::new(
@@ -200,6 +316,17 @@ impl<S: Send + Sync> FromRequest<S> for Body {
                 format!("the body is not JSON: {e}"),
             )
         })
+    }
+}
+
+/// The boolean query parameter `name` (absent: false), or a 422.
+pub(super) fn flag(q: &HashMap<String, String>, name: &str) -> Result<bool, ApiError> {
+    match q.get(name).map(String::as_str) {
+        None | Some("false") => Ok(false),
+        Some("true") => Ok(true),
+        Some(other) => Err(ApiError::invalid(vec![format!(
+            "`{name}` must be true or false, not `{other}`"
+        )])),
     }
 }
 
@@ -215,27 +342,19 @@ pub(super) fn ok(key: &str, value: Json) -> AxJson<Json> {
 pub(super) fn object(body: Json, what: &str) -> Result<Map<String, Json>, ApiError> {
     match body {
         Json::Object(m) => Ok(m),
-        Json::Null => Ok(Map::new()),
         other => Err(ApiError::invalid(vec![format!(
             "{what} must be a JSON object, not {other}"
         )])),
     }
 }
 
-async fn openapi() -> AxJson<Json> {
-    let mut paths = Map::new();
-    for (method, path, summary) in ROUTES {
-        let entry = paths.entry(path.to_string()).or_insert_with(|| json!({}));
-        entry[method] =
-            json!({ "summary": summary, "responses": { "200": { "description": "ok: true" } } });
-    }
-    AxJson(json!({
-        "openapi": "3.1.0",
-        "info": { "title": "wflow serve", "version": env!("CARGO_PKG_VERSION") },
-        "components": { "securitySchemes": { "bearer": { "type": "http", "scheme": "bearer" } } },
-        "security": [{ "bearer": [] }],
-        "paths": paths,
-    }))
+async fn openapi(State(s): State<Server>) -> AxJson<Json> {
+    let workflows = s.workflows().keys().cloned().collect();
+    AxJson(openapi::document(&ops(), s.0.auth.is_some(), workflows))
+}
+
+async fn healthz() -> AxJson<Json> {
+    AxJson(json!({ "ok": true }))
 }
 
 /// The published self-service triggers of `plan`.
@@ -478,15 +597,7 @@ async fn cancel_run(
             "you may not cancel run `{id}`: only admins and the person who started it can"
         )));
     }
-    let force = match q.get("force").map(String::as_str) {
-        None | Some("false") => false,
-        Some("true") => true,
-        Some(other) => {
-            return Err(ApiError::invalid(vec![format!(
-                "`force` must be true or false, not `{other}`"
-            )]));
-        }
-    };
+    let force = flag(&q, "force")?;
     let cancelled = s
         .engine()
         .cancel(&id, force)
@@ -560,8 +671,8 @@ fn read_report(body: Json) -> Result<Report, ApiError> {
             None
         }
     };
-    if status == Some(COMPLETED) && result.is_none() && !body.contains_key("result") {
-        problems.push("`result` is required when `status` is COMPLETED".into());
+    if status == Some(COMPLETED) && result.is_none() {
+        problems.push("`result` (SUCCESS or FAILED) is required when `status` is COMPLETED".into());
     }
     if status == Some(IN_PROGRESS) && result.is_some() {
         problems.push("`result` goes with `status: COMPLETED`, not IN_PROGRESS".into());
@@ -579,12 +690,20 @@ fn read_report(body: Json) -> Result<Report, ApiError> {
         None => {}
         Some(Json::Array(items)) => {
             for (i, l) in items.iter().enumerate() {
-                let level = l.get("logLevel").and_then(Json::as_str).unwrap_or("INFO");
-                if !matches!(level, "DEBUG" | "INFO" | "WARN" | "ERROR") {
-                    problems.push(format!(
-                        "logs[{i}].logLevel must be DEBUG, INFO, WARN or ERROR, not `{level}`"
-                    ));
-                }
+                let level = match l.get("logLevel") {
+                    None => "INFO",
+                    Some(Json::String(level))
+                        if matches!(level.as_str(), "DEBUG" | "INFO" | "WARN" | "ERROR") =>
+                    {
+                        level
+                    }
+                    Some(other) => {
+                        problems.push(format!(
+                            "logs[{i}].logLevel must be DEBUG, INFO, WARN or ERROR, not {other}"
+                        ));
+                        "INFO"
+                    }
+                };
                 match l.get("log").and_then(Json::as_str) {
                     Some(text) => logs.push((level.to_string(), text.to_string())),
                     None => problems.push(format!("logs[{i}].log: a string is required")),

@@ -3,44 +3,197 @@
 
 use std::collections::HashMap;
 
-use axum::extract::{Path, Query, State};
+use axum::Json as AxJson;
+use axum::extract::{FromRequestParts, Query, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::{Json as AxJson, Router};
-use serde_json::{Map, Value as Json};
+use axum::http::request::Parts;
+use serde_json::{Map, Value as Json, json};
 
-use super::api::{Body, object, ok};
+use super::api::openapi::Method::{Delete, Get, Patch, Post, Put};
+use super::api::openapi::{Op, array, schema};
+use super::api::{Body, Path, flag, object, ok};
 use super::auth::forbidden;
 use super::{ApiError, Server, User, query};
 use crate::catalog::{self, Upsert};
 use crate::engine::now;
 use crate::store::Write;
 
-/// The catalog routes.
-pub(super) fn routes() -> Router<Server> {
-    Router::new()
-        .route(
+/// The path of the search, which an entity identified `search` shares (see [`EntityPath`]).
+const SEARCH: &str = "/v1/blueprints/{bp}/entities/search";
+
+/// The catalog's operations (see `api::ops`).
+pub(super) fn ops() -> Vec<Op> {
+    let entities = "/v1/blueprints/{bp}/entities";
+    let entity = "/v1/blueprints/{bp}/entities/{id}";
+    let deleted = json!({ "const": true });
+    let of_blueprint = [
+        (Get, "/v1/blueprints/{bp}"),
+        (Put, "/v1/blueprints/{bp}"),
+        (Delete, "/v1/blueprints/{bp}"),
+        (Get, entities),
+        (Post, entities),
+        (Post, SEARCH),
+    ];
+    let bp = &[("bp", "$response.body#/blueprint/identifier")];
+    let of_entity = [
+        (Get, entity),
+        (Put, entity),
+        (Patch, entity),
+        (Delete, entity),
+    ];
+    let id = &[
+        ("bp", "$response.body#/entity/blueprint"),
+        ("id", "$response.body#/entity/identifier"),
+    ];
+    vec![
+        Op::new(Get, "/v1/blueprints", "Blueprints", list_blueprints)
+            .returns("blueprints", array(schema("Blueprint"))),
+        Op::new(
+            Post,
             "/v1/blueprints",
-            get(list_blueprints).post(create_blueprint),
+            "Create a blueprint (admins)",
+            create_blueprint,
         )
-        .route(
+        .body(blueprint_body(true), true)
+        .creates("blueprint", schema("Blueprint"))
+        .errors(&[403, 409, 422])
+        .links(&of_blueprint, bp),
+        Op::new(Get, "/v1/blueprints/{bp}", "A blueprint", get_blueprint)
+            .returns("blueprint", schema("Blueprint"))
+            .errors(&[404]),
+        Op::new(
+            Put,
             "/v1/blueprints/{bp}",
-            get(get_blueprint)
-                .put(put_blueprint)
-                .delete(delete_blueprint),
+            "Create or replace a blueprint (admins)",
+            put_blueprint,
         )
-        .route(
-            "/v1/blueprints/{bp}/entities",
-            get(list_entities).post(create_entity),
+        .body(blueprint_body(false), true)
+        .returns("blueprint", schema("Blueprint"))
+        .errors(&[403, 422])
+        .links(&of_blueprint, bp),
+        Op::new(
+            Delete,
+            "/v1/blueprints/{bp}",
+            "Delete a blueprint without entities (admins)",
+            delete_blueprint,
         )
-        .route("/v1/blueprints/{bp}/entities/search", post(search))
-        .route(
-            "/v1/blueprints/{bp}/entities/{id}",
-            get(get_entity)
-                .put(put_entity)
-                .patch(patch_entity)
-                .delete(delete_entity),
+        .returns("deleted", deleted.clone())
+        .errors(&[403, 404, 409]),
+        Op::new(Get, entities, "The entities of a blueprint", list_entities)
+            .returns("entities", array(schema("Entity")))
+            .errors(&[404]),
+        Op::new(Post, entities, "Create an entity (admins)", create_entity)
+            .query(
+                "upsert",
+                json!({ "type": "boolean", "default": false }),
+                "Replace the entity if it exists",
+            )
+            .body(entity_body(true), true)
+            .creates("entity", schema("Entity"))
+            .errors(&[403, 404, 409, 422]),
+        Op::new(
+            Post,
+            SEARCH,
+            "The entities matching Port's rules query",
+            search,
         )
+        .body(
+            json!({ "anyOf": [
+                { "allOf": [schema("Query")], "properties": { "query": false } },
+                { "type": "object", "required": ["query"],
+                  "properties": { "query": schema("Query") } },
+            ] }),
+            true,
+        )
+        .returns("entities", array(schema("Entity")))
+        .errors(&[404, 422]),
+        Op::new(Get, entity, "An entity", get_entity)
+            .also_at(SEARCH)
+            .returns("entity", schema("Entity"))
+            .errors(&[404]),
+        Op::new(
+            Put,
+            entity,
+            "Create or replace an entity (admins)",
+            put_entity,
+        )
+        .also_at(SEARCH)
+        .body(entity_body(false), false)
+        .returns("entity", schema("Entity"))
+        .errors(&[403, 404, 422])
+        .links(&of_entity, id),
+        Op::new(
+            Patch,
+            entity,
+            "Update the given fields of an entity (admins)",
+            patch_entity,
+        )
+        .also_at(SEARCH)
+        .body(entity_body(false), false)
+        .returns("entity", schema("Entity"))
+        .errors(&[403, 404, 422]),
+        Op::new(Delete, entity, "Delete an entity (admins)", delete_entity)
+            .also_at(SEARCH)
+            .returns("deleted", deleted)
+            .errors(&[403, 404]),
+    ]
+}
+
+/// A blueprint body; `identifier` is required when the path does not name it.
+fn blueprint_body(identifier: bool) -> Json {
+    let required: &[&str] = if identifier {
+        &["identifier", "schema"]
+    } else {
+        &["schema"]
+    };
+    json!({
+        "type": "object", "required": required,
+        "properties": {
+            "identifier": { "type": "string", "minLength": 1,
+                            "description": "On PUT, the path's identifier if given" },
+            "schema": { "type": "object", "properties": {
+                "properties": { "type": "object",
+                                "description": "Property definitions ({type, enum, format})" },
+                "required": array(json!({ "type": "string" })),
+            } },
+            "relations": { "type": "object" },
+        },
+    })
+}
+
+/// An entity body; `identifier` is required when the path does not name it. Properties and
+/// relations are checked against the blueprint (422).
+fn entity_body(identifier: bool) -> Json {
+    let required: &[&str] = if identifier { &["identifier"] } else { &[] };
+    json!({
+        "type": "object", "required": required,
+        "properties": {
+            "identifier": { "type": "string", "minLength": 1,
+                            "description": "On PUT and PATCH, the path's identifier if given" },
+            "blueprint": { "type": "string", "description": "The path's blueprint if given" },
+            "properties": { "type": ["object", "null"] },
+            "relations": { "type": ["object", "null"] },
+        },
+    })
+}
+
+/// The blueprint and identifier in an entity's path. The entity `search` is also served at
+/// [`SEARCH`] (for the methods other than the search's POST), where `id` is absent.
+struct EntityPath {
+    bp: String,
+    id: String,
+}
+
+impl FromRequestParts<Server> for EntityPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, s: &Server) -> Result<EntityPath, ApiError> {
+        let Path(mut p) = Path::<HashMap<String, String>>::from_request_parts(parts, s).await?;
+        Ok(EntityPath {
+            bp: p.remove("bp").unwrap_or_default(),
+            id: p.remove("id").unwrap_or_else(|| "search".into()),
+        })
+    }
 }
 
 fn admin(user: &User, what: &str) -> Result<(), ApiError> {
@@ -74,29 +227,43 @@ async fn get_blueprint(
     Ok(ok("blueprint", blueprint(&s, &bp).await?))
 }
 
+/// The identifier of a blueprint or entity body: the path's, `id`, if any (the body's, if
+/// given, must be the same), else the body's.
+fn identifier(m: &Map<String, Json>, id: Option<&str>, problems: &mut Vec<String>) -> String {
+    match (m.get("identifier"), id) {
+        (None, Some(path)) => path.to_string(),
+        (Some(Json::String(given)), Some(path)) => {
+            if given != path {
+                problems.push(format!(
+                    "`identifier` is `{given}` but the path names `{path}`"
+                ));
+            }
+            path.to_string()
+        }
+        (Some(Json::String(given)), None) if !given.is_empty() => given.clone(),
+        _ => {
+            problems.push("`identifier`: a non-empty string is required".into());
+            id.unwrap_or_default().to_string()
+        }
+    }
+}
+
 /// Checks a blueprint body; `id` is the identifier from the path, if any.
 fn read_blueprint(body: Json, id: Option<&str>) -> Result<(String, Json), ApiError> {
     let mut m = object(body, "a blueprint")?;
     let mut problems = Vec::new();
-    let identifier = match (m.get("identifier"), id) {
-        (Some(Json::String(given)), Some(path)) if given != path => {
-            problems.push(format!(
-                "`identifier` is `{given}` but the path names `{path}`"
-            ));
-            path.to_string()
-        }
-        (_, Some(path)) => path.to_string(),
-        (Some(Json::String(given)), None) if !given.is_empty() => given.clone(),
-        _ => {
-            problems.push("`identifier`: a non-empty string is required".into());
-            String::new()
-        }
-    };
+    let identifier = identifier(&m, id, &mut problems);
     m.insert("identifier".into(), Json::String(identifier.clone()));
     match m.get("schema") {
         Some(Json::Object(schema)) => {
             if schema.get("properties").is_some_and(|p| !p.is_object()) {
                 problems.push("`schema.properties` must be an object".into());
+            }
+            if schema
+                .get("required")
+                .is_some_and(|r| !r.as_array().is_some_and(|a| a.iter().all(Json::is_string)))
+            {
+                problems.push("`schema.required` must be a list of property identifiers".into());
             }
         }
         _ => problems.push("`schema`: an object with `properties` is required".into()),
@@ -186,7 +353,7 @@ async fn list_entities(
 async fn get_entity(
     State(s): State<Server>,
     _user: User,
-    Path((bp, id)): Path<(String, String)>,
+    EntityPath { bp, id }: EntityPath,
 ) -> Result<AxJson<Json>, ApiError> {
     let e = s
         .engine()
@@ -201,20 +368,7 @@ async fn get_entity(
 fn read_entity(bp: &str, body: Json, id: Option<&str>) -> Result<(String, Upsert), ApiError> {
     let m = object(body, "an entity")?;
     let mut problems = Vec::new();
-    let identifier = match (m.get("identifier"), id) {
-        (Some(Json::String(given)), Some(path)) if given != path => {
-            problems.push(format!(
-                "`identifier` is `{given}` but the path names `{path}`"
-            ));
-            path.to_string()
-        }
-        (_, Some(path)) => path.to_string(),
-        (Some(Json::String(given)), None) if !given.is_empty() => given.clone(),
-        _ => {
-            problems.push("`identifier`: a non-empty string is required".into());
-            String::new()
-        }
-    };
+    let identifier = identifier(&m, id, &mut problems);
     let mut fields = |key: &str| -> Map<String, Json> {
         match m.get(key) {
             None | Some(Json::Null) => Map::new(),
@@ -227,14 +381,15 @@ fn read_entity(bp: &str, body: Json, id: Option<&str>) -> Result<(String, Upsert
     };
     let properties = fields("properties");
     let relations = fields("relations");
-    if let Some(given) = m
-        .get("blueprint")
-        .and_then(Json::as_str)
-        .filter(|b| *b != bp)
-    {
-        problems.push(format!(
+    match m.get("blueprint") {
+        None => {}
+        Some(Json::String(given)) if given == bp => {}
+        Some(Json::String(given)) => problems.push(format!(
             "`blueprint` is `{given}` but the path names `{bp}`"
-        ));
+        )),
+        Some(other) => problems.push(format!(
+            "`blueprint` must be the path's blueprint `{bp}`, not {other}"
+        )),
     }
     if !problems.is_empty() {
         return Err(ApiError::invalid(problems));
@@ -285,8 +440,8 @@ async fn create_entity(
     Body(body): Body,
 ) -> Result<(StatusCode, AxJson<Json>), ApiError> {
     admin(&user, "write entities")?;
+    let upsert = flag(&q, "upsert")?;
     let (identifier, u) = read_entity(&bp, body, None)?;
-    let upsert = q.get("upsert").is_some_and(|v| v == "true");
     if !upsert && s.engine().store.entity(&bp, &identifier).await?.is_some() {
         return Err(ApiError::conflict(format!(
             "entity `{identifier}` of `{bp}` exists; use ?upsert=true to replace it or PATCH \
@@ -300,7 +455,7 @@ async fn create_entity(
 async fn put_entity(
     State(s): State<Server>,
     user: User,
-    Path((bp, id)): Path<(String, String)>,
+    EntityPath { bp, id }: EntityPath,
     Body(body): Body,
 ) -> Result<AxJson<Json>, ApiError> {
     admin(&user, "write entities")?;
@@ -314,7 +469,7 @@ async fn put_entity(
 async fn patch_entity(
     State(s): State<Server>,
     user: User,
-    Path((bp, id)): Path<(String, String)>,
+    EntityPath { bp, id }: EntityPath,
     Body(body): Body,
 ) -> Result<AxJson<Json>, ApiError> {
     admin(&user, "write entities")?;
@@ -334,7 +489,7 @@ async fn patch_entity(
 async fn delete_entity(
     State(s): State<Server>,
     user: User,
-    Path((bp, id)): Path<(String, String)>,
+    EntityPath { bp, id }: EntityPath,
 ) -> Result<AxJson<Json>, ApiError> {
     admin(&user, "delete entities")?;
     if s.engine().store.entity(&bp, &id).await?.is_none() {
