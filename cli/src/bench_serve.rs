@@ -467,6 +467,17 @@ async fn bench(args: BenchServeArgs) -> Result<(), String> {
     })))
     .await
     .map_err(|e| format!("cannot create the blueprint: {e}"))?;
+    // Each server admits the workflow once its preflight sees the blueprint (within a second).
+    for url in &servers.urls {
+        let served = format!("{url}/v1/workflows/{WORKFLOW}");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while text(client.get(&served)).await.is_err() {
+            if Instant::now() > deadline {
+                return Err(format!("{url} did not start serving {WORKFLOW}"));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
 
     // The warm-up is a closed loop: the measured one, or one of the default clients.
     let warm_up = match load {

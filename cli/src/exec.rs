@@ -6,14 +6,15 @@
 //! 3 waiting for an approval or an outside completion.
 
 use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Subcommand, ValueEnum};
 use serde_json::{Map, Value as Json};
+use wflow_compiler::catalog::Catalog;
 use wflow_compiler::ir::NodeConfig;
-use wflow_compiler::{Syntax, check_source, syntax_of};
+use wflow_compiler::{Syntax, check_source_with, syntax_of};
 use wflow_runtime::engine::{COMPLETED, Outcome};
 use wflow_runtime::lease::{DEFAULT_LEASE, Leases};
 use wflow_runtime::settings::Settings;
@@ -48,8 +49,8 @@ pub struct DriveArgs {
     /// `WFLOW_WEBHOOK_TIMEOUT`).
     #[arg(long)]
     webhook_timeout: Option<f64>,
-    /// The configuration of Kafka, GitHub and AI services (default: `wflow.toml` in the current
-    /// directory, when there is one).
+    /// The configuration of Kafka, GitHub and AI services (default: the nearest `wflow.toml`
+    /// above the workflow file, else the one in the current directory).
     #[arg(long, env = "WFLOW_CONFIG", value_name = "FILE")]
     config: Option<PathBuf>,
     /// Output format.
@@ -77,6 +78,10 @@ pub struct ExecArgs {
     /// Who runs it (`.workflowRun.trigger.by.email`).
     #[arg(long = "as", value_name = "EMAIL")]
     by: Option<String>,
+    /// A directory of Port blueprint JSON files the workflow is checked against, as for
+    /// `wflow check` (`blueprints/` beside the file and beside `wflow.toml` are read too).
+    #[arg(long, value_name = "DIR")]
+    blueprints: Option<PathBuf>,
     #[command(flatten)]
     drive: DriveArgs,
     #[command(flatten)]
@@ -245,9 +250,49 @@ fn split_pairs(raw: &[String]) -> Result<Vec<(String, String)>, Fail> {
         .collect()
 }
 
-/// Checks the source and prepares workflow `which` (or the only one).
-fn prepare(src: &str, syntax: Syntax, path: &str, which: Option<&str>) -> Result<Plan, Fail> {
-    let checked = check_source(src, syntax);
+/// Refuses to start a run of `plan` whose environment is wrong (a blueprint missing from the
+/// store, a service not configured, a secret not provided), with every problem at once.
+async fn preflight(plan: &Plan, engine: &Engine, drive: &DriveArgs) -> Result<(), Fail> {
+    let file = read_secrets_file(drive)?;
+    let problems =
+        wflow_runtime::preflight::check(plan, engine, file.as_deref(), &crate::preflight_help())
+            .await?;
+    if problems.is_empty() {
+        return Ok(());
+    }
+    let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    eprint!(
+        "{}",
+        crate::render_human(&plan.path, &plan.source, &problems, color)
+    );
+    Err(bad(format!(
+        "{} cannot run here ({} problem{} with its environment); nothing was run",
+        plan.path,
+        problems.len(),
+        if problems.len() == 1 { "" } else { "s" }
+    )))
+}
+
+fn read_secrets_file(drive: &DriveArgs) -> Result<Option<String>, Fail> {
+    drive
+        .secrets_file
+        .as_ref()
+        .map(|p| {
+            std::fs::read_to_string(p)
+                .map_err(|e| bad(format!("cannot read the secrets file {}: {e}", p.display())))
+        })
+        .transpose()
+}
+
+/// Checks the source against `catalog` and prepares workflow `which` (or the only one).
+fn prepare(
+    src: &str,
+    syntax: Syntax,
+    path: &str,
+    which: Option<&str>,
+    catalog: &Catalog,
+) -> Result<Plan, Fail> {
+    let checked = check_source_with(src, syntax, catalog);
     if checked.has_errors() {
         let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
         eprint!(
@@ -290,13 +335,7 @@ fn prepare(src: &str, syntax: Syntax, path: &str, which: Option<&str>) -> Result
 }
 
 fn load_secrets(plan: &Plan, drive: &DriveArgs) -> Result<Secrets, Fail> {
-    let file = match &drive.secrets_file {
-        Some(p) => Some(
-            std::fs::read_to_string(p)
-                .map_err(|e| bad(format!("cannot read the secrets file {}: {e}", p.display())))?,
-        ),
-        None => None,
-    };
+    let file = read_secrets_file(drive)?;
     Secrets::load_with(&plan.secrets, &plan.optional_secrets, file.as_deref()).map_err(|missing| {
         let how: Vec<String> = missing
             .iter()
@@ -310,15 +349,27 @@ fn load_secrets(plan: &Plan, drive: &DriveArgs) -> Result<Secrets, Fail> {
     })
 }
 
+/// The engine of a command that answers or inspects runs: the services come from the
+/// workspace of the current directory.
 async fn engine(store: &StoreArgs, drive: Option<&DriveArgs>) -> Result<Engine, Fail> {
+    match drive {
+        Some(d) => {
+            let workspace = crate::workspace(&[], d.config.clone(), None).map_err(bad)?;
+            engine_for(store, Some((d, &workspace.settings))).await
+        }
+        None => engine_for(store, None).await,
+    }
+}
+
+/// The engine on `store` with the services of `settings` and the command's overrides.
+async fn engine_for(
+    store: &StoreArgs,
+    drive: Option<(&DriveArgs, &Settings)>,
+) -> Result<Engine, Fail> {
     let s = Store::open(&store.store).await?;
     let mut config = Config::default();
-    if let Some(d) = drive {
-        let settings = Settings::load(d.config.as_deref(), Path::new("."), &|k| {
-            std::env::var(k).ok()
-        })
-        .map_err(bad)?;
-        settings.apply(&mut config);
+    if let Some((d, settings)) = drive {
+        config = Config::with_settings(settings);
         if let Some(t) = d.webhook_timeout {
             if !(t > 0.0 && t.is_finite()) {
                 return Err(bad(
@@ -334,7 +385,19 @@ async fn engine(store: &StoreArgs, drive: Option<&DriveArgs>) -> Result<Engine, 
 async fn exec_async(args: ExecArgs) -> Result<u8, Fail> {
     let path = args.file.display().to_string();
     let src = std::fs::read_to_string(&args.file).map_err(|e| bad(format!("{path}: {e}")))?;
-    let plan = prepare(&src, syntax_of(&args.file), &path, args.workflow.as_deref())?;
+    let workspace = crate::workspace(
+        std::slice::from_ref(&args.file),
+        args.drive.config.clone(),
+        args.blueprints.clone(),
+    )
+    .map_err(bad)?;
+    let plan = prepare(
+        &src,
+        syntax_of(&args.file),
+        &path,
+        args.workflow.as_deref(),
+        &workspace.catalog,
+    )?;
     let triggers: Vec<&wflow_compiler::ir::Node> = plan.triggers().collect();
     let trigger = match &args.trigger {
         Some(t) => triggers
@@ -400,7 +463,7 @@ async fn exec_async(args: ExecArgs) -> Result<u8, Fail> {
             Json::Object(Map::new())
         }
     };
-    let engine = engine(&args.store, Some(&args.drive)).await?;
+    let engine = engine_for(&args.store, Some((&args.drive, &workspace.settings))).await?;
     let trigger_id = trigger.identifier.value.clone();
     if matches!(trigger.config, NodeConfig::EventTrigger(_))
         && !engine
@@ -413,6 +476,7 @@ async fn exec_async(args: ExecArgs) -> Result<u8, Fail> {
         );
         return Ok(0);
     }
+    preflight(&plan, &engine, &args.drive).await?;
     let secrets = load_secrets(&plan, &args.drive)?;
     if args.drive.format == RunFormat::Human {
         eprintln!(
@@ -572,7 +636,14 @@ fn stored_plan(run: &wflow_runtime::store::RunRecord) -> Result<Plan, Fail> {
     } else {
         Syntax::Wflow
     };
-    prepare(&run.source, syntax, &run.source_path, Some(&run.workflow))
+    // A stored run passed its checks when it started; blueprints are not asked again.
+    prepare(
+        &run.source,
+        syntax,
+        &run.source_path,
+        Some(&run.workflow),
+        &Catalog::default(),
+    )
 }
 
 async fn stored(

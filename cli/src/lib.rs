@@ -43,9 +43,13 @@ enum Command {
         #[arg(long, hide = true)]
         report_peak_memory: bool,
         /// A directory of Port blueprint JSON files; `blueprints/*.json` beside the checked
-        /// files is read too.
+        /// files and beside `wflow.toml` is read too.
         #[arg(long, value_name = "DIR")]
         blueprints: Option<PathBuf>,
+        /// The project configuration (default: `$WFLOW_CONFIG`, else the nearest `wflow.toml`
+        /// above the first path); its directory's `blueprints/` is read too.
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
     },
     /// Generate a corpus of workflow files and time `wflow check` on it.
     Bench {
@@ -140,8 +144,9 @@ pub fn run() -> ExitCode {
             format,
             report_peak_memory,
             blueprints,
+            config,
         } => {
-            let code = check(paths, format, blueprints);
+            let code = check(paths, format, blueprints, config);
             if report_peak_memory {
                 eprintln!(
                     "peak memory: {}",
@@ -199,15 +204,27 @@ impl FileResult {
     }
 }
 
-fn check(paths: Vec<PathBuf>, format: Format, blueprints: Option<PathBuf>) -> ExitCode {
+fn check(
+    paths: Vec<PathBuf>,
+    format: Format,
+    blueprints: Option<PathBuf>,
+    config: Option<PathBuf>,
+) -> ExitCode {
     let paths = if paths.is_empty() {
         vec![PathBuf::from(".")]
     } else {
         paths
     };
+    let workspace = match workspace(&paths, config, blueprints) {
+        Ok(w) => w,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let (files, mut io_errors) = discover(&paths);
-    let catalog = load_blueprints(&paths, blueprints.as_deref(), &mut io_errors);
-    let results = check_files_with(files, &catalog);
+    io_errors.extend(workspace.problems);
+    let results = check_files_with(files, &workspace.catalog);
     let mut out = std::io::stdout().lock();
     let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let text = match format {
@@ -274,54 +291,40 @@ fn summary(results: &[FileResult]) -> String {
     )
 }
 
-/// The blueprints in `dir` (given with `--blueprints`) and in a `blueprints/` directory beside
-/// each checked path, as Port blueprint JSON. Unreadable files are reported as IO errors.
-fn load_blueprints(
+/// The project of `paths` as every command sees it (configuration, blueprints, services),
+/// with the process environment.
+pub(crate) fn workspace(
     paths: &[PathBuf],
-    dir: Option<&Path>,
-    errors: &mut Vec<String>,
-) -> wflow_compiler::catalog::Catalog {
-    use wflow_compiler::catalog::Blueprint;
-    let mut dirs: Vec<PathBuf> = dir.map(Path::to_path_buf).into_iter().collect();
-    for p in paths {
-        let base = if p.is_dir() {
-            p.clone()
-        } else {
-            p.parent().map(Path::to_path_buf).unwrap_or_default()
-        };
-        let beside = base.join("blueprints");
-        if beside.is_dir() && !dirs.contains(&beside) {
-            dirs.push(beside);
-        }
+    config: Option<PathBuf>,
+    blueprints: Option<PathBuf>,
+) -> Result<wflow_project::Workspace, String> {
+    let env = |k: &str| std::env::var(k).ok();
+    wflow_project::Workspace::discover(
+        paths,
+        &wflow_project::Options {
+            config,
+            blueprints,
+            env: &env,
+        },
+    )
+}
+
+/// How the CLI tells users to provide what a run's preflight found missing.
+pub fn preflight_help() -> wflow_compiler::preflight::How {
+    wflow_compiler::preflight::How {
+        secret: |name| {
+            format!(
+                "set {} or pass --secrets-file with a `{name}=value` line",
+                wflow_runtime::secrets::env_name(name)
+            )
+        },
+        kafka: "set `[kafka] brokers` and `topic` in wflow.toml (or --config FILE), or \
+                WFLOW_KAFKA_BROKERS and WFLOW_KAFKA_TOPIC",
+        ai: "set `[ai] base_url` in wflow.toml (or --config FILE), or WFLOW_AI_BASE_URL",
+        blueprint: |bp| {
+            format!("load it first: wflow catalog load {bp}.json (Port blueprint JSON)")
+        },
     }
-    let mut blueprints: Vec<Blueprint> = Vec::new();
-    for d in &dirs {
-        let mut files: Vec<PathBuf> = match std::fs::read_dir(d) {
-            Ok(es) => es
-                .flatten()
-                .map(|e| e.path())
-                .filter(|p| p.extension().is_some_and(|x| x == "json"))
-                .collect(),
-            Err(e) => {
-                errors.push(format!("{}: {e}", d.display()));
-                continue;
-            }
-        };
-        files.sort();
-        for f in files {
-            match std::fs::read_to_string(&f)
-                .map_err(|e| e.to_string())
-                .and_then(|t| Blueprint::from_port_json(&t))
-            {
-                Ok(b) if !blueprints.iter().any(|x| x.identifier == b.identifier) => {
-                    blueprints.push(b)
-                }
-                Ok(_) => {}
-                Err(e) => errors.push(format!("{}: {e}", f.display())),
-            }
-        }
-    }
-    wflow_compiler::catalog::Catalog::new(blueprints)
 }
 
 /// Checks files on all cores; results come back in the order given.

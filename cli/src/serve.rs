@@ -11,9 +11,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Args;
+use wflow_compiler::catalog::Catalog;
 use wflow_compiler::syntax_of;
 use wflow_runtime::server::{self, Auth, Options, Refusal, Server, SystemClock};
-use wflow_runtime::{Plan, Secrets, Store};
+use wflow_runtime::{Config, Plan, Store};
 
 /// `wflow serve`.
 #[derive(Args, Debug)]
@@ -39,6 +40,15 @@ pub struct ServeArgs {
     /// PostgreSQL store, the runs of a process that died are taken over after it.
     #[arg(long, value_name = "SECONDS", default_value_t = 30.0)]
     lease_seconds: f64,
+    /// The configuration of Kafka, GitHub and AI services and the webhook timeout (default:
+    /// the nearest `wflow.toml` above the directory, else the one in the current directory);
+    /// the `WFLOW_*` environment variables override it.
+    #[arg(long, env = "WFLOW_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// A directory of Port blueprint JSON files the workflows are checked against, as for
+    /// `wflow check` (`blueprints/` in the directory and beside `wflow.toml` are read too).
+    #[arg(long, value_name = "DIR")]
+    blueprints: Option<PathBuf>,
 }
 
 /// Runs `wflow serve`. Operational logs go to stderr, filtered by `RUST_LOG` (default
@@ -72,7 +82,8 @@ fn read(path: &Option<PathBuf>, what: &str) -> Result<Option<String>, String> {
 /// The workflows of a directory, checked; reloaded when its files change.
 struct Loader {
     dir: PathBuf,
-    secrets_file: Option<String>,
+    /// The blueprints the workflows are checked against.
+    catalog: Catalog,
     color: bool,
     /// Per file: its text as last read, and the workflows last accepted from it (a file that
     /// now has errors keeps its previous workflows).
@@ -80,13 +91,13 @@ struct Loader {
 }
 
 impl Loader {
-    fn new(dir: PathBuf, secrets_file: Option<String>) -> Result<Loader, String> {
+    fn new(dir: PathBuf, catalog: Catalog) -> Result<Loader, String> {
         if !dir.is_dir() {
             return Err(format!("{} is not a directory", dir.display()));
         }
         Ok(Loader {
             dir,
-            secrets_file,
+            catalog,
             color: std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
             files: BTreeMap::new(),
         })
@@ -144,7 +155,7 @@ impl Loader {
         } else {
             ""
         };
-        match server::prepare(src, syntax_of(path), &name) {
+        match server::prepare(src, syntax_of(path), &name, &self.catalog) {
             Err(Refusal::Errors(diags)) => {
                 eprint!("{}", crate::render_human(&name, src, &diags, self.color));
                 eprintln!("refused: {name} has errors; its workflows are not served{keeps}");
@@ -154,28 +165,15 @@ impl Loader {
                 eprintln!("refused: {name}{keeps}:\n  {}", problems.join("\n  "));
                 None
             }
-            Ok(found) => Some(
-                found
-                    .into_iter()
-                    .filter(|plan| {
-                        let missing = Secrets::load(&plan.secrets, self.secrets_file.as_deref());
-                        if let Err(missing) = &missing {
-                            eprintln!(
-                                "refused: workflow `{}` ({name}) reads secrets nobody provided: {}",
-                                plan.workflow.identifier.value,
-                                missing.join(", ")
-                            );
-                        }
-                        missing.is_ok()
-                    })
-                    .map(Arc::new)
-                    .collect(),
-            ),
+            Ok(found) => Some(found.into_iter().map(Arc::new).collect()),
         }
     }
 
-    /// Checks the directory every second and serves what changed, until aborted.
-    async fn watch(mut self, server: Server) {
+    /// Checks the directory every second and serves what changed, until aborted. Workflows
+    /// refused by the preflight are tried again each time, so that one whose blueprint is
+    /// created later starts serving then.
+    async fn watch(mut self, server: Server, mut admission: Admission) {
+        let mut checked: Option<Vec<Arc<Plan>>> = None;
         loop {
             tokio::time::sleep(Duration::from_secs(1)).await;
             let Ok((loader, plans)) = tokio::task::spawn_blocking(move || {
@@ -188,15 +186,83 @@ impl Loader {
                 return;
             };
             self = loader;
+            let reloaded = plans.is_some();
             if let Some(plans) = plans {
-                let n = plans.len();
-                server.set_workflows(plans);
+                checked = Some(plans);
+            }
+            let Some(all) = &checked else { continue };
+            if !reloaded && admission.refused.is_empty() {
+                continue;
+            }
+            let served = admission.admit(&server, all).await;
+            if reloaded || admission.changed {
+                let n = served.len();
+                server.set_workflows(served);
                 eprintln!(
                     "reloaded: serving {n} workflow{}",
                     if n == 1 { "" } else { "s" }
                 );
             }
         }
+    }
+}
+
+/// The preflight of the checked workflows against the server's store, services and secrets.
+struct Admission {
+    secrets_file: Option<String>,
+    color: bool,
+    /// The workflows the preflight refused, with their diagnostics as last shown.
+    refused: BTreeMap<String, String>,
+    /// The last [`Admission::admit`] served another set of workflows than the one before.
+    changed: bool,
+}
+
+impl Admission {
+    /// The workflows of `checked` whose environment is ready; says why each other one is
+    /// refused (once, until its reasons change).
+    async fn admit(&mut self, server: &Server, checked: &[Arc<Plan>]) -> Vec<Arc<Plan>> {
+        let how = server::preflight_help();
+        let mut admitted = Vec::new();
+        let mut refused = BTreeMap::new();
+        for plan in checked {
+            let id = plan.workflow.identifier.value.clone();
+            let problems = match wflow_runtime::preflight::check(
+                plan,
+                server.engine(),
+                self.secrets_file.as_deref(),
+                &how,
+            )
+            .await
+            {
+                Ok(p) => p,
+                Err(e) => {
+                    eprintln!(
+                        "error: the preflight of workflow `{id}` could not read the store: {e}"
+                    );
+                    continue;
+                }
+            };
+            if problems.is_empty() {
+                if self.refused.contains_key(&id) {
+                    eprintln!("admitted: workflow `{id}`: its environment is ready");
+                }
+                admitted.push(Arc::clone(plan));
+                continue;
+            }
+            let text = crate::render_human(&plan.path, &plan.source, &problems, self.color);
+            if self.refused.get(&id) != Some(&text) {
+                eprint!("{text}");
+                eprintln!(
+                    "refused: workflow `{id}` ({}) cannot run with this server's store, \
+                     services and secrets; it is served once they are ready",
+                    plan.path
+                );
+            }
+            refused.insert(id, text);
+        }
+        self.changed = refused.keys().ne(self.refused.keys());
+        self.refused = refused;
+        admitted
     }
 }
 
@@ -215,8 +281,19 @@ async fn run(args: ServeArgs) -> Result<(), String> {
                 args.lease_seconds
             )
         })?;
-    let mut loader = Loader::new(args.dir.clone(), secrets_file.clone())?;
-    let plans = loader.load().unwrap_or_default();
+    let workspace = crate::workspace(
+        std::slice::from_ref(&args.dir),
+        args.config.clone(),
+        args.blueprints.clone(),
+    )?;
+    for problem in &workspace.problems {
+        eprintln!("error: {problem}");
+    }
+    if let Some(file) = &workspace.config_file {
+        eprintln!("configuration: {}", file.display());
+    }
+    let mut loader = Loader::new(args.dir.clone(), workspace.catalog)?;
+    let checked = loader.load().unwrap_or_default();
     let store = Store::open(&args.store).await.map_err(|e| e.0)?;
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await
@@ -225,21 +302,28 @@ async fn run(args: ServeArgs) -> Result<(), String> {
     if auth.is_none() {
         eprintln!("warning: no --auth file; every request acts as an admin");
     }
-    let n = plans.len();
     let server = Server::new(
         store,
         Vec::new(),
         Options {
             auth,
-            secrets_file,
+            secrets_file: secrets_file.clone(),
             request_timeout: Some(Duration::from_secs(args.request_timeout)),
             lease: Some(lease),
-            ..Options::default()
+            config: Config::with_settings(&workspace.settings),
         },
     )
     .map_err(|e| e.0)?;
+    let mut admission = Admission {
+        secrets_file,
+        color: loader.color,
+        refused: BTreeMap::new(),
+        changed: false,
+    };
+    let plans = admission.admit(&server, &checked).await;
+    let n = plans.len();
     server.set_workflows(plans);
-    let watcher = tokio::spawn(loader.watch(server.clone()));
+    let watcher = tokio::spawn(loader.watch(server.clone(), admission));
     eprintln!(
         "serving {n} workflow{} on http://{addr}",
         if n == 1 { "" } else { "s" }

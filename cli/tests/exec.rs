@@ -176,7 +176,10 @@ fn a_missing_secret_or_a_broken_workflow_runs_nothing() {
         .expect("run");
     let t = text(&o);
     assert_eq!(o.status.code(), Some(2), "{t}");
-    assert!(t.contains("`token` (WFLOW_SECRET_TOKEN)"), "{t}");
+    assert!(
+        t.contains("missing-secret") && t.contains("set WFLOW_SECRET_TOKEN"),
+        "{t}"
+    );
 
     write(
         &d,
@@ -185,6 +188,55 @@ fn a_missing_secret_or_a_broken_workflow_runs_nothing() {
     );
     let o = wflow(&d.0, &["exec", "broken.wflow"]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+}
+
+/// A workflow whose first node calls `base`, then needs a secret, a Kafka broker and a
+/// blueprint the store does not have.
+fn needs_everything(base: &str) -> String {
+    format!(
+        r#"workflow release "Release" {{
+  form trigger "Release" {{
+    input service: string "Service"
+  }}
+  webhook notify "Notify" {{
+    url "{base}/notify"
+    headers {{ Authorization: "Bearer {{{{ .secrets.API_KEY }}}}" }}
+  }}
+  kafka publish "Publish" {{ payload {{ service: "{{{{ .outputs.trigger.service }}}}" }} }}
+  upsert record "Record" {{
+    blueprint deployment
+    entity {{ identifier "{{{{ .outputs.trigger.service }}}}" }}
+  }}
+  flow {{ trigger -> notify -> publish -> record }}
+}}"#
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_environment_is_checked_before_the_first_side_effect() {
+    let (base, seen) = server().await;
+    let d = dir("preflight");
+    write(&d, "release.wflow", &needs_everything(&base));
+    let check = wflow_async(&d.0, &["check", "release.wflow"]).await;
+    assert_eq!(check.status.code(), Some(0), "{}", text(&check));
+    let o = wflow_async(&d.0, &["exec", "release.wflow", "-i", "service=api"]).await;
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{t}");
+    for needle in [
+        "missing-secret",
+        "the secret `API_KEY` is not provided",
+        "set WFLOW_SECRET_API_KEY",
+        "service-not-configured",
+        "`publish` publishes to Kafka",
+        "missing-blueprint",
+        "the catalog has no blueprint `deployment`",
+        "3 problems with its environment",
+    ] {
+        assert!(t.contains(needle), "missing {needle:?} in {t}");
+    }
+    assert!(seen.lock().expect("lock").is_empty(), "a request went out");
+    let o = wflow_async(&d.0, &["runs", "list", "--format", "json"]).await;
+    assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "[]");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -554,14 +606,14 @@ async fn wflow_toml_configures_services_and_the_environment_overrides_it() {
         let run: Json = serde_json::from_slice(&o.stdout).unwrap_or(Json::Null);
         run["variables"]["outputs"]["answer"].clone()
     };
-    // Nothing configured: the node fails and says how to configure it.
+    // Nothing configured: the preflight refuses the run and says how to configure it.
     let o = wflow_async(&d.0, &["exec", "ai.wflow", "--format", "json"]).await;
-    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
-    let msg = show(&o)["error"]["message"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
-    assert!(msg.contains("no AI service is configured"), "{msg}");
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("service-not-configured") && text(&o).contains("[ai] base_url"),
+        "{}",
+        text(&o)
+    );
 
     write(
         &d,

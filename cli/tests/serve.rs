@@ -23,11 +23,18 @@ fn start(dir: &Path, flows: &Path) -> Serving {
 
 /// Starts `wflow serve` on `flows` with `store` and `args`, and waits for its "serving" line.
 fn start_on(store: &Path, flows: &Path, args: &[&str]) -> Serving {
+    start_with(store, flows, args, &[])
+}
+
+/// [`start_on`] with environment variables.
+fn start_with(store: &Path, flows: &Path, args: &[&str], env: &[(&str, &str)]) -> Serving {
     let mut child = Command::new(env!("CARGO_BIN_EXE_wflow"))
         .args(["serve", "--listen", "127.0.0.1:0", "--store"])
         .arg(store)
         .args(args)
         .arg(flows)
+        .envs(env.iter().copied())
+        .env_remove("WFLOW_CONFIG")
         .env("NO_COLOR", "1")
         .stderr(Stdio::piped())
         .spawn()
@@ -575,4 +582,254 @@ async fn futures_join_all<T: Send + 'static>(
         out.push(t.await.expect("task"));
     }
     out
+}
+
+/// Requests received by [`recording_server`]: method, path and Authorization header.
+type Requests = Arc<Mutex<Vec<(String, String, String)>>>;
+
+/// A loopback server speaking enough of GitHub's REST shape for a dispatch (`GET /repos/..`
+/// gives the default branch, a dispatch answers 204), and `/slow`, which answers after 5 s.
+async fn recording_server() -> (String, Requests) {
+    let requests: Requests = Arc::default();
+    let seen = Arc::clone(&requests);
+    let app = axum::Router::new().fallback(
+        move |method: axum::http::Method, uri: axum::http::Uri, headers: axum::http::HeaderMap| {
+            let seen = Arc::clone(&seen);
+            async move {
+                let auth = headers
+                    .get("authorization")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default()
+                    .to_string();
+                let path = uri.path().to_string();
+                seen.lock()
+                    .expect("requests")
+                    .push((method.to_string(), path.clone(), auth));
+                if path == "/slow" {
+                    tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+                }
+                if path.ends_with("/dispatches") {
+                    (axum::http::StatusCode::NO_CONTENT, String::new())
+                } else {
+                    (
+                        axum::http::StatusCode::OK,
+                        r#"{"default_branch": "main"}"#.to_string(),
+                    )
+                }
+            }
+        },
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (format!("http://{addr}"), requests)
+}
+
+/// Starts a run of `workflow` and waits (up to 15 s) for its result.
+async fn run_to_end(addr: &str, workflow: &str, inputs: serde_json::Value) -> serde_json::Value {
+    let http = reqwest::Client::new();
+    let started: serde_json::Value = http
+        .post(format!("{addr}/v1/workflows/{workflow}/runs"))
+        .json(&serde_json::json!({ "inputs": inputs }))
+        .send()
+        .await
+        .expect("start")
+        .json()
+        .await
+        .expect("json");
+    let id = started["run"]["identifier"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no run: {started}"))
+        .to_string();
+    for _ in 0..300 {
+        let run: serde_json::Value = http
+            .get(format!("{addr}/v1/workflows/runs/{id}"))
+            .send()
+            .await
+            .expect("get")
+            .json()
+            .await
+            .expect("json");
+        if !run["run"]["result"].is_null() {
+            return run;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("run {id} did not finish");
+}
+
+/// `wflow serve` reads `wflow.toml` like `wflow exec`: the GitHub API URL and the webhook
+/// timeout it sets apply to the runs it serves.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_applies_wflow_toml() {
+    let (base, requests) = recording_server().await;
+    let dir = std::env::temp_dir().join(format!("wflow-serve-toml-{}", std::process::id()));
+    let flows = dir.join("workflows");
+    std::fs::create_dir_all(&flows).expect("dir");
+    std::fs::write(
+        dir.join("wflow.toml"),
+        format!("[github]\napi_url = \"{base}\"\n\n[webhook]\ntimeout_secs = 1\n"),
+    )
+    .expect("config");
+    std::fs::write(
+        flows.join("flows.wflow"),
+        format!(
+            r#"workflow dispatch "Dispatch" {{
+  form trigger "Go" {{ input service: string "Service" }}
+  github run "Run" {{
+    installation "gh"
+    org "acme"; repo "deploys"; workflow "deploy.yml"
+    inputs {{ service: "{{{{ .outputs.trigger.service }}}}" }}
+  }}
+  flow {{ trigger -> run }}
+}}
+
+workflow slow "Slow" {{
+  form trigger "Go" {{ }}
+  webhook call "Call" {{ url "{base}/slow" }}
+  flow {{ trigger -> call }}
+}}
+"#
+        ),
+    )
+    .expect("workflows");
+    let serving = start_with(
+        &dir.join("wflow.db"),
+        &flows,
+        &[],
+        &[("WFLOW_SECRET_GITHUB_TOKEN", "ghp-loopback")],
+    );
+    let addr = serving.addr.clone();
+    assert!(serving.log().contains("wflow.toml"), "{}", serving.log());
+
+    let done = run_to_end(&addr, "dispatch", serde_json::json!({"service": "api"})).await;
+    assert_eq!(done["run"]["result"], "SUCCESS", "{done}");
+    let dispatches: Vec<(String, String, String)> = requests
+        .lock()
+        .expect("requests")
+        .iter()
+        .filter(|(_, p, _)| p.ends_with("/dispatches"))
+        .cloned()
+        .collect();
+    assert_eq!(
+        dispatches,
+        [(
+            "POST".to_string(),
+            "/repos/acme/deploys/actions/workflows/deploy.yml/dispatches".to_string(),
+            "Bearer ghp-loopback".to_string()
+        )]
+    );
+
+    let t0 = std::time::Instant::now();
+    let done = run_to_end(&addr, "slow", serde_json::json!({})).await;
+    assert_eq!(done["run"]["result"], "FAILED", "{done}");
+    assert!(
+        t0.elapsed() < std::time::Duration::from_secs(4),
+        "the 1 s timeout of wflow.toml did not apply: {:?}",
+        t0.elapsed()
+    );
+    let (ok, log) = serving.stop();
+    assert!(ok, "{log}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A workflow whose environment is not ready is refused at load with every problem, the others
+/// serve; it is served once its blueprint exists; a run whose blueprint was deleted since is
+/// refused by the API with 422 before anything is sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_preflights_workflows_at_load_and_at_each_start() {
+    let (base, requests) = recording_server().await;
+    let dir = std::env::temp_dir().join(format!("wflow-serve-preflight-{}", std::process::id()));
+    let flows = dir.join("workflows");
+    std::fs::create_dir_all(&flows).expect("dir");
+    std::fs::write(
+        flows.join("release.wflow"),
+        format!(
+            r#"workflow release "Release" {{
+  form trigger "Go" {{ input service: string "Service" }}
+  webhook notify "Notify" {{ url "{base}/notify"; headers {{ Authorization: "{{{{ .secrets.API_KEY }}}}" }} }}
+  kafka publish "Publish" {{ payload {{ service: "{{{{ .outputs.trigger.service }}}}" }} }}
+  flow {{ trigger -> notify -> publish }}
+}}
+
+workflow record "Record" {{
+  form trigger "Go" {{ input service: string "Service" }}
+  webhook notify "Notify" {{ url "{base}/notify" }}
+  upsert save "Save" {{
+    blueprint service
+    entity {{ identifier "{{{{ .outputs.trigger.service }}}}" }}
+  }}
+  flow {{ trigger -> notify -> save }}
+}}
+"#
+        ),
+    )
+    .expect("workflows");
+    let serving = start_on(&dir.join("wflow.db"), &flows, &[]);
+    let addr = serving.addr.clone();
+    let log = serving.log();
+    assert!(log.contains("serving 0 workflows"), "{log}");
+    for needle in [
+        "missing-secret",
+        "WFLOW_SECRET_API_KEY",
+        "service-not-configured",
+        "refused: workflow `release`",
+        "missing-blueprint",
+        "create the blueprint `service` first",
+        "refused: workflow `record`",
+    ] {
+        assert!(log.contains(needle), "missing {needle:?} in\n{log}");
+    }
+
+    let http = reqwest::Client::new();
+    let blueprint = serde_json::json!({"identifier": "service", "title": "Service", "schema": {"properties": {}}});
+    let created = http
+        .put(format!("{addr}/v1/blueprints/service"))
+        .json(&blueprint)
+        .send()
+        .await
+        .expect("put");
+    assert!(created.status().is_success(), "{:?}", created.text().await);
+    let mut served = false;
+    for _ in 0..100 {
+        let resp = http
+            .get(format!("{addr}/v1/workflows/record"))
+            .send()
+            .await
+            .expect("get");
+        if resp.status().is_success() {
+            served = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(served, "record was not admitted:\n{}", serving.log());
+    assert!(serving.log().contains("admitted: workflow `record`"));
+    let deleted = http
+        .delete(format!("{addr}/v1/blueprints/service"))
+        .send()
+        .await
+        .expect("delete");
+    assert!(deleted.status().is_success(), "{:?}", deleted.text().await);
+    let refused = http
+        .post(format!("{addr}/v1/workflows/record/runs"))
+        .json(&serde_json::json!({"inputs": {"service": "api"}}))
+        .send()
+        .await
+        .expect("start");
+    assert_eq!(refused.status().as_u16(), 422);
+    let body = refused.text().await.expect("body");
+    assert!(
+        body.contains("missing-blueprint") && body.contains("POST /v1/blueprints"),
+        "{body}"
+    );
+    assert!(
+        requests.lock().expect("requests").is_empty(),
+        "a request went out"
+    );
+    let (ok, log) = serving.stop();
+    assert!(ok, "{log}");
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -215,6 +215,9 @@ impl Checker<'_> {
                     }
                 }
                 self.contexts(t);
+                if let Some(policy) = t.permissions.as_ref().and_then(|p| p.policy.as_ref()) {
+                    self.policy(policy);
+                }
             }
             NodeConfig::Input(i) => {
                 self.form(&i.user_inputs, opts);
@@ -298,6 +301,23 @@ impl Checker<'_> {
                 _ => "cron-syntax",
             };
             self.push(Diagnostic::error(code, span, issue.message).help_opt(issue.help));
+        }
+    }
+
+    /// A permission policy must have Port's shape, or nobody (or everybody) could run it.
+    fn policy(&mut self, policy: &Value) {
+        for p in crate::rules::check(crate::rules::Kind::Policy, policy, "policy") {
+            self.push(
+                Diagnostic::error(
+                    "invalid-policy",
+                    p.node.span,
+                    format!("permission policy, `{}`: {}", p.at, p.message),
+                )
+                .help(
+                    "a policy is { combinator: \"and\" | \"or\", rules: [...] }; a rule is \
+                     { property: { context, property }, operator, value } or a nested policy",
+                ),
+            );
         }
     }
 
@@ -640,6 +660,20 @@ impl Checker<'_> {
         }
         if let Some(d) = &s.default {
             self.value_matches(d, s, "the default");
+            self.default_in_enum(d, s);
+        }
+        for (name, value) in &s.keywords {
+            match name.value.as_str() {
+                "pattern" => self.pattern(value),
+                "patternProperties" => {
+                    if let ValueKind::Object(entries) = &value.kind {
+                        for (key, _) in entries {
+                            self.regex(&key.value, key.span);
+                        }
+                    }
+                }
+                _ => {}
+            }
         }
         if let Some(e) = &s.enum_values {
             match &e.kind {
@@ -663,6 +697,83 @@ impl Checker<'_> {
             l.input_description,
             "the input's description",
         );
+    }
+
+    /// A `pattern` must be a regular expression the runtime can validate with.
+    fn pattern(&mut self, value: &Value) {
+        if let ValueKind::String(t) = &value.kind
+            && t.exprs().next().is_none()
+        {
+            self.regex(&t.text, value.span);
+        }
+    }
+
+    fn regex(&mut self, pattern: &str, span: Span) {
+        if let Err(e) = regex::Regex::new(pattern) {
+            let why = match e {
+                regex::Error::Syntax(s) => s
+                    .lines()
+                    .rev()
+                    .find(|l| l.starts_with("error:"))
+                    .map_or(s.clone(), |l| {
+                        l.trim_start_matches("error:").trim().to_string()
+                    }),
+                other => other.to_string(),
+            };
+            self.push(
+                Diagnostic::error(
+                    "invalid-pattern",
+                    span,
+                    format!("`{pattern}` is not a valid regular expression: {why}"),
+                )
+                .help(
+                    "patterns use Rust's regex syntax (like JavaScript's, without look-around \
+                     or back-references); escape a literal `\\`, `.`, `(` or `[` with `\\`",
+                ),
+            );
+        }
+    }
+
+    /// A literal default must be one of the literal `enum` values (the run would send it).
+    fn default_in_enum(&mut self, d: &Value, s: &ir::InputSchema) {
+        let literal = |v: &Value| match &v.kind {
+            ValueKind::Jq(_) => None,
+            ValueKind::String(t) if t.exprs().next().is_some() => None,
+            _ => Some(v.to_json()),
+        };
+        let allowed = |schema: &ir::InputSchema| -> Option<Vec<serde_json::Value>> {
+            match schema.enum_values.as_ref().map(|e| &e.kind) {
+                Some(ValueKind::Array(items)) => items.iter().map(literal).collect(),
+                _ => None,
+            }
+        };
+        // An array input's default holds items of the item schema's enum.
+        let (values, schema): (Vec<&Value>, &ir::InputSchema) = match (&d.kind, &s.items) {
+            (ValueKind::Array(items), Some(item)) if allowed(s).is_none() => {
+                (items.iter().collect(), item)
+            }
+            _ => (vec![d], s),
+        };
+        let Some(allowed) = allowed(schema) else {
+            return;
+        };
+        for v in values {
+            let Some(json) = literal(v) else { continue };
+            if !allowed.contains(&json) {
+                let shown: Vec<String> = allowed.iter().map(|a| a.to_string()).collect();
+                self.push(
+                    Diagnostic::error(
+                        "default-not-in-enum",
+                        v.span,
+                        format!("the default {json} is not one of the input's `enum` values"),
+                    )
+                    .help(format!(
+                        "use one of {}, or add it to `enum`",
+                        shown.join(", ")
+                    )),
+                );
+            }
+        }
     }
 
     /// A literal default or enum value must have the input's type.

@@ -219,6 +219,27 @@ pub const CODES: &[(&str, &str)] = &[
     ),
     ("order-with-steps", "`order` together with `steps`"),
     (
+        "invalid-pattern",
+        "a `pattern` that is not a valid regular expression",
+    ),
+    (
+        "default-not-in-enum",
+        "a default that is not one of the input's `enum` values",
+    ),
+    ("invalid-policy", "a permission policy not in Port's shape"),
+    (
+        "missing-secret",
+        "preflight: a secret the run reads is not provided",
+    ),
+    (
+        "service-not-configured",
+        "preflight: a node's service (Kafka, AI) is not configured",
+    ),
+    (
+        "missing-blueprint",
+        "preflight: an upserted blueprint is not in the catalog",
+    ),
+    (
         "provider-without-model",
         "an AI node with `provider` but no `model`, or the reverse",
     ),
@@ -232,6 +253,7 @@ pub const CODES: &[(&str, &str)] = &[
         "a jq function called with the wrong number of arguments",
     ),
     ("jq-unknown-variable", "a jq `$variable` that is not bound"),
+    ("jq-recursion", "a jq function that calls itself"),
     ("go-template", "a Go-template helper where jq is expected"),
     (
         "fragment",

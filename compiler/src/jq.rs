@@ -42,6 +42,8 @@ pub const ARITY: &str = "jq-arity";
 pub const UNKNOWN_VARIABLE: &str = "jq-unknown-variable";
 /// Code for Go-template helpers used where jq is expected.
 pub const GO_TEMPLATE: &str = "go-template";
+/// Code for a `def` whose body calls itself (directly or through a nested `def`).
+pub const RECURSION: &str = "jq-recursion";
 
 /// Global variables that every expression may use.
 const GLOBAL_VARS: [&str; 2] = ["$ENV", "$__loc__"];
@@ -226,6 +228,7 @@ pub fn check(code: &str) -> Vec<JqIssue> {
         funs: Vec::new(),
         vars: Vec::new(),
         labels: Vec::new(),
+        defining: Vec::new(),
         issues,
     };
     walker.term(&term);
@@ -1179,6 +1182,8 @@ struct Walker<'s, 't> {
     vars: Vec<&'s str>,
     /// Bound `label $x` names.
     labels: Vec<&'s str>,
+    /// The definitions whose bodies are being walked, outermost first.
+    defining: Vec<&'t Def<&'s str>>,
     issues: Vec<JqIssue>,
 }
 
@@ -1328,7 +1333,9 @@ impl<'s, 't> Walker<'s, 't> {
                 self.funs.push((arg, 0, None));
             }
         }
+        self.defining.push(def);
         self.term(&def.body);
+        self.defining.pop();
         self.funs.truncate(nf);
         self.vars.truncate(nv);
     }
@@ -1374,9 +1381,23 @@ impl<'s, 't> Walker<'s, 't> {
     fn call(&mut self, name: &'s str, args: &[Term<&'s str>]) {
         let arity = args.len();
         let range = span(self.code, name);
-        if self.funs.iter().any(|(n, a, _)| *n == name && *a == arity)
-            || self.table.has(name, arity)
+        let local = self
+            .funs
+            .iter()
+            .rev()
+            .find(|(n, a, _)| *n == name && *a == arity);
+        if let Some((_, _, Some(def))) = local
+            && self.defining.iter().any(|d| std::ptr::eq(*d, *def))
         {
+            self.issues.push(issue(
+                range,
+                RECURSION,
+                format!("`{name}` calls itself; recursion is not allowed in workflow expressions"),
+                Some("use `recurse`, `reduce`, `until` or `limit` instead".into()),
+            ));
+            return;
+        }
+        if local.is_some() || self.table.has(name, arity) {
             return;
         }
         if is_keyword(name) {
@@ -1654,7 +1675,6 @@ mod tests {
             "env.HOME",
             "def f(g): g; f(.)",
             "def f: def g: 1; g; f",
-            "def fac: if . <= 1 then 1 else . * (. - 1 | fac) end; fac",
             "def f(a; $b): a + $b; f(1; 2)",
             "def map: 1; map(.)",
             "label $out | foreach .[] as $x (0; . + $x; if . > 3 then ., break $out else . end)",
@@ -2057,6 +2077,24 @@ mod tests {
                 (11..14, ARITY)
             ]
         );
+    }
+
+    #[test]
+    fn recursion_is_refused() {
+        const MSG: &str = "`f` calls itself; recursion is not allowed in workflow expressions";
+        assert_issue("def f: 1 + f; f", 11..12, RECURSION, MSG);
+        // through a nested definition, and with parameters
+        assert_issue("def f: def g: f; g; f", 14..15, RECURSION, MSG);
+        assert_issue("def f(x): f(x); 1", 10..11, RECURSION, MSG);
+        // a shadowing definition, a parameter or a variable of the same name is no recursion
+        for ok in [
+            "def inc(x): x + 1; inc(.a)",
+            "def f($f): $f; f(1)",
+            "def f(f): f; f(1)",
+            "def f: 1; def g: f; g",
+        ] {
+            assert!(check(ok).is_empty(), "{ok}: {:?}", check(ok));
+        }
     }
 
     #[test]

@@ -44,6 +44,20 @@ pub struct Config {
     pub ai: Option<settings::Ai>,
 }
 
+impl Config {
+    /// The default configuration with the services of `settings`.
+    pub fn with_settings(settings: &settings::Settings) -> Config {
+        let mut config = Config::default();
+        if let Some(t) = settings.webhook_timeout {
+            config.webhook_timeout = t;
+        }
+        config.kafka = settings.kafka.clone();
+        config.github = settings.github.clone();
+        config.ai = settings.ai.clone();
+        config
+    }
+}
+
 impl Default for Config {
     fn default() -> Config {
         Config {

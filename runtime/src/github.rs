@@ -13,7 +13,7 @@ use crate::store::{NodeRunRecord, Write};
 use crate::template;
 
 /// The secret holding the GitHub token.
-pub const TOKEN_SECRET: &str = "GITHUB_TOKEN";
+pub const TOKEN_SECRET: &str = wflow_compiler::preflight::GITHUB_TOKEN;
 
 /// How many polls in a row may fail (network errors, 5xx, rate limits) before the node fails.
 const POLL_RETRIES: u32 = 5;
@@ -29,18 +29,7 @@ struct Dispatch {
     report: bool,
 }
 
-/// Whether the node is a GitHub workflow dispatch this runtime runs.
-pub fn is_dispatch(i: &ir::Integration) -> bool {
-    matches!(
-        (
-            i.integration_provider.as_ref().map(|n| n.value.as_str()),
-            i.integration_invocation_type
-                .as_ref()
-                .map(|n| n.value.as_str()),
-        ),
-        (Some("github-ocean"), Some("dispatch_workflow")) | (Some("GITHUB"), Some("CREATE"))
-    )
-}
+pub use wflow_compiler::preflight::is_github_dispatch as is_dispatch;
 
 fn text(props: &Map<String, Json>, key: &str) -> Option<String> {
     match props.get(key) {

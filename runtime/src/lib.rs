@@ -4,6 +4,7 @@
 //! - [`engine::Engine`]: the durable interpreter over the [`store::Store`] (SQLite or PostgreSQL);
 //! - [`lease`]: which process drives a run, when several share a store;
 //! - [`inputs`]: form validation shared by `wflow exec` and `wflow serve`;
+//! - [`preflight`]: what a run needs from its environment, checked before it starts;
 //! - [`secrets`]: secret loading and redaction;
 //! - [`catalog`]: blueprints and entities;
 //! - [`report`]: runs in Port's run shape;
@@ -23,12 +24,14 @@ pub mod kafka;
 pub mod lease;
 mod nodes;
 pub mod plan;
+pub mod preflight;
 pub mod report;
 pub mod secrets;
 pub mod server;
-pub mod settings;
 pub mod store;
 pub mod template;
+
+pub use wflow_project::settings;
 
 pub use engine::{Config, Engine, Error, Event, Observer, Outcome, Quiet};
 pub use plan::Plan;

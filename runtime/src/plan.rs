@@ -4,11 +4,10 @@
 use std::collections::{BTreeSet, HashMap};
 
 use serde_json::Value as Json;
-use wflow_compiler::Syntax;
 use wflow_compiler::ir::{Connection, Node, NodeConfig, Workflow};
+use wflow_compiler::{Syntax, preflight};
 
 use crate::jq::Programs;
-use crate::secrets;
 
 /// A workflow ready to run.
 pub struct Plan {
@@ -19,8 +18,8 @@ pub struct Plan {
     pub source: String,
     pub syntax: Syntax,
     pub path: String,
-    /// Secret names the workflow's expressions read, and [`crate::github::TOKEN_SECRET`] when
-    /// it dispatches GitHub workflows.
+    /// Secret names the workflow reads (its expressions, and `GITHUB_TOKEN` when it dispatches
+    /// GitHub workflows), as the preflight finds them.
     pub secrets: BTreeSet<String>,
     /// Secrets used when provided: [`crate::ai::KEY_SECRET`] when it has AI nodes.
     pub optional_secrets: BTreeSet<String>,
@@ -42,9 +41,7 @@ impl Plan {
         }
         let mut programs = Programs::default();
         let mut problems = Vec::new();
-        let mut names = BTreeSet::new();
         for code in &codes {
-            secrets::referenced(code, &mut names);
             if let Err(e) = programs.add(code) {
                 problems.push(e);
             }
@@ -53,17 +50,17 @@ impl Plan {
         if !problems.is_empty() {
             return Err(problems);
         }
+        let names: BTreeSet<String> = preflight::secrets_read(&workflow)
+            .into_iter()
+            .map(|(name, _)| name)
+            .collect();
         let mut optional = BTreeSet::new();
-        for n in &workflow.nodes {
-            match &n.config {
-                NodeConfig::IntegrationAction(i) if crate::github::is_dispatch(i) => {
-                    names.insert(crate::github::TOKEN_SECRET.to_string());
-                }
-                NodeConfig::Ai(_) | NodeConfig::AiAgent(_) => {
-                    optional.insert(crate::ai::KEY_SECRET.to_string());
-                }
-                _ => {}
-            }
+        if workflow
+            .nodes
+            .iter()
+            .any(|n| matches!(n.config, NodeConfig::Ai(_) | NodeConfig::AiAgent(_)))
+        {
+            optional.insert(crate::ai::KEY_SECRET.to_string());
         }
         let mut outgoing: HashMap<String, Vec<usize>> = HashMap::new();
         for (i, c) in workflow.connections.iter().enumerate() {

@@ -141,53 +141,10 @@ pub fn env_name(name: &str) -> String {
     format!("WFLOW_SECRET_{norm}")
 }
 
-/// The secret names that `code` (a jq expression) reads: `.secrets.NAME`,
-/// `.secrets["NAME"]` and `.secrets."NAME"`.
-pub fn referenced(code: &str, out: &mut BTreeSet<String>) {
-    let mut rest = code;
-    while let Some(at) = rest.find(".secrets") {
-        let after = rest[at + 8..].trim_start();
-        let name = if let Some(r) = after.strip_prefix('.') {
-            let r = r.trim_start();
-            if let Some(q) = r.strip_prefix('"') {
-                q.split('"').next().map(str::to_string)
-            } else {
-                let n: String = r
-                    .chars()
-                    .take_while(|c| c.is_alphanumeric() || *c == '_')
-                    .collect();
-                Some(n)
-            }
-        } else if let Some(r) = after.strip_prefix('[') {
-            r.trim_start()
-                .strip_prefix('"')
-                .and_then(|q| q.split('"').next())
-                .map(str::to_string)
-        } else {
-            None
-        };
-        if let Some(n) = name.filter(|n| !n.is_empty()) {
-            out.insert(n);
-        }
-        rest = &rest[at + 8..];
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
-
-    #[test]
-    fn finds_referenced_names() {
-        let mut names = BTreeSet::new();
-        referenced(
-            r#".secrets.API_KEY + .secrets["deploy-token"] + .secrets."x y" + .secrets"#,
-            &mut names,
-        );
-        let names: Vec<&str> = names.iter().map(String::as_str).collect();
-        assert_eq!(names, ["API_KEY", "deploy-token", "x y"]);
-    }
 
     #[test]
     fn redacts_strings_and_keys() {

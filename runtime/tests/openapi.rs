@@ -46,7 +46,8 @@ async fn serve() -> Api {
     ));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let store = Store::open(&dir.join("wflow.db")).await.expect("store");
-    let plans = server::prepare(WORKFLOWS, Syntax::Wflow, "t.wflow").expect("workflows");
+    let plans = server::prepare(WORKFLOWS, Syntax::Wflow, "t.wflow", &Default::default())
+        .expect("workflows");
     let users =
         json!({"users": [{"token": ADMIN, "email": "root@example.com", "roles": ["Admin"]}]});
     let options = Options {

@@ -109,7 +109,7 @@ fn temp_dir() -> TempDir {
 }
 
 fn plans(src: &str) -> Vec<wflow_runtime::Plan> {
-    server::prepare(src, Syntax::Wflow, "t.wflow").expect("workflows prepare")
+    server::prepare(src, Syntax::Wflow, "t.wflow", &Default::default()).expect("workflows prepare")
 }
 
 fn auth() -> Auth {
@@ -915,15 +915,19 @@ fn a_malformed_policy_is_refused_with_every_problem() {
     let src = POLICY
         .replace(r#"operator: "=""#, r#"operator: "~""#)
         .replace(r#"context: "form""#, r#"context: "org""#);
-    match server::prepare(&src, Syntax::Wflow, "t.wflow") {
-        Err(server::Refusal::Problems(problems)) => {
-            assert_eq!(problems.len(), 2, "{problems:#?}");
-            assert!(
-                problems[0].contains("trigger `trigger`: permissions.policy.rules[0].operator"),
-                "{problems:#?}"
+    match server::prepare(&src, Syntax::Wflow, "t.wflow", &Default::default()) {
+        Err(server::Refusal::Errors(diags)) => {
+            let found: Vec<(&str, &str)> = diags
+                .iter()
+                .map(|d| (d.code, &src[d.primary.span.range()]))
+                .collect();
+            assert_eq!(
+                found,
+                [("invalid-policy", r#""~""#), ("invalid-policy", r#""org""#)],
+                "{diags:#?}"
             );
         }
-        other => panic!("expected problems, got {:?}", other.map(|p| p.len())),
+        other => panic!("expected diagnostics, got {:?}", other.map(|p| p.len())),
     }
 }
 

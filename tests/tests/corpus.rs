@@ -6,6 +6,9 @@
 //! - Every code in `CODES` has at least one case.
 //! - `corpus/json-catalog/*.json` are Port JSON cases checked against the Port blueprint JSON in
 //!   `corpus/json-catalog/blueprints/`, found beside them as `wflow check` finds them.
+//! - `corpus/preflight/*.wflow` check clean and are then preflighted against a fixed
+//!   environment ([`environment`]): a catalog with only the `service` blueprint, no secret, no
+//!   Kafka and no AI service; their preflight diagnostics are snapshotted the same way.
 //! - `corpus/valid/` holds workflows that must check with no diagnostic at all.
 //!
 //! Update the snapshots with `INSTA_UPDATE=always cargo test -p wflow-tests`, then read them.
@@ -14,6 +17,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use wflow_compiler::catalog::{Blueprint, Catalog};
+use wflow_compiler::preflight::Environment;
 use wflow_compiler::{CODES, Checked, Diagnostic, check_source_with, syntax_of};
 
 fn corpus() -> PathBuf {
@@ -36,7 +40,27 @@ fn cases() -> Vec<PathBuf> {
     let mut all = files("wflow", "wflow");
     all.extend(files("json", "json"));
     all.extend(files("json-catalog", "json"));
+    all.extend(files("preflight", "wflow"));
     all
+}
+
+/// The environment preflight cases run in, with the CLI's help texts.
+fn preflight(checked: &mut Checked) {
+    let blueprints = BTreeSet::from(["service".to_string()]);
+    let secrets = BTreeSet::new();
+    let how = wflow::preflight_help();
+    let env = Environment {
+        blueprints: Some(&blueprints),
+        secrets: &secrets,
+        kafka: false,
+        ai: false,
+        how: &how,
+    };
+    for wf in &checked.module.workflows {
+        checked
+            .diagnostics
+            .extend(wflow_compiler::preflight::check(wf, &env));
+    }
 }
 
 /// The Port blueprint JSON in a `blueprints/` folder beside `path`, as `wflow check` finds it.
@@ -61,7 +85,16 @@ fn read(path: &Path) -> String {
 
 fn check(path: &Path) -> (String, Checked) {
     let src = read(path);
-    let checked = check_source_with(&src, syntax_of(path), &catalog_for(path));
+    let mut checked = check_source_with(&src, syntax_of(path), &catalog_for(path));
+    if path.parent().and_then(Path::file_name) == Some(std::ffi::OsStr::new("preflight")) {
+        assert!(
+            checked.diagnostics.is_empty(),
+            "{}: a preflight case must check clean: {:#?}",
+            relative(path),
+            checked.diagnostics
+        );
+        preflight(&mut checked);
+    }
     (src, checked)
 }
 
@@ -98,7 +131,7 @@ fn codes_of(diags: &[Diagnostic]) -> BTreeSet<&'static str> {
 fn diagnostics() {
     insta::glob!(
         "../corpus",
-        "{wflow/*.wflow,json/*.json,json-catalog/*.json}",
+        "{wflow/*.wflow,json/*.json,json-catalog/*.json,preflight/*.wflow}",
         |path| {
             let (src, checked) = check(path);
             let rendered = wflow::render_human(&relative(path), &src, &checked.diagnostics, false);
@@ -149,6 +182,7 @@ fn wflow_files_say_what_they_show() {
     for path in files("wflow", "wflow")
         .into_iter()
         .chain(files("valid", "wflow"))
+        .chain(files("preflight", "wflow"))
     {
         let src = read(&path);
         assert!(

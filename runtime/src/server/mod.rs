@@ -24,7 +24,9 @@ use serde_json::{Value as Json, json};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use wflow_compiler::{Diagnostic, Syntax, check_source};
+use wflow_compiler::catalog::Catalog;
+use wflow_compiler::preflight::How;
+use wflow_compiler::{Diagnostic, Syntax, check_source_with};
 
 use metrics::{Metrics, Watch};
 
@@ -47,10 +49,15 @@ pub enum Refusal {
     Problems(Vec<String>),
 }
 
-/// Checks `src` and prepares every workflow in it (fragments are skipped). A file with errors
-/// is refused as a whole.
-pub fn prepare(src: &str, syntax: Syntax, path: &str) -> Result<Vec<Plan>, Refusal> {
-    let checked = check_source(src, syntax);
+/// Checks `src` against `catalog` and prepares every workflow in it (fragments are skipped).
+/// A file with errors is refused as a whole.
+pub fn prepare(
+    src: &str,
+    syntax: Syntax,
+    path: &str,
+    catalog: &Catalog,
+) -> Result<Vec<Plan>, Refusal> {
+    let checked = check_source_with(src, syntax, catalog);
     if checked.has_errors() {
         return Err(Refusal::Errors(checked.diagnostics));
     }
@@ -59,10 +66,7 @@ pub fn prepare(src: &str, syntax: Syntax, path: &str) -> Result<Vec<Plan>, Refus
     for wf in checked.module.workflows.into_iter().filter(|w| !w.fragment) {
         let id = wf.identifier.value.clone();
         match Plan::new(wf, src.to_string(), syntax, path.to_string()) {
-            Ok(p) => {
-                problems.extend(policy_problems(&p));
-                plans.push(p);
-            }
+            Ok(p) => plans.push(p),
             Err(e) => problems.extend(e.into_iter().map(|m| format!("workflow `{id}`: {m}"))),
         }
     }
@@ -73,22 +77,23 @@ pub fn prepare(src: &str, syntax: Syntax, path: &str) -> Result<Vec<Plan>, Refus
     }
 }
 
-/// Every problem with the permission policies of `plan`'s self-service triggers.
-fn policy_problems(plan: &Plan) -> Vec<String> {
-    let mut problems = Vec::new();
-    for node in plan.triggers() {
-        if let wflow_compiler::ir::NodeConfig::SelfServeTrigger(f) = &node.config
-            && let Some(p) = f.permissions.as_ref().and_then(|p| p.policy.as_ref())
-        {
-            problems.extend(policy::check(&p.to_json()).into_iter().map(|m| {
-                format!(
-                    "workflow `{}`, trigger `{}`: permissions.{m}",
-                    plan.workflow.identifier.value, node.identifier.value
-                )
-            }));
-        }
+/// How the server tells its operator and API clients to provide what a preflight found
+/// missing.
+pub fn preflight_help() -> How {
+    How {
+        secret: |name| {
+            format!(
+                "the server needs the secret `{name}`: set {} or add a `{name}=value` line to \
+                 its --secrets-file, then restart it",
+                crate::secrets::env_name(name)
+            )
+        },
+        kafka: "configure `[kafka] brokers` and `topic` in the server's wflow.toml (or \
+                WFLOW_KAFKA_BROKERS and WFLOW_KAFKA_TOPIC), then restart it",
+        ai: "configure `[ai] base_url` in the server's wflow.toml (or WFLOW_AI_BASE_URL), then \
+             restart it",
+        blueprint: |bp| format!("create the blueprint `{bp}` first (POST /v1/blueprints)"),
     }
-    problems
 }
 
 /// Settings of a server.
@@ -342,7 +347,8 @@ impl Server {
         } else {
             Syntax::Wflow
         };
-        let plan = prepare(&run.source, syntax, &run.source_path)
+        // A stored run passed its checks when it started; blueprints are not asked again.
+        let plan = prepare(&run.source, syntax, &run.source_path, &Catalog::default())
             .ok()
             .and_then(|plans| {
                 plans
@@ -399,6 +405,26 @@ impl Server {
         payload: Json,
         created_by: Option<&str>,
     ) -> Result<(String, Json), ApiError> {
+        let problems = crate::preflight::check(
+            plan,
+            &self.0.engine,
+            self.0.secrets_file.as_deref(),
+            &preflight_help(),
+        )
+        .await?;
+        if !problems.is_empty() {
+            return Err(ApiError::many(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "environment_not_ready",
+                problems
+                    .iter()
+                    .map(|d| match &d.help {
+                        Some(help) => format!("{} [{}]; {help}", d.message, d.code),
+                        None => format!("{} [{}]", d.message, d.code),
+                    })
+                    .collect(),
+            ));
+        }
         let secrets = self.secrets(plan)?;
         let lease = Some((self.0.leases.owner(), self.0.leases.duration()));
         let mut started = self

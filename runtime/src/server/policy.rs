@@ -16,83 +16,8 @@ use serde_json::{Map, Value as Json};
 use super::User;
 use super::query::test;
 
-const OPERATORS: &[&str] = &[
-    "=",
-    "!=",
-    ">",
-    "<",
-    ">=",
-    "<=",
-    "in",
-    "notIn",
-    "contains",
-    "notContains",
-    "containsAny",
-    "empty",
-    "notEmpty",
-];
-
-const CONTEXTS: &[&str] = &["user", "userTeams", "form", "workflowRun"];
-
-/// Every problem with `policy`, each with its path (`policy.rules[0].operator: ...`).
-pub fn check(policy: &Json) -> Vec<String> {
-    let mut problems = Vec::new();
-    check_at(policy, "policy", &mut problems);
-    problems
-}
-
-fn check_at(p: &Json, at: &str, problems: &mut Vec<String>) {
-    let Some(m) = p.as_object() else {
-        problems.push(format!("{at}: expected an object"));
-        return;
-    };
-    if !m.contains_key("property") {
-        super::query::check_group(m, at, problems, check_at);
-        return;
-    }
-    check_reference(m.get("property"), &format!("{at}.property"), problems);
-    let op = m.get("operator").and_then(Json::as_str);
-    match op {
-        Some(op) if OPERATORS.contains(&op) => {
-            let value = m.get("value");
-            if let Some(Json::Object(r)) = value
-                && r.contains_key("context")
-            {
-                check_reference(value, &format!("{at}.value"), problems);
-            } else if !matches!(op, "empty" | "notEmpty") && value.is_none() {
-                problems.push(format!("{at}.value: operator `{op}` needs a value"));
-            } else if matches!(op, "in" | "notIn" | "containsAny")
-                && !value.is_some_and(Json::is_array)
-            {
-                problems.push(format!("{at}.value: operator `{op}` needs a list"));
-            }
-        }
-        Some(op) => problems.push(format!(
-            "{at}.operator: unknown operator `{op}`; use one of {}",
-            OPERATORS.join(", ")
-        )),
-        None => problems.push(format!("{at}.operator: a string is required")),
-    }
-}
-
-fn check_reference(r: Option<&Json>, at: &str, problems: &mut Vec<String>) {
-    match r.and_then(|r| r.get("context")).and_then(Json::as_str) {
-        Some(c) if CONTEXTS.contains(&c) => {}
-        _ => problems.push(format!(
-            "{at}.context: must be one of {}",
-            CONTEXTS.join(", ")
-        )),
-    }
-    if !r
-        .and_then(|r| r.get("property"))
-        .is_some_and(Json::is_string)
-    {
-        problems.push(format!("{at}.property: a string is required"));
-    }
-}
-
 /// Whether `user`, submitting `form` (`None`: not submitted yet), satisfies `policy` (checked
-/// with [`check`] first): `None` when that depends on what is not known yet.
+/// by the compiler first): `None` when that depends on what is not known yet.
 pub fn allows(policy: &Json, user: &User, form: Option<&Map<String, Json>>) -> Option<bool> {
     if let Some(rules) = policy.get("rules").and_then(Json::as_array) {
         let verdicts: Vec<Option<bool>> = rules.iter().map(|r| allows(r, user, form)).collect();
@@ -199,7 +124,6 @@ mod tests {
                 rule("user", "port_role", "=", json!("Admin"))
             ]}
         ]});
-        assert!(check(&p).is_empty(), "{:?}", check(&p));
         assert_eq!(allows(&p, &u, None), None, "depends on the form");
         let staging = json!({"env": "staging"}).as_object().cloned();
         assert_eq!(allows(&p, &u, staging.as_ref()), Some(true));
@@ -222,19 +146,5 @@ mod tests {
         assert_eq!(allows(&same, &u, mine.as_ref()), Some(true));
         let run = rule("workflowRun", "$identifier", "notEmpty", Json::Null);
         assert_eq!(allows(&run, &u, mine.as_ref()), None);
-    }
-
-    #[test]
-    fn every_problem_has_a_path() {
-        let p = json!({"combinator": "xor", "rules": [
-            {"property": {"context": "org", "property": 1}, "operator": "~"},
-            {"property": {"context": "user", "property": "x"}, "operator": "in", "value": 2}
-        ]});
-        let problems = check(&p);
-        assert_eq!(problems.len(), 5, "{problems:#?}");
-        assert!(
-            problems[1].starts_with("policy.rules[0].property.context"),
-            "{problems:#?}"
-        );
     }
 }

@@ -6,87 +6,14 @@
 use std::cmp::Ordering;
 
 use serde_json::Value as Json;
+use wflow_compiler::rules;
 
-const OPERATORS: &[&str] = &[
-    "=",
-    "!=",
-    ">",
-    "<",
-    ">=",
-    "<=",
-    "in",
-    "notIn",
-    "contains",
-    "notContains",
-    "containsAny",
-    "beginsWith",
-    "endsWith",
-    "isEmpty",
-    "isNotEmpty",
-];
-
-/// Every problem with `query`, each with its path (`rules[1].operator: ...`).
+/// Every problem with `query`, each with its path (`query.rules[1].operator: ...`).
 pub fn check(query: &Json) -> Vec<String> {
-    let mut problems = Vec::new();
-    check_at(query, "query", &mut problems);
-    problems
-}
-
-/// Checks a `{combinator, rules}` group (Port's rules queries and policies share this shape),
-/// checking each rule with `rule`.
-pub(super) fn check_group(
-    m: &serde_json::Map<String, Json>,
-    at: &str,
-    problems: &mut Vec<String>,
-    rule: fn(&Json, &str, &mut Vec<String>),
-) {
-    match m.get("combinator").and_then(Json::as_str) {
-        Some("and" | "or") => {}
-        _ => problems.push(format!("{at}.combinator: must be \"and\" or \"or\"")),
-    }
-    match m.get("rules").and_then(Json::as_array) {
-        Some(rules) => {
-            for (i, r) in rules.iter().enumerate() {
-                rule(r, &format!("{at}.rules[{i}]"), problems);
-            }
-        }
-        None => problems.push(format!("{at}.rules: expected a list of rules")),
-    }
-}
-
-fn check_at(q: &Json, at: &str, problems: &mut Vec<String>) {
-    let Some(m) = q.as_object() else {
-        problems.push(format!("{at}: expected an object"));
-        return;
-    };
-    if m.contains_key("rules") || m.contains_key("combinator") {
-        check_group(m, at, problems, check_at);
-        return;
-    }
-    if !m.get("property").is_some_and(Json::is_string) {
-        problems.push(format!(
-            "{at}.property: a string is required (a property identifier or $identifier, \
-             $title, $blueprint, $team, $createdAt, $updatedAt)"
-        ));
-    }
-    let op = m.get("operator").and_then(Json::as_str);
-    match op {
-        Some(op) if OPERATORS.contains(&op) => {
-            let value = m.get("value");
-            let needs_list = matches!(op, "in" | "notIn" | "containsAny");
-            let needs_value = !matches!(op, "isEmpty" | "isNotEmpty");
-            if needs_value && value.is_none() {
-                problems.push(format!("{at}.value: operator `{op}` needs a value"));
-            } else if needs_list && !value.is_some_and(Json::is_array) {
-                problems.push(format!("{at}.value: operator `{op}` needs a list"));
-            }
-        }
-        Some(op) => problems.push(format!(
-            "{at}.operator: unknown operator `{op}`; use one of {}",
-            OPERATORS.join(", ")
-        )),
-        None => problems.push(format!("{at}.operator: a string is required")),
-    }
+    rules::check(rules::Kind::Query, query, "query")
+        .into_iter()
+        .map(|p| format!("{}: {}", p.at, p.message))
+        .collect()
 }
 
 /// Whether `entity` matches `query` (checked with [`check`] first).

@@ -27,8 +27,6 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::engine::Config;
-
 /// The name of the configuration file looked for in the current directory.
 pub const FILE_NAME: &str = "wflow.toml";
 
@@ -223,16 +221,6 @@ impl Settings {
             ai,
         })
     }
-
-    /// Sets `config` from these settings.
-    pub fn apply(&self, config: &mut Config) {
-        if let Some(t) = self.webhook_timeout {
-            config.webhook_timeout = t;
-        }
-        config.kafka = self.kafka.clone();
-        config.github = self.github.clone();
-        config.ai = self.ai.clone();
-    }
 }
 
 /// `url` without a trailing `/`, when it is an http(s) URL.
@@ -252,7 +240,9 @@ mod tests {
     use super::*;
 
     fn dir() -> std::path::PathBuf {
-        let d = std::env::temp_dir().join(crate::engine::new_id("wflow-settings-"));
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let d = std::env::temp_dir().join(format!("wflow-settings-{}-{n}", std::process::id()));
         std::fs::create_dir_all(&d).expect("dir");
         d
     }

@@ -1,0 +1,220 @@
+//! One verdict: every file of the diagnostic and valid corpora gets the same diagnostics from
+//! the four front ends, through the shipped binary: `wflow check --format json`, the language
+//! server's published diagnostics, `wflow exec` (exit 2 naming every error code, for a file
+//! with errors) and `wflow serve` (the file refused, naming every error code).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use wflow::lsp_client::LspClient;
+
+const BIN: &str = env!("CARGO_BIN_EXE_wflow");
+
+/// Codes by severity (`error`, `warning`) and code.
+type Codes = BTreeSet<(String, String)>;
+
+/// The corpus files, copied into `dir` (one folder, as a team keeps them), with the
+/// blueprints of the catalog cases beside them.
+fn corpus(dir: &Path) -> Vec<PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/corpus");
+    let mut files = Vec::new();
+    for (sub, ext) in [
+        ("wflow", "wflow"),
+        ("json", "json"),
+        ("json-catalog", "json"),
+        ("valid", "wflow"),
+        ("valid", "json"),
+    ] {
+        let mut found: Vec<PathBuf> = std::fs::read_dir(root.join(sub))
+            .expect("corpus dir")
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == ext))
+            .collect();
+        found.sort();
+        for f in found {
+            let name = format!("{sub}-{}", f.file_name().expect("name").to_string_lossy());
+            let to = dir.join(&name);
+            std::fs::copy(&f, &to).expect("copy");
+            files.push(to);
+        }
+    }
+    std::fs::create_dir_all(dir.join("blueprints")).expect("blueprints");
+    for e in std::fs::read_dir(root.join("json-catalog/blueprints")).expect("blueprints") {
+        let p = e.expect("entry").path();
+        std::fs::copy(
+            &p,
+            dir.join("blueprints").join(p.file_name().expect("name")),
+        )
+        .expect("copy blueprint");
+    }
+    files
+}
+
+fn check_codes(dir: &Path) -> BTreeMap<String, Codes> {
+    let out = Command::new(BIN)
+        .args(["check", "--format", "json", "."])
+        .current_dir(dir)
+        .env_remove("WFLOW_CONFIG")
+        .output()
+        .expect("check");
+    let report: Value = serde_json::from_slice(&out.stdout).expect("json report");
+    let mut by_file: BTreeMap<String, Codes> = BTreeMap::new();
+    for d in report["diagnostics"].as_array().expect("diagnostics") {
+        let file = d["file"].as_str().expect("file");
+        let name = Path::new(file)
+            .file_name()
+            .expect("name")
+            .to_string_lossy()
+            .into_owned();
+        by_file.entry(name).or_default().insert((
+            d["severity"].as_str().expect("severity").to_string(),
+            d["code"].as_str().expect("code").to_string(),
+        ));
+    }
+    by_file
+}
+
+fn lsp_codes(files: &[PathBuf]) -> BTreeMap<String, Codes> {
+    let mut client = LspClient::start(Path::new(BIN), Duration::from_secs(30)).expect("lsp");
+    client
+        .initialize(json!({"general": {"positionEncodings": ["utf-8"]}}))
+        .expect("initialize");
+    let mut by_file = BTreeMap::new();
+    for f in files {
+        let uri = format!("file://{}", f.display());
+        let text = std::fs::read_to_string(f).expect("read");
+        let language = if f.extension().is_some_and(|x| x == "json") {
+            "json"
+        } else {
+            "wflow"
+        };
+        client.open(&uri, language, &text).expect("open");
+        let diags = client.diagnostics(&uri, 1).expect("diagnostics");
+        let codes: Codes = diags
+            .iter()
+            .map(|d| {
+                let severity = if d["severity"] == 1 {
+                    "error"
+                } else {
+                    "warning"
+                };
+                (
+                    severity.to_string(),
+                    d["code"].as_str().unwrap_or_default().to_string(),
+                )
+            })
+            .collect();
+        if !codes.is_empty() {
+            by_file.insert(name_of(f), codes);
+        }
+    }
+    assert!(client.shutdown().expect("shutdown"));
+    by_file
+}
+
+fn name_of(f: &Path) -> String {
+    f.file_name().expect("name").to_string_lossy().into_owned()
+}
+
+fn errors(codes: &Codes) -> BTreeSet<&str> {
+    codes
+        .iter()
+        .filter(|(s, _)| s == "error")
+        .map(|(_, c)| c.as_str())
+        .collect()
+}
+
+/// `wflow serve` on the corpus: the refused files, each with what was printed before its
+/// `refused:` line.
+fn serve_refusals(dir: &Path) -> BTreeMap<String, String> {
+    let store = std::env::temp_dir().join(format!("wflow-verdict-{}.db", std::process::id()));
+    let mut child = Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0", "--store"])
+        .arg(&store)
+        .arg(dir)
+        .env("NO_COLOR", "1")
+        .env_remove("WFLOW_CONFIG")
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("serve");
+    let stderr = BufReader::new(child.stderr.take().expect("stderr"));
+    let mut refused = BTreeMap::new();
+    let mut chunk = String::new();
+    for line in stderr.lines() {
+        let line = line.expect("line");
+        if line.starts_with("serving ") {
+            break;
+        }
+        if let Some(rest) = line.strip_prefix("refused: ") {
+            let printed = std::mem::take(&mut chunk);
+            if let Some((path, _)) = rest.split_once(" has errors") {
+                refused.insert(name_of(Path::new(path)), printed);
+            }
+        } else {
+            chunk.push_str(&line);
+            chunk.push('\n');
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = std::fs::remove_file(&store);
+    refused
+}
+
+#[test]
+fn check_lsp_exec_and_serve_agree_on_every_corpus_file() {
+    let dir = std::env::temp_dir().join(format!("wflow-one-verdict-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    let files = corpus(&dir);
+    assert!(files.len() > 150, "only {} corpus files", files.len());
+
+    let check = check_codes(&dir);
+    assert_eq!(
+        lsp_codes(&files),
+        check,
+        "the language server disagrees with check"
+    );
+
+    let refused = serve_refusals(&dir);
+    let mut problems = Vec::new();
+    for f in &files {
+        let name = name_of(f);
+        let codes = check.get(&name).cloned().unwrap_or_default();
+        let errors = errors(&codes);
+        match (errors.is_empty(), refused.get(&name)) {
+            (true, Some(_)) => problems.push(format!("{name}: serve refused a clean file")),
+            (true, None) => {}
+            (false, None) => problems.push(format!("{name}: serve did not refuse {errors:?}")),
+            (false, Some(printed)) => {
+                let exec = Command::new(BIN)
+                    .args(["exec", &name])
+                    .current_dir(&dir)
+                    .env("NO_COLOR", "1")
+                    .env_remove("WFLOW_CONFIG")
+                    .env_remove("WFLOW_STORE")
+                    .stdin(Stdio::null())
+                    .output()
+                    .expect("exec");
+                let said = String::from_utf8_lossy(&exec.stderr);
+                for code in &errors {
+                    if !printed.contains(code) {
+                        problems.push(format!("{name}: serve did not name {code}"));
+                    }
+                    if !said.contains(code) {
+                        problems.push(format!("{name}: exec did not name {code}: {said}"));
+                    }
+                }
+                if exec.status.code() != Some(2) {
+                    problems.push(format!("{name}: exec exited {:?}", exec.status.code()));
+                }
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -1,0 +1,206 @@
+//! What every front end of wflow shares about a project (taplo's `taplo-common` is the
+//! pattern): where its configuration is, which blueprints its workflows are checked against
+//! and which services and secrets its runs may use. `wflow check`, `wflow lsp`, `wflow exec`
+//! and `wflow serve` all build a [`Workspace`] the same way, so a file gets one verdict.
+//!
+//! - configuration: `--config FILE`, else `$WFLOW_CONFIG`, else the nearest `wflow.toml` in
+//!   the directory of the first path or any directory above it, else `wflow.toml` in the
+//!   current directory; then the `WFLOW_*` environment overrides ([`settings`]);
+//! - blueprints: Port blueprint JSON files in `--blueprints DIR`, in a `blueprints/` directory
+//!   beside each checked path and in one beside the configuration file.
+
+pub mod settings;
+
+use std::path::{Path, PathBuf};
+
+use wflow_compiler::catalog::{Blueprint, Catalog};
+
+pub use settings::{FILE_NAME, Settings};
+
+/// How a workspace is found: the command line's choices and the environment.
+pub struct Options<'a> {
+    /// `--config FILE`.
+    pub config: Option<PathBuf>,
+    /// `--blueprints DIR`.
+    pub blueprints: Option<PathBuf>,
+    /// The environment (`std::env::var` in the binary; a map in tests).
+    pub env: &'a dyn Fn(&str) -> Option<String>,
+}
+
+/// A project as the front ends see it.
+#[derive(Debug)]
+pub struct Workspace {
+    /// The configuration file in force, if any.
+    pub config_file: Option<PathBuf>,
+    /// The services, from the configuration file and the environment.
+    pub settings: Settings,
+    /// The blueprints found (plus Port's system blueprints).
+    pub catalog: Catalog,
+    /// Blueprint files that could not be read, each with its path and why.
+    pub problems: Vec<String>,
+}
+
+impl Workspace {
+    /// The workspace of `paths` (files or directories). Fails when the configuration cannot
+    /// be used (unreadable, invalid, a bad environment override): a run must not start with
+    /// services other than the ones the user set.
+    pub fn discover(paths: &[PathBuf], options: &Options) -> Result<Workspace, String> {
+        let config_file = match (&options.config, (options.env)("WFLOW_CONFIG")) {
+            (Some(p), _) => Some(p.clone()),
+            (None, Some(p)) if !p.trim().is_empty() => Some(PathBuf::from(p)),
+            _ => paths
+                .first()
+                .and_then(|p| find_config(&directory_of(p)))
+                .or_else(|| Some(PathBuf::from(FILE_NAME)).filter(|p| p.is_file())),
+        };
+        let settings = Settings::load(config_file.as_deref(), Path::new("."), options.env)?;
+        let mut dirs: Vec<PathBuf> = options.blueprints.iter().cloned().collect();
+        let beside_config = config_file
+            .as_deref()
+            .map(|c| c.parent().map(Path::to_path_buf).unwrap_or_default());
+        for base in paths.iter().map(|p| directory_of(p)).chain(beside_config) {
+            let beside = base.join("blueprints");
+            if beside.is_dir() && !dirs.contains(&beside) {
+                dirs.push(beside);
+            }
+        }
+        let mut problems = Vec::new();
+        let blueprints = load_blueprints(&dirs, &mut problems);
+        Ok(Workspace {
+            config_file,
+            settings,
+            catalog: Catalog::new(blueprints),
+            problems,
+        })
+    }
+}
+
+/// `path` itself when it is a directory, else the directory it is in.
+fn directory_of(path: &Path) -> PathBuf {
+    if path.is_dir() {
+        path.to_path_buf()
+    } else {
+        path.parent().map(Path::to_path_buf).unwrap_or_default()
+    }
+}
+
+/// The nearest `wflow.toml` in `dir` or a directory above it.
+pub fn find_config(dir: &Path) -> Option<PathBuf> {
+    let start = std::path::absolute(dir).ok()?;
+    start
+        .ancestors()
+        .map(|d| d.join(FILE_NAME))
+        .find(|p| p.is_file())
+}
+
+/// The Port blueprint JSON files of `dirs`, the first definition of an identifier winning.
+fn load_blueprints(dirs: &[PathBuf], problems: &mut Vec<String>) -> Vec<Blueprint> {
+    let mut blueprints: Vec<Blueprint> = Vec::new();
+    for d in dirs {
+        let mut files: Vec<PathBuf> = match std::fs::read_dir(d) {
+            Ok(es) => es
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|x| x == "json"))
+                .collect(),
+            Err(e) => {
+                problems.push(format!("{}: {e}", d.display()));
+                continue;
+            }
+        };
+        files.sort();
+        for f in files {
+            match std::fs::read_to_string(&f)
+                .map_err(|e| e.to_string())
+                .and_then(|t| Blueprint::from_port_json(&t))
+            {
+                Ok(b) if !blueprints.iter().any(|x| x.identifier == b.identifier) => {
+                    blueprints.push(b)
+                }
+                Ok(_) => {}
+                Err(e) => problems.push(format!("{}: {e}", f.display())),
+            }
+        }
+    }
+    blueprints
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scratch() -> PathBuf {
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let d = std::env::temp_dir().join(format!("wflow-project-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(d.join("team/workflows/deep")).expect("dirs");
+        d
+    }
+
+    const SERVICE: &str = r#"{"identifier": "service", "schema": {"properties": {}}}"#;
+
+    #[test]
+    fn the_nearest_config_and_its_blueprints_apply_to_files_below_it() {
+        let d = scratch();
+        std::fs::write(
+            d.join("team").join(FILE_NAME),
+            "[github]\napi_url = \"http://127.0.0.1:9/api/v3\"\n",
+        )
+        .expect("config");
+        std::fs::create_dir_all(d.join("team/blueprints")).expect("dir");
+        std::fs::write(d.join("team/blueprints/service.json"), SERVICE).expect("bp");
+        let file = d.join("team/workflows/deep/x.wflow");
+        std::fs::write(&file, "").expect("file");
+        let none = |_: &str| None;
+        let options = Options {
+            config: None,
+            blueprints: None,
+            env: &none,
+        };
+        let w = Workspace::discover(&[file], &options).expect("workspace");
+        assert_eq!(
+            w.config_file.as_deref().and_then(Path::file_name),
+            Some(std::ffi::OsStr::new(FILE_NAME))
+        );
+        assert_eq!(w.settings.github.api_url, "http://127.0.0.1:9/api/v3");
+        assert!(w.catalog.get("service").is_some(), "{:?}", w.catalog);
+        assert!(w.problems.is_empty(), "{:?}", w.problems);
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn the_command_line_and_the_environment_win() {
+        let d = scratch();
+        std::fs::write(
+            d.join(FILE_NAME),
+            "[kafka]\nbrokers = \"a:1\"\ntopic = \"t\"\n",
+        )
+        .expect("config");
+        let other = d.join("other.toml");
+        std::fs::write(&other, "[webhook]\ntimeout_secs = 3\n").expect("other");
+        let env_path = other.display().to_string();
+        let env = |k: &str| (k == "WFLOW_CONFIG").then(|| env_path.clone());
+        let options = Options {
+            config: None,
+            blueprints: None,
+            env: &env,
+        };
+        let w = Workspace::discover(std::slice::from_ref(&d), &options).expect("workspace");
+        assert_eq!(w.config_file.as_deref(), Some(other.as_path()));
+        assert_eq!(
+            w.settings.kafka, None,
+            "the environment's file replaces the nearest"
+        );
+        let bad = d.join("bad.toml");
+        std::fs::write(&bad, "[webhook]\ntimeout_secs = \"x\"\n").expect("bad");
+        let options = Options {
+            config: Some(bad),
+            blueprints: None,
+            env: &env,
+        };
+        let e = Workspace::discover(std::slice::from_ref(&d), &options).expect_err("invalid");
+        assert!(e.contains("bad.toml"), "{e}");
+        let _ = std::fs::remove_dir_all(&d);
+    }
+}
