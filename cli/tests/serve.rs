@@ -285,12 +285,7 @@ async fn counting_server() -> (String, Keys) {
             "{}"
         }
     });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    (format!("http://{addr}"), keys)
+    (on_loopback(app).await, keys)
 }
 
 /// `wflow exec` on the store a `wflow serve` uses: the run is leased to the command, so the
@@ -583,6 +578,16 @@ async fn futures_join_all<T: Send + 'static>(
     out
 }
 
+/// Serves `app` on a free loopback port in the background; its base URL.
+async fn on_loopback(app: axum::Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("http://{addr}")
+}
+
 /// A secret with `"` and `\` (escaped in JSON) and `/`, `+` (encoded by `@uri`).
 const ODD_SECRET: &str = r#"tok"en\with/odd+Tail9Q"#;
 
@@ -619,12 +624,7 @@ async fn echo_server() -> (String, Arc<Mutex<Vec<String>>>) {
             }
         },
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    (format!("http://{addr}"), seen)
+    (on_loopback(app).await, seen)
 }
 
 /// Runs `wflow runs ARGS --store STORE`; its stdout and stderr.
