@@ -30,6 +30,10 @@ pub struct ServeArgs {
     /// A JSON file of users and their bearer tokens; without it every request acts as an admin.
     #[arg(long, value_name = "FILE")]
     auth: Option<PathBuf>,
+    /// A host name the server answers to besides its listen address and localhost (repeatable);
+    /// requests whose `Host` header names anything else are refused (DNS rebinding).
+    #[arg(long = "allowed-host", value_name = "NAME")]
+    allowed_hosts: Vec<String>,
     /// A file of `NAME=value` lines with secrets (the environment's `WFLOW_SECRET_NAME` wins).
     #[arg(long, env = "WFLOW_SECRETS_FILE")]
     secrets_file: Option<PathBuf>,
@@ -300,13 +304,17 @@ async fn run(args: ServeArgs) -> Result<(), String> {
         .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     if auth.is_none() {
-        eprintln!("warning: no --auth file; every request acts as an admin");
+        eprintln!(
+            "warning: no --auth file; every request acts as an admin (cross-origin requests \
+             are refused; POST, PUT, PATCH and DELETE must be JSON)"
+        );
     }
     let server = Server::new(
         store,
         Vec::new(),
         Options {
             auth,
+            allowed_hosts: args.allowed_hosts,
             secrets_file: secrets_file.clone(),
             request_timeout: Some(Duration::from_secs(args.request_timeout)),
             lease: Some(lease),

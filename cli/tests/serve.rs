@@ -23,11 +23,11 @@ fn start(dir: &Path, flows: &Path) -> Serving {
 
 /// Starts `wflow serve` on `flows` with `store` and `args`, and waits for its "serving" line.
 fn start_on(store: &Path, flows: &Path, args: &[&str]) -> Serving {
-    start_with(store, flows, args, &[])
+    start_with_env(store, flows, args, &[])
 }
 
-/// [`start_on`] with environment variables.
-fn start_with(store: &Path, flows: &Path, args: &[&str], env: &[(&str, &str)]) -> Serving {
+/// As [`start_on`], with the environment variables `env` set.
+fn start_with_env(store: &Path, flows: &Path, args: &[&str], env: &[(&str, &str)]) -> Serving {
     let mut child = Command::new(env!("CARGO_BIN_EXE_wflow"))
         .args(["serve", "--listen", "127.0.0.1:0", "--store"])
         .arg(store)
@@ -286,12 +286,7 @@ async fn counting_server() -> (String, Keys) {
             "{}"
         }
     });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    (format!("http://{addr}"), keys)
+    (on_loopback(app).await, keys)
 }
 
 /// `wflow exec` on the store a `wflow serve` uses: the run is leased to the command, so the
@@ -584,6 +579,202 @@ async fn futures_join_all<T: Send + 'static>(
     out
 }
 
+/// Serves `app` on a free loopback port in the background; its base URL.
+async fn on_loopback(app: axum::Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("http://{addr}")
+}
+
+/// A secret with `"` and `\` (escaped in JSON) and `/`, `+` (encoded by `@uri`).
+const ODD_SECRET: &str = r#"tok"en\with/odd+Tail9Q"#;
+
+/// A loopback server that echoes each request (headers, URI and body text) as JSON: 200 at
+/// `/echo`, 500 at `/fail`. Returns its base URL and the `Authorization` headers it saw.
+async fn echo_server() -> (String, Arc<Mutex<Vec<String>>>) {
+    use axum::http::{HeaderMap, StatusCode, Uri};
+    let seen: Arc<Mutex<Vec<String>>> = Arc::default();
+    let log = Arc::clone(&seen);
+    let app = axum::Router::new().fallback(
+        move |uri: Uri, headers: HeaderMap, body: axum::body::Bytes| {
+            let log = Arc::clone(&log);
+            async move {
+                let shown: serde_json::Map<String, serde_json::Value> = headers
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), String::from_utf8_lossy(v.as_bytes()).into()))
+                    .collect();
+                if let Some(a) = headers.get("authorization") {
+                    log.lock()
+                        .expect("log")
+                        .push(String::from_utf8_lossy(a.as_bytes()).into());
+                }
+                let echo = serde_json::json!({
+                    "uri": uri.to_string(),
+                    "headers": shown,
+                    "body": String::from_utf8_lossy(&body),
+                });
+                let status = if uri.path() == "/fail" {
+                    StatusCode::INTERNAL_SERVER_ERROR
+                } else {
+                    StatusCode::OK
+                };
+                (status, echo.to_string())
+            }
+        },
+    );
+    (on_loopback(app).await, seen)
+}
+
+/// Runs `wflow runs ARGS --store STORE`; its stdout and stderr.
+fn runs_cli(store: &Path, args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_wflow"))
+        .arg("runs")
+        .args(args)
+        .arg("--store")
+        .arg(store)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("wflow runs");
+    assert!(out.status.success(), "wflow runs {args:?}: {out:?}");
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+#[test]
+fn secrets_and_values_computed_from_them_never_reach_the_store_logs_or_answers() {
+    use base64::Engine as _;
+    let dir = std::env::temp_dir().join(format!("wflow-serve-secret-{}", std::process::id()));
+    let flows = dir.join("workflows");
+    std::fs::create_dir_all(&flows).expect("dir");
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let (echo, seen) = rt.block_on(echo_server());
+    std::fs::write(
+        flows.join("leak.wflow"),
+        format!(
+            r#"workflow leak "Leak" {{
+  form trigger "Go" {{ }}
+  webhook call "Call" {{
+    url "{echo}/echo?k={{{{ .secrets.TOKEN | @uri }}}}"
+    headers {{
+      Authorization: "Basic {{{{ ("u:" + .secrets.TOKEN) | @base64 }}}}"
+      X-Up: "{{{{ .secrets.TOKEN | ascii_upcase }}}}"
+    }}
+    body {{ raw: "{{{{ .secrets.TOKEN }}}}", uri: "{{{{ .secrets.TOKEN | @uri }}}}" }}
+    verbose true
+  }}
+  webhook fail "Fail" {{
+    url "{echo}/fail"
+    headers {{ X-Up: "{{{{ .secrets.TOKEN | ascii_upcase }}}}" }}
+    body {{ raw: "{{{{ .secrets.TOKEN }}}}" }}
+  }}
+  flow {{ trigger -> call -> fail }}
+}}"#
+        ),
+    )
+    .expect("write");
+    let store = dir.join("wflow.db");
+    let serving = start_with_env(&store, &flows, &[], &[("WFLOW_SECRET_TOKEN", ODD_SECRET)]);
+    let addr = serving.addr.clone();
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("u:{ODD_SECRET}"));
+    // The secret's tail (raw, JSON-escaped and `@uri` forms all end with it), upper-cased, and
+    // the Basic credentials whole and in part.
+    let needles = [
+        "Tail9Q".to_string(),
+        "TAIL9Q".to_string(),
+        basic.clone(),
+        basic[basic.len() - 12..].to_string(),
+    ];
+    let mut answers = String::new();
+    let run = rt.block_on(async {
+        let http = reqwest::Client::new();
+        let resp = http
+            .post(format!("{addr}/v1/workflows/leak/runs"))
+            .json(&serde_json::json!({}))
+            .send()
+            .await
+            .expect("start");
+        assert_eq!(resp.status().as_u16(), 201);
+        let started: serde_json::Value = resp.json().await.expect("json");
+        answers.push_str(&started.to_string());
+        let id = started["run"]["identifier"]
+            .as_str()
+            .expect("id")
+            .to_string();
+        let mut run = serde_json::Value::Null;
+        for _ in 0..200 {
+            run = http
+                .get(format!("{addr}/v1/workflows/runs/{id}"))
+                .send()
+                .await
+                .expect("get")
+                .json()
+                .await
+                .expect("json");
+            if run["run"]["status"] == "COMPLETED" {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        answers.push_str(&run.to_string());
+        for path in ["/v1/workflows/runs", "/v1/workflows/leak"] {
+            let text = http
+                .get(format!("{addr}{path}"))
+                .send()
+                .await
+                .expect("get")
+                .text()
+                .await
+                .expect("text");
+            answers.push_str(&text);
+        }
+        run["run"].clone()
+    });
+    // The secret did go out, and came back echoed; the run failed at `fail` as intended.
+    assert_eq!(
+        seen.lock().expect("seen").first(),
+        Some(&format!("Basic {basic}"))
+    );
+    assert_eq!(run["result"], "FAILED", "{run}");
+    assert!(answers.contains("[REDACTED]"), "{answers}");
+    let id = run["identifier"].as_str().expect("id");
+    let mut files = String::new();
+    for f in ["wflow.db", "wflow.db-wal"] {
+        let bytes = std::fs::read(dir.join(f)).unwrap_or_default();
+        files.push_str(&String::from_utf8_lossy(&bytes));
+    }
+    assert!(
+        files.contains("[REDACTED]"),
+        "the run is in the store files"
+    );
+    let shown =
+        runs_cli(&store, &["show", id, "--format", "json"]) + &runs_cli(&store, &["show", id]);
+    let logs = runs_cli(&store, &["logs", id]);
+    assert!(logs.contains("[REDACTED]"), "{logs}");
+    let (ok, serve_log) = serving.stop();
+    assert!(ok, "{serve_log}");
+    for (what, text) in [
+        ("API answers", &answers),
+        ("the SQLite db and WAL", &files),
+        ("runs show", &shown),
+        ("runs logs", &logs),
+        ("serve logs", &serve_log),
+    ] {
+        for needle in &needles {
+            assert!(
+                !text.contains(needle.as_str()),
+                "`{needle}` in {what}:\n{text}"
+            );
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// Requests received by [`recording_server`]: method, path and Authorization header.
 type Requests = Arc<Mutex<Vec<(String, String, String)>>>;
 
@@ -619,12 +810,7 @@ async fn recording_server() -> (String, Requests) {
             }
         },
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    (format!("http://{addr}"), requests)
+    (on_loopback(app).await, requests)
 }
 
 /// Starts a run of `workflow` and waits (up to 15 s) for its result.
@@ -695,7 +881,7 @@ workflow slow "Slow" {{
         ),
     )
     .expect("workflows");
-    let serving = start_with(
+    let serving = start_with_env(
         &dir.join("wflow.db"),
         &flows,
         &[],

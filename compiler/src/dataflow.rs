@@ -71,6 +71,9 @@ pub fn output_types(module: &ir::Module, catalog: &Catalog, offset: usize) -> Ve
         .collect()
 }
 
+/// The exposure of an entity's identifier or blueprint: a secret there is an error.
+const STORED_AS_KEY: &str = "an entity identifier";
+
 /// Where an expression sits, which decides what it may read and what it may leak.
 #[derive(Clone, Copy)]
 struct Site<'t> {
@@ -453,16 +456,27 @@ impl<'a> Ctx<'a> {
             self.out.push(d.help_opt(i.help.clone()));
         }
         if let (Some(what), Some(r)) = (site.exposed, inferred.secrets.first()) {
-            self.out.push(
+            let span = q.source_span(r.clone());
+            self.out.push(if what == STORED_AS_KEY {
+                // A key cannot be redacted where it is stored: the runtime refuses it too.
+                Diagnostic::error(
+                    "secret-exposed",
+                    span,
+                    format!(
+                        "a secret flows into {what}, which is stored and shown in clear as a key"
+                    ),
+                )
+                .help("compute the identifier from values that are not secret")
+            } else {
                 Diagnostic::warning(
                     "secret-exposed",
-                    q.source_span(r.clone()),
+                    span,
                     format!(
                         "a secret flows into {what}, which anyone who can see the run can read"
                     ),
                 )
-                .help("use secrets only in a webhook's url, headers and body or a Kafka payload"),
-            );
+                .help("use secrets only in a webhook's url, headers and body or a Kafka payload")
+            });
         }
         if site.exposed == Some("`variables`")
             && let Some((_, r)) = inferred.roots.iter().find(|(k, _)| k == "response")
@@ -676,15 +690,16 @@ impl<'a> Ctx<'a> {
     }
 
     fn upsert(&mut self, u: &ir::Upsert, site: Site) {
-        self.template(
-            &u.blueprint_identifier,
-            Site {
-                exposed: None,
-                ..site
-            },
-        );
+        let key = Site {
+            exposed: Some(STORED_AS_KEY),
+            ..site
+        };
+        self.template(&u.blueprint_identifier, key);
         let m = &u.mapping;
-        for t in [&m.identifier, &m.title, &m.icon].into_iter().flatten() {
+        if let Some(t) = &m.identifier {
+            self.template(t, key);
+        }
+        for t in [&m.title, &m.icon].into_iter().flatten() {
             self.template(t, site);
         }
         if let Some(t) = &m.team {

@@ -295,7 +295,7 @@ pub const CODES: &[(&str, &str)] = &[
     ),
     (
         "secret-exposed",
-        "a secret in variables, links, upsert mappings, status labels or AI prompts",
+        "a secret in variables, links, upsert mappings, status labels or AI prompts (an error in an entity identifier)",
     ),
     (
         "github-input-not-string",

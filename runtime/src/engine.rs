@@ -321,8 +321,9 @@ impl Engine {
         st: &mut State,
         pieces: &[Piece<'_>],
         ctx: Json,
+        secrets: &Secrets,
     ) -> Result<Result<Vec<Json>, Done>, Error> {
-        match template::render(&self.ev, &plan.programs, pieces, ctx).await {
+        match template::render(&self.ev, &plan.programs, pieces, ctx, secrets).await {
             Err(e) => Ok(Err(Done::failed(
                 format!("templating failed: {e}"),
                 json!({}),
@@ -562,9 +563,10 @@ impl Engine {
         {
             let mut ctx = ctx;
             if let Json::Object(m) = &mut ctx {
-                m.insert("result".into(), done.output.clone());
+                // What came back may echo a secret: variables read it redacted.
+                m.insert("result".into(), secrets.redact(&done.output));
             }
-            match template::render_variables(&self.ev, &plan.programs, vars, ctx).await {
+            match template::render_variables(&self.ev, &plan.programs, vars, ctx, secrets).await {
                 Ok(v) => done.output = v,
                 Err(e) => {
                     done = Done::failed(
@@ -654,21 +656,27 @@ impl Engine {
     ) -> Result<Done, Error> {
         let id = node.identifier.value.as_str();
         Ok(match &node.config {
-            NodeConfig::Condition(c) => self.condition(plan, id, c, ctx).await,
+            NodeConfig::Condition(c) => self.condition(plan, id, c, ctx, secrets).await,
             NodeConfig::Webhook(w) => {
                 let mut pieces = vec![Piece::Template(&w.url)];
                 pieces.extend(w.headers.iter().map(|(_, v)| Piece::Value(v)));
                 if let Some(b) = &w.body {
                     pieces.push(Piece::Value(b));
                 }
-                match self.render_for_effect(plan, st, &pieces, ctx).await? {
+                match self
+                    .render_for_effect(plan, st, &pieces, ctx, secrets)
+                    .await?
+                {
                     Err(failed) => failed,
                     Ok(values) => self.webhook(node, w, rec, values, secrets).await,
                 }
             }
             NodeConfig::Kafka(k) => {
                 let pieces: Vec<Piece> = k.payload.iter().map(Piece::Value).collect();
-                match self.render_for_effect(plan, st, &pieces, ctx).await? {
+                match self
+                    .render_for_effect(plan, st, &pieces, ctx, secrets)
+                    .await?
+                {
                     Err(failed) => failed,
                     Ok(mut v) => {
                         let payload = v.pop().unwrap_or(Json::Null);
@@ -682,7 +690,10 @@ impl Engine {
                     .iter()
                     .map(Piece::Value)
                     .collect();
-                match self.render_for_effect(plan, st, &pieces, ctx).await? {
+                match self
+                    .render_for_effect(plan, st, &pieces, ctx, secrets)
+                    .await?
+                {
                     Err(failed) => failed,
                     Ok(mut v) => {
                         let props = v.pop().unwrap_or(Json::Null);
@@ -693,7 +704,10 @@ impl Engine {
             NodeConfig::Ai(a) => {
                 let mut pieces = vec![Piece::Template(&a.user_prompt)];
                 pieces.extend(a.system_prompt.iter().map(Piece::Template));
-                match self.render_for_effect(plan, st, &pieces, ctx).await? {
+                match self
+                    .render_for_effect(plan, st, &pieces, ctx, secrets)
+                    .await?
+                {
                     Err(failed) => failed,
                     Ok(v) => {
                         let mut v = v.into_iter().map(|x| prompt_text(&x));
@@ -711,7 +725,10 @@ impl Engine {
             }
             NodeConfig::AiAgent(a) => {
                 let pieces = [Piece::Template(&a.user_prompt)];
-                match self.render_for_effect(plan, st, &pieces, ctx).await? {
+                match self
+                    .render_for_effect(plan, st, &pieces, ctx, secrets)
+                    .await?
+                {
                     Err(failed) => failed,
                     Ok(v) => {
                         let prompt = ai::Prompt {
@@ -728,10 +745,10 @@ impl Engine {
                     }
                 }
             }
-            NodeConfig::UpsertEntity(u) => self.upsert(plan, u, ctx).await?,
+            NodeConfig::UpsertEntity(u) => self.upsert(plan, u, ctx, secrets).await?,
             NodeConfig::Input(i) => {
                 let pieces: Vec<Piece> = i.description.iter().map(Piece::Template).collect();
-                match template::render(&self.ev, &plan.programs, &pieces, ctx).await {
+                match template::render(&self.ev, &plan.programs, &pieces, ctx, secrets).await {
                     Err(e) => Done::failed(format!("templating failed: {e}"), json!({})),
                     Ok(mut v) => Done {
                         waiting: true,
@@ -750,16 +767,17 @@ impl Engine {
         })
     }
 
-    async fn condition(&self, plan: &Plan, id: &str, c: &ir::Condition, ctx: Json) -> Done {
+    async fn condition(
+        &self,
+        plan: &Plan,
+        id: &str,
+        c: &ir::Condition,
+        ctx: Json,
+        secrets: &Secrets,
+    ) -> Done {
         for outlet in &c.outlets {
-            let out = self
-                .ev
-                .eval(
-                    &plan.programs,
-                    &[outlet.expression.code.as_str()],
-                    ctx.clone(),
-                )
-                .await;
+            let code = [outlet.expression.code.as_str()];
+            let out = template::eval(&self.ev, &plan.programs, &code, ctx.clone(), secrets).await;
             let value = match out.into_iter().next() {
                 Some(Ok(v)) => v.into_iter().next().unwrap_or(Json::Null),
                 Some(Err(e)) => {

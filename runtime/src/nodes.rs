@@ -137,7 +137,7 @@ impl Engine {
         }
         let output = json!({ "response": { "status": status.as_u16(), "data": data } });
         if !status.is_success() {
-            let snippet: String = text.chars().take(200).collect();
+            let snippet: String = secrets.redact_str(&text).chars().take(200).collect();
             return Done {
                 logs,
                 ..Done::failed(
@@ -167,6 +167,7 @@ impl Engine {
         plan: &Plan,
         u: &ir::Upsert,
         ctx: Json,
+        secrets: &Secrets,
     ) -> Result<Done, Error> {
         let m = &u.mapping;
         let mut pieces = vec![Piece::Template(&u.blueprint_identifier)];
@@ -181,7 +182,7 @@ impl Engine {
         let rels: Vec<&(ir::Name, ir::Value)> = m.relations.iter().flatten().collect();
         pieces.extend(props.iter().map(|(_, v)| Piece::Value(v)));
         pieces.extend(rels.iter().map(|(_, v)| Piece::Value(v)));
-        let values = match template::render(&self.ev, &plan.programs, &pieces, ctx).await {
+        let values = match template::render(&self.ev, &plan.programs, &pieces, ctx, secrets).await {
             Ok(v) => v,
             Err(e) => return Ok(Done::failed(format!("templating failed: {e}"), json!({}))),
         };
@@ -230,6 +231,14 @@ impl Engine {
                 ));
             }
         };
+        if secrets.is_tainted(&identifier) || secrets.is_tainted(&blueprint) {
+            return Ok(Done::failed(
+                "the entity identifier or blueprint is computed from a secret; they are stored \
+                 and shown in clear as keys, so compute them from values that are not secret"
+                    .into(),
+                json!({}),
+            ));
+        }
         upsert.identifier = Some(identifier.clone());
         let Some(bp) = self.store.blueprint(&blueprint).await? else {
             return Ok(Done::failed(

@@ -6,12 +6,15 @@
 //! - otherwise each `{{ x }}` is interpolated: strings as they are, `null` as nothing, numbers
 //!   and booleans as jq's `tostring`, arrays and objects as compact JSON;
 //! - an expression that yields no value is `null`; one that yields several is an error (wrap
-//!   it in `[...]` to collect them).
+//!   it in `[...]` to collect them);
+//! - only expressions that name `secrets` see `.secrets`; what they yield is tainted (redacted
+//!   wherever it is recorded or shown) and their error messages are withheld.
 
 use serde_json::Value as Json;
 use wflow_compiler::ir::{Part, Template, Value, ValueKind};
 
 use crate::jq::{Evaluator, Outcome, Programs};
+use crate::secrets::{Secrets, reads_secrets};
 
 /// Something to render.
 #[derive(Clone, Copy)]
@@ -36,12 +39,67 @@ pub fn exprs<'a>(piece: Piece<'a>, out: &mut Vec<&'a str>) {
     }
 }
 
-/// Renders `pieces` against `ctx`, evaluating all their expressions in one batch.
+/// Evaluates `codes` against the run context `ctx`, in order. Only the expressions that name
+/// `secrets` see `ctx.secrets`: their values are added to `secrets`' redaction set and their
+/// errors (which may quote what they computed) are withheld.
+pub async fn eval(
+    ev: &Evaluator,
+    programs: &Programs,
+    codes: &[&str],
+    ctx: Json,
+    secrets: &Secrets,
+) -> Vec<Outcome> {
+    let (reading, plain): (Vec<&str>, Vec<&str>) = codes.iter().partition(|c| reads_secrets(c));
+    let without_secrets = |mut ctx: Json| {
+        if let Json::Object(m) = &mut ctx {
+            m.remove("secrets");
+        }
+        ctx
+    };
+    let (reading_ctx, plain_ctx) = match (reading.is_empty(), plain.is_empty()) {
+        (false, false) => (Some(ctx.clone()), Some(without_secrets(ctx))),
+        (false, true) => (Some(ctx), None),
+        (true, _) => (None, Some(without_secrets(ctx))),
+    };
+    let mut read_out = match reading_ctx {
+        Some(ctx) => ev.eval(programs, &reading, ctx).await,
+        None => Vec::new(),
+    }
+    .into_iter();
+    let mut plain_out = match plain_ctx {
+        Some(ctx) => ev.eval(programs, &plain, ctx).await,
+        None => Vec::new(),
+    }
+    .into_iter();
+    codes
+        .iter()
+        .map(|code| {
+            if !reads_secrets(code) {
+                return plain_out
+                    .next()
+                    .unwrap_or_else(|| Err("not evaluated".into()));
+            }
+            match read_out.next() {
+                Some(Ok(values)) => {
+                    values.iter().for_each(|v| secrets.taint(v, code));
+                    Ok(values)
+                }
+                Some(Err(_)) => Err("the expression failed; its message is withheld because \
+                                     the expression reads `.secrets`"
+                    .into()),
+                None => Err("not evaluated".into()),
+            }
+        })
+        .collect()
+}
+
+/// Renders `pieces` against `ctx`, evaluating all their expressions in one batch (see [`eval`]).
 pub async fn render(
     ev: &Evaluator,
     programs: &Programs,
     pieces: &[Piece<'_>],
     ctx: Json,
+    secrets: &Secrets,
 ) -> Result<Vec<Json>, String> {
     let mut codes = Vec::new();
     for p in pieces {
@@ -50,7 +108,7 @@ pub async fn render(
     let outcomes = if codes.is_empty() {
         Vec::new()
     } else {
-        ev.eval(programs, &codes, ctx).await
+        eval(ev, programs, &codes, ctx, secrets).await
     };
     let mut it = outcomes.into_iter();
     pieces.iter().map(|p| substitute(*p, &mut it)).collect()
@@ -63,12 +121,13 @@ pub async fn render_variables(
     programs: &Programs,
     vars: &[(wflow_compiler::ir::Name, Value)],
     ctx: Json,
+    secrets: &Secrets,
 ) -> Result<Json, String> {
     let mut codes = Vec::new();
     for (_, v) in vars {
         exprs(Piece::Value(v), &mut codes);
     }
-    let outcomes = ev.eval(programs, &codes, ctx).await;
+    let outcomes = eval(ev, programs, &codes, ctx, secrets).await;
     let mut it = outcomes.into_iter();
     let mut out = serde_json::Map::new();
     for (k, v) in vars {
@@ -162,7 +221,7 @@ mod tests {
             p.add(c)?;
         }
         let ev = Evaluator::new(1, Limits::default())?;
-        let mut out = render(&ev, &p, &[Piece::Value(&value)], ctx).await?;
+        let mut out = render(&ev, &p, &[Piece::Value(&value)], ctx, &Secrets::default()).await?;
         Ok(out.remove(0))
     }
 

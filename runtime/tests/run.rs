@@ -740,3 +740,93 @@ async fn a_cancel_from_another_process_stops_the_run_before_the_next_effect() {
     assert_eq!(result("first").as_deref(), Some("SUCCESS"));
     assert_eq!(result("second").as_deref(), Some("CANCELLED"));
 }
+
+#[tokio::test]
+async fn only_expressions_naming_secrets_see_them_and_a_secret_key_is_refused() {
+    let (base, log) = server().await;
+    let env = env().await;
+    // `getpath` hides the secret from the compiler's check: the runtime still refuses the key.
+    let p = plan(&format!(
+        r#"workflow k "K" {{
+  form trigger "T" {{ }}
+  webhook dump "Dump" {{
+    url "{base}/dump"
+    body {{ ctx: "{{{{ . | tostring }}}}", up: "{{{{ .secrets.token | ascii_upcase | error }}}}" }}
+    on_failure continue
+  }}
+  upsert rec "Record" {{
+    blueprint service
+    entity {{ identifier "{{{{ getpath([\"secrets\", \"token\"]) | ascii_upcase }}}}" }}
+  }}
+  flow {{ trigger -> dump -> rec }}
+}}"#
+    ));
+    let id = stored_run(&env, &p, json!({})).await;
+    let o = env
+        .engine
+        .drive(&p, &id, &secrets(), &Quiet)
+        .await
+        .expect("drive");
+    assert_eq!(o.result.as_deref(), Some("FAILED"));
+    // The failing expression's message (which quotes the upper-cased secret) is withheld, and
+    // the dump node never sent anything.
+    assert!(log.lock().expect("log").is_empty());
+    let records = env.engine.store.node_runs(&id).await.expect("node runs");
+    let logs = env.engine.store.logs(&id).await.expect("logs");
+    let text = format!("{records:?} {logs:?}");
+    assert!(text.contains("withheld"), "{text}");
+    let upper = SECRET.to_ascii_uppercase();
+    assert!(!text.contains(&upper) && !text.contains(SECRET), "{text}");
+    let run = env.engine.store.run(&id).await.expect("read").expect("run");
+    let err = run.error.expect("error");
+    assert!(err.contains("computed from a secret"), "{err}");
+    assert!(
+        env.engine
+            .store
+            .entities(None)
+            .await
+            .expect("read")
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn an_expression_that_does_not_name_secrets_reads_a_context_without_them() {
+    let (base, log) = server().await;
+    let env = env().await;
+    let p = plan(&format!(
+        r#"workflow d "D" {{
+  form trigger "T" {{ }}
+  webhook dump "Dump" {{
+    url "{base}/dump"
+    body {{ ctx: "{{{{ . | tostring }}}}", keys: "{{{{ keys }}}}" }}
+  }}
+  flow {{ trigger -> dump }}
+}}"#
+    ));
+    let id = stored_run(&env, &p, json!({})).await;
+    env.engine
+        .drive(&p, &id, &secrets(), &Quiet)
+        .await
+        .expect("drive");
+    let seen = log.lock().expect("log");
+    let body = &seen.first().expect("the dump was sent").body;
+    assert!(
+        !body["ctx"].as_str().expect("ctx").contains(SECRET),
+        "{body}"
+    );
+    assert!(
+        !body["keys"]
+            .as_array()
+            .expect("keys")
+            .contains(&json!("secrets")),
+        "{body}"
+    );
+    assert!(
+        body["keys"]
+            .as_array()
+            .expect("keys")
+            .contains(&json!("outputs")),
+        "{body}"
+    );
+}

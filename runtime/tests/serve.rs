@@ -172,21 +172,22 @@ async fn serve_in(
     extra: &str,
     request_timeout: Option<Duration>,
 ) -> Api {
+    let options = Options {
+        auth: Some(auth()),
+        request_timeout,
+        ..Options::default()
+    };
+    serve_with(dir, clock, extra, options).await
+}
+
+/// Serves the workflows and `extra` over the store in `dir`, timed by `clock`, with `options`.
+async fn serve_with(dir: TempDir, clock: Arc<Fixed>, extra: &str, options: Options) -> Api {
     let store = Store::open(&dir.0.join("wflow.db")).await.expect("store");
     let mut all = plans(WORKFLOWS);
     if !extra.is_empty() {
         all.extend(plans(extra));
     }
-    let server = Server::new(
-        store,
-        all,
-        Options {
-            auth: Some(auth()),
-            request_timeout,
-            ..Options::default()
-        },
-    )
-    .expect("server");
+    let server = Server::new(store, all, options).expect("server");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -983,5 +984,201 @@ async fn a_request_that_times_out_leaves_its_run_going() {
     assert_eq!(body["error"], "timeout", "{body}");
     let run = api.settle(&id, ADMIN).await;
     assert_eq!(run["result"], "SUCCESS", "{run}");
+    api.stop().await;
+}
+
+/// Sends the raw HTTP/1.1 `head` (with `Host: {host}` and `Connection: close` added) and `body`
+/// to `api`; the answer's status and body, and how long the answer took.
+async fn raw(api: &Api, host: &str, head: &str, body: &str) -> (u16, Json, Duration) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = api.base.trim_start_matches("http://");
+    let mut conn = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let t0 = std::time::Instant::now();
+    let request = format!("{head}\r\nHost: {host}\r\nConnection: close\r\n\r\n{body}");
+    conn.write_all(request.as_bytes()).await.expect("write");
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    // Reads until the answer's body is complete (the connection may stay open while the
+    // server waits for a body it will never read).
+    let complete = |a: &[u8]| -> bool {
+        let text = String::from_utf8_lossy(a);
+        let Some((headers, rest)) = text.split_once("\r\n\r\n") else {
+            return false;
+        };
+        let length = headers
+            .lines()
+            .find_map(|l| {
+                l.to_ascii_lowercase()
+                    .strip_prefix("content-length:")
+                    .map(|v| v.trim().to_string())
+            })
+            .and_then(|v| v.parse::<usize>().ok())
+            .unwrap_or(0);
+        rest.len() >= length
+    };
+    while !complete(&answer) {
+        let n = tokio::time::timeout(Duration::from_secs(10), conn.read(&mut buf))
+            .await
+            .expect("an answer within 10 s")
+            .expect("read");
+        if n == 0 {
+            break;
+        }
+        answer.extend_from_slice(&buf[..n]);
+    }
+    let elapsed = t0.elapsed();
+    let text = String::from_utf8_lossy(&answer).to_string();
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status in {text:?}"));
+    let body = text
+        .split_once("\r\n\r\n")
+        .and_then(|(_, b)| serde_json::from_str(b).ok())
+        .unwrap_or(Json::Null);
+    (status, body, elapsed)
+}
+
+#[tokio::test]
+async fn without_auth_cross_site_requests_foreign_hosts_and_huge_bodies_are_refused() {
+    let clock = Arc::new(Fixed(Mutex::new(Utc::now())));
+    let api = serve_with(temp_dir(), clock, "", Options::default()).await;
+    let host = api.base.trim_start_matches("http://").to_string();
+    let port = host.rsplit(':').next().expect("port").to_string();
+    let start = "POST /v1/workflows/hello/runs HTTP/1.1";
+    let inputs = r#"{"inputs": {"name": "Ada"}}"#;
+    let with_length = |head: &str, body: &str| format!("{head}\r\nContent-Length: {}", body.len());
+
+    // A cross-site form (`text/plain` or form-encoded) cannot start a run or create a blueprint.
+    let (s, body, _) = raw(
+        &api,
+        &host,
+        &with_length(&format!("{start}\r\nContent-Type: text/plain"), inputs),
+        inputs,
+    )
+    .await;
+    assert_eq!(
+        (s, &body["error"]),
+        (415, &json!("unsupported_media_type")),
+        "{body}"
+    );
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("application/json"),
+        "{body}"
+    );
+    let form = "identifier=evil&title=Evil";
+    let (s, body, _) = raw(
+        &api,
+        &host,
+        &with_length(
+            "POST /v1/blueprints HTTP/1.1\r\nContent-Type: application/x-www-form-urlencoded",
+            form,
+        ),
+        form,
+    )
+    .await;
+    assert_eq!(s, 415, "{body}");
+    // A foreign Host (DNS rebinding) is refused, even for a read.
+    let (s, body, _) = raw(
+        &api,
+        &format!("evil.example:{port}"),
+        "GET /v1/workflows HTTP/1.1",
+        "",
+    )
+    .await;
+    assert_eq!(
+        (s, &body["error"]),
+        (421, &json!("forbidden_host")),
+        "{body}"
+    );
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("--allowed-host"),
+        "{body}"
+    );
+    // A foreign Origin is refused, even with JSON.
+    let json_start = with_length(
+        &format!("{start}\r\nContent-Type: application/json"),
+        inputs,
+    );
+    let (s, body, _) = raw(
+        &api,
+        &host,
+        &format!("{json_start}\r\nOrigin: https://evil.example"),
+        inputs,
+    )
+    .await;
+    assert_eq!(
+        (s, &body["error"]),
+        (403, &json!("forbidden_origin")),
+        "{body}"
+    );
+    assert!(api.runs_of("hello").await.is_empty(), "nothing was started");
+    assert_eq!(
+        api.call("GET", "/v1/blueprints", ADMIN, None).await.1["blueprints"],
+        json!([])
+    );
+
+    // JSON with a good Host (and the server's own Origin, or localhost) works.
+    let (s, body, _) = raw(
+        &api,
+        &host,
+        &format!("{json_start}\r\nOrigin: http://{host}"),
+        inputs,
+    )
+    .await;
+    assert_eq!(s, 201, "{body}");
+    let (s, body, _) = raw(&api, &format!("localhost:{port}"), &json_start, inputs).await;
+    assert_eq!(s, 201, "{body}");
+    assert_eq!(api.runs_of("hello").await.len(), 2);
+
+    // A declared 64 MiB body is refused at once, though only 14 bytes are sent.
+    let (s, body, took) = raw(
+        &api,
+        &host,
+        &format!("{start}\r\nContent-Type: application/json\r\nContent-Length: 67108864"),
+        r#"{"inputs": {}}"#,
+    )
+    .await;
+    assert_eq!(
+        (s, &body["error"]),
+        (413, &json!("payload_too_large")),
+        "{body}"
+    );
+    assert!(took < Duration::from_millis(500), "took {took:?}");
+    api.stop().await;
+}
+
+#[tokio::test]
+async fn with_auth_the_host_is_still_checked_and_bearer_requests_need_no_json_type() {
+    let api = serve("").await;
+    let host = api.base.trim_start_matches("http://").to_string();
+    let (s, _, _) = raw(
+        &api,
+        "rebound.example",
+        &format!("GET /v1/workflows HTTP/1.1\r\nAuthorization: Bearer {ADMIN}"),
+        "",
+    )
+    .await;
+    assert_eq!(s, 421);
+    let inputs = r#"{"inputs": {"name": "Ada"}}"#;
+    let (s, body, _) = raw(
+        &api,
+        &host,
+        &format!(
+            "POST /v1/workflows/hello/runs HTTP/1.1\r\nAuthorization: Bearer {ALICE}\r\n\
+             Content-Type: text/plain\r\nContent-Length: {}",
+            inputs.len()
+        ),
+        inputs,
+    )
+    .await;
+    assert_eq!(s, 201, "{body}");
     api.stop().await;
 }

@@ -22,6 +22,7 @@ use wflow_compiler::export::{PortSchema, export};
 use wflow_compiler::ir::NodeConfig;
 
 use super::auth::forbidden;
+use super::guard::{self, BODY_LIMIT, Guard, Hosts};
 use super::{ApiError, Server, User, catalog_api};
 use crate::engine::{CANCELLED, COMPLETED, FAILED, IN_PROGRESS, SUCCESS, log};
 use crate::inputs;
@@ -215,8 +216,13 @@ fn report_schema() -> Json {
     })
 }
 
-/// The API router: the routes of [`ops`], and no others.
-pub(super) fn router(server: Server) -> Router {
+/// The API router: the routes of [`ops`], and no others, behind the [`guard`] checks for a
+/// server listening on `listen`.
+pub(super) fn router(server: Server, listen: std::net::SocketAddr) -> Router {
+    let guard = Guard {
+        hosts: Hosts::new(listen, &server.0.allowed_hosts),
+        server: server.clone(),
+    };
     let mut router = Router::new();
     for op in ops() {
         if let Some(path) = op.also_at {
@@ -233,7 +239,7 @@ pub(super) fn router(server: Server) -> Router {
                 "this endpoint does not take that method; see /openapi.json".into(),
             )
         })
-        .layer(DefaultBodyLimit::max(1 << 20))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             server.0.request_timeout,
@@ -242,6 +248,7 @@ pub(super) fn router(server: Server) -> Router {
             server.clone(),
             explain_timeout,
         ))
+        .layer(axum::middleware::from_fn_with_state(guard, guard::check))
         // Method, path, status and latency; never headers (tokens) nor bodies (secrets).
         .layer(
             TraceLayer::new_for_http()

@@ -7,6 +7,7 @@ mod api;
 pub mod auth;
 mod catalog_api;
 pub mod events;
+mod guard;
 pub mod metrics;
 pub mod policy;
 pub mod query;
@@ -110,6 +111,9 @@ pub struct Options {
     /// How long a process's claim on a run lasts unless renewed (default 30 s): the runs of a
     /// process that died are taken over this long after its last renewal.
     pub lease: Option<Duration>,
+    /// Host names the server answers to besides its listen address and loopback names
+    /// (`--allowed-host`); any other `Host` header is refused.
+    pub allowed_hosts: Vec<String>,
 }
 
 /// The prefix of `wflow serve` processes' names in run leases.
@@ -133,6 +137,7 @@ struct Inner {
     leases: Leases,
     workflows: RwLock<Arc<BTreeMap<String, Arc<Plan>>>>,
     auth: Option<Auth>,
+    allowed_hosts: Vec<String>,
     secrets_file: Option<String>,
     /// One lock per run being driven or answered, so that a run is driven by one task at a time.
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
@@ -174,6 +179,7 @@ impl Server {
             leases,
             workflows: RwLock::new(Arc::new(BTreeMap::new())),
             auth: options.auth,
+            allowed_hosts: options.allowed_hosts,
             secrets_file: options.secrets_file,
             locks: Mutex::new(HashMap::new()),
             pinned: Mutex::new(HashMap::new()),
@@ -221,9 +227,9 @@ impl Server {
         &self.0.engine
     }
 
-    /// The HTTP API.
-    pub fn router(&self) -> axum::Router {
-        api::router(self.clone())
+    /// The HTTP API of a server listening on `listen`.
+    pub fn router(&self, listen: std::net::SocketAddr) -> axum::Router {
+        api::router(self.clone(), listen)
     }
 
     /// Serves the API on `listener`, fires catalog events, schedules and timers (timed by `clock`)
@@ -255,7 +261,8 @@ impl Server {
             .tasks
             .spawn(self.clone().claim_due(self.0.stop.clone()));
         let stop = self.0.stop.clone();
-        let result = axum::serve(listener, self.router())
+        let router = self.router(listener.local_addr()?);
+        let result = axum::serve(listener, router)
             .with_graceful_shutdown(async move {
                 shutdown.await;
                 stop.cancel();

@@ -378,7 +378,9 @@ fn schemas() -> Json {
                 "ok": { "const": false },
                 "error": { "type": "string", "description": "A code: invalid_json, \
                            invalid_request, unauthorized, forbidden, not_found, \
-                           method_not_allowed, conflict, timeout, internal_error, missing_secrets" },
+                           method_not_allowed, conflict, timeout, internal_error, missing_secrets, \
+                           payload_too_large, forbidden_host (421), and without --auth \
+                           forbidden_origin (403) and unsupported_media_type (415)" },
                 "message": { "type": "string", "description": "Every problem, on one line" },
                 "problems": { "type": "array", "items": string },
             },
