@@ -458,9 +458,16 @@ pub(crate) fn report_error<E: std::fmt::Display>(r: Result<(), E>) -> ExitCode {
     }
 }
 
+/// Exit 0 after `shutdown` then `exit`, 1 when the client exits (or closes stdin) without
+/// `shutdown`, as the LSP spec says.
 fn lsp() -> ExitCode {
     match block_on(wflow_lsp::serve_stdio()) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(Ok(true)) => ExitCode::SUCCESS,
+        Ok(Ok(false)) => ExitCode::FAILURE,
+        Ok(Err(e)) => {
+            eprintln!("error: wflow lsp cannot start: {e}");
+            ExitCode::from(2)
+        }
         Err(code) => code,
     }
 }

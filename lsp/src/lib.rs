@@ -1,12 +1,24 @@
 //! The wflow language server (`wflow lsp`), on tower-lsp-server over stdio.
 //!
 //! A thin shell: the handlers below only forward to the analysis actor ([`actor`]), which owns
-//! the documents and answers from the compiler's queries (`wflow_compiler::analysis`). This is
-//! the only crate that knows LSP types. Logs go to stderr; stdout is the JSON-RPC channel.
+//! the documents and answers from the compiler's queries (`wflow_compiler::analysis`) on a
+//! thread of its own with a large stack. Stdin goes through [`frames`] before tower-lsp-server
+//! sees it. This is the only crate that knows LSP types. Logs go to stderr; stdout is the
+//! JSON-RPC channel.
 
 mod actor;
 mod convert;
+mod frames;
 
+use std::io::{self, Write};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll};
+
+use serde_json::Value;
+use tokio::io::{AsyncWrite, AsyncWriteExt, DuplexStream};
+use tokio::runtime::Handle;
 use tokio::sync::{mpsc, oneshot};
 use tower_lsp_server::jsonrpc::{Error, Result};
 use tower_lsp_server::ls_types::*;
@@ -16,8 +28,14 @@ use wflow_compiler::Syntax;
 use actor::Msg;
 use convert::Encoding;
 
+/// The analysis thread's stack: deep recursion in the compiler on pathological input must not
+/// overflow it (only the pages touched are committed).
+const ANALYSIS_STACK: usize = 256 << 20;
+
 struct Backend {
     tx: mpsc::UnboundedSender<Msg>,
+    /// Whether `shutdown` arrived (the exit status depends on it).
+    shut_down: Arc<AtomicBool>,
 }
 
 impl Backend {
@@ -118,6 +136,7 @@ impl LanguageServer for Backend {
     }
 
     async fn shutdown(&self) -> Result<()> {
+        self.shut_down.store(true, Ordering::SeqCst);
         Ok(())
     }
 
@@ -259,14 +278,100 @@ impl LanguageServer for Backend {
     }
 }
 
-/// Serves LSP over stdin/stdout until the client exits.
-pub async fn serve_stdio() {
+/// Serves LSP over stdin/stdout until the client exits or closes stdin. Returns whether
+/// `shutdown` came first: the LSP spec's exit status is 0 then, else 1.
+pub async fn serve_stdio() -> io::Result<bool> {
     let (tx, rx) = mpsc::unbounded_channel();
+    let shut_down = Arc::new(AtomicBool::new(false));
+    let runtime = Handle::current();
+    let (input, forward) = tokio::io::duplex(1 << 16);
+    let actor_tx = tx.clone();
+    let reader_runtime = runtime.clone();
+    std::thread::Builder::new()
+        .name("wflow-lsp-stdin".into())
+        .spawn(move || read_stdin(&reader_runtime, forward, &actor_tx))?;
+    let mut spawned = Ok(());
     let (service, socket) = LspService::new(|client: Client| {
-        tokio::spawn(actor::run(client, rx));
-        Backend { tx }
+        spawned = std::thread::Builder::new()
+            .name("wflow-lsp-analysis".into())
+            .stack_size(ANALYSIS_STACK)
+            .spawn(move || runtime.block_on(actor::run(client, rx)))
+            .map(drop);
+        Backend {
+            tx,
+            shut_down: shut_down.clone(),
+        }
     });
-    Server::new(tokio::io::stdin(), tokio::io::stdout(), socket)
+    spawned?;
+    Server::new(input, LockedStdout, socket)
         .serve(service)
         .await;
+    Ok(shut_down.load(Ordering::SeqCst))
+}
+
+/// Reads framed messages from stdin, forwards the good ones to tower-lsp-server through
+/// `forward`, answers the bad ones and reports lost edits to the actor. Ends at the end of
+/// stdin (dropping `forward` ends the server's input) or when the server is gone.
+fn read_stdin(runtime: &Handle, mut forward: DuplexStream, actor: &mpsc::UnboundedSender<Msg>) {
+    let mut frames = frames::FrameReader::new(io::stdin().lock());
+    while let Ok(Some(frame)) = frames.next_frame() {
+        let verdict = match frame {
+            Ok(body) => frames::vet(&body, frames.count()),
+            Err(bad) => {
+                if bad.lost_edit {
+                    let (uri, why) = (None, bad.why.clone());
+                    let _ = actor.send(Msg::Lost { uri, why });
+                }
+                frames::Verdict::Refuse(frames::error_response(Value::Null, -32700, bad.why))
+            }
+        };
+        match verdict {
+            frames::Verdict::Forward(body) => {
+                let framed = format!("Content-Length: {}\r\n\r\n{body}", body.len());
+                if runtime
+                    .block_on(forward.write_all(framed.as_bytes()))
+                    .is_err()
+                {
+                    return;
+                }
+            }
+            frames::Verdict::Refuse(answer) => {
+                eprintln!("wflow lsp: {}", answer["error"]["message"]);
+                if frames::write_message(&answer).is_err() {
+                    return;
+                }
+            }
+            frames::Verdict::Lost { uri, why } => {
+                let _ = actor.send(Msg::Lost { uri, why });
+            }
+        }
+    }
+}
+
+/// tower-lsp-server's output. Each write goes to stdout whole, under stdout's lock, and
+/// tower-lsp-server's framed writer only hands over whole frames, so the errors [`read_stdin`]
+/// writes never land inside a frame.
+struct LockedStdout;
+
+impl AsyncWrite for LockedStdout {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let mut out = io::stdout().lock();
+        Poll::Ready(
+            out.write_all(buf)
+                .and_then(|()| out.flush())
+                .map(|()| buf.len()),
+        )
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
 }
