@@ -9,6 +9,7 @@ mod exec;
 mod interop;
 mod loopback;
 pub mod lsp_client;
+pub mod lsp_storm;
 mod progress;
 mod render;
 mod serve;
@@ -62,6 +63,10 @@ enum Command {
         /// files open, and the server's memory.
         #[arg(long)]
         lsp: bool,
+        /// With --lsp: send this many random edits (with requests) instead, and print the
+        /// server's memory at the start and every 10,000 edits.
+        #[arg(long, requires = "lsp")]
+        storm: Option<usize>,
     },
     /// Run the language server on stdin/stdout (for editors).
     Lsp,
@@ -150,7 +155,9 @@ pub fn run() -> ExitCode {
             }
             code
         }
-        Command::Bench { lsp: true, .. } => bench_lsp::run(),
+        Command::Bench {
+            lsp: true, storm, ..
+        } => bench_lsp::run(storm),
         Command::Bench {
             dir, files, runs, ..
         } => {
