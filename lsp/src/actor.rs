@@ -12,16 +12,15 @@ use std::panic::AssertUnwindSafe;
 use tokio::sync::{mpsc, oneshot};
 use tower_lsp_server::Client;
 use tower_lsp_server::ls_types::{
-    CodeAction, CodeActionKind, CodeActionOrCommand, CompletionItem, CompletionItemKind,
-    DocumentSymbol, Hover, HoverContents, Location, MarkupContent, MarkupKind, MessageType,
-    Position, Range, SemanticToken, SemanticTokenType, SymbolKind, TextDocumentContentChangeEvent,
-    TextEdit, Uri, WorkspaceEdit,
+    self as lsp, CodeAction, CodeActionKind, CodeActionOrCommand, CompletionItem,
+    CompletionItemKind, DocumentSymbol, Hover, HoverContents, Location, MarkupContent, MarkupKind,
+    MessageType, Position, Range, SemanticToken, SemanticTokenType, SymbolKind,
+    TextDocumentContentChangeEvent, TextEdit, Uri, WorkspaceEdit,
 };
 use wflow_compiler::analysis::{self, CompletionKind};
-use wflow_compiler::{Checked, Diagnostic, Syntax, check_source};
-use wflow_grammar::Span;
+use wflow_compiler::{Checked, Syntax, check_source};
 
-use crate::convert::{Encoding, LineIndex, diagnostic};
+use crate::convert::{Encoding, LineIndex, diagnostic, server_diagnostic};
 
 /// What the client declared in `initialize` that the answers depend on.
 #[derive(Debug, Clone, Copy)]
@@ -128,6 +127,8 @@ struct Doc {
     index: LineIndex,
     /// The last check of `text`; None while edits are waiting to be checked.
     checked: Option<Checked>,
+    /// Whether the last check panicked (a bug in the compiler).
+    check_crashed: bool,
     /// Whether the diagnostics of `version` are still to be published.
     unpublished: bool,
     /// Why `text` may differ from the editor's (an edit that could not be applied); queries
@@ -203,6 +204,7 @@ impl Actor {
                         syntax,
                         index,
                         checked: None,
+                        check_crashed: false,
                         unpublished: true,
                         out_of_sync: None,
                     },
@@ -235,7 +237,7 @@ impl Actor {
                     }
                 }
                 if self.notices.len() == before {
-                    self.notices.push(format!("wflow lsp: {why}"));
+                    self.notices.push(why);
                 }
             }
             Msg::Close { uri } => {
@@ -415,6 +417,35 @@ impl Actor {
             .collect()
     }
 
+    /// The diagnostics of every document whose latest version is not published yet.
+    fn unpublished_diagnostics(&mut self) -> Vec<(Uri, Vec<lsp::Diagnostic>, i32)> {
+        let related = self.support.related_information;
+        let mut out = Vec::new();
+        for (uri, doc) in &mut self.docs {
+            if !std::mem::take(&mut doc.unpublished) {
+                continue;
+            }
+            let diags = match &doc.out_of_sync {
+                Some(why) => vec![server_diagnostic("out-of-sync", why.clone())],
+                None => {
+                    ensure_checked(doc);
+                    let mut diags: Vec<lsp::Diagnostic> = doc
+                        .checked
+                        .iter()
+                        .flat_map(|c| &c.diagnostics)
+                        .map(|d| diagnostic(uri, &doc.text, &doc.index, d, related))
+                        .collect();
+                    if doc.check_crashed {
+                        diags.push(server_diagnostic("internal-error", CHECK_CRASHED.into()));
+                    }
+                    diags
+                }
+            };
+            out.push((uri.clone(), diags, doc.version));
+        }
+        out
+    }
+
     /// Runs a query on an up-to-date document, with the byte offset of `pos`; None when the
     /// document is not open or out of sync.
     fn with_doc<T>(
@@ -432,28 +463,11 @@ impl Actor {
     /// Checks every changed document and publishes the diagnostics of its latest version (a
     /// document out of sync gets one diagnostic saying so), then shows the burst's notices.
     async fn publish(&mut self) {
-        let related = self.support.related_information;
-        let mut out = Vec::new();
-        for (uri, doc) in &mut self.docs {
-            if !std::mem::take(&mut doc.unpublished) {
-                continue;
-            }
-            let diags = match &doc.out_of_sync {
-                Some(why) => vec![server_diagnostic("out-of-sync", why.clone())],
-                None => {
-                    ensure_checked(doc);
-                    doc.checked
-                        .as_ref()
-                        .map(|c| c.diagnostics.clone())
-                        .unwrap_or_default()
-                }
-            };
-            let diags = diags
-                .iter()
-                .map(|d| diagnostic(uri, &doc.text, &doc.index, d, related))
-                .collect();
-            out.push((uri.clone(), diags, doc.version));
-        }
+        let out = std::panic::catch_unwind(AssertUnwindSafe(|| self.unpublished_diagnostics()))
+            .unwrap_or_else(|_| {
+                eprintln!("wflow lsp: publishing diagnostics panicked; please report this");
+                Vec::new()
+            });
         for (uri, diags, version) in out {
             self.client
                 .publish_diagnostics(uri, diags, Some(version))
@@ -466,13 +480,18 @@ impl Actor {
     }
 }
 
+/// The diagnostic published when the checker panicked on a document.
+const CHECK_CRASHED: &str = "wflow's checker crashed on this text (a bug in wflow), so no other \
+                             problems are shown for this version; please report it with the file";
+
 /// Checks a document if its text changed since the last check. A panic in the compiler (a bug)
-/// costs this document's diagnostics, never the server: the check reports the crash instead.
+/// costs this document's diagnostics, never the server; `check_crashed` says so.
 fn ensure_checked(doc: &mut Doc) {
     if doc.checked.is_some() {
         return;
     }
     let result = std::panic::catch_unwind(AssertUnwindSafe(|| check_source(&doc.text, doc.syntax)));
+    doc.check_crashed = result.is_err();
     doc.checked = Some(result.unwrap_or_else(|_| {
         eprintln!(
             "wflow lsp: the checker panicked on a document; please report this with the file"
@@ -482,19 +501,9 @@ fn ensure_checked(doc: &mut Doc) {
                 ir_version: wflow_compiler::ir::IR_VERSION,
                 workflows: Vec::new(),
             },
-            diagnostics: vec![server_diagnostic(
-                "internal-error",
-                "wflow's checker crashed on this text (a bug in wflow); no other problems are \
-                 shown for this version. Please report it with the file."
-                    .into(),
-            )],
+            diagnostics: Vec::new(),
         }
     }));
-}
-
-/// A diagnostic from the server itself (not the compiler), on the file's first character.
-fn server_diagnostic(code: &'static str, message: String) -> Diagnostic {
-    Diagnostic::error(code, Span::new(0, 0), message)
 }
 
 /// The jq tokens of a document, delta-encoded as LSP wants them (single-line tokens only).

@@ -130,6 +130,18 @@ pub fn diagnostic(
     }
 }
 
+/// An error from the server itself (not the compiler), on the file's first character.
+pub fn server_diagnostic(code: &str, message: String) -> lsp::Diagnostic {
+    lsp::Diagnostic {
+        range: Range::default(),
+        severity: Some(DiagnosticSeverity::ERROR),
+        code: Some(NumberOrString::String(code.into())),
+        source: Some("wflow".into()),
+        message,
+        ..Default::default()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

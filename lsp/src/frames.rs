@@ -40,6 +40,9 @@ pub struct FrameReader<R> {
     frames: usize,
     /// A header line found at the end of garbage, to be read as the next frame's first line.
     carry: Option<String>,
+    /// Whether the last frame's header was refused: the garbage that follows is its body,
+    /// already reported.
+    body_refused: bool,
 }
 
 /// One frame: its body, or what is wrong with its header.
@@ -59,6 +62,7 @@ impl<R: BufRead> FrameReader<R> {
             input,
             frames: 0,
             carry: None,
+            body_refused: false,
         }
     }
 
@@ -86,6 +90,7 @@ impl<R: BufRead> FrameReader<R> {
                     // Blank lines between frames are harmless.
                     None => continue,
                     Some(Err(why)) => {
+                        self.body_refused = true;
                         return Ok(Some(Err(BadFrame {
                             why,
                             lost_edit: false,
@@ -95,17 +100,24 @@ impl<R: BufRead> FrameReader<R> {
                 }
             }
             let header_at = find_ci(line, "content-length:");
+            if header_at == Some(0) {
+                self.body_refused = false;
+            }
             if header_at.is_some_and(|at| at > 0) || (header_at.is_none() && !is_header(line)) {
                 // Garbage (the tail of a mis-sized body, or noise): report it once and pick up
                 // the header that follows it, if any.
                 self.carry = header_at.map(|at| line[at..].to_string());
+                let lost_edit = mentions_text_sync(line);
+                if std::mem::take(&mut self.body_refused) && !lost_edit {
+                    continue;
+                }
                 return Ok(Some(Err(BadFrame {
                     why: format!(
                         "message {n}: {} bytes that are not a `Content-Length` header; every \
                          message must start with `Content-Length: <body bytes>\\r\\n\\r\\n`",
                         header_at.unwrap_or(line.len())
                     ),
-                    lost_edit: mentions_text_sync(line),
+                    lost_edit,
                 })));
             }
             if header_at == Some(0) {
@@ -211,7 +223,10 @@ pub fn vet(body: &[u8], n: usize) -> Verdict {
     if let Some(e) = bad_params {
         return Verdict::Lost {
             uri: uri_of(&value),
-            why: format!("message {n} ({}): {e}", value["method"]),
+            why: format!(
+                "message {n} ({}): {e}",
+                value["method"].as_str().unwrap_or_default()
+            ),
         };
     }
     Verdict::Forward(text.into_owned())
@@ -305,16 +320,21 @@ mod tests {
     #[test]
     fn a_bad_content_length_costs_one_frame() {
         let got = frames(
-            "Content-Length: abc\r\n\r\n{\"x\":1}Content-Length: 2\r\n\r\n{}content-length: 1\r\n\r\n1",
+            "Content-Length: abc\r\n\r\n{\"x\":1}Content-Length: 2\r\n\r\n{}content-length: 1\r\n\r\n1Content-Length: 2\r\n\r\n{}noise\r\n",
         );
         assert!(matches!(&got[0], Err(e) if e.why.contains("`abc` is not a byte count")));
+        assert_eq!(
+            got[1],
+            Ok(b"{}".to_vec()),
+            "the refused body is skipped, not reported"
+        );
+        assert_eq!(got[2], Ok(b"1".to_vec()), "header names ignore case");
+        assert_eq!(got[3], Ok(b"{}".to_vec()));
         assert!(
-            matches!(&got[1], Err(e) if e.why.contains("7 bytes")),
+            matches!(&got[4], Err(e) if e.why.contains("5 bytes") && !e.lost_edit),
             "{got:?}"
         );
-        assert_eq!(got[2], Ok(b"{}".to_vec()));
-        assert_eq!(got[3], Ok(b"1".to_vec()), "header names ignore case");
-        assert_eq!(got.len(), 4, "{got:?}");
+        assert_eq!(got.len(), 5, "{got:?}");
     }
 
     #[test]
