@@ -41,6 +41,15 @@ impl Client {
         self.inner().open(uri, "wflow", text).expect("open");
     }
 
+    /// A server initialized as VS Code, with DOC open at `uri` and checked.
+    fn with_doc(uri: &str) -> Client {
+        let mut c = Client::start();
+        c.initialize(vscode_capabilities());
+        c.open(uri, DOC);
+        c.diagnostics(uri, 1);
+        c
+    }
+
     fn shutdown(mut self) {
         let client = self.0.take().expect("running");
         assert!(
@@ -481,24 +490,25 @@ fn doc_variant(broken: bool) -> String {
     }
 }
 
+/// Hover params on the webhook `call` of DOC.
+fn hover_on_call(uri: &str) -> Value {
+    json!({"textDocument": {"uri": uri}, "position": pos_of(DOC, "call \"Call\"")})
+}
+
 fn did_change(uri: &str, version: i64, changes: Value) -> Value {
     json!({"jsonrpc": "2.0", "method": "textDocument/didChange", "params": {"textDocument": {"uri": uri, "version": version}, "contentChanges": changes}})
 }
 
 #[test]
 fn an_edit_and_a_request_in_one_write_still_publish_that_versions_diagnostics() {
-    let mut c = Client::start();
-    c.initialize(vscode_capabilities());
     let uri = "file:///tmp/burst.wflow";
-    c.open(uri, DOC);
-    c.diagnostics(uri, 1);
+    let mut c = Client::with_doc(uri);
     for version in 2..22 {
         let broken = version % 2 == 0;
         let edit = did_change(uri, version, json!([{"text": doc_variant(broken)}]));
-        let (id, hover) = c.inner().request_message(
-            "textDocument/hover",
-            json!({"textDocument": {"uri": uri}, "position": pos_of(DOC, "call \"Call\"")}),
-        );
+        let (id, hover) = c
+            .inner()
+            .request_message("textDocument/hover", hover_on_call(uri));
         let mut bytes = frame(&edit);
         bytes.extend(frame(&hover));
         c.inner().write_raw(&bytes).expect("write");
@@ -528,12 +538,9 @@ fn parse_error(c: &mut Client, code: i64) -> String {
 
 #[test]
 fn unreadable_frames_are_answered_and_the_server_keeps_serving() {
-    let mut c = Client::start();
-    c.initialize(vscode_capabilities());
     let uri = "file:///tmp/frames.wflow";
-    c.open(uri, DOC);
-    c.diagnostics(uri, 1);
-    let hover = json!({"textDocument": {"uri": uri}, "position": pos_of(DOC, "call \"Call\"")});
+    let mut c = Client::with_doc(uri);
+    let hover = hover_on_call(uri);
     let answered = |c: &mut Client| {
         let r = c.request("textDocument/hover", hover.clone());
         assert!(r["result"]["contents"]["value"].is_string(), "{r}");
@@ -585,12 +592,9 @@ fn unreadable_frames_are_answered_and_the_server_keeps_serving() {
 
 #[test]
 fn an_edit_that_cannot_be_applied_is_reported_until_the_full_text_comes_back() {
-    let mut c = Client::start();
-    c.initialize(vscode_capabilities());
     let uri = "file:///tmp/sync.wflow";
-    c.open(uri, DOC);
-    c.diagnostics(uri, 1);
-    let hover = json!({"textDocument": {"uri": uri}, "position": pos_of(DOC, "call \"Call\"")});
+    let mut c = Client::with_doc(uri);
+    let hover = hover_on_call(uri);
     let at = |line: u64, character: u64| json!({"line": line, "character": character});
     let bad_edits = [
         (at(4_294_967_296, 0), at(4_294_967_296, 0), "4294967296"),
@@ -683,10 +687,7 @@ fn deep_nesting_does_not_kill_the_server() {
     assert!(!c.diagnostics("file:///tmp/deep.json", 1).is_empty());
     let uri = "file:///tmp/after.wflow";
     c.open(uri, DOC);
-    let r = c.request(
-        "textDocument/hover",
-        json!({"textDocument": {"uri": uri}, "position": pos_of(DOC, "call \"Call\"")}),
-    );
+    let r = c.request("textDocument/hover", hover_on_call(uri));
     assert!(r["result"]["contents"]["value"].is_string(), "{r}");
     c.shutdown();
 }
