@@ -655,6 +655,22 @@ fn an_edit_that_cannot_be_applied_is_reported_until_the_full_text_comes_back() {
         assert!(r["result"]["contents"]["value"].is_string(), "{r}");
         c.inner().retain_pending(|_| false);
     }
+    // An edit that cannot be read keeps its place after a full text sent just before it: the
+    // full text does not undo the loss.
+    let full = did_change(uri, version + 1, json!([{"text": DOC}]));
+    let bad = did_change(
+        uri,
+        version + 2,
+        json!([{"range": {"start": at(1 << 40, 0), "end": at(0, 0)}, "text": ""}]),
+    );
+    let mut bytes = frame(&full);
+    bytes.extend(frame(&bad));
+    c.inner().write_raw(&bytes).expect("write");
+    c.inner()
+        .wait(|m| m["method"] == "window/showMessage")
+        .expect("showMessage");
+    let r = c.request("textDocument/hover", hover);
+    assert!(r["result"].is_null(), "still out of sync: {r}");
     c.shutdown();
 }
 

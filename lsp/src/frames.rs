@@ -5,16 +5,34 @@
 //! use with a JSON-RPC error (`-32700` parse error or `-32600` invalid request) and forwards only
 //! frames tower-lsp-server accepts. Lone UTF-16 surrogates in JSON strings (`"\ud800"`) become
 //! U+FFFD, one UTF-16 unit like the surrogate, so positions stay aligned with the editor's.
-//! A text-sync notification that has to be dropped is reported to the actor, which marks the
-//! document out of sync instead of letting its text drift silently.
+//! A text-sync notification that has to be dropped is replaced by a [`LOST_EDIT`] notification,
+//! in the same place in the message order, and the document is marked out of sync instead of
+//! letting its text drift silently.
 
 use std::borrow::Cow;
 use std::io::{self, BufRead, Read, Write};
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tower_lsp_server::jsonrpc::{Request, Response};
 use tower_lsp_server::ls_types::{DidChangeTextDocumentParams, DidOpenTextDocumentParams, Uri};
+
+/// The notification that stands in for an edit that could not be read; params: [`LostEdit`].
+pub const LOST_EDIT: &str = "wflow/lostEdit";
+
+/// An edit that could not be read: of the document `uri` (None: of an unknown document).
+#[derive(Debug, PartialEq, Serialize, Deserialize)]
+pub struct LostEdit {
+    pub uri: Option<Uri>,
+    pub why: String,
+}
+
+impl LostEdit {
+    /// The framed [`LOST_EDIT`] notification.
+    pub fn notification(&self) -> String {
+        framed(&json!({"jsonrpc": "2.0", "method": LOST_EDIT, "params": self}).to_string())
+    }
+}
 
 /// The largest body accepted (a document of 64 MiB is far beyond what the checker is for).
 const MAX_BODY: usize = 64 << 20;
@@ -29,7 +47,7 @@ pub enum Verdict {
     /// Answer with this JSON-RPC error message instead.
     Refuse(Value),
     /// Drop a text-sync notification that cannot be applied; the document is out of sync.
-    Lost { uri: Option<Uri>, why: String },
+    Lost(LostEdit),
 }
 
 /// Reads `Content-Length` frames, resynchronising on the next `Content-Length` header after
@@ -221,13 +239,13 @@ pub fn vet(body: &[u8], n: usize) -> Verdict {
         _ => None,
     };
     if let Some(e) = bad_params {
-        return Verdict::Lost {
+        return Verdict::Lost(LostEdit {
             uri: uri_of(&value),
             why: format!(
                 "message {n} ({}): {e}",
                 value["method"].as_str().unwrap_or_default()
             ),
-        };
+        });
     }
     Verdict::Forward(text.into_owned())
 }
@@ -236,10 +254,10 @@ pub fn vet(body: &[u8], n: usize) -> Verdict {
 fn lost_or_refused(text: &str, why: String, code: i64) -> Verdict {
     if mentions_text_sync(text) {
         let value = serde_json::from_str::<Value>(text).unwrap_or_default();
-        return Verdict::Lost {
+        return Verdict::Lost(LostEdit {
             uri: uri_of(&value),
             why,
-        };
+        });
     }
     Verdict::Refuse(error_response(Value::Null, code, why))
 }
@@ -296,11 +314,15 @@ pub fn replace_lone_surrogates(json: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// `body` with its `Content-Length` header.
+pub fn framed(body: &str) -> String {
+    format!("Content-Length: {}\r\n\r\n{body}", body.len())
+}
+
 /// Writes one framed message to stdout as a single write.
 pub fn write_message(message: &Value) -> io::Result<()> {
-    let body = message.to_string();
     let mut out = io::stdout().lock();
-    write!(out, "Content-Length: {}\r\n\r\n{body}", body.len())?;
+    out.write_all(framed(&message.to_string()).as_bytes())?;
     out.flush()
 }
 
@@ -371,7 +393,7 @@ mod tests {
             (json!(4), json!(-32600))
         );
         let edit = r#"{"jsonrpc":"2.0","method":"textDocument/didChange","params":{"textDocument":{"uri":"file:///a.wflow","version":2},"contentChanges":[{"range":{"start":{"line":4294967296,"character":0},"end":{"line":0,"character":0}},"text":""}]}}"#;
-        let Verdict::Lost { uri, why } = vet(edit.as_bytes(), 4) else {
+        let Verdict::Lost(LostEdit { uri, why }) = vet(edit.as_bytes(), 4) else {
             panic!("an edit that cannot be read is lost")
         };
         assert_eq!(

@@ -49,6 +49,14 @@ impl Backend {
         self.send(make(reply));
         answer.await.map_err(|_| Error::internal_error())
     }
+
+    /// [`frames::LOST_EDIT`]: an edit that could not be read, in its place among the edits.
+    async fn lost_edit(&self, lost: frames::LostEdit) {
+        self.send(Msg::Lost {
+            uri: lost.uri,
+            why: lost.why,
+        });
+    }
 }
 
 /// `.json` (or a client's `json` language id) is Port JSON; everything else is `.wflow`.
@@ -285,13 +293,12 @@ pub async fn serve_stdio() -> io::Result<bool> {
     let shut_down = Arc::new(AtomicBool::new(false));
     let runtime = Handle::current();
     let (input, forward) = tokio::io::duplex(1 << 16);
-    let actor_tx = tx.clone();
     let reader_runtime = runtime.clone();
     std::thread::Builder::new()
         .name("wflow-lsp-stdin".into())
-        .spawn(move || read_stdin(&reader_runtime, forward, &actor_tx))?;
+        .spawn(move || read_stdin(&reader_runtime, forward))?;
     let mut spawned = Ok(());
-    let (service, socket) = LspService::new(|client: Client| {
+    let (service, socket) = LspService::build(|client: Client| {
         spawned = std::thread::Builder::new()
             .name("wflow-lsp-analysis".into())
             .stack_size(ANALYSIS_STACK)
@@ -301,7 +308,9 @@ pub async fn serve_stdio() -> io::Result<bool> {
             tx,
             shut_down: shut_down.clone(),
         }
-    });
+    })
+    .custom_method(frames::LOST_EDIT, Backend::lost_edit)
+    .finish();
     spawned?;
     Server::new(input, LockedStdout, socket)
         .serve(service)
@@ -310,39 +319,43 @@ pub async fn serve_stdio() -> io::Result<bool> {
 }
 
 /// Reads framed messages from stdin, forwards the good ones to tower-lsp-server through
-/// `forward`, answers the bad ones and reports lost edits to the actor. Ends at the end of
-/// stdin (dropping `forward` ends the server's input) or when the server is gone.
-fn read_stdin(runtime: &Handle, mut forward: DuplexStream, actor: &mpsc::UnboundedSender<Msg>) {
+/// `forward` (a lost edit as a [`frames::LOST_EDIT`] notification) and answers the bad ones.
+/// Ends at the end of stdin (dropping `forward` ends the server's input) or when the server is
+/// gone.
+fn read_stdin(runtime: &Handle, mut forward: DuplexStream) {
     let mut frames = frames::FrameReader::new(io::stdin().lock());
     while let Ok(Some(frame)) = frames.next_frame() {
-        let verdict = match frame {
-            Ok(body) => frames::vet(&body, frames.count()),
+        let mut to_server = Vec::new();
+        let mut answer = None;
+        match frame.map(|body| frames::vet(&body, frames.count())) {
+            Ok(frames::Verdict::Forward(body)) => {
+                to_server.push(frames::framed(&body));
+            }
+            Ok(frames::Verdict::Refuse(refusal)) => answer = Some(refusal),
+            Ok(frames::Verdict::Lost(lost)) => to_server.push(lost.notification()),
             Err(bad) => {
                 if bad.lost_edit {
-                    let (uri, why) = (None, bad.why.clone());
-                    let _ = actor.send(Msg::Lost { uri, why });
+                    let why = bad.why.clone();
+                    to_server.push(frames::LostEdit { uri: None, why }.notification());
                 }
-                frames::Verdict::Refuse(frames::error_response(Value::Null, -32700, bad.why))
+                answer = Some(frames::error_response(Value::Null, -32700, bad.why));
             }
-        };
-        match verdict {
-            frames::Verdict::Forward(body) => {
-                let framed = format!("Content-Length: {}\r\n\r\n{body}", body.len());
-                if runtime
-                    .block_on(forward.write_all(framed.as_bytes()))
-                    .is_err()
-                {
-                    return;
-                }
+        }
+        if let Some(answer) = answer {
+            eprintln!(
+                "wflow lsp: {}",
+                answer["error"]["message"].as_str().unwrap_or_default()
+            );
+            if frames::write_message(&answer).is_err() {
+                return;
             }
-            frames::Verdict::Refuse(answer) => {
-                eprintln!("wflow lsp: {}", answer["error"]["message"]);
-                if frames::write_message(&answer).is_err() {
-                    return;
-                }
-            }
-            frames::Verdict::Lost { uri, why } => {
-                let _ = actor.send(Msg::Lost { uri, why });
+        }
+        for framed in to_server {
+            if runtime
+                .block_on(forward.write_all(framed.as_bytes()))
+                .is_err()
+            {
+                return;
             }
         }
     }
