@@ -64,7 +64,7 @@ fn measure_storm(edits: usize) -> std::io::Result<()> {
     let mut docs = lsp_storm::open_documents(&mut c)?;
     println!("at the start: server {}", memory(c.pid()));
     let started = Instant::now();
-    lsp_storm::run(
+    let stormed = lsp_storm::run(
         &mut c,
         &mut docs,
         &mut lsp_storm::Rng::new(STORM_SEED),
@@ -74,7 +74,20 @@ fn measure_storm(edits: usize) -> std::io::Result<()> {
                 println!("after {n} edits: server {}", memory(c.pid()));
             }
         },
-    )?;
+    );
+    if let Err(e) = stormed {
+        // Keep the texts the server failed on, to reproduce with `wflow check`.
+        let dir = std::env::temp_dir().join("wflow-storm");
+        std::fs::create_dir_all(&dir)?;
+        for d in &docs {
+            let name = d.uri.rsplit('/').next().unwrap_or("doc");
+            std::fs::write(dir.join(name), &d.text)?;
+        }
+        return Err(std::io::Error::other(format!(
+            "{e}\nthe documents at that point are in {}",
+            dir.display()
+        )));
+    }
     let uri = docs.first().map(|d| d.uri.clone()).unwrap_or_default();
     let symbols = c.request(
         "textDocument/documentSymbol",
