@@ -1,18 +1,24 @@
 //! `wflow bench --lsp`: how fast the language server answers an edit, and how much memory it
 //! holds, with 50 files open (49 benchmark workflows and one of 1,000 lines).
+//! `wflow bench --lsp --storm N`: whether it survives N random edits with bounded memory.
 
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::lsp_client::LspClient;
+use crate::lsp_client::{LspClient, proc_status_kb};
+use crate::lsp_storm;
 
 const EDITS: usize = 200;
 
-/// Runs the benchmark and prints latency percentiles and the server's memory.
-pub fn run() -> ExitCode {
-    match measure() {
+/// Runs the benchmark (the edit storm when `storm` is given) and prints its figures.
+pub fn run(storm: Option<usize>) -> ExitCode {
+    let result = match storm {
+        Some(edits) => measure_storm(edits),
+        None => measure(),
+    };
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");
@@ -40,15 +46,67 @@ fn big_workflow() -> String {
 }
 
 fn memory(pid: u32) -> String {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-            .map_or("?".to_string(), |kb| format!("{:.1} MB", kb / 1024.0))
+        proc_status_kb(pid, name).map_or("?".to_string(), |kb| {
+            format!("{:.1} MB", kb as f64 / 1024.0)
+        })
     };
     format!("RSS {} (peak {})", field("VmRSS:"), field("VmHWM:"))
+}
+
+/// The seed of the benchmark's storm (any failure replays exactly).
+const STORM_SEED: u64 = 13;
+
+fn measure_storm(edits: usize) -> std::io::Result<()> {
+    let exe = std::env::current_exe()?;
+    let mut c = LspClient::start(&exe, Duration::from_secs(60))?;
+    c.initialize(json!({"general": {"positionEncodings": ["utf-16"]}}))?;
+    let mut docs = lsp_storm::open_documents(&mut c)?;
+    println!("at the start: server {}", memory(c.pid()));
+    let started = Instant::now();
+    let stormed = lsp_storm::run(
+        &mut c,
+        &mut docs,
+        &mut lsp_storm::Rng::new(STORM_SEED),
+        edits,
+        |c, n| {
+            if n % 10_000 == 0 {
+                println!("after {n} edits: server {}", memory(c.pid()));
+            }
+        },
+    );
+    if let Err(e) = stormed {
+        // Keep the texts the server failed on, to reproduce with `wflow check`.
+        let dir = std::env::temp_dir().join("wflow-storm");
+        std::fs::create_dir_all(&dir)?;
+        for d in &docs {
+            let name = d.uri.rsplit('/').next().unwrap_or("doc");
+            std::fs::write(dir.join(name), &d.text)?;
+        }
+        return Err(std::io::Error::other(format!(
+            "{e}\nthe documents at that point are in {}",
+            dir.display()
+        )));
+    }
+    let uri = docs.first().map(|d| d.uri.clone()).unwrap_or_default();
+    let symbols = c.request(
+        "textDocument/documentSymbol",
+        json!({"textDocument": {"uri": uri}}),
+    )?;
+    if symbols.get("result").is_none() {
+        return Err(std::io::Error::other(format!(
+            "the server answered the request after the storm with {symbols}"
+        )));
+    }
+    println!(
+        "{edits} random edits (seed {STORM_SEED}) in {:.1} s; the server answers after the storm; final: {}",
+        started.elapsed().as_secs_f64(),
+        memory(c.pid())
+    );
+    if !c.shutdown()? {
+        return Err(std::io::Error::other("the server did not exit cleanly"));
+    }
+    Ok(())
 }
 
 fn measure() -> std::io::Result<()> {

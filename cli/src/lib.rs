@@ -9,6 +9,7 @@ mod exec;
 mod interop;
 mod loopback;
 pub mod lsp_client;
+pub mod lsp_storm;
 mod progress;
 mod render;
 mod serve;
@@ -66,6 +67,10 @@ enum Command {
         /// files open, and the server's memory.
         #[arg(long)]
         lsp: bool,
+        /// With --lsp: send this many random edits (with requests) instead, and print the
+        /// server's memory at the start and every 10,000 edits.
+        #[arg(long, requires = "lsp")]
+        storm: Option<usize>,
     },
     /// Run the language server on stdin/stdout (for editors).
     Lsp,
@@ -155,7 +160,9 @@ pub fn run() -> ExitCode {
             }
             code
         }
-        Command::Bench { lsp: true, .. } => bench_lsp::run(),
+        Command::Bench {
+            lsp: true, storm, ..
+        } => bench_lsp::run(storm),
         Command::Bench {
             dir, files, runs, ..
         } => {
@@ -461,9 +468,16 @@ pub(crate) fn report_error<E: std::fmt::Display>(r: Result<(), E>) -> ExitCode {
     }
 }
 
+/// Exit 0 after `shutdown` then `exit`, 1 when the client exits (or closes stdin) without
+/// `shutdown`, as the LSP spec says.
 fn lsp() -> ExitCode {
     match block_on(wflow_lsp::serve_stdio()) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(Ok(true)) => ExitCode::SUCCESS,
+        Ok(Ok(false)) => ExitCode::FAILURE,
+        Ok(Err(e)) => {
+            eprintln!("error: wflow lsp cannot start: {e}");
+            ExitCode::from(2)
+        }
         Err(code) => code,
     }
 }

@@ -59,9 +59,35 @@ impl LspClient {
     }
 
     fn send(&mut self, msg: &Value) -> io::Result<()> {
-        let body = msg.to_string();
-        write!(self.stdin, "Content-Length: {}\r\n\r\n{body}", body.len())?;
+        self.write_raw(&frame(msg))
+    }
+
+    /// Writes bytes to the server as they are, in one write (several frames, broken frames).
+    pub fn write_raw(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.stdin.write_all(bytes)?;
         self.stdin.flush()
+    }
+
+    /// A request message with a fresh id, to send with [`LspClient::write_raw`]; wait for its
+    /// answer with [`LspClient::response`].
+    pub fn request_message(&mut self, method: &str, params: Value) -> (i64, Value) {
+        let id = self.next_id;
+        self.next_id += 1;
+        (
+            id,
+            json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}),
+        )
+    }
+
+    /// The response to request `id`.
+    pub fn response(&mut self, id: i64) -> io::Result<Value> {
+        self.wait(|m| m.get("id") == Some(&json!(id)) && m.get("method").is_none())
+    }
+
+    /// Keeps only the messages received but not asked for yet that match `keep` (to drop the
+    /// diagnostics of old versions).
+    pub fn retain_pending(&mut self, keep: impl Fn(&Value) -> bool) {
+        self.pending.retain(keep);
     }
 
     /// Sends a notification.
@@ -71,10 +97,9 @@ impl LspClient {
 
     /// Sends a request and returns the whole response message (`result` or `error`).
     pub fn request(&mut self, method: &str, params: Value) -> io::Result<Value> {
-        let id = self.next_id;
-        self.next_id += 1;
-        self.send(&json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}))?;
-        self.wait(|m| m.get("id") == Some(&json!(id)) && m.get("method").is_none())
+        let (id, msg) = self.request_message(method, params);
+        self.send(&msg)?;
+        self.response(id)
     }
 
     /// The next message matching `pred`; others are kept for later calls.
@@ -133,22 +158,45 @@ impl LspClient {
     }
 
     /// `shutdown` then `exit`; returns whether the process exited successfully in time.
-    pub fn shutdown(mut self) -> io::Result<bool> {
-        let r = self.request("shutdown", Value::Null)?;
-        if r.get("error").is_some() {
-            return Err(err(format!("shutdown failed: {r}")));
+    pub fn shutdown(self) -> io::Result<bool> {
+        Ok(self.exit(true)? == Some(0))
+    }
+
+    /// `exit`, after `shutdown` when `shutdown_first`; returns the exit code (None: the server
+    /// did not exit in time and was killed, or died of a signal).
+    pub fn exit(mut self, shutdown_first: bool) -> io::Result<Option<i32>> {
+        if shutdown_first {
+            let r = self.request("shutdown", Value::Null)?;
+            if r.get("error").is_some() {
+                return Err(err(format!("shutdown failed: {r}")));
+            }
         }
         self.notify("exit", Value::Null)?;
         let deadline = Instant::now() + self.timeout;
         while Instant::now() < deadline {
             if let Some(status) = self.child.try_wait()? {
-                return Ok(status.success());
+                return Ok(status.code());
             }
             std::thread::sleep(Duration::from_millis(10));
         }
         let _ = self.child.kill();
-        Ok(false)
+        Ok(None)
     }
+}
+
+/// `msg` framed with its `Content-Length` header.
+pub fn frame(msg: &Value) -> Vec<u8> {
+    let body = msg.to_string();
+    format!("Content-Length: {}\r\n\r\n{body}", body.len()).into_bytes()
+}
+
+/// A `kB` field of `/proc/<pid>/status` (Linux), or None.
+pub fn proc_status_kb(pid: u32, field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
 /// Reads one `Content-Length`-framed message; None at the end of the stream or on garbage.

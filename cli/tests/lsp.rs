@@ -4,16 +4,16 @@ use std::path::Path;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use wflow::lsp_client::LspClient;
+use wflow::lsp_client::{LspClient, frame};
+use wflow::lsp_storm;
 
 /// The test's view of the client: every failure to talk to the server fails the test.
 struct Client(Option<LspClient>);
 
 impl Client {
     fn start() -> Client {
-        let exe = Path::new(env!("CARGO_BIN_EXE_wflow"));
         Client(Some(
-            LspClient::start(exe, Duration::from_secs(20)).expect("start wflow lsp"),
+            LspClient::start(wflow_exe(), Duration::from_secs(60)).expect("start wflow lsp"),
         ))
     }
 
@@ -39,6 +39,15 @@ impl Client {
 
     fn open(&mut self, uri: &str, text: &str) {
         self.inner().open(uri, "wflow", text).expect("open");
+    }
+
+    /// A server initialized as VS Code, with DOC open at `uri` and checked.
+    fn with_doc(uri: &str) -> Client {
+        let mut c = Client::start();
+        c.initialize(vscode_capabilities());
+        c.open(uri, DOC);
+        c.diagnostics(uri, 1);
+        c
     }
 
     fn shutdown(mut self) {
@@ -464,5 +473,305 @@ fn a_node_in_a_chain_is_renamed_once() {
         (3, 3),
         "declaration, flow, jq, no two at one place: {rename}"
     );
+    c.shutdown();
+}
+
+/// The `wflow` binary under test.
+fn wflow_exe() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_wflow"))
+}
+
+/// A DOC with `call` misspelled in the flow when `broken` (one `unknown-node` error).
+fn doc_variant(broken: bool) -> String {
+    if broken {
+        DOC.replace("trigger -> call", "trigger -> cal")
+    } else {
+        DOC.to_string()
+    }
+}
+
+/// Hover params on the webhook `call` of DOC.
+fn hover_on_call(uri: &str) -> Value {
+    json!({"textDocument": {"uri": uri}, "position": pos_of(DOC, "call \"Call\"")})
+}
+
+fn did_change(uri: &str, version: i64, changes: Value) -> Value {
+    json!({"jsonrpc": "2.0", "method": "textDocument/didChange", "params": {"textDocument": {"uri": uri, "version": version}, "contentChanges": changes}})
+}
+
+#[test]
+fn an_edit_and_a_request_in_one_write_still_publish_that_versions_diagnostics() {
+    let uri = "file:///tmp/burst.wflow";
+    let mut c = Client::with_doc(uri);
+    for version in 2..22 {
+        let broken = version % 2 == 0;
+        let edit = did_change(uri, version, json!([{"text": doc_variant(broken)}]));
+        let (id, hover) = c
+            .inner()
+            .request_message("textDocument/hover", hover_on_call(uri));
+        let mut bytes = frame(&edit);
+        bytes.extend(frame(&hover));
+        c.inner().write_raw(&bytes).expect("write");
+        let answer = c.inner().response(id).expect("hover answer");
+        assert!(
+            answer["result"]["contents"]["value"]
+                .as_str()
+                .is_some_and(|md| md.contains("`call`")),
+            "the hover is answered on the new text: {answer}"
+        );
+        let diags = c.diagnostics(uri, version);
+        let codes: Vec<&Value> = diags.iter().map(|d| &d["code"]).collect();
+        let want = if broken { vec!["unknown-node"] } else { vec![] };
+        assert_eq!(codes, want, "version {version}");
+    }
+    c.shutdown();
+}
+
+/// Waits for a JSON-RPC error answer with id null and `code`; returns its message.
+fn parse_error(c: &mut Client, code: i64) -> String {
+    let m = c
+        .inner()
+        .wait(|m| m["id"].is_null() && m["error"]["code"] == code)
+        .expect("an error answer");
+    m["error"]["message"].as_str().unwrap_or("").to_string()
+}
+
+#[test]
+fn unreadable_frames_are_answered_and_the_server_keeps_serving() {
+    let uri = "file:///tmp/frames.wflow";
+    let mut c = Client::with_doc(uri);
+    let hover = hover_on_call(uri);
+    let answered = |c: &mut Client| {
+        let r = c.request("textDocument/hover", hover.clone());
+        assert!(r["result"]["contents"]["value"].is_string(), "{r}");
+    };
+
+    // A lone surrogate in an edit's text becomes U+FFFD (one UTF-16 unit, like the surrogate):
+    // the edit is applied and checked.
+    let edit = did_change(uri, 2, json!([{"text": format!("{DOC}// SURROGATE\n")}]))
+        .to_string()
+        .replace("SURROGATE", "\\ud800");
+    c.inner()
+        .write_raw(format!("Content-Length: {}\r\n\r\n{edit}", edit.len()).as_bytes())
+        .expect("write");
+    assert_eq!(c.diagnostics(uri, 2), Vec::<Value>::new());
+    let r = c.request(
+        "textDocument/documentSymbol",
+        json!({"textDocument": {"uri": uri}}),
+    );
+    assert!(r["result"].as_array().is_some_and(|s| !s.is_empty()), "{r}");
+    answered(&mut c);
+
+    // Invalid UTF-8 in a request: a parse error, then the next request is answered.
+    let mut bad =
+        br#"{"jsonrpc":"2.0","id":900,"method":"textDocument/hover","params":{"x":""#.to_vec();
+    bad.extend([0xff, 0xfe]);
+    bad.extend(br#""}}"#);
+    let mut bytes = format!("Content-Length: {}\r\n\r\n", bad.len()).into_bytes();
+    bytes.extend(&bad);
+    c.inner().write_raw(&bytes).expect("write");
+    assert!(parse_error(&mut c, -32700).contains("not UTF-8"));
+    answered(&mut c);
+
+    // A Content-Length that is not a number: the frame is refused, the next one is read.
+    let body = r#"{"jsonrpc":"2.0","id":901,"method":"shutdown"}"#;
+    c.inner()
+        .write_raw(format!("Content-Length: 4x\r\n\r\n{body}").as_bytes())
+        .expect("write");
+    assert!(parse_error(&mut c, -32700).contains("`4x` is not a byte count"));
+    answered(&mut c);
+
+    // JSON that is not a JSON-RPC message.
+    c.inner()
+        .write_raw(b"Content-Length: 5\r\n\r\n[1,2]")
+        .expect("write");
+    assert!(parse_error(&mut c, -32600).contains("not a JSON-RPC 2.0"));
+    answered(&mut c);
+    c.shutdown();
+}
+
+#[test]
+fn an_edit_that_cannot_be_applied_is_reported_until_the_full_text_comes_back() {
+    let uri = "file:///tmp/sync.wflow";
+    let mut c = Client::with_doc(uri);
+    let hover = hover_on_call(uri);
+    let at = |line: u64, character: u64| json!({"line": line, "character": character});
+    let bad_edits = [
+        (at(4_294_967_296, 0), at(4_294_967_296, 0), "4294967296"),
+        (
+            at(999, 0),
+            at(999, 1),
+            "line 1000, column 1, past the end of the document (13 lines)",
+        ),
+        (
+            at(2, 4),
+            at(1, 0),
+            "ends (line 2, column 1) before it starts (line 3, column 5)",
+        ),
+    ];
+    let mut version = 1;
+    for (start, end, why) in bad_edits {
+        version += 1;
+        let edit = |start: &Value, end: &Value| json!([{"range": {"start": start, "end": end}, "text": "x"}]);
+        c.notify(
+            "textDocument/didChange",
+            did_change(uri, version, edit(&start, &end))["params"].clone(),
+        );
+        let shown = c
+            .inner()
+            .wait(|m| m["method"] == "window/showMessage")
+            .expect("showMessage");
+        let message = shown["params"]["message"].as_str().unwrap_or("");
+        assert!(message.contains(why), "{message}");
+        assert!(message.contains("close and reopen the file"), "{message}");
+        let out_of_sync = |c: &mut Client, version: i64| {
+            let diags = c.diagnostics(uri, version);
+            assert_eq!(diags.len(), 1, "{diags:#?}");
+            assert_eq!(diags[0]["code"], "out-of-sync");
+        };
+        if !why.contains("4294967296") {
+            out_of_sync(&mut c, version);
+        }
+        // A good incremental edit cannot repair it, and nothing is answered from a text that
+        // may have drifted.
+        version += 1;
+        c.notify(
+            "textDocument/didChange",
+            did_change(uri, version, edit(&at(0, 0), &at(0, 0)))["params"].clone(),
+        );
+        out_of_sync(&mut c, version);
+        let r = c.request("textDocument/hover", hover.clone());
+        assert!(r["result"].is_null(), "{r}");
+        // The full text brings it back.
+        version += 1;
+        c.notify(
+            "textDocument/didChange",
+            did_change(uri, version, json!([{"text": doc_variant(true)}]))["params"].clone(),
+        );
+        let diags = c.diagnostics(uri, version);
+        assert_eq!(diags.len(), 1, "{diags:#?}");
+        assert_eq!(diags[0]["code"], "unknown-node", "back in sync");
+        let r = c.request("textDocument/hover", hover.clone());
+        assert!(r["result"]["contents"]["value"].is_string(), "{r}");
+        c.inner().retain_pending(|_| false);
+    }
+    // An edit that cannot be read keeps its place after a full text sent just before it: the
+    // full text does not undo the loss.
+    let full = did_change(uri, version + 1, json!([{"text": DOC}]));
+    let bad = did_change(
+        uri,
+        version + 2,
+        json!([{"range": {"start": at(1 << 40, 0), "end": at(0, 0)}, "text": ""}]),
+    );
+    let mut bytes = frame(&full);
+    bytes.extend(frame(&bad));
+    c.inner().write_raw(&bytes).expect("write");
+    c.inner()
+        .wait(|m| m["method"] == "window/showMessage")
+        .expect("showMessage");
+    let r = c.request("textDocument/hover", hover);
+    assert!(r["result"].is_null(), "still out of sync: {r}");
+    c.shutdown();
+}
+
+#[test]
+fn exit_status_is_zero_only_after_shutdown() {
+    let mut c = Client::start();
+    c.initialize(vscode_capabilities());
+    let client = c.0.take().expect("running");
+    assert_eq!(client.exit(false).expect("exit"), Some(1));
+    let mut c = Client::start();
+    c.initialize(vscode_capabilities());
+    let client = c.0.take().expect("running");
+    assert_eq!(client.exit(true).expect("exit"), Some(0));
+}
+
+#[test]
+fn deep_nesting_does_not_kill_the_server() {
+    let mut c = Client::start();
+    c.initialize(vscode_capabilities());
+    let deep_jq = format!(
+        "workflow w \"W\" {{\n  form trigger \"Go\" {{}}\n  condition c \"C\" {{ outlet a \"A\" when `{}` }}\n}}\n",
+        "[".repeat(100_000)
+    );
+    c.open("file:///tmp/deep.wflow", &deep_jq);
+    assert!(!c.diagnostics("file:///tmp/deep.wflow", 1).is_empty());
+    c.notify(
+        "textDocument/didOpen",
+        json!({"textDocument": {"uri": "file:///tmp/deep.json", "languageId": "json", "version": 1, "text": "[".repeat(100_000)}}),
+    );
+    assert!(!c.diagnostics("file:///tmp/deep.json", 1).is_empty());
+    let uri = "file:///tmp/after.wflow";
+    c.open(uri, DOC);
+    let r = c.request("textDocument/hover", hover_on_call(uri));
+    assert!(r["result"]["contents"]["value"].is_string(), "{r}");
+    c.shutdown();
+}
+
+/// `(code, line, message with help)` of each diagnostic `wflow check` reports for `text`.
+fn cli_diagnostics(dir: &Path, name: &str, text: &str) -> Vec<(String, u64, String)> {
+    let path = dir.join(name);
+    std::fs::write(&path, text).expect("write");
+    let out = std::process::Command::new(wflow_exe())
+        .args(["check", "--format", "json"])
+        .arg(&path)
+        .output()
+        .expect("wflow check");
+    let report: Value = serde_json::from_slice(&out.stdout).expect("json report");
+    let mut diags: Vec<(String, u64, String)> = report["diagnostics"]
+        .as_array()
+        .expect("diagnostics")
+        .iter()
+        .map(|d| {
+            let mut message = d["message"].as_str().unwrap_or("").to_string();
+            if let Some(help) = d["help"].as_str() {
+                message.push_str("\nhelp: ");
+                message.push_str(help);
+            }
+            let line = d["line"].as_u64().unwrap_or(0).saturating_sub(1);
+            (d["code"].as_str().unwrap_or("").to_string(), line, message)
+        })
+        .collect();
+    diags.sort();
+    diags
+}
+
+fn lsp_diagnostics(diags: &[Value]) -> Vec<(String, u64, String)> {
+    let mut out: Vec<(String, u64, String)> = diags
+        .iter()
+        .map(|d| {
+            (
+                d["code"].as_str().unwrap_or("").to_string(),
+                d["range"]["start"]["line"].as_u64().unwrap_or(0),
+                d["message"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn after_a_random_edit_storm_the_diagnostics_match_wflow_check() {
+    let mut c = Client::start();
+    c.initialize(vscode_capabilities());
+    let mut docs = lsp_storm::open_documents(c.inner()).expect("open");
+    let mut rng = lsp_storm::Rng::new(2026);
+    let last = lsp_storm::run(c.inner(), &mut docs, &mut rng, 300, |_, _| ())
+        .expect("the storm is answered");
+    let dir = std::env::temp_dir().join(format!("wflow-lsp-storm-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    for (doc, published) in docs.iter().zip(&last) {
+        let name = doc.uri.rsplit('/').next().unwrap_or("doc");
+        assert_eq!(
+            lsp_diagnostics(published),
+            cli_diagnostics(&dir, name, &doc.text),
+            "{} at version {}:\n{}",
+            doc.uri,
+            doc.version,
+            doc.text
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
     c.shutdown();
 }

@@ -2,7 +2,9 @@
 //!
 //! LSP handlers run concurrently; they only send messages here. The actor applies edits in
 //! arrival order, re-checks changed documents once per burst of messages, publishes diagnostics
-//! tagged with the document version, and answers queries on the latest text.
+//! tagged with the document version (for every version that is the latest at the end of a burst,
+//! whatever queries came with it), and answers queries on the latest text. An edit it cannot
+//! apply marks the document out of sync until the editor sends its full text again.
 
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
@@ -10,15 +12,15 @@ use std::panic::AssertUnwindSafe;
 use tokio::sync::{mpsc, oneshot};
 use tower_lsp_server::Client;
 use tower_lsp_server::ls_types::{
-    CodeAction, CodeActionKind, CodeActionOrCommand, CompletionItem, CompletionItemKind,
-    DocumentSymbol, Hover, HoverContents, Location, MarkupContent, MarkupKind, Position, Range,
-    SemanticToken, SemanticTokenType, SymbolKind, TextDocumentContentChangeEvent, TextEdit, Uri,
-    WorkspaceEdit,
+    self as lsp, CodeAction, CodeActionKind, CodeActionOrCommand, CompletionItem,
+    CompletionItemKind, DocumentSymbol, Hover, HoverContents, Location, MarkupContent, MarkupKind,
+    MessageType, Position, Range, SemanticToken, SemanticTokenType, SymbolKind,
+    TextDocumentContentChangeEvent, TextEdit, Uri, WorkspaceEdit,
 };
 use wflow_compiler::analysis::{self, CompletionKind};
 use wflow_compiler::{Checked, Syntax, check_source};
 
-use crate::convert::{Encoding, LineIndex, diagnostic};
+use crate::convert::{Encoding, LineIndex, diagnostic, server_diagnostic};
 
 /// What the client declared in `initialize` that the answers depend on.
 #[derive(Debug, Clone, Copy)]
@@ -56,6 +58,11 @@ pub enum Msg {
     },
     Close {
         uri: Uri,
+    },
+    /// A text-sync notification that could not be read (`uri` None: the document is unknown).
+    Lost {
+        uri: Option<Uri>,
+        why: String,
     },
     Hover {
         uri: Uri,
@@ -120,12 +127,35 @@ struct Doc {
     index: LineIndex,
     /// The last check of `text`; None while edits are waiting to be checked.
     checked: Option<Checked>,
+    /// Whether the last check panicked (a bug in the compiler).
+    check_crashed: bool,
+    /// Whether the diagnostics of `version` are still to be published.
+    unpublished: bool,
+    /// Why `text` may differ from the editor's (an edit that could not be applied); queries
+    /// answer nothing until a full-text change or a reopen.
+    out_of_sync: Option<String>,
+}
+
+impl Doc {
+    /// Marks the document out of sync; returns the message for the user.
+    fn lose_sync(&mut self, uri: &Uri, why: &str) -> String {
+        self.unpublished = true;
+        let message = format!(
+            "{}: {why}. wflow's copy of this file may now differ from the editor's; close and \
+             reopen the file to resync.",
+            uri.as_str()
+        );
+        self.out_of_sync = Some(message.clone());
+        message
+    }
 }
 
 struct Actor {
     client: Client,
     docs: HashMap<Uri, Doc>,
     support: ClientSupport,
+    /// Messages to show the user at the end of the burst.
+    notices: Vec<String>,
 }
 
 /// Runs the actor until every sender is dropped.
@@ -134,14 +164,24 @@ pub async fn run(client: Client, mut rx: mpsc::UnboundedReceiver<Msg>) {
         client,
         docs: HashMap::new(),
         support: ClientSupport::default(),
+        notices: Vec::new(),
     };
     while let Some(msg) = rx.recv().await {
-        actor.handle(msg);
+        actor.handle_guarded(msg);
         // Coalesce a burst of edits into one check per document.
         while let Ok(msg) = rx.try_recv() {
-            actor.handle(msg);
+            actor.handle_guarded(msg);
         }
         actor.publish().await;
+    }
+}
+
+impl Actor {
+    /// Handles a message; a panic (a bug in a query) drops its answer, never the actor.
+    fn handle_guarded(&mut self, msg: Msg) {
+        if std::panic::catch_unwind(AssertUnwindSafe(|| self.handle(msg))).is_err() {
+            eprintln!("wflow lsp: a request panicked; please report this with the file");
+        }
     }
 }
 
@@ -164,6 +204,9 @@ impl Actor {
                         syntax,
                         index,
                         checked: None,
+                        check_crashed: false,
+                        unpublished: true,
+                        out_of_sync: None,
                     },
                 );
             }
@@ -175,10 +218,26 @@ impl Actor {
                 let encoding = self.support.encoding;
                 if let Some(doc) = self.docs.get_mut(&uri) {
                     for change in changes {
-                        apply_change(doc, change, encoding);
+                        if let Err(why) = apply_change(doc, change, encoding) {
+                            let why = format!("the edit to version {version} {why}");
+                            self.notices.push(doc.lose_sync(&uri, &why));
+                        }
                     }
                     doc.version = version;
                     doc.checked = None;
+                    doc.unpublished = true;
+                }
+            }
+            Msg::Lost { uri, why } => {
+                let why = format!("an edit could not be read ({why})");
+                let before = self.notices.len();
+                for (doc_uri, doc) in &mut self.docs {
+                    if uri.as_ref().is_none_or(|u| u == doc_uri) {
+                        self.notices.push(doc.lose_sync(doc_uri, &why));
+                    }
+                }
+                if self.notices.len() == before {
+                    self.notices.push(why);
                 }
             }
             Msg::Close { uri } => {
@@ -358,51 +417,81 @@ impl Actor {
             .collect()
     }
 
-    /// Runs a query on an up-to-date document, with the byte offset of `pos`.
+    /// The diagnostics of every document whose latest version is not published yet.
+    fn unpublished_diagnostics(&mut self) -> Vec<(Uri, Vec<lsp::Diagnostic>, i32)> {
+        let related = self.support.related_information;
+        let mut out = Vec::new();
+        for (uri, doc) in &mut self.docs {
+            if !std::mem::take(&mut doc.unpublished) {
+                continue;
+            }
+            let diags = match &doc.out_of_sync {
+                Some(why) => vec![server_diagnostic("out-of-sync", why.clone())],
+                None => {
+                    ensure_checked(doc);
+                    let mut diags: Vec<lsp::Diagnostic> = doc
+                        .checked
+                        .iter()
+                        .flat_map(|c| &c.diagnostics)
+                        .map(|d| diagnostic(uri, &doc.text, &doc.index, d, related))
+                        .collect();
+                    if doc.check_crashed {
+                        diags.push(server_diagnostic("internal-error", CHECK_CRASHED.into()));
+                    }
+                    diags
+                }
+            };
+            out.push((uri.clone(), diags, doc.version));
+        }
+        out
+    }
+
+    /// Runs a query on an up-to-date document, with the byte offset of `pos`; None when the
+    /// document is not open or out of sync.
     fn with_doc<T>(
         &mut self,
         uri: &Uri,
         pos: Position,
         f: impl FnOnce(&Doc, usize) -> T,
     ) -> Option<T> {
-        let doc = self.docs.get_mut(uri)?;
+        let doc = self.docs.get_mut(uri).filter(|d| d.out_of_sync.is_none())?;
         ensure_checked(doc);
         let offset = doc.index.offset(&doc.text, pos);
         Some(f(doc, offset))
     }
 
-    /// Checks every changed document and publishes its diagnostics with its version.
+    /// Checks every changed document and publishes the diagnostics of its latest version (a
+    /// document out of sync gets one diagnostic saying so), then shows the burst's notices.
     async fn publish(&mut self) {
-        let related = self.support.related_information;
-        let mut out = Vec::new();
-        for (uri, doc) in &mut self.docs {
-            if doc.checked.is_some() {
-                continue;
-            }
-            ensure_checked(doc);
-            let diags = doc
-                .checked
-                .iter()
-                .flat_map(|c| &c.diagnostics)
-                .map(|d| diagnostic(uri, &doc.text, &doc.index, d, related))
-                .collect();
-            out.push((uri.clone(), diags, doc.version));
-        }
+        let out = std::panic::catch_unwind(AssertUnwindSafe(|| self.unpublished_diagnostics()))
+            .unwrap_or_else(|_| {
+                eprintln!("wflow lsp: publishing diagnostics panicked; please report this");
+                Vec::new()
+            });
         for (uri, diags, version) in out {
             self.client
                 .publish_diagnostics(uri, diags, Some(version))
                 .await;
         }
+        for notice in std::mem::take(&mut self.notices) {
+            eprintln!("wflow lsp: {notice}");
+            self.client.show_message(MessageType::ERROR, notice).await;
+        }
     }
 }
 
+/// The diagnostic published when the checker panicked on a document.
+const CHECK_CRASHED: &str = "wflow's checker crashed on this text (a bug in wflow), so no other \
+                             problems are shown for this version; please report it with the file";
+
 /// Checks a document if its text changed since the last check. A panic in the compiler (a bug)
-/// costs this document's diagnostics, never the server.
+/// costs this document's diagnostics, never the server; `check_crashed` says so.
 fn ensure_checked(doc: &mut Doc) {
     if doc.checked.is_some() {
         return;
     }
     let result = std::panic::catch_unwind(AssertUnwindSafe(|| check_source(&doc.text, doc.syntax)));
+    doc.check_crashed = result.is_err();
     doc.checked = Some(result.unwrap_or_else(|_| {
         eprintln!(
             "wflow lsp: the checker panicked on a document; please report this with the file"
@@ -459,17 +548,47 @@ fn semantic_tokens(doc: &Doc) -> Vec<SemanticToken> {
     out
 }
 
-/// Applies one full or incremental change.
-fn apply_change(doc: &mut Doc, change: TextDocumentContentChangeEvent, encoding: Encoding) {
+/// Applies one full or incremental change; says what is wrong with an edit it cannot apply.
+/// A document out of sync takes only full-text changes.
+fn apply_change(
+    doc: &mut Doc,
+    change: TextDocumentContentChangeEvent,
+    encoding: Encoding,
+) -> Result<(), String> {
     match change.range {
-        None => doc.text = change.text,
+        None => {
+            doc.text = change.text;
+            doc.out_of_sync = None;
+        }
+        Some(_) if doc.out_of_sync.is_some() => return Ok(()),
         Some(Range { start, end }) => {
-            let a = doc.index.offset(&doc.text, start);
-            let b = doc.index.offset(&doc.text, end).max(a);
+            let lines = doc.index.lines();
+            let offset = |pos: Position| {
+                doc.index.checked_offset(&doc.text, pos).ok_or_else(|| {
+                    format!(
+                        "has a range at line {}, column {}, past the end of the document \
+                         ({lines} lines)",
+                        pos.line + 1,
+                        pos.character + 1
+                    )
+                })
+            };
+            let (a, b) = (offset(start)?, offset(end)?);
+            if b < a {
+                return Err(format!(
+                    "has a range that ends (line {}, column {}) before it starts (line {}, \
+                     column {})",
+                    end.line + 1,
+                    end.character + 1,
+                    start.line + 1,
+                    start.character + 1
+                ));
+            }
             doc.text.replace_range(a..b, &change.text);
         }
     }
     doc.index = LineIndex::new(&doc.text, encoding);
+    Ok(())
 }
 
 #[allow(deprecated)] // `DocumentSymbol::deprecated` must be named to build the struct.

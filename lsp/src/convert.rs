@@ -45,7 +45,18 @@ impl LineIndex {
         Position::new(to_u32(line), to_u32(character))
     }
 
-    /// The byte offset of an LSP position (clamped to the line's end).
+    /// How many lines the text has (a final newline starts an empty last line).
+    pub fn lines(&self) -> usize {
+        self.starts.len()
+    }
+
+    /// The byte offset of an LSP position (clamped to the line's end, as the LSP spec says);
+    /// None for a line past the end of the text.
+    pub fn checked_offset(&self, text: &str, pos: Position) -> Option<usize> {
+        ((pos.line as usize) < self.lines()).then(|| self.offset(text, pos))
+    }
+
+    /// The byte offset of an LSP position (clamped to the line's end and to the text).
     pub fn offset(&self, text: &str, pos: Position) -> usize {
         let Some(&start) = self.starts.get(pos.line as usize) else {
             return text.len();
@@ -115,6 +126,18 @@ pub fn diagnostic(
         source: Some("wflow".into()),
         message,
         related_information: (!related.is_empty()).then_some(related),
+        ..Default::default()
+    }
+}
+
+/// An error from the server itself (not the compiler), on the file's first character.
+pub fn server_diagnostic(code: &str, message: String) -> lsp::Diagnostic {
+    lsp::Diagnostic {
+        range: Range::default(),
+        severity: Some(DiagnosticSeverity::ERROR),
+        code: Some(NumberOrString::String(code.into())),
+        source: Some("wflow".into()),
+        message,
         ..Default::default()
     }
 }

@@ -1,12 +1,24 @@
 //! The wflow language server (`wflow lsp`), on tower-lsp-server over stdio.
 //!
 //! A thin shell: the handlers below only forward to the analysis actor ([`actor`]), which owns
-//! the documents and answers from the compiler's queries (`wflow_compiler::analysis`). This is
-//! the only crate that knows LSP types. Logs go to stderr; stdout is the JSON-RPC channel.
+//! the documents and answers from the compiler's queries (`wflow_compiler::analysis`) on a
+//! thread of its own with a large stack. Stdin goes through [`frames`] before tower-lsp-server
+//! sees it. This is the only crate that knows LSP types. Logs go to stderr; stdout is the
+//! JSON-RPC channel.
 
 mod actor;
 mod convert;
+mod frames;
 
+use std::io::{self, Write};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll};
+
+use serde_json::Value;
+use tokio::io::{AsyncWrite, AsyncWriteExt, DuplexStream};
+use tokio::runtime::Handle;
 use tokio::sync::{mpsc, oneshot};
 use tower_lsp_server::jsonrpc::{Error, Result};
 use tower_lsp_server::ls_types::*;
@@ -16,8 +28,14 @@ use wflow_compiler::Syntax;
 use actor::Msg;
 use convert::Encoding;
 
+/// The analysis thread's stack: deep recursion in the compiler on pathological input must not
+/// overflow it (only the pages touched are committed).
+const ANALYSIS_STACK: usize = 256 << 20;
+
 struct Backend {
     tx: mpsc::UnboundedSender<Msg>,
+    /// Whether `shutdown` arrived (the exit status depends on it).
+    shut_down: Arc<AtomicBool>,
 }
 
 impl Backend {
@@ -30,6 +48,14 @@ impl Backend {
         let (reply, answer) = oneshot::channel();
         self.send(make(reply));
         answer.await.map_err(|_| Error::internal_error())
+    }
+
+    /// [`frames::LOST_EDIT`]: an edit that could not be read, in its place among the edits.
+    async fn lost_edit(&self, lost: frames::LostEdit) {
+        self.send(Msg::Lost {
+            uri: lost.uri,
+            why: lost.why,
+        });
     }
 }
 
@@ -118,6 +144,7 @@ impl LanguageServer for Backend {
     }
 
     async fn shutdown(&self) -> Result<()> {
+        self.shut_down.store(true, Ordering::SeqCst);
         Ok(())
     }
 
@@ -259,14 +286,105 @@ impl LanguageServer for Backend {
     }
 }
 
-/// Serves LSP over stdin/stdout until the client exits.
-pub async fn serve_stdio() {
+/// Serves LSP over stdin/stdout until the client exits or closes stdin. Returns whether
+/// `shutdown` came first: the LSP spec's exit status is 0 then, else 1.
+pub async fn serve_stdio() -> io::Result<bool> {
     let (tx, rx) = mpsc::unbounded_channel();
-    let (service, socket) = LspService::new(|client: Client| {
-        tokio::spawn(actor::run(client, rx));
-        Backend { tx }
-    });
-    Server::new(tokio::io::stdin(), tokio::io::stdout(), socket)
+    let shut_down = Arc::new(AtomicBool::new(false));
+    let runtime = Handle::current();
+    let (input, forward) = tokio::io::duplex(1 << 16);
+    let reader_runtime = runtime.clone();
+    std::thread::Builder::new()
+        .name("wflow-lsp-stdin".into())
+        .spawn(move || read_stdin(&reader_runtime, forward))?;
+    let mut spawned = Ok(());
+    let (service, socket) = LspService::build(|client: Client| {
+        spawned = std::thread::Builder::new()
+            .name("wflow-lsp-analysis".into())
+            .stack_size(ANALYSIS_STACK)
+            .spawn(move || runtime.block_on(actor::run(client, rx)))
+            .map(drop);
+        Backend {
+            tx,
+            shut_down: shut_down.clone(),
+        }
+    })
+    .custom_method(frames::LOST_EDIT, Backend::lost_edit)
+    .finish();
+    spawned?;
+    Server::new(input, LockedStdout, socket)
         .serve(service)
         .await;
+    Ok(shut_down.load(Ordering::SeqCst))
+}
+
+/// Reads framed messages from stdin, forwards the good ones to tower-lsp-server through
+/// `forward` (a lost edit as a [`frames::LOST_EDIT`] notification) and answers the bad ones.
+/// Ends at the end of stdin (dropping `forward` ends the server's input) or when the server is
+/// gone.
+fn read_stdin(runtime: &Handle, mut forward: DuplexStream) {
+    let mut frames = frames::FrameReader::new(io::stdin().lock());
+    while let Ok(Some(frame)) = frames.next_frame() {
+        let mut to_server = Vec::new();
+        let mut answer = None;
+        match frame.map(|body| frames::vet(&body, frames.count())) {
+            Ok(frames::Verdict::Forward(body)) => {
+                to_server.push(frames::framed(&body));
+            }
+            Ok(frames::Verdict::Refuse(refusal)) => answer = Some(refusal),
+            Ok(frames::Verdict::Lost(lost)) => to_server.push(lost.notification()),
+            Err(bad) => {
+                if bad.lost_edit {
+                    let why = bad.why.clone();
+                    to_server.push(frames::LostEdit { uri: None, why }.notification());
+                }
+                answer = Some(frames::error_response(Value::Null, -32700, bad.why));
+            }
+        }
+        if let Some(answer) = answer {
+            eprintln!(
+                "wflow lsp: {}",
+                answer["error"]["message"].as_str().unwrap_or_default()
+            );
+            if frames::write_message(&answer).is_err() {
+                return;
+            }
+        }
+        for framed in to_server {
+            if runtime
+                .block_on(forward.write_all(framed.as_bytes()))
+                .is_err()
+            {
+                return;
+            }
+        }
+    }
+}
+
+/// tower-lsp-server's output. Each write goes to stdout whole, under stdout's lock, and
+/// tower-lsp-server's framed writer only hands over whole frames, so the errors [`read_stdin`]
+/// writes never land inside a frame.
+struct LockedStdout;
+
+impl AsyncWrite for LockedStdout {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let mut out = io::stdout().lock();
+        Poll::Ready(
+            out.write_all(buf)
+                .and_then(|()| out.flush())
+                .map(|()| buf.len()),
+        )
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
 }
