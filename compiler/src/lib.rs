@@ -218,5 +218,10 @@ fn inside_node_body(file: &wflow_grammar::ast::File, span: wflow_grammar::Span) 
 }
 
 fn syntax_diagnostic(code: &'static str, e: SyntaxError) -> Diagnostic {
+    let code = match e.limit {
+        Some(wflow_grammar::Limit::Nesting) => jq::TOO_DEEP,
+        Some(wflow_grammar::Limit::Size) => "too-large",
+        None => code,
+    };
     Diagnostic::error(code, e.span, e.message).help_opt(e.help)
 }

@@ -11,6 +11,9 @@ use crate::{MAX_NESTING, SyntaxError};
 /// Reads one JSON document. Returns the value (None when the text is not JSON at all) and every
 /// syntax error found. Never panics.
 pub fn parse(src: &str) -> (Option<Value>, Vec<SyntaxError>) {
+    if src.len() > crate::MAX_SOURCE_BYTES {
+        return (None, vec![SyntaxError::too_large(src.len())]);
+    }
     let mut r = Reader {
         src,
         bytes: src.as_bytes(),
@@ -99,7 +102,8 @@ impl Reader<'_> {
 
     fn value(&mut self, depth: usize) -> Result<Value, Fatal> {
         if depth > MAX_NESTING {
-            return self.fatal(&format!("JSON nested more than {MAX_NESTING} deep"));
+            self.errors.push(SyntaxError::too_deep(self.pos, "JSON"));
+            return Err(());
         }
         let start = self.pos;
         match self.peek() {
