@@ -86,20 +86,20 @@ pub(crate) fn too_deep(src: &str, max: usize) -> Option<usize> {
             }
             b'/' if bytes.get(i + 1) == Some(&b'/') => i = line_end(bytes, i),
             b'"' => {
-                // Inside a string only a template's jq nests, and only until the string ends.
+                // Inside a string only a template's jq nests (`\(`), and only until the string ends.
                 let mut inner = 0usize;
                 i += 1;
                 while let Some(&b) = bytes.get(i) {
                     match b {
                         b'"' | b'\n' => break,
                         b'\\' if bytes.get(i + 1).is_some_and(|b| *b != b'\n') => i += 1,
-                        b'{' | b'[' | b'(' => {
+                        b'(' => {
                             inner += 1;
                             if depth + inner > max {
                                 return Some(i);
                             }
                         }
-                        b'}' | b']' | b')' => inner = inner.saturating_sub(1),
+                        b')' => inner = inner.saturating_sub(1),
                         _ => {}
                     }
                     i += 1;

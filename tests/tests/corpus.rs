@@ -8,6 +8,9 @@
 //!   `corpus/json-catalog/blueprints/`, found beside them as `wflow check` finds them.
 //! - `corpus/valid/` holds workflows that must check with no diagnostic at all.
 //!
+//! - A `too-large-*` case is its file's text repeated past the size limit: a file of 64 MiB does
+//!   not belong in the repository.
+//!
 //! Update the snapshots with `INSTA_UPDATE=always cargo test -p wflow-tests`, then read them.
 
 use std::collections::BTreeSet;
@@ -60,7 +63,10 @@ fn read(path: &Path) -> String {
 }
 
 fn check(path: &Path) -> (String, Checked) {
-    let src = read(path);
+    let mut src = read(path);
+    if named_code(path) == Some("too-large") {
+        src = src.repeat(wflow_grammar::MAX_SOURCE_BYTES / src.len().max(1) + 1);
+    }
     let checked = check_source_with(&src, syntax_of(path), &catalog_for(path));
     (src, checked)
 }
