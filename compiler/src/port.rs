@@ -23,6 +23,8 @@ pub(crate) struct Lower<'a> {
     pub src: &'a str,
     pub syntax: Syntax,
     pub diags: &'a mut Vec<Diagnostic>,
+    /// The spans of the file's syntax errors, sorted by start.
+    pub syntax_errors: &'a [Span],
 }
 
 /// An object being read field by field; what is never taken is reported as unknown.
@@ -753,11 +755,13 @@ impl Lower<'_> {
         // what it lacks is most likely in the unreadable text: those reports are dropped.
         let mark = self.diags.len();
         let config = self.kind_config(&kind.type_name, &mut f, ty.span, &what);
-        let broken = self.diags.iter().any(|d| {
-            matches!(d.code, "syntax" | "json-syntax")
-                && v.span.start <= d.primary.span.start
-                && d.primary.span.end <= v.span.end
-        });
+        let first = self
+            .syntax_errors
+            .partition_point(|e| e.start < v.span.start);
+        let broken = self.syntax_errors[first..]
+            .iter()
+            .take_while(|e| e.start <= v.span.end)
+            .any(|e| e.end <= v.span.end);
         if broken {
             let tail = self.diags.split_off(mark);
             self.diags
