@@ -130,9 +130,10 @@ impl Lower<'_> {
             }
             Syntax::Wflow => known.iter().map(|s| snake(s)).collect(),
         };
-        for (i, ((k, _), used)) in f.members.iter().zip(&f.used).enumerate() {
+        let mut seen = std::collections::HashSet::new();
+        for ((k, _), used) in f.members.iter().zip(&f.used) {
             // A key given twice is reported by the reader, not again as unknown here.
-            let repeated = f.members[..i].iter().any(|(m, _)| m.name == k.name);
+            let repeated = !seen.insert(k.name.as_str());
             if *used || repeated {
                 continue;
             }

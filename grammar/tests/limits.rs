@@ -133,3 +133,20 @@ fn a_file_over_the_size_limit_is_not_read() {
     assert!(p.errors[0].message.contains("more than the 64 MiB limit"));
     assert_eq!(limits(&json::parse(&big).1), [Limit::Size]);
 }
+
+#[test]
+fn a_wide_json_object_is_read_in_linear_time() {
+    // Each key was compared with every key before it.
+    let members: Vec<String> = (0..100_000).map(|i| format!("\"k{i}\": {i}")).collect();
+    let src = format!("{{{}, \"k7\": 0}}", members.join(", "));
+    let start = Instant::now();
+    let (value, errors) = json::parse(&src);
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        start.elapsed()
+    );
+    assert!(value.is_some());
+    let messages: Vec<&str> = errors.iter().map(|e| e.message.as_str()).collect();
+    assert_eq!(messages, ["duplicate key `k7`"]);
+}

@@ -258,8 +258,26 @@ fn edited_corpus() -> impl Strategy<Value = String> {
         })
 }
 
+/// Pieces that nest, or that change how what follows is read (strings, backticks, comments).
+const NESTING_TOKENS: &[&str] = &[
+    "{", "}", "[", "]", "(", ")", "{a:", "x ", "a {\n", "\"", "`", "\n", "//", "\"{{ ", " }}\"",
+    "\\(", "\"\\(", "= ", ",",
+];
+
+/// Runs of nesting pieces, each repeated up to 300 times: deep, unclosed and mixed nesting.
+fn deep_soup() -> impl Strategy<Value = String> {
+    prop::collection::vec((prop::sample::select(NESTING_TOKENS), 1usize..300), 0..12)
+        .prop_map(|runs| runs.into_iter().map(|(t, n)| t.repeat(n)).collect())
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(cases()))]
+
+    /// Deep input gets the nesting diagnostic or parses; it never overflows the stack.
+    #[test]
+    fn deep_and_unclosed_nesting(src in deep_soup()) {
+        all_properties(&src)?;
+    }
 
     #[test]
     fn arbitrary_strings(src in any::<String>()) {
