@@ -176,8 +176,12 @@ impl Loader {
     /// Checks the directory every second and serves what changed, until aborted. Workflows
     /// refused by the preflight are tried again each time, so that one whose blueprint is
     /// created later starts serving then.
-    async fn watch(mut self, server: Server, mut admission: Admission) {
-        let mut checked: Option<Vec<Arc<Plan>>> = None;
+    async fn watch(
+        mut self,
+        server: Server,
+        mut admission: Admission,
+        mut checked: Vec<Arc<Plan>>,
+    ) {
         loop {
             tokio::time::sleep(Duration::from_secs(1)).await;
             let Ok((loader, plans)) = tokio::task::spawn_blocking(move || {
@@ -192,13 +196,12 @@ impl Loader {
             self = loader;
             let reloaded = plans.is_some();
             if let Some(plans) = plans {
-                checked = Some(plans);
+                checked = plans;
             }
-            let Some(all) = &checked else { continue };
             if !reloaded && admission.refused.is_empty() {
                 continue;
             }
-            let served = admission.admit(&server, all).await;
+            let served = admission.admit(&server, &checked).await;
             if reloaded || admission.changed {
                 let n = served.len();
                 server.set_workflows(served);
@@ -306,7 +309,7 @@ async fn run(args: ServeArgs) -> Result<(), String> {
     if auth.is_none() {
         eprintln!(
             "warning: no --auth file; every request acts as an admin (cross-origin requests \
-             are refused; POST, PUT, PATCH and DELETE must be JSON)"
+             are refused; a POST must be JSON)"
         );
     }
     let server = Server::new(
@@ -331,7 +334,7 @@ async fn run(args: ServeArgs) -> Result<(), String> {
     let plans = admission.admit(&server, &checked).await;
     let n = plans.len();
     server.set_workflows(plans);
-    let watcher = tokio::spawn(loader.watch(server.clone(), admission));
+    let watcher = tokio::spawn(loader.watch(server.clone(), admission, checked));
     eprintln!(
         "serving {n} workflow{} on http://{addr}",
         if n == 1 { "" } else { "s" }

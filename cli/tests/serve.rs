@@ -868,6 +868,7 @@ async fn serve_applies_wflow_toml() {
     installation "gh"
     org "acme"; repo "deploys"; workflow "deploy.yml"
     inputs {{ service: "{{{{ .outputs.trigger.service }}}}" }}
+    report_status false
   }}
   flow {{ trigger -> run }}
 }}

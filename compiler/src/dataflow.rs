@@ -8,7 +8,6 @@
 //! graph ([`crate::flow`]): X must exist, run before the node, and run on every path to it
 //! unless the expression handles its absence.
 
-use std::collections::HashSet;
 use std::ops::Range;
 use std::sync::OnceLock;
 
@@ -16,7 +15,7 @@ use wflow_grammar::Span;
 
 use crate::catalog::{Blueprint, Catalog};
 use crate::diag::Diagnostic;
-use crate::flow::Flow;
+use crate::flow::{Dominators, Flow};
 use crate::ir::{self, JqQuery, Node, NodeConfig, Template, Value, ValueKind, Workflow};
 use crate::jq_types::{self, Resolve};
 use crate::suggest::did_you_mean;
@@ -97,8 +96,11 @@ struct Ctx<'a> {
     out: &'a mut Vec<Diagnostic>,
     hover_at: Option<usize>,
     hover: Option<TypeHover>,
-    /// Per node: its upstream set and the triggers that reach it.
-    upstream: HashSet<usize>,
+    /// The dominator tree, when references are checked.
+    doms: Option<Dominators>,
+    /// Per node: the triggers that reach it.
+    reaching: Vec<Vec<usize>>,
+    /// The triggers that reach the node being checked.
     triggers: Vec<usize>,
 }
 
@@ -143,46 +145,23 @@ impl<'a> Ctx<'a> {
             refs,
             graph,
             outputs: vec![None; wf.nodes.len()],
-            flow,
             out,
             hover_at,
             hover: None,
-            upstream: HashSet::new(),
+            doms: if refs { flow.dominators() } else { None },
+            reaching: flow.reaching_triggers(),
             triggers: Vec::new(),
+            flow,
         }
     }
 
     /// Visits nodes so that every node comes after the nodes that lead to it.
     fn run(&mut self) {
         let n = self.wf.nodes.len();
-        let mut order: Vec<usize> = Vec::with_capacity(n);
-        let mut placed = vec![false; n];
-        // Depth-first post-order over predecessors; the graph is acyclic when reliable, and
-        // `placed` is set before recursing so a cycle cannot loop.
-        fn visit(
-            flow: &Flow,
-            wf: &Workflow,
-            i: usize,
-            placed: &mut [bool],
-            order: &mut Vec<usize>,
-        ) {
-            if placed.get(i).copied().unwrap_or(true) {
-                return;
+        for i in self.flow.order() {
+            if i < n {
+                self.node(i);
             }
-            placed[i] = true;
-            let name = &wf.nodes[i].identifier.value;
-            for c in wf.connections.iter().filter(|c| &c.target.value == name) {
-                if let Some(p) = flow.id(&c.source.value) {
-                    visit(flow, wf, p, placed, order);
-                }
-            }
-            order.push(i);
-        }
-        for i in 0..n {
-            visit(&self.flow, self.wf, i, &mut placed, &mut order);
-        }
-        for i in order {
-            self.node(i);
         }
     }
 
@@ -190,8 +169,7 @@ impl<'a> Ctx<'a> {
         let wf = self.wf;
         let node = &wf.nodes[i];
         let idx = self.flow.id(&node.identifier.value).unwrap_or(i);
-        self.upstream = self.flow.upstream(idx);
-        self.triggers = self.flow.triggers_of(idx, &self.upstream);
+        self.triggers = self.reaching.get(idx).cloned().unwrap_or_default();
         let raw = self.raw_output(node);
         let ctx = context();
         let site = |exposed| Site {
@@ -1042,7 +1020,9 @@ impl Resolve for Refs<'_, '_> {
             );
             return Type::Any;
         }
-        if !c.upstream.contains(&x) {
+        // A node that dominates this one has surely run: no search needed (the common case).
+        let dominated = c.doms.as_ref().is_some_and(|d| d.dominates(x, self.node));
+        if !dominated && !flow.reaches(x, self.node) {
             let downstream = flow.upstream(x).contains(&self.node);
             let d = if downstream {
                 Diagnostic::error(
@@ -1068,7 +1048,10 @@ impl Resolve for Refs<'_, '_> {
             self.diags.push(d);
             return Type::Any;
         }
-        if !guarded && let Some(path) = flow.path_avoiding(self.node, x) {
+        if !guarded
+            && !dominated
+            && let Some(path) = flow.path_avoiding(self.node, x)
+        {
             let shown: Vec<&str> = path.iter().map(|&i| flow.name(i)).collect();
             self.diags.push(
                 Diagnostic::error(

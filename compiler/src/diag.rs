@@ -147,6 +147,11 @@ impl Diagnostic {
 pub const CODES: &[(&str, &str)] = &[
     ("syntax", "the text cannot be parsed"),
     ("json-syntax", "the file is not valid JSON"),
+    (
+        "too-deep",
+        "brackets, JSON or a jq expression nested deeper than the readers allow",
+    ),
+    ("too-large", "a file larger than the readers accept"),
     ("unknown-item", "a top-level item other than `workflow`"),
     (
         "unknown-node-kind",

@@ -53,11 +53,15 @@ impl Flow {
                 reliable = false;
             }
         }
+        let mut is_trigger = vec![false; names.len()];
+        for &t in &triggers {
+            is_trigger[t] = true;
+        }
         let mut succ = vec![Vec::new(); names.len()];
         let mut pred = vec![Vec::new(); names.len()];
         for c in &wf.connections {
             match (index.get(&c.source.value), index.get(&c.target.value)) {
-                (Some(&s), Some(&t)) if s != t && !triggers.contains(&t) => {
+                (Some(&s), Some(&t)) if s != t && !is_trigger[t] => {
                     succ[s].push(t);
                     pred[t].push(s);
                 }
@@ -79,20 +83,7 @@ impl Flow {
     }
 
     fn has_cycle(&self) -> bool {
-        // Kahn's algorithm: a cycle leaves nodes with incoming edges.
-        let mut indeg: Vec<usize> = self.pred.iter().map(Vec::len).collect();
-        let mut todo: Vec<usize> = (0..self.names.len()).filter(|i| indeg[*i] == 0).collect();
-        let mut seen = 0;
-        while let Some(n) = todo.pop() {
-            seen += 1;
-            for &s in &self.succ[n] {
-                indeg[s] -= 1;
-                if indeg[s] == 0 {
-                    todo.push(s);
-                }
-            }
-        }
-        seen != self.names.len()
+        self.topological().is_none()
     }
 
     /// The index of node `name`.
@@ -117,6 +108,23 @@ impl Flow {
         seen
     }
 
+    /// Whether `to` can be reached from `from` (a node does not reach itself). Searches back
+    /// from `to` and stops as soon as `from` is found.
+    pub fn reaches(&self, from: usize, to: usize) -> bool {
+        let mut seen = vec![false; self.names.len()];
+        let mut todo = self.pred.get(to).cloned().unwrap_or_default();
+        while let Some(n) = todo.pop() {
+            if n == from {
+                return true;
+            }
+            if let Some(s) = seen.get_mut(n).filter(|s| !**s) {
+                *s = true;
+                todo.extend(self.pred[n].iter().copied());
+            }
+        }
+        false
+    }
+
     /// The triggers from which `to` can be reached (`to` itself if it is one).
     pub fn triggers_of(&self, to: usize, upstream: &HashSet<usize>) -> Vec<usize> {
         self.triggers
@@ -124,6 +132,103 @@ impl Flow {
             .copied()
             .filter(|t| *t == to || upstream.contains(t))
             .collect()
+    }
+
+    /// For every node, the triggers from which it can be reached (itself if it is one), in
+    /// trigger order: one forward search per trigger.
+    pub fn reaching_triggers(&self) -> Vec<Vec<usize>> {
+        let mut reach: Vec<Vec<usize>> = vec![Vec::new(); self.names.len()];
+        for &t in &self.triggers {
+            let mut todo = vec![t];
+            while let Some(n) = todo.pop() {
+                if reach[n].last() != Some(&t) {
+                    reach[n].push(t);
+                    todo.extend(self.succ[n].iter().copied());
+                }
+            }
+        }
+        reach
+    }
+
+    /// Nodes before the nodes they lead to (predecessors first), as far as the graph allows:
+    /// a depth-first post-order over predecessors, with an explicit stack.
+    pub fn order(&self) -> Vec<usize> {
+        let n = self.names.len();
+        let mut order = Vec::with_capacity(n);
+        let mut placed = vec![false; n];
+        // (node, how many of its predecessors were visited)
+        let mut stack: Vec<(usize, usize)> = Vec::new();
+        for root in 0..n {
+            if placed[root] {
+                continue;
+            }
+            placed[root] = true;
+            stack.push((root, 0));
+            while let Some((node, next)) = stack.last_mut() {
+                let node = *node;
+                match self.pred[node].get(*next) {
+                    Some(&p) => {
+                        *next += 1;
+                        if !placed[p] {
+                            placed[p] = true;
+                            stack.push((p, 0));
+                        }
+                    }
+                    None => {
+                        order.push(node);
+                        stack.pop();
+                    }
+                }
+            }
+        }
+        order
+    }
+
+    /// The dominator tree over every trigger: `x` dominates `n` when every path from a trigger
+    /// to `n` passes through `x`. None when the graph has a cycle.
+    pub fn dominators(&self) -> Option<Dominators> {
+        let n = self.names.len();
+        let root = n;
+        let topo = self.topological()?;
+        // Immediate dominators; `root` (above every trigger) for nodes only a trigger precedes.
+        let mut idom: Vec<Option<usize>> = vec![None; n + 1];
+        let mut depth = vec![0usize; n + 1];
+        idom[root] = Some(root);
+        let is_trigger: HashSet<usize> = self.triggers.iter().copied().collect();
+        for &v in &topo {
+            let mut preds = self.pred[v].iter().copied().filter(|p| idom[*p].is_some());
+            let first = if is_trigger.contains(&v) {
+                Some(root)
+            } else {
+                preds.next()
+            };
+            let Some(mut d) = first else {
+                continue;
+            };
+            for p in preds {
+                d = common_dominator(&idom, &depth, d, p);
+            }
+            idom[v] = Some(d);
+            depth[v] = depth[d] + 1;
+        }
+        Some(Dominators::new(&idom, root))
+    }
+
+    /// Kahn's order of the nodes, or None when there is a cycle.
+    fn topological(&self) -> Option<Vec<usize>> {
+        let mut indeg: Vec<usize> = self.pred.iter().map(Vec::len).collect();
+        let mut todo: Vec<usize> = (0..self.names.len()).filter(|i| indeg[*i] == 0).collect();
+        let mut order = Vec::with_capacity(self.names.len());
+        while let Some(n) = todo.pop() {
+            order.push(n);
+            for &s in &self.succ[n] {
+                indeg[s] -= 1;
+                if indeg[s] == 0 {
+                    todo.push(s);
+                }
+            }
+        }
+        (order.len() == self.names.len()).then_some(order)
     }
 
     /// A path from a trigger to `to` that does not pass through `avoid`, if there is one.
@@ -155,6 +260,68 @@ impl Flow {
             }
         }
         None
+    }
+}
+
+/// The nearest node dominating both `a` and `b`: walk the deeper one up until they meet.
+fn common_dominator(idom: &[Option<usize>], depth: &[usize], mut a: usize, mut b: usize) -> usize {
+    while a != b {
+        if depth[a] >= depth[b] {
+            match idom[a] {
+                Some(up) if up != a => a = up,
+                _ => return a,
+            }
+        } else {
+            match idom[b] {
+                Some(up) if up != b => b = up,
+                _ => return b,
+            }
+        }
+    }
+    a
+}
+
+/// A dominator tree, numbered so that "x dominates n" is two comparisons.
+pub struct Dominators {
+    /// Per node: when the walk over the tree entered and left it; None for unreachable nodes.
+    interval: Vec<Option<(usize, usize)>>,
+}
+
+impl Dominators {
+    fn new(idom: &[Option<usize>], root: usize) -> Dominators {
+        let mut children: Vec<Vec<usize>> = vec![Vec::new(); idom.len()];
+        for (v, d) in idom.iter().enumerate() {
+            if let Some(d) = d.filter(|d| *d != v) {
+                children[d].push(v);
+            }
+        }
+        let mut interval = vec![None; idom.len()];
+        let mut clock = 0;
+        let mut stack = vec![(root, 0usize, clock)];
+        while let Some((v, next, entered)) = stack.last_mut() {
+            match children[*v].get(*next) {
+                Some(&c) => {
+                    *next += 1;
+                    clock += 1;
+                    stack.push((c, 0, clock));
+                }
+                None => {
+                    clock += 1;
+                    interval[*v] = Some((*entered, clock));
+                    stack.pop();
+                }
+            }
+        }
+        Dominators { interval }
+    }
+
+    /// Whether every path from a trigger to `n` passes through `x` (a node dominates itself).
+    /// False when either is reached from no trigger.
+    pub fn dominates(&self, x: usize, n: usize) -> bool {
+        match (self.interval.get(x), self.interval.get(n)) {
+            (Some(Some((xs, xe))), Some(Some((ns, ne)))) => xs <= ns && ne <= xe,
+            _ => false,
+        }
     }
 }
 

@@ -45,6 +45,9 @@ pub const GO_TEMPLATE: &str = "go-template";
 /// Code for a `def` whose body calls itself (directly or through a nested `def`).
 pub const RECURSION: &str = "jq-recursion";
 
+/// Code for nesting deeper than the readers allow (jq here; brackets and JSON in the grammar).
+pub const TOO_DEEP: &str = "too-deep";
+
 /// Global variables that every expression may use.
 const GLOBAL_VARS: [&str; 2] = ["$ENV", "$__loc__"];
 
@@ -187,7 +190,7 @@ pub fn check(code: &str) -> Vec<JqIssue> {
     if let Some(at) = too_deep(code) {
         return vec![issue(
             at..at,
-            SYNTAX,
+            TOO_DEEP,
             "expression nested too deeply".into(),
             Some("split it into smaller expressions (e.g. with `def`s or several steps)".into()),
         )];
@@ -2101,7 +2104,7 @@ mod tests {
     fn deep_nesting_is_rejected_not_overflowed() {
         for (open, at) in [("(", 64), ("[", 64), ("{", 32), ("-", 64), ("\"\\(", 193)] {
             let code = open.repeat(10_000);
-            assert_issue(&code, at..at, SYNTAX, "expression nested too deeply");
+            assert_issue(&code, at..at, TOO_DEEP, "expression nested too deeply");
         }
         let code = format!("1{}", " | .".repeat(10_000));
         assert_eq!(one(&code).message, "expression nested too deeply");

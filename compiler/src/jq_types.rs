@@ -27,6 +27,9 @@ pub const HYPHEN: &str = "hyphen-in-reference";
 /// Code: a deprecated path (`.response` in variables).
 pub const DEPRECATED: &str = "deprecated";
 
+/// Longest name of a value in messages (`.outputs.x.a.b`); a longer path is cut with `…`.
+const MAX_NAME: usize = 120;
+
 /// A problem in one expression; `range` is a byte range of the code.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TypeIssue {
@@ -549,7 +552,15 @@ impl<'s> Walker<'s, '_> {
     fn field(&mut self, cur: &Val, key: &'s str, range: Range<usize>, record: bool) -> Val {
         self.last_key_end = range.end;
         let name = cur.name.as_ref().map(|n| {
-            if key.chars().all(is_ident_char)
+            // Long paths are named by their start, so that naming each step costs no more
+            // than a constant: `.a.a.a…`.
+            if n.len() >= MAX_NAME {
+                if n.ends_with('…') {
+                    n.clone()
+                } else {
+                    format!("{n}…")
+                }
+            } else if key.chars().all(is_ident_char)
                 && key.chars().next().is_some_and(|c| !c.is_ascii_digit())
             {
                 format!("{n}.{key}")

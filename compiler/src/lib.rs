@@ -79,6 +79,7 @@ pub fn check_source_with(src: &str, syntax: Syntax, catalog: &catalog::Catalog) 
         Syntax::Wflow => {
             let parsed = wflow_grammar::parse(src);
             broken.extend(parsed.errors.iter().map(|e| e.span));
+            broken.sort_unstable();
             for e in &parsed.errors {
                 if e.is_unclosed() || !inside_node_body(&parsed.file, e.span) {
                     structural.push(e.span);
@@ -90,21 +91,30 @@ pub fn check_source_with(src: &str, syntax: Syntax, catalog: &catalog::Catalog) 
                     .into_iter()
                     .map(|e| syntax_diagnostic("syntax", e)),
             );
-            let docs = wflow::desugar(&parsed.file, &mut diagnostics);
             declared = blueprint_decl::blueprints(&parsed.file, &mut diagnostics);
-            let mut lower = port::Lower {
-                src,
-                syntax,
-                diags: &mut diagnostics,
-            };
-            docs.iter()
-                .filter_map(|d| lower.workflow(d))
-                .collect::<Vec<_>>()
+            // Each statement is dropped once lowered: the tree, its desugared form and the IR
+            // are never all whole at once.
+            let mut workflows = Vec::new();
+            for st in parsed.file.statements {
+                let Some(doc) = wflow::desugar(&st, &mut diagnostics) else {
+                    continue;
+                };
+                drop(st);
+                let mut lower = port::Lower {
+                    src,
+                    syntax,
+                    diags: &mut diagnostics,
+                    syntax_errors: &broken,
+                };
+                workflows.extend(lower.workflow(&doc));
+            }
+            workflows
         }
         Syntax::Json => {
             let (value, errors) = wflow_grammar::json::parse(src);
             structural.extend(errors.iter().map(|e| e.span));
             broken.extend(errors.iter().map(|e| e.span));
+            broken.sort_unstable();
             diagnostics.extend(
                 errors
                     .into_iter()
@@ -114,6 +124,7 @@ pub fn check_source_with(src: &str, syntax: Syntax, catalog: &catalog::Catalog) 
                 src,
                 syntax,
                 diags: &mut diagnostics,
+                syntax_errors: &broken,
             };
             value.map(|v| lower.document(&v)).unwrap_or_default()
         }
@@ -134,30 +145,44 @@ pub fn check_source_with(src: &str, syntax: Syntax, catalog: &catalog::Catalog) 
         merged = catalog::Catalog::new(all);
         &merged
     };
+    let structural = starts(structural);
+    let broken = starts(broken);
     for wf in &workflows {
-        let in_workflow =
-            |s: &wflow_grammar::Span| wf.span.start <= s.start && s.start <= wf.span.end;
-        let graph = !structural
-            .iter()
-            .any(|s| syntax == Syntax::Json || in_workflow(s));
+        // Whether an error starts within the workflow (any error, in JSON).
+        let hit = |starts: &[usize]| match syntax {
+            Syntax::Json => !starts.is_empty(),
+            Syntax::Wflow => {
+                let first = starts.partition_point(|s| *s < wf.span.start);
+                starts.get(first).is_some_and(|s| *s <= wf.span.end)
+            }
+        };
+        let graph = !hit(&structural);
         check::workflow(wf, &check::Options { syntax, graph }, &mut diagnostics);
-        let whole = !broken
-            .iter()
-            .any(|s| syntax == Syntax::Json || in_workflow(s));
+        let whole = !hit(&broken);
         dataflow::workflow(wf, catalog, graph && whole, &mut diagnostics);
     }
     // `.outputs.check-env` is reported once, as such, not also as jq's reading of `- env`;
     // so is an unknown hyphenated name (`.outputs.lst-tokens`).
-    let hyphens: Vec<wflow_grammar::Span> = diagnostics
+    let mut hyphens: Vec<wflow_grammar::Span> = diagnostics
         .iter()
         .filter(|d| d.code == jq_types::HYPHEN || d.code == "unknown-reference")
         .map(|d| d.primary.span)
         .collect();
+    hyphens.sort_unstable();
+    // The longest end among the hyphen spans starting at or before each one.
+    let reach: Vec<usize> = hyphens
+        .iter()
+        .scan(0, |end, h| {
+            *end = h.end.max(*end);
+            Some(*end)
+        })
+        .collect();
     diagnostics.retain(|d| {
-        !(d.code.starts_with("jq-")
-            && hyphens
-                .iter()
-                .any(|h| h.start <= d.primary.span.start && d.primary.span.end <= h.end))
+        let covered = || {
+            let before = hyphens.partition_point(|h| h.start <= d.primary.span.start);
+            before > 0 && reach[before - 1] >= d.primary.span.end
+        };
+        !(d.code.starts_with("jq-") && covered())
     });
     for d in diagnostics
         .iter_mut()
@@ -195,6 +220,13 @@ fn hyphen_fix(d: &mut Diagnostic, src: &str, syntax: Syntax) {
         .fix(wflow_grammar::Span::new(span.start - 1, span.end), fixed);
 }
 
+/// The start offsets of `spans`, sorted, for finding the errors within a range.
+fn starts(spans: Vec<wflow_grammar::Span>) -> Vec<usize> {
+    let mut starts: Vec<usize> = spans.into_iter().map(|s| s.start).collect();
+    starts.sort_unstable();
+    starts
+}
+
 /// Whether `span` lies inside the block of a node (a keyword entry within a workflow) whose
 /// body holds nothing the graph needs: not a `condition` or an `approval`, whose outlets and
 /// buttons a broken line may have hidden.
@@ -205,20 +237,37 @@ fn inside_node_body(file: &wflow_grammar::ast::File, span: wflow_grammar::Span) 
         (lib.kind_by_keyword(name).is_some() || name == "github")
             && !matches!(name, "condition" | "approval")
     };
-    file.statements.iter().any(|st| {
-        let Statement::Entry(w) = st else {
-            return false;
-        };
-        w.block.iter().flat_map(|b| &b.statements).any(|n| match n {
-            Statement::Entry(n) if is_node(&n.name.name) => n
-                .block
-                .as_ref()
-                .is_some_and(|b| b.span.start < span.start && span.end <= b.span.end),
-            _ => false,
-        })
-    })
+    let Some(Statement::Entry(w)) = last_before(&file.statements, span) else {
+        return false;
+    };
+    match w
+        .block
+        .as_ref()
+        .and_then(|b| last_before(&b.statements, span))
+    {
+        Some(Statement::Entry(n)) if is_node(&n.name.name) => n
+            .block
+            .as_ref()
+            .is_some_and(|b| b.span.start < span.start && span.end <= b.span.end),
+        _ => false,
+    }
+}
+
+/// The last of `statements` (in source order) starting before `span`: the only one that can
+/// hold it.
+fn last_before(
+    statements: &[wflow_grammar::ast::Statement],
+    span: wflow_grammar::Span,
+) -> Option<&wflow_grammar::ast::Statement> {
+    let n = statements.partition_point(|st| st.span().start < span.start);
+    n.checked_sub(1).and_then(|i| statements.get(i))
 }
 
 fn syntax_diagnostic(code: &'static str, e: SyntaxError) -> Diagnostic {
+    let code = match e.limit {
+        Some(wflow_grammar::Limit::Nesting) => jq::TOO_DEEP,
+        Some(wflow_grammar::Limit::Size) => "too-large",
+        None => code,
+    };
     Diagnostic::error(code, e.span, e.message).help_opt(e.help)
 }

@@ -23,6 +23,8 @@ pub(crate) struct Lower<'a> {
     pub src: &'a str,
     pub syntax: Syntax,
     pub diags: &'a mut Vec<Diagnostic>,
+    /// The spans of the file's syntax errors, sorted by start.
+    pub syntax_errors: &'a [Span],
 }
 
 /// An object being read field by field; what is never taken is reported as unknown.
@@ -128,9 +130,10 @@ impl Lower<'_> {
             }
             Syntax::Wflow => known.iter().map(|s| snake(s)).collect(),
         };
-        for (i, ((k, _), used)) in f.members.iter().zip(&f.used).enumerate() {
+        let mut seen = std::collections::HashSet::new();
+        for ((k, _), used) in f.members.iter().zip(&f.used) {
             // A key given twice is reported by the reader, not again as unknown here.
-            let repeated = f.members[..i].iter().any(|(m, _)| m.name == k.name);
+            let repeated = !seen.insert(k.name.as_str());
             if *used || repeated {
                 continue;
             }
@@ -753,11 +756,13 @@ impl Lower<'_> {
         // what it lacks is most likely in the unreadable text: those reports are dropped.
         let mark = self.diags.len();
         let config = self.kind_config(&kind.type_name, &mut f, ty.span, &what);
-        let broken = self.diags.iter().any(|d| {
-            matches!(d.code, "syntax" | "json-syntax")
-                && v.span.start <= d.primary.span.start
-                && d.primary.span.end <= v.span.end
-        });
+        let first = self
+            .syntax_errors
+            .partition_point(|e| e.start < v.span.start);
+        let broken = self.syntax_errors[first..]
+            .iter()
+            .take_while(|e| e.start <= v.span.end)
+            .any(|e| e.end <= v.span.end);
         if broken {
             let tail = self.diags.split_off(mark);
             self.diags

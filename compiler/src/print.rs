@@ -56,12 +56,15 @@ fn print_items(items: &[Item], comments: &[Comment], src: &str) -> String {
         }
     }
     // Comments inside a copied declaration are copied with it.
+    // Copied spans are in source order and apart: only the last one starting at or before a
+    // comment can hold it.
     let outside: Vec<Comment> = comments
         .iter()
         .filter(|c| {
-            !copied
-                .iter()
-                .any(|s| s.start <= c.span.start && c.span.end <= s.end)
+            let n = copied.partition_point(|s| s.start <= c.span.start);
+            n.checked_sub(1)
+                .and_then(|i| copied.get(i))
+                .is_none_or(|s| c.span.end > s.end)
         })
         .cloned()
         .collect();
@@ -1248,25 +1251,33 @@ fn place_comments(lines: &[Line], comments: &[Comment], src: &str) -> String {
         .filter_map(|(i, l)| l.anchor.map(|a| (a, i)))
         .collect();
     anchors.sort_by_key(|(a, i)| (a.start, *i));
+    // The same anchors by end (ties in the order above), to find the one ending last before a
+    // comment by binary search.
+    let mut by_end: Vec<(Span, usize)> = anchors.clone();
+    by_end.sort_by_key(|(a, i)| (a.end, a.start, *i));
     for c in comments {
         // The item just before the comment, when the comment ends its line.
-        let before = anchors
-            .iter()
-            .filter(|(a, _)| a.end <= c.span.start)
-            .max_by_key(|(a, _)| a.end);
+        let n = by_end.partition_point(|(a, _)| a.end <= c.span.start);
+        let before = n.checked_sub(1).and_then(|n| by_end.get(n));
+        // Whether an anchor starts between `from` and the comment.
+        let starts_between = |from: usize| {
+            let first = anchors.partition_point(|(b, _)| b.start < from);
+            anchors
+                .get(first)
+                .is_some_and(|(b, _)| b.start < c.span.start)
+        };
         if let Some((a, i)) = before
             && src
                 .get(a.end..c.span.start)
                 .is_some_and(|gap| !gap.contains('\n'))
             && trailing.get(*i).is_some_and(Option::is_none)
-            && !anchors
-                .iter()
-                .any(|(b, _)| a.end <= b.start && b.start < c.span.start)
+            && !starts_between(a.end)
         {
             trailing[*i] = Some(c);
             continue;
         }
-        match anchors.iter().find(|(a, _)| a.start >= c.span.end) {
+        let first_after = anchors.partition_point(|(a, _)| a.start < c.span.end);
+        match anchors.get(first_after) {
             Some((_, i)) => leading[*i].push(c),
             None => at_end.push(c),
         }

@@ -12,50 +12,43 @@ use wflow_grammar::ast::{
 use crate::diag::Diagnostic;
 use crate::suggest::did_you_mean;
 
-/// Desugars every `workflow` of a parsed file into a Port-shaped workflow value.
-pub(crate) fn desugar(file: &wflow_grammar::ast::File, diags: &mut Vec<Diagnostic>) -> Vec<Value> {
+/// Desugars one top-level statement of a file: a `workflow` (or `fragment`) becomes a
+/// Port-shaped workflow value; anything else but a `blueprint` is reported. One statement at a
+/// time, so that a file's statements need not all be held in both forms at once.
+pub(crate) fn desugar(st: &Statement, diags: &mut Vec<Diagnostic>) -> Option<Value> {
     let mut d = Desugar {
         diags,
         fragment: false,
     };
-    let mut out = Vec::new();
-    for st in &file.statements {
-        match st {
-            Statement::Entry(e) if matches!(e.name.name.as_str(), "workflow" | "fragment") => {
-                d.fragment = e.name.name == "fragment";
-                if let Some(w) = d.workflow(e) {
-                    out.push(w);
-                }
-            }
-            // Read by `blueprint_decl`.
-            Statement::Entry(e) if e.name.name == "blueprint" => {}
-            other => {
-                let (span, what) = match other {
-                    Statement::Entry(e) => (e.name.span, format!("`{}`", e.name.name)),
-                    Statement::Input(i) => (i.span, "an input".to_string()),
-                    Statement::Edges(e) => (e.span, "a connection".to_string()),
-                };
-                let mut diag = Diagnostic::error(
-                    "unknown-item",
-                    span,
-                    format!("{what} cannot stand at the top level"),
-                )
-                .label("expected `workflow`");
-                if let Statement::Entry(e) = other {
-                    if let Some(k) = wflow_stdlib::get().kind_by_keyword(&e.name.name) {
-                        diag = diag.help(format!(
-                            "a `{}` node goes inside a `workflow <id> {{ ... }}` block",
-                            k.keyword
-                        ));
-                    } else if let Some(s) = did_you_mean(&e.name.name, ["workflow"]) {
-                        diag = diag.help(s);
-                    }
-                }
-                d.diags.push(diag);
-            }
+    let (span, what) = match st {
+        Statement::Entry(e) if matches!(e.name.name.as_str(), "workflow" | "fragment") => {
+            d.fragment = e.name.name == "fragment";
+            return d.workflow(e);
+        }
+        // Read by `blueprint_decl`.
+        Statement::Entry(e) if e.name.name == "blueprint" => return None,
+        Statement::Entry(e) => (e.name.span, format!("`{}`", e.name.name)),
+        Statement::Input(i) => (i.span, "an input".to_string()),
+        Statement::Edges(e) => (e.span, "a connection".to_string()),
+    };
+    let mut diag = Diagnostic::error(
+        "unknown-item",
+        span,
+        format!("{what} cannot stand at the top level"),
+    )
+    .label("expected `workflow`");
+    if let Statement::Entry(e) = st {
+        if let Some(k) = wflow_stdlib::get().kind_by_keyword(&e.name.name) {
+            diag = diag.help(format!(
+                "a `{}` node goes inside a `workflow <id> {{ ... }}` block",
+                k.keyword
+            ));
+        } else if let Some(s) = did_you_mean(&e.name.name, ["workflow"]) {
+            diag = diag.help(s);
         }
     }
-    out
+    d.diags.push(diag);
+    None
 }
 
 struct Desugar<'d> {

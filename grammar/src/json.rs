@@ -3,6 +3,8 @@
 //! It recovers from the slips people make when copying JSON out of docs (a trailing comma, a
 //! missing comma, a comment) and reports each one; anything worse ends the read with one error.
 
+use std::collections::HashMap;
+
 use crate::ast::{Key, Str, Value, ValueKind};
 use crate::span::{OffsetMap, Span};
 use crate::strings::{Escape, Utf16Pairer, decode_escape};
@@ -11,6 +13,9 @@ use crate::{MAX_NESTING, SyntaxError};
 /// Reads one JSON document. Returns the value (None when the text is not JSON at all) and every
 /// syntax error found. Never panics.
 pub fn parse(src: &str) -> (Option<Value>, Vec<SyntaxError>) {
+    if src.len() > crate::MAX_SOURCE_BYTES {
+        return (None, vec![SyntaxError::too_large(src.len())]);
+    }
     let mut r = Reader {
         src,
         bytes: src.as_bytes(),
@@ -99,7 +104,8 @@ impl Reader<'_> {
 
     fn value(&mut self, depth: usize) -> Result<Value, Fatal> {
         if depth > MAX_NESTING {
-            return self.fatal(&format!("JSON nested more than {MAX_NESTING} deep"));
+            self.errors.push(SyntaxError::too_deep(self.pos, "JSON"));
+            return Err(());
         }
         let start = self.pos;
         match self.peek() {
@@ -277,6 +283,8 @@ impl Reader<'_> {
         let start = self.pos;
         self.pos += 1;
         let mut members: Vec<(Key, Value)> = Vec::new();
+        // Where each key was first given, to report repeats without rescanning the members.
+        let mut first_given: HashMap<String, usize> = HashMap::new();
         self.skip_ws();
         if self.peek() == Some(b'}') {
             self.pos += 1;
@@ -294,8 +302,8 @@ impl Reader<'_> {
                 name: k.value,
                 span: k.span,
             };
-            if let Some((first, _)) = members.iter().find(|(m, _)| m.name == key.name) {
-                let (line, _) = crate::span::line_col(self.src, first.span.start);
+            if let Some(&first) = first_given.get(&key.name) {
+                let (line, _) = crate::span::line_col(self.src, first);
                 let help = format!("the key is first given on line {line}; remove one of them");
                 self.error(
                     key.span.start,
@@ -303,6 +311,8 @@ impl Reader<'_> {
                     format!("duplicate key `{}`", key.name),
                     Some(&help),
                 );
+            } else {
+                first_given.insert(key.name.clone(), key.span.start);
             }
             self.skip_ws();
             if self.peek() != Some(b':') {

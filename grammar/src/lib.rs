@@ -20,6 +20,17 @@ pub struct SyntaxError {
     pub span: Span,
     pub message: String,
     pub help: Option<String>,
+    /// Set when the text was refused for a reader limit rather than for a mistake in it.
+    pub limit: Option<Limit>,
+}
+
+/// A limit the readers put on their input, so that no text can exhaust the stack or the memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Limit {
+    /// Brackets nested deeper than [`MAX_NESTING`].
+    Nesting,
+    /// A file longer than [`MAX_SOURCE_BYTES`].
+    Size,
 }
 
 impl SyntaxError {
@@ -33,6 +44,37 @@ impl SyntaxError {
             span,
             message: message.into(),
             help,
+            limit: None,
+        }
+    }
+
+    /// The error for text nested deeper than [`MAX_NESTING`], at the bracket that goes too deep.
+    fn too_deep(at: usize, what: &str) -> SyntaxError {
+        SyntaxError {
+            limit: Some(Limit::Nesting),
+            ..SyntaxError::new(
+                Span::new(at, at + 1),
+                format!("{what} nested more than {MAX_NESTING} deep"),
+                Some(format!(
+                    "no workflow needs this much nesting: flatten the structure to at most {MAX_NESTING} levels"
+                )),
+            )
+        }
+    }
+
+    /// The error for a text longer than [`MAX_SOURCE_BYTES`], which is not read at all.
+    fn too_large(len: usize) -> SyntaxError {
+        SyntaxError {
+            limit: Some(Limit::Size),
+            ..SyntaxError::new(
+                Span::new(0, 0),
+                format!(
+                    "the file is {} MiB, more than the {} MiB limit; it was not read",
+                    len.div_ceil(1 << 20),
+                    MAX_SOURCE_BYTES >> 20
+                ),
+                Some("split it into several files".into()),
+            )
         }
     }
 }
@@ -44,20 +86,25 @@ pub struct Parsed {
     pub errors: Vec<SyntaxError>,
 }
 
-/// Deepest bracket nesting the parser accepts; deeper input is refused with an error rather than
-/// risking the stack.
+/// Deepest bracket nesting the readers accept; deeper input is refused with an error rather than
+/// risking the stack. Every later pass over the tree recurses at most this deep.
 pub const MAX_NESTING: usize = 128;
+
+/// Longest text the readers accept (64 MiB); a longer file is refused without being read, so that
+/// memory stays proportional to what is checked.
+pub const MAX_SOURCE_BYTES: usize = 64 << 20;
 
 /// Parses `.wflow` source text. Never fails and never panics.
 pub fn parse(src: &str) -> Parsed {
-    if let Some(at) = strings::too_deep(src, MAX_NESTING) {
+    let refused = if src.len() > MAX_SOURCE_BYTES {
+        Some(SyntaxError::too_large(src.len()))
+    } else {
+        strings::too_deep(src, MAX_NESTING).map(|at| SyntaxError::too_deep(at, "brackets"))
+    };
+    if let Some(error) = refused {
         return Parsed {
             file: ast::File::default(),
-            errors: vec![SyntaxError::new(
-                Span::new(at, at + 1),
-                format!("brackets nested more than {MAX_NESTING} deep"),
-                Some("flatten the structure".into()),
-            )],
+            errors: vec![error],
         };
     }
     let repairs = repair::find(src);

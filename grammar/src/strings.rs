@@ -69,23 +69,42 @@ impl Utf16Pairer {
     }
 }
 
-/// The offset of the first bracket opened deeper than `max`, ignoring brackets inside strings.
+/// The offset of the first bracket opened deeper than `max`, read the way the grammar reads the
+/// text (see `wflow.pest`): brackets in a backtick expression or a comment nest nothing, and a
+/// string (from `"` to the next `"` or the end of its line) nests only until it ends. A backtick
+/// never closed is an ordinary character, as it is to the recovery rule. One pass, no recursion.
 pub(crate) fn too_deep(src: &str, max: usize) -> Option<usize> {
+    let bytes = src.as_bytes();
+    // The last backtick: every one before it opens a flat jq expression.
+    let last_backtick = bytes.iter().rposition(|b| *b == b'`');
     let mut depth = 0usize;
-    let mut in_string = false;
-    let mut escaped = false;
-    for (i, b) in src.bytes().enumerate() {
-        if in_string {
-            match b {
-                _ if escaped => escaped = false,
-                b'\\' => escaped = true,
-                b'"' | b'\n' => in_string = false,
-                _ => {}
-            }
-            continue;
-        }
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
         match b {
-            b'"' => in_string = true,
+            b'`' if last_backtick.is_some_and(|last| last > i) => {
+                i += 1 + bytes[i + 1..].iter().position(|b| *b == b'`').unwrap_or(0);
+            }
+            b'/' if bytes.get(i + 1) == Some(&b'/') => i = line_end(bytes, i),
+            b'"' => {
+                // Inside a string only a template's jq nests (`\(`), and only until the string ends.
+                let mut inner = 0usize;
+                i += 1;
+                while let Some(&b) = bytes.get(i) {
+                    match b {
+                        b'"' | b'\n' => break,
+                        b'\\' if bytes.get(i + 1).is_some_and(|b| *b != b'\n') => i += 1,
+                        b'(' => {
+                            inner += 1;
+                            if depth + inner > max {
+                                return Some(i);
+                            }
+                        }
+                        b')' => inner = inner.saturating_sub(1),
+                        _ => {}
+                    }
+                    i += 1;
+                }
+            }
             b'{' | b'[' | b'(' => {
                 depth += 1;
                 if depth > max {
@@ -95,6 +114,15 @@ pub(crate) fn too_deep(src: &str, max: usize) -> Option<usize> {
             b'}' | b']' | b')' => depth = depth.saturating_sub(1),
             _ => {}
         }
+        i += 1;
     }
     None
+}
+
+/// The offset of the line break ending the line that holds `at` (or the end of the text).
+fn line_end(bytes: &[u8], at: usize) -> usize {
+    bytes
+        .get(at..)
+        .and_then(|rest| rest.iter().position(|b| *b == b'\n'))
+        .map_or(bytes.len(), |n| at + n)
 }

@@ -8,6 +8,7 @@
 
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
 use tower_lsp_server::Client;
@@ -18,7 +19,8 @@ use tower_lsp_server::ls_types::{
     TextDocumentContentChangeEvent, TextEdit, Uri, WorkspaceEdit,
 };
 use wflow_compiler::analysis::{self, CompletionKind};
-use wflow_compiler::{Checked, Syntax, check_source};
+use wflow_compiler::catalog::Catalog;
+use wflow_compiler::{Checked, Syntax, check_source_with};
 
 use crate::convert::{Encoding, LineIndex, diagnostic, server_diagnostic};
 
@@ -124,6 +126,8 @@ struct Doc {
     text: String,
     version: i32,
     syntax: Syntax,
+    /// The blueprints of the document's workspace (as `wflow check` finds them).
+    catalog: Arc<Catalog>,
     index: LineIndex,
     /// The last check of `text`; None while edits are waiting to be checked.
     checked: Option<Checked>,
@@ -186,6 +190,34 @@ impl Actor {
 }
 
 impl Actor {
+    /// The blueprints a document is checked against: its workspace's, found as `wflow check`
+    /// finds them (`wflow.toml`, `blueprints/` beside the file and the configuration), read
+    /// when it is opened. A document that is not a file, or a workspace that cannot be read,
+    /// gets Port's system blueprints only (the problem is logged).
+    fn catalog(&self, uri: &Uri) -> Arc<Catalog> {
+        let Some(path) = uri.to_file_path() else {
+            return Arc::new(Catalog::new(Vec::new()));
+        };
+        let env = |k: &str| std::env::var(k).ok();
+        let options = wflow_project::Options {
+            config: None,
+            blueprints: None,
+            env: &env,
+        };
+        match wflow_project::Workspace::discover(&[path.into_owned()], &options) {
+            Ok(w) => {
+                for p in &w.problems {
+                    eprintln!("wflow lsp: {p}");
+                }
+                Arc::new(w.catalog)
+            }
+            Err(e) => {
+                eprintln!("wflow lsp: {e}");
+                Arc::new(Catalog::new(Vec::new()))
+            }
+        }
+    }
+
     fn handle(&mut self, msg: Msg) {
         match msg {
             Msg::Client(support) => self.support = support,
@@ -196,12 +228,14 @@ impl Actor {
                 syntax,
             } => {
                 let index = LineIndex::new(&text, self.support.encoding);
+                let catalog = self.catalog(&uri);
                 self.docs.insert(
                     uri,
                     Doc {
                         text,
                         version,
                         syntax,
+                        catalog,
                         index,
                         checked: None,
                         check_crashed: false,
@@ -490,7 +524,9 @@ fn ensure_checked(doc: &mut Doc) {
     if doc.checked.is_some() {
         return;
     }
-    let result = std::panic::catch_unwind(AssertUnwindSafe(|| check_source(&doc.text, doc.syntax)));
+    let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
+        check_source_with(&doc.text, doc.syntax, &doc.catalog)
+    }));
     doc.check_crashed = result.is_err();
     doc.checked = Some(result.unwrap_or_else(|_| {
         eprintln!(

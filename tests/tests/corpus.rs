@@ -11,6 +11,9 @@
 //!   Kafka and no AI service; their preflight diagnostics are snapshotted the same way.
 //! - `corpus/valid/` holds workflows that must check with no diagnostic at all.
 //!
+//! - A `too-large-*` case is its file's text repeated past the size limit: a file of 64 MiB does
+//!   not belong in the repository.
+//!
 //! Update the snapshots with `INSTA_UPDATE=always cargo test -p wflow-tests`, then read them.
 
 use std::collections::BTreeSet;
@@ -84,7 +87,10 @@ fn read(path: &Path) -> String {
 }
 
 fn check(path: &Path) -> (String, Checked) {
-    let src = read(path);
+    let mut src = read(path);
+    if named_code(path) == Some("too-large") {
+        src = src.repeat(wflow_grammar::MAX_SOURCE_BYTES / src.len().max(1) + 1);
+    }
     let mut checked = check_source_with(&src, syntax_of(path), &catalog_for(path));
     if path.parent().and_then(Path::file_name) == Some(std::ffi::OsStr::new("preflight")) {
         assert!(

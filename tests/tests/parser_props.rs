@@ -258,6 +258,29 @@ fn edited_corpus() -> impl Strategy<Value = String> {
         })
 }
 
+/// Pieces that nest, or that change how what follows is read (strings, backticks, comments).
+const NESTING_TOKENS: &[&str] = &[
+    "{", "}", "[", "]", "(", ")", "{a:", "x ", "a {\n", "\"", "`", "\n", "//", "\"{{ ", " }}\"",
+    "\\(", "\"\\(", "= ", ",",
+];
+
+/// Runs of nesting pieces, each repeated up to 300 times: deep, unclosed and mixed nesting.
+fn deep_soup() -> impl Strategy<Value = String> {
+    prop::collection::vec((prop::sample::select(NESTING_TOKENS), 1usize..300), 0..12)
+        .prop_map(|runs| runs.into_iter().map(|(t, n)| t.repeat(n)).collect())
+}
+
+proptest! {
+    // Each case is thousands of pieces long: an eighth of the cases.
+    #![proptest_config(ProptestConfig::with_cases(cases() / 8))]
+
+    /// Deep input gets the nesting diagnostic or parses; it never overflows the stack.
+    #[test]
+    fn deep_and_unclosed_nesting(src in deep_soup()) {
+        all_properties(&src)?;
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(cases()))]
 

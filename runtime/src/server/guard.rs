@@ -141,8 +141,10 @@ fn refusal(
             ));
         }
     }
-    let changes_state = !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS);
-    if changes_state && !same_origin_proof(headers) {
+    // A page on another site can send a POST without asking first (a form, or fetch with a
+    // "simple" content type); PUT, PATCH and DELETE need a CORS preflight, which this server
+    // never grants, so a browser does not send them cross-site.
+    if *method == Method::POST && !same_origin_proof(headers) {
         return Some(ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "unsupported_media_type",
