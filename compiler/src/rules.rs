@@ -208,7 +208,7 @@ fn rule<'a, T: Tree>(kind: Kind, r: &'a T, at: &str, problems: &mut Vec<Problem<
             format!("operator `{op}` needs a value"),
         );
     } else if matches!(op, "in" | "notIn" | "containsAny")
-        && !value.is_some_and(|v| v.items().is_some())
+        && value.is_none_or(|v| v.items().is_none())
     {
         push(
             problems,
