@@ -14,7 +14,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use wflow_compiler::catalog::{Blueprint, Catalog};
-use wflow_compiler::{CODES, Checked, Diagnostic, check_source_with, syntax_of};
+use wflow_compiler::{CODES, Checked, Diagnostic, check_bytes_with, syntax_of};
 
 fn corpus() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus")
@@ -59,10 +59,10 @@ fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
+/// Checks a case as `wflow check` does: from its bytes, which need not be UTF-8.
 fn check(path: &Path) -> (String, Checked) {
-    let src = read(path);
-    let checked = check_source_with(&src, syntax_of(path), &catalog_for(path));
-    (src, checked)
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    check_bytes_with(bytes, syntax_of(path), &catalog_for(path))
 }
 
 /// `wflow/cycle.wflow`: the path below `corpus/`, the same on every machine.
@@ -150,7 +150,7 @@ fn wflow_files_say_what_they_show() {
         .into_iter()
         .chain(files("valid", "wflow"))
     {
-        let src = read(&path);
+        let (src, _) = check(&path);
         assert!(
             src.starts_with("// "),
             "{}: the first line must be a `// ` comment saying what the file shows",
