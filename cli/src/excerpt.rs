@@ -98,18 +98,32 @@ impl<'a> LineIndex<'a> {
 
     /// The byte range of 0-based `line`, without its line break.
     fn line_range(&self, line: usize) -> Range<usize> {
-        let start = self.line_starts.get(line).copied().unwrap_or(self.src.len());
+        let start = self
+            .line_starts
+            .get(line)
+            .copied()
+            .unwrap_or(self.src.len());
         let end = self
             .line_starts
             .get(line + 1)
             .map_or(self.src.len(), |next| next - 1);
-        let end = if self.src.as_bytes().get(end.wrapping_sub(1)) == Some(&b'\r') && end > start
-        {
+        let end = if self.src.as_bytes().get(end.wrapping_sub(1)) == Some(&b'\r') && end > start {
             end - 1
         } else {
             end
         };
         start..end
+    }
+}
+
+/// A control character's Unicode picture (U+2400 on for C0, U+2421 for DEL, U+FFFD for C1);
+/// any other character itself.
+pub fn picture(c: char) -> char {
+    match c as u32 {
+        n @ 0..0x20 => char::from_u32(0x2400 + n).unwrap_or('\u{fffd}'),
+        0x7f => '\u{2421}',
+        _ if c.is_control() => '\u{fffd}',
+        _ => c,
     }
 }
 
@@ -178,8 +192,7 @@ impl<'a> Excerpt<'a> {
                 };
                 let merged = run.start..run.end.max(lines.end);
                 if lines.start < run.end
-                    || (run.start + miette_count >= lines.start
-                        && merged.len() <= MAX_RUN_LINES)
+                    || (run.start + miette_count >= lines.start && merged.len() <= MAX_RUN_LINES)
                 {
                     *run = merged;
                     continue;
@@ -253,18 +266,8 @@ impl<'a> Excerpt<'a> {
                     self.text.extend(std::iter::repeat_n(' ', width));
                     column += width;
                 }
-                c if c.is_control() => {
-                    // U+2400 and on are the pictures of the C0 controls; DEL's is U+2421.
-                    let picture = match c as u32 {
-                        n @ 0..0x20 => char::from_u32(0x2400 + n),
-                        0x7f => Some('\u{2421}'),
-                        _ => None,
-                    };
-                    self.text.push(picture.unwrap_or('\u{fffd}'));
-                    column += 1;
-                }
                 c => {
-                    self.text.push(c);
+                    self.text.push(picture(c));
                     column += 1;
                 }
             }
@@ -328,7 +331,10 @@ impl SourceCode for Excerpt<'_> {
             .iter()
             .find(|(g, _)| span.offset() <= g.end)
             .ok_or(MietteError::OutOfBounds)?;
-        let text = self.text.get(group.clone()).ok_or(MietteError::OutOfBounds)?;
+        let text = self
+            .text
+            .get(group.clone())
+            .ok_or(MietteError::OutOfBounds)?;
         let start = span.offset().saturating_sub(group.start);
         let len = span.len().min(text.len().saturating_sub(start));
         let inner = text.read_span(

@@ -5,8 +5,8 @@ mod bench;
 mod bench_exec;
 mod bench_lsp;
 mod bench_serve;
-mod exec;
 mod excerpt;
+mod exec;
 mod interop;
 mod loopback;
 pub mod lsp_client;
@@ -354,12 +354,14 @@ pub fn check_files_with(
                     };
                     let diagnostics = match &file.unreadable {
                         Some(d) => vec![d.clone()],
-                        None => wflow_compiler::check_source_with(
-                            &file.text,
-                            syntax_of(&file.path),
-                            catalog,
-                        )
-                        .diagnostics,
+                        None => {
+                            wflow_compiler::check_source_with(
+                                &file.text,
+                                syntax_of(&file.path),
+                                catalog,
+                            )
+                            .diagnostics
+                        }
                     };
                     if let Some(Ok(mut slot)) = slots.get(i).map(|s| s.lock()) {
                         *slot = diagnostics;

@@ -30,8 +30,22 @@ impl std::fmt::Debug for Report<'_> {
 
 impl std::fmt::Display for Report<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.diag.message)
+        f.write_str(&visible(&self.diag.message))
     }
+}
+
+/// `text` with control characters other than line breaks shown as their Unicode pictures, so
+/// that text quoted from a file cannot drive the terminal.
+fn visible(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c == '\n' {
+                c
+            } else {
+                crate::excerpt::picture(c)
+            }
+        })
+        .collect()
 }
 
 impl std::error::Error for Report<'_> {}
@@ -52,7 +66,7 @@ impl miette::Diagnostic for Report<'_> {
         self.diag
             .help
             .as_ref()
-            .map(|h| Box::new(h) as Box<dyn std::fmt::Display>)
+            .map(|h| Box::new(visible(h)) as Box<dyn std::fmt::Display>)
     }
 
     fn source_code(&self) -> Option<&dyn miette::SourceCode> {
@@ -63,17 +77,14 @@ impl miette::Diagnostic for Report<'_> {
         let primary = &self.diag.primary;
         let texts = std::iter::once(&primary.message)
             .chain(self.diag.secondary.iter().map(|l| &l.message))
-            .map(|m| (!m.is_empty()).then(|| m.clone()));
-        let labels = texts
-            .zip(&self.spans)
-            .enumerate()
-            .map(|(i, (text, span))| {
-                if i == 0 {
-                    LabeledSpan::new_primary_with_span(text, *span)
-                } else {
-                    LabeledSpan::new_with_span(text, *span)
-                }
-            });
+            .map(|m| (!m.is_empty()).then(|| visible(m)));
+        let labels = texts.zip(&self.spans).enumerate().map(|(i, (text, span))| {
+            if i == 0 {
+                LabeledSpan::new_primary_with_span(text, *span)
+            } else {
+                LabeledSpan::new_with_span(text, *span)
+            }
+        });
         Some(Box::new(labels))
     }
 }

@@ -74,7 +74,9 @@ pub fn decode(bytes: Vec<u8>) -> Result<String, (String, Diagnostic)> {
     let diagnostic = Diagnostic::error(
         "unreadable-file",
         span,
-        format!("the file is not UTF-8 (invalid byte 0x{byte:02x} at line {line}, column {column})"),
+        format!(
+            "the file is not UTF-8 (invalid byte 0x{byte:02x} at line {line}, column {column})"
+        ),
     )
     .label("not UTF-8")
     .help("save the file as UTF-8 (for example `iconv -f latin1 -t utf-8`)");
