@@ -384,7 +384,7 @@ mod tests {
     fn a_long_line_is_cut_around_the_span() {
         let src = format!("{}SPAN{}", "x".repeat(5000), "y".repeat(5000));
         let index = LineIndex::new(&src);
-        let (excerpt, spans) = Excerpt::new("f", &index, &[5000..5004]);
+        let (excerpt, spans) = Excerpt::new("f", &index, std::slice::from_ref(&(5000..5004)));
         assert!(excerpt.text.len() < 300, "{}", excerpt.text);
         assert!(excerpt.text.starts_with('…') && excerpt.text.ends_with('…'));
         let shown = &excerpt.text[spans[0].offset()..spans[0].offset() + spans[0].len()];
@@ -397,7 +397,7 @@ mod tests {
     fn tabs_and_controls_become_spaces_and_pictures() {
         let src = "\ta\u{1}b\rc";
         let index = LineIndex::new(src);
-        let (excerpt, spans) = Excerpt::new("f", &index, &[5..6]);
+        let (excerpt, spans) = Excerpt::new("f", &index, std::slice::from_ref(&(5..6)));
         assert_eq!(excerpt.text, "    a\u{2401}b\u{240d}c");
         assert_eq!(spans[0].offset(), excerpt.text.len() - 1);
     }

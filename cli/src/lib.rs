@@ -395,10 +395,7 @@ impl SourceFile {
     /// saying so; only a path that does not exist is an error.
     pub fn read(path: &Path) -> Result<SourceFile, String> {
         let (text, unreadable) = match std::fs::read(path) {
-            Ok(bytes) => match wflow_compiler::decode(bytes) {
-                Ok(text) => (text, None),
-                Err((text, d)) => (text, Some(d)),
-            },
+            Ok(bytes) => wflow_compiler::decode(bytes),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Err(format!("{}: {e}", path.display()));
             }

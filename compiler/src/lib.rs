@@ -61,9 +61,9 @@ pub fn syntax_of(path: &std::path::Path) -> Syntax {
 /// A file's bytes as text. Bytes that are not UTF-8 give the text with each bad sequence
 /// replaced by U+FFFD (so that positions can be shown) and an `unreadable-file` error at the
 /// first of them.
-pub fn decode(bytes: Vec<u8>) -> Result<String, (String, Diagnostic)> {
+pub fn decode(bytes: Vec<u8>) -> (String, Option<Diagnostic>) {
     let bad = match String::from_utf8(bytes) {
-        Ok(text) => return Ok(text),
+        Ok(text) => return (text, None),
         Err(e) => e,
     };
     let at = bad.utf8_error().valid_up_to();
@@ -80,7 +80,7 @@ pub fn decode(bytes: Vec<u8>) -> Result<String, (String, Diagnostic)> {
     )
     .label("not UTF-8")
     .help("save the file as UTF-8 (for example `iconv -f latin1 -t utf-8`)");
-    Err((text, diagnostic))
+    (text, Some(diagnostic))
 }
 
 /// [`check_source_with`] on a file's bytes, returning the text too (to show positions in).
@@ -91,11 +91,11 @@ pub fn check_bytes_with(
     catalog: &catalog::Catalog,
 ) -> (String, Checked) {
     match decode(bytes) {
-        Ok(text) => {
+        (text, None) => {
             let checked = check_source_with(&text, syntax, catalog);
             (text, checked)
         }
-        Err((text, d)) => (
+        (text, Some(d)) => (
             text,
             Checked {
                 module: ir::Module {

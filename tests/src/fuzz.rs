@@ -277,7 +277,7 @@ impl Generator {
                 insert(bytes, at, text.as_bytes());
             }
             4 => {
-                let c = *rng.pick(&[b'x', b'a', b' ', b'"', b'9']);
+                let c = rng.choose(b"xa \"9");
                 let len = 1 + rng.below(self.max_run);
                 insert(bytes, at, &vec![c; len]);
             }
