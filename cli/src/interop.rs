@@ -20,11 +20,28 @@ fn report(path: &Path, src: &str, diags: &[Diagnostic]) {
     );
 }
 
-fn read(path: &Path) -> Result<String, ExitCode> {
-    std::fs::read_to_string(path).map_err(|e| {
-        eprintln!("error: {}: {e}", path.display());
-        ExitCode::from(2)
-    })
+/// Reads `path` as text. A missing file is printed as an error and is `Err(2)`; an unreadable
+/// or non-UTF-8 one is reported as its diagnostic and is `Err(1)`.
+fn read(path: &Path) -> Result<String, u8> {
+    match crate::SourceFile::read(path) {
+        Ok(crate::SourceFile {
+            text,
+            unreadable: None,
+            ..
+        }) => Ok(text),
+        Ok(crate::SourceFile {
+            text,
+            unreadable: Some(d),
+            ..
+        }) => {
+            report(path, &text, &[d]);
+            Err(1)
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            Err(2)
+        }
+    }
 }
 
 /// `wflow fmt [--check] PATHS`: rewrites `.wflow` files canonically (or, with `check`, lists
@@ -36,8 +53,18 @@ pub fn fmt(paths: Vec<PathBuf>, check: bool) -> ExitCode {
         paths
     };
     let (files, io_errors) = crate::discover(&paths);
-    let mut failed = false;
-    for (path, src) in files {
+    let mut worst = 0;
+    for crate::SourceFile {
+        path,
+        text: src,
+        unreadable,
+    } in files
+    {
+        if let Some(d) = unreadable {
+            report(&path, &src, &[d]);
+            worst = worst.max(1);
+            continue;
+        }
         if syntax_of(&path) != wflow_compiler::Syntax::Wflow {
             if !paths.iter().any(|p| p.is_dir()) {
                 eprintln!(
@@ -45,7 +72,7 @@ pub fn fmt(paths: Vec<PathBuf>, check: bool) -> ExitCode {
                     path.display(),
                     path.display()
                 );
-                failed = true;
+                worst = worst.max(1);
             }
             continue;
         }
@@ -56,55 +83,53 @@ pub fn fmt(paths: Vec<PathBuf>, check: bool) -> ExitCode {
                     "error: {}: not formatted; fix the errors above first",
                     path.display()
                 );
-                failed = true;
+                worst = worst.max(1);
             }
             Ok(out) if out == src => {}
             Ok(_) if check => {
                 println!("would reformat {}", path.display());
-                failed = true;
+                worst = worst.max(1);
             }
             Ok(out) => match std::fs::write(&path, out) {
                 Ok(()) => println!("formatted {}", path.display()),
                 Err(e) => {
                     eprintln!("error: {}: {e}", path.display());
-                    return ExitCode::from(2);
+                    worst = 2;
                 }
             },
         }
     }
     for e in &io_errors {
         eprintln!("error: {e}");
+        worst = 2;
     }
-    if !io_errors.is_empty() {
-        ExitCode::from(2)
-    } else if failed {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
-    }
+    ExitCode::from(worst)
 }
 
 /// `wflow import FILES [-o DIR]`: Port JSON to `.wflow`, printed or written as
 /// `DIR/<name>.wflow`.
 pub fn import(files: Vec<PathBuf>, out: Option<PathBuf>) -> ExitCode {
-    let mut failed = false;
     if let Some(dir) = &out
         && let Err(e) = std::fs::create_dir_all(dir)
     {
         eprintln!("error: {}: {e}", dir.display());
         return ExitCode::from(2);
     }
+    let mut worst = 0;
     for path in &files {
         let src = match read(path) {
             Ok(s) => s,
-            Err(code) => return code,
+            Err(code) => {
+                worst = worst.max(code);
+                continue;
+            }
         };
         let text = match print::import(&src) {
             Ok(t) => t,
             Err(diags) => {
                 report(path, &src, &diags);
                 eprintln!("error: {}: not imported", path.display());
-                failed = true;
+                worst = worst.max(1);
                 continue;
             }
         };
@@ -115,19 +140,17 @@ pub fn import(files: Vec<PathBuf>, out: Option<PathBuf>) -> ExitCode {
                     .file_stem()
                     .map_or_else(|| "workflow".into(), |s| s.to_string_lossy().into_owned());
                 let target = dir.join(format!("{stem}.wflow"));
-                if let Err(e) = std::fs::write(&target, text) {
-                    eprintln!("error: {}: {e}", target.display());
-                    return ExitCode::from(2);
+                match std::fs::write(&target, text) {
+                    Ok(()) => println!("{} -> {}", path.display(), target.display()),
+                    Err(e) => {
+                        eprintln!("error: {}: {e}", target.display());
+                        worst = 2;
+                    }
                 }
-                println!("{} -> {}", path.display(), target.display());
             }
         }
     }
-    if failed {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
-    }
+    ExitCode::from(worst)
 }
 
 /// One file's workflows as Port JSON, or its diagnostics already reported.
@@ -146,9 +169,15 @@ fn export_files(
     strict: bool,
 ) -> Result<Vec<Exported>, ExitCode> {
     let mut out = Vec::new();
-    let mut failed = false;
+    let mut worst = 0;
     for path in files {
-        let src = read(path)?;
+        let src = match read(path) {
+            Ok(s) => s,
+            Err(code) => {
+                worst = worst.max(code);
+                continue;
+            }
+        };
         let checked = check_source(&src, syntax_of(path));
         if !checked.diagnostics.is_empty() {
             report(path, &src, &checked.diagnostics);
@@ -159,7 +188,7 @@ fn export_files(
             !print::unreadable(&checked.diagnostics).is_empty()
         };
         if refused {
-            failed = true;
+            worst = worst.max(1);
             continue;
         }
         let mut json = Vec::new();
@@ -168,7 +197,7 @@ fn export_files(
                 Ok(j) => json.push(j),
                 Err(diags) => {
                     report(path, &src, &diags);
-                    failed = true;
+                    worst = worst.max(1);
                 }
             }
         }
@@ -179,9 +208,9 @@ fn export_files(
             json,
         });
     }
-    if failed {
+    if worst > 0 {
         eprintln!("error: not exported; fix the errors above first");
-        return Err(ExitCode::from(1));
+        return Err(ExitCode::from(worst));
     }
     Ok(out)
 }

@@ -5,6 +5,7 @@ mod bench;
 mod bench_exec;
 mod bench_lsp;
 mod bench_serve;
+mod excerpt;
 mod exec;
 mod interop;
 mod loopback;
@@ -335,13 +336,14 @@ pub fn preflight_help() -> wflow_compiler::preflight::How {
 }
 
 /// Checks files on all cores; results come back in the order given.
-pub fn check_files(files: Vec<(PathBuf, String)>) -> Vec<FileResult> {
+pub fn check_files(files: Vec<SourceFile>) -> Vec<FileResult> {
     check_files_with(files, &wflow_compiler::catalog::Catalog::new(Vec::new()))
 }
 
-/// [`check_files`] against the blueprints of `catalog`.
+/// [`check_files`] against the blueprints of `catalog`. An unreadable file's result is the
+/// diagnostic saying so.
 pub fn check_files_with(
-    files: Vec<(PathBuf, String)>,
+    files: Vec<SourceFile>,
     catalog: &wflow_compiler::catalog::Catalog,
 ) -> Vec<FileResult> {
     let workers = std::thread::available_parallelism()
@@ -357,12 +359,20 @@ pub fn check_files_with(
             s.spawn(|| {
                 loop {
                     let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    let Some((path, src)) = files.get(i) else {
+                    let Some(file) = files.get(i) else {
                         break;
                     };
-                    let diagnostics =
-                        wflow_compiler::check_source_with(src, syntax_of(path), catalog)
-                            .diagnostics;
+                    let diagnostics = match &file.unreadable {
+                        Some(d) => vec![d.clone()],
+                        None => {
+                            wflow_compiler::check_source_with(
+                                &file.text,
+                                syntax_of(&file.path),
+                                catalog,
+                            )
+                            .diagnostics
+                        }
+                    };
                     if let Some(Ok(mut slot)) = slots.get(i).map(|s| s.lock()) {
                         *slot = diagnostics;
                     }
@@ -373,17 +383,54 @@ pub fn check_files_with(
     files
         .into_iter()
         .zip(slots)
-        .map(|((path, src), slot)| FileResult {
-            path,
-            src,
+        .map(|(file, slot)| FileResult {
+            path: file.path,
+            src: file.text,
             diagnostics: slot.into_inner().unwrap_or_default(),
         })
         .collect()
 }
 
+/// A file as read for checking.
+pub struct SourceFile {
+    pub path: PathBuf,
+    /// The text; for an unreadable file, what could be read (to show where the problem is).
+    pub text: String,
+    /// Why the file cannot be read as text (`unreadable-file`), if it cannot.
+    pub unreadable: Option<wflow_compiler::Diagnostic>,
+}
+
+impl SourceFile {
+    /// Reads `path`. A file that cannot be read or is not UTF-8 is a file with the diagnostic
+    /// saying so; only a path that does not exist is an error.
+    pub fn read(path: &Path) -> Result<SourceFile, String> {
+        let (text, unreadable) = match std::fs::read(path) {
+            Ok(bytes) => wflow_compiler::decode(bytes),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(format!("{}: {e}", path.display()));
+            }
+            Err(e) => {
+                let d = wflow_compiler::Diagnostic::error(
+                    "unreadable-file",
+                    wflow_grammar::Span::new(0, 0),
+                    format!("the file cannot be read: {e}"),
+                )
+                .help("make the file readable (check its permissions), or leave it out");
+                (String::new(), Some(d))
+            }
+        };
+        Ok(SourceFile {
+            path: path.to_path_buf(),
+            text,
+            unreadable,
+        })
+    }
+}
+
 /// Expands directories into the `.wflow` and Port workflow JSON files under them, sorted.
-/// Files named explicitly are always included. Returns the files with their text, and IO errors.
-pub fn discover(paths: &[PathBuf]) -> (Vec<(PathBuf, String)>, Vec<String>) {
+/// Files named explicitly are always included. Returns the files (unreadable ones with their
+/// diagnostic), and IO errors: a path that does not exist, a directory that cannot be listed.
+pub fn discover(paths: &[PathBuf]) -> (Vec<SourceFile>, Vec<String>) {
     let mut files = Vec::new();
     let mut errors = Vec::new();
     for p in paths {
@@ -392,16 +439,16 @@ pub fn discover(paths: &[PathBuf]) -> (Vec<(PathBuf, String)>, Vec<String>) {
             walk(p, &mut found, &mut errors);
             found.sort();
             for f in found {
-                match std::fs::read_to_string(&f) {
-                    Ok(src) if is_workflow_file(&f, &src) => files.push((f, src)),
+                match SourceFile::read(&f) {
+                    Ok(file) if is_workflow_file(&f, &file.text) => files.push(file),
                     Ok(_) => {}
-                    Err(e) => errors.push(format!("{}: {e}", f.display())),
+                    Err(e) => errors.push(e),
                 }
             }
         } else {
-            match std::fs::read_to_string(p) {
-                Ok(src) => files.push((p.clone(), src)),
-                Err(e) => errors.push(format!("{}: {e}", p.display())),
+            match SourceFile::read(p) {
+                Ok(file) => files.push(file),
+                Err(e) => errors.push(e),
             }
         }
     }
@@ -483,25 +530,22 @@ fn lsp() -> ExitCode {
 }
 
 fn compile(file: &Path) -> ExitCode {
-    let src = match std::fs::read_to_string(file) {
-        Ok(s) => s,
+    let (src, unreadable) = match SourceFile::read(file) {
+        Ok(f) => (f.text, f.unreadable),
         Err(e) => {
-            eprintln!("error: {}: {e}", file.display());
+            eprintln!("error: {e}");
             return ExitCode::from(2);
         }
     };
+    let color = std::io::stderr().is_terminal();
+    let name = file.display().to_string();
+    if let Some(d) = unreadable {
+        eprint!("{}", render_human(&name, &src, &[d], color));
+        return ExitCode::from(1);
+    }
     let checked = check_source(&src, syntax_of(file));
     if checked.has_errors() {
-        let color = std::io::stderr().is_terminal();
-        eprint!(
-            "{}",
-            render_human(
-                &file.display().to_string(),
-                &src,
-                &checked.diagnostics,
-                color
-            )
-        );
+        eprint!("{}", render_human(&name, &src, &checked.diagnostics, color));
         return ExitCode::from(1);
     }
     match serde_json::to_string_pretty(&checked.module) {

@@ -1,10 +1,10 @@
 //! Renders diagnostics: miette for people, JSON for tools, annotations for GitHub Actions.
 
-use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan, NamedSource, SourceSpan};
+use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan, SourceSpan};
 use wflow_compiler::{Diagnostic, Severity};
-use wflow_grammar::span::line_col;
 
 use crate::FileResult;
+use crate::excerpt::{Excerpt, LineIndex};
 
 /// Output formats of `wflow check`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -14,10 +14,12 @@ pub enum Format {
     Github,
 }
 
-/// A compiler diagnostic with its source, as miette wants it.
+/// A compiler diagnostic with the excerpt of its source that miette renders.
 struct Report<'a> {
     diag: &'a Diagnostic,
-    source: NamedSource<String>,
+    excerpt: Excerpt<'a>,
+    /// The primary span, then the secondary ones, as offsets into the excerpt.
+    spans: Vec<SourceSpan>,
 }
 
 impl std::fmt::Debug for Report<'_> {
@@ -28,16 +30,25 @@ impl std::fmt::Debug for Report<'_> {
 
 impl std::fmt::Display for Report<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.diag.message)
+        f.write_str(&visible(&self.diag.message))
     }
 }
 
-impl std::error::Error for Report<'_> {}
-
-fn source_span(src: &str, s: wflow_grammar::Span) -> SourceSpan {
-    let start = s.start.min(src.len());
-    SourceSpan::new(start.into(), s.end.min(src.len()).saturating_sub(start))
+/// `text` with control characters other than line breaks shown as their Unicode pictures, so
+/// that text quoted from a file cannot drive the terminal.
+fn visible(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c == '\n' {
+                c
+            } else {
+                crate::excerpt::picture(c)
+            }
+        })
+        .collect()
 }
+
+impl std::error::Error for Report<'_> {}
 
 impl miette::Diagnostic for Report<'_> {
     fn code<'a>(&'a self) -> Option<Box<dyn std::fmt::Display + 'a>> {
@@ -55,32 +66,31 @@ impl miette::Diagnostic for Report<'_> {
         self.diag
             .help
             .as_ref()
-            .map(|h| Box::new(h) as Box<dyn std::fmt::Display>)
+            .map(|h| Box::new(visible(h)) as Box<dyn std::fmt::Display>)
     }
 
     fn source_code(&self) -> Option<&dyn miette::SourceCode> {
-        Some(&self.source)
+        Some(&self.excerpt)
     }
 
     fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
-        let src = self.source.inner();
         let primary = &self.diag.primary;
-        let text = (!primary.message.is_empty()).then(|| primary.message.clone());
-        let mut labels = vec![LabeledSpan::new_primary_with_span(
-            text,
-            source_span(src, primary.span),
-        )];
-        for l in &self.diag.secondary {
-            labels.push(LabeledSpan::new_with_span(
-                Some(l.message.clone()),
-                source_span(src, l.span),
-            ));
-        }
-        Some(Box::new(labels.into_iter()))
+        let texts = std::iter::once(&primary.message)
+            .chain(self.diag.secondary.iter().map(|l| &l.message))
+            .map(|m| (!m.is_empty()).then(|| visible(m)));
+        let labels = texts.zip(&self.spans).enumerate().map(|(i, (text, span))| {
+            if i == 0 {
+                LabeledSpan::new_primary_with_span(text, *span)
+            } else {
+                LabeledSpan::new_with_span(text, *span)
+            }
+        });
+        Some(Box::new(labels))
     }
 }
 
-/// Renders diagnostics for people, sorted by position, with `file:line:column` headers.
+/// Renders diagnostics for people, sorted by position, with `file:line:column` headers. Never
+/// panics, and takes time linear in the file and the diagnostics (see [`crate::excerpt`]).
 pub fn render_human(path: &str, src: &str, diags: &[Diagnostic], color: bool) -> String {
     let theme = if color {
         GraphicalTheme::unicode()
@@ -90,15 +100,25 @@ pub fn render_human(path: &str, src: &str, diags: &[Diagnostic], color: bool) ->
     let handler = GraphicalReportHandler::new_themed(theme)
         .with_width(100)
         .with_links(false);
+    let index = LineIndex::new(src);
     let mut out = String::new();
     for d in diags {
+        let spans: Vec<std::ops::Range<usize>> = std::iter::once(&d.primary)
+            .chain(&d.secondary)
+            .map(|l| l.span.start..l.span.end)
+            .collect();
         // miette appends `:line:column` to the source name.
+        let (excerpt, spans) = Excerpt::new(path, &index, &spans);
         let report = Report {
             diag: d,
-            source: NamedSource::new(path, src.to_string()),
+            excerpt,
+            spans,
         };
-        if handler.render_report(&mut out, &report).is_err() {
-            let (line, col) = line_col(src, d.primary.span.start);
+        let mut rendered = String::new();
+        if handler.render_report(&mut rendered, &report).is_ok() {
+            out.push_str(&rendered);
+        } else {
+            let (line, col) = index.line_col(d.primary.span.start);
             out.push_str(&format!(
                 "{path}:{line}:{col}: {}: {}\n",
                 d.severity.as_str(),
@@ -112,11 +132,12 @@ pub fn render_human(path: &str, src: &str, diags: &[Diagnostic], color: bool) ->
 
 /// One object per diagnostic for `--format json`.
 pub fn render_json_entries(path: &str, src: &str, diags: &[Diagnostic]) -> Vec<serde_json::Value> {
+    let index = LineIndex::new(src);
     diags
         .iter()
         .map(|d| {
-            let (line, column) = line_col(src, d.primary.span.start);
-            let (end_line, end_column) = line_col(src, d.primary.span.end);
+            let (line, column) = index.line_col(d.primary.span.start);
+            let (end_line, end_column) = index.line_col(d.primary.span.end);
             serde_json::json!({
                 "file": path,
                 "severity": d.severity.as_str(),
@@ -143,10 +164,11 @@ pub(crate) fn render_json(results: &[FileResult]) -> String {
 
 /// GitHub Actions workflow commands (`::error file=...::message`).
 pub fn render_github(path: &str, src: &str, diags: &[Diagnostic]) -> String {
+    let index = LineIndex::new(src);
     let mut out = String::new();
     for d in diags {
-        let (line, col) = line_col(src, d.primary.span.start);
-        let (end_line, end_col) = line_col(src, d.primary.span.end);
+        let (line, col) = index.line_col(d.primary.span.start);
+        let (end_line, end_col) = index.line_col(d.primary.span.end);
         let level = match d.severity {
             Severity::Error => "error",
             Severity::Warning => "warning",

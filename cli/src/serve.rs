@@ -116,7 +116,8 @@ impl Loader {
         }
         let mut changed = false;
         let mut seen = BTreeSet::new();
-        for (path, src) in found {
+        for file in found {
+            let (path, src) = (file.path, file.text);
             seen.insert(path.clone());
             let previous = self.files.get(&path);
             if previous.is_some_and(|(text, _)| *text == src) {
@@ -124,7 +125,16 @@ impl Loader {
             }
             changed = true;
             let kept = previous.map(|(_, plans)| plans.clone()).unwrap_or_default();
-            let plans = self.check(&path, &src, !kept.is_empty()).unwrap_or(kept);
+            let plans = match file.unreadable {
+                Some(d) => {
+                    let name = path.display().to_string();
+                    eprint!("{}", crate::render_human(&name, &src, &[d], self.color));
+                    eprintln!("refused: {name} cannot be read");
+                    None
+                }
+                None => self.check(&path, &src, !kept.is_empty()),
+            }
+            .unwrap_or(kept);
             self.files.insert(path, (src, plans));
         }
         let before = self.files.len();

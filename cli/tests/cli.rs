@@ -162,6 +162,84 @@ fn exit_code_2_for_a_missing_file() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("nope.wflow"));
 }
 
+/// A `.wflow` file with a Latin-1 `é` (byte 0xe9) at line 2, column 19.
+const LATIN1: &[u8] = b"// Saved as Latin-1.\nworkflow cafe \"Caf\xe9\" {}\n";
+
+#[test]
+fn a_non_utf8_file_is_a_diagnostic_in_every_format_and_the_others_are_checked() {
+    let dir = TempDir::new("latin1");
+    let bad = dir.0.join("a-latin1.wflow");
+    std::fs::write(&bad, LATIN1).expect("write");
+    dir.file("b-error.wflow", WITH_ERROR);
+    let (exit, doc) = check_json(&dir.0);
+    assert_eq!(exit, 1, "{doc}");
+    assert_eq!(doc["files"], 2, "{doc}");
+    let diags = doc["diagnostics"].as_array().expect("diagnostics");
+    let entry = diags
+        .iter()
+        .find(|d| d["code"] == "unreadable-file")
+        .unwrap_or_else(|| panic!("no unreadable-file entry: {doc}"));
+    assert_eq!(entry["file"], bad.display().to_string());
+    assert_eq!((&entry["line"], &entry["column"]), (&2.into(), &19.into()));
+    assert_eq!(
+        entry["message"],
+        "the file is not UTF-8 (invalid byte 0xe9 at line 2, column 19)"
+    );
+    assert!(entry["help"].as_str().is_some_and(|h| h.contains("UTF-8")));
+    assert!(diags.iter().any(|d| d["code"] == "invalid-value"), "{doc}");
+
+    let human = wflow(["check".as_ref(), dir.0.as_os_str()]);
+    assert_eq!(code(&human), 1);
+    let text = stdout(&human);
+    assert!(text.contains("a-latin1.wflow:2:19]"), "{text}");
+    assert!(text.contains("checked 2 files: 2 errors"), "{text}");
+
+    let github = wflow(
+        ["check", "--format", "github"]
+            .map(std::ffi::OsStr::new)
+            .into_iter()
+            .chain([bad.as_os_str()]),
+    );
+    assert_eq!(code(&github), 1);
+    assert!(
+        stdout(&github).contains("line=2,col=19,endLine=2,endColumn=20,title=unreadable-file::"),
+        "{}",
+        stdout(&github)
+    );
+}
+
+#[test]
+fn human_output_survives_huge_lines_tabs_and_many_errors() {
+    let dir = TempDir::new("huge");
+    let long = format!("workflow a {{ {} }}\n", "x".repeat(70_000));
+    let tabs = "workflow b {\n\t\tmanual\ttrigger \u{1} \t}\n\t}\t\n";
+    let braces = "}".repeat(20_000);
+    for (name, text) in [
+        ("long.wflow", long.as_str()),
+        ("tabs.wflow", tabs),
+        ("braces.wflow", &braces),
+    ] {
+        let path = dir.file(name, text);
+        let out = wflow(["check".as_ref(), path.as_os_str()]);
+        assert_eq!(
+            code(&out),
+            1,
+            "{name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = stdout(&out);
+        assert!(
+            !text.lines().any(|l| l.chars().count() > 400),
+            "{name}: a line over 400 columns"
+        );
+        assert!(
+            text.contains(&format!("{name}:")) && !text.contains('\u{1}'),
+            "{name}: {}",
+            &text[..text.len().min(2000)]
+        );
+    }
+}
+
 #[test]
 fn exit_code_2_for_a_bad_flag() {
     let out = wflow(["check", "--no-such-flag"]);

@@ -351,3 +351,101 @@ fn push_fails_cleanly_on_bad_credentials() {
         text(&out.stderr)
     );
 }
+
+/// A Port workflow whose CONDITION node has `options: []`.
+const NO_OUTLETS: &str = r#"{
+  "identifier": "route",
+  "nodes": [
+    { "identifier": "trigger", "config": { "type": "SELF_SERVE_TRIGGER", "userInputs": { "properties": {} } } },
+    { "identifier": "pick", "config": { "type": "CONDITION", "options": [] } },
+    { "identifier": "call", "config": { "type": "WEBHOOK", "url": "https://example.com" } }
+  ],
+  "connections": [
+    { "sourceIdentifier": "trigger", "targetIdentifier": "pick" },
+    { "sourceIdentifier": "pick", "targetIdentifier": "call", "fallback": true }
+  ]
+}
+"#;
+
+#[test]
+fn a_condition_without_outlets_is_refused_by_check_import_and_export_alike() {
+    let dir = temp_dir("no-outlets");
+    let path = write(&dir, "route.json", NO_OUTLETS);
+    let path = path.to_str().expect("utf-8 path");
+    for args in [
+        vec!["check", path],
+        vec!["import", path],
+        vec!["export", path],
+    ] {
+        let out = wflow(&args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let all = format!("{}{}", text(&out.stdout), text(&out.stderr));
+        assert!(
+            all.contains("a CONDITION node needs at least one outlet"),
+            "{args:?}: {all}"
+        );
+    }
+}
+
+#[test]
+fn import_fmt_and_export_go_on_after_a_non_utf8_file() {
+    let dir = temp_dir("latin1");
+    let bad_json = dir.join("a-bad.json");
+    std::fs::write(&bad_json, b"{\"identifier\": \"caf\xe9\"}").expect("write");
+    let good_json = write(
+        &dir,
+        "b-good.json",
+        NO_OUTLETS
+            .replace(
+                "\"options\": []",
+                "\"options\": [{\"identifier\": \"x\", \"expression\": \"true\"}]",
+            )
+            .as_str(),
+    );
+    let out = wflow(&[
+        "import",
+        bad_json.to_str().expect("path"),
+        good_json.to_str().expect("path"),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("unreadable-file"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(
+        text(&out.stdout).contains("workflow route"),
+        "{}",
+        text(&out.stdout)
+    );
+
+    let wflow_dir = temp_dir("latin1-fmt");
+    std::fs::write(wflow_dir.join("a-bad.wflow"), b"workflow caf\xe9 {}").expect("write");
+    let messy = write(
+        &wflow_dir,
+        "b-messy.wflow",
+        &DEPLOY.replace("  webhook call", "    webhook   call"),
+    );
+    let out = wflow(&["fmt", wflow_dir.to_str().expect("path")]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("not UTF-8"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(std::fs::read_to_string(&messy).expect("read"), DEPLOY);
+
+    let out = wflow(&[
+        "export",
+        wflow_dir.join("a-bad.wflow").to_str().expect("path"),
+        write(&wflow_dir, "c-broken.wflow", "workflow x { webhook }")
+            .to_str()
+            .expect("path"),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("not UTF-8") && err.contains("c-broken.wflow"),
+        "{err}"
+    );
+}

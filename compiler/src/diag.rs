@@ -145,6 +145,10 @@ impl Diagnostic {
 
 /// Every diagnostic code with a one-line summary. Each has a case in `tests/corpus`.
 pub const CODES: &[(&str, &str)] = &[
+    (
+        "unreadable-file",
+        "a file that cannot be read, or is not UTF-8",
+    ),
     ("syntax", "the text cannot be parsed"),
     ("json-syntax", "the file is not valid JSON"),
     (

@@ -60,6 +60,56 @@ pub fn syntax_of(path: &std::path::Path) -> Syntax {
     }
 }
 
+/// A file's bytes as text. Bytes that are not UTF-8 give the text with each bad sequence
+/// replaced by U+FFFD (so that positions can be shown) and an `unreadable-file` error at the
+/// first of them.
+pub fn decode(bytes: Vec<u8>) -> (String, Option<Diagnostic>) {
+    let bad = match String::from_utf8(bytes) {
+        Ok(text) => return (text, None),
+        Err(e) => e,
+    };
+    let at = bad.utf8_error().valid_up_to();
+    let byte = bad.as_bytes().get(at).copied().unwrap_or(0);
+    let text = String::from_utf8_lossy(bad.as_bytes()).into_owned();
+    let (line, column) = wflow_grammar::span::line_col(&text, at);
+    let span = wflow_grammar::Span::new(at, at + char::REPLACEMENT_CHARACTER.len_utf8());
+    let diagnostic = Diagnostic::error(
+        "unreadable-file",
+        span,
+        format!(
+            "the file is not UTF-8 (invalid byte 0x{byte:02x} at line {line}, column {column})"
+        ),
+    )
+    .label("not UTF-8")
+    .help("save the file as UTF-8 (for example `iconv -f latin1 -t utf-8`)");
+    (text, Some(diagnostic))
+}
+
+/// [`check_source_with`] on a file's bytes, returning the text too (to show positions in).
+/// Bytes that are not UTF-8 give only the `unreadable-file` error of [`decode`].
+pub fn check_bytes_with(
+    bytes: Vec<u8>,
+    syntax: Syntax,
+    catalog: &catalog::Catalog,
+) -> (String, Checked) {
+    match decode(bytes) {
+        (text, None) => {
+            let checked = check_source_with(&text, syntax, catalog);
+            (text, checked)
+        }
+        (text, Some(d)) => (
+            text,
+            Checked {
+                module: ir::Module {
+                    ir_version: ir::IR_VERSION,
+                    workflows: Vec::new(),
+                },
+                diagnostics: vec![d],
+            },
+        ),
+    }
+}
+
 /// Parses, lowers and checks one file's text, with Port's system blueprints only.
 pub fn check_source(src: &str, syntax: Syntax) -> Checked {
     check_source_with(src, syntax, &catalog::Catalog::new(Vec::new()))

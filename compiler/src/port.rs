@@ -951,6 +951,24 @@ impl Lower<'_> {
                 let outlets = f.take_any(&["outlets", "options"]);
                 let mut out = Vec::new();
                 match outlets {
+                    // `.wflow` cannot write a condition without outlets, and Port would only
+                    // ever take its fallback: the same error in both syntaxes.
+                    Some(
+                        v @ Value {
+                            kind: ValueKind::Array(items),
+                            ..
+                        },
+                    ) if items.is_empty() => self.push(
+                        Diagnostic::error(
+                            "missing-field",
+                            v.span,
+                            format!("{what} needs at least one outlet"),
+                        )
+                        .label("no outlets")
+                        .help(
+                            "add an outlet ({\"identifier\": ..., \"expression\": ...}); a condition without outlets always takes its fallback, so connect the fallback's target directly instead",
+                        ),
+                    ),
                     Some(Value {
                         kind: ValueKind::Array(items),
                         ..

@@ -1,1 +1,3 @@
-//! placeholder
+//! Support for the cross-crate tests: the fuzzer.
+
+pub mod fuzz;

@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 
 use wflow_compiler::catalog::{Blueprint, Catalog};
 use wflow_compiler::preflight::Environment;
-use wflow_compiler::{CODES, Checked, Diagnostic, check_source_with, syntax_of};
+use wflow_compiler::{CODES, Checked, Diagnostic, check_bytes_with, syntax_of};
 
 fn corpus() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus")
@@ -86,12 +86,13 @@ fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
+/// Checks a case as `wflow check` does: from its bytes, which need not be UTF-8.
 fn check(path: &Path) -> (String, Checked) {
-    let mut src = read(path);
+    let mut bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     if named_code(path) == Some("too-large") {
-        src = src.repeat(wflow_grammar::MAX_SOURCE_BYTES / src.len().max(1) + 1);
+        bytes = bytes.repeat(wflow_grammar::MAX_SOURCE_BYTES / bytes.len().max(1) + 1);
     }
-    let mut checked = check_source_with(&src, syntax_of(path), &catalog_for(path));
+    let (src, mut checked) = check_bytes_with(bytes, syntax_of(path), &catalog_for(path));
     if path.parent().and_then(Path::file_name) == Some(std::ffi::OsStr::new("preflight")) {
         assert!(
             checked.diagnostics.is_empty(),
@@ -190,7 +191,7 @@ fn wflow_files_say_what_they_show() {
         .chain(files("valid", "wflow"))
         .chain(files("preflight", "wflow"))
     {
-        let src = read(&path);
+        let (src, _) = check(&path);
         assert!(
             src.starts_with("// "),
             "{}: the first line must be a `// ` comment saying what the file shows",
