@@ -403,6 +403,14 @@ async fn two_processes_on_postgres_run_every_node_once_when_one_is_killed() {
         .await
         .expect("blueprint");
     assert!(resp.status().is_success(), "{:?}", resp.text().await);
+    // Each process admits the workflow once its preflight sees the blueprint.
+    for serving in [&doomed, &survivor] {
+        assert!(
+            wait_served(&http, &serving.addr, "deploy").await,
+            "{}",
+            serving.log()
+        );
+    }
 
     // Start the runs on both processes, alternating.
     let starts = (0..RUNS).map(|i| {
@@ -813,6 +821,22 @@ async fn recording_server() -> (String, Requests) {
     (on_loopback(app).await, requests)
 }
 
+/// Waits (up to 10 s) until the server at `addr` serves `workflow`; whether it does.
+async fn wait_served(http: &reqwest::Client, addr: &str, workflow: &str) -> bool {
+    for _ in 0..200 {
+        let resp = http
+            .get(format!("{addr}/v1/workflows/{workflow}"))
+            .send()
+            .await
+            .expect("get");
+        if resp.status().is_success() {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    false
+}
+
 /// Starts a run of `workflow` and waits (up to 15 s) for its result.
 async fn run_to_end(addr: &str, workflow: &str, inputs: serde_json::Value) -> serde_json::Value {
     let http = reqwest::Client::new();
@@ -979,19 +1003,7 @@ workflow record "Record" {{
         .await
         .expect("put");
     assert!(created.status().is_success(), "{:?}", created.text().await);
-    let mut served = false;
-    for _ in 0..100 {
-        let resp = http
-            .get(format!("{addr}/v1/workflows/record"))
-            .send()
-            .await
-            .expect("get");
-        if resp.status().is_success() {
-            served = true;
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    let served = wait_served(&http, &addr, "record").await;
     assert!(served, "record was not admitted:\n{}", serving.log());
     assert!(serving.log().contains("admitted: workflow `record`"));
     let deleted = http
