@@ -10,41 +10,31 @@ use serde_json::Value as Json;
 
 use crate::ir::{Value, ValueKind};
 
-/// Operators of permission policies.
-pub const POLICY_OPERATORS: &[&str] = &[
+/// Search query operators whose `value` is one value.
+pub const QUERY_SCALAR_OPERATORS: &[&str] = &[
     "=",
     "!=",
     ">",
     "<",
     ">=",
     "<=",
-    "in",
-    "notIn",
     "contains",
     "notContains",
-    "containsAny",
-    "empty",
-    "notEmpty",
-];
-
-/// Operators of entity search queries.
-pub const QUERY_OPERATORS: &[&str] = &[
-    "=",
-    "!=",
-    ">",
-    "<",
-    ">=",
-    "<=",
-    "in",
-    "notIn",
-    "contains",
-    "notContains",
-    "containsAny",
     "beginsWith",
     "endsWith",
-    "isEmpty",
-    "isNotEmpty",
 ];
+
+/// Operators whose `value` is a list (queries and policies alike).
+pub const LIST_OPERATORS: &[&str] = &["in", "notIn", "containsAny"];
+
+/// Search query operators that take no `value`.
+pub const QUERY_EMPTY_OPERATORS: &[&str] = &["isEmpty", "isNotEmpty"];
+
+/// Policy operators whose `value` is one value: the queries' but `beginsWith`, `endsWith`.
+const POLICY_SCALAR_OPERATORS: &[&str] = QUERY_SCALAR_OPERATORS.split_at(8).0;
+
+/// Policy operators that take no `value`.
+const POLICY_EMPTY_OPERATORS: &[&str] = &["empty", "notEmpty"];
 
 /// The contexts a policy may read.
 pub const CONTEXTS: &[&str] = &["user", "userTeams", "form", "workflowRun"];
@@ -170,10 +160,11 @@ fn rule<'a, T: Tree>(kind: Kind, r: &'a T, at: &str, problems: &mut Vec<Problem<
         ),
         Kind::Query => {}
     }
-    let operators = match kind {
-        Kind::Policy => POLICY_OPERATORS,
-        Kind::Query => QUERY_OPERATORS,
+    let (scalar, empty) = match kind {
+        Kind::Policy => (POLICY_SCALAR_OPERATORS, POLICY_EMPTY_OPERATORS),
+        Kind::Query => (QUERY_SCALAR_OPERATORS, QUERY_EMPTY_OPERATORS),
     };
+    let operators = [scalar, LIST_OPERATORS, empty].concat();
     let op_node = r.field("operator");
     let Some(op) = op_node.and_then(Tree::text) else {
         push(
@@ -200,16 +191,14 @@ fn rule<'a, T: Tree>(kind: Kind, r: &'a T, at: &str, problems: &mut Vec<Problem<
     let value_at = format!("{at}.value");
     if kind == Kind::Policy && value.is_some_and(|v| v.field("context").is_some()) {
         reference(value, r, &value_at, problems);
-    } else if !matches!(op, "empty" | "notEmpty" | "isEmpty" | "isNotEmpty") && value.is_none() {
+    } else if !empty.contains(&op) && value.is_none() {
         push(
             problems,
             r,
             value_at,
             format!("operator `{op}` needs a value"),
         );
-    } else if matches!(op, "in" | "notIn" | "containsAny")
-        && value.is_none_or(|v| v.items().is_none())
-    {
+    } else if LIST_OPERATORS.contains(&op) && value.is_none_or(|v| v.items().is_none()) {
         push(
             problems,
             value.unwrap_or(r),
@@ -289,7 +278,7 @@ mod tests {
                 "policy.rules[0].property.context: must be one of user, userTeams, form, workflowRun",
                 "policy.rules[0].property.property: a string is required",
                 "policy.rules[0].operator: unknown operator `~`; use one of =, !=, >, <, >=, <=, \
-                 in, notIn, contains, notContains, containsAny, empty, notEmpty",
+                 contains, notContains, in, notIn, containsAny, empty, notEmpty",
                 "policy.rules[1].value: operator `in` needs a list",
                 "policy.rules[2].value: operator `=` needs a value",
             ]

@@ -5,6 +5,10 @@
 use axum::handler::Handler;
 use axum::routing::{MethodFilter, MethodRouter, on};
 use serde_json::{Map, Value as Json, json};
+use wflow_compiler::rules::{
+    LIST_OPERATORS, QUERY_EMPTY_OPERATORS as EMPTY_OPERATORS,
+    QUERY_SCALAR_OPERATORS as SCALAR_OPERATORS,
+};
 
 use crate::server::Server;
 
@@ -330,22 +334,6 @@ const ERRORS: &[(u16, &str)] = &[
         "The request is invalid; `problems` lists every problem",
     ),
 ];
-
-/// Port's search operators, by what their `value` must be.
-const SCALAR_OPERATORS: &[&str] = &[
-    "=",
-    "!=",
-    ">",
-    "<",
-    ">=",
-    "<=",
-    "contains",
-    "notContains",
-    "beginsWith",
-    "endsWith",
-];
-const LIST_OPERATORS: &[&str] = &["in", "notIn", "containsAny"];
-const EMPTY_OPERATORS: &[&str] = &["isEmpty", "isNotEmpty"];
 
 /// The schemas shared by several operations.
 fn schemas() -> Json {
