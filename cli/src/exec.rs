@@ -384,7 +384,13 @@ async fn engine_for(
 
 async fn exec_async(args: ExecArgs) -> Result<u8, Fail> {
     let path = args.file.display().to_string();
-    let src = std::fs::read_to_string(&args.file).map_err(|e| bad(format!("{path}: {e}")))?;
+    let bytes = std::fs::read(&args.file).map_err(|e| bad(format!("{path}: {e}")))?;
+    let (src, unreadable) = wflow_compiler::decode(bytes);
+    if let Some(d) = unreadable {
+        let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+        eprint!("{}", crate::render_human(&path, &src, &[d], color));
+        return Err(bad(format!("{path} has errors; nothing was run")));
+    }
     let workspace = crate::workspace(
         std::slice::from_ref(&args.file),
         args.drive.config.clone(),
