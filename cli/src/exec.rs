@@ -254,9 +254,14 @@ fn split_pairs(raw: &[String]) -> Result<Vec<(String, String)>, Fail> {
 /// store, a service not configured, a secret not provided), with every problem at once.
 async fn preflight(plan: &Plan, engine: &Engine, drive: &DriveArgs) -> Result<(), Fail> {
     let file = read_secrets_file(drive)?;
-    let problems =
-        wflow_runtime::preflight::check(plan, engine, file.as_deref(), &crate::preflight_help())
-            .await?;
+    let problems = wflow_runtime::preflight::check(
+        plan,
+        engine,
+        file.as_deref(),
+        &crate::preflight_help(),
+        None,
+    )
+    .await?;
     if problems.is_empty() {
         return Ok(());
     }

@@ -248,6 +248,7 @@ impl Admission {
                 server.engine(),
                 self.secrets_file.as_deref(),
                 &how,
+                None,
             )
             .await
             {

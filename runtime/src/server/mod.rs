@@ -139,6 +139,8 @@ struct Inner {
     auth: Option<Auth>,
     allowed_hosts: Vec<String>,
     secrets_file: Option<String>,
+    /// Blueprints the preflight of a run start found in the store lately.
+    blueprints_seen: crate::preflight::Recent,
     /// One lock per run being driven or answered, so that a run is driven by one task at a time.
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// Plans of stored runs, by source and workflow: each run keeps the version it started with.
@@ -181,6 +183,7 @@ impl Server {
             auth: options.auth,
             allowed_hosts: options.allowed_hosts,
             secrets_file: options.secrets_file,
+            blueprints_seen: crate::preflight::Recent::default(),
             locks: Mutex::new(HashMap::new()),
             pinned: Mutex::new(HashMap::new()),
             changes: Mutex::new(Some(rx)),
@@ -417,6 +420,7 @@ impl Server {
             &self.0.engine,
             self.0.secrets_file.as_deref(),
             &preflight_help(),
+            Some(&self.0.blueprints_seen),
         )
         .await?;
         if !problems.is_empty() {
