@@ -427,8 +427,9 @@ async fn two_processes_on_postgres_run_every_node_once_when_one_is_killed() {
                 .send()
                 .await
                 .expect("start");
-            assert_eq!(resp.status().as_u16(), 201);
+            let status = resp.status().as_u16();
             let run: serde_json::Value = resp.json().await.expect("json");
+            assert_eq!(status, 201, "{run}");
             run["run"]["identifier"].as_str().expect("id").to_string()
         }
     });
