@@ -389,7 +389,9 @@ async fn two_processes_on_postgres_run_every_node_once_when_one_is_killed() {
     )
     .expect("write");
     let store = Path::new(&url);
-    let lease = ["--lease-seconds", "2"];
+    // Short enough for the takeover to come soon, long enough that a loaded machine still
+    // renews leases in time.
+    let lease = ["--lease-seconds", "6"];
     let mut doomed = start_on(store, &flows, &lease);
     let survivor = start_on(store, &flows, &lease);
     let _reaper = Reaper(vec![doomed.child.id(), survivor.child.id()]);
