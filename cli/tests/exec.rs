@@ -545,8 +545,15 @@ async fn event_conditions_decide_whether_anything_runs() {
         ),
     );
     let event = |tier: &str, status: &str| {
-        json!({"diff": {"after": {"identifier": "api", "properties": {"tier": tier, "status": status}}}})
-            .to_string()
+        json!({
+            "action": "UPDATE",
+            "diff": {
+                "before": {"identifier": "api", "properties": {}},
+                "after": {"identifier": "api", "properties": {"tier": tier, "status": status}},
+            },
+            "context": {"blueprintIdentifier": "service", "entityIdentifier": "api"},
+        })
+        .to_string()
     };
     write(&d, "quiet.json", &event("low", "up"));
     write(&d, "loud.json", &event("low", "down"));

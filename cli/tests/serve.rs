@@ -2,94 +2,13 @@
 //! others serve over HTTP on loopback, changed files are reloaded (runs keep the version they
 //! started with), and SIGTERM stops it cleanly.
 
-use std::io::{BufRead, BufReader, Read};
+mod support;
+
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 
-/// A `wflow serve` process: its address and what it printed (read in the background).
-struct Serving {
-    child: Child,
-    addr: String,
-    log: Arc<Mutex<String>>,
-    reader: JoinHandle<()>,
-}
-
-/// Starts `wflow serve` on `flows` with its SQLite store in `dir`.
-fn start(dir: &Path, flows: &Path) -> Serving {
-    start_on(&dir.join("wflow.db"), flows, &[])
-}
-
-/// Starts `wflow serve` on `flows` with `store` and `args`, and waits for its "serving" line.
-fn start_on(store: &Path, flows: &Path, args: &[&str]) -> Serving {
-    start_with_env(store, flows, args, &[])
-}
-
-/// As [`start_on`], with the environment variables `env` set.
-fn start_with_env(store: &Path, flows: &Path, args: &[&str], env: &[(&str, &str)]) -> Serving {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_wflow"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--store"])
-        .arg(store)
-        .args(args)
-        .arg(flows)
-        .envs(env.iter().copied())
-        .env_remove("WFLOW_CONFIG")
-        .env("NO_COLOR", "1")
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
-    let log = Arc::new(Mutex::new(String::new()));
-    let addr = loop {
-        let mut line = String::new();
-        if stderr.read_line(&mut line).expect("read") == 0 {
-            panic!("wflow serve exited early:\n{}", log.lock().expect("log"));
-        }
-        log.lock().expect("log").push_str(&line);
-        if let Some((_, rest)) = line.trim().split_once(" on http://") {
-            break format!("http://{rest}");
-        }
-    };
-    let sink = Arc::clone(&log);
-    let reader = std::thread::spawn(move || {
-        let mut buf = [0u8; 4096];
-        while let Ok(n) = stderr.read(&mut buf) {
-            if n == 0 {
-                break;
-            }
-            sink.lock()
-                .expect("log")
-                .push_str(&String::from_utf8_lossy(&buf[..n]));
-        }
-    });
-    Serving {
-        child,
-        addr,
-        log,
-        reader,
-    }
-}
-
-impl Serving {
-    fn log(&self) -> String {
-        self.log.lock().expect("log").clone()
-    }
-
-    /// Sends SIGTERM; returns whether it exited successfully, and everything it printed.
-    fn stop(mut self) -> (bool, String) {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .expect("kill");
-        assert!(status.success());
-        let exit = self.child.wait().expect("wait");
-        let log = Arc::clone(&self.log);
-        self.reader.join().expect("reader");
-        let printed = log.lock().expect("log").clone();
-        (exit.success(), printed)
-    }
-}
+use support::{Reaper, on_loopback, start, start_on, start_with_env, wait_served};
 
 #[test]
 fn serves_the_good_workflows_refuses_the_broken_and_stops_on_sigterm() {
@@ -567,17 +486,6 @@ async fn two_processes_on_postgres_run_every_node_once_when_one_is_killed() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// Kills (-9) the processes left when a test fails.
-struct Reaper(Vec<u32>);
-
-impl Drop for Reaper {
-    fn drop(&mut self) {
-        for pid in &self.0 {
-            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
-        }
-    }
-}
-
 /// Awaits every future of `futures` concurrently, in order.
 async fn futures_join_all<T: Send + 'static>(
     futures: impl Iterator<Item = impl std::future::Future<Output = T> + Send + 'static>,
@@ -588,16 +496,6 @@ async fn futures_join_all<T: Send + 'static>(
         out.push(t.await.expect("task"));
     }
     out
-}
-
-/// Serves `app` on a free loopback port in the background; its base URL.
-async fn on_loopback(app: axum::Router) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    format!("http://{addr}")
 }
 
 /// A secret with `"` and `\` (escaped in JSON) and `/`, `+` (encoded by `@uri`).
@@ -822,22 +720,6 @@ async fn recording_server() -> (String, Requests) {
         },
     );
     (on_loopback(app).await, requests)
-}
-
-/// Waits (up to 10 s) until the server at `addr` serves `workflow`; whether it does.
-async fn wait_served(http: &reqwest::Client, addr: &str, workflow: &str) -> bool {
-    for _ in 0..200 {
-        let resp = http
-            .get(format!("{addr}/v1/workflows/{workflow}"))
-            .send()
-            .await
-            .expect("get");
-        if resp.status().is_success() {
-            return true;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    false
 }
 
 /// Starts a run of `workflow` and waits (up to 15 s) for its result.
