@@ -55,7 +55,10 @@ impl Lower<'_> {
                     format!("{what} must be a duration, found {found}"),
                 )
                 .label("not a duration")
-                .help("write whole numbers with units ms, s, m, h, d: `500ms`, `30s`, `1h30m` (more than 0, at most 30d)"),
+                .help(match &v.kind {
+                    ValueKind::Number(n) => format!("add a unit: `{n}s`, `{n}m` or `{n}ms`"),
+                    _ => "write whole numbers with units ms, s, m, h, d: `500ms`, `30s`, `1h30m` (more than 0, at most 30d)".into(),
+                }),
             );
         }
         parsed
@@ -182,9 +185,14 @@ impl Lower<'_> {
                 Some((_, class)) if !out.contains(class) => out.push(*class),
                 Some(_) => {}
                 None => {
-                    let help = did_you_mean(&word, words).unwrap_or_else(|| {
-                        format!("failures that can be retried: {}", words.join(", "))
-                    });
+                    let status = word.len() == 3 && word.bytes().all(|b| b.is_ascii_digit());
+                    let help = match did_you_mean(&word, words) {
+                        Some(h) => h,
+                        None if status && word.starts_with('5') => {
+                            format!("`5xx` covers {word} and every other 5xx answer")
+                        }
+                        None => format!("failures that can be retried: {}", words.join(", ")),
+                    };
                     self.diags.push(
                         Diagnostic::error(
                             "unknown-retry-class",
@@ -349,5 +357,218 @@ impl Lower<'_> {
             wf.retry = df.take("retry").and_then(|r| self.retry(r));
             self.finish(df, "`defaults`", &["retry"], &[]);
         }
+    }
+}
+
+/// The hover of a retry policy or a timeout at `offset`: what it does, in words.
+pub(crate) fn hover(module: &ir::Module, offset: usize) -> Option<crate::analysis::Hover> {
+    let at =
+        |span: wflow_grammar::Span| span.start <= offset && offset <= span.end && span.len() > 0;
+    for wf in &module.workflows {
+        if let Some(t) = wf.timeout.filter(|t| at(t.span)) {
+            let markdown = format!(
+                "`timeout {}`: the run fails if it has not finished {} after it started",
+                t.text(),
+                t.text()
+            );
+            return Some(crate::analysis::Hover {
+                span: t.span,
+                markdown,
+            });
+        }
+        let policies = wf
+            .retry
+            .iter()
+            .chain(wf.nodes.iter().filter_map(|n| n.retry.as_ref()));
+        if let Some(r) = policies.into_iter().find(|r| at(r.span)) {
+            return Some(crate::analysis::Hover {
+                span: r.span,
+                markdown: retry_words(r),
+            });
+        }
+        for n in &wf.nodes {
+            if let Some(t) = n.timeout.filter(|t| at(t.span)) {
+                let then = match &n.on_timeout {
+                    Some(OnTimeout::Continue) => {
+                        "then the node succeeds with `{\"timeout\": true}`".to_string()
+                    }
+                    Some(OnTimeout::Outlet(o)) => format!("then it takes outlet `{}`", o.value),
+                    _ => "then the node fails".to_string(),
+                };
+                let what = match n.config {
+                    ir::NodeConfig::Input(_) => "the approval waits for responses",
+                    _ => "each attempt may take",
+                };
+                let markdown = format!("`timeout {}`: {what} {}; {then}", t.text(), t.text());
+                return Some(crate::analysis::Hover {
+                    span: t.span,
+                    markdown,
+                });
+            }
+        }
+    }
+    None
+}
+
+/// A retry policy in words, with its first waits.
+fn retry_words(r: &Retry) -> String {
+    let waits: Vec<String> = (1..r.attempts.min(6))
+        .map(|a| {
+            ir::Duration {
+                ms: r.delay_ms(a),
+                span: r.span,
+            }
+            .text()
+        })
+        .collect();
+    let on: Vec<&str> = r.on.iter().map(|c| c.word()).collect();
+    format!(
+        "**retry**: {} attempts in all, on {}\n\nwaits: {}{}{}; a `Retry-After` answer sets the wait, up to {}. Every attempt keeps the node run's Idempotency-Key.",
+        r.attempts,
+        on.join(", "),
+        if waits.is_empty() {
+            "none".to_string()
+        } else {
+            waits.join(", ")
+        },
+        if r.attempts > 6 { ", ..." } else { "" },
+        if r.jitter {
+            " (each drawn between half and all of it)"
+        } else {
+            ""
+        },
+        ir::Duration {
+            ms: r.cap_ms(),
+            span: r.span
+        }
+        .text(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::export::{PortSchema, export};
+    use crate::ir::{Backoff, OnTimeout, RetryOn};
+    use crate::{Severity, Syntax, check_source};
+
+    const SRC: &str = r#"workflow w "W" {
+  timeout 1h30m
+  defaults { retry 4 }
+  form trigger "Go" { permissions { roles ["Member"] } }
+  webhook a "A" {
+    url "https://a.example.com"
+    timeout 500ms
+    on_timeout continue
+    retry { attempts 5; backoff fixed 2s max 1m jitter; on [connect, 429] }
+  }
+  kafka k "K" { payload { x: 1 } }
+  approval ok "OK" { button yes "Yes" PRIMARY; button no "No"; timeout 24h; on_timeout no }
+  flow { trigger -> a -> k -> ok }
+}
+"#;
+
+    #[test]
+    fn lowers_retries_timeouts_and_the_workflow_defaults() {
+        let checked = check_source(SRC, Syntax::Wflow);
+        assert!(checked.diagnostics.is_empty(), "{:?}", checked.diagnostics);
+        let wf = &checked.module.workflows[0];
+        assert_eq!(wf.timeout.map(|t| t.ms), Some(5_400_000));
+        let a = wf.node("a").expect("a");
+        let r = a.retry.as_ref().expect("retry");
+        assert_eq!(
+            (r.attempts, r.backoff, r.delay.ms),
+            (5, Backoff::Fixed, 2_000)
+        );
+        assert_eq!((r.max.map(|m| m.ms), r.jitter), (Some(60_000), true));
+        assert_eq!(r.on, [RetryOn::Connect, RetryOn::TooManyRequests]);
+        assert_eq!(a.timeout.map(|t| t.ms), Some(500));
+        assert_eq!(a.on_timeout, Some(OnTimeout::Continue));
+        // The workflow's default applies to action nodes without their own policy only.
+        let k = wf.node("k").expect("k");
+        assert_eq!(wf.retry_of(k).map(|r| r.attempts), Some(4));
+        let ok = wf.node("ok").expect("ok");
+        assert!(wf.retry_of(ok).is_none());
+        assert!(matches!(&ok.on_timeout, Some(OnTimeout::Outlet(o)) if o.value == "no"));
+    }
+
+    #[test]
+    fn fmt_keeps_them_and_reads_back_the_same() {
+        let checked = check_source(SRC, Syntax::Wflow);
+        let printed = crate::print::print(&checked.module, &[], SRC);
+        let again = check_source(&printed, Syntax::Wflow);
+        assert!(
+            again.diagnostics.is_empty(),
+            "{printed}\n{:?}",
+            again.diagnostics
+        );
+        let json = |m: &crate::ir::Module| serde_json::to_value(m).expect("json");
+        assert_eq!(json(&again.module), json(&checked.module), "{printed}");
+        assert!(printed.contains("timeout 1h30m"), "{printed}");
+        assert!(printed.contains("defaults { retry 4 }"), "{printed}");
+    }
+
+    #[test]
+    fn export_refuses_each_by_name_but_a_webhooks_on_timeout() {
+        let checked = check_source(SRC, Syntax::Wflow);
+        let errors = export(&checked.module.workflows[0], PortSchema::Newest).expect_err("refused");
+        let messages: Vec<&str> = errors.iter().map(|d| d.message.as_str()).collect();
+        for what in [
+            "the run's `timeout` of workflow `w`",
+            "`defaults { retry }` of workflow `w`",
+            "`retry` of node `a`",
+            "`timeout` of node `a`",
+            "`timeout` of node `ok`",
+            "`on_timeout` of node `ok`",
+        ] {
+            assert!(
+                messages.iter().any(|m| m.starts_with(what)),
+                "{what}: {messages:?}"
+            );
+        }
+        assert!(
+            !messages
+                .iter()
+                .any(|m| m.starts_with("`on_timeout` of node `a`"))
+        );
+        let hover = |needle: &str| {
+            let at = SRC.find(needle).expect("in the source") + 1;
+            crate::analysis::hover(&checked.module, at, chrono::Utc::now()).map(|h| h.markdown)
+        };
+        let retry = hover("{ attempts 5").expect("hover on retry");
+        assert!(
+            retry.contains("5 attempts in all, on connect, 429"),
+            "{retry}"
+        );
+        assert!(retry.contains("waits: 2s, 2s, 2s, 2s"), "{retry}");
+        let timeout = hover("24h").expect("hover on timeout");
+        assert!(timeout.contains("then it takes outlet `no`"), "{timeout}");
+        assert!(errors.iter().all(|d| d.primary.span.len() > 0));
+        let plain = "workflow w \"W\" {\n  form trigger \"Go\" {}\n  webhook a \"A\" { url \"https://a.example.com\"; on_timeout continue }\n  flow { trigger -> a }\n}\n";
+        let checked = check_source(plain, Syntax::Wflow);
+        let out = export(&checked.module.workflows[0], PortSchema::Newest).expect("exported");
+        assert_eq!(out["nodes"][1]["config"]["onTimeout"], "continue");
+    }
+
+    #[test]
+    fn port_json_cannot_carry_them() {
+        let src = r#"{"identifier": "w", "timeout": "1h", "nodes": [
+  {"identifier": "trigger", "config": {"type": "SELF_SERVE_TRIGGER", "userInputs": {"properties": {}}}},
+  {"identifier": "a", "config": {"type": "WEBHOOK", "url": "https://a", "onTimeout": "continue", "retry": 3}},
+  {"identifier": "k", "config": {"type": "KAFKA", "payload": {}, "onTimeout": "continue"}}],
+  "connections": [{"sourceIdentifier": "trigger", "targetIdentifier": "a"}, {"sourceIdentifier": "a", "targetIdentifier": "k"}]}"#;
+        let checked = check_source(src, Syntax::Json);
+        let extensions: Vec<&str> = checked
+            .diagnostics
+            .iter()
+            .filter(|d| d.severity == Severity::Warning && d.message.contains("wflow extension"))
+            .map(|d| d.message.as_str())
+            .collect();
+        assert_eq!(extensions.len(), 3, "{:?}", checked.diagnostics);
+        let wf = &checked.module.workflows[0];
+        assert!(wf.timeout.is_none());
+        let a = wf.node("a").expect("a");
+        assert!(a.retry.is_none());
+        assert_eq!(a.on_timeout, Some(OnTimeout::Continue));
+        assert!(wf.node("k").expect("k").on_timeout.is_none());
     }
 }
