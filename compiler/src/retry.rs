@@ -363,7 +363,7 @@ impl Lower<'_> {
 /// The hover of a retry policy or a timeout at `offset`: what it does, in words.
 pub(crate) fn hover(module: &ir::Module, offset: usize) -> Option<crate::analysis::Hover> {
     let at =
-        |span: wflow_grammar::Span| span.start <= offset && offset <= span.end && span.len() > 0;
+        |span: wflow_grammar::Span| span.start <= offset && offset <= span.end && !span.is_empty();
     for wf in &module.workflows {
         if let Some(t) = wf.timeout.filter(|t| at(t.span)) {
             let markdown = format!(
@@ -542,7 +542,7 @@ mod tests {
         assert!(retry.contains("waits: 2s, 2s, 2s, 2s"), "{retry}");
         let timeout = hover("24h").expect("hover on timeout");
         assert!(timeout.contains("then it takes outlet `no`"), "{timeout}");
-        assert!(errors.iter().all(|d| d.primary.span.len() > 0));
+        assert!(errors.iter().all(|d| !d.primary.span.is_empty()));
         let plain = "workflow w \"W\" {\n  form trigger \"Go\" {}\n  webhook a \"A\" { url \"https://a.example.com\"; on_timeout continue }\n  flow { trigger -> a }\n}\n";
         let checked = check_source(plain, Syntax::Wflow);
         let out = export(&checked.module.workflows[0], PortSchema::Newest).expect("exported");

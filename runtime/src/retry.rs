@@ -142,7 +142,9 @@ impl Engine {
         let retry = plan.workflow.retry_of(node);
         if let Some(next) = rec.attempts.last().and_then(|a| a.next_at.clone()) {
             // Resumed during a backoff: wait out what is left of it.
-            tokio::time::sleep(until(&next)).await;
+            if self.back_off(&rec.run_id, until(&next)).await? {
+                return Ok(Done::cancelled());
+            }
         }
         loop {
             let attempt = rec.attempts.len() as u32 + 1;
@@ -200,10 +202,30 @@ impl Engine {
             });
             rec.updated_at = stamp(at);
             st.put(rec.clone());
-            if self.flush(st).await?.cancel_requested {
+            if self.flush(st).await?.cancel_requested || self.back_off(&rec.run_id, delay).await? {
                 return Ok(Done::cancelled());
             }
-            tokio::time::sleep(delay).await;
+        }
+    }
+
+    /// Waits `delay` between attempts; says whether cancelling the run was requested
+    /// meanwhile (looked at every second).
+    async fn back_off(&self, run_id: &str, delay: Duration) -> Result<bool, Error> {
+        let end = tokio::time::Instant::now() + delay;
+        loop {
+            let now = tokio::time::Instant::now();
+            if now >= end {
+                return Ok(false);
+            }
+            tokio::time::sleep((end - now).min(Duration::from_secs(1))).await;
+            if self
+                .store
+                .run(run_id)
+                .await?
+                .is_some_and(|r| r.cancel_requested)
+            {
+                return Ok(true);
+            }
         }
     }
 
