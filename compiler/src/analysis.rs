@@ -245,6 +245,9 @@ pub fn hover(module: &Module, offset: usize, now: chrono::DateTime<chrono::Utc>)
             }
         }
     }
+    if let Some(h) = crate::retry::hover(module, offset) {
+        return Some(h);
+    }
     let typed = crate::dataflow::type_at(module, &crate::catalog::Catalog::new(Vec::new()), offset);
     let node = node_hover(module, offset);
     match (typed, node) {
@@ -410,6 +413,8 @@ pub fn completions(module: &Module, src: &str, offset: usize) -> Vec<Completion>
                     "description",
                     "category",
                     "allow_anyone_to_view_runs",
+                    "timeout",
+                    "defaults",
                 ]
                 .map(|w| Completion {
                     label: w.into(),

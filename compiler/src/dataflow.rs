@@ -339,21 +339,25 @@ impl<'a> Ctx<'a> {
             }
         };
         let mut t = Type::from_notation(&kind.output, &mut fill);
-        let (on_failure, on_timeout) = match cfg {
+        let on_failure = match cfg {
             // An unsynchronised webhook is completed through the API with any output.
             NodeConfig::Webhook(w) if w.synchronized == Some(false) => return Type::Any,
-            NodeConfig::Webhook(w) => (w.on_failure, w.on_timeout),
-            NodeConfig::Kafka(k) => (k.on_failure, None),
-            NodeConfig::UpsertEntity(u) => (u.on_failure, None),
-            NodeConfig::IntegrationAction(a) => (a.on_failure, None),
-            _ => (None, None),
+            NodeConfig::Webhook(w) => w.on_failure,
+            NodeConfig::Kafka(k) => k.on_failure,
+            NodeConfig::UpsertEntity(u) => u.on_failure,
+            NodeConfig::IntegrationAction(a) => a.on_failure,
+            _ => None,
         };
+        let on_timeout = node.on_timeout.as_ref();
         if let Type::Object(o) = &mut t {
             if on_failure == Some(ir::OnFailure::Continue) {
                 let err = Type::object(vec![("message".into(), Type::String)]);
                 o.fields.push(("error".into(), err.nullable()));
             }
-            if on_timeout == Some(ir::OnTimeout::Continue) {
+            if matches!(
+                on_timeout,
+                Some(ir::OnTimeout::Continue | ir::OnTimeout::Outlet(_))
+            ) {
                 o.fields.push(("timeout".into(), Type::Bool.nullable()));
             }
         }

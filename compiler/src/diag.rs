@@ -322,6 +322,22 @@ pub const CODES: &[(&str, &str)] = &[
     ),
     ("unknown-relation", "a relation the blueprint does not have"),
     (
+        "invalid-duration",
+        "a duration that is not whole numbers with units (`30s`, `1h30m`), is 0 or is over 30 days",
+    ),
+    (
+        "retry-out-of-range",
+        "retry `attempts` outside 1 to 100, or a backoff `max` shorter than its first wait",
+    ),
+    (
+        "unknown-retry-class",
+        "a retry `on` class other than connect, timeout, 5xx and 429",
+    ),
+    (
+        "retry-not-allowed",
+        "`retry`, `timeout` or `on_timeout` on a node that cannot retry or time out",
+    ),
+    (
         "not-a-timer",
         "a TIMER_EXPIRED trigger on a property that is not a timer",
     ),

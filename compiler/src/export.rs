@@ -9,6 +9,7 @@ use serde_json::{Map, Value as J, json};
 
 use crate::diag::Diagnostic;
 use crate::ir::{self, Name, NodeConfig, Value};
+use wflow_grammar::Span;
 
 /// Which generation of Port's workflow schema to write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -144,6 +145,13 @@ fn validations(list: &[ir::Validation]) -> J {
 
 impl Exporter {
     fn workflow(&mut self, wf: &ir::Workflow) -> J {
+        let owner = format!("workflow `{}`", wf.identifier.value);
+        if let Some(t) = &wf.timeout {
+            self.beyond_port_at(t.span, "the run's `timeout`", &owner);
+        }
+        if let Some(r) = &wf.retry {
+            self.beyond_port_at(r.span, "`defaults { retry }`", &owner);
+        }
         let nodes: Vec<J> = wf.nodes.iter().map(|n| self.node(wf, n)).collect();
         let connections: Vec<J> = wf.connections.iter().map(|c| self.connection(c)).collect();
         let metadata = wf.title.is_some()
@@ -204,6 +212,7 @@ impl Exporter {
         put_name(&mut m, "icon", n.icon.as_ref());
         put_name(&mut m, "description", n.description.as_ref());
         m.insert("config".into(), self.config(n));
+        self.node_policy(n);
         put(&mut m, "variables", n.variables.as_deref().map(pairs));
         if !n.links.is_empty() {
             let links = n.links.iter().map(|l| J::String(l.text.clone())).collect();
@@ -280,14 +289,12 @@ impl Exporter {
                 put(&mut m, "body", w.body.as_ref().map(Value::to_json));
                 put_bool(&mut m, "synchronized", w.synchronized);
                 put_bool(&mut m, "agent", w.agent);
-                let timeout = w.on_timeout.map(|t| match t {
-                    ir::OnTimeout::Fail => "fail",
-                    ir::OnTimeout::Continue => "continue",
-                });
-                put(&mut m, "onTimeout", timeout.map(|t| J::String(t.into())));
+                if let Some(t @ (ir::OnTimeout::Fail | ir::OnTimeout::Continue)) = &n.on_timeout {
+                    m.insert("onTimeout".into(), J::String(t.word().into()));
+                }
                 on_failure(&mut m, w.on_failure);
                 if let Some(schema) = &w.response_schema {
-                    self.beyond_port(
+                    self.extension(
                         n,
                         "`response_schema`",
                         &mut m,
@@ -417,31 +424,57 @@ impl Exporter {
         J::Object(m)
     }
 
-    /// A wflow extension on node `n` that Port's JSON has no field for: written as `key` when
+    /// A wflow extension on node `n` that Port's JSON reader takes as `key`: written when
     /// extensions are kept, else reported.
-    fn beyond_port(
-        &mut self,
-        n: &ir::Node,
-        what: &str,
-        m: &mut Map<String, J>,
-        key: &str,
-        value: J,
-    ) {
+    fn extension(&mut self, n: &ir::Node, what: &str, m: &mut Map<String, J>, key: &str, value: J) {
         if self.keep_extensions {
             m.insert(key.into(), value);
+        } else {
+            self.beyond_port(n, what);
+        }
+    }
+
+    /// Reports a wflow extension on node `n` that Port's JSON has no field for.
+    fn beyond_port(&mut self, n: &ir::Node, what: &str) {
+        let owner = format!("node `{}`", n.identifier.value);
+        self.beyond_port_at(n.identifier.span, what, &owner);
+    }
+
+    /// Reports a wflow extension of `owner`, written at `span` (left out when extensions are
+    /// kept: Port's JSON reader has no field for it).
+    fn beyond_port_at(&mut self, span: Span, what: &str, owner: &str) {
+        if self.keep_extensions {
             return;
         }
         self.errors.push(
             Diagnostic::error(
                 "invalid-value",
-                n.identifier.span,
-                format!(
-                    "{what} of node `{}` is a wflow extension that Port's JSON cannot hold",
-                    n.identifier.value
-                ),
+                span,
+                format!("{what} of {owner} is a wflow extension that Port's JSON cannot hold"),
             )
             .help("remove it before exporting; Port would reject or drop it"),
         );
+    }
+
+    /// Refuses a node's retries and timeouts, but a webhook's `onTimeout` (Port has it).
+    fn node_policy(&mut self, n: &ir::Node) {
+        let owner = format!("node `{}`", n.identifier.value);
+        if let Some(r) = &n.retry {
+            self.beyond_port_at(r.span, "`retry`", &owner);
+        }
+        if let Some(t) = &n.timeout {
+            self.beyond_port_at(t.span, "`timeout`", &owner);
+        }
+        let port_has = matches!(n.config, NodeConfig::Webhook(_))
+            && matches!(
+                n.on_timeout,
+                Some(ir::OnTimeout::Fail | ir::OnTimeout::Continue)
+            );
+        match &n.on_timeout {
+            Some(ir::OnTimeout::Outlet(o)) => self.beyond_port_at(o.span, "`on_timeout`", &owner),
+            Some(_) if !port_has => self.beyond_port(n, "`on_timeout`"),
+            _ => {}
+        }
     }
 
     /// An integration action; GitHub dispatches are converted to the target schema's shape.

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use wflow_grammar::{OffsetMap, Span};
 
 /// The version of the IR's shape; stored with every compiled module.
-pub const IR_VERSION: u32 = 1;
+pub const IR_VERSION: u32 = 2;
 
 /// The workflows of one source file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -32,6 +32,13 @@ pub struct Workflow {
     pub category: Option<Name>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allow_anyone_to_view_runs: Option<bool>,
+    /// wflow extension: how long a run may take (`timeout 2h`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<Duration>,
+    /// wflow extension: the retry policy of action nodes that declare none
+    /// (`defaults { retry { ... } }`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry: Option<Retry>,
     pub nodes: Vec<Node>,
     pub connections: Vec<Connection>,
     /// A Port JSON fragment (nodes without a workflow around them): whole-workflow rules such
@@ -53,6 +60,13 @@ impl Workflow {
     /// The node with identifier `id`.
     pub fn node(&self, id: &str) -> Option<&Node> {
         self.nodes.iter().find(|n| n.identifier.value == id)
+    }
+
+    /// The retry policy of `node`: its own, else the workflow's default for action nodes.
+    pub fn retry_of<'a>(&'a self, node: &'a Node) -> Option<&'a Retry> {
+        node.retry
+            .as_ref()
+            .or_else(|| self.retry.as_ref().filter(|_| node.config.is_action()))
     }
 }
 
@@ -110,6 +124,15 @@ pub struct Node {
     pub links: Vec<Template>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verbose: Option<bool>,
+    /// wflow extension: how an action node retries its failures.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry: Option<Retry>,
+    /// wflow extension: how long each attempt of an action, or an approval's wait, may take.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<Duration>,
+    /// What happens when the node times out (Port's `onTimeout` of webhooks, for every kind).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_timeout: Option<OnTimeout>,
     #[serde(skip)]
     pub span: Span,
 }
@@ -162,6 +185,11 @@ impl NodeConfig {
         )
     }
 
+    /// Whether this node acts on the outside world or the catalog (and so may retry).
+    pub fn is_action(&self) -> bool {
+        !self.is_trigger() && !self.has_outlets()
+    }
+
     /// Whether connections out of this node name an outlet.
     pub fn has_outlets(&self) -> bool {
         matches!(self, NodeConfig::Condition(_) | NodeConfig::Input(_))
@@ -176,12 +204,214 @@ pub enum OnFailure {
     Continue,
 }
 
-/// What a webhook does when it times out.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+/// What a node does when it times out: an action fails or continues with `{"timeout": true}`;
+/// an approval fails or takes one of its outlets.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OnTimeout {
     Fail,
     Continue,
+    Outlet(Name),
+}
+
+impl OnTimeout {
+    /// `fail`, `continue` or the outlet's identifier.
+    pub fn word(&self) -> &str {
+        match self {
+            OnTimeout::Fail => "fail",
+            OnTimeout::Continue => "continue",
+            OnTimeout::Outlet(o) => &o.value,
+        }
+    }
+}
+
+impl Serialize for OnTimeout {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.word())
+    }
+}
+
+impl<'de> Deserialize<'de> for OnTimeout {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<OnTimeout, D::Error> {
+        Ok(match String::deserialize(d)?.as_str() {
+            "fail" => OnTimeout::Fail,
+            "continue" => OnTimeout::Continue,
+            other => OnTimeout::Outlet(Name::new(other, Span::default())),
+        })
+    }
+}
+
+/// A length of time (`500ms`, `30s`, `5m`, `24h`, `1h30m`), serialised as milliseconds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Duration {
+    pub ms: u64,
+    pub span: Span,
+}
+
+impl Duration {
+    /// The longest duration accepted: 30 days.
+    pub const MAX_MS: u64 = 30 * 24 * 3_600_000;
+
+    /// Parses `text`: one or more `<digits><unit>`, units `ms`, `s`, `m`, `h`, `d`. `None`
+    /// when it is not one, is zero or is over [`Duration::MAX_MS`].
+    pub fn parse(text: &str, span: Span) -> Option<Duration> {
+        let mut ms: u64 = 0;
+        let mut rest = text;
+        while !rest.is_empty() {
+            let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+            let n: u64 = rest.get(..digits)?.parse().ok()?;
+            rest = &rest[digits..];
+            let (unit, len) = [
+                ("ms", 1),
+                ("s", 1_000),
+                ("m", 60_000),
+                ("h", 3_600_000),
+                ("d", 86_400_000),
+            ]
+            .into_iter()
+            .find(|(u, _)| rest.starts_with(u))
+            .map(|(u, f)| (f, u.len()))?;
+            rest = &rest[len..];
+            ms = ms.checked_add(n.checked_mul(unit)?)?;
+        }
+        (ms > 0 && ms <= Duration::MAX_MS).then_some(Duration { ms, span })
+    }
+
+    /// The canonical text: `1h30m`, `48h`, `500ms`.
+    pub fn text(&self) -> String {
+        let mut out = String::new();
+        let mut left = self.ms;
+        for (unit, size) in [("h", 3_600_000), ("m", 60_000), ("s", 1_000), ("ms", 1)] {
+            if left >= size {
+                out.push_str(&format!("{}{unit}", left / size));
+                left %= size;
+            }
+        }
+        out
+    }
+
+    /// As a standard duration.
+    pub fn std(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.ms)
+    }
+}
+
+impl Serialize for Duration {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(self.ms)
+    }
+}
+
+impl<'de> Deserialize<'de> for Duration {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        u64::deserialize(d).map(|ms| Duration {
+            ms,
+            span: Span::default(),
+        })
+    }
+}
+
+/// wflow extension: how an action node retries (`retry { attempts 5; backoff exponential 1s
+/// max 30s jitter; on [connect, timeout, 5xx, 429] }`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Retry {
+    /// Attempts in all, the first included.
+    pub attempts: u32,
+    pub backoff: Backoff,
+    /// The wait after the first failed attempt.
+    pub delay: Duration,
+    /// The longest wait, `Retry-After` included.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<Duration>,
+    /// Each wait is drawn between half of it and all of it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub jitter: bool,
+    /// The failures that are retried.
+    pub on: Vec<RetryOn>,
+    #[serde(skip)]
+    pub span: Span,
+}
+
+impl Retry {
+    /// Attempts when the policy names none.
+    pub const DEFAULT_ATTEMPTS: u32 = 3;
+    /// The most attempts a policy may declare.
+    pub const MAX_ATTEMPTS: u32 = 100;
+    /// The wait after the first failure when the policy names none.
+    pub const DEFAULT_DELAY_MS: u64 = 1_000;
+    /// The longest wait when the policy names no `max`.
+    pub const DEFAULT_MAX_MS: u64 = 300_000;
+
+    /// Whether everything but `attempts` is the default (printed `retry N`).
+    pub fn is_default_but_attempts(&self) -> bool {
+        self.backoff == Backoff::Exponential
+            && self.delay.ms == Retry::DEFAULT_DELAY_MS
+            && self.max.is_none()
+            && !self.jitter
+            && self.on.len() == RetryOn::ALL.len()
+    }
+
+    /// The longest wait.
+    pub fn cap_ms(&self) -> u64 {
+        self.max
+            .map_or(Retry::DEFAULT_MAX_MS.max(self.delay.ms), |m| m.ms)
+    }
+
+    /// The wait after failed attempt `attempt` (1-based), before jitter.
+    pub fn delay_ms(&self, attempt: u32) -> u64 {
+        let base = match self.backoff {
+            Backoff::Fixed => self.delay.ms,
+            Backoff::Exponential => self.delay.ms.saturating_mul(
+                1u64.checked_shl(attempt.saturating_sub(1))
+                    .unwrap_or(u64::MAX),
+            ),
+        };
+        base.min(self.cap_ms())
+    }
+}
+
+/// How waits grow between attempts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backoff {
+    Fixed,
+    Exponential,
+}
+
+/// A class of failures that may be retried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RetryOn {
+    /// The connection could not be made.
+    #[serde(rename = "connect")]
+    Connect,
+    /// The attempt took longer than its timeout.
+    #[serde(rename = "timeout")]
+    Timeout,
+    /// An HTTP 5xx answer.
+    #[serde(rename = "5xx")]
+    ServerError,
+    /// HTTP 429 Too Many Requests.
+    #[serde(rename = "429")]
+    TooManyRequests,
+}
+
+impl RetryOn {
+    /// Every class, as written.
+    pub const ALL: [(&'static str, RetryOn); 4] = [
+        ("connect", RetryOn::Connect),
+        ("timeout", RetryOn::Timeout),
+        ("5xx", RetryOn::ServerError),
+        ("429", RetryOn::TooManyRequests),
+    ];
+
+    /// The class as written.
+    pub fn word(self) -> &'static str {
+        match self {
+            RetryOn::Connect => "connect",
+            RetryOn::Timeout => "timeout",
+            RetryOn::ServerError => "5xx",
+            RetryOn::TooManyRequests => "429",
+        }
+    }
 }
 
 /// `SELF_SERVE_TRIGGER`: a form a person (or an agent) fills in.
@@ -403,8 +633,6 @@ pub struct Webhook {
     pub synchronized: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub agent: Option<bool>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub on_timeout: Option<OnTimeout>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub on_failure: Option<OnFailure>,
     /// A wflow extension: the JSON Schema of `response.data`, which types what later nodes read.

@@ -25,6 +25,7 @@ pub mod jq_types;
 mod port;
 pub mod preflight;
 pub mod print;
+mod retry;
 pub mod rules;
 pub mod suggest;
 pub mod types;

@@ -8,6 +8,7 @@ use wflow_grammar::ast::{Key, Value, ValueKind};
 
 use crate::diag::{Diagnostic, Severity};
 use crate::ir::{self, Name, Template};
+use crate::retry::Policy;
 use crate::suggest::did_you_mean;
 use crate::wflow::snake;
 
@@ -28,18 +29,23 @@ pub(crate) struct Lower<'a> {
 }
 
 /// An object being read field by field; what is never taken is reported as unknown.
-struct Fields<'v> {
+pub(crate) struct Fields<'v> {
     members: &'v [(Key, Value)],
     used: Vec<bool>,
 }
 
 impl<'v> Fields<'v> {
-    fn take(&mut self, name: &str) -> Option<&'v Value> {
+    pub(crate) fn take(&mut self, name: &str) -> Option<&'v Value> {
+        self.take_entry(name).map(|(_, v)| v)
+    }
+
+    /// The field `name` with its key.
+    pub(crate) fn take_entry(&mut self, name: &str) -> Option<(&'v Key, &'v Value)> {
         let i = self.members.iter().position(|(k, _)| k.name == name)?;
         if let Some(u) = self.used.get_mut(i) {
             *u = true;
         }
-        self.members.get(i).map(|(_, v)| v)
+        self.members.get(i).map(|(k, v)| (k, v))
     }
 
     fn take_any(&mut self, names: &[&str]) -> Option<&'v Value> {
@@ -80,7 +86,7 @@ impl Lower<'_> {
     }
 
     /// The field's name as the user wrote it.
-    fn display(&self, k: &Key) -> String {
+    pub(crate) fn display(&self, k: &Key) -> String {
         match self.syntax {
             Syntax::Json => k.name.clone(),
             Syntax::Wflow => self
@@ -91,7 +97,7 @@ impl Lower<'_> {
     }
 
     /// A Port field name in the current syntax.
-    fn spell(&self, port: &str) -> String {
+    pub(crate) fn spell(&self, port: &str) -> String {
         match self.syntax {
             Syntax::Json => port.to_string(),
             Syntax::Wflow => wflow_stdlib::get()
@@ -103,7 +109,7 @@ impl Lower<'_> {
         }
     }
 
-    fn fields<'v>(&mut self, v: &'v Value, what: &str) -> Option<Fields<'v>> {
+    pub(crate) fn fields<'v>(&mut self, v: &'v Value, what: &str) -> Option<Fields<'v>> {
         match &v.kind {
             ValueKind::Object(members) => Some(Fields {
                 members,
@@ -118,7 +124,7 @@ impl Lower<'_> {
 
     /// Reports the fields nobody took. `known` are Port names; `wflow_names` their `.wflow`
     /// spellings where they differ from `snake(port)`.
-    fn finish(&mut self, f: Fields, what: &str, known: &[&str], wflow_names: &[&str]) {
+    pub(crate) fn finish(&mut self, f: Fields, what: &str, known: &[&str], wflow_names: &[&str]) {
         let severity = match self.syntax {
             Syntax::Json => Severity::Warning,
             Syntax::Wflow => Severity::Error,
@@ -161,7 +167,7 @@ impl Lower<'_> {
         }
     }
 
-    fn wrong_type(&mut self, v: &Value, expected: &str, what: &str) {
+    pub(crate) fn wrong_type(&mut self, v: &Value, expected: &str, what: &str) {
         let d = Diagnostic::error(
             "wrong-type",
             v.span,
@@ -191,7 +197,7 @@ impl Lower<'_> {
         });
     }
 
-    fn name(&mut self, v: &Value, what: &str) -> Option<Name> {
+    pub(crate) fn name(&mut self, v: &Value, what: &str) -> Option<Name> {
         match &v.kind {
             ValueKind::Str(s) => Some(Name::new(s.value.clone(), s.span)),
             _ => {
@@ -231,7 +237,7 @@ impl Lower<'_> {
         v.and_then(|v| self.template(v, what))
     }
 
-    fn bool(&mut self, v: Option<&Value>, what: &str) -> Option<bool> {
+    pub(crate) fn bool(&mut self, v: Option<&Value>, what: &str) -> Option<bool> {
         match v.map(|v| (&v.kind, v)) {
             Some((ValueKind::Bool(b), _)) => Some(*b),
             Some((_, v)) => {
@@ -370,7 +376,12 @@ impl Lower<'_> {
         }
     }
 
-    fn one_of(&mut self, v: Option<&Value>, allowed: &[&str], what: &str) -> Option<Name> {
+    pub(crate) fn one_of(
+        &mut self,
+        v: Option<&Value>,
+        allowed: &[&str],
+        what: &str,
+    ) -> Option<Name> {
         let n = self.opt_name(v, what)?;
         if !allowed.contains(&n.value.as_str()) {
             let help = did_you_mean(&n.value, allowed.iter().copied())
@@ -514,6 +525,7 @@ impl Lower<'_> {
             ..Default::default()
         };
         let _read_only_id = f.take("id");
+        self.workflow_policy(&mut f, &mut wf);
         match f.take("nodes") {
             Some(Value {
                 kind: ValueKind::Array(nodes),
@@ -554,6 +566,8 @@ impl Lower<'_> {
             "nodes",
             "connections",
             "id",
+            "timeout",
+            "defaults",
         ];
         self.finish(
             f,
@@ -565,6 +579,8 @@ impl Lower<'_> {
                 "description",
                 "category",
                 "allow_anyone_to_view_runs",
+                "timeout",
+                "defaults",
             ],
         );
         Some(wf)
@@ -649,8 +665,12 @@ impl Lower<'_> {
             None => Vec::new(),
         };
         let verbose = self.bool(f.take("verbose"), "`verbose`");
+        let mut policy = Policy::default();
         let config = match f.take("config") {
-            Some(c) => self.config(c),
+            Some(c) => self.config(c).map(|(c, p)| {
+                policy = p;
+                c
+            }),
             None => {
                 let span = identifier.as_ref().map_or(v.span, |i| i.span);
                 let help = if v.get("type").is_some() {
@@ -690,11 +710,14 @@ impl Lower<'_> {
             variables,
             links,
             verbose,
+            retry: policy.retry,
+            timeout: policy.timeout,
+            on_timeout: policy.on_timeout,
             span: v.span,
         })
     }
 
-    fn config(&mut self, v: &Value) -> Option<ir::NodeConfig> {
+    fn config(&mut self, v: &Value) -> Option<(ir::NodeConfig, Policy)> {
         let lib = wflow_stdlib::get();
         let mut f = self.fields(v, "a node's config")?;
         let ty = f.take("type");
@@ -772,6 +795,7 @@ impl Lower<'_> {
         // what it lacks is most likely in the unreadable text: those reports are dropped.
         let mark = self.diags.len();
         let config = self.kind_config(&kind.type_name, &mut f, ty.span, &what);
+        let policy = self.policy(&mut f, kind, config.as_ref(), &what);
         let first = self
             .syntax_errors
             .partition_point(|e| e.start < v.span.start);
@@ -789,7 +813,7 @@ impl Lower<'_> {
         known.push("type");
         let wflow: Vec<&str> = kind.fields.iter().map(|f| f.wflow.as_str()).collect();
         self.finish(f, &what, &known, &wflow);
-        config
+        config.map(|c| (c, policy))
     }
 
     fn kind_config(
@@ -830,12 +854,6 @@ impl Lower<'_> {
                 let body = f.take("body").map(|b| self.value(b, false));
                 let synchronized = self.bool(f.take("synchronized"), "`synchronized`");
                 let agent = self.bool(f.take("agent"), "`agent`");
-                let on_timeout =
-                    match self.one_of(f.take("onTimeout"), &["fail", "continue"], "`onTimeout`") {
-                        Some(n) if n.value == "continue" => Some(ir::OnTimeout::Continue),
-                        Some(_) => Some(ir::OnTimeout::Fail),
-                        None => None,
-                    };
                 let on_failure = self.on_failure(f.take("onFailure"));
                 let response_schema = f.take("responseSchema").map(|s| self.value(s, false));
                 let Some(url) = url else {
@@ -854,7 +872,6 @@ impl Lower<'_> {
                     body,
                     synchronized,
                     agent,
-                    on_timeout,
                     on_failure,
                     response_schema,
                 })

@@ -314,6 +314,10 @@ impl Printer {
         self.text("description", wf.description.as_ref());
         self.text("category", wf.category.as_ref());
         self.flag("allow_anyone_to_view_runs", wf.allow_anyone_to_view_runs);
+        self.policy(wf.timeout, None, None);
+        if let Some(r) = &wf.retry {
+            self.block("defaults".into(), Span::default(), None, |p| p.retry(r));
+        }
         let mut first = self.lines.len() == start;
         for n in &wf.nodes {
             if !first {
@@ -395,6 +399,7 @@ impl Printer {
             n.description.as_ref(),
         );
         self.config(&n.config);
+        self.policy(n.timeout, n.on_timeout.as_ref(), n.retry.as_ref());
         if let Some(vars) = &n.variables {
             self.field("variables", &object(vars, Span::default()));
         }
@@ -427,6 +432,50 @@ impl Printer {
         self.close(Some(n.span.end));
     }
 
+    /// `timeout`, `on_timeout` and `retry` of a node (or a workflow's `timeout`).
+    fn policy(
+        &mut self,
+        timeout: Option<ir::Duration>,
+        on_timeout: Option<&ir::OnTimeout>,
+        retry: Option<&ir::Retry>,
+    ) {
+        if let Some(t) = timeout {
+            self.line(format!("timeout {}", t.text()), t.span);
+        }
+        if let Some(t) = on_timeout {
+            self.line(format!("on_timeout {}", word(t.word())), Span::default());
+        }
+        if let Some(r) = retry {
+            self.retry(r);
+        }
+    }
+
+    /// `retry { attempts 3; backoff exponential 1s max 30s jitter; on [connect, 5xx] }`.
+    fn retry(&mut self, r: &ir::Retry) {
+        if r.is_default_but_attempts() {
+            self.line(format!("retry {}", r.attempts), r.span);
+            return;
+        }
+        self.block("retry".into(), r.span, None, |p| {
+            p.line(format!("attempts {}", r.attempts), Span::default());
+            let mut backoff = match r.backoff {
+                ir::Backoff::Fixed => format!("backoff fixed {}", r.delay.text()),
+                ir::Backoff::Exponential => format!("backoff exponential {}", r.delay.text()),
+            };
+            if let Some(m) = r.max {
+                backoff.push_str(&format!(" max {}", m.text()));
+            }
+            if r.jitter {
+                backoff.push_str(" jitter");
+            }
+            p.line(backoff, Span::default());
+            if r.on.len() < ir::RetryOn::ALL.len() {
+                let on: Vec<&str> = r.on.iter().map(|c| c.word()).collect();
+                p.line(format!("on [{}]", on.join(", ")), Span::default());
+            }
+        });
+    }
+
     fn config(&mut self, c: &NodeConfig) {
         match c {
             NodeConfig::SelfServeTrigger(t) => self.form_trigger(t),
@@ -444,13 +493,6 @@ impl Printer {
                 self.opt_field("body", w.body.as_ref());
                 self.flag("synchronized", w.synchronized);
                 self.flag("agent", w.agent);
-                if let Some(t) = w.on_timeout {
-                    let t = match t {
-                        ir::OnTimeout::Fail => "fail",
-                        ir::OnTimeout::Continue => "continue",
-                    };
-                    self.line(format!("on_timeout {t}"), Span::default());
-                }
                 self.on_failure(w.on_failure);
                 self.opt_field("response_schema", w.response_schema.as_ref());
             }

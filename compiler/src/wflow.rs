@@ -215,6 +215,9 @@ impl Desugar<'_> {
     /// The one value of `name value` or `name { block }`.
     fn entry_value(&mut self, e: &Entry) -> Option<Value> {
         let (args, block) = entry_parts(e);
+        if e.name.name == "backoff" && block.is_none() && !args.is_empty() {
+            return Some(self.backoff(e, &args));
+        }
         match (args.as_slice(), block) {
             ([v], None) => Some(arg_value(v)),
             ([], Some(b)) => Some(self.block_object(&b)),
@@ -241,6 +244,43 @@ impl Desugar<'_> {
                 None
             }
         }
+    }
+
+    /// `backoff exponential 1s max 30s jitter` as `{type, delay, max, jitter}`.
+    fn backoff(&mut self, e: &Entry, args: &[&Value]) -> Value {
+        let mut obj = Obj::default();
+        let mut rest = args.iter();
+        for name in ["type", "delay"] {
+            if let Some(v) = rest.next() {
+                obj.members.push((key(name, v.span), arg_value(v)));
+            }
+        }
+        while let Some(v) = rest.next() {
+            match &v.kind {
+                ValueKind::Ident(w) if w.name == "max" => match rest.next() {
+                    Some(m) => self.insert(&mut obj, key("max", w.span), arg_value(m)),
+                    None => self.diags.push(
+                        Diagnostic::error("missing-field", w.span, "`max` needs a duration")
+                            .help("write `max 30s`"),
+                    ),
+                },
+                ValueKind::Ident(w) if w.name == "jitter" => {
+                    let yes = Value {
+                        kind: ValueKind::Bool(true),
+                        span: w.span,
+                    };
+                    self.insert(&mut obj, key("jitter", w.span), yes);
+                }
+                _ => self.diags.push(
+                    Diagnostic::error("wrong-type", v.span, "unexpected value in `backoff`")
+                        .label("unexpected value")
+                        .help(
+                            "write `backoff fixed 2s` or `backoff exponential 1s max 30s jitter`",
+                        ),
+                ),
+            }
+        }
+        obj.value(e.span)
     }
 
     /// A block of `name value` entries as an object with camelCase keys.

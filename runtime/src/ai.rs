@@ -6,6 +6,7 @@
 use serde_json::{Value as Json, json};
 
 use crate::engine::{Done, Engine, log, new_id};
+use crate::retry::Failure;
 use crate::secrets::Secrets;
 
 /// The secret holding the API key (optional: local servers take none).
@@ -63,24 +64,30 @@ impl Engine {
         let resp = match req.send().await {
             Ok(r) => r,
             Err(e) if e.is_timeout() => {
-                return Done::failed(
-                    format!(
-                        "POST {url} timed out after {} s (ai.timeout_secs)",
-                        ai.timeout.as_secs_f64()
-                    ),
-                    json!({}),
-                );
+                return Done::timed_out(format!(
+                    "POST {url} timed out after {} s (ai.timeout_secs)",
+                    ai.timeout.as_secs_f64()
+                ));
             }
-            Err(e) => return Done::failed(format!("POST {url} failed: {e}"), json!({})),
+            Err(e) => {
+                return Done {
+                    failure: Failure::of_error(&e),
+                    ..Done::failed(format!("POST {url} failed: {e}"), json!({}))
+                };
+            }
         };
         let status = resp.status();
+        let failure = Failure::of_status(status, resp.headers());
         let text = resp.text().await.unwrap_or_default();
         if !status.is_success() {
             let snippet: String = text.chars().take(200).collect();
-            return Done::failed(
-                format!("POST {url} returned {status}: {snippet}"),
-                json!({}),
-            );
+            return Done {
+                failure,
+                ..Done::failed(
+                    format!("POST {url} returned {status}: {snippet}"),
+                    json!({}),
+                )
+            };
         }
         let data: Json = serde_json::from_str(&text).unwrap_or(Json::Null);
         let Some(content) = data["choices"][0]["message"]["content"].as_str() else {

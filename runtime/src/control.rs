@@ -139,6 +139,12 @@ impl Engine {
             )));
         }
         match st.nodes.get(node) {
+            Some(r) if r.status == IN_PROGRESS && crate::retry::expired(r) => Err(Error(format!(
+                "node `{node}` of run `{run_id}` stopped waiting at {}: its timeout passed; \
+                 the run goes on down its timeout path when it is next driven (`wflow serve` \
+                 does it, or `wflow runs resume {run_id}`)",
+                r.deadline.as_deref().unwrap_or("?")
+            ))),
             Some(r) if r.status == IN_PROGRESS && r.waiting => Ok(st),
             Some(r) if r.status == IN_PROGRESS => Err(Error(format!(
                 "node `{node}` of run `{run_id}` is running, not waiting; if its process died, \
@@ -206,6 +212,7 @@ impl Engine {
             rec.outlet = None;
             rec.fallback = false;
             rec.waiting = false;
+            rec.deadline = None;
             rec.updated_at = now();
             rec.completed_at = None;
             st.put(rec);

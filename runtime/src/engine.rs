@@ -11,12 +11,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value as Json, json};
-use wflow_compiler::ir::{self, Node, NodeConfig, OnFailure};
+use wflow_compiler::ir::{self, Node, NodeConfig, OnFailure, RetryOn};
 
 use crate::ai;
 use crate::jq::{Evaluator, Limits};
 use crate::kafka::{Publisher, RdKafka};
 use crate::plan::Plan;
+use crate::retry::{Failure, expired, run_deadline, run_timed_out};
 use crate::secrets::Secrets;
 use crate::settings;
 use crate::store::{LogRecord, NodeRunRecord, RunRecord, Store, Write};
@@ -222,8 +223,11 @@ pub(crate) struct Done {
     pub(crate) logs: Vec<LogRecord>,
     /// Why it failed.
     pub(crate) error: Option<String>,
-    /// A failure that fails the run whatever `onFailure` says (a condition error).
+    /// A failure that fails the run whatever `onFailure` says (a condition error, the run's
+    /// timeout).
     pub(crate) fatal: bool,
+    /// A failure a retry policy may retry.
+    pub(crate) failure: Option<Failure>,
 }
 
 impl Done {
@@ -238,6 +242,7 @@ impl Done {
             logs: Vec::new(),
             error: None,
             fatal: false,
+            failure: None,
         }
     }
 
@@ -246,6 +251,17 @@ impl Done {
         Done {
             result: CANCELLED,
             ..Done::ok(json!({}))
+        }
+    }
+
+    /// An attempt that ran out of time (`{"timeout": true}`).
+    pub(crate) fn timed_out(message: String) -> Done {
+        Done {
+            failure: Some(Failure {
+                class: RetryOn::Timeout,
+                retry_after: None,
+            }),
+            ..Done::failed(message, json!({ "timeout": true }))
         }
     }
 
@@ -476,6 +492,11 @@ impl Engine {
             let Some(node) = plan.node(&id) else {
                 return Err(Error(format!("the workflow has no node `{id}`")));
             };
+            if run_deadline(plan, &st).is_some_and(|d| d <= chrono::Utc::now()) {
+                self.finish(&mut st, FAILED, Some(run_timed_out(plan)))
+                    .await?;
+                return Ok(outcome(&st, Vec::new()));
+            }
             // An upsert reads the entity from the store: an earlier upsert's write in this
             // batch must be there first, or a second upsert of one entity would replace it.
             if matches!(node.config, NodeConfig::UpsertEntity(_))
@@ -522,6 +543,7 @@ impl Engine {
             .filter(|r| r.status == IN_PROGRESS)
             .cloned();
         let mut rec = match resumed {
+            Some(r) if r.waiting => r,
             Some(r) => {
                 st.log(log(
                     id,
@@ -546,6 +568,8 @@ impl Engine {
                     created_at: at.clone(),
                     updated_at: at,
                     completed_at: None,
+                    attempts: Vec::new(),
+                    deadline: None,
                 }
             }
         };
@@ -553,10 +577,13 @@ impl Engine {
         obs.event(&Event::Started { node });
         let t0 = Instant::now();
         let ctx = context(plan, st, &rec, secrets);
-        let done = self
-            .execute(plan, st, node, &rec, ctx.clone(), secrets)
-            .await?;
-        let mut done = done;
+        let mut done = if rec.waiting {
+            // Only a wait that is over is driven again (see `next`).
+            self.expire(plan, st, node, &rec)
+        } else {
+            self.attempts(plan, st, node, &mut rec, ctx.clone(), secrets)
+                .await?
+        };
         if done.result == SUCCESS
             && !done.waiting
             && let Some(vars) = &node.variables
@@ -596,7 +623,10 @@ impl Engine {
         rec.updated_at = at.clone();
         if done.waiting {
             rec.waiting = true;
+            rec.deadline = self.wait_deadline(plan, st, node);
         } else {
+            rec.waiting = false;
+            rec.deadline = None;
             rec.status = COMPLETED.into();
             rec.result = Some(done.result.into());
             rec.completed_at = Some(at);
@@ -650,7 +680,7 @@ impl Engine {
         Ok(After::Next)
     }
 
-    async fn execute(
+    pub(crate) async fn execute(
         &self,
         plan: &Plan,
         st: &mut State,
@@ -873,6 +903,8 @@ fn new_run(
         created_at: at.clone(),
         updated_at: at.clone(),
         completed_at: Some(at),
+        attempts: Vec::new(),
+        deadline: None,
     };
     let mut nodes = HashMap::new();
     nodes.insert(trigger.to_string(), node_run.clone());
@@ -937,7 +969,7 @@ pub(crate) fn next<'a>(plan: &'a Plan, st: &State) -> Next<'a> {
             return Next::Run(id);
         };
         if rec.status == IN_PROGRESS {
-            if rec.waiting {
+            if rec.waiting && !expired(rec) {
                 waiting.push(id.to_string());
                 continue;
             }

@@ -9,6 +9,7 @@
 //! - [`secrets`]: secret loading and redaction;
 //! - [`catalog`]: blueprints and entities;
 //! - [`report`]: runs in Port's run shape;
+//! - `retry`: attempts, their durable backoff, and timeouts;
 //! - [`server`]: `wflow serve`: the HTTP API, catalog events, schedules;
 //! - [`settings`]: `wflow.toml` and the environment (Kafka, GitHub, AI services);
 //! - [`kafka`], [`github`]: KAFKA nodes' [`kafka::Publisher`] and GitHub dispatches.
@@ -28,6 +29,7 @@ mod nodes;
 pub mod plan;
 pub mod preflight;
 pub mod report;
+mod retry;
 pub mod secrets;
 pub mod server;
 pub mod store;

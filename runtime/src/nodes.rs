@@ -3,11 +3,12 @@
 use std::time::Instant;
 
 use serde_json::{Map, Value as Json, json};
-use wflow_compiler::ir::{self, Node, OnTimeout};
+use wflow_compiler::ir::{self, Node};
 
 use crate::catalog;
 use crate::engine::{Done, Engine, Error, log, now};
 use crate::plan::Plan;
+use crate::retry::Failure;
 use crate::secrets::Secrets;
 use crate::store::{NodeRunRecord, Write};
 use crate::template::{self, Piece};
@@ -46,10 +47,10 @@ impl Engine {
                 return Done::failed(format!("`{method_name}` is not an HTTP method"), json!({}));
             }
         };
-        let mut req = self
-            .http
-            .request(method.clone(), &url)
-            .timeout(self.config.webhook_timeout);
+        let timeout = node
+            .timeout
+            .map_or(self.config.webhook_timeout, |t| t.std());
+        let mut req = self.http.request(method.clone(), &url).timeout(timeout);
         let mut has_key = false;
         for ((name, _), value) in w.headers.iter().zip(values.by_ref()) {
             let mut text = String::new();
@@ -62,7 +63,8 @@ impl Engine {
         }
         req = req
             .header("X-Wflow-Run-Id", rec.run_id.as_str())
-            .header("X-Wflow-Node-Run-Id", rec.id.as_str());
+            .header("X-Wflow-Node-Run-Id", rec.id.as_str())
+            .header("X-Wflow-Attempt", (rec.attempts.len() + 1).to_string());
         let body = if w.body.is_some() {
             values.next()
         } else {
@@ -87,23 +89,8 @@ impl Engine {
         let resp = match req.send().await {
             Ok(r) => r,
             Err(e) if e.is_timeout() => {
-                let ms = self.config.webhook_timeout.as_millis();
-                return match w.on_timeout {
-                    Some(OnTimeout::Continue) => Done {
-                        logs: vec![log(
-                            id,
-                            "WARN",
-                            format!(
-                                "{method} {shown_url} timed out after {ms} ms; continuing (onTimeout: continue)"
-                            ),
-                        )],
-                        ..Done::ok(json!({ "timeout": true }))
-                    },
-                    _ => Done::failed(
-                        format!("{method} {shown_url} timed out after {ms} ms"),
-                        json!({ "timeout": true }),
-                    ),
-                };
+                let ms = timeout.as_millis();
+                return Done::timed_out(format!("{method} {shown_url} timed out after {ms} ms"));
             }
             Err(e) => {
                 let mut msg = format!("{method} {shown_url} failed: {e}");
@@ -112,10 +99,14 @@ impl Engine {
                     msg.push_str(&format!(": {s}"));
                     src = s.source();
                 }
-                return Done::failed(secrets.redact_str(&msg), json!({}));
+                return Done {
+                    failure: Failure::of_error(&e),
+                    ..Done::failed(secrets.redact_str(&msg), json!({}))
+                };
             }
         };
         let status = resp.status();
+        let failure = Failure::of_status(status, resp.headers());
         let text = resp.text().await.unwrap_or_default();
         let data = if text.is_empty() {
             Json::Null
@@ -140,6 +131,7 @@ impl Engine {
             let snippet: String = secrets.redact_str(&text).chars().take(200).collect();
             return Done {
                 logs,
+                failure,
                 ..Done::failed(
                     format!(
                         "{method} {shown_url} returned {status}{}",

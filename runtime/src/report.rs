@@ -29,7 +29,7 @@ pub fn run_report(run: &RunRecord, nodes: &[NodeRunRecord], logs: &[LogRecord]) 
                 .filter(|l| l.node == n.node)
                 .map(|l| json!({ "logLevel": l.level, "log": l.message, "createdAt": l.at }))
                 .collect();
-            json!({
+            let mut node_run = json!({
                 "identifier": n.id,
                 "node": { "identifier": n.node },
                 "status": n.status,
@@ -39,7 +39,17 @@ pub fn run_report(run: &RunRecord, nodes: &[NodeRunRecord], logs: &[LogRecord]) 
                 "createdAt": n.created_at,
                 "updatedAt": n.updated_at,
                 "completedAt": n.completed_at,
-            })
+            });
+            // wflow extensions: the retried attempts, and when a wait or a backoff ends.
+            if let Json::Object(m) = &mut node_run {
+                if !n.attempts.is_empty() {
+                    m.insert("attempts".into(), json!(n.attempts));
+                }
+                if let Some(d) = &n.deadline {
+                    m.insert("deadline".into(), json!(d));
+                }
+            }
+            node_run
         })
         .collect();
     json!({

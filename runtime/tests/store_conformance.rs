@@ -10,7 +10,7 @@ use wflow_compiler::{Syntax, check_source};
 use wflow_runtime::control::Responded;
 use wflow_runtime::engine::{IN_PROGRESS, new_id};
 use wflow_runtime::store::{
-    EntityChange, LogRecord, NodeRunRecord, ResponseRecord, RunRecord, Write,
+    Attempt, EntityChange, LogRecord, NodeRunRecord, ResponseRecord, RunRecord, Write,
 };
 use wflow_runtime::{Config, Engine, Plan, Quiet, Secrets, Store};
 
@@ -247,6 +247,8 @@ fn node_run(run_id: &str, node: &str, seq: i64) -> NodeRunRecord {
         created_at: "2026-01-01T00:00:01Z".into(),
         updated_at: "2026-01-01T00:00:01Z".into(),
         completed_at: None,
+        attempts: Vec::new(),
+        deadline: None,
     }
 }
 
@@ -277,6 +279,15 @@ async fn runs_and_node_runs_round_trip(at: &Location) {
     cond.fallback = true;
     cond.waiting = true;
     cond.completed_at = Some("2026-01-01T00:00:02Z".into());
+    cond.attempts = vec![Attempt {
+        attempt: 1,
+        at: "2026-01-01T00:00:01Z".into(),
+        class: "5xx".into(),
+        cause: "POST http://x returned 503".into(),
+        delay_ms: 250,
+        next_at: Some("2026-01-01T00:00:01.250Z".into()),
+    }];
+    cond.deadline = Some("2026-01-01T00:00:09Z".into());
     let lines = ["first", "second", "third"].map(|m| LogRecord {
         node: "cond".into(),
         level: "INFO".into(),
@@ -731,18 +742,26 @@ async fn due_runs_are_leased_renewed_fenced_and_taken_over(at: &Location) {
     let long = std::time::Duration::from_secs(60);
     let mut waiting = node_run("r3", "gate", 1);
     waiting.waiting = true;
+    waiting.deadline = Some("2999-01-01T00:00:00.000Z".into());
+    let mut expired = node_run("r4", "gate", 1);
+    expired.waiting = true;
+    expired.deadline = Some("2026-01-01T00:00:00.000Z".into());
     store
         .apply(vec![
             Write::InsertRun(Box::new(run_record("r1", "w", "2026-01-01T00:00:00Z"))),
             Write::InsertRun(Box::new(run_record("r2", "w", "2026-01-01T00:00:01Z"))),
             Write::InsertRun(Box::new(run_record("r3", "w", "2026-01-01T00:00:02Z"))),
+            Write::InsertRun(Box::new(run_record("r4", "w", "2026-01-01T00:00:03Z"))),
             Write::PutNodeRun(Box::new(waiting)),
+            Write::PutNodeRun(Box::new(expired)),
         ])
         .await
         .expect("insert runs");
-    // Oldest first, `limit` at a time; a run merely waiting for a response is not due.
+    // Oldest first, `limit` at a time; a run merely waiting for a response is not due until
+    // its wait's deadline passes.
     assert_eq!(store.claim_due("a", long, 1).await.expect("claim"), ["r1"]);
-    assert_eq!(store.claim_due("b", long, 5).await.expect("claim"), ["r2"]);
+    assert_eq!(store.claim_due("b", long, 1).await.expect("claim"), ["r2"]);
+    assert_eq!(store.claim_due("b", long, 5).await.expect("claim"), ["r4"]);
     assert!(
         store
             .claim_due("c", long, 5)

@@ -29,6 +29,7 @@ macro_rules! bind {
             Param::Int(i) => $q.bind(*i),
             Param::Flag(b) => $q.bind(*b),
             Param::Json(j) => $q.bind(j.map(JsonArg)),
+            Param::OwnedJson(j) => $q.bind(j.clone().map(JsonArg)),
         }
     };
 }
@@ -371,6 +372,8 @@ enum Param<'w> {
     Int(i64),
     Flag(bool),
     Json(Option<&'w Json>),
+    /// JSON made for the statement (a node run's attempts).
+    OwnedJson(Option<Json>),
 }
 
 fn text(s: &str) -> Param<'_> {
@@ -436,12 +439,13 @@ fn statement(w: &Write) -> Statement<'_> {
         ),
         Write::PutNodeRun(n) => (
             "INSERT INTO node_runs (id, run_id, node, seq, status, result, output, outlet, \
-             fallback, waiting, created_at, updated_at, completed_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
+             fallback, waiting, created_at, updated_at, completed_at, attempts, deadline) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
              ON CONFLICT (id) DO UPDATE SET status = excluded.status, \
              result = excluded.result, output = excluded.output, outlet = excluded.outlet, \
              fallback = excluded.fallback, waiting = excluded.waiting, \
-             updated_at = excluded.updated_at, completed_at = excluded.completed_at",
+             updated_at = excluded.updated_at, completed_at = excluded.completed_at, \
+             attempts = excluded.attempts, deadline = excluded.deadline",
             vec![
                 text(&n.id),
                 text(&n.run_id),
@@ -456,6 +460,11 @@ fn statement(w: &Write) -> Statement<'_> {
                 text(&n.created_at),
                 text(&n.updated_at),
                 opt(&n.completed_at),
+                Param::OwnedJson(
+                    (!n.attempts.is_empty())
+                        .then(|| serde_json::to_value(&n.attempts).unwrap_or_default()),
+                ),
+                opt(&n.deadline),
             ],
         ),
         Write::Log { run_id, record } => (

@@ -86,12 +86,14 @@ CREATE TABLE entities (
     // Earlier builds created this table on first use.
     "CREATE TABLE IF NOT EXISTS fired_timers (key TEXT PRIMARY KEY, at TEXT NOT NULL);",
     LEASES,
+    "ALTER TABLE node_runs ADD COLUMN attempts TEXT; \
+     ALTER TABLE node_runs ADD COLUMN deadline TEXT;",
 ];
 
 /// Records that every SQLite migration ran (PRAGMA takes no bound parameters); keep it equal
 /// to `SQLITE_MIGRATIONS.len()`.
-const SQLITE_SET_VERSION: &str = "PRAGMA user_version = 3";
-const _: () = assert!(SQLITE_MIGRATIONS.len() == 3);
+const SQLITE_SET_VERSION: &str = "PRAGMA user_version = 4";
+const _: () = assert!(SQLITE_MIGRATIONS.len() == 4);
 
 /// Who drives a run and until when (see [`Store::claim_due`]); the same on both backends.
 const LEASES: &str = "ALTER TABLE runs ADD COLUMN lease_owner TEXT; \
@@ -173,6 +175,8 @@ CREATE TABLE fired_timers (
 );
 "#,
     LEASES,
+    "ALTER TABLE node_runs ADD COLUMN attempts JSONB; \
+     ALTER TABLE node_runs ADD COLUMN deadline TEXT;",
 ];
 
 /// Serialises PostgreSQL migrations across processes (`pg_advisory_xact_lock` key).
@@ -239,6 +243,28 @@ pub struct NodeRunRecord {
     pub created_at: String,
     pub updated_at: String,
     pub completed_at: Option<String>,
+    /// The failed attempts of a node with a retry policy, oldest first.
+    pub attempts: Vec<Attempt>,
+    /// Waiting: when the wait ends (an approval's or the run's timeout). Retrying: when the
+    /// next attempt starts. RFC 3339, comparable as text with [`crate::engine::now`]'s.
+    pub deadline: Option<String>,
+}
+
+/// A failed attempt of a node run with a retry policy.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Attempt {
+    /// 1 for the first attempt.
+    pub attempt: u32,
+    /// When it failed.
+    pub at: String,
+    /// Which kind of failure: `connect`, `timeout`, `5xx`, `429`.
+    pub class: String,
+    /// Why it failed (redacted).
+    pub cause: String,
+    /// The wait before the next attempt (0 for the last).
+    pub delay_ms: u64,
+    /// When the next attempt starts; `None` for the last attempt, whose failure is the node's.
+    pub next_at: Option<String>,
 }
 
 /// A log line of a node run.
@@ -386,10 +412,11 @@ pub struct Store {
 const DUE_CHANNEL: &str = "wflow_runs";
 
 /// Runs that may be claimed: released and not merely waiting for a response or an outside
-/// completion, or leased by a process whose lease expired ($1: now).
+/// completion (until the wait's deadline passes), or leased by a process whose lease expired
+/// ($1: now).
 const DUE: &str = "status = 'IN_PROGRESS' AND (\
     (lease_owner IS NULL AND NOT EXISTS (SELECT 1 FROM node_runs n WHERE n.run_id = runs.id \
-        AND n.waiting AND n.status = 'IN_PROGRESS')) \
+        AND n.waiting AND n.status = 'IN_PROGRESS' AND (n.deadline IS NULL OR n.deadline > $1))) \
     OR (lease_owner IS NOT NULL AND (lease_until IS NULL OR lease_until < $1)))";
 
 /// When a lease of `lease` taken now ends: RFC 3339 with milliseconds, comparable as text
@@ -1128,6 +1155,13 @@ fn node_run_record(r: &impl StoreRow) -> Result<NodeRunRecord, sqlx::Error> {
         created_at: r.text("created_at")?,
         updated_at: r.text("updated_at")?,
         completed_at: r.opt_text("completed_at")?,
+        attempts: r
+            .opt_json("attempts")?
+            .map(serde_json::from_value)
+            .transpose()
+            .map_err(|e| sqlx::Error::Decode(Box::new(e)))?
+            .unwrap_or_default(),
+        deadline: r.opt_text("deadline")?,
     })
 }
 
