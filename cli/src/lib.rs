@@ -7,6 +7,7 @@ mod bench_lsp;
 mod bench_serve;
 mod excerpt;
 mod exec;
+pub mod graph;
 mod interop;
 mod loopback;
 pub mod lsp_client;
@@ -72,6 +73,10 @@ enum Command {
         /// server's memory at the start and every 10,000 edits.
         #[arg(long, requires = "lsp")]
         storm: Option<usize>,
+        /// Benchmark `wflow graph` instead: the time to lay out and draw a 100-node workflow
+        /// in each format (20 × --runs times).
+        #[arg(long, conflicts_with = "lsp")]
+        graph: bool,
     },
     /// Run the language server on stdin/stdout (for editors).
     Lsp,
@@ -138,6 +143,8 @@ enum Command {
     BenchServe(bench_serve::BenchServeArgs),
     /// Serve a workflows directory: the HTTP API, catalog events, schedules, approvals.
     Serve(serve::ServeArgs),
+    /// Draw a workflow left to right (SVG, Mermaid or DOT), optionally coloured by a run.
+    Graph(graph::GraphArgs),
 }
 
 /// Parses the command line and runs the command. Exit codes: 0 no errors, 1 errors found,
@@ -164,6 +171,9 @@ pub fn run() -> ExitCode {
         Command::Bench {
             lsp: true, storm, ..
         } => bench_lsp::run(storm),
+        Command::Bench {
+            graph: true, runs, ..
+        } => graph::bench(runs),
         Command::Bench {
             dir, files, runs, ..
         } => {
@@ -193,6 +203,7 @@ pub fn run() -> ExitCode {
         Command::BenchExec(args) => bench_exec::run(args),
         Command::BenchServe(args) => bench_serve::run(args),
         Command::Serve(args) => serve::serve(args),
+        Command::Graph(args) => graph::graph(args),
         Command::Lsp => lsp(),
     }
 }

@@ -63,7 +63,12 @@ impl Status {
     /// The status of a stored node run: its `status` (`IN_PROGRESS`, `COMPLETED`), `result`
     /// (`SUCCESS`, `FAILED`, `CANCELLED`) and whether it waits for a response or a completion.
     /// In a run that has `finished`, a node still in progress was cut short: failed.
-    pub fn of_node_run(status: &str, result: Option<&str>, waiting: bool, finished: bool) -> Status {
+    pub fn of_node_run(
+        status: &str,
+        result: Option<&str>,
+        waiting: bool,
+        finished: bool,
+    ) -> Status {
         match (status, result) {
             ("COMPLETED", Some("SUCCESS")) => Status::Succeeded,
             ("COMPLETED", _) => Status::Failed,
@@ -128,7 +133,10 @@ mod tests {
             Status::Succeeded
         );
         assert_eq!(s("COMPLETED", Some("FAILED"), false, true), Status::Failed);
-        assert_eq!(s("COMPLETED", Some("CANCELLED"), false, true), Status::Failed);
+        assert_eq!(
+            s("COMPLETED", Some("CANCELLED"), false, true),
+            Status::Failed
+        );
         assert_eq!(s("IN_PROGRESS", None, true, false), Status::Waiting);
         assert_eq!(s("IN_PROGRESS", None, false, false), Status::Running);
         assert_eq!(s("IN_PROGRESS", None, true, true), Status::Failed);

@@ -61,9 +61,9 @@ pub fn render(charts: &[Chart], with_run: bool) -> String {
         base += chart.nodes.len();
     }
     if with_run {
-        for (s, ids) in &by_status {
+        for s in Status::ALL {
             let (fill, stroke) = s.colours();
-            let dash = if *s == Status::Skipped {
+            let dash = if s == Status::Skipped {
                 ",stroke-dasharray:4 3"
             } else {
                 ""

@@ -201,13 +201,15 @@ fn label_positions(chart: &Chart, l: &Layout) -> Vec<Option<(f64, f64)>> {
         .edges
         .iter()
         .zip(&l.routes)
-        .map(|(e, route)| match (e.label, route.as_ref()?.points.as_slice()) {
-            (Some(_), [a, b, ..]) if route.as_ref()?.self_loop => {
-                Some(((a.0 + b.0) / 2.0, a.1 - 30.0))
-            }
-            (Some(_), [a, b, ..]) => Some(((a.0 + b.0) / 2.0, (a.1 + b.1) / 2.0)),
-            _ => None,
-        })
+        .map(
+            |(e, route)| match (e.label, route.as_ref()?.points.as_slice()) {
+                (Some(_), [a, b, ..]) if route.as_ref()?.self_loop => {
+                    Some(((a.0 + b.0) / 2.0, a.1 - 30.0))
+                }
+                (Some(_), [a, b, ..]) => Some(((a.0 + b.0) / 2.0, (a.1 + b.1) / 2.0)),
+                _ => None,
+            },
+        )
         .collect();
     for from in 0..chart.nodes.len() {
         let mut mine: Vec<usize> = (0..chart.edges.len())
@@ -395,7 +397,10 @@ mod tests {
 
     #[test]
     fn text_is_escaped_and_fitted() {
-        assert_eq!(esc("a<b & \"c\"\u{1}"), "a&lt;b &amp; &quot;c&quot;\u{FFFD}");
+        assert_eq!(
+            esc("a<b & \"c\"\u{1}"),
+            "a&lt;b &amp; &quot;c&quot;\u{FFFD}"
+        );
         assert_eq!(fit("abcdef", 4), "abc…");
         assert_eq!(fit("a\nb", 4), "a b");
         assert_eq!(num(1.25), "1.3");

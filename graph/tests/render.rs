@@ -44,10 +44,7 @@ fn snapshots() {
             (Format::Mermaid, "mmd"),
             (Format::Dot, "dot"),
         ] {
-            insta::assert_snapshot!(
-                format!("{}.{ext}", name(rel)),
-                render(&wfs, None, format)
-            );
+            insta::assert_snapshot!(format!("{}.{ext}", name(rel)), render(&wfs, None, format));
         }
     }
 }
@@ -124,8 +121,10 @@ fn the_svg_is_xml_and_names_every_node_of_the_ir() {
                     .map(|n| (w.identifier.value.clone(), n.identifier.value.clone()))
             })
             .collect();
-        let mut got: Vec<(String, String)> =
-            drawn.iter().map(|(w, n, _)| (w.clone(), n.clone())).collect();
+        let mut got: Vec<(String, String)> = drawn
+            .iter()
+            .map(|(w, n, _)| (w.clone(), n.clone()))
+            .collect();
         got.sort();
         let mut want = expected.clone();
         want.sort();
@@ -152,7 +151,10 @@ fn a_run_colours_nodes_and_highlights_the_path() {
     let doc = roxmltree::Document::parse(&svg).expect("xml");
     let mut taken: Vec<(&str, &str)> = doc
         .descendants()
-        .filter(|n| n.attribute("class").is_some_and(|c| c.contains("edge taken")))
+        .filter(|n| {
+            n.attribute("class")
+                .is_some_and(|c| c.contains("edge taken"))
+        })
         .map(|n| {
             (
                 n.attribute("data-source").expect("source"),
@@ -167,7 +169,11 @@ fn a_run_colours_nodes_and_highlights_the_path() {
     );
     assert!(svg.contains("class=\"legend\""));
     for s in Status::ALL {
-        assert!(svg.contains(&format!(">{}</text>", s.name())), "{}", s.name());
+        assert!(
+            svg.contains(&format!(">{}</text>", s.name())),
+            "{}",
+            s.name()
+        );
     }
 }
 
@@ -191,34 +197,6 @@ fn hostile_names_are_escaped() {
     assert!(dot.contains("label=\"x|y\\\"\""), "{dot}");
 }
 
-/// A `.wflow` workflow of `n` webhooks after a trigger: a chain with a condition every tenth
-/// node whose second outlet skips ahead, so that long edges cross columns.
-fn big(n: usize) -> String {
-    let mut src = String::from("workflow big \"Big\" {\n  form trigger \"T\" { input x: string \"X\" }\n");
-    let mut flow = String::from("  flow {\n    trigger -> n0\n");
-    for i in 0..n {
-        if i % 10 == 5 {
-            src.push_str(&format!(
-                "  condition n{i} \"Check {i}\" {{\n    outlet a \"A\" when `.outputs.trigger.x == \"a\"`\n    outlet b \"B\" when `.outputs.trigger.x == \"b\"`\n  }}\n"
-            ));
-            flow.push_str(&format!("    n{i}.a -> n{}\n", i + 1));
-            if i + 4 < n {
-                flow.push_str(&format!("    n{i}.b -> n{}\n", i + 4));
-            }
-        } else {
-            src.push_str(&format!(
-                "  webhook n{i} \"Step {i}\" {{ url \"https://example.com/{i}\" }}\n"
-            ));
-            if i + 1 < n {
-                flow.push_str(&format!("    n{i} -> n{}\n", i + 1));
-            }
-        }
-    }
-    src.push_str(&flow);
-    src.push_str("  }\n}\n");
-    src
-}
-
 fn assert_distinct(svg: &str, nodes: usize) {
     let doc = roxmltree::Document::parse(svg).expect("xml");
     let mut at: Vec<&str> = doc
@@ -232,18 +210,66 @@ fn assert_distinct(svg: &str, nodes: usize) {
     assert_eq!(at.len(), nodes, "two nodes share a position");
 }
 
-#[test]
-fn a_hundred_nodes_lay_out_quickly_at_distinct_positions() {
-    let checked = check_source(&big(99), wflow_compiler::Syntax::Wflow);
-    assert!(!checked.has_errors(), "{:?}", checked.diagnostics);
-    let wfs = checked.module.workflows;
-    assert_eq!(wfs[0].nodes.len(), 100);
+/// Lays out `n` nodes: a chain, pseudo-random forward edges and, with `cycles`, edges back.
+fn random_layout(n: usize, cycles: bool) -> (Vec<(usize, usize)>, wflow_graph::layout::Layout) {
+    let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+    let mut next = |m: usize| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        (seed % m as u64) as usize
+    };
+    let mut edges: Vec<(usize, usize)> = (1..n).map(|i| (i - 1, i)).collect();
+    for _ in 0..n / 2 {
+        let a = next(n - 1);
+        let b = a + 1 + next(n - a - 1);
+        edges.push(if cycles && next(3) == 0 {
+            (b, a)
+        } else {
+            (a, b)
+        });
+    }
     let start = Instant::now();
-    let svg = render(&wfs, None, Format::Svg);
-    // A generous bound for an unoptimised build on a loaded machine; the release figure is
-    // in graph/README.md.
-    assert!(start.elapsed() < Duration::from_secs(2), "{:?}", start.elapsed());
-    assert_distinct(&svg, 100);
+    let l = wflow_graph::layout::layout(n, &edges);
+    // A generous bound for an unoptimised build on a loaded machine; the release figure of
+    // a whole drawing is in graph/README.md.
+    assert!(
+        start.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        start.elapsed()
+    );
+    (edges, l)
+}
+
+#[test]
+fn large_and_cyclic_graphs_lay_out_at_distinct_positions() {
+    for (n, cycles) in [(100, false), (100, true), (300, true)] {
+        let (edges, l) = random_layout(n, cycles);
+        let mut at: Vec<(i64, i64)> = l
+            .nodes
+            .iter()
+            .map(|r| (r.x.round() as i64, r.y.round() as i64))
+            .collect();
+        at.sort_unstable();
+        at.dedup();
+        assert_eq!(at.len(), n, "two nodes share a position");
+        // Boxes in a column do not overlap.
+        let mut by_column: Vec<&wflow_graph::layout::Rect> = l.nodes.iter().collect();
+        by_column.sort_by(|a, b| (a.x, a.y).partial_cmp(&(b.x, b.y)).expect("numbers"));
+        for w in by_column.windows(2) {
+            assert!(w[0].x != w[1].x || w[0].y + w[0].h <= w[1].y, "{w:?}");
+        }
+        // Every edge has a route; back edges exactly when there are cycles.
+        assert!(l.routes.iter().all(Option::is_some));
+        let backs = l.routes.iter().flatten().filter(|r| r.back).count();
+        assert_eq!(backs > 0, cycles, "{n} nodes");
+        // Forward edges go right.
+        for (&(a, b), r) in edges.iter().zip(&l.routes) {
+            if r.as_ref().is_some_and(|r| !r.back) {
+                assert!(l.layers[a] < l.layers[b]);
+            }
+        }
+    }
 }
 
 #[test]
@@ -262,7 +288,11 @@ fn cycles_and_broken_files_still_draw() {
     assert_distinct(&svg, 4);
     assert!(svg.contains("class=\"edge back\""), "{svg}");
     // Text that hardly parses.
-    for src in ["workflow", "workflow w { flow { a -> } }", "{\"nodes\": [1, {}]}"] {
+    for src in [
+        "workflow",
+        "workflow w { flow { a -> } }",
+        "{\"nodes\": [1, {}]}",
+    ] {
         for syntax in [wflow_compiler::Syntax::Wflow, wflow_compiler::Syntax::Json] {
             let module = check_source(src, syntax).module;
             for format in [Format::Svg, Format::Mermaid, Format::Dot] {
