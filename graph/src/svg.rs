@@ -343,10 +343,10 @@ fn legend(out: &mut String, top: f64) {
         );
         x += 112.0;
     }
-    let _ = write!(
+    let _ = writeln!(
         out,
         "<g class=\"taken\" transform=\"translate({},0)\"><path d=\"M0 8H30\"/>\
-         <text x=\"40\" y=\"12.5\">path taken</text></g></g>\n",
+         <text x=\"40\" y=\"12.5\">path taken</text></g></g>",
         num(x)
     );
 }
