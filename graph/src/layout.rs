@@ -430,10 +430,10 @@ fn routes(
     let mut ins: Vec<Vec<(f64, usize)>> = vec![Vec::new(); nodes.len()];
     for (i, chain) in chains.iter().enumerate() {
         if let (Some(c), false) = (chain, back[i])
-            && let [first, second, .., before_last, last] = c.as_slice()
+            && let (Some(&first), Some(&second), Some(&last)) = (c.first(), c.get(1), c.last())
         {
-            outs[*first].push((ys[*second], i));
-            ins[*last].push((ys[*before_last], i));
+            outs[first].push((ys[second], i));
+            ins[last].push((ys[c[c.len() - 2]], i));
         }
     }
     let mut start = vec![None; edges.len()];
@@ -550,6 +550,24 @@ mod tests {
         let ring = layout(50, &(0..50).map(|i| (i, (i + 1) % 50)).collect::<Vec<_>>());
         assert!(distinct(&ring));
         assert_eq!(ring.layers.iter().max(), Some(&49));
+    }
+
+    #[test]
+    fn edges_leave_and_enter_at_ports_spread_by_where_they_go() {
+        // 0 fans out to 1, 2, 3, which all go to 4.
+        let l = layout(5, &[(0, 1), (0, 2), (0, 3), (1, 4), (2, 4), (3, 4)]);
+        let start = |e: usize| l.routes[e].as_ref().expect("route").points[0].1;
+        let end = |e: usize| *l.routes[e].as_ref().expect("route").points.last().expect("end");
+        let mut starts = [start(0), start(1), start(2)];
+        starts.sort_by(f64::total_cmp);
+        let top = l.nodes[0].y;
+        assert_eq!(
+            starts,
+            [top + NODE_H / 4.0, top + NODE_H / 2.0, top + 3.0 * NODE_H / 4.0]
+        );
+        let mut ends = [end(3).1, end(4).1, end(5).1];
+        ends.sort_by(f64::total_cmp);
+        assert!(ends[0] < ends[1] && ends[1] < ends[2], "{ends:?}");
     }
 
     #[test]
