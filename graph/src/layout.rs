@@ -557,13 +557,24 @@ mod tests {
         // 0 fans out to 1, 2, 3, which all go to 4.
         let l = layout(5, &[(0, 1), (0, 2), (0, 3), (1, 4), (2, 4), (3, 4)]);
         let start = |e: usize| l.routes[e].as_ref().expect("route").points[0].1;
-        let end = |e: usize| *l.routes[e].as_ref().expect("route").points.last().expect("end");
+        let end = |e: usize| {
+            *l.routes[e]
+                .as_ref()
+                .expect("route")
+                .points
+                .last()
+                .expect("end")
+        };
         let mut starts = [start(0), start(1), start(2)];
         starts.sort_by(f64::total_cmp);
         let top = l.nodes[0].y;
         assert_eq!(
             starts,
-            [top + NODE_H / 4.0, top + NODE_H / 2.0, top + 3.0 * NODE_H / 4.0]
+            [
+                top + NODE_H / 4.0,
+                top + NODE_H / 2.0,
+                top + 3.0 * NODE_H / 4.0
+            ]
         );
         let mut ends = [end(3).1, end(4).1, end(5).1];
         ends.sort_by(f64::total_cmp);
