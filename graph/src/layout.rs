@@ -8,8 +8,9 @@
 //! 4. Crossing reduction: barycenter sweeps, down and up, keeping the order with the fewest
 //!    crossings (counted in `O(e log e)` per layer pair).
 //! 5. Coordinates: each layer is a column; within a column, each vertex is pulled towards the
-//!    mean of its neighbours' positions, in order and without overlap (an isotonic regression,
-//!    linear per layer), in a few passes down and up.
+//!    mean of its neighbours' positions (a long edge's points pulling harder, to keep it
+//!    straight), in order and without overlap (an isotonic regression, linear per layer), in a
+//!    few passes down and up; then the links of chains are straightened where that fits.
 
 /// The width of a node's box.
 pub const NODE_W: f64 = 230.0;
@@ -351,12 +352,14 @@ fn coordinates(vs: &[Vertex], layers: &[Vec<usize>]) -> Vec<f64> {
                 let wanted: Vec<f64> = layer
                     .iter()
                     .map(|&v| {
-                        let nb = if down { &vs[v].up } else { &vs[v].down };
-                        if nb.is_empty() {
-                            y[v]
-                        } else {
-                            nb.iter().map(|&w| y[w]).sum::<f64>() / nb.len() as f64
+                        let (mut sum, mut weight) = (0.0, 0.0);
+                        for &w in vs[v].up.iter().chain(&vs[v].down) {
+                            // A long edge's points pull hardest: long edges stay straight.
+                            let k = if vs[v].real || vs[w].real { 1.0 } else { 4.0 };
+                            sum += k * y[w];
+                            weight += k;
                         }
+                        if weight == 0.0 { y[v] } else { sum / weight }
                     })
                     .collect();
                 let placed = closest_in_order(&wanted, |i| need(layer[i - 1], layer[i]));
@@ -364,6 +367,21 @@ fn coordinates(vs: &[Vertex], layers: &[Vec<usize>]) -> Vec<f64> {
                     y[v] = p;
                 }
             }
+        }
+    }
+    // Links of a chain (one edge out of one vertex into the next) are straightened where that
+    // fits.
+    for layer in layers.iter().skip(1) {
+        let wanted: Vec<f64> = layer
+            .iter()
+            .map(|&v| match vs[v].up.as_slice() {
+                [u] if vs[*u].down.len() == 1 => y[*u],
+                _ => y[v],
+            })
+            .collect();
+        let placed = closest_in_order(&wanted, |i| need(layer[i - 1], layer[i]));
+        for (&v, p) in layer.iter().zip(placed) {
+            y[v] = p;
         }
     }
     let top = (0..vs.len())
