@@ -8,9 +8,8 @@ use std::time::{Duration, Instant};
 
 use clap::{Args, ValueEnum};
 use wflow_compiler::{check_source_with, syntax_of};
-use wflow_graph::{Format, NodeRun, Run, Status};
-use wflow_runtime::Store;
-use wflow_runtime::engine::COMPLETED;
+use wflow_graph::{Format, Run};
+use wflow_runtime::{Store, report};
 
 /// The output formats of `wflow graph`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -144,32 +143,10 @@ fn draw(args: &GraphArgs) -> Result<(), ExitCode> {
 /// The workflow of stored run `id` and what each of its nodes did.
 async fn read_run(store: &crate::exec::StoreArgs, id: &str) -> Result<(String, Run), String> {
     let store = Store::open(&store.store).await.map_err(|e| e.0)?;
-    let run = store.run(id).await.map_err(|e| e.0)?.ok_or_else(|| {
-        format!(
-            "no run `{id}` in {}; see `wflow runs list`",
-            store.location()
-        )
-    })?;
-    let finished = run.status == COMPLETED;
-    let nodes = store
-        .node_runs(id)
-        .await
-        .map_err(|e| e.0)?
-        .into_iter()
-        .map(|n| {
-            let status = Status::of_node_run(&n.status, n.result.as_deref(), n.waiting, finished);
-            (
-                n.node,
-                NodeRun {
-                    status,
-                    outlet: n.outlet,
-                    fallback: n.fallback,
-                },
-            )
-        })
-        .collect();
+    let run = report::run_graph(&store, id).await.map_err(|e| e.0)?;
+    let location = store.location().to_string();
     store.close().await;
-    Ok((run.workflow, Run { nodes, finished }))
+    run.ok_or_else(|| format!("no run `{id}` in {location}; see `wflow runs list`"))
 }
 
 /// A workflow of a trigger and `n - 1` nodes: a chain of webhooks with a condition every tenth

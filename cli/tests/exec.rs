@@ -692,11 +692,11 @@ async fn graph_colours_the_nodes_of_a_run() {
     let id = run["identifier"].as_str().expect("id").to_string();
     let status = |svg: &str, node: &str| {
         let at = svg
-            .find(&format!("\" id=\"g.{node}\""))
+            .find(&format!(" data-node=\"{node}\""))
             .unwrap_or_else(|| panic!("node {node} is not drawn: {svg}"));
         let class = &svg[svg[..at].rfind("class=\"").expect("class")..at];
         class
-            .split(' ')
+            .split([' ', '"'])
             .find_map(|c| c.strip_prefix("status-"))
             .expect("status class")
             .to_string()
@@ -754,6 +754,29 @@ async fn graph_colours_the_nodes_of_a_run() {
         "{mermaid}"
     );
     assert!(mermaid.contains("  class n4 skipped\n"), "{mermaid}");
+
+    // A failed node; the node after it is skipped.
+    write(
+        &d,
+        "f.wflow",
+        r#"workflow f "F" {
+  form trigger "T" { input x?: string "X" }
+  webhook boom "Boom" { url "http://127.0.0.1:9/closed" }
+  webhook after "After" { url "http://127.0.0.1:9/never" }
+  flow { trigger -> boom -> after }
+}"#,
+    );
+    let o = wflow_async(&d.0, &["exec", "f.wflow", "--format", "json"]).await;
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let run: Json = serde_json::from_slice(&o.stdout).expect("json");
+    let failed = run["identifier"].as_str().expect("id").to_string();
+    let o = wflow_async(&d.0, &["graph", "f.wflow", "--run", &failed]).await;
+    let svg = String::from_utf8_lossy(&o.stdout).to_string();
+    assert_eq!(status(&svg, "trigger"), "succeeded");
+    assert_eq!(status(&svg, "boom"), "failed");
+    assert_eq!(status(&svg, "after"), "skipped");
+    assert!(taken(&svg, "trigger", "boom"), "{svg}");
+    assert!(!taken(&svg, "boom", "after"), "{svg}");
 
     // A run that does not exist, a workflow the file does not hold, a file with errors.
     let o = wflow_async(&d.0, &["graph", "w.wflow", "--run", "wfr_nope"]).await;

@@ -59,24 +59,6 @@ impl Status {
             Status::Skipped => "skipped",
         }
     }
-
-    /// The status of a stored node run: its `status` (`IN_PROGRESS`, `COMPLETED`), `result`
-    /// (`SUCCESS`, `FAILED`, `CANCELLED`) and whether it waits for a response or a completion.
-    /// In a run that has `finished`, a node still in progress was cut short: failed.
-    pub fn of_node_run(
-        status: &str,
-        result: Option<&str>,
-        waiting: bool,
-        finished: bool,
-    ) -> Status {
-        match (status, result) {
-            ("COMPLETED", Some("SUCCESS")) => Status::Succeeded,
-            ("COMPLETED", _) => Status::Failed,
-            _ if finished => Status::Failed,
-            _ if waiting => Status::Waiting,
-            _ => Status::Running,
-        }
-    }
 }
 
 /// What one node did in a run.
@@ -124,23 +106,6 @@ pub fn render(workflows: &[Workflow], run: Option<&Run>, format: Format) -> Stri
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn node_run_statuses() {
-        let s = Status::of_node_run;
-        assert_eq!(
-            s("COMPLETED", Some("SUCCESS"), false, false),
-            Status::Succeeded
-        );
-        assert_eq!(s("COMPLETED", Some("FAILED"), false, true), Status::Failed);
-        assert_eq!(
-            s("COMPLETED", Some("CANCELLED"), false, true),
-            Status::Failed
-        );
-        assert_eq!(s("IN_PROGRESS", None, true, false), Status::Waiting);
-        assert_eq!(s("IN_PROGRESS", None, false, false), Status::Running);
-        assert_eq!(s("IN_PROGRESS", None, true, true), Status::Failed);
-    }
 
     #[test]
     fn nodes_a_finished_run_did_not_reach_are_skipped() {
