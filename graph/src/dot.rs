@@ -13,7 +13,7 @@ pub fn render(charts: &[Chart], with_run: bool) -> String {
         _ => "workflows",
     };
     let mut out = format!(
-        "digraph {} {{\n  rankdir=LR;\n  \
+        "digraph {} {{\n  rankdir=LR;\n  graph [fontname=\"Helvetica\", fontsize=12];\n  \
          node [shape=box, style=\"rounded,filled\", fillcolor=\"#ffffff\", color=\"#b6bfcc\", \
          fontname=\"Helvetica\", fontsize=11];\n  \
          edge [color=\"{}\", fontname=\"Helvetica\", fontsize=10];\n",
