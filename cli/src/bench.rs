@@ -25,7 +25,7 @@ pub fn run(opts: &BenchOptions) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    println!(
+    outln!(
         "corpus: {} files, {lines} lines, {:.1} MB in {}",
         opts.files,
         bytes as f64 / 1e6,
@@ -66,7 +66,7 @@ pub fn run(opts: &BenchOptions) -> ExitCode {
                     .and_then(|d| d.as_array())
                     .map(Vec::len)
             });
-        println!(
+        outln!(
             "run {i}: {:.3} s wall, peak RSS {rss}, {} diagnostics, {:.0} lines/s",
             wall.as_secs_f64(),
             diags.map_or("?".into(), |n| n.to_string()),
@@ -76,7 +76,7 @@ pub fn run(opts: &BenchOptions) -> ExitCode {
     }
     walls.sort();
     if let (Some(min), Some(median)) = (walls.first(), walls.get(walls.len() / 2)) {
-        println!(
+        outln!(
             "min {:.3} s, median {:.3} s over {} runs",
             secs(*min),
             secs(*median),

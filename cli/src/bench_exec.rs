@@ -144,14 +144,14 @@ async fn bench(args: BenchExecArgs) -> Result<(), String> {
     let http_p50 = percentile(&http, 0.5);
     let run_p50 = percentile(&lat, 0.5);
     let overhead = run_p50.saturating_sub(http_p50) / 3;
-    println!(
+    outln!(
         "latency ({} sequential runs): run p50 {:.3} ms, p99 {:.3} ms; webhook round trip p50 {:.3} ms",
         args.latency_runs,
         run_p50.as_secs_f64() * 1e3,
         percentile(&lat, 0.99).as_secs_f64() * 1e3,
         http_p50.as_secs_f64() * 1e3,
     );
-    println!(
+    outln!(
         "engine overhead per node (p50, durable SQLite store, webhook latency excluded): {:.3} ms",
         overhead.as_secs_f64() * 1e3
     );
@@ -172,7 +172,7 @@ async fn bench(args: BenchExecArgs) -> Result<(), String> {
                 }
                 one(i).await?;
                 if (i + 1).is_multiple_of(step) {
-                    println!(
+                    outln!(
                         "  {:>7} runs  rss {} KiB",
                         i + 1,
                         rss_kib().map_or("?".into(), |r| r.to_string())
@@ -185,7 +185,7 @@ async fn bench(args: BenchExecArgs) -> Result<(), String> {
         w.await.map_err(|e| e.to_string())??;
     }
     let secs = t0.elapsed().as_secs_f64();
-    println!(
+    outln!(
         "throughput: {total} runs of trigger -> webhook -> upsert in {secs:.2} s = {:.0} runs/s ({} at once)",
         total as f64 / secs,
         args.concurrency

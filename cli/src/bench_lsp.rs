@@ -62,7 +62,7 @@ fn measure_storm(edits: usize) -> std::io::Result<()> {
     let mut c = LspClient::start(&exe, Duration::from_secs(60))?;
     c.initialize(json!({"general": {"positionEncodings": ["utf-16"]}}))?;
     let mut docs = lsp_storm::open_documents(&mut c)?;
-    println!("at the start: server {}", memory(c.pid()));
+    outln!("at the start: server {}", memory(c.pid()));
     let started = Instant::now();
     let stormed = lsp_storm::run(
         &mut c,
@@ -71,7 +71,7 @@ fn measure_storm(edits: usize) -> std::io::Result<()> {
         edits,
         |c, n| {
             if n % 10_000 == 0 {
-                println!("after {n} edits: server {}", memory(c.pid()));
+                outln!("after {n} edits: server {}", memory(c.pid()));
             }
         },
     );
@@ -98,7 +98,7 @@ fn measure_storm(edits: usize) -> std::io::Result<()> {
             "the server answered the request after the storm with {symbols}"
         )));
     }
-    println!(
+    outln!(
         "{edits} random edits (seed {STORM_SEED}) in {:.1} s; the server answers after the storm; final: {}",
         started.elapsed().as_secs_f64(),
         memory(c.pid())
@@ -114,7 +114,7 @@ fn measure() -> std::io::Result<()> {
     let mut c = LspClient::start(&exe, Duration::from_secs(30))?;
     c.initialize(json!({"general": {"positionEncodings": ["utf-16"]}}))?;
     let big = big_workflow();
-    println!(
+    outln!(
         "opening 50 files: 49 of {} lines, one of {} lines",
         crate::bench::wflow_workflow(0).lines().count(),
         big.lines().count()
@@ -153,13 +153,13 @@ fn measure() -> std::io::Result<()> {
             .unwrap_or_default()
     };
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-    println!(
+    outln!(
         "didChange -> publishDiagnostics over {EDITS} edits: p50 {:.2} ms, p95 {:.2} ms, max {:.2} ms",
         ms(pct(50)),
         ms(pct(95)),
         ms(latencies.last().copied().unwrap_or_default())
     );
-    println!("server memory with 50 open files: {}", memory(c.pid()));
+    outln!("server memory with 50 open files: {}", memory(c.pid()));
     c.shutdown()?;
     Ok(())
 }

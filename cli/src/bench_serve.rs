@@ -425,7 +425,7 @@ async fn wait_finished(
 fn row(label: &str, sorted: Option<&[Duration]>, rate: Option<f64>, note: &str) {
     let q = |p| sorted.map(|s| format!("{:.2} ms", ms(percentile(s, p))));
     let rate = rate.map(|r| format!("{r:.0} /s"));
-    println!(
+    outln!(
         "  {label:<26} {:>10} {:>10} {:>10} {:>10}  {note}",
         q(0.5).unwrap_or_default(),
         q(0.99).unwrap_or_default(),
@@ -530,17 +530,21 @@ async fn bench(args: BenchServeArgs) -> Result<(), String> {
             batch.most_in_flight
         ),
     };
-    println!(
+    outln!(
         "wflow bench-serve: {} runs, {loop_name}, {processes} wflow serve process{} on {store_name}",
         args.runs,
         if processes == 1 { "" } else { "es" },
     );
     if let Load::Open { .. } = load {
-        println!("  latencies are measured from each request's scheduled send");
+        outln!("  latencies are measured from each request's scheduled send");
     }
-    println!(
+    outln!(
         "  {:<26} {:>10} {:>10} {:>10} {:>10}",
-        "", "p50", "p99", "max", "rate"
+        "",
+        "p50",
+        "p99",
+        "max",
+        "rate"
     );
     if let Load::Open { rate, .. } = load {
         let last_due = Duration::from_secs_f64(args.runs.saturating_sub(1) as f64 / rate);
@@ -579,13 +583,13 @@ async fn bench(args: BenchServeArgs) -> Result<(), String> {
             completing.as_secs_f64()
         ),
     );
-    println!("  results: {measured:?} (after {WARM_UP} warm-up runs)");
+    outln!("  results: {measured:?} (after {WARM_UP} warm-up runs)");
     let store_arg = args
         .store
         .as_ref()
         .map(|s| format!(" --store {s}"))
         .unwrap_or_default();
-    println!(
+    outln!(
         "reproduce: wflow bench-serve --runs {} {}{store_arg} --processes {processes}",
         args.runs,
         load.options(),
@@ -593,7 +597,7 @@ async fn bench(args: BenchServeArgs) -> Result<(), String> {
     if args.store.is_none() {
         let _ = std::fs::remove_dir_all(&dir);
     } else {
-        println!("server logs: {}", dir.display());
+        outln!("server logs: {}", dir.display());
     }
     if let Some(p) = batch.first_problem {
         return Err(format!(

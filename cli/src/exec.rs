@@ -1,7 +1,8 @@
 //! `wflow exec`, `wflow runs ...` and `wflow catalog ...`: running workflows on this machine
 //! with the embedded store. All the work is done by `wflow-runtime`.
 //!
-//! Exit codes of the commands that drive a run (`exec`, `runs resume|respond|complete|rerun`):
+//! Exit codes of the commands that drive a run (`exec`, `runs resume|respond|complete|retry|
+//! rerun`):
 //! 0 SUCCESS, 1 FAILED or CANCELLED, 2 bad input or a workflow with errors (nothing run),
 //! 3 waiting for an approval or an outside completion.
 
@@ -18,7 +19,7 @@ use wflow_compiler::{Syntax, check_source_with, syntax_of};
 use wflow_runtime::engine::{COMPLETED, Outcome};
 use wflow_runtime::lease::{DEFAULT_LEASE, Leases};
 use wflow_runtime::settings::Settings;
-use wflow_runtime::{Config, Engine, Plan, Secrets, Store, catalog, inputs, report};
+use wflow_runtime::{Config, Engine, Plan, Secrets, Store, catalog, events, inputs, report};
 
 /// Where runs go unless `--store` says otherwise.
 const DEFAULT_STORE: &str = ".wflow/wflow.db";
@@ -99,24 +100,35 @@ pub struct RunsArgs {
 
 #[derive(Subcommand, Debug)]
 enum RunsCommand {
-    /// List the newest runs.
+    /// List the newest runs, with what each waiting run waits for.
     List {
-        #[arg(long, default_value_t = 20)]
+        /// How many runs to show at most (the newest first).
+        #[arg(long, default_value_t = 20, value_name = "N")]
         limit: i64,
+        /// Only the runs of this workflow (its identifier).
+        #[arg(long, value_name = "WORKFLOW")]
+        workflow: Option<String>,
+        /// Only the runs in this state.
+        #[arg(long, value_enum)]
+        status: Option<StatusFilter>,
         #[arg(long, value_enum, default_value_t = RunFormat::Human)]
         format: RunFormat,
     },
-    /// Show a run and its node runs.
+    /// Show a run: its node runs with their results, timings and outputs, and what it waits
+    /// for.
     Show {
+        /// The run's identifier (`wfr_...`; see `wflow runs list`).
         run: String,
         #[arg(long, value_enum, default_value_t = RunFormat::Human)]
         format: RunFormat,
     },
     /// Print a run's logs.
     Logs { run: String },
-    /// Respond to an approval (INPUT) node.
+    /// Answer an approval (INPUT) node by pressing one of its buttons, then continue the run.
     Respond {
+        /// The run's identifier (`wfr_...`; see `wflow runs list`).
         run: String,
+        /// The node's identifier in the workflow (see `wflow runs show RUN`).
         node: String,
         /// The button pressed.
         #[arg(long)]
@@ -138,6 +150,7 @@ enum RunsCommand {
     },
     /// Continue a run that was interrupted (its completed nodes are not re-run).
     Resume {
+        /// The run's identifier (`wfr_...`; see `wflow runs list`).
         run: String,
         /// Take the run over even though another process leases it (for a run whose
         /// `wflow exec` was killed: its lease would otherwise end after 30 s).
@@ -148,9 +161,13 @@ enum RunsCommand {
     },
     /// Complete a node that waits to be completed from outside, then continue the run.
     Complete {
+        /// The run's identifier (`wfr_...`; see `wflow runs list`).
         run: String,
+        /// The node's identifier in the workflow (see `wflow runs show RUN`).
         node: String,
-        #[arg(long)]
+        /// The node's result: SUCCESS, or FAILED (which fails the run unless the node has
+        /// `on_failure continue`).
+        #[arg(long, value_name = "SUCCESS|FAILED")]
         result: String,
         /// The node's output, as JSON.
         #[arg(long)]
@@ -160,13 +177,26 @@ enum RunsCommand {
     },
     /// Cancel a run.
     Cancel {
+        /// The run's identifier (`wfr_...`; see `wflow runs list`).
         run: String,
         /// Cancel at once even if a node is running.
         #[arg(long)]
         force: bool,
     },
-    /// Start a new run with the same workflow, trigger and inputs.
+    /// Retry a FAILED run from the node that failed it, once its cause is fixed: that node
+    /// runs again (a webhook keeps its Idempotency-Key); the nodes that completed do not.
+    Retry {
+        /// The run's identifier (`wfr_...`, see `wflow runs list`).
+        run: String,
+        /// Who asks for the retry (an email), recorded in the run's logs.
+        #[arg(long = "as", value_name = "EMAIL")]
+        by: Option<String>,
+        #[command(flatten)]
+        drive: DriveArgs,
+    },
+    /// Start a new run with the same workflow, trigger and inputs (every node runs again).
     Rerun {
+        /// The run's identifier (`wfr_...`; see `wflow runs list`).
         run: String,
         #[command(flatten)]
         drive: DriveArgs,
@@ -184,7 +214,8 @@ pub struct CatalogArgs {
 
 #[derive(Subcommand, Debug)]
 enum CatalogCommand {
-    /// Load Port blueprint and entity JSON files.
+    /// Load Port blueprint and entity JSON files, and `.wflow` files of `blueprint`
+    /// declarations.
     Load { files: Vec<PathBuf> },
     /// List blueprints, or the entities of one.
     List { blueprint: Option<String> },
@@ -248,6 +279,20 @@ fn split_pairs(raw: &[String]) -> Result<Vec<(String, String)>, Fail> {
                 .ok_or_else(|| bad(format!("`--input {p}` is not `key=value`")))
         })
         .collect()
+}
+
+/// Input problems as lines in the CLI's words: a missing input says which `--input` gives it.
+fn input_problems(problems: &[inputs::InputProblem]) -> String {
+    let lines: Vec<String> = problems
+        .iter()
+        .map(|p| match p.key.split(['.', '[']).next() {
+            Some(top) if p.missing && top == p.key => {
+                format!("  {p}; add `--input {top}=<value>`")
+            }
+            _ => format!("  {p}"),
+        })
+        .collect();
+    lines.join("\n")
 }
 
 /// Refuses to start a run of `plan` whose environment is wrong (a blueprint missing from the
@@ -441,17 +486,16 @@ async fn exec_async(args: ExecArgs) -> Result<u8, Fail> {
             }
             let given = inputs::from_pairs(&form.user_inputs, &pairs);
             let values = inputs::validate(&form.user_inputs, &given).map_err(|problems| {
-                let lines: Vec<String> = problems.iter().map(|p| format!("  {p}")).collect();
                 bad(format!(
                     "the inputs are not valid ({} problem{}); nothing was run:\n{}",
                     problems.len(),
                     if problems.len() == 1 { "" } else { "s" },
-                    lines.join("\n")
+                    input_problems(&problems)
                 ))
             })?;
             Json::Object(values)
         }
-        NodeConfig::EventTrigger(_) => {
+        NodeConfig::EventTrigger(t) => {
             if !pairs.is_empty() {
                 return Err(bad(
                     "--input is for form triggers; give the event with --event FILE",
@@ -464,14 +508,22 @@ async fn exec_async(args: ExecArgs) -> Result<u8, Fail> {
             };
             let text = std::fs::read_to_string(file)
                 .map_err(|e| bad(format!("{}: {e}", file.display())))?;
-            serde_json::from_str(&text)
-                .map_err(|e| bad(format!("{} is not JSON: {e}", file.display())))?
+            let event = serde_json::from_str(&text)
+                .map_err(|e| bad(format!("{} is not JSON: {e}", file.display())))?;
+            events::accept_event(t, &trigger.identifier.value, event).map_err(|problems| {
+                bad(format!(
+                    "{} is not an event trigger `{}` takes; nothing was run:\n  {}",
+                    file.display(),
+                    trigger.identifier.value,
+                    problems.join("\n  ")
+                ))
+            })?
         }
         _ => {
             if !pairs.is_empty() || args.event.is_some() {
                 return Err(bad("a schedule trigger takes no inputs and no event"));
             }
-            Json::Object(Map::new())
+            events::schedule_output(chrono::Utc::now())
         }
     };
     let engine = engine_for(&args.store, Some((&args.drive, &workspace.settings))).await?;
@@ -529,9 +581,8 @@ async fn run_leased(
     let id = started.id().to_string();
     let observer = crate::progress::observer();
     let drive = fenced.drive_started(plan, started, secrets, &*observer);
-    let outcome = leases
-        .hold(&id, drive)
-        .await
+    let outcome = interruptible(&leases, &id, leases.hold(&id, drive))
+        .await?
         .ok_or_else(|| lost(&id))?
         .map_err(Fail::from);
     release_open(&leases, &id, &outcome).await?;
@@ -567,11 +618,37 @@ async fn drive_leased(
                 .await?,
         )
     };
-    let outcome = leases.hold(run, work).await.ok_or_else(|| lost(run))?;
+    let outcome = interruptible(leases, run, leases.hold(run, work))
+        .await?
+        .ok_or_else(|| lost(run))?;
     if held {
         release_open(leases, run, &outcome).await?;
     }
     outcome
+}
+
+/// `work` on run `run`, unless Ctrl-C comes first: then the run's lease ends at once (so
+/// `wflow runs resume` can continue it without waiting for the lease to expire) and the
+/// command exits 130. A node cut short is run again by the resume, with the same
+/// Idempotency-Key.
+async fn interruptible<T>(
+    leases: &Leases,
+    run: &str,
+    work: impl std::future::Future<Output = T>,
+) -> Result<T, Fail> {
+    tokio::select! {
+        done = work => Ok(done),
+        _ = tokio::signal::ctrl_c() => {
+            leases.release(run).await?;
+            Err(Fail(
+                130,
+                format!(
+                    "interrupted: run {run} stays IN_PROGRESS; continue it with \
+                     `wflow runs resume {run}`, or stop it with `wflow runs cancel {run}`"
+                ),
+            ))
+        }
+    }
 }
 
 /// Ends the lease on `run` unless `outcome` completed it (a completed run's lease ended with
@@ -605,7 +682,7 @@ async fn finish(engine: &Engine, o: &Outcome, format: RunFormat) -> Result<u8, F
     match format {
         RunFormat::Json => {
             let json = report::run_json(&engine.store, &o.run_id).await?;
-            println!(
+            outln!(
                 "{}",
                 serde_json::to_string_pretty(&json).unwrap_or_default()
             );
@@ -614,18 +691,21 @@ async fn finish(engine: &Engine, o: &Outcome, format: RunFormat) -> Result<u8, F
             let run = engine.store.run(&o.run_id).await?;
             match o.result.as_deref() {
                 Some(r) => {
-                    print!("run {} {r}", o.run_id);
+                    out!("run {} {r}", o.run_id);
                     match run.and_then(|r| r.error) {
-                        Some(e) => println!(": {e}"),
-                        None => println!(),
+                        Some(e) => outln!(": {e}"),
+                        None => outln!(),
                     }
                 }
-                None => println!(
-                    "run {} waiting on {}; continue with `wflow runs respond` (approvals) or \
-                     `wflow runs complete` (async nodes)",
-                    o.run_id,
-                    o.waiting.join(", ")
-                ),
+                None => {
+                    outln!("run {} waiting", o.run_id);
+                    if let Some(run) = run {
+                        for w in waiting_on(engine, &run).await? {
+                            outln!("  node {} waits for {}", w.node, w.what);
+                            outln!("    continue with {}", w.command);
+                        }
+                    }
+                }
             }
         }
     }
@@ -670,37 +750,170 @@ async fn stored(
     Ok((run, plan))
 }
 
+/// How many of the newest runs `runs list` reads before filtering.
+const LIST_READ: i64 = 10_000;
+
+/// Which runs `runs list --status` keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum StatusFilter {
+    /// Not completed yet (running or waiting).
+    InProgress,
+    /// Waiting for an approval or an outside completion.
+    Waiting,
+    Success,
+    Failed,
+    Cancelled,
+}
+
+impl StatusFilter {
+    fn holds(self, r: &wflow_runtime::store::RunRecord) -> bool {
+        let result = r.result.as_deref();
+        match self {
+            StatusFilter::InProgress | StatusFilter::Waiting => r.status != COMPLETED,
+            StatusFilter::Success => result == Some("SUCCESS"),
+            StatusFilter::Failed => result == Some("FAILED"),
+            StatusFilter::Cancelled => result == Some("CANCELLED"),
+        }
+    }
+}
+
+/// A waiting node of a run: its identifier, what it waits for and the command that
+/// continues it.
+struct Waiting {
+    /// The node's identifier in the workflow (see `wflow runs show RUN`).
+    node: String,
+    what: String,
+    command: String,
+}
+
+/// The waiting nodes of `run`.
+async fn waiting_on(
+    engine: &Engine,
+    run: &wflow_runtime::store::RunRecord,
+) -> Result<Vec<Waiting>, Fail> {
+    if run.status == COMPLETED {
+        return Ok(Vec::new());
+    }
+    let waiting: Vec<String> = engine
+        .store
+        .node_runs(&run.id)
+        .await?
+        .into_iter()
+        .filter(|n| n.waiting && n.status != COMPLETED)
+        .map(|n| n.node)
+        .collect();
+    if waiting.is_empty() {
+        return Ok(Vec::new());
+    }
+    let plan = stored_plan(run)?;
+    let id = &run.id;
+    Ok(waiting
+        .into_iter()
+        .map(|node| {
+            let approval = matches!(
+                plan.node(&node).map(|n| &n.config),
+                Some(NodeConfig::Input(_))
+            );
+            let command = if approval {
+                format!("`wflow runs respond {id} {node} --button <button> --as <email>`")
+            } else {
+                format!("`wflow runs complete {id} {node} --result SUCCESS [--output <json>]`")
+            };
+            Waiting {
+                what: wflow_runtime::control::awaited(&plan, &node),
+                node,
+                command,
+            }
+        })
+        .collect())
+}
+
+/// How long a node run took, from its start and end times (`-` while it runs).
+fn took(start: Option<&str>, end: Option<&str>) -> String {
+    let parse = |t: Option<&str>| t.and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok());
+    match (parse(start), parse(end)) {
+        (Some(s), Some(e)) => {
+            let ms = (e - s).num_milliseconds().max(0);
+            if ms < 1000 {
+                format!("{ms} ms")
+            } else {
+                format!("{:.1} s", ms as f64 / 1000.0)
+            }
+        }
+        _ => "-".into(),
+    }
+}
+
 async fn runs_async(args: RunsArgs) -> Result<u8, Fail> {
     match args.command {
-        RunsCommand::List { limit, format } => {
+        RunsCommand::List {
+            limit,
+            workflow,
+            status,
+            format,
+        } => {
             let engine = engine(&args.store, None).await?;
-            let runs = engine.store.runs(limit).await?;
+            let mut runs = engine.store.runs(LIST_READ.max(limit)).await?;
+            runs.retain(|r| {
+                workflow.as_ref().is_none_or(|w| *w == r.workflow)
+                    && status.is_none_or(|s| s.holds(r))
+            });
+            let mut rows = Vec::new();
+            for r in &runs {
+                if rows.len() >= usize::try_from(limit).unwrap_or(0) {
+                    break;
+                }
+                let waiting = waiting_on(&engine, r).await?;
+                if status != Some(StatusFilter::Waiting) || !waiting.is_empty() {
+                    rows.push((r, waiting));
+                }
+            }
             if format == RunFormat::Json {
-                let list: Vec<Json> = runs
+                let list: Vec<Json> = rows
                     .iter()
-                    .map(|r| {
+                    .map(|(r, waiting)| {
                         serde_json::json!({
                             "identifier": r.id, "workflow": {"identifier": r.workflow},
-                            "status": r.status, "result": r.result,
+                            "status": r.status, "result": r.result, "createdBy": r.created_by,
                             "createdAt": r.created_at, "completedAt": r.completed_at,
+                            "waitingFor": waiting.iter().map(|w| {
+                                serde_json::json!({"node": w.node, "for": w.what})
+                            }).collect::<Vec<_>>(),
                         })
                     })
                     .collect();
-                println!(
+                outln!(
                     "{}",
                     serde_json::to_string_pretty(&list).unwrap_or_default()
                 );
-            } else if runs.is_empty() {
-                println!("no runs in {}", engine.store.location());
+            } else if rows.is_empty() {
+                outln!("no runs in {} match", engine.store.location());
             } else {
-                for r in runs {
-                    println!(
-                        "{}  {:<24} {:<11} {:<9} {}",
+                outln!(
+                    "{:<31} {:<24} {:<11} {:<9} {:<24} WAITING ON",
+                    "RUN",
+                    "WORKFLOW",
+                    "STATUS",
+                    "RESULT",
+                    "STARTED"
+                );
+                for (r, waiting) in rows {
+                    let on: Vec<String> = waiting
+                        .iter()
+                        .map(|w| format!("{}: {}", w.node, w.what))
+                        .collect();
+                    outln!(
+                        "{:<31} {:<24} {:<11} {:<9} {:<24} {}",
                         r.id,
                         r.workflow,
                         r.status,
                         r.result.as_deref().unwrap_or("-"),
-                        r.created_at
+                        r.created_at,
+                        if on.is_empty() {
+                            "-".into()
+                        } else {
+                            on.join("; ")
+                        }
                     );
                 }
             }
@@ -716,12 +929,12 @@ async fn runs_async(args: RunsArgs) -> Result<u8, Fail> {
                     ))
                 })?;
             if format == RunFormat::Json {
-                println!(
+                outln!(
                     "{}",
                     serde_json::to_string_pretty(&json).unwrap_or_default()
                 );
             } else {
-                println!(
+                outln!(
                     "run {} of {}: {} {}",
                     run,
                     json["workflow"]["identifier"].as_str().unwrap_or("?"),
@@ -729,16 +942,31 @@ async fn runs_async(args: RunsArgs) -> Result<u8, Fail> {
                     json["result"].as_str().unwrap_or("")
                 );
                 if let Some(e) = json["error"].as_str() {
-                    println!("  error: {e}");
+                    outln!("  error: {e}");
                 }
+                outln!(
+                    "  {:<24} {:<11} {:<9} {:>10}  OUTPUT",
+                    "NODE",
+                    "STATUS",
+                    "RESULT",
+                    "TOOK"
+                );
                 for n in json["nodeRuns"].as_array().into_iter().flatten() {
-                    println!(
-                        "  {:<24} {:<11} {:<9} {}",
+                    let took = took(n["createdAt"].as_str(), n["completedAt"].as_str());
+                    outln!(
+                        "  {:<24} {:<11} {:<9} {:>10}  {}",
                         n["node"]["identifier"].as_str().unwrap_or("?"),
                         n["status"].as_str().unwrap_or("?"),
                         n["result"].as_str().unwrap_or("-"),
+                        took,
                         n["output"]
                     );
+                }
+                if let Some(record) = engine.store.run(&run).await? {
+                    for w in waiting_on(&engine, &record).await? {
+                        outln!("  waiting: node {} for {}", w.node, w.what);
+                        outln!("    continue with {}", w.command);
+                    }
                 }
             }
             Ok(0)
@@ -751,7 +979,7 @@ async fn runs_async(args: RunsArgs) -> Result<u8, Fail> {
                 )));
             }
             for l in engine.store.logs(&run).await? {
-                println!("{} {:<5} {:<20} {}", l.at, l.level, l.node, l.message);
+                outln!("{} {:<5} {:<20} {}", l.at, l.level, l.node, l.message);
             }
             Ok(0)
         }
@@ -853,14 +1081,33 @@ async fn runs_async(args: RunsArgs) -> Result<u8, Fail> {
         RunsCommand::Cancel { run, force } => {
             let engine = engine(&args.store, None).await?;
             if engine.cancel(&run, force).await.map_err(|e| bad(e.0))? {
-                println!("run {run} CANCELLED");
+                outln!("run {run} CANCELLED");
             } else {
-                println!(
+                outln!(
                     "run {run}: cancellation requested; it stops before its next node \
                      (use --force to cancel it now)"
                 );
             }
             Ok(0)
+        }
+        RunsCommand::Retry { run, by, drive } => {
+            let engine = engine(&args.store, Some(&drive)).await?;
+            let (_, plan) = stored(&engine, &run).await?;
+            preflight(&plan, &engine, &drive).await?;
+            let secrets = load_secrets(&plan, &drive)?;
+            let leases = cli_leases(&engine);
+            let by = by.unwrap_or_else(|| "the command line".into());
+            let node = leases
+                .fence(&engine)
+                .retry(&plan, &run, leases.lease(), &by)
+                .await
+                .map_err(|e| bad(e.0))?;
+            if drive.format == RunFormat::Human {
+                eprintln!("retrying {run} from node {node}");
+            }
+            let outcome =
+                drive_leased(&engine, &leases, &plan, &run, &secrets, async |_| Ok(())).await?;
+            finish(&engine, &outcome, drive.format).await
         }
         RunsCommand::Rerun { run, drive } => {
             let engine = engine(&args.store, Some(&drive)).await?;
@@ -889,11 +1136,29 @@ async fn catalog_async(args: CatalogArgs) -> Result<u8, Fail> {
     match args.command {
         CatalogCommand::Load { files } => {
             if files.is_empty() {
-                return Err(bad("give the blueprint and entity JSON files to load"));
+                return Err(bad(
+                    "give the files to load: Port blueprint and entity JSON, or .wflow files \
+                     declaring blueprints",
+                ));
             }
             let mut docs = Vec::new();
             let mut problems = Vec::new();
             for f in &files {
+                if f.extension().is_some_and(|x| x == "wflow") {
+                    match wflow_project::read_blueprints(f) {
+                        Ok(found) if found.is_empty() => problems.push(format!(
+                            "{}: declares no blueprint (`blueprint service \"Service\" {{ ... }}`)",
+                            f.display()
+                        )),
+                        Ok(found) => docs.extend(
+                            found
+                                .iter()
+                                .map(|b| catalog::Document::Blueprint(b.to_port_json())),
+                        ),
+                        Err(e) => problems.push(e),
+                    }
+                    continue;
+                }
                 let parsed = std::fs::read_to_string(f)
                     .map_err(|e| e.to_string())
                     .and_then(|t| serde_json::from_str::<Json>(&t).map_err(|e| e.to_string()))
@@ -916,7 +1181,7 @@ async fn catalog_async(args: CatalogArgs) -> Result<u8, Fail> {
                 None => {
                     for b in store.blueprints().await? {
                         let n = store.entities(b["identifier"].as_str()).await?.len();
-                        println!(
+                        outln!(
                             "{:<30} {n} entities",
                             b["identifier"].as_str().unwrap_or("?")
                         );
@@ -927,7 +1192,7 @@ async fn catalog_async(args: CatalogArgs) -> Result<u8, Fail> {
                         return Err(bad(format!("no blueprint `{bp}` in the catalog")));
                     }
                     for e in store.entities(Some(&bp)).await? {
-                        println!(
+                        outln!(
                             "{:<30} {}",
                             e["identifier"].as_str().unwrap_or("?"),
                             e["title"].as_str().unwrap_or("")
@@ -942,7 +1207,7 @@ async fn catalog_async(args: CatalogArgs) -> Result<u8, Fail> {
             identifier,
         } => match store.entity(&blueprint, &identifier).await? {
             Some(e) => {
-                println!("{}", serde_json::to_string_pretty(&e).unwrap_or_default());
+                outln!("{}", serde_json::to_string_pretty(&e).unwrap_or_default());
                 Ok(0)
             }
             None => Err(bad(format!(
@@ -1008,7 +1273,7 @@ async fn load_documents(store: &Store, docs: Vec<catalog::Document>) -> Result<u
         )));
     }
     store.apply(writes).await?;
-    println!(
+    outln!(
         "loaded {} blueprint{} and {entities} entit{}",
         blueprints.len(),
         if blueprints.len() == 1 { "" } else { "s" },

@@ -46,7 +46,7 @@ fn read(path: &Path) -> Result<String, u8> {
 
 /// `wflow fmt [--check] PATHS`: rewrites `.wflow` files canonically (or, with `check`, lists
 /// those that are not). Exit 1 when a file cannot be formatted or, with `check`, would change.
-pub fn fmt(paths: Vec<PathBuf>, check: bool) -> ExitCode {
+pub fn fmt(paths: Vec<PathBuf>, check: bool, stdout: bool) -> ExitCode {
     let paths = if paths.is_empty() {
         vec![PathBuf::from(".")]
     } else {
@@ -85,13 +85,14 @@ pub fn fmt(paths: Vec<PathBuf>, check: bool) -> ExitCode {
                 );
                 worst = worst.max(1);
             }
+            Ok(out) if stdout => out!("{out}"),
             Ok(out) if out == src => {}
             Ok(_) if check => {
-                println!("would reformat {}", path.display());
+                outln!("would reformat {}", path.display());
                 worst = worst.max(1);
             }
             Ok(out) => match std::fs::write(&path, out) {
-                Ok(()) => println!("formatted {}", path.display()),
+                Ok(()) => outln!("formatted {}", path.display()),
                 Err(e) => {
                     eprintln!("error: {}: {e}", path.display());
                     worst = 2;
@@ -134,14 +135,14 @@ pub fn import(files: Vec<PathBuf>, out: Option<PathBuf>) -> ExitCode {
             }
         };
         match &out {
-            None => print!("{text}"),
+            None => out!("{text}"),
             Some(dir) => {
                 let stem = path
                     .file_stem()
                     .map_or_else(|| "workflow".into(), |s| s.to_string_lossy().into_owned());
                 let target = dir.join(format!("{stem}.wflow"));
                 match std::fs::write(&target, text) {
-                    Ok(()) => println!("{} -> {}", path.display(), target.display()),
+                    Ok(()) => outln!("{} -> {}", path.display(), target.display()),
                     Err(e) => {
                         eprintln!("error: {}: {e}", target.display());
                         worst = 2;
@@ -170,14 +171,23 @@ fn export_files(
 ) -> Result<Vec<Exported>, ExitCode> {
     let mut out = Vec::new();
     let mut worst = 0;
-    for path in files {
-        let src = match read(path) {
-            Ok(s) => s,
-            Err(code) => {
-                worst = worst.max(code);
-                continue;
-            }
-        };
+    let (found, io_errors) = crate::discover(files);
+    for e in &io_errors {
+        eprintln!("error: {e}");
+        worst = 2;
+    }
+    for crate::SourceFile {
+        path,
+        text: src,
+        unreadable,
+    } in found
+    {
+        if let Some(d) = unreadable {
+            report(&path, &src, &[d]);
+            worst = worst.max(1);
+            continue;
+        }
+        let path = &path;
         let checked = check_source(&src, syntax_of(path));
         if !checked.diagnostics.is_empty() {
             report(path, &src, &checked.diagnostics);
@@ -215,9 +225,9 @@ fn export_files(
     Ok(out)
 }
 
-/// `wflow export FILES [--legacy]`: prints the workflows as Port JSON, one object for one
-/// workflow, else an array.
-pub fn export_cmd(files: Vec<PathBuf>, legacy: bool) -> ExitCode {
+/// `wflow export PATHS [--legacy] [-o DIR]`: prints the workflows as Port JSON, one object
+/// for one workflow, else an array; with `-o`, writes `<DIR>/<identifier>.json` for each.
+pub fn export_cmd(files: Vec<PathBuf>, legacy: bool, out: Option<PathBuf>) -> ExitCode {
     let schema = if legacy {
         PortSchema::Legacy
     } else {
@@ -228,6 +238,9 @@ pub fn export_cmd(files: Vec<PathBuf>, legacy: bool) -> ExitCode {
         Err(code) => return code,
     };
     let mut all: Vec<J> = exported.into_iter().flat_map(|e| e.json).collect();
+    if let Some(dir) = out {
+        return write_each(&dir, &all);
+    }
     let value = if all.len() == 1 {
         all.remove(0)
     } else {
@@ -235,7 +248,7 @@ pub fn export_cmd(files: Vec<PathBuf>, legacy: bool) -> ExitCode {
     };
     match serde_json::to_string_pretty(&value) {
         Ok(text) => {
-            println!("{text}");
+            outln!("{text}");
             ExitCode::SUCCESS
         }
         Err(e) => {
@@ -243,6 +256,30 @@ pub fn export_cmd(files: Vec<PathBuf>, legacy: bool) -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// Writes each exported workflow to `<dir>/<identifier>.json`.
+fn write_each(dir: &Path, workflows: &[J]) -> ExitCode {
+    if let Err(e) = std::fs::create_dir_all(dir) {
+        eprintln!("error: {}: {e}", dir.display());
+        return ExitCode::from(2);
+    }
+    let mut worst = 0;
+    for wf in workflows {
+        let id = wf["identifier"].as_str().unwrap_or("workflow");
+        let target = dir.join(format!("{id}.json"));
+        let written = serde_json::to_string_pretty(wf)
+            .map_err(|e| e.to_string())
+            .and_then(|t| std::fs::write(&target, t + "\n").map_err(|e| e.to_string()));
+        match written {
+            Ok(()) => outln!("{id} -> {}", target.display()),
+            Err(e) => {
+                eprintln!("error: {}: {e}", target.display());
+                worst = 2;
+            }
+        }
+    }
+    ExitCode::from(worst)
 }
 
 /// Options of `wflow push`.
@@ -445,15 +482,15 @@ async fn push_all(
             };
             if dry_run {
                 match &existing {
-                    None => println!("{id}: would be created"),
+                    None => outln!("{id}: would be created"),
                     Some(current) => {
                         let changes = diff(&comparable(current), json);
                         if changes.is_empty() {
-                            println!("{id}: unchanged");
+                            outln!("{id}: unchanged");
                         } else {
-                            println!("{id}: would be updated");
+                            outln!("{id}: would be updated");
                             for c in changes {
-                                println!("  {c}");
+                                outln!("  {c}");
                             }
                         }
                     }
@@ -461,8 +498,8 @@ async fn push_all(
                 continue;
             }
             match api.upsert(id, existing.is_some(), json).await {
-                Ok(()) if existing.is_some() => println!("{id}: updated"),
-                Ok(()) => println!("{id}: created"),
+                Ok(()) if existing.is_some() => outln!("{id}: updated"),
+                Ok(()) => outln!("{id}: created"),
                 Err(e) if e.status.is_none() => {
                     eprintln!("error: {}: {}", api.base, e.message);
                     return ExitCode::from(2);

@@ -1,6 +1,30 @@
 //! The `wflow` command line: argument parsing, file discovery, rendering and exit codes. All
 //! checking is done by `wflow-compiler`.
 
+/// `print!` to standard output that ends the process quietly when the reader has gone
+/// (`wflow compile x.wflow | head`) instead of panicking.
+macro_rules! out {
+    ($($t:tt)*) => { $crate::write_out(format_args!($($t)*)) };
+}
+
+/// `println!` with the same care as [`out!`].
+macro_rules! outln {
+    () => { $crate::write_out(format_args!("\n")) };
+    ($($t:tt)*) => { $crate::write_out(format_args!("{}\n", format_args!($($t)*))) };
+}
+
+/// Writes to standard output; a closed pipe ends the process with success, as `cat` does.
+pub(crate) fn write_out(args: std::fmt::Arguments<'_>) {
+    let mut stdout = std::io::stdout().lock();
+    if let Err(e) = stdout.write_fmt(args) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("error: cannot write the output: {e}");
+        std::process::exit(2);
+    }
+}
+
 mod bench;
 mod bench_exec;
 mod bench_lsp;
@@ -27,7 +51,12 @@ use wflow_compiler::{Severity, check_source, syntax_of};
 
 /// Workflows as code: check, compile and run Port-style workflows.
 #[derive(Parser)]
-#[command(name = "wflow", version, about)]
+#[command(
+    name = "wflow",
+    version,
+    about = "Workflows as code for developer portals: check, format, run and serve Port-style \
+             workflows written as .wflow text or Port JSON"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -90,8 +119,11 @@ enum Command {
         /// Files or directories; defaults to the current directory.
         paths: Vec<PathBuf>,
         /// Change nothing; list the files that are not formatted and exit 1 if any.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "stdout")]
         check: bool,
+        /// Change nothing; print the formatted text of the files instead.
+        #[arg(long)]
+        stdout: bool,
     },
     /// Convert Port workflow JSON to `.wflow`.
     Import {
@@ -104,12 +136,15 @@ enum Command {
     },
     /// Print workflows as Port JSON (newest schema unless --legacy).
     Export {
-        /// `.wflow` (or Port JSON) files.
+        /// `.wflow` (or Port JSON) files, or directories (searched).
         #[arg(required = true)]
         files: Vec<PathBuf>,
         /// Write Port's beta schema (`options`, `sourceOptionIdentifier`, `GITHUB`).
         #[arg(long)]
         legacy: bool,
+        /// Write `<DIR>/<identifier>.json` for each workflow instead of printing.
+        #[arg(short, long, value_name = "DIR")]
+        out: Option<PathBuf>,
     },
     /// Create or update workflows in a Port organisation.
     Push {
@@ -181,9 +216,13 @@ pub fn run() -> ExitCode {
             bench::run(&bench::BenchOptions { dir, files, runs })
         }
         Command::Compile { file } => compile(&file),
-        Command::Fmt { paths, check } => interop::fmt(paths, check),
+        Command::Fmt {
+            paths,
+            check,
+            stdout,
+        } => interop::fmt(paths, check, stdout),
         Command::Import { files, out } => interop::import(files, out),
-        Command::Export { files, legacy } => interop::export_cmd(files, legacy),
+        Command::Export { files, legacy, out } => interop::export_cmd(files, legacy, out),
         Command::Push {
             files,
             base_url,
@@ -561,7 +600,7 @@ fn compile(file: &Path) -> ExitCode {
     }
     match serde_json::to_string_pretty(&checked.module) {
         Ok(json) => {
-            println!("{json}");
+            outln!("{json}");
             ExitCode::SUCCESS
         }
         Err(e) => {

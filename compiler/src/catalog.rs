@@ -149,6 +149,55 @@ impl Blueprint {
     }
 }
 
+impl Blueprint {
+    /// The blueprint as Port's blueprint JSON (what [`Blueprint::from_port_json`] reads).
+    pub fn to_port_json(&self) -> J {
+        let properties: serde_json::Map<String, J> = self
+            .properties
+            .iter()
+            .map(|p| {
+                let mut m = serde_json::Map::new();
+                m.insert("type".into(), J::String(p.ty.clone()));
+                if let Some(f) = &p.format {
+                    m.insert("format".into(), J::String(f.clone()));
+                }
+                if !p.enum_values.is_empty() {
+                    m.insert("enum".into(), J::Array(p.enum_values.clone()));
+                }
+                if let Some(i) = &p.items {
+                    m.insert("items".into(), serde_json::json!({ "type": i }));
+                }
+                (p.identifier.clone(), J::Object(m))
+            })
+            .collect();
+        let required: Vec<&str> = self
+            .properties
+            .iter()
+            .filter(|p| p.required)
+            .map(|p| p.identifier.as_str())
+            .collect();
+        let relations: serde_json::Map<String, J> = self
+            .relations
+            .iter()
+            .map(|r| {
+                let body = serde_json::json!({
+                    "target": r.target, "many": r.many, "required": r.required,
+                });
+                (r.identifier.clone(), body)
+            })
+            .collect();
+        let mut out = serde_json::json!({
+            "identifier": self.identifier,
+            "schema": { "properties": properties, "required": required },
+            "relations": relations,
+        });
+        if let (Some(t), Some(m)) = (&self.title, out.as_object_mut()) {
+            m.insert("title".into(), J::String(t.clone()));
+        }
+        out
+    }
+}
+
 /// The blueprints a check knows about.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Catalog {

@@ -25,6 +25,7 @@ pub enum PortSchema {
 pub fn export(wf: &ir::Workflow, schema: PortSchema) -> Result<J, Vec<Diagnostic>> {
     let mut e = Exporter {
         schema,
+        keep_extensions: false,
         errors: Vec::new(),
     };
     let out = e.workflow(wf);
@@ -33,6 +34,18 @@ pub fn export(wf: &ir::Workflow, schema: PortSchema) -> Result<J, Vec<Diagnostic
     } else {
         Err(e.errors)
     }
+}
+
+/// The workflow as Port JSON in the newest schema, with wflow's extensions written under the
+/// keys the Port JSON reader takes them from (`responseSchema`, ...): for readers such as the
+/// HTTP API, which must show everything a workflow holds, not for Port.
+pub fn describe(wf: &ir::Workflow) -> J {
+    let mut e = Exporter {
+        schema: PortSchema::Newest,
+        keep_extensions: true,
+        errors: Vec::new(),
+    };
+    e.workflow(wf)
 }
 
 /// An input schema as Port JSON (one entry of `userInputs.properties`).
@@ -60,6 +73,8 @@ pub fn input_schema(s: &ir::InputSchema) -> J {
 
 struct Exporter {
     schema: PortSchema,
+    /// Write wflow's extensions (see [`describe`]) instead of refusing them.
+    keep_extensions: bool,
     errors: Vec<Diagnostic>,
 }
 
@@ -271,8 +286,14 @@ impl Exporter {
                 });
                 put(&mut m, "onTimeout", timeout.map(|t| J::String(t.into())));
                 on_failure(&mut m, w.on_failure);
-                if w.response_schema.is_some() {
-                    self.beyond_port(n, "`response_schema`");
+                if let Some(schema) = &w.response_schema {
+                    self.beyond_port(
+                        n,
+                        "`response_schema`",
+                        &mut m,
+                        "responseSchema",
+                        schema.to_json(),
+                    );
                 }
             }
             NodeConfig::Kafka(k) => {
@@ -396,8 +417,20 @@ impl Exporter {
         J::Object(m)
     }
 
-    /// Reports a wflow extension on node `n` that Port's JSON has no field for.
-    fn beyond_port(&mut self, n: &ir::Node, what: &str) {
+    /// A wflow extension on node `n` that Port's JSON has no field for: written as `key` when
+    /// extensions are kept, else reported.
+    fn beyond_port(
+        &mut self,
+        n: &ir::Node,
+        what: &str,
+        m: &mut Map<String, J>,
+        key: &str,
+        value: J,
+    ) {
+        if self.keep_extensions {
+            m.insert(key.into(), value);
+            return;
+        }
         self.errors.push(
             Diagnostic::error(
                 "invalid-value",
@@ -562,8 +595,8 @@ fn ai_model(m: &mut Map<String, J>, a: &ir::AiModel) {
     );
 }
 
-/// A form (`userInputs`) without its buttons.
-fn form(f: &ir::Form) -> J {
+/// A form (`userInputs`) as Port JSON, without its buttons.
+pub fn form(f: &ir::Form) -> J {
     let mut m = Map::new();
     m.insert("properties".into(), inputs(&f.properties));
     match &f.required {

@@ -110,6 +110,19 @@ pub fn check_bytes_with(
     }
 }
 
+/// The `blueprint` declarations of a `.wflow` file's text, with the problems found in them
+/// and in the file's syntax (the file's workflows are not checked).
+pub fn declared_blueprints(src: &str) -> (Vec<catalog::Blueprint>, Vec<Diagnostic>) {
+    let parsed = wflow_grammar::parse(src);
+    let mut diagnostics: Vec<Diagnostic> = parsed
+        .errors
+        .into_iter()
+        .map(|e| syntax_diagnostic("syntax", e))
+        .collect();
+    let declared = blueprint_decl::blueprints(&parsed.file, &mut diagnostics);
+    (declared, diagnostics)
+}
+
 /// Parses, lowers and checks one file's text, with Port's system blueprints only.
 pub fn check_source(src: &str, syntax: Syntax) -> Checked {
     check_source_with(src, syntax, &catalog::Catalog::new(Vec::new()))

@@ -476,18 +476,34 @@ impl Lower<'_> {
         let identifier = self.opt_name(f.take("identifier"), "`identifier`");
         // A `.wflow` `fragment { }` block arrives marked; its nodes may lack identifiers.
         let marked = self.syntax == Syntax::Wflow && f.take("fragment").is_some();
-        let fragment = identifier.is_none() && (self.syntax == Syntax::Json || marked);
+        // Port's docs print whole workflows without an identifier: a title, nodes with a
+        // trigger among them, and connections; it is named after its title, as Port's editor
+        // does. Anything less is an excerpt, a fragment.
+        let whole = !marked
+            && v.get("title").is_some()
+            && v.get("connections").is_some()
+            && has_trigger(v.get("nodes"));
+        let fragment = identifier.is_none() && (self.syntax == Syntax::Json || marked) && !whole;
         if fragment {
             let what = if marked {
                 "a `fragment`"
             } else {
-                "a workflow without an identifier (an excerpt)"
+                "a workflow without an identifier (an excerpt; to check and run it whole, give it \
+                 an `identifier`, or a `title` with a trigger and `connections`)"
             };
             self.fragment_note(v.span, what);
         }
+        let title = self.opt_name(f.take("title"), "`title`");
+        // As Port's editor does, a whole workflow without an identifier is named after its
+        // title.
+        let identifier = identifier.or_else(|| {
+            let t = title.as_ref().filter(|_| whole && !fragment)?;
+            let id = identifier_from(&t.value);
+            (!id.is_empty()).then(|| Name::new(&id, Span::new(v.span.start, v.span.start + 1)))
+        });
         let mut wf = ir::Workflow {
             identifier: identifier.unwrap_or_default(),
-            title: self.opt_name(f.take("title"), "`title`"),
+            title,
             icon: self.opt_name(f.take("icon"), "`icon`"),
             description: self.opt_name(f.take("description"), "`description`"),
             category: self.opt_name(f.take("category"), "`category`"),
@@ -1676,4 +1692,35 @@ impl Lower<'_> {
         self.finish(f, "an input", &known, &[]);
         Some(s)
     }
+}
+
+/// An identifier made of a title: lowercase ASCII letters and digits, other runs of
+/// characters as one `_` (`Deploy a Service!` is `deploy_a_service`).
+fn identifier_from(title: &str) -> String {
+    let mut id = String::new();
+    for c in title.chars() {
+        if c.is_ascii_alphanumeric() {
+            id.push(c.to_ascii_lowercase());
+        } else if !id.is_empty() && !id.ends_with('_') {
+            id.push('_');
+        }
+    }
+    id.trim_end_matches('_').to_string()
+}
+
+/// Whether `nodes` (a JSON list of nodes) holds a trigger.
+fn has_trigger(nodes: Option<&Value>) -> bool {
+    let Some(Value {
+        kind: ValueKind::Array(nodes),
+        ..
+    }) = nodes
+    else {
+        return false;
+    };
+    nodes.iter().any(|n| {
+        matches!(
+            n.get("config").and_then(|c| c.get("type")).map(|t| &t.kind),
+            Some(ValueKind::Str(s)) if s.value.ends_with("_TRIGGER")
+        )
+    })
 }

@@ -93,7 +93,8 @@ pub fn find_config(dir: &Path) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-/// The Port blueprint JSON files of `dirs`, the first definition of an identifier winning.
+/// The blueprints of `dirs`: Port blueprint JSON files and `.wflow` files of `blueprint`
+/// declarations, the first definition of an identifier winning.
 fn load_blueprints(dirs: &[PathBuf], problems: &mut Vec<String>) -> Vec<Blueprint> {
     let mut blueprints: Vec<Blueprint> = Vec::new();
     for d in dirs {
@@ -101,7 +102,7 @@ fn load_blueprints(dirs: &[PathBuf], problems: &mut Vec<String>) -> Vec<Blueprin
             Ok(es) => es
                 .flatten()
                 .map(|e| e.path())
-                .filter(|p| p.extension().is_some_and(|x| x == "json"))
+                .filter(|p| p.extension().is_some_and(|x| x == "json" || x == "wflow"))
                 .collect(),
             Err(e) => {
                 problems.push(format!("{}: {e}", d.display()));
@@ -110,19 +111,50 @@ fn load_blueprints(dirs: &[PathBuf], problems: &mut Vec<String>) -> Vec<Blueprin
         };
         files.sort();
         for f in files {
-            match std::fs::read_to_string(&f)
-                .map_err(|e| e.to_string())
-                .and_then(|t| Blueprint::from_port_json(&t))
-            {
-                Ok(b) if !blueprints.iter().any(|x| x.identifier == b.identifier) => {
-                    blueprints.push(b)
+            match read_blueprints(&f) {
+                Ok(found) => {
+                    for b in found {
+                        if !blueprints.iter().any(|x| x.identifier == b.identifier) {
+                            blueprints.push(b);
+                        }
+                    }
                 }
-                Ok(_) => {}
-                Err(e) => problems.push(format!("{}: {e}", f.display())),
+                Err(e) => problems.push(e),
             }
         }
     }
     blueprints
+}
+
+/// The blueprints of one file: Port blueprint JSON, or a `.wflow` file's `blueprint`
+/// declarations. A problem names the file (and the line and column of a declaration's error).
+pub fn read_blueprints(file: &Path) -> Result<Vec<Blueprint>, String> {
+    let text = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
+    if file.extension().is_some_and(|x| x == "wflow") {
+        let (declared, diagnostics) = wflow_compiler::declared_blueprints(&text);
+        let errors: Vec<String> = diagnostics
+            .iter()
+            .filter(|d| d.severity == wflow_compiler::Severity::Error)
+            .map(|d| {
+                let (line, column) = wflow_grammar::span::line_col(&text, d.primary.span.start);
+                let help = d
+                    .help
+                    .as_ref()
+                    .map(|h| format!("; {h}"))
+                    .unwrap_or_default();
+                format!("{}:{line}:{column}: {}{help}", file.display(), d.message)
+            })
+            .collect();
+        if errors.is_empty() {
+            Ok(declared)
+        } else {
+            Err(errors.join("\n"))
+        }
+    } else {
+        Blueprint::from_port_json(&text)
+            .map(|b| vec![b])
+            .map_err(|e| format!("{}: {e}", file.display()))
+    }
 }
 
 #[cfg(test)]

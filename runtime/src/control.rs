@@ -1,11 +1,12 @@
 //! Commands on runs from outside the interpreter: finishing, approval responses, completing a
-//! waiting node, cancelling.
+//! waiting node, cancelling, retrying a failed run from its failed node.
 
 use serde_json::{Map, Value as Json, json};
 use wflow_compiler::ir::{self, NodeConfig, OnFailure};
 
 use crate::engine::{
-    CANCELLED, COMPLETED, Engine, Error, FAILED, IN_PROGRESS, SUCCESS, State, log, now, on_failure,
+    CANCELLED, COMPLETED, Engine, Error, FAILED, IN_PROGRESS, Next, SUCCESS, State, log, next, now,
+    on_failure,
 };
 use crate::inputs;
 use crate::plan::Plan;
@@ -33,6 +34,47 @@ impl Responder {
             || listed(&r.roles, &self.roles)
             || listed(&r.teams, &self.teams)
     }
+}
+
+/// What waiting node `node` of `plan` waits for, in words every surface can show: an
+/// approval's responders and buttons, or a completion from outside.
+pub fn awaited(plan: &Plan, node: &str) -> String {
+    let Some(NodeConfig::Input(input)) = plan.node(node).map(|n| &n.config) else {
+        return "a completion from outside (a report on its node run)".into();
+    };
+    let who: Vec<String> = input.responders.iter().flat_map(listed).collect();
+    let buttons: Vec<&str> = input
+        .outlets
+        .iter()
+        .map(|o| o.identifier.value.as_str())
+        .collect();
+    format!(
+        "an approval by {} (buttons: {})",
+        if who.is_empty() {
+            "an admin or the run's creator".to_string()
+        } else {
+            who.join("; ")
+        },
+        buttons.join(", ")
+    )
+}
+
+/// The users, roles and teams `r` lists, as `users a, b`, `roles c`, ...
+fn listed(r: &ir::Responders) -> Vec<String> {
+    let names = |label: &str, list: &[ir::Name]| {
+        (!list.is_empty()).then(|| {
+            let v: Vec<&str> = list.iter().map(|n| n.value.as_str()).collect();
+            format!("{label} {}", v.join(", "))
+        })
+    };
+    [
+        names("users", &r.users),
+        names("roles", &r.roles),
+        names("teams", &r.teams),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
 }
 
 /// What a response did.
@@ -122,6 +164,59 @@ impl Engine {
                 )))
             }
         }
+    }
+
+    /// Reopens the failed run `run_id` at the node that failed it, leased to `lease`'s owner:
+    /// that node runs again as the same node run (a side effect keeps its Idempotency-Key),
+    /// and the nodes that completed are not run again. `by` is logged. Returns the node;
+    /// drive the run afterwards.
+    pub async fn retry(
+        &self,
+        plan: &Plan,
+        run_id: &str,
+        lease: (&str, std::time::Duration),
+        by: &str,
+    ) -> Result<String, Error> {
+        let st = self.load(run_id).await?;
+        let node = match (st.run.result.as_deref(), next(plan, &st)) {
+            (Some(FAILED), Next::Failed(node)) => node.to_string(),
+            (Some(FAILED), _) => {
+                return Err(Error(format!(
+                    "run `{run_id}` failed before any node did ({}); start it again with rerun",
+                    st.run.error.as_deref().unwrap_or("no reason recorded")
+                )));
+            }
+            (result, _) => {
+                return Err(Error(format!(
+                    "run `{run_id}` is {}, not FAILED; only a failed run can be retried",
+                    result.unwrap_or(&st.run.status)
+                )));
+            }
+        };
+        if !self.store.reopen(run_id, lease.0, lease.1).await? {
+            return Err(Error(format!(
+                "run `{run_id}` was retried or changed by another process meanwhile"
+            )));
+        }
+        let mut st = self.load(run_id).await?;
+        if let Some(mut rec) = st.nodes.get(&node).cloned() {
+            rec.status = IN_PROGRESS.into();
+            rec.result = None;
+            rec.output = None;
+            rec.outlet = None;
+            rec.fallback = false;
+            rec.waiting = false;
+            rec.updated_at = now();
+            rec.completed_at = None;
+            st.put(rec);
+        }
+        st.log(log(
+            &node,
+            "INFO",
+            format!("retrying the run from this node (asked by {by})"),
+        ));
+        self.flush(&mut st).await?;
+        Ok(node)
     }
 
     /// Completes a node that waits to be completed from outside (an unsynchronized webhook),
@@ -231,20 +326,7 @@ impl Engine {
             && let Some(r) = &input.responders
             && !who.may_respond(r)
         {
-            let names = |label: &str, list: &[ir::Name]| {
-                (!list.is_empty()).then(|| {
-                    let v: Vec<&str> = list.iter().map(|n| n.value.as_str()).collect();
-                    format!("{label} {}", v.join(", "))
-                })
-            };
-            let allowed: Vec<String> = [
-                names("users", &r.users),
-                names("roles", &r.roles),
-                names("teams", &r.teams),
-            ]
-            .into_iter()
-            .flatten()
-            .collect();
+            let allowed = listed(r);
             let have = |l: &[String]| {
                 if l.is_empty() {
                     "none".to_string()

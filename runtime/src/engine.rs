@@ -272,7 +272,7 @@ enum After {
     Cancel,
 }
 
-enum Next<'a> {
+pub(crate) enum Next<'a> {
     Run(&'a str),
     Waiting(Vec<String>),
     /// A node failed and its failure terminates the run (seen when resuming a run whose
@@ -619,6 +619,11 @@ impl Engine {
             });
         }
         if done.waiting {
+            st.log(log(
+                id,
+                "INFO",
+                format!("waiting for {}", crate::control::awaited(plan, id)),
+            ));
             obs.event(&Event::Waiting {
                 node,
                 reason: match node.config {
@@ -916,7 +921,7 @@ pub(crate) fn on_failure(c: &NodeConfig) -> OnFailure {
 }
 
 /// The next node to run, by walking the taken paths from the trigger.
-fn next<'a>(plan: &'a Plan, st: &State) -> Next<'a> {
+pub(crate) fn next<'a>(plan: &'a Plan, st: &State) -> Next<'a> {
     let mut queue: VecDeque<&str> = VecDeque::new();
     let mut seen: HashSet<&str> = HashSet::new();
     let mut waiting = Vec::new();

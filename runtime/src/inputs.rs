@@ -7,10 +7,46 @@ use wflow_compiler::ir::{Form, InputSchema, Required, ValueKind};
 /// One problem with the submitted inputs.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct InputProblem {
-    /// The input's key (`config.region` for a nested one); empty for the form as a whole.
+    /// The input's key (`config.region`, `tags[1]` for nested ones); empty for the form.
     pub key: String,
-    /// What is wrong and how to fix it.
+    /// The same place as a JSON pointer into the inputs object (`/config/region`, `/tags/1`).
+    pub pointer: String,
+    /// What is wrong and how to fix it, in words every surface can show.
     pub message: String,
+    /// The input is required and was not given: each surface says how to give it.
+    pub missing: bool,
+}
+
+/// Where in the inputs a value sits, as a key to show and a JSON pointer.
+#[derive(Debug, Clone, Default)]
+struct At {
+    key: String,
+    pointer: String,
+}
+
+impl At {
+    fn input(name: &str) -> At {
+        At::default().child(name)
+    }
+
+    fn child(&self, name: &str) -> At {
+        let escaped = name.replace('~', "~0").replace('/', "~1");
+        At {
+            key: if self.key.is_empty() {
+                name.to_string()
+            } else {
+                format!("{}.{name}", self.key)
+            },
+            pointer: format!("{}/{escaped}", self.pointer),
+        }
+    }
+
+    fn item(&self, i: usize) -> At {
+        At {
+            key: format!("{}[{i}]", self.key),
+            pointer: format!("{}/{i}", self.pointer),
+        }
+    }
 }
 
 impl std::fmt::Display for InputProblem {
@@ -65,7 +101,7 @@ pub fn validate(
             } else {
                 format!("the form's inputs are: {}", known.join(", "))
             };
-            problems.push(problem(key, format!("unknown input; {hint}")));
+            problems.push(problem(&At::input(key), format!("unknown input; {hint}")));
         }
     }
     let required: Vec<&str> = match &form.required {
@@ -77,7 +113,7 @@ pub fn validate(
         let key = field.key.value.as_str();
         match given.get(key) {
             Some(v) => {
-                check_value(key, &field.schema, v, &mut problems);
+                check_value(&At::input(key), &field.schema, v, &mut problems);
                 out.insert(key.to_string(), v.clone());
             }
             None => {
@@ -89,10 +125,7 @@ pub fn validate(
                 {
                     out.insert(key.to_string(), d.to_json());
                 } else if required.contains(&key) {
-                    problems.push(problem(
-                        key,
-                        format!("required but not given; add `--input {key}=<value>`"),
-                    ));
+                    problems.push(missing(&At::input(key)));
                 }
             }
         }
@@ -104,10 +137,19 @@ pub fn validate(
     }
 }
 
-fn problem(key: &str, message: String) -> InputProblem {
+fn problem(at: &At, message: String) -> InputProblem {
     InputProblem {
-        key: key.to_string(),
+        key: at.key.clone(),
+        pointer: at.pointer.clone(),
         message,
+        missing: false,
+    }
+}
+
+fn missing(at: &At) -> InputProblem {
+    InputProblem {
+        missing: true,
+        ..problem(at, "required but not given".into())
     }
 }
 
@@ -126,7 +168,7 @@ fn number_keyword(schema: &InputSchema, name: &str) -> Option<f64> {
     }
 }
 
-fn check_value(key: &str, schema: &InputSchema, v: &Json, problems: &mut Vec<InputProblem>) {
+fn check_value(key: &At, schema: &InputSchema, v: &Json, problems: &mut Vec<InputProblem>) {
     let ty = schema.ty.as_ref().map(|t| t.value.as_str());
     let type_ok = match ty {
         Some("string") => v.is_string(),
@@ -188,7 +230,7 @@ fn check_value(key: &str, schema: &InputSchema, v: &Json, problems: &mut Vec<Inp
             }
             if let Some(item_schema) = &schema.items {
                 for (i, item) in items.iter().enumerate() {
-                    check_value(&format!("{key}[{i}]"), item_schema, item, problems);
+                    check_value(&key.item(i), item_schema, item, problems);
                 }
             }
             let unique = keyword(schema, "uniqueItems").is_some_and(|u| u.to_json() == true);
@@ -209,11 +251,11 @@ fn check_value(key: &str, schema: &InputSchema, v: &Json, problems: &mut Vec<Inp
         }
         Json::Object(members) => {
             for field in &schema.properties {
-                let sub = format!("{key}.{}", field.key.value);
+                let sub = key.child(&field.key.value);
                 match members.get(&field.key.value) {
                     Some(x) => check_value(&sub, &field.schema, x, problems),
                     None if schema.required.iter().any(|r| r.value == field.key.value) => {
-                        problems.push(problem(&sub, "required but not given".to_string()))
+                        problems.push(missing(&sub))
                     }
                     None => {}
                 }
@@ -228,7 +270,7 @@ fn check_value(key: &str, schema: &InputSchema, v: &Json, problems: &mut Vec<Inp
 /// `patternProperties` and `additionalProperties` (JSON Schema semantics: a member matching a
 /// pattern is checked against that pattern's schema, and only the others are "additional").
 fn check_other_members(
-    key: &str,
+    key: &At,
     schema: &InputSchema,
     members: &Map<String, Json>,
     problems: &mut Vec<InputProblem>,
@@ -245,7 +287,7 @@ fn check_other_members(
         .map(|f| f.key.value.as_str())
         .collect();
     for (name, value) in members.iter().filter(|(k, _)| !named.contains(&k.as_str())) {
-        let sub = format!("{key}.{name}");
+        let sub = key.child(name);
         let mut matched = false;
         for (pattern, sub_schema) in &patterns {
             match regex::Regex::new(pattern) {
@@ -285,7 +327,7 @@ fn check_other_members(
 
 /// Checks `value` against a JSON Schema written in the form (the schema of a pattern or of
 /// additional properties), reporting each violation with its path.
-fn check_json_schema(key: &str, schema: &Json, value: &Json, problems: &mut Vec<InputProblem>) {
+fn check_json_schema(key: &At, schema: &Json, value: &Json, problems: &mut Vec<InputProblem>) {
     match jsonschema::validator_for(schema) {
         Ok(validator) => {
             for e in validator.iter_errors(value) {
@@ -293,7 +335,9 @@ fn check_json_schema(key: &str, schema: &Json, value: &Json, problems: &mut Vec<
                 let at = path
                     .split('/')
                     .filter(|s| !s.is_empty())
-                    .fold(key.to_string(), |k, s| format!("{k}.{s}"));
+                    .fold(key.clone(), |at, s| {
+                        at.child(&s.replace("~1", "/").replace("~0", "~"))
+                    });
                 problems.push(problem(&at, e.to_string()));
             }
         }
@@ -304,7 +348,7 @@ fn check_json_schema(key: &str, schema: &Json, value: &Json, problems: &mut Vec<
     }
 }
 
-fn check_string(key: &str, schema: &InputSchema, s: &str, problems: &mut Vec<InputProblem>) {
+fn check_string(key: &At, schema: &InputSchema, s: &str, problems: &mut Vec<InputProblem>) {
     let len = s.chars().count() as f64;
     if let Some(min) = number_keyword(schema, "minLength").filter(|m| len < *m) {
         problems.push(problem(
@@ -360,7 +404,7 @@ fn check_string(key: &str, schema: &InputSchema, s: &str, problems: &mut Vec<Inp
     }
 }
 
-fn check_number(key: &str, schema: &InputSchema, n: f64, problems: &mut Vec<InputProblem>) {
+fn check_number(key: &At, schema: &InputSchema, n: f64, problems: &mut Vec<InputProblem>) {
     type Rule = (&'static str, fn(f64, f64) -> bool, &'static str);
     let rules: [Rule; 4] = [
         ("minimum", |n, m| n < m, "at least"),

@@ -62,6 +62,11 @@ impl Leases {
         self.store.take_over(id, &self.owner, self.lease).await
     }
 
+    /// The lease a reopened run is given: this owner's, for this duration.
+    pub fn lease(&self) -> (&str, Duration) {
+        (self.owner(), self.duration())
+    }
+
     /// Runs `work` while renewing the lease on run `id`; `None` when the lease was lost
     /// first (another process took the run over), and `work` was dropped.
     pub async fn hold<T>(&self, id: &str, work: impl Future<Output = T>) -> Option<T> {

@@ -3,6 +3,7 @@
 //! - [`plan::Plan`]: a workflow prepared to run (its jq compiled once);
 //! - [`engine::Engine`]: the durable interpreter over the [`store::Store`] (SQLite or PostgreSQL);
 //! - [`lease`]: which process drives a run, when several share a store;
+//! - [`events`]: what triggers hand a run (catalog events, schedules), shared by exec and serve;
 //! - [`inputs`]: form validation shared by `wflow exec` and `wflow serve`;
 //! - [`preflight`]: what a run needs from its environment, checked before it starts;
 //! - [`secrets`]: secret loading and redaction;
@@ -16,6 +17,7 @@ pub mod ai;
 pub mod catalog;
 pub mod control;
 pub mod engine;
+pub mod events;
 mod filter;
 pub mod github;
 pub mod inputs;

@@ -18,12 +18,12 @@ use serde_json::{Map, Value as Json, json};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
 use tracing::Level;
-use wflow_compiler::export::{PortSchema, export};
+use wflow_compiler::export::{describe, form};
 use wflow_compiler::ir::NodeConfig;
 
 use super::auth::forbidden;
 use super::guard::{self, BODY_LIMIT, Guard, Hosts};
-use super::{ApiError, Server, User, catalog_api};
+use super::{ApiError, Problem, Server, User, catalog_api};
 use crate::engine::{CANCELLED, COMPLETED, FAILED, IN_PROGRESS, SUCCESS, log};
 use crate::inputs;
 use crate::plan::Plan;
@@ -127,6 +127,14 @@ fn ops() -> Vec<Op> {
         .errors(&[422]),
         Op::new(
             Get,
+            "/v1/approvals",
+            "The approvals waiting for the caller (that they may answer and have not), \
+             oldest first",
+            list_approvals,
+        )
+        .returns("approvals", array(schema("Approval"))),
+        Op::new(
+            Get,
             "/v1/workflows/runs/{run}",
             "A run with its node runs",
             get_run,
@@ -143,6 +151,16 @@ fn ops() -> Vec<Op> {
             "force",
             json!({ "type": "boolean", "default": false }),
             "Also stop the nodes still running",
+        )
+        .returns("run", run())
+        .errors(run_errors),
+        Op::new(
+            Post,
+            "/v1/workflows/runs/{run}/retry",
+            "Retry a FAILED run from the node that failed it (admins, machine tokens and its \
+             creator): that node runs again with the same Idempotency-Key; completed nodes \
+             are not repeated",
+            retry_run,
         )
         .returns("run", run())
         .errors(run_errors),
@@ -381,9 +399,9 @@ fn sees(user: &User, plan: &Plan) -> bool {
         || forms(plan).any(|(_, f)| user.may_execute(f.permissions.as_ref(), None) != Some(false))
 }
 
+/// A workflow as the API shows it: Port JSON with wflow's extensions kept.
 fn workflow_json(plan: &Plan) -> Json {
-    export(&plan.workflow, PortSchema::Newest)
-        .unwrap_or_else(|_| json!({ "identifier": plan.workflow.identifier.value }))
+    describe(&plan.workflow)
 }
 
 async fn list_workflows(State(s): State<Server>, user: User) -> AxJson<Json> {
@@ -424,37 +442,42 @@ async fn start_run(
     let mut problems = Vec::new();
     for key in body.keys() {
         if !matches!(key.as_str(), "inputs" | "nodeIdentifier") {
-            problems.push(format!(
-                "unknown field `{key}`; the body takes `inputs` and `nodeIdentifier`"
+            problems.push(Problem::at(
+                format!("/{key}"),
+                format!("unknown field `{key}`; the body takes `inputs` and `nodeIdentifier`"),
             ));
         }
     }
     let triggers: Vec<_> = forms(&plan).collect();
     let trigger = match body.get("nodeIdentifier") {
         Some(Json::String(t)) => triggers.iter().find(|(n, _)| n == t).or_else(|| {
-            problems.push(format!(
-                "`nodeIdentifier`: the workflow has no published self-service trigger `{t}`"
+            problems.push(Problem::at(
+                "/nodeIdentifier",
+                format!("the workflow has no published self-service trigger `{t}`"),
             ));
             None
         }),
         Some(_) => {
-            problems.push("`nodeIdentifier` must be a string".into());
+            problems.push(Problem::at(
+                "/nodeIdentifier",
+                "`nodeIdentifier` must be a string",
+            ));
             None
         }
         None if triggers.len() == 1 => triggers.first(),
         None => {
             let ids: Vec<&str> = triggers.iter().map(|(n, _)| *n).collect();
-            problems.push(if ids.is_empty() {
+            problems.push(Problem::from(if ids.is_empty() {
                 "the workflow has no published self-service trigger; it starts on catalog \
                  events or schedules"
-                    .into()
+                    .to_string()
             } else {
                 format!(
                     "the workflow has several self-service triggers; pick one with \
                      `nodeIdentifier` ({})",
                     ids.join(", ")
                 )
-            });
+            }));
             None
         }
     };
@@ -462,7 +485,10 @@ async fn start_run(
         None | Some(Json::Null) => Map::new(),
         Some(Json::Object(m)) => m,
         Some(other) => {
-            problems.push(format!("`inputs` must be an object, not {other}"));
+            problems.push(Problem::at(
+                "/inputs",
+                format!("`inputs` must be an object, not {other}"),
+            ));
             Map::new()
         }
     };
@@ -481,7 +507,7 @@ async fn start_run(
     let values = match inputs::validate(&form.user_inputs, &given) {
         Ok(v) => Some(v),
         Err(found) => {
-            problems.extend(found.iter().map(ToString::to_string));
+            problems.extend(found.iter().map(Problem::input));
             None
         }
     };
@@ -524,7 +550,8 @@ fn allowed(p: Option<&wflow_compiler::ir::Permissions>) -> String {
     }
 }
 
-/// Run `id`, if `user` may see it.
+/// Run `id`, if `user` may see it: who may view it, and whoever may answer one of its
+/// waiting approvals.
 async fn visible_run(s: &Server, user: &User, id: &str) -> Result<RunRecord, ApiError> {
     let run = s
         .engine()
@@ -534,15 +561,99 @@ async fn visible_run(s: &Server, user: &User, id: &str) -> Result<RunRecord, Api
         .ok_or_else(|| ApiError::not_found(format!("no run `{id}`")))?;
     let workflows = s.workflows();
     let wf = workflows.get(&run.workflow).map(|p| &p.workflow);
-    if user.may_view(&run, wf) {
+    if user.may_view(&run, wf) || awaits(s, user, &run).await? {
         Ok(run)
     } else {
         Err(forbidden(format!(
-            "you may not view run `{id}`: only admins and the person who started it can \
-             (the workflow does not set allowAnyoneToViewRuns)"
+            "you may not view run `{id}`: only admins, the person who started it and the \
+             responders of its waiting approvals can (the workflow does not set \
+             allowAnyoneToViewRuns)"
         )))
     }
 }
+
+/// Whether `run` has a waiting approval that `user` may answer.
+async fn awaits(s: &Server, user: &User, run: &RunRecord) -> Result<bool, ApiError> {
+    if run.status != IN_PROGRESS {
+        return Ok(false);
+    }
+    let plan = s.pinned_plan(run)?;
+    let waiting = s.engine().store.node_runs(&run.id).await?;
+    Ok(waiting
+        .iter()
+        .filter(|n| n.waiting && n.status == IN_PROGRESS)
+        .any(|n| {
+            approval(&plan, &n.node).is_some_and(|i| user.may_respond(i.responders.as_ref(), run))
+        }))
+}
+
+/// The approval (INPUT) node `node` of `plan`.
+fn approval<'p>(plan: &'p Plan, node: &str) -> Option<&'p wflow_compiler::ir::InputNode> {
+    match plan.node(node).map(|n| &n.config) {
+        Some(NodeConfig::Input(input)) => Some(input),
+        _ => None,
+    }
+}
+
+/// The approvals waiting for the caller across runs: those they may answer and have not
+/// answered yet, oldest first.
+async fn list_approvals(State(s): State<Server>, user: User) -> Result<AxJson<Json>, ApiError> {
+    let store = &s.engine().store;
+    let mut list = Vec::new();
+    for n in store.waiting_node_runs(APPROVALS_READ).await? {
+        let Some(run) = store.run(&n.run_id).await? else {
+            continue;
+        };
+        let plan = s.pinned_plan(&run)?;
+        let Some(input) = approval(&plan, &n.node) else {
+            continue;
+        };
+        if !user.may_respond(input.responders.as_ref(), &run) {
+            continue;
+        }
+        let me = user.responder().email;
+        let answered = store.responses(&run.id, &n.node).await?;
+        if answered
+            .iter()
+            .any(|r| r.responder.eq_ignore_ascii_case(&me))
+        {
+            continue;
+        }
+        let node = plan.node(&n.node);
+        let buttons: Vec<Json> = input
+            .outlets
+            .iter()
+            .map(|o| {
+                json!({
+                    "identifier": o.identifier.value,
+                    "title": o.title.as_ref().map(|t| t.value.as_str()),
+                })
+            })
+            .collect();
+        list.push(json!({
+            "run": {
+                "identifier": run.id, "workflow": {"identifier": run.workflow},
+                "createdBy": run.created_by, "createdAt": run.created_at,
+            },
+            "node": {
+                "identifier": n.node,
+                "title": node.and_then(|n| n.title.as_ref()).map(|t| t.value.as_str()),
+            },
+            "nodeRun": { "identifier": n.id, "createdAt": n.created_at },
+            "buttons": buttons,
+            "userInputs": form(&input.user_inputs),
+            "responses": answered.len(),
+            "respond": format!(
+                "POST /v1/workflows/runs/{}/nodes/{}/responses with {{\"button\": ...}}",
+                run.id, n.node
+            ),
+        }));
+    }
+    Ok(ok("approvals", Json::Array(list)))
+}
+
+/// How many waiting node runs the approvals list reads.
+const APPROVALS_READ: i64 = 1000;
 
 async fn list_runs(
     State(s): State<Server>,
@@ -553,9 +664,10 @@ async fn list_runs(
         None => 100,
         Some(Ok(n)) if (1..=1000).contains(&n) => n,
         Some(_) => {
-            return Err(ApiError::invalid(vec![
-                "`limit` must be a number from 1 to 1000".into(),
-            ]));
+            return Err(ApiError::invalid(vec![Problem::at(
+                "/limit",
+                "`limit` must be a number from 1 to 1000",
+            )]));
         }
     };
     let workflows = s.workflows();
@@ -613,6 +725,33 @@ async fn cancel_run(
     if cancelled {
         s.finished(&run.workflow, &id, Some(CANCELLED));
     }
+    run_reply(&s, &id).await
+}
+
+/// Retries a FAILED run from the node that failed it, once its environment is ready.
+async fn retry_run(
+    State(s): State<Server>,
+    user: User,
+    Path(id): Path<String>,
+) -> Result<AxJson<Json>, ApiError> {
+    let run = visible_run(&s, &user, &id).await?;
+    if !user.may_act_on(&run) {
+        return Err(forbidden(format!(
+            "you may not retry run `{id}`: only admins and the person who started it can"
+        )));
+    }
+    let plan = s.pinned_plan(&run)?;
+    s.ready(&plan).await?;
+    let by = user.responder().email;
+    {
+        let lock = s.run_lock(&id);
+        let _held = lock.lock().await;
+        s.engine()
+            .retry(&plan, &id, s.0.leases.lease(), &by)
+            .await
+            .map_err(|e| ApiError::conflict(e.0))?;
+    }
+    s.drive_detached(plan, &id).await?;
     run_reply(&s, &id).await
 }
 
@@ -811,7 +950,7 @@ async fn respond(
         Some(rec) => rec.node,
         None => node,
     };
-    let Some(NodeConfig::Input(input)) = plan.node(&node).map(|n| &n.config) else {
+    let Some(input) = approval(&plan, &node) else {
         return Err(ApiError::not_found(format!(
             "run `{run_id}` has no approval (INPUT) node `{node}`"
         )));
@@ -825,10 +964,13 @@ async fn respond(
                 .iter()
                 .map(|o| o.identifier.value.as_str())
                 .collect();
-            problems.push(format!(
-                "`button` must be one of {}, not {}",
-                ids.join(", "),
-                other.unwrap_or(Json::Null)
+            problems.push(Problem::at(
+                "/button",
+                format!(
+                    "`button` must be one of {}, not {}",
+                    ids.join(", "),
+                    other.unwrap_or(Json::Null)
+                ),
             ));
             String::new()
         }
@@ -837,16 +979,21 @@ async fn respond(
         None | Some(Json::Null) => Map::new(),
         Some(Json::Object(m)) => m,
         Some(other) => {
-            problems.push(format!("`inputs` must be an object, not {other}"));
+            problems.push(Problem::at(
+                "/inputs",
+                format!("`inputs` must be an object, not {other}"),
+            ));
             Map::new()
         }
     };
-    problems.extend(
-        body.keys()
-            .map(|k| format!("unknown field `{k}`; the body takes `button` and `inputs`")),
-    );
+    problems.extend(body.keys().map(|k| {
+        Problem::at(
+            format!("/{k}"),
+            format!("unknown field `{k}`; the body takes `button` and `inputs`"),
+        )
+    }));
     if let Err(found) = inputs::validate(&input.user_inputs, &given) {
-        problems.extend(found.iter().map(ToString::to_string));
+        problems.extend(found.iter().map(Problem::input));
     }
     if !problems.is_empty() {
         return Err(ApiError::invalid(problems));
@@ -857,7 +1004,7 @@ async fn respond(
              responders"
         )));
     }
-    let responder = user.email.clone().unwrap_or_else(|| "admin".into());
+    let responder = user.responder().email;
     {
         let lock = s.run_lock(&run_id);
         let _held = lock.lock().await;

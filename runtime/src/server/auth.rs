@@ -16,6 +16,7 @@ use serde_json::{Map, Value as Json};
 use wflow_compiler::ir::{Permissions, Responders, Workflow};
 
 use super::{ApiError, Server, policy};
+use crate::control::Responder;
 use crate::store::RunRecord;
 
 /// A caller.
@@ -96,17 +97,24 @@ impl User {
         self.is_admin() || self.machine || run.created_by.as_deref().is_some_and(|c| self.is(c))
     }
 
-    /// Whether the user may answer an approval with `responders` on `run` (the listed users,
-    /// roles and teams; with none listed, admins and the run's creator).
+    /// Whether the user may answer an approval with `responders` on `run`: admins, and the
+    /// listed users, roles and teams; with none listed, whoever may act on the run.
     pub fn may_respond(&self, responders: Option<&Responders>, run: &RunRecord) -> bool {
-        let names = |v: &[wflow_compiler::ir::Name]| -> Vec<String> {
-            v.iter().map(|n| n.value.clone()).collect()
-        };
         match responders {
+            _ if self.is_admin() => true,
             Some(r) if !(r.users.is_empty() && r.roles.is_empty() && r.teams.is_empty()) => {
-                self.in_any(&names(&r.roles), &names(&r.teams), &names(&r.users))
+                self.responder().may_respond(r)
             }
             _ => self.may_act_on(run),
+        }
+    }
+
+    /// The user as the engine records a responder (`admin` for the anonymous admin).
+    pub fn responder(&self) -> Responder {
+        Responder {
+            email: self.email.clone().unwrap_or_else(|| "admin".into()),
+            roles: self.roles.clone(),
+            teams: self.teams.clone(),
         }
     }
 }

@@ -12,6 +12,7 @@ use wflow_compiler::ir::{EventTrigger, NodeConfig};
 
 use super::{ApiError, Server, log_error};
 use crate::engine::now;
+use crate::events;
 use crate::plan::Plan;
 use crate::store::EntityChange;
 
@@ -36,30 +37,8 @@ pub(super) async fn listen(server: Server, mut rx: mpsc::UnboundedReceiver<Entit
     }
 }
 
-/// Port's action for a change.
-fn action(c: &EntityChange) -> &'static str {
-    match (&c.before, &c.after) {
-        (None, _) => "CREATE",
-        (Some(_), Some(_)) => "UPDATE",
-        (Some(_), None) => "DELETE",
-    }
-}
-
-/// Whether trigger `t` listens to `action` on `blueprint`.
-fn listens(t: &EventTrigger, blueprint: &str, action: &str) -> bool {
-    t.published != Some(false)
-        && t.blueprint_identifier.value == blueprint
-        && match t.event_type.value.as_str() {
-            "ENTITY_CREATED" => action == "CREATE",
-            "ENTITY_UPDATED" => action == "UPDATE",
-            "ENTITY_DELETED" => action == "DELETE",
-            "ANY_ENTITY_CHANGE" => true,
-            _ => false,
-        }
-}
-
 async fn fire(server: &Server, change: &EntityChange) -> Result<(), ApiError> {
-    let action = action(change);
+    let action = events::action(change.before.as_ref(), change.after.as_ref());
     let mut chain: Vec<String> = Vec::new();
     if let Some(run_id) = &change.run_id
         && let Some(run) = server.engine().store.run(run_id).await?
@@ -73,27 +52,24 @@ async fn fire(server: &Server, change: &EntityChange) -> Result<(), ApiError> {
         );
         chain.push(run.workflow);
     }
-    let event = json!({
-        "resourceType": "entity",
-        "action": action,
-        "diff": { "before": change.before, "after": change.after },
-        "context": {
-            "blueprintIdentifier": change.blueprint,
-            "entityIdentifier": change.identifier,
-        },
-        "trigger": {
+    let event = events::entity_event(
+        &change.blueprint,
+        &change.identifier,
+        change.before.as_ref(),
+        change.after.as_ref(),
+        json!({
             "origin": if change.run_id.is_some() { "WORKFLOW" } else { "API" },
             "by": { "workflowRun": change.run_id },
             "at": now(),
             "chain": chain,
-        },
-    });
+        }),
+    );
     for plan in server.workflows().values() {
         for node in plan.triggers() {
             let NodeConfig::EventTrigger(t) = &node.config else {
                 continue;
             };
-            if !listens(t, &change.blueprint, action) {
+            if t.published == Some(false) || !events::listens(t, &change.blueprint, action) {
                 continue;
             }
             let workflow = &plan.workflow.identifier.value;

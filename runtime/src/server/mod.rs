@@ -406,15 +406,9 @@ impl Server {
         Arc::clone(locks.entry(run_id.to_string()).or_default())
     }
 
-    /// Starts a run of `plan` from `trigger` with `payload`, leased to this process, and
-    /// drives it in the background; its id and the run as Port's run object.
-    async fn start(
-        &self,
-        plan: &Arc<Plan>,
-        trigger: &str,
-        payload: Json,
-        created_by: Option<&str>,
-    ) -> Result<(String, Json), ApiError> {
+    /// Refuses (422 `environment_not_ready`) a run of `plan` whose environment is wrong: a
+    /// blueprint missing from the store, a service not configured, a secret not given.
+    async fn ready(&self, plan: &Plan) -> Result<(), ApiError> {
         let problems = crate::preflight::check(
             plan,
             &self.0.engine,
@@ -436,6 +430,19 @@ impl Server {
                     .collect(),
             ));
         }
+        Ok(())
+    }
+
+    /// Starts a run of `plan` from `trigger` with `payload`, leased to this process, and
+    /// drives it in the background; its id and the run as Port's run object.
+    async fn start(
+        &self,
+        plan: &Arc<Plan>,
+        trigger: &str,
+        payload: Json,
+        created_by: Option<&str>,
+    ) -> Result<(String, Json), ApiError> {
+        self.ready(plan).await?;
         let secrets = self.secrets(plan)?;
         let lease = Some((self.0.leases.owner(), self.0.leases.duration()));
         let mut started = self
@@ -608,23 +615,57 @@ impl Drive {
 pub struct ApiError {
     status: StatusCode,
     code: &'static str,
-    problems: Vec<String>,
+    problems: Vec<Problem>,
+}
+
+/// One problem of an [`ApiError`]: what is wrong and, where it is a part of the request body,
+/// the JSON pointer to that part.
+#[derive(Debug, serde::Serialize)]
+pub struct Problem {
+    message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pointer: Option<String>,
+}
+
+impl Problem {
+    /// A problem with the part of the request body at `pointer`.
+    pub fn at(pointer: impl Into<String>, message: impl Into<String>) -> Problem {
+        Problem {
+            message: message.into(),
+            pointer: Some(pointer.into()),
+        }
+    }
+
+    /// A problem with an input of a form in the body's `inputs` object.
+    pub fn input(p: &crate::inputs::InputProblem) -> Problem {
+        let message = if p.missing {
+            format!("{p}; add it to `inputs`")
+        } else {
+            p.to_string()
+        };
+        Problem::at(format!("/inputs{}", p.pointer), message)
+    }
+}
+
+impl From<String> for Problem {
+    fn from(message: String) -> Problem {
+        Problem {
+            message,
+            pointer: None,
+        }
+    }
 }
 
 impl ApiError {
     fn new(status: StatusCode, code: &'static str, message: String) -> ApiError {
-        ApiError {
-            status,
-            code,
-            problems: vec![message],
-        }
+        ApiError::many(status, code, vec![message])
     }
 
-    fn many(status: StatusCode, code: &'static str, problems: Vec<String>) -> ApiError {
+    fn many(status: StatusCode, code: &'static str, problems: Vec<impl Into<Problem>>) -> ApiError {
         ApiError {
             status,
             code,
-            problems,
+            problems: problems.into_iter().map(Into::into).collect(),
         }
     }
 
@@ -632,7 +673,7 @@ impl ApiError {
         ApiError::new(StatusCode::NOT_FOUND, "not_found", message)
     }
 
-    fn invalid(problems: Vec<String>) -> ApiError {
+    fn invalid(problems: Vec<impl Into<Problem>>) -> ApiError {
         ApiError::many(
             StatusCode::UNPROCESSABLE_ENTITY,
             "invalid_request",
@@ -654,7 +695,8 @@ impl ApiError {
 
     /// Every problem, on one line.
     fn message(&self) -> String {
-        self.problems.join("; ")
+        let shown: Vec<&str> = self.problems.iter().map(|p| p.message.as_str()).collect();
+        shown.join("; ")
     }
 }
 

@@ -370,7 +370,14 @@ fn schemas() -> Json {
                            payload_too_large, forbidden_host (421), and without --auth \
                            forbidden_origin (403) and unsupported_media_type (415)" },
                 "message": { "type": "string", "description": "Every problem, on one line" },
-                "problems": { "type": "array", "items": string },
+                "problems": { "type": "array", "items": {
+                    "type": "object", "required": ["message"],
+                    "properties": {
+                        "message": string,
+                        "pointer": { "type": "string", "description": "The JSON pointer of \
+                                     the part of the request body the problem is with" },
+                    },
+                } },
             },
         },
         "Workflow": {
@@ -403,6 +410,28 @@ fn schemas() -> Json {
                 "identifier": string, "workflow": named, "status": string,
                 "result": { "type": ["string", "null"] },
                 "createdBy": { "type": ["string", "null"] },
+            },
+        },
+        "Approval": {
+            "description": "An approval (INPUT) node waiting for the caller",
+            "type": "object",
+            "required": ["run", "node", "nodeRun", "buttons", "userInputs", "respond"],
+            "properties": {
+                "run": { "type": "object", "required": ["identifier", "workflow"],
+                         "properties": { "identifier": string, "workflow": named,
+                                         "createdBy": { "type": ["string", "null"] } } },
+                "node": { "type": "object", "required": ["identifier"],
+                          "properties": { "identifier": string,
+                                          "title": { "type": ["string", "null"] } } },
+                "nodeRun": { "type": "object", "required": ["identifier"],
+                             "properties": { "identifier": string } },
+                "buttons": { "type": "array", "items": { "type": "object",
+                    "required": ["identifier"],
+                    "properties": { "identifier": string,
+                                    "title": { "type": ["string", "null"] } } } },
+                "userInputs": { "type": "object", "description": "The approval's form" },
+                "responses": { "type": "integer", "description": "Answers so far" },
+                "respond": { "type": "string", "description": "How to answer it" },
             },
         },
         "Blueprint": {

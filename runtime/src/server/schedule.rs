@@ -8,8 +8,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, SecondsFormat, Utc};
-use serde_json::json;
+use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 use wflow_compiler::cron::Schedule;
 use wflow_compiler::ir::NodeConfig;
@@ -85,8 +84,7 @@ impl Scheduler {
                     .map(|t| t.with_timezone(&Utc));
                 let (due, next) = due(&schedule, last.unwrap_or(self.started), now);
                 if let Some(at) = due {
-                    let payload =
-                        json!({ "scheduledAt": at.to_rfc3339_opts(SecondsFormat::Secs, true) });
+                    let payload = crate::events::schedule_output(at);
                     started.push(self.server.start(plan, trigger, payload, None).await?.0);
                 }
                 if let Some(n) = next {

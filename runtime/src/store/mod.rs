@@ -663,6 +663,24 @@ impl Store {
         .map_err(err("claim a run"))
     }
 
+    /// Reopens run `id` if it completed FAILED, leased to `owner` for `lease`: in progress
+    /// again, without a result; `false` when it is not (or no longer) a failed run.
+    pub async fn reopen(&self, id: &str, owner: &str, lease: Duration) -> Result<bool, StoreError> {
+        on_pool!(self.pool, |pool| sqlx::query(
+            "UPDATE runs SET status = 'IN_PROGRESS', result = NULL, error = NULL, \
+             completed_at = NULL, cancel_requested = FALSE, lease_owner = $2, lease_until = $3, \
+             updated_at = $4 WHERE id = $1 AND status = 'COMPLETED' AND result = 'FAILED'"
+        )
+        .bind(id)
+        .bind(owner)
+        .bind(lease_until(lease))
+        .bind(crate::engine::now())
+        .execute(pool)
+        .await
+        .map(|done| done.rows_affected() == 1))
+        .map_err(err("reopen a run"))
+    }
+
     /// Leases run `id` to `owner` for `lease` whoever holds it now, unless it completed.
     pub async fn take_over(
         &self,
@@ -784,6 +802,21 @@ impl Store {
         .await
         .and_then(|rows| rows.iter().map(node_run_record).collect()))
         .map_err(err("read node runs"))
+    }
+
+    /// The node runs of unfinished runs that wait for a response or an outside completion,
+    /// oldest first, at most `limit`.
+    pub async fn waiting_node_runs(&self, limit: i64) -> Result<Vec<NodeRunRecord>, StoreError> {
+        on_pool!(self.reads, |pool| sqlx::query(
+            "SELECT n.* FROM node_runs n JOIN runs r ON r.id = n.run_id \
+             WHERE r.status = 'IN_PROGRESS' AND n.waiting AND n.status = 'IN_PROGRESS' \
+             ORDER BY n.created_at, n.id LIMIT $1"
+        )
+        .bind(limit)
+        .fetch_all(pool)
+        .await
+        .and_then(|rows| rows.iter().map(node_run_record).collect()))
+        .map_err(err("list waiting node runs"))
     }
 
     /// The log lines of run `id`, oldest first.
