@@ -37,7 +37,7 @@ pub enum RunFormat {
 pub struct StoreArgs {
     /// The store: a SQLite file (created if missing) or a `postgres://` URL.
     #[arg(long, env = "WFLOW_STORE", default_value = DEFAULT_STORE, global = true)]
-    store: PathBuf,
+    pub(crate) store: PathBuf,
 }
 
 /// Options of commands that drive a run.

@@ -31,6 +31,7 @@ mod bench_lsp;
 mod bench_serve;
 mod excerpt;
 mod exec;
+pub mod graph;
 mod interop;
 mod loopback;
 pub mod lsp_client;
@@ -101,6 +102,10 @@ enum Command {
         /// server's memory at the start and every 10,000 edits.
         #[arg(long, requires = "lsp")]
         storm: Option<usize>,
+        /// Benchmark `wflow graph` instead: the time to lay out and draw a 100-node workflow
+        /// in each format (20 × --runs times).
+        #[arg(long, conflicts_with = "lsp")]
+        graph: bool,
     },
     /// Run the language server on stdin/stdout (for editors).
     Lsp,
@@ -173,6 +178,8 @@ enum Command {
     BenchServe(bench_serve::BenchServeArgs),
     /// Serve a workflows directory: the HTTP API, catalog events, schedules, approvals.
     Serve(serve::ServeArgs),
+    /// Draw a workflow left to right (SVG, Mermaid or DOT), optionally coloured by a run.
+    Graph(graph::GraphArgs),
 }
 
 /// Parses the command line and runs the command. Exit codes: 0 no errors, 1 errors found,
@@ -199,6 +206,9 @@ pub fn run() -> ExitCode {
         Command::Bench {
             lsp: true, storm, ..
         } => bench_lsp::run(storm),
+        Command::Bench {
+            graph: true, runs, ..
+        } => graph::bench(runs),
         Command::Bench {
             dir, files, runs, ..
         } => {
@@ -232,6 +242,7 @@ pub fn run() -> ExitCode {
         Command::BenchExec(args) => bench_exec::run(args),
         Command::BenchServe(args) => bench_serve::run(args),
         Command::Serve(args) => serve::serve(args),
+        Command::Graph(args) => graph::graph(args),
         Command::Lsp => lsp(),
     }
 }

@@ -419,3 +419,47 @@ fn compile_exits_2_for_a_missing_file() {
     let out = wflow(["compile".as_ref(), dir.0.join("nope.wflow").as_os_str()]);
     assert_eq!(code(&out), 2);
 }
+
+#[test]
+fn graph_draws_every_format_and_the_benchmark_runs() {
+    let dir = TempDir::new("graph");
+    let file = dir.file("clean.wflow", CLEAN);
+    let out = wflow(["graph".as_ref(), file.as_os_str()]);
+    assert_eq!(code(&out), 0, "{}", String::from_utf8_lossy(&out.stderr));
+    let svg = stdout(&out);
+    assert!(
+        svg.starts_with("<svg xmlns=\"http://www.w3.org/2000/svg\""),
+        "{svg}"
+    );
+    assert!(svg.contains("data-node=\"trigger\""), "{svg}");
+    for (format, start) in [
+        ("mermaid", "flowchart LR\n"),
+        ("dot", "digraph \"ping\" {\n"),
+    ] {
+        let out = wflow([
+            "graph".as_ref(),
+            file.as_os_str(),
+            "--format".as_ref(),
+            format.as_ref(),
+        ]);
+        assert_eq!(code(&out), 0, "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(stdout(&out).starts_with(start), "{}", stdout(&out));
+    }
+    let out = wflow([
+        "graph".as_ref(),
+        file.as_os_str(),
+        "--workflow".as_ref(),
+        "nope".as_ref(),
+    ]);
+    assert_eq!(code(&out), 2);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("has no workflow `nope`"));
+
+    let out = wflow(["bench", "--graph", "--runs", "1"]);
+    assert_eq!(code(&out), 0, "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout(&out).starts_with("100 nodes, "), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("svg      median "),
+        "{}",
+        stdout(&out)
+    );
+}

@@ -659,3 +659,151 @@ async fn wflow_toml_configures_services_and_the_environment_overrides_it() {
         text(&o)
     );
 }
+
+/// `wflow graph --run` colours each node by what a run of `wflow exec` did, while it waits for
+/// an approval and once it has ended.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graph_colours_the_nodes_of_a_run() {
+    let (base, _seen) = server().await;
+    let d = dir("graph");
+    write(
+        &d,
+        "w.wflow",
+        &format!(
+            r#"workflow g "G" {{
+  form trigger "T" {{ input env: string "Env" {{ enum ["staging", "production"] }} }}
+  condition env "Env?" {{
+    outlet prod "Production" when `.outputs.trigger.env == "production"`
+  }}
+  approval ok "OK?" {{ button approve "Ship it" PRIMARY {{ needs 1 }}; responders {{ users ["alice@example.com"] }} }}
+  webhook ship "Ship" {{ url "{base}/ship" }}
+  webhook stage "Stage" {{ url "{base}/stage" }}
+  flow {{ trigger -> env; env.prod -> ok; ok.approve -> ship; env.fallback -> stage }}
+}}"#
+        ),
+    );
+    let o = wflow_async(
+        &d.0,
+        &[
+            "exec",
+            "w.wflow",
+            "-i",
+            "env=production",
+            "--format",
+            "json",
+        ],
+    )
+    .await;
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    let run: Json = serde_json::from_slice(&o.stdout).expect("json");
+    let id = run["identifier"].as_str().expect("id").to_string();
+    let status = |svg: &str, node: &str| {
+        let at = svg
+            .find(&format!(" data-node=\"{node}\""))
+            .unwrap_or_else(|| panic!("node {node} is not drawn: {svg}"));
+        let class = &svg[svg[..at].rfind("class=\"").expect("class")..at];
+        class
+            .split([' ', '"'])
+            .find_map(|c| c.strip_prefix("status-"))
+            .expect("status class")
+            .to_string()
+    };
+    let taken = |svg: &str, from: &str, to: &str| {
+        svg.contains(&format!(
+            "taken\" data-source=\"{from}\" data-target=\"{to}\""
+        ))
+    };
+
+    let o = wflow_async(&d.0, &["graph", "w.wflow", "--run", &id]).await;
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let svg = String::from_utf8_lossy(&o.stdout).to_string();
+    assert_eq!(status(&svg, "trigger"), "succeeded");
+    assert_eq!(status(&svg, "env"), "succeeded");
+    assert_eq!(status(&svg, "ok"), "waiting");
+    // Not reached yet: no status.
+    assert_eq!(status(&svg, "ship"), "none");
+    assert_eq!(status(&svg, "stage"), "none");
+    assert!(taken(&svg, "env", "ok"), "{svg}");
+    assert!(!taken(&svg, "env", "stage"), "{svg}");
+
+    let o = wflow_async(
+        &d.0,
+        &[
+            "runs",
+            "respond",
+            &id,
+            "ok",
+            "--button",
+            "approve",
+            "--as",
+            "alice@example.com",
+        ],
+    )
+    .await;
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let o = wflow_async(&d.0, &["graph", "w.wflow", "--run", &id, "-o", "run.svg"]).await;
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(o.stdout.is_empty());
+    let svg = std::fs::read_to_string(d.0.join("run.svg")).expect("run.svg");
+    assert_eq!(status(&svg, "ship"), "succeeded");
+    assert_eq!(status(&svg, "stage"), "skipped");
+    assert!(taken(&svg, "ok", "ship"), "{svg}");
+    assert!(svg.contains("class=\"legend\""));
+
+    let o = wflow_async(
+        &d.0,
+        &["graph", "w.wflow", "--run", &id, "--format", "mermaid"],
+    )
+    .await;
+    let mermaid = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        mermaid.contains("  class n0,n1,n2,n3 succeeded\n"),
+        "{mermaid}"
+    );
+    assert!(mermaid.contains("  class n4 skipped\n"), "{mermaid}");
+
+    // A failed node; the node after it is skipped.
+    write(
+        &d,
+        "f.wflow",
+        r#"workflow f "F" {
+  form trigger "T" { input x?: string "X" }
+  webhook boom "Boom" { url "http://127.0.0.1:9/closed" }
+  webhook after "After" { url "http://127.0.0.1:9/never" }
+  flow { trigger -> boom -> after }
+}"#,
+    );
+    let o = wflow_async(&d.0, &["exec", "f.wflow", "--format", "json"]).await;
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let run: Json = serde_json::from_slice(&o.stdout).expect("json");
+    let failed = run["identifier"].as_str().expect("id").to_string();
+    let o = wflow_async(&d.0, &["graph", "f.wflow", "--run", &failed]).await;
+    let svg = String::from_utf8_lossy(&o.stdout).to_string();
+    assert_eq!(status(&svg, "trigger"), "succeeded");
+    assert_eq!(status(&svg, "boom"), "failed");
+    assert_eq!(status(&svg, "after"), "skipped");
+    assert!(taken(&svg, "trigger", "boom"), "{svg}");
+    assert!(!taken(&svg, "boom", "after"), "{svg}");
+
+    // A run that does not exist, a workflow the file does not hold, a file with errors.
+    let o = wflow_async(&d.0, &["graph", "w.wflow", "--run", "wfr_nope"]).await;
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("no run `wfr_nope`"), "{}", text(&o));
+    let o = wflow_async(&d.0, &["graph", "w.wflow", "--run", &id, "--workflow", "h"]).await;
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("is of workflow `g`, not `h`"),
+        "{}",
+        text(&o)
+    );
+    write(&d, "bad.wflow", "workflow b { flow { trigger -> x } }");
+    let o = wflow_async(&d.0, &["graph", "bad.wflow"]).await;
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(o.stdout.is_empty());
+    assert!(text(&o).contains("unknown-node"), "{}", text(&o));
+    assert!(
+        text(&o).contains("bad.wflow has errors; nothing was drawn"),
+        "{}",
+        text(&o)
+    );
+}

@@ -775,3 +775,60 @@ fn after_a_random_edit_storm_the_diagnostics_match_wflow_check() {
     let _ = std::fs::remove_dir_all(&dir);
     c.shutdown();
 }
+
+#[test]
+fn the_graph_command_draws_the_document_as_it_is_edited() {
+    let mut c = Client::start();
+    let init = c.initialize(vscode_capabilities());
+    assert_eq!(
+        init["result"]["capabilities"]["executeCommandProvider"]["commands"],
+        json!(["wflow.graph"])
+    );
+    let uri = "file:///tmp/graph.wflow";
+    c.open(uri, DOC);
+    c.diagnostics(uri, 1);
+    let graph = |c: &mut Client| {
+        c.request(
+            "workspace/executeCommand",
+            json!({"command": "wflow.graph", "arguments": [uri]}),
+        )
+    };
+    let svg = graph(&mut c)["result"]
+        .as_str()
+        .expect("an SVG string")
+        .to_string();
+    assert!(svg.starts_with("<svg "), "{svg}");
+    for node in ["trigger", "call", "nightly"] {
+        assert!(
+            svg.contains(&format!("data-node=\"{node}\"")),
+            "{node}: {svg}"
+        );
+    }
+    // An edit with errors (an unknown node): the drawing follows, with what can be read.
+    c.notify(
+        "textDocument/didChange",
+        json!({"textDocument": {"uri": uri, "version": 2},
+               "contentChanges": [{"text": DOC.replace("trigger -> call", "trigger -> call -> gone")
+                   .replace("webhook call", "webhook called")}]}),
+    );
+    let svg = graph(&mut c)["result"].as_str().expect("svg").to_string();
+    assert!(svg.contains("data-node=\"called\""), "{svg}");
+    assert!(!svg.contains("data-node=\"call\""), "{svg}");
+    // Unknown documents and commands are invalid parameters.
+    let r = c.request(
+        "workspace/executeCommand",
+        json!({"command": "wflow.graph", "arguments": ["file:///tmp/not-open.wflow"]}),
+    );
+    assert_eq!(r["error"]["code"], -32602, "{r}");
+    let r = c.request(
+        "workspace/executeCommand",
+        json!({"command": "wflow.nope", "arguments": [uri]}),
+    );
+    assert_eq!(r["error"]["code"], -32602, "{r}");
+    let r = c.request(
+        "workspace/executeCommand",
+        json!({"command": "wflow.graph", "arguments": [1, 2]}),
+    );
+    assert_eq!(r["error"]["code"], -32602, "{r}");
+    c.shutdown();
+}

@@ -1,7 +1,8 @@
 //! One verdict: every file of the diagnostic and valid corpora gets the same diagnostics from
-//! the four front ends, through the shipped binary: `wflow check --format json`, the language
-//! server's published diagnostics, `wflow exec` (exit 2 naming every error code, for a file
-//! with errors) and `wflow serve` (the file refused, naming every error code).
+//! the five front ends, through the shipped binary: `wflow check --format json`, the language
+//! server's published diagnostics, `wflow exec` and `wflow graph` (exit 2 naming every error
+//! code, for a file with errors; `graph` draws every clean file) and `wflow serve` (the file
+//! refused, naming every error code).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader};
@@ -180,8 +181,22 @@ fn served(f: &Path) -> bool {
             .any(|k| text.contains(k))
 }
 
+/// `wflow COMMAND FILE` in `dir`, with no configuration or store from the environment.
+fn run(dir: &Path, command: &str, f: &Path) -> std::process::Output {
+    Command::new(BIN)
+        .arg(command)
+        .arg(f)
+        .current_dir(dir)
+        .env("NO_COLOR", "1")
+        .env_remove("WFLOW_CONFIG")
+        .env_remove("WFLOW_STORE")
+        .stdin(Stdio::null())
+        .output()
+        .expect(command)
+}
+
 #[test]
-fn check_lsp_exec_and_serve_agree_on_every_corpus_file() {
+fn check_lsp_exec_graph_and_serve_agree_on_every_corpus_file() {
     let dir = std::env::temp_dir().join(format!("wflow-one-verdict-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("dir");
@@ -211,22 +226,26 @@ fn check_lsp_exec_and_serve_agree_on_every_corpus_file() {
         let name = key(f);
         let codes = check.get(&name).cloned().unwrap_or_default();
         let errors = errors(&codes);
+        let graph = run(&dir, "graph", f);
+        let drawn = String::from_utf8_lossy(&graph.stderr);
+        if errors.is_empty() && graph.status.code() != Some(0) {
+            problems.push(format!("{name}: graph did not draw a clean file: {drawn}"));
+        }
+        if !errors.is_empty() && (graph.status.code() != Some(2) || !graph.stdout.is_empty()) {
+            problems.push(format!("{name}: graph exited {:?}", graph.status.code()));
+        }
+        for code in &errors {
+            if !drawn.contains(code) {
+                problems.push(format!("{name}: graph did not name {code}: {drawn}"));
+            }
+        }
         match (errors.is_empty(), refused.get(&name)) {
             (true, Some(_)) => problems.push(format!("{name}: serve refused a clean file")),
             (true, None) => {}
             (false, None) if !served(f) => {}
             (false, None) => problems.push(format!("{name}: serve did not refuse {errors:?}")),
             (false, Some(printed)) => {
-                let exec = Command::new(BIN)
-                    .arg("exec")
-                    .arg(f)
-                    .current_dir(&dir)
-                    .env("NO_COLOR", "1")
-                    .env_remove("WFLOW_CONFIG")
-                    .env_remove("WFLOW_STORE")
-                    .stdin(Stdio::null())
-                    .output()
-                    .expect("exec");
+                let exec = run(&dir, "exec", f);
                 let said = String::from_utf8_lossy(&exec.stderr);
                 for code in &errors {
                     if !printed.contains(code) {

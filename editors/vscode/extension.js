@@ -1,5 +1,6 @@
 // The wflow extension: runs `wflow lsp` (the language server) for `.wflow` files and, with
-// `wflow.checkJson`, for Port workflow JSON files under a `workflows/` folder.
+// `wflow.checkJson`, for Port workflow JSON files under a `workflows/` folder; shows a file's
+// graph (the server's `wflow.graph` command) beside the editor.
 'use strict';
 
 const fs = require('fs');
@@ -7,6 +8,10 @@ const os = require('os');
 const path = require('path');
 const vscode = require('vscode');
 const { LanguageClient, TransportKind } = require('vscode-languageclient/node');
+const { debounce, graphPage } = require('./graph-view');
+
+/** How long the graph waits after the last edit before it is redrawn. */
+const GRAPH_DELAY_MS = 300;
 
 /** The server's client once its start has settled; it resolves to undefined when there is none. */
 let server;
@@ -17,6 +22,7 @@ function activate(context) {
   context.subscriptions.push(
     output,
     vscode.commands.registerCommand('wflow.restartServer', restart),
+    vscode.commands.registerCommand('wflow.showGraph', showGraph),
     vscode.workspace.onDidChangeConfiguration((e) => {
       if (e.affectsConfiguration('wflow.server') || e.affectsConfiguration('wflow.checkJson')) {
         void restart();
@@ -127,6 +133,71 @@ async function showMissingBinary(setting) {
   if (choice === 'Open Settings') {
     await vscode.commands.executeCommand('workbench.action.openSettings', 'wflow.server.path');
   }
+}
+
+/** The open graph previews, by document URI. */
+const previews = new Map();
+
+/**
+ * **wflow: Show Graph**: the active document's graph in a panel beside the editor, redrawn
+ * (debounced) as the document changes.
+ */
+async function showGraph() {
+  const document = vscode.window.activeTextEditor?.document;
+  const selector = documentSelector(vscode.workspace.getConfiguration('wflow'));
+  if (!document || vscode.languages.match(selector, document) === 0) {
+    void vscode.window.showInformationMessage(
+      'wflow: Show Graph needs a .wflow file (or, with wflow.checkJson, a Port workflow JSON file under workflows/) in the active editor.',
+    );
+    return;
+  }
+  const key = document.uri.toString();
+  const open = previews.get(key);
+  if (open) {
+    open.panel.reveal(vscode.ViewColumn.Beside, true);
+    return;
+  }
+  const panel = vscode.window.createWebviewPanel(
+    'wflow.graph',
+    `Graph: ${path.basename(document.uri.path)}`,
+    { viewColumn: vscode.ViewColumn.Beside, preserveFocus: true },
+    { enableScripts: false },
+  );
+  const preview = { panel, disposed: false, drawn: 0 };
+  const refresh = debounce(() => void draw(preview, document.uri), GRAPH_DELAY_MS);
+  const changes = vscode.workspace.onDidChangeTextDocument((e) => {
+    if (e.document.uri.toString() === key) refresh();
+  });
+  previews.set(key, preview);
+  panel.onDidDispose(() => {
+    preview.disposed = true;
+    refresh.cancel();
+    changes.dispose();
+    previews.delete(key);
+  });
+  await draw(preview, document.uri);
+}
+
+/** Asks the server for the document's SVG and shows it; a late answer to an older request is dropped. */
+async function draw(preview, uri) {
+  const request = ++preview.drawn;
+  startIfNeeded();
+  const client = await server;
+  let page;
+  if (!client?.isRunning()) {
+    page = graphPage(undefined, 'wflow: the language server is not running (see the wflow output channel).');
+  } else {
+    try {
+      const svg = await client.sendRequest('workspace/executeCommand', {
+        command: 'wflow.graph',
+        arguments: [client.code2ProtocolConverter.asUri(uri)],
+      });
+      page = graphPage(svg);
+    } catch (e) {
+      page = graphPage(undefined, `wflow: cannot draw the graph: ${e?.message ?? e}`);
+    }
+  }
+  if (!preview.disposed && request === preview.drawn) preview.panel.webview.html = page;
 }
 
 module.exports = { activate, deactivate };

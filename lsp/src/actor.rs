@@ -109,6 +109,11 @@ pub enum Msg {
         uri: Uri,
         reply: oneshot::Sender<Vec<SemanticToken>>,
     },
+    /// The document's workflows drawn as SVG (what could be read of them, errors or not).
+    Graph {
+        uri: Uri,
+        reply: oneshot::Sender<Option<String>>,
+    },
 }
 
 /// The token types of [`semantic_tokens`], in the order of `TokenKind`'s legend.
@@ -351,6 +356,17 @@ impl Actor {
                 let answer =
                     self.with_doc(&uri, Position::new(0, 0), |doc, _| semantic_tokens(doc));
                 let _ = reply.send(answer.unwrap_or_default());
+            }
+            Msg::Graph { uri, reply } => {
+                let answer = self.with_doc(&uri, Position::new(0, 0), |doc, _| {
+                    let checked = doc.checked.as_ref()?;
+                    Some(wflow_graph::render(
+                        &checked.module.workflows,
+                        None,
+                        wflow_graph::Format::Svg,
+                    ))
+                });
+                let _ = reply.send(answer.flatten());
             }
             Msg::CodeActions { uri, range, reply } => {
                 let support = self.support;

@@ -59,6 +59,10 @@ impl Backend {
     }
 }
 
+/// The `workspace/executeCommand` command that answers a document's drawing: its argument is
+/// the document's URI, its answer the SVG of `wflow graph`.
+pub const GRAPH_COMMAND: &str = "wflow.graph";
+
 /// `.json` (or a client's `json` language id) is Port JSON; everything else is `.wflow`.
 fn syntax_of(uri: &Uri, language_id: &str) -> Syntax {
     if language_id == "json" || uri.as_str().to_ascii_lowercase().ends_with(".json") {
@@ -131,6 +135,10 @@ impl LanguageServer for Backend {
                 )),
                 completion_provider: Some(CompletionOptions {
                     trigger_characters: Some(vec![".".into(), "\"".into()]),
+                    ..Default::default()
+                }),
+                execute_command_provider: Some(ExecuteCommandOptions {
+                    commands: vec![GRAPH_COMMAND.into()],
                     ..Default::default()
                 }),
                 ..Default::default()
@@ -266,6 +274,28 @@ impl LanguageServer for Backend {
             reply,
         })
         .await
+    }
+
+    async fn execute_command(&self, p: ExecuteCommandParams) -> Result<Option<Value>> {
+        if p.command != GRAPH_COMMAND {
+            return Err(Error::invalid_params(format!(
+                "unknown command `{}`; the server has `{GRAPH_COMMAND}`",
+                p.command
+            )));
+        }
+        let uri = match p.arguments.as_slice() {
+            [arg] => serde_json::from_value::<Uri>(arg.clone()).ok(),
+            _ => None,
+        }
+        .ok_or_else(|| {
+            Error::invalid_params(format!(
+                "`{GRAPH_COMMAND}` takes one argument: a document URI"
+            ))
+        })?;
+        let svg = self.ask(|reply| Msg::Graph { uri, reply }).await?;
+        svg.map(|s| Some(Value::String(s))).ok_or_else(|| {
+            Error::invalid_params("the document is not open (or is out of sync with the editor)")
+        })
     }
 
     async fn rename(&self, p: RenameParams) -> Result<Option<WorkspaceEdit>> {

@@ -1,8 +1,8 @@
 //! A fuzzer on stable Rust (cargo-fuzz needs nightly). [`Generator`] makes random `.wflow` and
 //! Port JSON inputs: workflows spliced from the nodes of the valid corpus, random Port JSON,
 //! and corpus files put through byte and structure mutations. [`exercise`] feeds one input
-//! through everything that reads user files: check, the human, JSON and GitHub renderers,
-//! `fmt`, `import` and `export`. [`Runner`] runs inputs on a worker thread with a large stack
+//! through everything that reads user files: check, the human, JSON and GitHub renderers, the
+//! graph's three formats, `fmt`, `import` and `export`. [`Runner`] runs inputs on a worker thread with a large stack
 //! ([`STACK`]), catches panics and gives up on an input after the hang threshold.
 //!
 //! A stack overflow cannot be caught: it aborts the process, which is itself the failure. Each
@@ -462,7 +462,7 @@ fn replace_somewhere(rng: &mut Rng, v: &mut J, depth: usize) {
     }
 }
 
-/// Runs `input` through check, the three renderers, `fmt`, `import` and `export`, and checks
+/// Runs `input` through check, the three renderers, the graph, `fmt`, `import` and `export`, and checks
 /// that they agree: Port JSON that checks without any diagnostic imports, and its import checks
 /// without errors. Panics on any failure.
 pub fn exercise(input: &Input) {
@@ -473,6 +473,14 @@ pub fn exercise(input: &Input) {
     let _ = wflow::render_human(&name, &text, diags, false);
     let _ = wflow::render_json_entries(&name, &text, diags);
     let _ = wflow::render_github(&name, &text, diags);
+    // The editor draws whatever was read, errors or not.
+    for format in [
+        wflow_graph::Format::Svg,
+        wflow_graph::Format::Mermaid,
+        wflow_graph::Format::Dot,
+    ] {
+        let _ = wflow_graph::render(&checked.module.workflows, None, format);
+    }
     if diags.iter().any(|d| d.code == "unreadable-file") {
         return;
     }

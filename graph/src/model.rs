@@ -1,0 +1,275 @@
+//! What is drawn, whatever the format: a workflow's nodes (triggers first) with their kind,
+//! labels and status, and its connections with their labels and whether the run took them.
+
+use std::collections::HashMap;
+
+use wflow_compiler::ir::{Connection, NodeConfig, Workflow};
+
+use crate::{Run, Status};
+
+/// A node's kind, for its icon, glyph and colour.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Form,
+    Event,
+    Schedule,
+    Webhook,
+    Kafka,
+    Upsert,
+    Integration,
+    Ai,
+    AiAgent,
+    Cursor,
+    Condition,
+    Approval,
+}
+
+/// A kind's family, which sets its colour.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Family {
+    Trigger,
+    Action,
+    Ai,
+    Flow,
+}
+
+impl Kind {
+    fn of(config: &NodeConfig) -> Kind {
+        match config {
+            NodeConfig::SelfServeTrigger(_) => Kind::Form,
+            NodeConfig::EventTrigger(_) => Kind::Event,
+            NodeConfig::ScheduleTrigger(_) => Kind::Schedule,
+            NodeConfig::Webhook(_) => Kind::Webhook,
+            NodeConfig::Kafka(_) => Kind::Kafka,
+            NodeConfig::UpsertEntity(_) => Kind::Upsert,
+            NodeConfig::IntegrationAction(_) => Kind::Integration,
+            NodeConfig::Ai(_) => Kind::Ai,
+            NodeConfig::AiAgent(_) => Kind::AiAgent,
+            NodeConfig::CursorAgent(_) => Kind::Cursor,
+            NodeConfig::Condition(_) => Kind::Condition,
+            NodeConfig::Input(_) => Kind::Approval,
+        }
+    }
+
+    /// The `.wflow` keyword, used as the kind's name (`kind-webhook`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Form => "form",
+            Kind::Event => "event",
+            Kind::Schedule => "schedule",
+            Kind::Webhook => "webhook",
+            Kind::Kafka => "kafka",
+            Kind::Upsert => "upsert",
+            Kind::Integration => "integration",
+            Kind::Ai => "ai",
+            Kind::AiAgent => "ai_agent",
+            Kind::Cursor => "cursor_agent",
+            Kind::Condition => "condition",
+            Kind::Approval => "approval",
+        }
+    }
+
+    pub fn family(self) -> Family {
+        match self {
+            Kind::Form | Kind::Event | Kind::Schedule => Family::Trigger,
+            Kind::Webhook | Kind::Kafka | Kind::Upsert | Kind::Integration => Family::Action,
+            Kind::Ai | Kind::AiAgent | Kind::Cursor => Family::Ai,
+            Kind::Condition | Kind::Approval => Family::Flow,
+        }
+    }
+
+    /// A Unicode glyph for text formats (Mermaid, DOT).
+    pub fn glyph(self) -> &'static str {
+        match self {
+            Kind::Form => "📝",
+            Kind::Event => "⚡",
+            Kind::Schedule => "⏰",
+            Kind::Webhook => "🌐",
+            Kind::Kafka => "📨",
+            Kind::Upsert => "🗃",
+            Kind::Integration => "🔌",
+            Kind::Ai => "✨",
+            Kind::AiAgent => "🤖",
+            Kind::Cursor => "🖱",
+            Kind::Condition => "🔀",
+            Kind::Approval => "✋",
+        }
+    }
+
+    /// A 16×16 icon as SVG path data, drawn with a stroke.
+    pub fn icon(self) -> &'static str {
+        match self {
+            Kind::Form => "M3 1.5h10v13H3z M5.5 5h5 M5.5 8h5 M5.5 11h3",
+            Kind::Event => "M9 1 3 9h5l-1 6 6-8H8l1-6z",
+            Kind::Schedule => "M8 1.5a6.5 6.5 0 1 0 0 13a6.5 6.5 0 1 0 0-13z M8 4v4l3 2",
+            Kind::Webhook => {
+                "M8 1.5a6.5 6.5 0 1 0 0 13a6.5 6.5 0 1 0 0-13z M1.5 8h13 \
+                 M8 1.5c-2.5 2.5-2.5 10.5 0 13 M8 1.5c2.5 2.5 2.5 10.5 0 13"
+            }
+            Kind::Kafka => "M1.5 8 14.5 2 11 14 7.5 9.5z M7.5 9.5 14.5 2",
+            Kind::Upsert => {
+                "M2.5 3.5c0-2.7 11-2.7 11 0v9c0 2.7-11 2.7-11 0z M2.5 3.5c0 2.7 11 2.7 11 0 \
+                 M2.5 8c0 2.7 11 2.7 11 0"
+            }
+            Kind::Integration => "M5.5 1.5v4 M10.5 1.5v4 M3 5.5h10v2.5a5 5 0 0 1-10 0z M8 13v2.5",
+            Kind::Ai => "M8 1.5 9.6 6.4 14.5 8 9.6 9.6 8 14.5 6.4 9.6 1.5 8 6.4 6.4z",
+            Kind::AiAgent => "M3 5.5h10v8H3z M8 2.5v3 M5.5 9.5h1 M9.5 9.5h1 M6 11.5h4",
+            Kind::Cursor => "M3 2l9 5-4 1.5L6.5 13z",
+            Kind::Condition => "M8 1.5 14.5 8 8 14.5 1.5 8z M8 5v3.5 M8 10.5v.5",
+            Kind::Approval => {
+                "M8 2a3 3 0 1 0 0 6a3 3 0 1 0 0-6z M2.5 14.5c0-3 2.5-5 5.5-5s5.5 2 5.5 5"
+            }
+        }
+    }
+}
+
+/// The colour of an edge, of a highlighted (taken) edge, and of an edge a run did not take.
+pub const EDGE: &str = "#8a94a6";
+pub const TAKEN: &str = "#1d4ed8";
+pub const NOT_TAKEN: &str = "#c9ced6";
+
+impl Status {
+    /// The fill and stroke of a node with this status.
+    pub fn colours(self) -> (&'static str, &'static str) {
+        match self {
+            Status::Succeeded => ("#e8f5e9", "#2e7d32"),
+            Status::Failed => ("#ffebee", "#c62828"),
+            Status::Running => ("#e3f2fd", "#1565c0"),
+            Status::Waiting => ("#fff8e1", "#ef6c00"),
+            Status::Skipped => ("#f3f4f6", "#9ca3af"),
+        }
+    }
+}
+
+/// A node as drawn.
+#[derive(Debug)]
+pub struct Node<'a> {
+    pub id: &'a str,
+    /// The title, or the identifier when there is none.
+    pub title: &'a str,
+    pub description: Option<&'a str>,
+    pub kind: Kind,
+    pub status: Option<Status>,
+}
+
+/// A connection as drawn, between node indices of its [`Chart`].
+#[derive(Debug)]
+pub struct Edge<'a> {
+    pub from: usize,
+    pub to: usize,
+    pub outlet: Option<&'a str>,
+    /// The outlet's title (a condition) or the button's label (an approval); `fallback`.
+    pub label: Option<&'a str>,
+    pub fallback: bool,
+    pub description: Option<&'a str>,
+    /// Whether the run took this connection.
+    pub taken: bool,
+}
+
+/// One workflow as drawn.
+#[derive(Debug)]
+pub struct Chart<'a> {
+    pub id: &'a str,
+    pub title: Option<&'a str>,
+    /// Triggers first, then the other nodes, each in source order.
+    pub nodes: Vec<Node<'a>>,
+    /// Connections between drawn nodes, in source order (others are left out).
+    pub edges: Vec<Edge<'a>>,
+}
+
+impl<'a> Chart<'a> {
+    /// The chart of `wf`, with the statuses of `run`.
+    pub fn new(wf: &'a Workflow, run: Option<&Run>) -> Chart<'a> {
+        let mut order: Vec<&wflow_compiler::ir::Node> = wf.nodes.iter().collect();
+        order.sort_by_key(|n| !n.config.is_trigger());
+        let mut index: HashMap<&str, usize> = HashMap::new();
+        for (i, n) in order.iter().enumerate() {
+            // The first of duplicate identifiers (an error, in the editor) gets the edges.
+            index.entry(n.identifier.value.as_str()).or_insert(i);
+        }
+        let nodes: Vec<Node> = order
+            .iter()
+            .map(|n| Node {
+                id: &n.identifier.value,
+                title: n.title.as_ref().map_or(&n.identifier.value, |t| &t.value),
+                description: n.description.as_ref().map(|d| d.value.as_str()),
+                kind: Kind::of(&n.config),
+                status: run.and_then(|r| r.status(&n.identifier.value)),
+            })
+            .collect();
+        let edges = wf
+            .connections
+            .iter()
+            .filter_map(|c| {
+                let from = *index.get(c.source.value.as_str())?;
+                let to = *index.get(c.target.value.as_str())?;
+                Some(Edge {
+                    from,
+                    to,
+                    outlet: c.outlet.as_ref().map(|o| o.value.as_str()),
+                    label: label(&order[from].config, c),
+                    fallback: c.fallback,
+                    description: c.description.as_ref().map(|d| d.value.as_str()),
+                    taken: run.is_some_and(|r| taken(r, c)),
+                })
+            })
+            .collect();
+        Chart {
+            id: &wf.identifier.value,
+            title: wf.title.as_ref().map(|t| t.value.as_str()),
+            nodes,
+            edges,
+        }
+    }
+}
+
+/// The label of connection `c` out of a node configured by `source`.
+fn label<'a>(source: &'a NodeConfig, c: &'a Connection) -> Option<&'a str> {
+    if c.fallback {
+        return Some("fallback");
+    }
+    let outlet = c.outlet.as_ref()?.value.as_str();
+    let named = match source {
+        NodeConfig::Condition(cond) => cond
+            .outlets
+            .iter()
+            .find(|o| o.identifier.value == outlet)
+            .and_then(|o| o.title.as_ref()),
+        NodeConfig::Input(input) => input
+            .user_inputs
+            .buttons
+            .iter()
+            .find(|b| b.identifier.value == outlet)
+            .map(|b| &b.label)
+            .or_else(|| {
+                input
+                    .outlets
+                    .iter()
+                    .find(|o| o.identifier.value == outlet)
+                    .and_then(|o| o.title.as_ref())
+            }),
+        _ => None,
+    };
+    Some(named.map_or(outlet, |n| n.value.as_str()))
+}
+
+/// Whether `run` took connection `c`: its source ended (through the connection's outlet, for
+/// a condition or an approval) and its target was reached.
+fn taken(run: &Run, c: &Connection) -> bool {
+    let (Some(from), Some(to)) = (
+        run.nodes.get(&c.source.value),
+        run.nodes.get(&c.target.value),
+    ) else {
+        return false;
+    };
+    let ended = matches!(from.status, Status::Succeeded | Status::Failed);
+    let through = if c.fallback {
+        from.fallback
+    } else {
+        match &c.outlet {
+            Some(o) => from.outlet.as_deref() == Some(o.value.as_str()),
+            None => true,
+        }
+    };
+    ended && through && to.status != Status::Skipped
+}
