@@ -396,7 +396,7 @@ fn compile_prints_the_ir() {
     ]);
     assert_eq!(code(&out), 0, "{}", String::from_utf8_lossy(&out.stderr));
     let ir: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("IR JSON");
-    assert_eq!(ir["ir_version"], 1);
+    assert_eq!(ir["ir_version"], wflow_compiler::ir::IR_VERSION);
     assert_eq!(ir["workflows"][0]["identifier"], "ping");
     assert_eq!(ir["workflows"][0]["nodes"][1]["config"]["type"], "WEBHOOK");
 }
