@@ -1,6 +1,7 @@
 //! A platform team's day, end to end through the shipped binary: `wflow check`, `wflow serve`
-//! with `--auth` and a `wflow.toml` on a real SQLite file, real HTTP on loopback, a loopback
-//! server speaking GitHub's REST shape, and `wflow exec` / `wflow runs` beside it.
+//! with `--auth` and a `wflow.toml` on a real SQLite file (and two of them on PostgreSQL when
+//! `WFLOW_IT_PG` is set), real HTTP on loopback, a loopback server speaking GitHub's REST
+//! shape, and `wflow exec` / `wflow runs` beside it.
 
 mod support;
 
@@ -10,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::{Value as Json, json};
-use support::{Reaper, on_loopback, start_with_env};
+use support::{Database, Reaper, on_loopback, start_with_env};
 
 /// What a loopback service received: method, path, Idempotency-Key and body.
 type Received = Arc<Mutex<Vec<(String, String, String, String)>>>;
@@ -144,6 +145,42 @@ fn deploy_workflow(base: &str) -> String {
     )
 }
 
+/// Journey 1's project: `wflow.toml` pointing GitHub at `base`, the team's auth file and
+/// the deploy workflow.
+fn approval_project(name: &str, base: &str) -> PathBuf {
+    let dir = scratch(name);
+    std::fs::write(
+        dir.join("wflow.toml"),
+        format!("[github]\napi_url = \"{base}\"\n"),
+    )
+    .expect("config");
+    std::fs::write(dir.join("users.json"), users()).expect("users");
+    std::fs::write(dir.join("workflows/deploy.wflow"), deploy_workflow(base)).expect("workflow");
+    dir
+}
+
+/// `wflow serve` of the project in `dir` with the team's `--auth` file, on `store`.
+fn serve_team(dir: &Path, store: &Path) -> support::Serving {
+    let users_file = dir.join("users.json");
+    start_with_env(
+        store,
+        &dir.join("workflows"),
+        &["--auth", users_file.to_str().expect("path")],
+        &[("WFLOW_SECRET_GITHUB_TOKEN", "ghp-journey")],
+    )
+}
+
+/// The requests to GitHub's dispatch endpoint `received` holds: their bodies.
+fn dispatches(received: &Received) -> Vec<String> {
+    received
+        .lock()
+        .expect("received")
+        .iter()
+        .filter(|(_, p, _, _)| p.ends_with("/dispatches"))
+        .map(|(_, _, _, body)| body.clone())
+        .collect()
+}
+
 /// An HTTP client of the served API acting as the user of `token`.
 struct Client {
     http: reqwest::Client,
@@ -214,26 +251,10 @@ fn ended(run: &Json) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn form_approval_and_dispatch_with_auth() {
     let (base, received) = outside_world(Arc::default()).await;
-    let dir = scratch("approval");
-    std::fs::write(
-        dir.join("wflow.toml"),
-        format!("[github]\napi_url = \"{base}\"\n"),
-    )
-    .expect("config");
-    std::fs::write(dir.join("users.json"), users()).expect("users");
-    let file = dir.join("workflows/deploy.wflow");
-    std::fs::write(&file, deploy_workflow(&base)).expect("workflow");
-
+    let dir = approval_project("approval", &base);
     let checked = wflow(&dir, &["check", "workflows"]);
     assert!(checked.status.success(), "{}", text(&checked));
-
-    let users_file = dir.join("users.json");
-    let serving = start_with_env(
-        &dir.join("wflow.db"),
-        &dir.join("workflows"),
-        &["--auth", users_file.to_str().expect("path")],
-        &[("WFLOW_SECRET_GITHUB_TOKEN", "ghp-journey")],
-    );
+    let serving = serve_team(&dir, &dir.join("wflow.db"));
     let _reaper = Reaper(vec![serving.child.id()]);
     let addr = serving.addr.clone();
     let (dev, approver, outsider, admin) = (
@@ -307,13 +328,7 @@ async fn form_approval_and_dispatch_with_auth() {
 
     let done = dev.wait_run(&id, ended).await;
     assert_eq!(done["result"], "SUCCESS", "{done}");
-    let dispatched: Vec<String> = received
-        .lock()
-        .expect("received")
-        .iter()
-        .filter(|(_, p, _, _)| p.ends_with("/dispatches"))
-        .map(|(_, _, _, body)| body.clone())
-        .collect();
+    let dispatched = dispatches(&received);
     assert_eq!(dispatched.len(), 1, "{dispatched:?}");
     assert!(dispatched[0].contains("billing"), "{dispatched:?}");
     let (_, list) = approver.get("/v1/approvals").await;
@@ -338,6 +353,54 @@ async fn form_approval_and_dispatch_with_auth() {
 
     let (ok, log) = serving.stop();
     assert!(ok, "{log}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Journey 7: journey 1 on two `serve` processes sharing PostgreSQL; the run starts on one
+/// and its approval is answered on the other, which finds it in its approvals list; the
+/// dispatch goes out once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn approval_answered_on_the_other_process_of_a_postgres_cluster() {
+    let Some(database) = Database::fresh("wflow_journey").await else {
+        return;
+    };
+    let (base, received) = outside_world(Arc::default()).await;
+    let dir = approval_project("cluster", &base);
+    let store = PathBuf::from(&database.url);
+    let (one, other) = (serve_team(&dir, &store), serve_team(&dir, &store));
+    let _reaper = Reaper(vec![one.child.id(), other.child.id()]);
+    let dev = Client::new(&one.addr, DEVELOPER);
+    let approver = Client::new(&other.addr, APPROVER);
+
+    let good = json!({"inputs": {"service": "billing", "env": "prod", "replicas": 2}});
+    let (status, started) = dev.post("/v1/workflows/deploy/runs", good).await;
+    assert_eq!(status, 201, "{started}");
+    let id = started["run"]["identifier"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    dev.wait_run(&id, waiting).await;
+    let (_, list) = approver.get("/v1/approvals").await;
+    assert_eq!(
+        list["approvals"][0]["run"]["identifier"],
+        id.as_str(),
+        "{list}"
+    );
+    let (status, answered) = approver
+        .post(
+            &format!("/v1/workflows/runs/{id}/nodes/review/responses"),
+            json!({"button": "approve"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{answered}");
+    let done = dev.wait_run(&id, ended).await;
+    assert_eq!(done["result"], "SUCCESS", "{done}");
+    assert_eq!(dispatches(&received).len(), 1);
+    for serving in [one, other] {
+        let (ok, log) = serving.stop();
+        assert!(ok, "{log}");
+    }
+    database.drop().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
 

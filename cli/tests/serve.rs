@@ -267,26 +267,11 @@ async fn exec_beside_serve_on_one_store_sends_each_webhook_once() {
 /// the kill may be re-sent, with the same Idempotency-Key).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_processes_on_postgres_run_every_node_once_when_one_is_killed() {
-    let Ok(admin) = std::env::var("WFLOW_IT_PG") else {
-        eprintln!("skipped: set WFLOW_IT_PG to a PostgreSQL URL to run it");
+    let Some(database) = support::Database::fresh("wflow_cluster").await else {
         return;
     };
+    let url = database.url.clone();
     const RUNS: usize = 200;
-    let name = format!("wflow_cluster_{}", std::process::id());
-    let pool = sqlx::PgPool::connect(&admin)
-        .await
-        .expect("WFLOW_IT_PG connects");
-    let sql = |s: String| sqlx::raw_sql(sqlx::AssertSqlSafe(s));
-    sql(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        .execute(&pool)
-        .await
-        .expect("drop");
-    sql(format!("CREATE DATABASE {name}"))
-        .execute(&pool)
-        .await
-        .expect("create");
-    let (pg, _) = admin.rsplit_once('/').expect("a URL with a database");
-    let url = format!("{pg}/{name}");
 
     let (hook, keys) = counting_server().await;
     let dir = std::env::temp_dir().join(format!("wflow-serve-cluster-{}", std::process::id()));
@@ -479,10 +464,7 @@ async fn two_processes_on_postgres_run_every_node_once_when_one_is_killed() {
     let (ok, _) = survivor.stop();
     assert!(ok, "{log}");
     db.close().await;
-    sql(format!("DROP DATABASE {name} WITH (FORCE)"))
-        .execute(&pool)
-        .await
-        .expect("drop");
+    database.drop().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -130,3 +130,58 @@ pub async fn wait_served(http: &reqwest::Client, addr: &str, workflow: &str) -> 
     }
     false
 }
+
+/// A throwaway database on the PostgreSQL server of `WFLOW_IT_PG`.
+pub struct Database {
+    /// Its URL, for `--store`.
+    pub url: String,
+    admin: String,
+    name: String,
+}
+
+fn sql(s: String) -> sqlx::RawSql {
+    sqlx::raw_sql(sqlx::AssertSqlSafe(s))
+}
+
+impl Database {
+    /// A fresh, empty database named `prefix_<pid>`; `None` (the test is skipped) when
+    /// `WFLOW_IT_PG` is not set.
+    pub async fn fresh(prefix: &str) -> Option<Database> {
+        let Ok(admin) = std::env::var("WFLOW_IT_PG") else {
+            eprintln!("skipped: set WFLOW_IT_PG to a PostgreSQL URL to run it");
+            return None;
+        };
+        let name = format!("{prefix}_{}", std::process::id());
+        let pool = sqlx::PgPool::connect(&admin)
+            .await
+            .expect("WFLOW_IT_PG connects");
+        for statement in [
+            format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+            format!("CREATE DATABASE {name}"),
+        ] {
+            sql(statement)
+                .execute(&pool)
+                .await
+                .expect("create the database");
+        }
+        pool.close().await;
+        let (server, _) = admin.rsplit_once('/').expect("a URL with a database");
+        Some(Database {
+            url: format!("{server}/{name}"),
+            admin,
+            name,
+        })
+    }
+
+    /// Drops the database.
+    pub async fn drop(self) {
+        let pool = sqlx::PgPool::connect(&self.admin)
+            .await
+            .expect("WFLOW_IT_PG connects");
+        sql(format!("DROP DATABASE {} WITH (FORCE)", self.name))
+            .execute(&pool)
+            .await
+            .expect("drop the database");
+        pool.close().await;
+    }
+}
