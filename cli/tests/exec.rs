@@ -1,6 +1,8 @@
 //! `wflow exec` / `wflow runs` / `wflow catalog` as a user runs them: the real binary, a real
 //! HTTP server on loopback, the SQLite store on disk.
 
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
@@ -9,6 +11,8 @@ use std::time::{Duration, Instant};
 use axum::body::Bytes;
 use axum::http::{HeaderMap, Uri};
 use serde_json::{Value as Json, json};
+
+use support::{Scratch as Dir, on_loopback};
 
 const BIN: &str = env!("CARGO_BIN_EXE_wflow");
 const SECRET: &str = "s3cr3t-f00-b4r-token";
@@ -41,31 +45,11 @@ async fn server() -> (String, Seen) {
             json!({ "ok": true }).to_string()
         }
     });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    (format!("http://{addr}"), seen)
-}
-
-struct Dir(PathBuf);
-
-impl Drop for Dir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
+    (on_loopback(app).await, seen)
 }
 
 fn dir(name: &str) -> Dir {
-    let d = std::env::temp_dir().join(format!(
-        "wflow-cli-{name}-{}-{:?}",
-        std::process::id(),
-        Instant::now()
-    ));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).expect("dir");
-    Dir(d)
+    Dir::new(&format!("cli-{name}"))
 }
 
 fn wflow(cwd: &Path, args: &[&str]) -> Output {
@@ -588,12 +572,7 @@ async fn ai_server() -> String {
             .to_string()
         }),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    format!("http://{addr}/v1")
+    format!("{}/v1", on_loopback(app).await)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -2,13 +2,17 @@
 //! succeeds, one that always fails, a `kill -9` during a backoff, an expired approval, and
 //! timeouts of nodes and runs.
 
-use std::path::{Path, PathBuf};
+mod support;
+
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::http::{HeaderMap, StatusCode, Uri};
 use serde_json::Value as Json;
+
+use support::{Scratch as Dir, on_loopback};
 
 const BIN: &str = env!("CARGO_BIN_EXE_wflow");
 
@@ -69,32 +73,13 @@ async fn server() -> (String, Seen) {
             }
         }
     });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    (format!("http://{addr}"), seen)
-}
-
-struct Dir(PathBuf);
-
-impl Drop for Dir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
+    (on_loopback(app).await, seen)
 }
 
 fn dir(name: &str, workflow: &str) -> Dir {
-    let d = std::env::temp_dir().join(format!(
-        "wflow-retries-{name}-{}-{:?}",
-        std::process::id(),
-        Instant::now()
-    ));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).expect("dir");
-    std::fs::write(d.join("w.wflow"), workflow).expect("write");
-    Dir(d)
+    let d = Dir::new(&format!("retries-{name}"));
+    std::fs::write(d.0.join("w.wflow"), workflow).expect("write");
+    d
 }
 
 async fn wflow(cwd: &Path, args: &[&str]) -> Output {

@@ -3,7 +3,7 @@
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Read};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -183,5 +183,28 @@ impl Database {
             .await
             .expect("drop the database");
         pool.close().await;
+    }
+}
+
+/// A fresh temporary directory, removed when dropped.
+pub struct Scratch(pub PathBuf);
+
+impl Scratch {
+    /// A new empty directory named after `name`, this process and the moment.
+    pub fn new(name: &str) -> Scratch {
+        let d = std::env::temp_dir().join(format!(
+            "wflow-{name}-{}-{:?}",
+            std::process::id(),
+            std::time::Instant::now()
+        ));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).expect("dir");
+        Scratch(d)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
     }
 }
