@@ -560,6 +560,16 @@ workflow nightly "Nightly" {{
         "schema": {"properties": {"tier": {"type": "string"}}}});
     let (status, body) = api.post("/v1/blueprints", blueprint).await;
     assert!(status == 200 || status == 201, "{body}");
+    let bad = json!({"identifier": "billing", "properties": 3, "blueprint": "team"});
+    let (status, refused) = api.post("/v1/blueprints/service/entities", bad).await;
+    assert_eq!(status, 422, "{refused}");
+    let pointers: Vec<&str> = refused["problems"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|p| p["pointer"].as_str())
+        .collect();
+    assert_eq!(pointers, ["/properties", "/blueprint"], "{refused}");
     let entity = |tier: &str| json!({"identifier": "billing", "properties": {"tier": tier}});
     let (status, body) = api
         .post("/v1/blueprints/service/entities", entity("gold"))

@@ -13,7 +13,7 @@ use super::api::openapi::Method::{Delete, Get, Patch, Post, Put};
 use super::api::openapi::{Op, array, schema};
 use super::api::{Body, Path, flag, object, ok};
 use super::auth::forbidden;
-use super::{ApiError, Server, User, query};
+use super::{ApiError, Problem, Server, User, query};
 use crate::catalog::{self, Upsert};
 use crate::engine::now;
 use crate::store::Write;
@@ -229,20 +229,24 @@ async fn get_blueprint(
 
 /// The identifier of a blueprint or entity body: the path's, `id`, if any (the body's, if
 /// given, must be the same), else the body's.
-fn identifier(m: &Map<String, Json>, id: Option<&str>, problems: &mut Vec<String>) -> String {
+fn identifier(m: &Map<String, Json>, id: Option<&str>, problems: &mut Vec<Problem>) -> String {
     match (m.get("identifier"), id) {
         (None, Some(path)) => path.to_string(),
         (Some(Json::String(given)), Some(path)) => {
             if given != path {
-                problems.push(format!(
-                    "`identifier` is `{given}` but the path names `{path}`"
+                problems.push(Problem::at(
+                    "/identifier",
+                    format!("`identifier` is `{given}` but the path names `{path}`"),
                 ));
             }
             path.to_string()
         }
         (Some(Json::String(given)), None) if !given.is_empty() => given.clone(),
         _ => {
-            problems.push("`identifier`: a non-empty string is required".into());
+            problems.push(Problem::at(
+                "/identifier",
+                "`identifier`: a non-empty string is required",
+            ));
             id.unwrap_or_default().to_string()
         }
     }
@@ -257,19 +261,28 @@ fn read_blueprint(body: Json, id: Option<&str>) -> Result<(String, Json), ApiErr
     match m.get("schema") {
         Some(Json::Object(schema)) => {
             if schema.get("properties").is_some_and(|p| !p.is_object()) {
-                problems.push("`schema.properties` must be an object".into());
+                problems.push(Problem::at(
+                    "/schema/properties",
+                    "`schema.properties` must be an object",
+                ));
             }
             if schema
                 .get("required")
                 .is_some_and(|r| !r.as_array().is_some_and(|a| a.iter().all(Json::is_string)))
             {
-                problems.push("`schema.required` must be a list of property identifiers".into());
+                problems.push(Problem::at(
+                    "/schema/required",
+                    "`schema.required` must be a list of property identifiers",
+                ));
             }
         }
-        _ => problems.push("`schema`: an object with `properties` is required".into()),
+        _ => problems.push(Problem::at(
+            "/schema",
+            "`schema`: an object with `properties` is required",
+        )),
     }
     if m.get("relations").is_some_and(|r| !r.is_object()) {
-        problems.push("`relations` must be an object".into());
+        problems.push(Problem::at("/relations", "`relations` must be an object"));
     }
     if problems.is_empty() {
         Ok((identifier, Json::Object(m)))
@@ -374,7 +387,10 @@ fn read_entity(bp: &str, body: Json, id: Option<&str>) -> Result<(String, Upsert
             None | Some(Json::Null) => Map::new(),
             Some(Json::Object(o)) => o.clone(),
             Some(other) => {
-                problems.push(format!("`{key}` must be an object, not {other}"));
+                problems.push(Problem::at(
+                    format!("/{key}"),
+                    format!("`{key}` must be an object, not {other}"),
+                ));
                 Map::new()
             }
         }
@@ -384,11 +400,13 @@ fn read_entity(bp: &str, body: Json, id: Option<&str>) -> Result<(String, Upsert
     match m.get("blueprint") {
         None => {}
         Some(Json::String(given)) if given == bp => {}
-        Some(Json::String(given)) => problems.push(format!(
-            "`blueprint` is `{given}` but the path names `{bp}`"
+        Some(Json::String(given)) => problems.push(Problem::at(
+            "/blueprint",
+            format!("`blueprint` is `{given}` but the path names `{bp}`"),
         )),
-        Some(other) => problems.push(format!(
-            "`blueprint` must be the path's blueprint `{bp}`, not {other}"
+        Some(other) => problems.push(Problem::at(
+            "/blueprint",
+            format!("`blueprint` must be the path's blueprint `{bp}`, not {other}"),
         )),
     }
     if !problems.is_empty() {
