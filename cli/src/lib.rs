@@ -178,6 +178,10 @@ enum Command {
     BenchServe(bench_serve::BenchServeArgs),
     /// Serve a workflows directory: the HTTP API, catalog events, schedules, approvals.
     Serve(serve::ServeArgs),
+    /// Serve a workflows directory to an AI agent over MCP on stdin/stdout: each self-service
+    /// workflow you may run is a tool (also at `/mcp` of `wflow serve`). Without --auth it acts
+    /// as a local admin; with --auth FILE --as EMAIL as that user. Approvals stay with people.
+    Mcp(serve::McpArgs),
     /// Draw a workflow left to right (SVG, Mermaid or DOT), optionally coloured by a run.
     Graph(graph::GraphArgs),
 }
@@ -242,6 +246,7 @@ pub fn run() -> ExitCode {
         Command::BenchExec(args) => bench_exec::run(args),
         Command::BenchServe(args) => bench_serve::run(args),
         Command::Serve(args) => serve::serve(args),
+        Command::Mcp(args) => serve::mcp(args),
         Command::Graph(args) => graph::graph(args),
         Command::Lsp => lsp(),
     }

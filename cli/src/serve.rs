@@ -2,6 +2,7 @@
 //! `wflow_runtime::server` (the HTTP API, catalog events, schedules, timers). Broken workflows
 //! are refused with their diagnostics; the others serve. The directory is checked again every
 //! second: changed files are reloaded (one that now has errors keeps its previous version).
+//! `wflow mcp` serves the same workflows to one MCP client on stdin and stdout.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::IsTerminal;
@@ -13,35 +14,26 @@ use std::time::Duration;
 use clap::Args;
 use wflow_compiler::catalog::Catalog;
 use wflow_compiler::syntax_of;
-use wflow_runtime::server::{self, Auth, Options, Refusal, Server, SystemClock};
+use wflow_runtime::server::{self, Auth, Options, Refusal, Server, SystemClock, User};
 use wflow_runtime::{Config, Plan, Store};
 
-/// `wflow serve`.
+/// What `wflow serve` and `wflow mcp` share: the project, its store, secrets and users.
 #[derive(Args, Debug)]
-pub struct ServeArgs {
+pub struct ProjectArgs {
     /// The workflows directory (`.wflow` and Port workflow JSON files under it).
     dir: PathBuf,
     /// The store: a SQLite file (created if missing) or a `postgres://` URL.
     #[arg(long, env = "WFLOW_STORE", default_value = ".wflow/wflow.db")]
     store: PathBuf,
-    /// Where to listen.
-    #[arg(long, default_value = "127.0.0.1:8080")]
-    listen: String,
-    /// A JSON file of users and their bearer tokens; without it every request acts as an admin.
+    /// A JSON file of users and their bearer tokens (docs/runtime.md); without it every caller
+    /// acts as an admin.
     #[arg(long, value_name = "FILE")]
     auth: Option<PathBuf>,
-    /// A host name the server answers to besides its listen address and localhost (repeatable);
-    /// requests whose `Host` header names anything else are refused (DNS rebinding).
-    #[arg(long = "allowed-host", value_name = "NAME")]
-    allowed_hosts: Vec<String>,
     /// A file of `NAME=value` lines with secrets (the environment's `WFLOW_SECRET_NAME` wins).
     #[arg(long, env = "WFLOW_SECRETS_FILE")]
     secrets_file: Option<PathBuf>,
-    /// How long a request may take, in seconds (a run it drives goes on in the background).
-    #[arg(long, value_name = "SECONDS", default_value_t = 60)]
-    request_timeout: u64,
-    /// How long this process's claim on a run lasts unless renewed, in seconds: with a shared
-    /// PostgreSQL store, the runs of a process that died are taken over after it.
+    /// How long this process's claim on a run lasts unless renewed, in seconds: the runs of a
+    /// process that died are taken over after it.
     #[arg(long, value_name = "SECONDS", default_value_t = 30.0)]
     lease_seconds: f64,
     /// The configuration of Kafka, GitHub and AI services and the webhook timeout (default:
@@ -55,9 +47,56 @@ pub struct ServeArgs {
     blueprints: Option<PathBuf>,
 }
 
+/// `wflow serve`.
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    project: ProjectArgs,
+    /// Where to listen.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: String,
+    /// A host name the server answers to besides its listen address and localhost (repeatable);
+    /// requests whose `Host` header names anything else are refused (DNS rebinding).
+    #[arg(long = "allowed-host", value_name = "NAME")]
+    allowed_hosts: Vec<String>,
+    /// How long a request may take, in seconds (a run it drives goes on in the background).
+    #[arg(long, value_name = "SECONDS", default_value_t = 60)]
+    request_timeout: u64,
+}
+
+/// `wflow mcp`.
+#[derive(Args, Debug)]
+pub struct McpArgs {
+    #[command(flatten)]
+    project: ProjectArgs,
+    /// The user (an `email` of the --auth file) this process acts as: it lists and runs what
+    /// they may, as `wflow serve` does for their token. Required with --auth.
+    #[arg(long = "as", value_name = "EMAIL", requires = "auth")]
+    as_user: Option<String>,
+}
+
 /// Runs `wflow serve`. Operational logs go to stderr, filtered by `RUST_LOG` (default
 /// `info`).
 pub fn serve(args: ServeArgs) -> ExitCode {
+    logs_to_stderr();
+    match crate::block_on(run(args)) {
+        Ok(r) => crate::report_error(r),
+        Err(code) => code,
+    }
+}
+
+/// Runs `wflow mcp`: MCP on stdin and stdout (only protocol frames on stdout), logs on
+/// stderr as for `wflow serve`.
+pub fn mcp(args: McpArgs) -> ExitCode {
+    logs_to_stderr();
+    match crate::block_on(run_mcp(args)) {
+        Ok(r) => crate::report_error(r),
+        Err(code) => code,
+    }
+}
+
+/// Sends operational logs to stderr, filtered by `RUST_LOG` (default `info`).
+fn logs_to_stderr() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let logs = tracing_subscriber::fmt()
@@ -67,10 +106,6 @@ pub fn serve(args: ServeArgs) -> ExitCode {
         .try_init();
     if let Err(e) = logs {
         eprintln!("warning: no operational logs: {e}");
-    }
-    match crate::block_on(run(args)) {
-        Ok(r) => crate::report_error(r),
-        Err(code) => code,
     }
 }
 
@@ -213,12 +248,8 @@ impl Loader {
             }
             let served = admission.admit(&server, &checked).await;
             if reloaded || admission.changed {
-                let n = served.len();
+                eprintln!("reloaded: serving {}", workflows(served.len()));
                 server.set_workflows(served);
-                eprintln!(
-                    "reloaded: serving {n} workflow{}",
-                    if n == 1 { "" } else { "s" }
-                );
             }
         }
     }
@@ -284,72 +315,93 @@ impl Admission {
     }
 }
 
+impl ProjectArgs {
+    /// The users of the --auth file, if given.
+    fn auth(&self) -> Result<Option<Auth>, String> {
+        read(&self.auth, "auth file")?
+            .map(|t| Auth::parse(&t))
+            .transpose()
+            .map_err(|p| format!("the auth file is not valid:\n  {}", p.join("\n  ")))
+    }
+
+    /// A server over the project's store, serving its workflows that check and whose
+    /// environment is ready (saying why each other one is refused), reloaded as its files
+    /// change; the number served. `options` are completed with the project's.
+    async fn open(
+        &self,
+        mut options: Options,
+    ) -> Result<(Server, tokio::task::JoinHandle<()>, usize), String> {
+        let secrets_file = read(&self.secrets_file, "secrets file")?;
+        let lease = Duration::try_from_secs_f64(self.lease_seconds)
+            .ok()
+            .filter(|l| !l.is_zero())
+            .ok_or_else(|| {
+                format!(
+                    "--lease-seconds must be a positive number of seconds, not {}",
+                    self.lease_seconds
+                )
+            })?;
+        let workspace = crate::workspace(
+            std::slice::from_ref(&self.dir),
+            self.config.clone(),
+            self.blueprints.clone(),
+        )?;
+        for problem in &workspace.problems {
+            eprintln!("error: {problem}");
+        }
+        if let Some(file) = &workspace.config_file {
+            eprintln!("configuration: {}", file.display());
+        }
+        let mut loader = Loader::new(self.dir.clone(), workspace.catalog)?;
+        let checked = loader.load().unwrap_or_default();
+        let store = Store::open(&self.store).await.map_err(|e| e.0)?;
+        options.secrets_file = secrets_file.clone();
+        options.lease = Some(lease);
+        options.config = Config::with_settings(&workspace.settings);
+        let server = Server::new(store, Vec::new(), options).map_err(|e| e.0)?;
+        let mut admission = Admission {
+            secrets_file,
+            color: loader.color,
+            refused: BTreeMap::new(),
+            changed: false,
+        };
+        let plans = admission.admit(&server, &checked).await;
+        let n = plans.len();
+        server.set_workflows(plans);
+        let watcher = tokio::spawn(loader.watch(server.clone(), admission, checked));
+        Ok((server, watcher, n))
+    }
+}
+
+/// `N workflow(s)`.
+fn workflows(n: usize) -> String {
+    format!("{n} workflow{}", if n == 1 { "" } else { "s" })
+}
+
 async fn run(args: ServeArgs) -> Result<(), String> {
-    let auth = read(&args.auth, "auth file")?
-        .map(|t| Auth::parse(&t))
-        .transpose()
-        .map_err(|p| format!("the auth file is not valid:\n  {}", p.join("\n  ")))?;
-    let secrets_file = read(&args.secrets_file, "secrets file")?;
-    let lease = Duration::try_from_secs_f64(args.lease_seconds)
-        .ok()
-        .filter(|l| !l.is_zero())
-        .ok_or_else(|| {
-            format!(
-                "--lease-seconds must be a positive number of seconds, not {}",
-                args.lease_seconds
-            )
-        })?;
-    let workspace = crate::workspace(
-        std::slice::from_ref(&args.dir),
-        args.config.clone(),
-        args.blueprints.clone(),
-    )?;
-    for problem in &workspace.problems {
-        eprintln!("error: {problem}");
-    }
-    if let Some(file) = &workspace.config_file {
-        eprintln!("configuration: {}", file.display());
-    }
-    let mut loader = Loader::new(args.dir.clone(), workspace.catalog)?;
-    let checked = loader.load().unwrap_or_default();
-    let store = Store::open(&args.store).await.map_err(|e| e.0)?;
+    let auth = args.project.auth()?;
+    let warn = auth.is_none();
+    let (server, watcher, n) = args
+        .project
+        .open(Options {
+            auth,
+            allowed_hosts: args.allowed_hosts,
+            request_timeout: Some(Duration::from_secs(args.request_timeout)),
+            ..Options::default()
+        })
+        .await?;
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
-    if auth.is_none() {
+    if warn {
         eprintln!(
             "warning: no --auth file; every request acts as an admin (cross-origin requests \
              are refused; a POST must be JSON)"
         );
     }
-    let server = Server::new(
-        store,
-        Vec::new(),
-        Options {
-            auth,
-            allowed_hosts: args.allowed_hosts,
-            secrets_file: secrets_file.clone(),
-            request_timeout: Some(Duration::from_secs(args.request_timeout)),
-            lease: Some(lease),
-            config: Config::with_settings(&workspace.settings),
-        },
-    )
-    .map_err(|e| e.0)?;
-    let mut admission = Admission {
-        secrets_file,
-        color: loader.color,
-        refused: BTreeMap::new(),
-        changed: false,
-    };
-    let plans = admission.admit(&server, &checked).await;
-    let n = plans.len();
-    server.set_workflows(plans);
-    let watcher = tokio::spawn(loader.watch(server.clone(), admission, checked));
-    eprintln!(
-        "serving {n} workflow{} on http://{addr}",
-        if n == 1 { "" } else { "s" }
-    );
+    eprintln!("MCP (streamable HTTP) at http://{addr}{}", server::mcp::PATH);
+    eprintln!("serving {} on http://{addr}", workflows(n));
     server
         .serve(
             listener,
@@ -362,6 +414,40 @@ async fn run(args: ServeArgs) -> Result<(), String> {
     watcher.abort();
     eprintln!("stopped");
     Ok(())
+}
+
+/// How long `wflow mcp` waits for the runs it drives once its client has gone.
+const MCP_GRACE: Duration = Duration::from_secs(30);
+
+async fn run_mcp(args: McpArgs) -> Result<(), String> {
+    let auth = args.project.auth()?;
+    let user = match (&auth, &args.as_user) {
+        (None, _) => User::local_admin(),
+        (Some(auth), Some(email)) => auth.user(email).ok_or_else(|| {
+            format!(
+                "--as {email}: the auth file has no user with that email; give one of its \
+                 `email`s"
+            )
+        })?,
+        (Some(_), None) => {
+            return Err("--auth needs --as EMAIL: the user of the auth file this process acts \
+                        as"
+            .into());
+        }
+    };
+    let who = user.email.clone().unwrap_or_else(|| "a local admin".into());
+    let (server, watcher, n) = args
+        .project
+        .open(Options {
+            auth,
+            lease_owner: Some(server::MCP_OWNER),
+            ..Options::default()
+        })
+        .await?;
+    eprintln!("serving {} over MCP on stdio as {who}", workflows(n));
+    let served = server.serve_mcp_stdio(user, MCP_GRACE).await;
+    watcher.abort();
+    served
 }
 
 /// Completes on SIGTERM or Ctrl-C.

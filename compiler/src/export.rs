@@ -51,22 +51,45 @@ pub fn describe(wf: &ir::Workflow) -> J {
 
 /// An input schema as Port JSON (one entry of `userInputs.properties`).
 pub fn input_schema(s: &ir::InputSchema) -> J {
+    schema_of(s, true)
+}
+
+/// A form as the JSON Schema of the values it takes (an MCP tool's `inputSchema`): each
+/// input's schema, the required keys and no other key. What only jq can tell (a jq `enum`,
+/// `default`, `required` or other keyword) is left out; the form is still checked when it is
+/// submitted.
+pub fn form_schema(f: &ir::Form) -> J {
+    let mut m = Map::new();
+    m.insert("type".into(), J::String("object".into()));
+    m.insert("properties".into(), inputs_of(&f.properties, false));
+    if let ir::Required::Keys(keys) = &f.required
+        && !keys.is_empty()
+    {
+        m.insert("required".into(), names(keys));
+    }
+    m.insert("additionalProperties".into(), J::Bool(false));
+    J::Object(m)
+}
+
+/// An input schema as Port JSON; without the values written as jq unless `jq`.
+fn schema_of(s: &ir::InputSchema, jq: bool) -> J {
+    let kept = |v: &&Value| jq || !matches!(v.kind, ir::ValueKind::Jq(_));
     let mut m = Map::new();
     put_name(&mut m, "type", s.ty.as_ref());
     put_name(&mut m, "format", s.format.as_ref());
     put_name(&mut m, "blueprint", s.blueprint.as_ref());
     put_name(&mut m, "title", s.title.as_ref());
     put_name(&mut m, "description", s.description.as_ref());
-    put(&mut m, "default", s.default.as_ref().map(Value::to_json));
-    put(&mut m, "enum", s.enum_values.as_ref().map(Value::to_json));
-    put(&mut m, "items", s.items.as_deref().map(input_schema));
+    put(&mut m, "default", s.default.as_ref().filter(kept).map(Value::to_json));
+    put(&mut m, "enum", s.enum_values.as_ref().filter(kept).map(Value::to_json));
+    put(&mut m, "items", s.items.as_deref().map(|i| schema_of(i, jq)));
     if !s.properties.is_empty() {
-        m.insert("properties".into(), inputs(&s.properties));
+        m.insert("properties".into(), inputs_of(&s.properties, jq));
     }
     if !s.required.is_empty() {
         m.insert("required".into(), names(&s.required));
     }
-    for (k, v) in &s.keywords {
+    for (k, v) in s.keywords.iter().filter(|(_, v)| kept(&v)) {
         m.insert(k.value.clone(), v.to_json());
     }
     J::Object(m)
@@ -120,9 +143,13 @@ fn pairs(list: &[(Name, Value)]) -> J {
 }
 
 fn inputs(list: &[ir::InputField]) -> J {
+    inputs_of(list, true)
+}
+
+fn inputs_of(list: &[ir::InputField], jq: bool) -> J {
     J::Object(
         list.iter()
-            .map(|f| (f.key.value.clone(), input_schema(&f.schema)))
+            .map(|f| (f.key.value.clone(), schema_of(&f.schema, jq)))
             .collect(),
     )
 }

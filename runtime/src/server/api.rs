@@ -23,7 +23,7 @@ use wflow_compiler::ir::NodeConfig;
 
 use super::auth::forbidden;
 use super::guard::{self, BODY_LIMIT, Guard, Hosts};
-use super::{ApiError, Problem, Server, User, catalog_api};
+use super::{ApiError, BODY_INPUTS, Begun, FormAt, Problem, Server, User, catalog_api};
 use crate::engine::{CANCELLED, COMPLETED, FAILED, IN_PROGRESS, SUCCESS, log};
 use crate::inputs;
 use crate::plan::Plan;
@@ -249,6 +249,7 @@ pub(super) fn router(server: Server, listen: std::net::SocketAddr) -> Router {
         router = router.route(op.path, op.handler);
     }
     router
+        .merge(super::mcp::routes(server.clone()))
         .fallback(|| async { ApiError::not_found("no such endpoint; see /openapi.json".into()) })
         .method_not_allowed_fallback(|| async {
             ApiError::new(
@@ -383,7 +384,7 @@ async fn healthz() -> AxJson<Json> {
 }
 
 /// The published self-service triggers of `plan`.
-fn forms(plan: &Plan) -> impl Iterator<Item = (&str, &wflow_compiler::ir::FormTrigger)> {
+pub(super) fn forms(plan: &Plan) -> impl Iterator<Item = (&str, &wflow_compiler::ir::FormTrigger)> {
     plan.triggers().filter_map(|n| match &n.config {
         NodeConfig::SelfServeTrigger(f) if f.published != Some(false) => {
             Some((n.identifier.value.as_str(), f))
@@ -395,8 +396,12 @@ fn forms(plan: &Plan) -> impl Iterator<Item = (&str, &wflow_compiler::ir::FormTr
 /// Whether `user` sees `plan` (admins see all; others the workflows they may run, or may run
 /// depending on what they submit).
 fn sees(user: &User, plan: &Plan) -> bool {
-    user.is_admin()
-        || forms(plan).any(|(_, f)| user.may_execute(f.permissions.as_ref(), None) != Some(false))
+    user.is_admin() || forms(plan).any(|(_, f)| may_start(user, f))
+}
+
+/// Whether `user` may start `form` (or may, depending on what they submit).
+pub(super) fn may_start(user: &User, form: &wflow_compiler::ir::FormTrigger) -> bool {
+    user.may_execute(form.permissions.as_ref(), None) != Some(false)
 }
 
 /// A workflow as the API shows it: Port JSON with wflow's extensions kept.
@@ -448,22 +453,66 @@ async fn start_run(
             ));
         }
     }
-    let triggers: Vec<_> = forms(&plan).collect();
-    let trigger = match body.get("nodeIdentifier") {
-        Some(Json::String(t)) => triggers.iter().find(|(n, _)| n == t).or_else(|| {
+    let trigger = match body.remove("nodeIdentifier") {
+        None => Ok(None),
+        Some(Json::String(t)) => Ok(Some(t)),
+        Some(_) => {
+            problems.push(Problem::at(
+                "/nodeIdentifier",
+                "`nodeIdentifier` must be a string",
+            ));
+            Err(())
+        }
+    };
+    let given = match body.remove("inputs") {
+        None | Some(Json::Null) => Map::new(),
+        Some(Json::Object(m)) => m,
+        Some(other) => {
+            problems.push(Problem::at(
+                "/inputs",
+                format!("`inputs` must be an object, not {other}"),
+            ));
+            Map::new()
+        }
+    };
+    let Ok(trigger) = trigger else {
+        return Err(ApiError::invalid(problems));
+    };
+    let begun = start_form(
+        &s,
+        &user,
+        &plan,
+        trigger.as_deref(),
+        &given,
+        &BODY_INPUTS,
+        problems,
+    )
+    .await?;
+    Ok((StatusCode::CREATED, ok("run", begun.run)))
+}
+
+/// Starts a run of `plan`'s published self-service trigger `trigger` (`None`: its only one)
+/// with the form values `given` (found in the request `at`), as `user`: the checks and the
+/// start of `POST /v1/workflows/{id}/runs`, and of an MCP tool call. `problems` found in the
+/// rest of the request are reported with the form's.
+pub(super) async fn start_form(
+    s: &Server,
+    user: &User,
+    plan: &Arc<Plan>,
+    trigger: Option<&str>,
+    given: &Map<String, Json>,
+    at: &FormAt,
+    mut problems: Vec<Problem>,
+) -> Result<Begun, ApiError> {
+    let triggers: Vec<_> = forms(plan).collect();
+    let found = match trigger {
+        Some(t) => triggers.iter().find(|(n, _)| *n == t).or_else(|| {
             problems.push(Problem::at(
                 "/nodeIdentifier",
                 format!("the workflow has no published self-service trigger `{t}`"),
             ));
             None
         }),
-        Some(_) => {
-            problems.push(Problem::at(
-                "/nodeIdentifier",
-                "`nodeIdentifier` must be a string",
-            ));
-            None
-        }
         None if triggers.len() == 1 => triggers.first(),
         None => {
             let ids: Vec<&str> = triggers.iter().map(|(n, _)| *n).collect();
@@ -481,33 +530,23 @@ async fn start_run(
             None
         }
     };
-    let given = match body.remove("inputs") {
-        None | Some(Json::Null) => Map::new(),
-        Some(Json::Object(m)) => m,
-        Some(other) => {
-            problems.push(Problem::at(
-                "/inputs",
-                format!("`inputs` must be an object, not {other}"),
-            ));
-            Map::new()
-        }
-    };
-    let Some((trigger, form)) = trigger else {
+    let Some((trigger, form)) = found else {
         return Err(ApiError::invalid(problems));
     };
     let refuse = || {
         forbidden(format!(
-            "you may not run workflow `{id}`: its trigger `{trigger}` allows admins{}",
+            "you may not run workflow `{}`: its trigger `{trigger}` allows admins{}",
+            plan.workflow.identifier.value,
             allowed(form.permissions.as_ref())
         ))
     };
     if user.may_execute(form.permissions.as_ref(), None) == Some(false) {
         return Err(refuse());
     }
-    let values = match inputs::validate(&form.user_inputs, &given) {
+    let values = match inputs::validate(&form.user_inputs, given) {
         Ok(v) => Some(v),
         Err(found) => {
-            problems.extend(found.iter().map(Problem::input));
+            problems.extend(found.iter().map(|p| Problem::input(p, at)));
             None
         }
     };
@@ -518,10 +557,8 @@ async fn start_run(
     if user.may_execute(form.permissions.as_ref(), Some(&values)) != Some(true) {
         return Err(refuse());
     }
-    let (_, run) = s
-        .start(&plan, trigger, Json::Object(values), user.email.as_deref())
-        .await?;
-    Ok((StatusCode::CREATED, ok("run", run)))
+    s.start(plan, trigger, Json::Object(values), user.email.as_deref())
+        .await
 }
 
 /// ` and ...` naming who else a trigger's permissions allow.
@@ -595,9 +632,14 @@ fn approval<'p>(plan: &'p Plan, node: &str) -> Option<&'p wflow_compiler::ir::In
     }
 }
 
-/// The approvals waiting for the caller across runs: those they may answer and have not
-/// answered yet, oldest first.
+/// `GET /v1/approvals`.
 async fn list_approvals(State(s): State<Server>, user: User) -> Result<AxJson<Json>, ApiError> {
+    Ok(ok("approvals", Json::Array(approvals(&s, &user).await?)))
+}
+
+/// The approvals waiting for `user` across runs: those they may answer and have not answered
+/// yet, oldest first.
+pub(super) async fn approvals(s: &Server, user: &User) -> Result<Vec<Json>, ApiError> {
     let store = &s.engine().store;
     let mut list = Vec::new();
     for n in store.waiting_node_runs(APPROVALS_READ).await? {
@@ -649,7 +691,7 @@ async fn list_approvals(State(s): State<Server>, user: User) -> Result<AxJson<Js
             ),
         }));
     }
-    Ok(ok("approvals", Json::Array(list)))
+    Ok(list)
 }
 
 /// How many waiting node runs the approvals list reads.
@@ -690,9 +732,19 @@ async fn list_runs(
     Ok(ok("runs", Json::Array(runs)))
 }
 
+/// Run `id` as Port's run object.
+pub(super) async fn run_value(s: &Server, id: &str) -> Result<Json, ApiError> {
+    Ok(run_json(&s.engine().store, id).await?.unwrap_or(Json::Null))
+}
+
 async fn run_reply(s: &Server, id: &str) -> Result<AxJson<Json>, ApiError> {
-    let run = run_json(&s.engine().store, id).await?;
-    Ok(ok("run", run.unwrap_or(Json::Null)))
+    Ok(ok("run", run_value(s, id).await?))
+}
+
+/// Run `id` with its node runs, if `user` may see it.
+pub(super) async fn read_run(s: &Server, user: &User, id: &str) -> Result<Json, ApiError> {
+    visible_run(s, user, id).await?;
+    run_value(s, id).await
 }
 
 async fn get_run(
@@ -700,8 +752,7 @@ async fn get_run(
     user: User,
     Path(id): Path<String>,
 ) -> Result<AxJson<Json>, ApiError> {
-    visible_run(&s, &user, &id).await?;
-    run_reply(&s, &id).await
+    Ok(ok("run", read_run(&s, &user, &id).await?))
 }
 
 async fn cancel_run(
@@ -993,7 +1044,7 @@ async fn respond(
         )
     }));
     if let Err(found) = inputs::validate(&input.user_inputs, &given) {
-        problems.extend(found.iter().map(Problem::input));
+        problems.extend(found.iter().map(|p| Problem::input(p, &BODY_INPUTS)));
     }
     if !problems.is_empty() {
         return Err(ApiError::invalid(problems));

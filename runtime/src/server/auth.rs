@@ -33,6 +33,17 @@ pub struct User {
 }
 
 impl User {
+    /// The anonymous admin every caller is without `--auth` (local use).
+    pub fn local_admin() -> User {
+        User {
+            email: None,
+            roles: vec!["Admin".into()],
+            teams: Vec::new(),
+            machine: false,
+            properties: Map::new(),
+        }
+    }
+
     /// Whether the user has the `Admin` role.
     pub fn is_admin(&self) -> bool {
         self.roles.iter().any(|r| r.eq_ignore_ascii_case("admin"))
@@ -126,6 +137,11 @@ pub struct Auth {
 }
 
 impl Auth {
+    /// The user with `email` (compared without case), for a process acting as them.
+    pub fn user(&self, email: &str) -> Option<User> {
+        self.by_token.values().find(|u| u.is(email)).cloned()
+    }
+
     /// Reads an auth file's text; every problem is reported (tokens are never quoted).
     pub fn parse(text: &str) -> Result<Auth, Vec<String>> {
         let v: Json = serde_json::from_str(text).map_err(|e| vec![format!("not JSON: {e}")])?;
@@ -213,13 +229,7 @@ impl FromRequestParts<Server> for User {
 
     async fn from_request_parts(parts: &mut Parts, server: &Server) -> Result<User, ApiError> {
         let Some(auth) = &server.0.auth else {
-            return Ok(User {
-                email: None,
-                roles: vec!["Admin".into()],
-                teams: Vec::new(),
-                machine: false,
-                properties: Map::new(),
-            });
+            return Ok(User::local_admin());
         };
         let Some(header) = parts.headers.get(axum::http::header::AUTHORIZATION) else {
             return Err(unauthorized(

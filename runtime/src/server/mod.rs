@@ -8,6 +8,7 @@ pub mod auth;
 mod catalog_api;
 pub mod events;
 mod guard;
+pub mod mcp;
 pub mod metrics;
 pub mod policy;
 pub mod query;
@@ -114,10 +115,16 @@ pub struct Options {
     /// Host names the server answers to besides its listen address and loopback names
     /// (`--allowed-host`); any other `Host` header is refused.
     pub allowed_hosts: Vec<String>,
+    /// The prefix of this process's name in run leases (default `serve-`; [`MCP_OWNER`] for
+    /// `wflow mcp`, whose leases a starting `wflow serve` leaves alone).
+    pub lease_owner: Option<&'static str>,
 }
 
 /// The prefix of `wflow serve` processes' names in run leases.
 const SERVE_OWNER: &str = "serve-";
+
+/// The prefix of `wflow mcp` processes' names in run leases.
+pub const MCP_OWNER: &str = "mcp-";
 
 /// How often the server looks for due runs when no notification wakes it.
 const POLL: Duration = Duration::from_millis(500);
@@ -171,7 +178,7 @@ impl Server {
         let engine = Engine::new(store.with_entity_changes(tx), options.config)?;
         let leases = Leases::new(
             &engine.store,
-            SERVE_OWNER,
+            options.lease_owner.unwrap_or(SERVE_OWNER),
             options.lease.unwrap_or(DEFAULT_LEASE),
         );
         let driver = leases.fence(&engine);
@@ -271,6 +278,12 @@ impl Server {
                 stop.cancel();
             })
             .await;
+        self.wind_down(grace).await;
+        result
+    }
+
+    /// Stops the background work and waits (up to `grace`) for the runs being driven.
+    async fn wind_down(&self, grace: Duration) {
         self.0.stop.cancel();
         self.0.tasks.close();
         if tokio::time::timeout(grace, self.0.tasks.wait())
@@ -282,7 +295,6 @@ impl Server {
                  again"
             );
         }
-        result
     }
 
     /// Until `stop`, claims due runs (new, released, or leased by a process that died) and
@@ -434,14 +446,14 @@ impl Server {
     }
 
     /// Starts a run of `plan` from `trigger` with `payload`, leased to this process, and
-    /// drives it in the background; its id and the run as Port's run object.
+    /// drives it in the background.
     async fn start(
         &self,
         plan: &Arc<Plan>,
         trigger: &str,
         payload: Json,
         created_by: Option<&str>,
-    ) -> Result<(String, Json), ApiError> {
+    ) -> Result<Begun, ApiError> {
         self.ready(plan).await?;
         let secrets = self.secrets(plan)?;
         let lease = Some((self.0.leases.owner(), self.0.leases.duration()));
@@ -465,7 +477,11 @@ impl Server {
         let workflow = &plan.workflow.identifier.value;
         self.0.metrics.started(workflow);
         tracing::info!(run = run_id, workflow, trigger, "run started");
-        Ok((run_id, report))
+        Ok(Begun {
+            id: run_id,
+            run: report,
+            drive,
+        })
     }
 
     /// Drives a run until it completes or waits, holding the run's lock and its lease; a
@@ -595,6 +611,14 @@ impl Server {
     }
 }
 
+/// A run just started: its id, the run as Port's run object once durable, and its drive in
+/// the background (done when the run completes or waits).
+struct Begun {
+    id: String,
+    run: Json,
+    drive: tokio::task::JoinHandle<Result<(), ApiError>>,
+}
+
 /// A run to drive: one just started (in memory), or one read from the store.
 enum Drive {
     Started(Box<Started>),
@@ -636,16 +660,30 @@ impl Problem {
         }
     }
 
-    /// A problem with an input of a form in the body's `inputs` object.
-    pub fn input(p: &crate::inputs::InputProblem) -> Problem {
+    /// A problem with an input of a form whose values are `at`.
+    pub fn input(p: &crate::inputs::InputProblem, at: &FormAt) -> Problem {
         let message = if p.missing {
-            format!("{p}; add it to `inputs`")
+            format!("{p}; add it to {}", at.name)
         } else {
             p.to_string()
         };
-        Problem::at(format!("/inputs{}", p.pointer), message)
+        Problem::at(format!("{}{}", at.pointer, p.pointer), message)
     }
 }
+
+/// Where a request carries a form's values: for the pointers and words of their problems.
+pub struct FormAt {
+    /// The JSON pointer of the values' object in the request.
+    pub pointer: &'static str,
+    /// What a message calls that object.
+    pub name: &'static str,
+}
+
+/// The `inputs` object of an API request body.
+pub const BODY_INPUTS: FormAt = FormAt {
+    pointer: "/inputs",
+    name: "`inputs`",
+};
 
 impl From<String> for Problem {
     fn from(message: String) -> Problem {
@@ -698,17 +736,21 @@ impl ApiError {
         let shown: Vec<&str> = self.problems.iter().map(|p| p.message.as_str()).collect();
         shown.join("; ")
     }
-}
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let body = json!({
+    /// The error as the API's body: `{"ok": false, "error", "message", "problems"}`.
+    fn body(&self) -> Json {
+        json!({
             "ok": false,
             "error": self.code,
             "message": self.message(),
             "problems": self.problems,
-        });
-        (self.status, axum::Json(body)).into_response()
+        })
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status, axum::Json(self.body())).into_response()
     }
 }
 

@@ -85,7 +85,7 @@ impl Scheduler {
                 let (due, next) = due(&schedule, last.unwrap_or(self.started), now);
                 if let Some(at) = due {
                     let payload = crate::events::schedule_output(at);
-                    started.push(self.server.start(plan, trigger, payload, None).await?.0);
+                    started.push(self.server.start(plan, trigger, payload, None).await?.id);
                 }
                 if let Some(n) = next {
                     next_wake = Some(next_wake.map_or(n, |w| w.min(n)));

@@ -92,7 +92,7 @@ impl Timers {
                         "trigger": { "origin": "TIMER", "at": at, "expiredAt": expires },
                     });
                     if condition(&self.server, plan, t, &event).await {
-                        started.push(self.server.start(plan, trigger, event, None).await?.0);
+                        started.push(self.server.start(plan, trigger, event, None).await?.id);
                     }
                 }
             }
