@@ -98,7 +98,7 @@ pub fn mcp(args: McpArgs) -> ExitCode {
 /// Sends operational logs to stderr, filtered by `RUST_LOG` (default `info`).
 fn logs_to_stderr() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,rmcp=warn"));
     let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
