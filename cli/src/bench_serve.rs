@@ -11,6 +11,8 @@
 //!   are measured from each request's scheduled send, not its actual one, so a server that
 //!   falls behind is charged for the wait it causes (no coordinated omission).
 //!
+//! With `--mcp` the runs are started with MCP tool calls at `/mcp` instead.
+//!
 //! Measured:
 //! - accepted runs per second (requests answered 201 with a run id) and request latency;
 //! - request to first node started: from a request's start (sent, or scheduled in an open
@@ -59,6 +61,59 @@ pub struct BenchServeArgs {
     /// `wflow serve` processes on the same store; requests are spread across them.
     #[arg(long, default_value_t = 1)]
     processes: usize,
+    /// Start the runs with MCP tool calls (`tools/call` of the workflow's tool at `/mcp`,
+    /// streamable HTTP) instead of the API's `POST`.
+    #[arg(long)]
+    mcp: bool,
+}
+
+/// How runs are started.
+#[derive(Clone, Copy)]
+enum Via {
+    /// `POST /v1/workflows/{id}/runs`.
+    Api,
+    /// An MCP `tools/call` at `/mcp`.
+    Mcp,
+}
+
+impl Via {
+    /// Where a server at `url` takes the requests.
+    fn endpoint(self, url: &str) -> String {
+        match self {
+            Via::Api => format!("{url}/v1/workflows/{WORKFLOW}/runs"),
+            Via::Mcp => format!("{url}/mcp"),
+        }
+    }
+
+    /// Run `i`'s request.
+    fn request(self, client: &reqwest::Client, url: &str, i: usize) -> reqwest::RequestBuilder {
+        match self {
+            Via::Api => client.post(url).json(&inputs(i)),
+            Via::Mcp => client
+                .post(url)
+                .header("accept", "application/json, text/event-stream")
+                .json(&json!({
+                    "jsonrpc": "2.0", "id": i, "method": "tools/call",
+                    "params": { "name": WORKFLOW, "arguments": inputs(i)["inputs"] },
+                })),
+        }
+    }
+
+    /// The run of an answer's body.
+    fn run(self, body: &Json) -> &Json {
+        match self {
+            Via::Api => &body["run"],
+            Via::Mcp => &body["result"]["structuredContent"]["run"],
+        }
+    }
+
+    /// What the report calls a request.
+    fn name(self) -> &'static str {
+        match self {
+            Via::Api => "request",
+            Via::Mcp => "tool call",
+        }
+    }
 }
 
 /// Runs the benchmark.
@@ -285,16 +340,12 @@ impl Batch {
 /// schedule starts at `t0`.
 async fn start_runs(
     client: &reqwest::Client,
-    urls: &[String],
+    (urls, via): (&[String], Via),
     runs: usize,
     load: Load,
     t0: Instant,
 ) -> Batch {
-    let urls: Arc<Vec<String>> = Arc::new(
-        urls.iter()
-            .map(|u| format!("{u}/v1/workflows/{WORKFLOW}/runs"))
-            .collect(),
-    );
+    let urls: Arc<Vec<String>> = Arc::new(urls.iter().map(|u| via.endpoint(u)).collect());
     let mut tasks = tokio::task::JoinSet::new();
     match load {
         Load::Closed { clients } => {
@@ -309,7 +360,7 @@ async fn start_runs(
                             return batch;
                         }
                         let sent = Instant::now();
-                        batch.add(start_one(&client, &urls, i).await, sent);
+                        batch.add(start_one(&client, &urls, via, i).await, sent);
                     }
                 });
             }
@@ -330,7 +381,7 @@ async fn start_runs(
                 let (urls, client) = (Arc::clone(&urls), client.clone());
                 tasks.spawn(async move {
                     let mut batch = Batch::default();
-                    batch.add(start_one(&client, &urls, i).await, due);
+                    batch.add(start_one(&client, &urls, via, i).await, due);
                     drop(slot);
                     batch
                 });
@@ -344,18 +395,22 @@ async fn start_runs(
     }
 }
 
-/// Starts run `i` on server `i % urls`; its id.
-async fn start_one(client: &reqwest::Client, urls: &[String], i: usize) -> Result<String, String> {
+/// Starts run `i` on server `i % urls` `via` the API or MCP; its id.
+async fn start_one(
+    client: &reqwest::Client,
+    urls: &[String],
+    via: Via,
+    i: usize,
+) -> Result<String, String> {
     let url = urls.get(i % urls.len().max(1)).ok_or("no server")?;
-    let resp = client
-        .post(url)
-        .json(&inputs(i))
+    let resp = via
+        .request(client, url, i)
         .send()
         .await
         .map_err(|e| e.to_string())?;
     let status = resp.status();
     let body: Json = resp.json().await.map_err(|e| e.to_string())?;
-    match body["run"]["identifier"].as_str() {
+    match via.run(&body)["identifier"].as_str() {
         Some(id) if status.is_success() => Ok(id.to_string()),
         _ => Err(format!("{status}: {body}")),
     }
@@ -436,6 +491,7 @@ fn row(label: &str, sorted: Option<&[Duration]>, rate: Option<f64>, note: &str) 
 
 async fn bench(args: BenchServeArgs) -> Result<(), String> {
     let load = Load::of(&args)?;
+    let via = if args.mcp { Via::Mcp } else { Via::Api };
     let until = Instant::now() + LIFETIME;
     let loopback = Loopback::start(WARM_UP + args.runs, LIFETIME, true).await?;
     let dir = std::env::temp_dir().join(format!("wflow-bench-serve-{}", std::process::id()));
@@ -484,7 +540,13 @@ async fn bench(args: BenchServeArgs) -> Result<(), String> {
         Load::Closed { .. } => load,
         Load::Open { .. } => Load::Closed { clients: CLIENTS },
     };
-    let warm = start_runs(&client, &servers.urls, WARM_UP, warm_up, Instant::now()).await;
+    let warm = start_runs(
+        &client,
+        (&servers.urls, via),
+        WARM_UP,
+        warm_up,
+        Instant::now(),
+    ).await;
     if let Some(p) = warm.first_problem {
         return Err(format!("a warm-up run was refused: {p}"));
     }
@@ -492,7 +554,7 @@ async fn bench(args: BenchServeArgs) -> Result<(), String> {
     loopback.arrivals();
 
     let t0 = Instant::now();
-    let batch = start_runs(&client, &servers.urls, args.runs, load, t0).await;
+    let batch = start_runs(&client, (&servers.urls, via), args.runs, load, t0).await;
     let accepting = t0.elapsed();
     let expected = (WARM_UP + batch.accepted.len()) as u64;
     let results = wait_finished(&client, &servers.urls, expected, until).await?;
@@ -558,8 +620,12 @@ async fn bench(args: BenchServeArgs) -> Result<(), String> {
             ),
         );
     }
+    let request = match via {
+        Via::Api => "request (201 with run id)",
+        Via::Mcp => "tool call (run id)",
+    };
     row(
-        "request (201 with run id)",
+        request,
         Some(&latency),
         Some(per_s(accepted, accepting)),
         &format!(
@@ -569,7 +635,7 @@ async fn bench(args: BenchServeArgs) -> Result<(), String> {
         ),
     );
     row(
-        "request -> first node",
+        &format!("{} -> first node", via.name()),
         Some(&first_node),
         None,
         &format!("({} of {accepted} webhooks seen)", first_node.len()),
@@ -590,9 +656,10 @@ async fn bench(args: BenchServeArgs) -> Result<(), String> {
         .map(|s| format!(" --store {s}"))
         .unwrap_or_default();
     outln!(
-        "reproduce: wflow bench-serve --runs {} {}{store_arg} --processes {processes}",
+        "reproduce: wflow bench-serve --runs {} {}{store_arg} --processes {processes}{}",
         args.runs,
         load.options(),
+        if args.mcp { " --mcp" } else { "" },
     );
     if args.store.is_none() {
         let _ = std::fs::remove_dir_all(&dir);
