@@ -36,6 +36,7 @@ const DIRECT: &[(&str, &[&str])] = &[
     ("miette", &["wflow"]),
     ("tower-lsp-server", &["wflow-lsp"]),
     ("axum", &["wflow-runtime", "wflow"]),
+    ("rmcp", &["wflow-runtime"]),
 ];
 
 struct Graph {
