@@ -546,7 +546,8 @@ async fn bench(args: BenchServeArgs) -> Result<(), String> {
         WARM_UP,
         warm_up,
         Instant::now(),
-    ).await;
+    )
+    .await;
     if let Some(p) = warm.first_problem {
         return Err(format!("a warm-up run was refused: {p}"));
     }

@@ -400,7 +400,10 @@ async fn run(args: ServeArgs) -> Result<(), String> {
              are refused; a POST must be JSON)"
         );
     }
-    eprintln!("MCP (streamable HTTP) at http://{addr}{}", server::mcp::PATH);
+    eprintln!(
+        "MCP (streamable HTTP) at http://{addr}{}",
+        server::mcp::PATH
+    );
     eprintln!("serving {} on http://{addr}", workflows(n));
     server
         .serve(
@@ -430,9 +433,11 @@ async fn run_mcp(args: McpArgs) -> Result<(), String> {
             )
         })?,
         (Some(_), None) => {
-            return Err("--auth needs --as EMAIL: the user of the auth file this process acts \
+            return Err(
+                "--auth needs --as EMAIL: the user of the auth file this process acts \
                         as"
-            .into());
+                .into(),
+            );
         }
     };
     let who = user.email.clone().unwrap_or_else(|| "a local admin".into());

@@ -46,7 +46,9 @@ async fn rpc(http: &reqwest::Client, addr: &str, token: &str, method: &str, para
         .expect("post");
     assert!(resp.status().is_success(), "{}", resp.status());
     let body: Json = resp.json().await.expect("json");
-    body.get("result").cloned().unwrap_or_else(|| panic!("{body}"))
+    body.get("result")
+        .cloned()
+        .unwrap_or_else(|| panic!("{body}"))
 }
 
 /// The tool names `token` is given, and the tools.
@@ -129,7 +131,10 @@ async fn tools_are_named_per_trigger_and_shown_to_who_may_run_them() {
     )
     .await;
     assert_eq!(refused["isError"], true, "{refused}");
-    assert_eq!(refused["structuredContent"]["error"], "not_found", "{refused}");
+    assert_eq!(
+        refused["structuredContent"]["error"], "not_found",
+        "{refused}"
+    );
     // The workflow named `get_run` is started by its own tool; `get_run` reads runs.
     let started = rpc(
         &http,

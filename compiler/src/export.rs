@@ -80,9 +80,21 @@ fn schema_of(s: &ir::InputSchema, jq: bool) -> J {
     put_name(&mut m, "blueprint", s.blueprint.as_ref());
     put_name(&mut m, "title", s.title.as_ref());
     put_name(&mut m, "description", s.description.as_ref());
-    put(&mut m, "default", s.default.as_ref().filter(kept).map(Value::to_json));
-    put(&mut m, "enum", s.enum_values.as_ref().filter(kept).map(Value::to_json));
-    put(&mut m, "items", s.items.as_deref().map(|i| schema_of(i, jq)));
+    put(
+        &mut m,
+        "default",
+        s.default.as_ref().filter(kept).map(Value::to_json),
+    );
+    put(
+        &mut m,
+        "enum",
+        s.enum_values.as_ref().filter(kept).map(Value::to_json),
+    );
+    put(
+        &mut m,
+        "items",
+        s.items.as_deref().map(|i| schema_of(i, jq)),
+    );
     if !s.properties.is_empty() {
         m.insert("properties".into(), inputs_of(&s.properties, jq));
     }

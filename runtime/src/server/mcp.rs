@@ -96,9 +96,12 @@ impl WorkflowTool {
         let id = &wf.identifier.value;
         let title = wf.title.as_ref().map_or(id.as_str(), |t| t.value.as_str());
         let mut description = String::new();
-        for part in [wf.description.as_ref(), node.and_then(|n| n.description.as_ref())]
-            .into_iter()
-            .flatten()
+        for part in [
+            wf.description.as_ref(),
+            node.and_then(|n| n.description.as_ref()),
+        ]
+        .into_iter()
+        .flatten()
         {
             description.push_str(&part.value);
             description.push_str("\n\n");
@@ -165,7 +168,10 @@ fn unique(base: String, taken: &mut HashSet<String>) -> String {
     let mut n = 2;
     while !taken.insert(name.clone()) {
         let suffix = format!("_{n}");
-        name = format!("{}{suffix}", &base[..base.len().min(MAX_NAME - suffix.len())]);
+        name = format!(
+            "{}{suffix}",
+            &base[..base.len().min(MAX_NAME - suffix.len())]
+        );
         n += 1;
     }
     name
@@ -217,7 +223,12 @@ fn unknown(args: &Map<String, Json>, takes: &[&str], tool: &str) -> Vec<Problem>
     };
     args.keys()
         .filter(|k| !takes.contains(&k.as_str()))
-        .map(|k| Problem::at(format!("/{k}"), format!("{tool} has no argument `{k}`; {what}")))
+        .map(|k| {
+            Problem::at(
+                format!("/{k}"),
+                format!("{tool} has no argument `{k}`; {what}"),
+            )
+        })
         .collect()
 }
 
@@ -269,7 +280,12 @@ impl Mcp {
 
     /// A workflow tool: starts its run as the API does, waits up to [`QUICK`] for it to
     /// finish or wait, and answers `{"run": ...}`.
-    async fn start(&self, user: &User, name: &str, args: &Map<String, Json>) -> Result<Json, ApiError> {
+    async fn start(
+        &self,
+        user: &User,
+        name: &str,
+        args: &Map<String, Json>,
+    ) -> Result<Json, ApiError> {
         let tool = workflow_tools(&self.server)
             .into_iter()
             .find(|t| t.name == name && t.callable_by(user))
@@ -409,6 +425,9 @@ mod tests {
         let long = "y".repeat(MAX_NAME);
         assert_eq!(unique(long.clone(), &mut taken), long);
         let second = unique(long, &mut taken);
-        assert!(second.ends_with("_2") && second.len() == MAX_NAME, "{second}");
+        assert!(
+            second.ends_with("_2") && second.len() == MAX_NAME,
+            "{second}"
+        );
     }
 }
