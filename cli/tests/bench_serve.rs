@@ -2,18 +2,25 @@
 
 use std::process::Command;
 
-#[test]
-fn bench_serve_runs_every_run_to_success() {
+/// Runs `wflow bench-serve` with `args`; what it printed, once it succeeded.
+fn bench_serve(args: &[&str]) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_wflow"))
-        .args(["bench-serve", "--runs", "40", "--concurrency", "4"])
+        .arg("bench-serve")
+        .args(args)
         .output()
         .expect("wflow runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
         out.status.success(),
         "{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    stdout
+}
+
+#[test]
+fn bench_serve_runs_every_run_to_success() {
+    let stdout = bench_serve(&["--runs", "40", "--concurrency", "4"]);
     assert!(stdout.contains("40 of 40 accepted"), "{stdout}");
     assert!(stdout.contains("40 of 40 webhooks seen"), "{stdout}");
     assert!(stdout.contains(r#"{"SUCCESS": 40}"#), "{stdout}");
@@ -25,16 +32,7 @@ fn bench_serve_runs_every_run_to_success() {
 
 #[test]
 fn bench_serve_over_mcp_runs_every_run_to_success() {
-    let out = Command::new(env!("CARGO_BIN_EXE_wflow"))
-        .args(["bench-serve", "--runs", "20", "--concurrency", "2", "--mcp"])
-        .output()
-        .expect("wflow runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = bench_serve(&["--runs", "20", "--concurrency", "2", "--mcp"]);
     assert!(stdout.contains("tool call -> first node"), "{stdout}");
     assert!(stdout.contains("20 of 20 webhooks seen"), "{stdout}");
     assert!(stdout.contains(r#"{"SUCCESS": 20}"#), "{stdout}");

@@ -464,17 +464,7 @@ async fn start_run(
             Err(())
         }
     };
-    let given = match body.remove("inputs") {
-        None | Some(Json::Null) => Map::new(),
-        Some(Json::Object(m)) => m,
-        Some(other) => {
-            problems.push(Problem::at(
-                "/inputs",
-                format!("`inputs` must be an object, not {other}"),
-            ));
-            Map::new()
-        }
-    };
+    let given = take_inputs(&mut body, &mut problems);
     let Ok(trigger) = trigger else {
         return Err(ApiError::invalid(problems));
     };
@@ -489,6 +479,21 @@ async fn start_run(
     )
     .await?;
     Ok((StatusCode::CREATED, ok("run", begun.run)))
+}
+
+/// Takes the body's `inputs` (none: `{}`); one that is not an object is a problem.
+fn take_inputs(body: &mut Map<String, Json>, problems: &mut Vec<Problem>) -> Map<String, Json> {
+    match body.remove("inputs") {
+        None | Some(Json::Null) => Map::new(),
+        Some(Json::Object(m)) => m,
+        Some(other) => {
+            problems.push(Problem::at(
+                "/inputs",
+                format!("`inputs` must be an object, not {other}"),
+            ));
+            Map::new()
+        }
+    }
 }
 
 /// Starts a run of `plan`'s published self-service trigger `trigger` (`None`: its only one)
@@ -1026,17 +1031,7 @@ async fn respond(
             String::new()
         }
     };
-    let given = match body.remove("inputs") {
-        None | Some(Json::Null) => Map::new(),
-        Some(Json::Object(m)) => m,
-        Some(other) => {
-            problems.push(Problem::at(
-                "/inputs",
-                format!("`inputs` must be an object, not {other}"),
-            ));
-            Map::new()
-        }
-    };
+    let given = take_inputs(&mut body, &mut problems);
     problems.extend(body.keys().map(|k| {
         Problem::at(
             format!("/{k}"),
