@@ -179,8 +179,19 @@ enum Command {
     /// Serve a workflows directory: the HTTP API, catalog events, schedules, approvals.
     Serve(serve::ServeArgs),
     /// Serve a workflows directory to an AI agent over MCP on stdin/stdout: each self-service
-    /// workflow you may run is a tool (also at `/mcp` of `wflow serve`). Without --auth it acts
-    /// as a local admin; with --auth FILE --as EMAIL as that user. Approvals stay with people.
+    /// workflow you may run is a tool (also at `/mcp` of `wflow serve`).
+    ///
+    /// Tools: one per published self-service trigger the caller may run (named after its
+    /// workflow; its input schema is the form's), `get_run` (a run, its node runs and outputs,
+    /// secrets redacted) and `list_runs_waiting_for_me` (approvals the caller may answer).
+    /// Approvals stay with people: no tool answers one. Bad inputs are tool errors naming each
+    /// field by JSON pointer.
+    ///
+    /// Without --auth the process acts as a local admin; with --auth FILE --as EMAIL, as that
+    /// user of the file, with the permissions `wflow serve` gives their token. Stdout carries
+    /// only MCP frames; logs and the workflows' diagnostics go to stderr. Runs it starts are
+    /// driven until they finish or wait for someone (up to 30 s after the client closes);
+    /// schedules, catalog events and timers are `wflow serve`'s work. See docs/runtime.md.
     Mcp(serve::McpArgs),
     /// Draw a workflow left to right (SVG, Mermaid or DOT), optionally coloured by a run.
     Graph(graph::GraphArgs),

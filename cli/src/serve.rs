@@ -75,8 +75,7 @@ pub struct McpArgs {
     as_user: Option<String>,
 }
 
-/// Runs `wflow serve`. Operational logs go to stderr, filtered by `RUST_LOG` (default
-/// `info`).
+/// Runs `wflow serve`. Operational logs go to stderr (see [`logs_to_stderr`]).
 pub fn serve(args: ServeArgs) -> ExitCode {
     logs_to_stderr();
     match crate::block_on(run(args)) {
@@ -95,7 +94,8 @@ pub fn mcp(args: McpArgs) -> ExitCode {
     }
 }
 
-/// Sends operational logs to stderr, filtered by `RUST_LOG` (default `info`).
+/// Sends operational logs to stderr, filtered by `RUST_LOG` (default `info`, and `warn` for
+/// the MCP SDK's).
 fn logs_to_stderr() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,rmcp=warn"));
