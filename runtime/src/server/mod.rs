@@ -1,7 +1,8 @@
 //! `wflow serve`: Port's backend for a directory of workflows, in one process. People and
-//! agents start self-service runs over HTTP ([`api`]), catalog changes fire event triggers
-//! ([`events`]), cron schedules fire ([`schedule`]), approvers respond, async nodes report back,
-//! and every run can be followed over the API. Access is checked by [`auth`].
+//! agents start self-service runs over HTTP ([`api`]) and AI agents call them as MCP tools
+//! ([`mcp`]), catalog changes fire event triggers ([`events`]), cron schedules fire
+//! ([`schedule`]), approvers respond, async nodes report back, and every run can be followed
+//! over the API. Access is checked by [`auth`].
 
 mod api;
 pub mod auth;
