@@ -26,7 +26,8 @@ pub(crate) fn workflow(wf: &Workflow, opts: &Options, out: &mut Vec<Diagnostic>)
         c.node(node, opts);
     }
     if opts.graph && !wf.fragment {
-        c.graph();
+        c.graph(opts.syntax);
+        crate::parallel::check(wf, c.out);
     }
     for site in jq_sites(wf) {
         c.jq(site);
@@ -830,7 +831,7 @@ impl Checker<'_> {
         }
     }
 
-    fn graph(&mut self) {
+    fn graph(&mut self, syntax: Syntax) {
         let wf = self.wf;
         let nodes: HashMap<&str, &ir::Node> = wf
             .nodes
@@ -940,7 +941,10 @@ impl Checker<'_> {
                 .or_default()
                 .push(c);
         }
-        self.fan_out(&out_edges, &nodes);
+        // In `.wflow` several connections from one node (or outlet) are parallel branches.
+        if syntax == Syntax::Json {
+            self.fan_out(&out_edges, &nodes);
+        }
         self.cycles(&out_edges);
         // With a connection to a node that does not exist, or one that was lost (an unlowered
         // entry without a name), what is reachable is a guess.
@@ -1268,6 +1272,7 @@ pub fn jq_sites(wf: &Workflow) -> Vec<&ir::JqQuery> {
                     .iter()
                     .for_each(|v| collect_value_jq(v, &mut out));
             }
+            NodeConfig::Join(_) => {}
         }
     }
     out
