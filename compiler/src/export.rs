@@ -422,7 +422,7 @@ impl Exporter {
                 }
             }
             NodeConfig::Join(j) => {
-                self.beyond_port(n, "a `join` node");
+                self.beyond_port(n, "the kind `join`");
                 m.insert("wait".into(), serde_json::to_value(j.wait).unwrap_or(J::Null));
             }
         }

@@ -757,6 +757,7 @@ impl Lower<'_> {
                         lib.kinds
                             .iter()
                             .map(|k| k.type_name.as_str())
+                            .filter(|t| *t != "JOIN")
                             .collect::<Vec<_>>()
                             .join(", ")
                     )

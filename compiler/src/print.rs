@@ -529,11 +529,7 @@ impl Printer {
                 }
             }
             NodeConfig::Input(i) => self.input_node(i),
-            NodeConfig::Join(j) => {
-                if j.wait != ir::Wait::All {
-                    self.line(format!("wait {}", j.wait.text()), j.span);
-                }
-            }
+            NodeConfig::Join(j) => self.line(format!("wait {}", j.wait.text()), j.span),
         }
     }
 
