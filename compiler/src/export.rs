@@ -423,7 +423,10 @@ impl Exporter {
             }
             NodeConfig::Join(j) => {
                 self.beyond_port(n, "the kind `join`");
-                m.insert("wait".into(), serde_json::to_value(j.wait).unwrap_or(J::Null));
+                m.insert(
+                    "wait".into(),
+                    serde_json::to_value(j.wait).unwrap_or(J::Null),
+                );
             }
         }
         J::Object(m)

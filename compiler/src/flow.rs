@@ -265,7 +265,11 @@ impl Flow {
             };
             must[v] = Some(NodeSet::at_least(&branches, branches.len() + 1 - needed));
         }
-        Some(must.into_iter().map(|m| m.unwrap_or_else(|| NodeSet::new(n))).collect())
+        Some(
+            must.into_iter()
+                .map(|m| m.unwrap_or_else(|| NodeSet::new(n)))
+                .collect(),
+        )
     }
 
     /// Kahn's order of the nodes, or None when there is a cycle.

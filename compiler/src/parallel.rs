@@ -90,10 +90,7 @@ impl Parallel {
         };
         self.forks.iter().any(|(f, targets)| {
             targets.iter().any(|&t1| {
-                leads(*f, t1, sa, ta)
-                    && targets
-                        .iter()
-                        .any(|&t2| t2 != t1 && leads(*f, t2, sb, tb))
+                leads(*f, t1, sa, ta) && targets.iter().any(|&t2| t2 != t1 && leads(*f, t2, sb, tb))
             })
         })
     }
@@ -109,7 +106,8 @@ impl Parallel {
             .collect();
         (1u32..1 << edges.len())
             .filter(|set| {
-                let members: Vec<usize> = (0..edges.len()).filter(|i| set & (1 << i) != 0).collect();
+                let members: Vec<usize> =
+                    (0..edges.len()).filter(|i| set & (1 << i) != 0).collect();
                 members
                     .iter()
                     .all(|&i| members.iter().all(|&j| i == j || pair[i][j]))

@@ -11,8 +11,8 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use futures_util::stream::{FuturesUnordered, StreamExt};
 use futures_util::FutureExt;
+use futures_util::stream::{FuturesUnordered, StreamExt};
 use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value as Json, json};
@@ -527,7 +527,10 @@ impl Engine {
                 [node] if in_flight.is_empty() => {
                     self.before_upsert(&mut st, node).await?;
                     let rec = open_node(&mut st, node);
-                    Some(self.run_node(plan, &mut st, node, rec, secrets, obs).await?)
+                    Some(
+                        self.run_node(plan, &mut st, node, rec, secrets, obs)
+                            .await?,
+                    )
                 }
                 _ => {
                     // Branches write on their own: the run itself must be written first.
@@ -542,7 +545,8 @@ impl Engine {
                         sub.pending = std::mem::take(&mut st.pending);
                         in_flight.insert(rec.node.clone());
                         flight.push(Box::pin(async move {
-                            let after = self.run_node(plan, &mut sub, node, rec, secrets, obs).await;
+                            let after =
+                                self.run_node(plan, &mut sub, node, rec, secrets, obs).await;
                             (sub, node, after)
                         }));
                     }
@@ -894,7 +898,12 @@ fn prompt_text(v: &Json) -> String {
 /// else a new one, numbered in start order and kept in `st`.
 fn open_node(st: &mut State, node: &Node) -> NodeRunRecord {
     let id = node.identifier.value.as_str();
-    let rec = match st.nodes.get(id).filter(|r| r.status == IN_PROGRESS).cloned() {
+    let rec = match st
+        .nodes
+        .get(id)
+        .filter(|r| r.status == IN_PROGRESS)
+        .cloned()
+    {
         Some(r) if r.waiting => r,
         Some(r) => {
             st.log(log(
@@ -931,7 +940,8 @@ fn open_node(st: &mut State, node: &Node) -> NodeRunRecord {
 }
 
 /// A node running on a parallel branch: its own state, the node, how the run goes on.
-type Branch<'a> = Pin<Box<dyn Future<Output = (State, &'a Node, Result<After, Error>)> + Send + 'a>>;
+type Branch<'a> =
+    Pin<Box<dyn Future<Output = (State, &'a Node, Result<After, Error>)> + Send + 'a>>;
 
 /// Stops the branches still running (a failure or a cancel ends the run): those that just
 /// ended are merged, the others are dropped before their next step and their node runs,
