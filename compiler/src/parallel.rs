@@ -262,3 +262,38 @@ impl Parallel {
         }
     }
 }
+
+/// What a join's `wait` means, for the hover over it.
+pub(crate) fn hover(module: &crate::ir::Module, offset: usize) -> Option<crate::analysis::Hover> {
+    module.workflows.iter().find_map(|wf| {
+        wf.nodes.iter().find_map(|n| {
+            let NodeConfig::Join(j) = &n.config else {
+                return None;
+            };
+            if j.span.is_empty() || offset < j.span.start || offset > j.span.end {
+                return None;
+            }
+            let from: Vec<String> = wf
+                .connections
+                .iter()
+                .filter(|c| c.target.value == n.identifier.value)
+                .map(|c| format!("`{}`", c.source.value))
+                .collect();
+            let when = match j.wait {
+                Wait::All => "once every incoming branch has arrived; after it, their outputs are all there".to_string(),
+                Wait::Any => "at the first incoming branch to arrive; after it, each branch's output may be absent".to_string(),
+                Wait::Count(c) => format!("once {c} incoming branches have arrived; after it, each branch's output may be absent"),
+            };
+            let markdown = format!(
+                "`wait {}`: `{}` goes on {when}. Branches: {}.",
+                j.wait.text(),
+                n.identifier.value,
+                if from.is_empty() { "none".to_string() } else { from.join(", ") }
+            );
+            Some(crate::analysis::Hover {
+                span: j.span,
+                markdown,
+            })
+        })
+    })
+}
