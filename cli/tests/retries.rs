@@ -350,3 +350,35 @@ async fn node_and_run_timeouts() {
         "{shown}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_endpoint_that_always_fails_takes_the_error_path_with_its_attempts() {
+    let (base, seen) = server().await;
+    let d = dir(
+        "error-path",
+        &workflow(&format!(
+            "  webhook call \"Call\" {{\n    url \"{base}/down\"\n    \
+             retry {{ attempts 2; backoff fixed 100ms }}\n  }}\n  \
+             webhook report \"Report\" {{ url \"{base}/report/{{{{ .outputs.call.error.kind }}}}/{{{{ .outputs.call.error.attempts }}}}\" }}\n  \
+             webhook next \"Next\" {{ url \"{base}/next\" }}\n  \
+             flow {{\n    trigger -> call -> next\n    call.error -> report\n  }}"
+        )),
+    );
+    let o = wflow(&d.0, &["exec", "w.wflow", "--format", "json"]).await;
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let run = json(&o);
+    assert_eq!(run["result"], "SUCCESS", "the error path handled it: {run}");
+    assert_eq!(deliveries(&seen, "/down").len(), 2);
+    assert_eq!(
+        deliveries(&seen, "/report/5xx/2").len(),
+        1,
+        "the error path ran with kind and attempts"
+    );
+    assert!(
+        deliveries(&seen, "/next").is_empty(),
+        "the success path was not taken"
+    );
+    let call = node_run(&run, "call");
+    assert_eq!(call["result"], "FAILED");
+    assert_eq!(call["output"]["error"]["attempts"], 2);
+}

@@ -934,7 +934,7 @@ impl Checker<'_> {
                 continue;
             }
             if let Some(s) = nodes.get(c.source.value.as_str()) {
-                self.connection_outlet(c, s);
+                self.connection_outlet(c, s, syntax);
             }
             out_edges
                 .entry(c.source.value.as_str())
@@ -954,7 +954,7 @@ impl Checker<'_> {
         }
     }
 
-    fn connection_outlet(&mut self, c: &ir::Connection, source: &ir::Node) {
+    fn connection_outlet(&mut self, c: &ir::Connection, source: &ir::Node, syntax: Syntax) {
         let outlets: Vec<&str> = match &source.config {
             NodeConfig::Condition(cond) => cond
                 .outlets
@@ -994,13 +994,22 @@ impl Checker<'_> {
             return;
         }
         match (&c.outlet, source.config.has_outlets()) {
+            // An action's error path, a `.wflow` extension.
+            (Some(o), false)
+                if o.value == ir::ERROR_PATH
+                    && source.config.is_action()
+                    && syntax == Syntax::Wflow => {}
             (Some(o), false) => self.push(
                 Diagnostic::error(
                     "outlet-not-allowed",
                     o.span,
                     format!("`{}` is {kind}, which has no outlets", c.source.value),
                 )
-                .help("only CONDITION and INPUT nodes branch; remove the outlet"),
+                .help(if o.value == ir::ERROR_PATH {
+                    "only action nodes have an error path (`deploy.error -> rollback`); remove the outlet"
+                } else {
+                    "only CONDITION and INPUT nodes branch; remove the outlet"
+                }),
             ),
             (Some(o), true) if !outlets.contains(&o.value.as_str()) => self.push(
                 Diagnostic::error(

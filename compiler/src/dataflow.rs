@@ -359,7 +359,14 @@ impl<'a> Ctx<'a> {
         };
         let on_timeout = node.on_timeout.as_ref();
         if let Type::Object(o) = &mut t {
-            if on_failure == Some(ir::OnFailure::Continue) {
+            if self.wf.has_error_path(&node.identifier.value) {
+                let err = Type::object(vec![
+                    ("message".into(), Type::String),
+                    ("kind".into(), Type::String),
+                    ("attempts".into(), Type::Number),
+                ]);
+                o.fields.push(("error".into(), err.nullable()));
+            } else if on_failure == Some(ir::OnFailure::Continue) {
                 let err = Type::object(vec![("message".into(), Type::String)]);
                 o.fields.push(("error".into(), err.nullable()));
             }

@@ -464,7 +464,8 @@ impl Exporter {
         );
     }
 
-    /// Refuses parallel branches: a second connection out of one node, or one outlet of it.
+    /// Refuses parallel branches (a second connection out of one node, or one outlet of it)
+    /// and error paths.
     fn parallel(&mut self, wf: &ir::Workflow, owner: &str) {
         let mut seen: Vec<(&str, Option<&str>, bool)> = Vec::new();
         for c in &wf.connections {
@@ -473,7 +474,10 @@ impl Exporter {
                 c.outlet.as_ref().map(|o| o.value.as_str()),
                 c.fallback,
             );
-            if seen.contains(&key) {
+            if wf.is_error_path(c) {
+                let what = format!("the error path of `{}`", c.source.value);
+                self.beyond_port_at(c.span, &what, owner);
+            } else if seen.contains(&key) {
                 let what = format!("parallel branches from `{}`", c.source.value);
                 self.beyond_port_at(c.span, &what, owner);
             } else {

@@ -8,6 +8,9 @@ use serde::ser::{SerializeMap, SerializeSeq, Serializer};
 use serde::{Deserialize, Serialize};
 use wflow_grammar::{OffsetMap, Span};
 
+/// The outlet name of an action node's error path.
+pub const ERROR_PATH: &str = "error";
+
 /// The version of the IR's shape; stored with every compiled module.
 pub const IR_VERSION: u32 = 3;
 
@@ -60,6 +63,22 @@ impl Workflow {
     /// The node with identifier `id`.
     pub fn node(&self, id: &str) -> Option<&Node> {
         self.nodes.iter().find(|n| n.identifier.value == id)
+    }
+
+    /// Whether `c` is an action node's error path (`deploy.error -> rollback`, a wflow
+    /// extension): taken when the node fails, instead of its other connections.
+    pub fn is_error_path(&self, c: &Connection) -> bool {
+        c.outlet.as_ref().is_some_and(|o| o.value == ERROR_PATH)
+            && self
+                .node(&c.source.value)
+                .is_some_and(|n| n.config.is_action())
+    }
+
+    /// Whether node `id` has an error path.
+    pub fn has_error_path(&self, id: &str) -> bool {
+        self.connections
+            .iter()
+            .any(|c| c.source.value == id && self.is_error_path(c))
     }
 
     /// The retry policy of `node`: its own, else the workflow's default for action nodes.

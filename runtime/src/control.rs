@@ -2,11 +2,11 @@
 //! waiting node, cancelling, retrying a failed run from its failed node.
 
 use serde_json::{Map, Value as Json, json};
-use wflow_compiler::ir::{self, NodeConfig, OnFailure};
+use wflow_compiler::ir::{self, NodeConfig};
 
 use crate::engine::{
     CANCELLED, COMPLETED, Engine, Error, FAILED, IN_PROGRESS, SUCCESS, State, frontier, log, now,
-    on_failure,
+    terminates,
 };
 use crate::inputs;
 use crate::plan::Plan;
@@ -288,10 +288,8 @@ impl Engine {
         ));
         // A failed node under `onFailure: terminate` fails the run, as it does when it fails
         // while running.
-        let terminates = plan
-            .node(node)
-            .is_some_and(|n| on_failure(&n.config) == OnFailure::Terminate);
-        if result == FAILED && terminates {
+        let ends_run = plan.node(node).is_some_and(|n| terminates(plan, n));
+        if result == FAILED && ends_run {
             return self
                 .finish(
                     &mut st,

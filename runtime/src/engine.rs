@@ -638,6 +638,14 @@ impl Engine {
                 }
             }
         }
+        if done.result == FAILED && plan.workflow.has_error_path(id) {
+            // What the error path receives: the class of the last failure and the attempts.
+            let kind = done.failure.map_or("other", |f| f.class.word());
+            if let Some(Json::Object(e)) = done.output.get_mut("error") {
+                e.insert("kind".into(), json!(kind));
+                e.insert("attempts".into(), json!(rec.attempts.len().max(1)));
+            }
+        }
         let message = done.error.as_deref().map(|m| secrets.redact_str(m));
         for l in done.logs.drain(..) {
             st.log(LogRecord {
@@ -707,8 +715,7 @@ impl Engine {
         if external(&node.config) {
             self.flush(st).await?;
         }
-        if done.result == FAILED && (done.fatal || on_failure(&node.config) == OnFailure::Terminate)
-        {
+        if done.result == FAILED && (done.fatal || terminates(plan, node)) {
             let m = message.unwrap_or_default();
             return Ok(After::Fail(format!("node `{id}` failed: {m}")));
         }
@@ -1056,12 +1063,23 @@ pub(crate) struct Frontier<'a> {
     pub(crate) failed: Option<&'a str>,
 }
 
-/// Whether connection `conn` out of a completed node (its record `rec`) was taken.
-fn took(node: &Node, rec: &NodeRunRecord, conn: &ir::Connection) -> bool {
+/// Whether connection `conn` out of a completed node (its record `rec`) was taken. An
+/// action's error path is taken when it failed, its other connections when it did not.
+fn took(plan: &Plan, node: &Node, rec: &NodeRunRecord, conn: &ir::Connection) -> bool {
+    if node.config.is_action() && plan.workflow.has_error_path(&node.identifier.value) {
+        return plan.workflow.is_error_path(conn) == (rec.result.as_deref() == Some(FAILED));
+    }
     let outlets = node.config.has_outlets() && rec.result.as_deref() == Some(SUCCESS);
     !outlets
         || (conn.fallback && rec.fallback)
         || (conn.outlet.as_ref().map(|o| &o.value) == rec.outlet.as_ref() && rec.outlet.is_some())
+}
+
+/// Whether a failure of `node` ends the run: it terminates (`onFailure`, the default) and
+/// the node has no error path to take instead.
+pub(crate) fn terminates(plan: &Plan, node: &Node) -> bool {
+    on_failure(&node.config) == OnFailure::Terminate
+        && !plan.workflow.has_error_path(&node.identifier.value)
 }
 
 /// The sources of the connections into `node` that were taken, in declaration order.
@@ -1073,7 +1091,7 @@ pub(crate) fn arrived<'a>(plan: &'a Plan, st: &State, node: &str) -> Vec<&'a str
         .filter(|c| {
             let source = c.source.value.as_str();
             match (st.nodes.get(source), plan.node(source)) {
-                (Some(rec), Some(n)) => rec.status == COMPLETED && took(n, rec, c),
+                (Some(rec), Some(n)) => rec.status == COMPLETED && took(plan, n, rec, c),
                 _ => false,
             }
         })
@@ -1133,8 +1151,7 @@ pub(crate) fn frontier<'a>(
             }
             continue;
         }
-        if rec.result.as_deref() == Some(FAILED) && on_failure(&node.config) == OnFailure::Terminate
-        {
+        if rec.result.as_deref() == Some(FAILED) && terminates(plan, node) {
             front.failed.get_or_insert(id);
             continue;
         }
@@ -1143,7 +1160,7 @@ pub(crate) fn frontier<'a>(
             continue;
         }
         for conn in plan.outgoing(id) {
-            if took(node, rec, conn) {
+            if took(plan, node, rec, conn) {
                 queue.push_back(conn.target.value.as_str());
             }
         }
