@@ -132,6 +132,7 @@ conformance!(
     timers_fire_once,
     due_runs_are_leased_renewed_fenced_and_taken_over,
     concurrent_batches_commit_together_and_fail_alone,
+    parallel_branches_start_durably_together_and_join_once,
 );
 
 fn plan(src: &str) -> Plan {
@@ -405,6 +406,70 @@ async fn a_node_run_is_recorded_before_its_side_effect(at: &Location) {
     let after = engine.store.node_runs(&o.run_id).await.expect("node runs");
     let call = after.iter().find(|n| n.node == "call").expect("call");
     assert_eq!(call.result.as_deref(), Some("SUCCESS"));
+    engine.store.clone().close().await;
+}
+
+const FORK: &str = r#"workflow f "F" {
+  form trigger "T" { input service: string "Service" }
+  webhook a "A" { url "BASE/a"; body { n: 1 } }
+  webhook b "B" { url "BASE/b"; body { n: 2 } }
+  join j "J" { wait all }
+  upsert rec "Record" {
+    blueprint service
+    entity { identifier "{{ .outputs.trigger.service }}"; properties { version: "{{ .outputs.a.response.data.echo.n + .outputs.b.response.data.echo.n | tostring }}" } }
+  }
+  flow { trigger -> a -> j; trigger -> b -> j; j -> rec }
+}"#;
+
+async fn parallel_branches_start_durably_together_and_join_once(at: &Location) {
+    let engine = engine(at).await;
+    // What the store held when each request arrived; each answer takes 300 ms.
+    let seen: Arc<Mutex<Vec<Vec<NodeRunRecord>>>> = Arc::default();
+    let (store, log) = (engine.store.clone(), Arc::clone(&seen));
+    let base = server(move || {
+        let (store, log) = (store.clone(), Arc::clone(&log));
+        async move {
+            let runs = store.unfinished_runs().await.expect("runs");
+            let nodes = store.node_runs(&runs[0].id).await.expect("node runs");
+            log.lock().expect("lock").push(nodes);
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        }
+    })
+    .await;
+    let p = plan(&FORK.replace("BASE", &base));
+    let t0 = std::time::Instant::now();
+    let o = run(&engine, &p, json!({"service": "api"})).await;
+    assert_eq!(o.result.as_deref(), Some("SUCCESS"));
+    assert!(
+        t0.elapsed() < std::time::Duration::from_millis(550),
+        "two 300 ms branches took {:?}",
+        t0.elapsed()
+    );
+    let seen = seen.lock().expect("lock").clone();
+    assert_eq!(seen.len(), 2);
+    // The second request came while the first was unanswered: both started, on the store.
+    let started: Vec<&str> = seen[1]
+        .iter()
+        .filter(|n| n.status == IN_PROGRESS)
+        .map(|n| n.node.as_str())
+        .collect();
+    assert!(
+        started.contains(&"a") && started.contains(&"b"),
+        "{started:?}"
+    );
+    let after = engine.store.node_runs(&o.run_id).await.expect("node runs");
+    assert_eq!(after.iter().filter(|n| n.node == "j").count(), 1);
+    let mut seqs: Vec<i64> = after.iter().map(|n| n.seq).collect();
+    seqs.sort_unstable();
+    seqs.dedup();
+    assert_eq!(seqs.len(), after.len(), "each node run has its own number");
+    let entity = engine
+        .store
+        .entity("service", "api")
+        .await
+        .expect("entity")
+        .expect("upserted after the join");
+    assert_eq!(entity["properties"]["version"], "3");
     engine.store.clone().close().await;
 }
 
