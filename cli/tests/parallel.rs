@@ -4,11 +4,11 @@
 
 mod support;
 
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use support::{
-    BIN, Scratch as Dir, deliveries, json, node_run, recording_server as server, text, wflow,
+    Scratch as Dir, deliveries, json, node_run, recording_server as server, resume_latest,
+    spawn_exec, text, wflow,
 };
 
 /// A workflow whose trigger forks to webhooks `a` and `b` (at `a_url`, `b_url`), joined by
@@ -133,14 +133,7 @@ async fn a_run_killed_mid_fork_resumes_every_unfinished_branch() {
         "all",
         &format!("{base}/after"),
     );
-    let mut child = Command::new(BIN)
-        .args(["exec", "w.wflow"])
-        .current_dir(&d.0)
-        .env_remove("WFLOW_STORE")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn");
+    let mut child = spawn_exec(&d.0);
     let t0 = Instant::now();
     while deliveries(&seen, "/hang-once/a").is_empty()
         || deliveries(&seen, "/hang-once/b").is_empty()
@@ -154,16 +147,7 @@ async fn a_run_killed_mid_fork_resumes_every_unfinished_branch() {
     child.kill().expect("kill");
     child.wait().expect("wait");
 
-    let o = wflow(&d.0, &["runs", "list", "--format", "json"]).await;
-    let id = json(&o)[0]["identifier"]
-        .as_str()
-        .expect("run id")
-        .to_string();
-    let o = wflow(
-        &d.0,
-        &["runs", "resume", &id, "--take-over", "--format", "json"],
-    )
-    .await;
+    let o = resume_latest(&d.0).await;
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert_eq!(json(&o)["result"], "SUCCESS");
     for path in ["/hang-once/a", "/hang-once/b"] {

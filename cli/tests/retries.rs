@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 use serde_json::Value as Json;
 
 use support::{
-    BIN, Scratch as Dir, deliveries, json, node_run, recording_server as server, text, wflow,
+    BIN, Scratch as Dir, deliveries, json, node_run, recording_server as server, resume_latest,
+    spawn_exec, text, wflow,
 };
 
 fn dir(name: &str, workflow: &str) -> Dir {
@@ -144,14 +145,7 @@ async fn a_kill_during_a_backoff_resumes_at_the_right_time_without_an_extra_atte
              flow {{ trigger -> call }}"
         )),
     );
-    let mut child = Command::new(BIN)
-        .args(["exec", "w.wflow"])
-        .current_dir(&d.0)
-        .env_remove("WFLOW_STORE")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn");
+    let mut child = spawn_exec(&d.0);
     let t0 = Instant::now();
     while deliveries(&seen, "/fail/1").is_empty() {
         assert!(t0.elapsed() < Duration::from_secs(30), "never called");
@@ -163,16 +157,7 @@ async fn a_kill_during_a_backoff_resumes_at_the_right_time_without_an_extra_atte
     child.wait().expect("wait");
     assert_eq!(deliveries(&seen, "/fail/1").len(), 1);
 
-    let o = wflow(&d.0, &["runs", "list", "--format", "json"]).await;
-    let run = json(&o)[0]["identifier"]
-        .as_str()
-        .expect("run id")
-        .to_string();
-    let o = wflow(
-        &d.0,
-        &["runs", "resume", &run, "--take-over", "--format", "json"],
-    )
-    .await;
+    let o = resume_latest(&d.0).await;
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert_eq!(json(&o)["result"], "SUCCESS");
     let got = deliveries(&seen, "/fail/1");

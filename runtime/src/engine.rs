@@ -922,24 +922,7 @@ fn open_node(st: &mut State, node: &Node) -> NodeRunRecord {
         }
         None => {
             st.seq += 1;
-            let at = now();
-            NodeRunRecord {
-                id: new_id("wfnr_"),
-                run_id: st.run.id.clone(),
-                node: id.to_string(),
-                seq: st.seq,
-                status: IN_PROGRESS.into(),
-                result: None,
-                output: None,
-                outlet: None,
-                fallback: false,
-                waiting: false,
-                created_at: at.clone(),
-                updated_at: at,
-                completed_at: None,
-                attempts: Vec::new(),
-                deadline: None,
-            }
+            NodeRunRecord::started(new_id("wfnr_"), &st.run.id, id, st.seq, &now())
         }
     };
     st.nodes.insert(id.to_string(), rec.clone());
@@ -992,21 +975,11 @@ fn new_run(
         completed_at: None,
     };
     let node_run = NodeRunRecord {
-        id: new_id("wfnr_"),
-        run_id: run_id.clone(),
-        node: trigger.to_string(),
-        seq: 0,
         status: COMPLETED.into(),
         result: Some(SUCCESS.into()),
         output: Some(payload),
-        outlet: None,
-        fallback: false,
-        waiting: false,
-        created_at: at.clone(),
-        updated_at: at.clone(),
-        completed_at: Some(at),
-        attempts: Vec::new(),
-        deadline: None,
+        completed_at: Some(at.clone()),
+        ..NodeRunRecord::started(new_id("wfnr_"), &run_id, trigger, 0, &at)
     };
     let mut nodes = HashMap::new();
     nodes.insert(trigger.to_string(), node_run.clone());

@@ -213,6 +213,26 @@ where
     format!("http://{addr}")
 }
 
+/// The node runs of the unfinished run as the store held them when each request arrived, at
+/// a [`server`] that answers `delay` later.
+type Watched = Arc<Mutex<Vec<Vec<NodeRunRecord>>>>;
+
+async fn watching_server(engine: &Engine, delay: std::time::Duration) -> (String, Watched) {
+    let seen: Watched = Arc::default();
+    let (store, log) = (engine.store.clone(), Arc::clone(&seen));
+    let base = server(move || {
+        let (store, log) = (store.clone(), Arc::clone(&log));
+        async move {
+            let runs = store.unfinished_runs().await.expect("runs");
+            let nodes = store.node_runs(&runs[0].id).await.expect("node runs");
+            log.lock().expect("lock").push(nodes);
+            tokio::time::sleep(delay).await;
+        }
+    })
+    .await;
+    (base, seen)
+}
+
 fn run_record(id: &str, workflow: &str, created_at: &str) -> RunRecord {
     RunRecord {
         id: id.into(),
@@ -234,23 +254,8 @@ fn run_record(id: &str, workflow: &str, created_at: &str) -> RunRecord {
 }
 
 fn node_run(run_id: &str, node: &str, seq: i64) -> NodeRunRecord {
-    NodeRunRecord {
-        id: format!("{run_id}-{node}"),
-        run_id: run_id.into(),
-        node: node.into(),
-        seq,
-        status: IN_PROGRESS.into(),
-        result: None,
-        output: None,
-        outlet: None,
-        fallback: false,
-        waiting: false,
-        created_at: "2026-01-01T00:00:01Z".into(),
-        updated_at: "2026-01-01T00:00:01Z".into(),
-        completed_at: None,
-        attempts: Vec::new(),
-        deadline: None,
-    }
+    let id = format!("{run_id}-{node}");
+    NodeRunRecord::started(id, run_id, node, seq, "2026-01-01T00:00:01Z")
 }
 
 async fn runs_and_node_runs_round_trip(at: &Location) {
@@ -381,22 +386,11 @@ const WEBHOOK: &str = r#"workflow hook "Hook" {
 
 async fn a_node_run_is_recorded_before_its_side_effect(at: &Location) {
     let engine = engine(at).await;
-    // What the store held when the request arrived: the node runs of the unfinished run.
-    let seen: Arc<Mutex<Vec<NodeRunRecord>>> = Arc::default();
-    let (store, log) = (engine.store.clone(), Arc::clone(&seen));
-    let base = server(move || {
-        let (store, log) = (store.clone(), Arc::clone(&log));
-        async move {
-            let runs = store.unfinished_runs().await.expect("runs");
-            let nodes = store.node_runs(&runs[0].id).await.expect("node runs");
-            log.lock().expect("lock").extend(nodes);
-        }
-    })
-    .await;
+    let (base, seen) = watching_server(&engine, std::time::Duration::ZERO).await;
     let p = plan(&WEBHOOK.replace("BASE", &base));
     let o = run(&engine, &p, json!({"service": "api"})).await;
     assert_eq!(o.result.as_deref(), Some("SUCCESS"));
-    let seen = seen.lock().expect("lock").clone();
+    let seen: Vec<NodeRunRecord> = seen.lock().expect("lock").concat();
     let call = seen
         .iter()
         .find(|n| n.node == "call")
@@ -423,19 +417,7 @@ const FORK: &str = r#"workflow f "F" {
 
 async fn parallel_branches_start_durably_together_and_join_once(at: &Location) {
     let engine = engine(at).await;
-    // What the store held when each request arrived; each answer takes 300 ms.
-    let seen: Arc<Mutex<Vec<Vec<NodeRunRecord>>>> = Arc::default();
-    let (store, log) = (engine.store.clone(), Arc::clone(&seen));
-    let base = server(move || {
-        let (store, log) = (store.clone(), Arc::clone(&log));
-        async move {
-            let runs = store.unfinished_runs().await.expect("runs");
-            let nodes = store.node_runs(&runs[0].id).await.expect("node runs");
-            log.lock().expect("lock").push(nodes);
-            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-        }
-    })
-    .await;
+    let (base, seen) = watching_server(&engine, std::time::Duration::from_millis(300)).await;
     let p = plan(&FORK.replace("BASE", &base));
     let t0 = std::time::Instant::now();
     let o = run(&engine, &p, json!({"service": "api"})).await;

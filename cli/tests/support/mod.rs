@@ -328,3 +328,31 @@ pub fn deliveries(seen: &Seen, path: &str) -> Vec<Delivery> {
     let seen = seen.lock().expect("lock");
     seen.iter().filter(|d| d.path == path).cloned().collect()
 }
+
+/// `wflow exec w.wflow` started in `dir` (without `WFLOW_STORE`), its output discarded: a
+/// process to kill.
+pub fn spawn_exec(dir: &Path) -> Child {
+    Command::new(BIN)
+        .args(["exec", "w.wflow"])
+        .current_dir(dir)
+        .env_remove("WFLOW_STORE")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn")
+}
+
+/// `wflow runs resume RUN --take-over --format json` on the latest run of the store in `dir`,
+/// once its process was killed.
+pub async fn resume_latest(dir: &Path) -> Output {
+    let o = wflow(dir, &["runs", "list", "--format", "json"]).await;
+    let run = json(&o)[0]["identifier"]
+        .as_str()
+        .expect("run id")
+        .to_string();
+    wflow(
+        dir,
+        &["runs", "resume", &run, "--take-over", "--format", "json"],
+    )
+    .await
+}
