@@ -7,8 +7,8 @@ mod support;
 use std::time::{Duration, Instant};
 
 use support::{
-    Scratch as Dir, deliveries, json, node_run, recording_server as server, resume_latest,
-    spawn_exec, text, wflow,
+    Scratch as Dir, deliveries, json, latest_run, node_run, recording_server as server,
+    resume_latest, spawn_exec, text, wflow,
 };
 
 /// A workflow whose trigger forks to webhooks `a` and `b` (at `a_url`, `b_url`), joined by
@@ -159,5 +159,43 @@ async fn a_run_killed_mid_fork_resumes_every_unfinished_branch() {
         deliveries(&seen, "/after").len(),
         1,
         "the join went on once"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancel_stops_every_branch_before_its_next_effect() {
+    let (base, seen) = server().await;
+    let d = Dir::new("parallel-cancel");
+    let src = format!(
+        "workflow w \"W\" {{\n  form trigger \"Go\" {{ permissions {{ roles [\"Member\"] }} }}\n  \
+         webhook a \"A\" {{ url \"{base}/sleep/600/a\" }}\n  webhook a2 \"A2\" {{ url \"{base}/a2\" }}\n  \
+         webhook b \"B\" {{ url \"{base}/sleep/600/b\" }}\n  webhook b2 \"B2\" {{ url \"{base}/b2\" }}\n  \
+         flow {{\n    trigger -> a -> a2\n    trigger -> b -> b2\n  }}\n}}\n"
+    );
+    std::fs::write(d.0.join("w.wflow"), src).expect("write");
+    let mut child = spawn_exec(&d.0);
+    let t0 = Instant::now();
+    while deliveries(&seen, "/sleep/600/a").is_empty()
+        || deliveries(&seen, "/sleep/600/b").is_empty()
+    {
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "the branches never started"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let id = latest_run(&d.0).await;
+    let o = wflow(&d.0, &["runs", "cancel", &id]).await;
+    assert!(o.status.success(), "{}", text(&o));
+    let exit = tokio::task::spawn_blocking(move || child.wait().expect("wait"))
+        .await
+        .expect("join");
+    assert_eq!(exit.code(), Some(1), "a cancelled run exits 1");
+    let o = wflow(&d.0, &["runs", "show", &id, "--format", "json"]).await;
+    let run = json(&o);
+    assert_eq!(run["result"], "CANCELLED", "{run}");
+    assert!(
+        deliveries(&seen, "/a2").is_empty() && deliveries(&seen, "/b2").is_empty(),
+        "a branch went on after the cancel"
     );
 }

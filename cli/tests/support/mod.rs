@@ -342,14 +342,19 @@ pub fn spawn_exec(dir: &Path) -> Child {
         .expect("spawn")
 }
 
+/// The id of the latest run of the store in `dir`.
+pub async fn latest_run(dir: &Path) -> String {
+    let o = wflow(dir, &["runs", "list", "--format", "json"]).await;
+    json(&o)[0]["identifier"]
+        .as_str()
+        .expect("run id")
+        .to_string()
+}
+
 /// `wflow runs resume RUN --take-over --format json` on the latest run of the store in `dir`,
 /// once its process was killed.
 pub async fn resume_latest(dir: &Path) -> Output {
-    let o = wflow(dir, &["runs", "list", "--format", "json"]).await;
-    let run = json(&o)[0]["identifier"]
-        .as_str()
-        .expect("run id")
-        .to_string();
+    let run = latest_run(dir).await;
     wflow(
         dir,
         &["runs", "resume", &run, "--take-over", "--format", "json"],
