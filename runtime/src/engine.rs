@@ -11,7 +11,6 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use futures_util::FutureExt;
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use std::time::{Duration, Instant};
 
@@ -492,7 +491,7 @@ impl Engine {
             let front = frontier(plan, &st, &in_flight);
             if let Some(id) = front.failed {
                 let why = format!("node `{id}` failed");
-                abandon(&mut st, &mut flight);
+                abandon(&mut flight);
                 self.finish(&mut st, FAILED, Some(why)).await?;
                 return Ok(outcome(&st, Vec::new()));
             }
@@ -510,7 +509,7 @@ impl Engine {
             if !front.run.is_empty()
                 && run_deadline(plan, &st).is_some_and(|d| d <= chrono::Utc::now())
             {
-                abandon(&mut st, &mut flight);
+                abandon(&mut flight);
                 self.finish(&mut st, FAILED, Some(run_timed_out(plan)))
                     .await?;
                 return Ok(outcome(&st, Vec::new()));
@@ -563,12 +562,12 @@ impl Engine {
             match after {
                 None | Some(After::Next) => {}
                 Some(After::Fail(message)) => {
-                    abandon(&mut st, &mut flight);
+                    abandon(&mut flight);
                     self.finish(&mut st, FAILED, Some(message)).await?;
                     return Ok(outcome(&st, Vec::new()));
                 }
                 Some(After::Cancel) => {
-                    abandon(&mut st, &mut flight);
+                    abandon(&mut flight);
                     return self.cancelled(st).await;
                 }
             }
@@ -933,13 +932,10 @@ fn open_node(st: &mut State, node: &Node) -> NodeRunRecord {
 type Branch<'a> =
     Pin<Box<dyn Future<Output = (State, &'a Node, Result<After, Error>)> + Send + 'a>>;
 
-/// Stops the branches still running (a failure or a cancel ends the run): those that just
-/// ended are merged, the others are dropped before their next step and their node runs,
-/// still in progress in `st`, are cancelled when the run finishes.
-fn abandon(st: &mut State, flight: &mut FuturesUnordered<Branch<'_>>) {
-    while let Some(Some((sub, node, _))) = flight.next().now_or_never() {
-        st.merge(sub, node);
-    }
+/// Stops the branches still running (a failure or a cancel ends the run): they are dropped
+/// where they wait, before any further effect, and their node runs, still in progress in
+/// `st`, are cancelled when the run finishes.
+fn abandon(flight: &mut FuturesUnordered<Branch<'_>>) {
     flight.clear();
 }
 
