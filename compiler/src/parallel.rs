@@ -135,7 +135,8 @@ impl Parallel {
                     "join-never-completes",
                     span,
                     format!(
-                        "join `{id}` waits for {needed} branches, but {} lead to it",
+                        "join `{id}` waits for {needed} branch{}, but {} lead to it",
+                        if needed == 1 { "" } else { "es" },
                         match edges.len() {
                             0 => "none".to_string(),
                             1 => "only 1 connection".to_string(),
@@ -144,10 +145,12 @@ impl Parallel {
                     ),
                 )
                 .label("more than can arrive")
-                .help(format!(
-                    "wait for at most {} (`wait all`), or connect more branches to `{id}`",
-                    edges.len()
-                )),
+                .help(match edges.len() {
+                    0 => format!("connect the branches it waits for to `{id}`"),
+                    n => format!(
+                        "wait for at most {n} (`wait all`), or connect more branches to `{id}`"
+                    ),
+                }),
             );
             return;
         }
