@@ -2,6 +2,8 @@
 //! processes. A workflow (form trigger with typed inputs -> webhook to a loopback server ->
 //! upsert) is written to a fresh directory and served by child processes on a fresh store;
 //! runs are started with `POST /v1/workflows/{id}/runs`, after a warm-up of closed-loop runs.
+//! With `--parallel`, the workflow has 10 nodes and two parallel branches instead (form ->
+//! webhook -> two branches of two webhooks each -> `join` (all) -> two webhooks -> upsert).
 //! Two loads:
 //! - closed loop (default): `--concurrency` clients, each sending its next request as soon as
 //!   the previous one was answered. It finds the saturation throughput; its latencies are
@@ -65,6 +67,9 @@ pub struct BenchServeArgs {
     /// streamable HTTP) instead of the API's `POST`.
     #[arg(long)]
     mcp: bool,
+    /// The 10-node workflow with two parallel branches joined (7 webhooks and an upsert a run).
+    #[arg(long)]
+    parallel: bool,
 }
 
 /// How runs are started.
@@ -214,18 +219,31 @@ fn serving_url(stderr: std::process::ChildStderr, mut log: std::fs::File) -> Opt
     rx.recv_timeout(Duration::from_secs(60)).ok()
 }
 
+/// The benchmark workflows' trigger.
+const FORM: &str = r#"  form trigger "Deploy" {
+    input service: string "Service" { pattern "^[a-z0-9-]+$" }
+    input version: string "Version"
+    input environment: string "Environment" { enum ["development", "staging", "production"] }
+    input replicas?: number "Replicas" { minimum 1; maximum 10; default 2 }
+    input canary?: boolean "Canary"
+  }
+"#;
+
+/// The benchmark workflows' last node.
+const RECORD: &str = r#"  upsert record "Record" {
+    blueprint service
+    entity {
+      identifier "{{ .outputs.trigger.service }}"
+      properties { version: "{{ .outputs.trigger.version }}", deployId: "{{ .outputs.deploy.response.data.id }}" }
+    }
+  }
+"#;
+
 /// The benchmark workflow, its webhook aimed at `target`.
 fn workflow(target: std::net::SocketAddr) -> String {
     format!(
         r#"workflow {WORKFLOW} "Bench Deploy" {{
-  form trigger "Deploy" {{
-    input service: string "Service" {{ pattern "^[a-z0-9-]+$" }}
-    input version: string "Version"
-    input environment: string "Environment" {{ enum ["development", "staging", "production"] }}
-    input replicas?: number "Replicas" {{ minimum 1; maximum 10; default 2 }}
-    input canary?: boolean "Canary"
-  }}
-  webhook deploy "Deploy" {{
+{FORM}  webhook deploy "Deploy" {{
     url "http://{target}/deploy/{{{{ .outputs.trigger.service }}}}"
     body {{
       service: "{{{{ .outputs.trigger.service }}}}"
@@ -234,14 +252,37 @@ fn workflow(target: std::net::SocketAddr) -> String {
       replicas: "{{{{ .outputs.trigger.replicas }}}}"
     }}
   }}
-  upsert record "Record" {{
-    blueprint service
-    entity {{
-      identifier "{{{{ .outputs.trigger.service }}}}"
-      properties {{ version: "{{{{ .outputs.trigger.version }}}}", deployId: "{{{{ .outputs.deploy.response.data.id }}}}" }}
-    }}
+{RECORD}  flow {{ trigger -> deploy -> record }}
+}}
+"#
+    )
+}
+
+/// Webhooks a run of the `--parallel` workflow sends.
+const PARALLEL_WEBHOOKS: usize = 7;
+
+/// The `--parallel` workflow: 10 nodes, two branches of two webhooks each between a fork and a
+/// join, every webhook aimed at `target`.
+fn parallel_workflow(target: std::net::SocketAddr) -> String {
+    let hook = |id: &str| {
+        format!(
+            "  webhook {id} \"{id}\" {{\n    url \"http://{target}/{id}/{{{{ .outputs.trigger.service }}}}\"\n    \
+             body {{ version: \"{{{{ .outputs.trigger.version }}}}\" }}\n  }}\n"
+        )
+    };
+    let hooks: String = ["check", "build", "push", "test", "scan", "deploy", "notify"]
+        .into_iter()
+        .map(hook)
+        .collect();
+    format!(
+        r#"workflow {WORKFLOW} "Bench Parallel Deploy" {{
+{FORM}{hooks}  join ready "Ready" {{ wait all }}
+{RECORD}  flow {{
+    trigger -> check
+    check -> build -> push -> ready
+    check -> test -> scan -> ready
+    ready -> deploy -> notify -> record
   }}
-  flow {{ trigger -> deploy -> record }}
 }}
 "#
     )
@@ -493,13 +534,19 @@ async fn bench(args: BenchServeArgs) -> Result<(), String> {
     let load = Load::of(&args)?;
     let via = if args.mcp { Via::Mcp } else { Via::Api };
     let until = Instant::now() + LIFETIME;
-    let loopback = Loopback::start(WARM_UP + args.runs, LIFETIME, true).await?;
+    let per_run = if args.parallel { PARALLEL_WEBHOOKS } else { 1 };
+    let loopback = Loopback::start((WARM_UP + args.runs) * per_run, LIFETIME, true).await?;
     let dir = std::env::temp_dir().join(format!("wflow-bench-serve-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let workflows = dir.join("workflows");
     std::fs::create_dir_all(&workflows)
         .map_err(|e| format!("cannot create {}: {e}", workflows.display()))?;
-    std::fs::write(workflows.join("deploy.wflow"), workflow(loopback.addr))
+    let source = if args.parallel {
+        parallel_workflow(loopback.addr)
+    } else {
+        workflow(loopback.addr)
+    };
+    std::fs::write(workflows.join("deploy.wflow"), source)
         .map_err(|e| format!("cannot write the workflow: {e}"))?;
     let sqlite = dir.join("wflow.db");
     let store = match &args.store {
@@ -594,8 +641,13 @@ async fn bench(args: BenchServeArgs) -> Result<(), String> {
         ),
     };
     outln!(
-        "wflow bench-serve: {} runs, {loop_name}, {processes} wflow serve process{} on {store_name}",
+        "wflow bench-serve: {} runs{}, {loop_name}, {processes} wflow serve process{} on {store_name}",
         args.runs,
+        if args.parallel {
+            " of a 10-node workflow with two parallel branches"
+        } else {
+            ""
+        },
         if processes == 1 { "" } else { "es" },
     );
     if let Load::Open { .. } = load {
@@ -657,10 +709,11 @@ async fn bench(args: BenchServeArgs) -> Result<(), String> {
         .map(|s| format!(" --store {s}"))
         .unwrap_or_default();
     outln!(
-        "reproduce: wflow bench-serve --runs {} {}{store_arg} --processes {processes}{}",
+        "reproduce: wflow bench-serve --runs {} {}{store_arg} --processes {processes}{}{}",
         args.runs,
         load.options(),
         if args.mcp { " --mcp" } else { "" },
+        if args.parallel { " --parallel" } else { "" },
     );
     if args.store.is_none() {
         let _ = std::fs::remove_dir_all(&dir);

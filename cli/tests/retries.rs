@@ -4,122 +4,20 @@
 
 mod support;
 
-use std::path::Path;
-use std::process::{Command, Output, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use axum::http::{HeaderMap, StatusCode, Uri};
 use serde_json::Value as Json;
 
-use support::{Scratch as Dir, on_loopback};
-
-const BIN: &str = env!("CARGO_BIN_EXE_wflow");
-
-/// One request the loopback server received.
-#[derive(Debug, Clone)]
-struct Delivery {
-    path: String,
-    key: String,
-    attempt: String,
-    at: Instant,
-}
-
-type Seen = Arc<Mutex<Vec<Delivery>>>;
-
-/// `/fail/N` answers 503 to its first N requests, then 200; `/down` always 503; `/busy`
-/// answers 429 with `Retry-After: 1` once, then 200; `/hang` never answers in time; anything
-/// else 200.
-async fn server() -> (String, Seen) {
-    let seen: Seen = Arc::default();
-    let log = Arc::clone(&seen);
-    let app = axum::Router::new().fallback(move |uri: Uri, headers: HeaderMap| {
-        let log = Arc::clone(&log);
-        async move {
-            let header = |name: &str| {
-                headers
-                    .get(name)
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or_default()
-                    .to_string()
-            };
-            let path = uri.path().to_string();
-            let before = {
-                let mut l = log.lock().expect("lock");
-                let before = l.iter().filter(|d| d.path == path).count();
-                l.push(Delivery {
-                    path: path.clone(),
-                    key: header("idempotency-key"),
-                    attempt: header("x-wflow-attempt"),
-                    at: Instant::now(),
-                });
-                before
-            };
-            let ok = (StatusCode::OK, HeaderMap::new(), "{\"ok\": true}");
-            let unavailable = (StatusCode::SERVICE_UNAVAILABLE, HeaderMap::new(), "down");
-            match path.split('/').collect::<Vec<_>>().as_slice() {
-                ["", "fail", n] if before < n.parse().unwrap_or(0) => unavailable,
-                ["", "down"] => unavailable,
-                ["", "busy"] if before == 0 => {
-                    let mut h = HeaderMap::new();
-                    h.insert("retry-after", "1".parse().expect("header"));
-                    (StatusCode::TOO_MANY_REQUESTS, h, "slow down")
-                }
-                ["", "hang"] => {
-                    tokio::time::sleep(Duration::from_secs(30)).await;
-                    ok
-                }
-                _ => ok,
-            }
-        }
-    });
-    (on_loopback(app).await, seen)
-}
+use support::{
+    BIN, Scratch as Dir, deliveries, json, node_run, recording_server as server, resume_latest,
+    spawn_exec, text, wflow,
+};
 
 fn dir(name: &str, workflow: &str) -> Dir {
     let d = Dir::new(&format!("retries-{name}"));
     std::fs::write(d.0.join("w.wflow"), workflow).expect("write");
     d
-}
-
-async fn wflow(cwd: &Path, args: &[&str]) -> Output {
-    let cwd = cwd.to_path_buf();
-    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-    tokio::task::spawn_blocking(move || {
-        Command::new(BIN)
-            .args(&args)
-            .current_dir(cwd)
-            .env_remove("WFLOW_STORE")
-            .output()
-            .expect("run wflow")
-    })
-    .await
-    .expect("join")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-fn json(o: &Output) -> Json {
-    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(o)))
-}
-
-/// The node run of `node` in a run shown as JSON.
-fn node_run<'a>(run: &'a Json, node: &str) -> &'a Json {
-    run["nodeRuns"]
-        .as_array()
-        .and_then(|n| n.iter().find(|n| n["node"]["identifier"] == node))
-        .unwrap_or_else(|| panic!("no node run of `{node}` in {run}"))
-}
-
-fn deliveries(seen: &Seen, path: &str) -> Vec<Delivery> {
-    let seen = seen.lock().expect("lock");
-    seen.iter().filter(|d| d.path == path).cloned().collect()
 }
 
 fn workflow(body: &str) -> String {
@@ -247,14 +145,7 @@ async fn a_kill_during_a_backoff_resumes_at_the_right_time_without_an_extra_atte
              flow {{ trigger -> call }}"
         )),
     );
-    let mut child = Command::new(BIN)
-        .args(["exec", "w.wflow"])
-        .current_dir(&d.0)
-        .env_remove("WFLOW_STORE")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn");
+    let mut child = spawn_exec(&d.0);
     let t0 = Instant::now();
     while deliveries(&seen, "/fail/1").is_empty() {
         assert!(t0.elapsed() < Duration::from_secs(30), "never called");
@@ -266,16 +157,7 @@ async fn a_kill_during_a_backoff_resumes_at_the_right_time_without_an_extra_atte
     child.wait().expect("wait");
     assert_eq!(deliveries(&seen, "/fail/1").len(), 1);
 
-    let o = wflow(&d.0, &["runs", "list", "--format", "json"]).await;
-    let run = json(&o)[0]["identifier"]
-        .as_str()
-        .expect("run id")
-        .to_string();
-    let o = wflow(
-        &d.0,
-        &["runs", "resume", &run, "--take-over", "--format", "json"],
-    )
-    .await;
+    let o = resume_latest(&d.0).await;
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert_eq!(json(&o)["result"], "SUCCESS");
     let got = deliveries(&seen, "/fail/1");
@@ -452,4 +334,36 @@ async fn node_and_run_timeouts() {
             .is_some_and(|e| e.contains("timeout of 1s")),
         "{shown}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_endpoint_that_always_fails_takes_the_error_path_with_its_attempts() {
+    let (base, seen) = server().await;
+    let d = dir(
+        "error-path",
+        &workflow(&format!(
+            "  webhook call \"Call\" {{\n    url \"{base}/down\"\n    \
+             retry {{ attempts 2; backoff fixed 100ms }}\n  }}\n  \
+             webhook report \"Report\" {{ url \"{base}/report/{{{{ .outputs.call.error.kind }}}}/{{{{ .outputs.call.error.attempts }}}}\" }}\n  \
+             webhook next \"Next\" {{ url \"{base}/next\" }}\n  \
+             flow {{\n    trigger -> call -> next\n    call.error -> report\n  }}"
+        )),
+    );
+    let o = wflow(&d.0, &["exec", "w.wflow", "--format", "json"]).await;
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let run = json(&o);
+    assert_eq!(run["result"], "SUCCESS", "the error path handled it: {run}");
+    assert_eq!(deliveries(&seen, "/down").len(), 2);
+    assert_eq!(
+        deliveries(&seen, "/report/5xx/2").len(),
+        1,
+        "the error path ran with kind and attempts"
+    );
+    assert!(
+        deliveries(&seen, "/next").is_empty(),
+        "the success path was not taken"
+    );
+    let call = node_run(&run, "call");
+    assert_eq!(call["result"], "FAILED");
+    assert_eq!(call["output"]["error"]["attempts"], 2);
 }

@@ -248,6 +248,9 @@ pub fn hover(module: &Module, offset: usize, now: chrono::DateTime<chrono::Utc>)
     if let Some(h) = crate::retry::hover(module, offset) {
         return Some(h);
     }
+    if let Some(h) = crate::parallel::hover(module, offset) {
+        return Some(h);
+    }
     let typed = crate::dataflow::type_at(module, &crate::catalog::Catalog::new(Vec::new()), offset);
     let node = node_hover(module, offset);
     match (typed, node) {
@@ -624,6 +627,29 @@ mod tests {
         assert_eq!(labels(".outputs.call."), ["response"]);
         assert_eq!(labels(".outputs.call.response."), ["status", "data"]);
         assert_eq!(labels(".outputs.trigger."), ["service", "n"]);
+    }
+
+    #[test]
+    fn joins_have_a_hover_and_their_keywords_complete() {
+        let src = include_str!("../../tests/corpus/valid/parallel-join-count.wflow");
+        let m = check_source(src, Syntax::Wflow).module;
+        let wait = src.find("wait 2").map_or(0, |i| i + "wait ".len());
+        let h = hover(&m, wait, chrono::Utc::now()).expect("hover");
+        assert!(
+            h.markdown.contains("once 2 incoming branches")
+                && h.markdown.contains("`alice`, `bob`, `carol`"),
+            "{}",
+            h.markdown
+        );
+        let labels = |off| -> Vec<String> {
+            completions(&m, src, off)
+                .into_iter()
+                .map(|c| c.label)
+                .collect()
+        };
+        assert!(labels(wait - "wait ".len()).contains(&"wait".to_string()));
+        let top = src.find("\n\n  webhook notify").map_or(0, |i| i + 2);
+        assert!(labels(top).contains(&"join".to_string()));
     }
 
     #[test]

@@ -26,7 +26,8 @@ pub(crate) fn workflow(wf: &Workflow, opts: &Options, out: &mut Vec<Diagnostic>)
         c.node(node, opts);
     }
     if opts.graph && !wf.fragment {
-        c.graph();
+        c.graph(opts.syntax);
+        crate::parallel::check(wf, c.out);
     }
     for site in jq_sites(wf) {
         c.jq(site);
@@ -830,7 +831,7 @@ impl Checker<'_> {
         }
     }
 
-    fn graph(&mut self) {
+    fn graph(&mut self, syntax: Syntax) {
         let wf = self.wf;
         let nodes: HashMap<&str, &ir::Node> = wf
             .nodes
@@ -933,14 +934,17 @@ impl Checker<'_> {
                 continue;
             }
             if let Some(s) = nodes.get(c.source.value.as_str()) {
-                self.connection_outlet(c, s);
+                self.connection_outlet(c, s, syntax);
             }
             out_edges
                 .entry(c.source.value.as_str())
                 .or_default()
                 .push(c);
         }
-        self.fan_out(&out_edges, &nodes);
+        // In `.wflow` several connections from one node (or outlet) are parallel branches.
+        if syntax == Syntax::Json {
+            self.fan_out(&out_edges, &nodes);
+        }
         self.cycles(&out_edges);
         // With a connection to a node that does not exist, or one that was lost (an unlowered
         // entry without a name), what is reachable is a guess.
@@ -950,7 +954,7 @@ impl Checker<'_> {
         }
     }
 
-    fn connection_outlet(&mut self, c: &ir::Connection, source: &ir::Node) {
+    fn connection_outlet(&mut self, c: &ir::Connection, source: &ir::Node, syntax: Syntax) {
         let outlets: Vec<&str> = match &source.config {
             NodeConfig::Condition(cond) => cond
                 .outlets
@@ -990,13 +994,22 @@ impl Checker<'_> {
             return;
         }
         match (&c.outlet, source.config.has_outlets()) {
+            // An action's error path, a `.wflow` extension.
+            (Some(o), false)
+                if o.value == ir::ERROR_PATH
+                    && source.config.is_action()
+                    && syntax == Syntax::Wflow => {}
             (Some(o), false) => self.push(
                 Diagnostic::error(
                     "outlet-not-allowed",
                     o.span,
                     format!("`{}` is {kind}, which has no outlets", c.source.value),
                 )
-                .help("only CONDITION and INPUT nodes branch; remove the outlet"),
+                .help(if o.value == ir::ERROR_PATH {
+                    "only action nodes have an error path (`deploy.error -> rollback`); remove the outlet"
+                } else {
+                    "only CONDITION and INPUT nodes branch; remove the outlet"
+                }),
             ),
             (Some(o), true) if !outlets.contains(&o.value.as_str()) => self.push(
                 Diagnostic::error(
@@ -1268,6 +1281,7 @@ pub fn jq_sites(wf: &Workflow) -> Vec<&ir::JqQuery> {
                     .iter()
                     .for_each(|v| collect_value_jq(v, &mut out));
             }
+            NodeConfig::Join(_) => {}
         }
     }
     out

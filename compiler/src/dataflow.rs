@@ -15,7 +15,7 @@ use wflow_grammar::Span;
 
 use crate::catalog::{Blueprint, Catalog};
 use crate::diag::Diagnostic;
-use crate::flow::{Dominators, Flow};
+use crate::flow::{Dominators, Flow, NodeSet};
 use crate::ir::{self, JqQuery, Node, NodeConfig, Template, Value, ValueKind, Workflow};
 use crate::jq_types::{self, Resolve};
 use crate::suggest::did_you_mean;
@@ -98,6 +98,9 @@ struct Ctx<'a> {
     hover: Option<TypeHover>,
     /// The dominator tree, when references are checked.
     doms: Option<Dominators>,
+    /// What surely ran before each node through joins, when references are checked and the
+    /// workflow has joins (else dominance says it all).
+    must: Option<Vec<NodeSet>>,
     /// Per node: the triggers that reach it.
     reaching: Vec<Vec<usize>>,
     /// The triggers that reach the node being checked.
@@ -149,6 +152,11 @@ impl<'a> Ctx<'a> {
             hover_at,
             hover: None,
             doms: if refs { flow.dominators() } else { None },
+            must: if refs && flow.has_joins() {
+                flow.must_run()
+            } else {
+                None
+            },
             reaching: flow.reaching_triggers(),
             triggers: Vec::new(),
             flow,
@@ -257,6 +265,7 @@ impl<'a> Ctx<'a> {
                     }
                 }
             }
+            NodeConfig::Join(_) => {}
         }
         // Built only for nodes that have `variables` or links.
         let rctx = if node.links.is_empty() && node.variables.as_ref().is_none_or(Vec::is_empty) {
@@ -350,7 +359,14 @@ impl<'a> Ctx<'a> {
         };
         let on_timeout = node.on_timeout.as_ref();
         if let Type::Object(o) = &mut t {
-            if on_failure == Some(ir::OnFailure::Continue) {
+            if self.wf.has_error_path(&node.identifier.value) {
+                let err = Type::object(vec![
+                    ("message".into(), Type::String),
+                    ("kind".into(), Type::String),
+                    ("attempts".into(), Type::Number),
+                ]);
+                o.fields.push(("error".into(), err.nullable()));
+            } else if on_failure == Some(ir::OnFailure::Continue) {
                 let err = Type::object(vec![("message".into(), Type::String)]);
                 o.fields.push(("error".into(), err.nullable()));
             }
@@ -1025,7 +1041,11 @@ impl Resolve for Refs<'_, '_> {
             return Type::Any;
         }
         // A node that dominates this one has surely run: no search needed (the common case).
-        let dominated = c.doms.as_ref().is_some_and(|d| d.dominates(x, self.node));
+        let dominated = c.doms.as_ref().is_some_and(|d| d.dominates(x, self.node))
+            || c.must
+                .as_ref()
+                .and_then(|m| m.get(self.node))
+                .is_some_and(|m| m.contains(x));
         if !dominated && !flow.reaches(x, self.node) {
             let downstream = flow.upstream(x).contains(&self.node);
             let d = if downstream {
@@ -1052,18 +1072,28 @@ impl Resolve for Refs<'_, '_> {
             self.diags.push(d);
             return Type::Any;
         }
+        let avoiding = || match flow.path_avoiding(self.node, x) {
+            Some(path) => {
+                let shown: Vec<&str> = path.iter().map(|&i| flow.name(i)).collect();
+                Some(format!("not run on the path {}", shown.join(" -> ")))
+            }
+            // Every path passes through it, but a join may go on without its branch.
+            None => c
+                .must
+                .is_some()
+                .then(|| "a join before it may go on without this branch".to_string()),
+        };
         if !guarded
             && !dominated
-            && let Some(path) = flow.path_avoiding(self.node, x)
+            && let Some(label) = avoiding()
         {
-            let shown: Vec<&str> = path.iter().map(|&i| flow.name(i)).collect();
             self.diags.push(
                 Diagnostic::error(
                     "reference-maybe-absent",
                     span,
                     format!("`{name}` may not have run when `{me}` runs"),
                 )
-                .label(format!("not run on the path {}", shown.join(" -> ")))
+                .label(label)
                 .help(format!(
                     "handle its absence, e.g. `.outputs.{}.field // \"default\"`, or move the reference to a node only `{name}` leads to",
                     if name.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '_') {

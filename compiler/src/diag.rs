@@ -181,7 +181,19 @@ pub const CODES: &[(&str, &str)] = &[
     ("cycle", "connections that form a cycle"),
     (
         "fan-out",
-        "more than one outgoing connection where Port allows one",
+        "in Port JSON, more than one outgoing connection where Port allows one (`.wflow` runs them in parallel)",
+    ),
+    (
+        "join-never-completes",
+        "a join waiting for more branches than lead to it, or than can arrive in one run",
+    ),
+    (
+        "merge-without-join",
+        "parallel branches meeting at a node that is not a join",
+    ),
+    (
+        "parallel-write",
+        "two upserts of one entity on parallel branches",
     ),
     (
         "outlet-required",

@@ -192,6 +192,7 @@ impl Exporter {
             self.beyond_port_at(r.span, "`defaults { retry }`", &owner);
         }
         let nodes: Vec<J> = wf.nodes.iter().map(|n| self.node(wf, n)).collect();
+        self.parallel(wf, &owner);
         let connections: Vec<J> = wf.connections.iter().map(|c| self.connection(c)).collect();
         let metadata = wf.title.is_some()
             || wf.icon.is_some()
@@ -459,6 +460,13 @@ impl Exporter {
                     m.insert("notifications".into(), J::Array(list));
                 }
             }
+            NodeConfig::Join(j) => {
+                self.beyond_port(n, "the kind `join`");
+                m.insert(
+                    "wait".into(),
+                    serde_json::to_value(j.wait).unwrap_or(J::Null),
+                );
+            }
         }
         J::Object(m)
     }
@@ -493,6 +501,28 @@ impl Exporter {
             )
             .help("remove it before exporting; Port would reject or drop it"),
         );
+    }
+
+    /// Refuses parallel branches (a second connection out of one node, or one outlet of it)
+    /// and error paths.
+    fn parallel(&mut self, wf: &ir::Workflow, owner: &str) {
+        let mut seen: Vec<(&str, Option<&str>, bool)> = Vec::new();
+        for c in &wf.connections {
+            let key = (
+                c.source.value.as_str(),
+                c.outlet.as_ref().map(|o| o.value.as_str()),
+                c.fallback,
+            );
+            if wf.is_error_path(c) {
+                let what = format!("the error path of `{}`", c.source.value);
+                self.beyond_port_at(c.span, &what, owner);
+            } else if seen.contains(&key) {
+                let what = format!("parallel branches from `{}`", c.source.value);
+                self.beyond_port_at(c.span, &what, owner);
+            } else {
+                seen.push(key);
+            }
+        }
     }
 
     /// Refuses a node's retries and timeouts, but a webhook's `onTimeout` (Port has it).

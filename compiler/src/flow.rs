@@ -1,13 +1,15 @@
 //! Which nodes have run when a node runs: the workflow graph's upstream sets and dominators.
 //!
-//! A run starts at one trigger and follows connections; there is no fan-out, so a node with
-//! several incoming connections is a merge point of paths that exclude each other. A node `X`
-//! has surely run before `N` when every path from every trigger that reaches `N` goes through
-//! `X`; when some path avoids it, [`Flow::path_avoiding`] names that path.
+//! A run starts at one trigger and follows connections. Without parallel branches a node with
+//! several incoming connections is a merge point of paths that exclude each other, and a node
+//! `X` has surely run before `N` when every path from every trigger that reaches `N` goes
+//! through `X` (it dominates `N`); when some path avoids it, [`Flow::path_avoiding`] names
+//! that path. A `join` goes on once enough of its incoming branches have arrived, so what
+//! surely ran before it is computed over its branches ([`Flow::must_run`]).
 
 use std::collections::{HashMap, HashSet};
 
-use crate::ir::Workflow;
+use crate::ir::{Wait, Workflow};
 
 /// The connection graph of one workflow, by node index.
 pub struct Flow {
@@ -16,6 +18,8 @@ pub struct Flow {
     succ: Vec<Vec<usize>>,
     pred: Vec<Vec<usize>>,
     triggers: Vec<usize>,
+    /// Per node: how many incoming branches it waits for, when it is a join.
+    joins: Vec<Option<Wait>>,
     /// Whether the graph is known well enough for reachability diagnostics.
     pub reliable: bool,
 }
@@ -68,12 +72,15 @@ impl Flow {
                 _ => reliable = false,
             }
         }
+        let mut joins: Vec<Option<Wait>> = wf.nodes.iter().map(|n| n.config.join_wait()).collect();
+        joins.resize(names.len(), None);
         let mut flow = Flow {
             names,
             index,
             succ,
             pred,
             triggers,
+            joins,
             reliable,
         };
         if flow.has_cycle() {
@@ -214,6 +221,57 @@ impl Flow {
         Some(Dominators::new(&idom, root))
     }
 
+    /// Whether the workflow has a join.
+    pub fn has_joins(&self) -> bool {
+        self.joins.iter().any(Option::is_some)
+    }
+
+    /// The incoming neighbours of node `i`, one per connection.
+    pub fn preds(&self, i: usize) -> &[usize] {
+        self.pred.get(i).map_or(&[], Vec::as_slice)
+    }
+
+    /// For every node, the nodes that have surely completed when it starts, through joins: a
+    /// node surely ran before a plain node when it surely ran (or is) on every incoming
+    /// branch, and before a join waiting for N of its K branches when fewer than N branches
+    /// lack it. None when the graph has a cycle.
+    pub fn must_run(&self) -> Option<Vec<NodeSet>> {
+        let n = self.names.len();
+        let topo = self.topological()?;
+        let mut must: Vec<Option<NodeSet>> = vec![None; n];
+        let is_trigger: HashSet<usize> = self.triggers.iter().copied().collect();
+        for &v in &topo {
+            if is_trigger.contains(&v) {
+                must[v] = Some(NodeSet::new(n));
+                continue;
+            }
+            // Each reached incoming branch brings what ran before its source, and the source.
+            let branches: Vec<NodeSet> = self.pred[v]
+                .iter()
+                .filter_map(|&p| {
+                    must[p].as_ref().map(|m| {
+                        let mut m = m.clone();
+                        m.insert(p);
+                        m
+                    })
+                })
+                .collect();
+            if branches.is_empty() {
+                continue;
+            }
+            let needed = match self.joins[v] {
+                Some(w) => w.needed(self.pred[v].len()).clamp(1, branches.len()),
+                None => 1,
+            };
+            must[v] = Some(NodeSet::at_least(&branches, branches.len() + 1 - needed));
+        }
+        Some(
+            must.into_iter()
+                .map(|m| m.unwrap_or_else(|| NodeSet::new(n)))
+                .collect(),
+        )
+    }
+
     /// Kahn's order of the nodes, or None when there is a cycle.
     fn topological(&self) -> Option<Vec<usize>> {
         let mut indeg: Vec<usize> = self.pred.iter().map(Vec::len).collect();
@@ -260,6 +318,48 @@ impl Flow {
             }
         }
         None
+    }
+}
+
+/// A set of nodes by index.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeSet(Vec<u64>);
+
+impl NodeSet {
+    /// An empty set for `n` nodes.
+    pub fn new(n: usize) -> NodeSet {
+        NodeSet(vec![0; n.div_ceil(64)])
+    }
+
+    /// Adds node `i`.
+    pub fn insert(&mut self, i: usize) {
+        if let Some(w) = self.0.get_mut(i / 64) {
+            *w |= 1 << (i % 64);
+        }
+    }
+
+    /// Whether node `i` is in the set.
+    pub fn contains(&self, i: usize) -> bool {
+        self.0.get(i / 64).is_some_and(|w| w & (1 << (i % 64)) != 0)
+    }
+
+    /// The nodes in at least `k` of `sets` (all of the same size, at least one): their
+    /// intersection when `k` is their number, their union when it is 1.
+    fn at_least(sets: &[NodeSet], k: usize) -> NodeSet {
+        let words = sets.first().map_or(0, |s| s.0.len());
+        let word = |w: usize| -> u64 {
+            let bits = sets.iter().map(|s| s.0[w]);
+            if k >= sets.len() {
+                bits.fold(u64::MAX, |a, b| a & b)
+            } else if k <= 1 {
+                bits.fold(0, |a, b| a | b)
+            } else {
+                (0..64)
+                    .filter(|b| sets.iter().filter(|s| s.0[w] & (1 << b) != 0).count() >= k)
+                    .fold(0, |a, b| a | (1 << b))
+            }
+        };
+        NodeSet((0..words).map(word).collect())
     }
 }
 

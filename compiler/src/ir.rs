@@ -8,8 +8,11 @@ use serde::ser::{SerializeMap, SerializeSeq, Serializer};
 use serde::{Deserialize, Serialize};
 use wflow_grammar::{OffsetMap, Span};
 
+/// The outlet name of an action node's error path.
+pub const ERROR_PATH: &str = "error";
+
 /// The version of the IR's shape; stored with every compiled module.
-pub const IR_VERSION: u32 = 2;
+pub const IR_VERSION: u32 = 3;
 
 /// The workflows of one source file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -60,6 +63,22 @@ impl Workflow {
     /// The node with identifier `id`.
     pub fn node(&self, id: &str) -> Option<&Node> {
         self.nodes.iter().find(|n| n.identifier.value == id)
+    }
+
+    /// Whether `c` is an action node's error path (`deploy.error -> rollback`, a wflow
+    /// extension): taken when the node fails, instead of its other connections.
+    pub fn is_error_path(&self, c: &Connection) -> bool {
+        c.outlet.as_ref().is_some_and(|o| o.value == ERROR_PATH)
+            && self
+                .node(&c.source.value)
+                .is_some_and(|n| n.config.is_action())
+    }
+
+    /// Whether node `id` has an error path.
+    pub fn has_error_path(&self, id: &str) -> bool {
+        self.connections
+            .iter()
+            .any(|c| c.source.value == id && self.is_error_path(c))
     }
 
     /// The retry policy of `node`: its own, else the workflow's default for action nodes.
@@ -154,6 +173,8 @@ pub enum NodeConfig {
     CursorAgent(Opaque),
     Condition(Condition),
     Input(InputNode),
+    /// wflow extension: waits for parallel branches.
+    Join(Join),
 }
 
 impl NodeConfig {
@@ -172,6 +193,7 @@ impl NodeConfig {
             NodeConfig::CursorAgent(_) => "CURSOR_AGENT",
             NodeConfig::Condition(_) => "CONDITION",
             NodeConfig::Input(_) => "INPUT",
+            NodeConfig::Join(_) => "JOIN",
         }
     }
 
@@ -187,7 +209,15 @@ impl NodeConfig {
 
     /// Whether this node acts on the outside world or the catalog (and so may retry).
     pub fn is_action(&self) -> bool {
-        !self.is_trigger() && !self.has_outlets()
+        !self.is_trigger() && !self.has_outlets() && !matches!(self, NodeConfig::Join(_))
+    }
+
+    /// How many incoming branches a join waits for, `None` for other nodes.
+    pub fn join_wait(&self) -> Option<Wait> {
+        match self {
+            NodeConfig::Join(j) => Some(j.wait),
+            _ => None,
+        }
     }
 
     /// Whether connections out of this node name an outlet.
@@ -804,6 +834,72 @@ pub struct Responders {
     /// `"roles": []`); kept so that an export writes them back.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub listed_empty: Vec<String>,
+}
+
+/// wflow extension: a node that waits for the parallel branches leading to it
+/// (`join j "Both" { wait all }`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Join {
+    #[serde(default)]
+    pub wait: Wait,
+    /// Where `wait` was written (the node's keyword when it was not).
+    #[serde(skip)]
+    pub span: Span,
+}
+
+/// How many of a join's incoming connections must arrive before it goes on.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Wait {
+    #[default]
+    All,
+    Any,
+    Count(u32),
+}
+
+impl Wait {
+    /// `all`, `any` or the number.
+    pub fn text(self) -> String {
+        match self {
+            Wait::All => "all".into(),
+            Wait::Any => "any".into(),
+            Wait::Count(n) => n.to_string(),
+        }
+    }
+
+    /// How many of `incoming` connections must arrive.
+    pub fn needed(self, incoming: usize) -> usize {
+        match self {
+            Wait::All => incoming,
+            Wait::Any => 1,
+            Wait::Count(n) => n as usize,
+        }
+    }
+}
+
+impl Serialize for Wait {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Wait::Count(n) => s.serialize_u32(*n),
+            other => s.serialize_str(&other.text()),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Wait {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Wait, D::Error> {
+        match serde_json::Value::deserialize(d)? {
+            serde_json::Value::String(s) if s == "all" => Ok(Wait::All),
+            serde_json::Value::String(s) if s == "any" => Ok(Wait::Any),
+            serde_json::Value::Number(n) => n
+                .as_u64()
+                .and_then(|n| u32::try_from(n).ok())
+                .map(Wait::Count)
+                .ok_or_else(|| serde::de::Error::custom("a join waits for a whole number")),
+            other => Err(serde::de::Error::custom(format!(
+                "a join waits for all, any or a number, not {other}"
+            ))),
+        }
+    }
 }
 
 /// An edge. From CONDITION/INPUT nodes it names an outlet, or is the fallback.

@@ -22,6 +22,7 @@ pub mod flow;
 pub mod ir;
 pub mod jq;
 pub mod jq_types;
+mod parallel;
 mod port;
 pub mod preflight;
 pub mod print;

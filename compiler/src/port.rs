@@ -757,6 +757,7 @@ impl Lower<'_> {
                         lib.kinds
                             .iter()
                             .map(|k| k.type_name.as_str())
+                            .filter(|t| *t != "JOIN")
                             .collect::<Vec<_>>()
                             .join(", ")
                     )
@@ -771,6 +772,17 @@ impl Lower<'_> {
             );
             return None;
         };
+        if kind.type_name == "JOIN" && self.syntax == Syntax::Json {
+            self.push(
+                Diagnostic::error(
+                    "unknown-node-kind",
+                    ty.span,
+                    "JOIN nodes are a wflow extension that Port JSON cannot hold",
+                )
+                .help("write the workflow in `.wflow` to use parallel branches and joins"),
+            );
+            return None;
+        }
         let what = match self.syntax {
             Syntax::Json => format!("{} {} node", article(&kind.type_name), kind.type_name),
             Syntax::Wflow => format!("{} `{}` node", article(&kind.keyword), kind.keyword),
@@ -1018,8 +1030,42 @@ impl Lower<'_> {
                 C::Condition(ir::Condition { outlets: out })
             }
             "INPUT" => C::Input(self.input_node(f, span, what)),
+            "JOIN" => C::Join(self.join(f.take("wait"), span)),
             _ => return None,
         })
+    }
+
+    /// A join's `wait`: `all` (the default), `any` or a number of branches, at least 1.
+    fn join(&mut self, v: Option<&Value>, span: Span) -> ir::Join {
+        let mut join = ir::Join {
+            wait: ir::Wait::All,
+            span: v.map_or(span, |v| v.span),
+        };
+        let Some(v) = v else { return join };
+        match &v.kind {
+            ValueKind::Number(n) => match n.parse::<u32>() {
+                Ok(c) if c >= 1 => join.wait = ir::Wait::Count(c),
+                _ => self.push(
+                    Diagnostic::error(
+                        "invalid-value",
+                        v.span,
+                        format!("a join waits for a whole number of branches, at least 1, not {n}"),
+                    )
+                    .label("not a count of branches")
+                    .help("write `wait all`, `wait any` or `wait 2`"),
+                ),
+            },
+            _ => {
+                if let Some(w) = self.one_of(Some(v), &["all", "any"], "`wait`") {
+                    join.wait = if w.value == "any" {
+                        ir::Wait::Any
+                    } else {
+                        ir::Wait::All
+                    };
+                }
+            }
+        }
+        join
     }
 
     fn ai_model(&mut self, f: &mut Fields) -> ir::AiModel {

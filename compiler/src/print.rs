@@ -529,6 +529,7 @@ impl Printer {
                 }
             }
             NodeConfig::Input(i) => self.input_node(i),
+            NodeConfig::Join(j) => self.line(format!("wait {}", j.wait.text()), j.span),
         }
     }
 
@@ -1096,6 +1097,7 @@ fn keyword(c: &NodeConfig) -> &'static str {
         NodeConfig::CursorAgent(_) => "cursor_agent",
         NodeConfig::Condition(_) => "condition",
         NodeConfig::Input(_) => "approval",
+        NodeConfig::Join(_) => "join",
     }
 }
 

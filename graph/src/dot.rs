@@ -56,6 +56,9 @@ pub fn render(charts: &[Chart], with_run: bool) -> String {
             if matches!(n.kind, Kind::Condition | Kind::Approval) {
                 out.push_str(", shape=hexagon");
             }
+            if n.kind == Kind::Join {
+                out.push_str(", shape=trapezium");
+            }
             if let Some(s) = n.status {
                 let (fill, stroke) = s.colours();
                 let _ = write!(out, ", fillcolor=\"{fill}\", color=\"{stroke}\"");
@@ -72,6 +75,8 @@ pub fn render(charts: &[Chart], with_run: bool) -> String {
             }
             if e.fallback {
                 attrs.push("style=dashed".into());
+            } else if e.parallel {
+                attrs.push("style=bold".into());
             }
             if let Some(d) = e.description {
                 attrs.push(format!("tooltip={}", quote(d)));

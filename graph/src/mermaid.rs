@@ -31,6 +31,7 @@ pub fn render(charts: &[Chart], with_run: bool) -> String {
                 Kind::Form | Kind::Event | Kind::Schedule => ("([", "])"),
                 Kind::Condition => ("{", "}"),
                 Kind::Approval => ("{{", "}}"),
+                Kind::Join => ("[/", "\\]"),
                 _ => ("(", ")"),
             };
             let _ = writeln!(out, "    n{}{open}\"{label}\"{close}", base + i);
@@ -41,7 +42,11 @@ pub fn render(charts: &[Chart], with_run: bool) -> String {
             }
         }
         for e in &chart.edges {
-            let arrow = if e.fallback { "-.->" } else { "-->" };
+            let arrow = match (e.fallback, e.parallel) {
+                (true, _) => "-.->",
+                (false, true) => "==>",
+                (false, false) => "-->",
+            };
             let label = e
                 .label
                 .map(|l| format!("|\"{}\"|", text(l)))

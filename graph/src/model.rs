@@ -22,6 +22,7 @@ pub enum Kind {
     Cursor,
     Condition,
     Approval,
+    Join,
 }
 
 /// A kind's family, which sets its colour.
@@ -48,6 +49,7 @@ impl Kind {
             NodeConfig::CursorAgent(_) => Kind::Cursor,
             NodeConfig::Condition(_) => Kind::Condition,
             NodeConfig::Input(_) => Kind::Approval,
+            NodeConfig::Join(_) => Kind::Join,
         }
     }
 
@@ -66,6 +68,7 @@ impl Kind {
             Kind::Cursor => "cursor_agent",
             Kind::Condition => "condition",
             Kind::Approval => "approval",
+            Kind::Join => "join",
         }
     }
 
@@ -74,7 +77,7 @@ impl Kind {
             Kind::Form | Kind::Event | Kind::Schedule => Family::Trigger,
             Kind::Webhook | Kind::Kafka | Kind::Upsert | Kind::Integration => Family::Action,
             Kind::Ai | Kind::AiAgent | Kind::Cursor => Family::Ai,
-            Kind::Condition | Kind::Approval => Family::Flow,
+            Kind::Condition | Kind::Approval | Kind::Join => Family::Flow,
         }
     }
 
@@ -93,6 +96,7 @@ impl Kind {
             Kind::Cursor => "🖱",
             Kind::Condition => "🔀",
             Kind::Approval => "✋",
+            Kind::Join => "⋈",
         }
     }
 
@@ -119,6 +123,7 @@ impl Kind {
             Kind::Approval => {
                 "M8 2a3 3 0 1 0 0 6a3 3 0 1 0 0-6z M2.5 14.5c0-3 2.5-5 5.5-5s5.5 2 5.5 5"
             }
+            Kind::Join => "M1.5 3 8 8 1.5 13 M8 8h6.5 M11.5 5l3 3-3 3",
         }
     }
 }
@@ -161,6 +166,8 @@ pub struct Edge<'a> {
     /// The outlet's title (a condition) or the button's label (an approval); `fallback`.
     pub label: Option<&'a str>,
     pub fallback: bool,
+    /// One of several connections out of one node (or one outlet): a parallel branch.
+    pub parallel: bool,
     pub description: Option<&'a str>,
     /// Whether the run took this connection.
     pub taken: bool,
@@ -209,6 +216,17 @@ impl<'a> Chart<'a> {
                     outlet: c.outlet.as_ref().map(|o| o.value.as_str()),
                     label: label(&order[from].config, c),
                     fallback: c.fallback,
+                    parallel: wf
+                        .connections
+                        .iter()
+                        .filter(|o| {
+                            o.source.value == c.source.value
+                                && o.outlet.as_ref().map(|x| &x.value)
+                                    == c.outlet.as_ref().map(|x| &x.value)
+                                && o.fallback == c.fallback
+                        })
+                        .nth(1)
+                        .is_some(),
                     description: c.description.as_ref().map(|d| d.value.as_str()),
                     taken: run.is_some_and(|r| taken(r, c)),
                 })

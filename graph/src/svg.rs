@@ -36,6 +36,7 @@ const STYLE: &str = "
 .wflow-graph .family-flow .icon { stroke: #b45309; } .wflow-graph .family-flow .stripe { fill: #b45309; }
 .wflow-graph .edge > path { fill: none; stroke-width: 1.5; }
 .wflow-graph .edge.fallback > path { stroke-dasharray: 6 4; }
+.wflow-graph .edge.parallel > path { stroke-width: 2.5; }
 .wflow-graph .edge.back > path { stroke: #b45309; }
 .wflow-graph .label rect { fill: #ffffff; stroke: #d5dae1; }
 .wflow-graph .label text { font-size: 11px; fill: #374151; text-anchor: middle; }
@@ -235,6 +236,7 @@ fn edge(out: &mut String, chart: &Chart, e: &Edge, route: &Route, at: Option<(f6
     let mut class = String::from("edge");
     for (on, name) in [
         (e.fallback, " fallback"),
+        (e.parallel, " parallel"),
         (route.back, " back"),
         (e.taken, " taken"),
     ] {

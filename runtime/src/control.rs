@@ -2,11 +2,11 @@
 //! waiting node, cancelling, retrying a failed run from its failed node.
 
 use serde_json::{Map, Value as Json, json};
-use wflow_compiler::ir::{self, NodeConfig, OnFailure};
+use wflow_compiler::ir::{self, NodeConfig};
 
 use crate::engine::{
-    CANCELLED, COMPLETED, Engine, Error, FAILED, IN_PROGRESS, Next, SUCCESS, State, log, next, now,
-    on_failure,
+    CANCELLED, COMPLETED, Engine, Error, FAILED, IN_PROGRESS, SUCCESS, State, frontier, log, now,
+    terminates,
 };
 use crate::inputs;
 use crate::plan::Plan;
@@ -184,8 +184,9 @@ impl Engine {
         by: &str,
     ) -> Result<String, Error> {
         let st = self.load(run_id).await?;
-        let node = match (st.run.result.as_deref(), next(plan, &st)) {
-            (Some(FAILED), Next::Failed(node)) => node.to_string(),
+        let failed = frontier(plan, &st, &Default::default()).failed;
+        let node = match (st.run.result.as_deref(), failed) {
+            (Some(FAILED), Some(node)) => node.to_string(),
             (Some(FAILED), _) => {
                 return Err(Error(format!(
                     "run `{run_id}` failed before any node did ({}); start it again with rerun",
@@ -205,7 +206,14 @@ impl Engine {
             )));
         }
         let mut st = self.load(run_id).await?;
-        if let Some(mut rec) = st.nodes.get(&node).cloned() {
+        // The failed node, and the nodes of parallel branches its failure stopped.
+        let reopened: Vec<_> = st
+            .nodes
+            .values()
+            .filter(|r| r.node == node || r.result.as_deref() == Some(CANCELLED))
+            .cloned()
+            .collect();
+        for mut rec in reopened {
             rec.status = IN_PROGRESS.into();
             rec.result = None;
             rec.output = None;
@@ -280,10 +288,8 @@ impl Engine {
         ));
         // A failed node under `onFailure: terminate` fails the run, as it does when it fails
         // while running.
-        let terminates = plan
-            .node(node)
-            .is_some_and(|n| on_failure(&n.config) == OnFailure::Terminate);
-        if result == FAILED && terminates {
+        let ends_run = plan.node(node).is_some_and(|n| terminates(plan, n));
+        if result == FAILED && ends_run {
             return self
                 .finish(
                     &mut st,

@@ -7,7 +7,11 @@
 //! nodes are not re-run, and an in-flight webhook is re-sent with the same `Idempotency-Key`.
 
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+
+use futures_util::stream::{FuturesUnordered, StreamExt};
 use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value as Json, json};
@@ -202,6 +206,25 @@ impl State {
         self.nodes.insert(rec.node.clone(), rec);
     }
 
+    /// A copy for a node on a parallel branch: what ran so far, nothing pending.
+    fn branch(&self) -> State {
+        State {
+            run: self.run.clone(),
+            nodes: self.nodes.clone(),
+            seq: self.seq,
+            pending: Vec::new(),
+            announce: None,
+        }
+    }
+
+    /// Takes back what branch `sub` did with `node`: its node run and its writes not made yet.
+    fn merge(&mut self, mut sub: State, node: &Node) {
+        if let Some(rec) = sub.nodes.remove(node.identifier.value.as_str()) {
+            self.nodes.insert(rec.node.clone(), rec);
+        }
+        self.pending.append(&mut sub.pending);
+    }
+
     pub(crate) fn log(&mut self, rec: LogRecord) {
         self.pending.push(Write::Log {
             run_id: self.run.id.clone(),
@@ -286,15 +309,6 @@ enum After {
     Fail(String),
     /// Cancelling the run was requested before the node's effect.
     Cancel,
-}
-
-pub(crate) enum Next<'a> {
-    Run(&'a str),
-    Waiting(Vec<String>),
-    /// A node failed and its failure terminates the run (seen when resuming a run whose
-    /// process stopped after recording the failure but before finishing the run).
-    Failed(&'a str),
-    Done,
 }
 
 impl Engine {
@@ -469,53 +483,109 @@ impl Engine {
         secrets: &Secrets,
         obs: &dyn Observer,
     ) -> Result<Outcome, Error> {
+        // Parallel branches: nodes running beside the one driven here, each on its own copy
+        // of the run's state, merged back when it ends.
+        let mut flight: FuturesUnordered<Branch<'_>> = FuturesUnordered::new();
+        let mut in_flight: HashSet<String> = HashSet::new();
         loop {
-            let id = match next(plan, &st) {
-                Next::Run(id) => id.to_string(),
-                Next::Waiting(waiting) => {
-                    let applied = self.flush(&mut st).await?;
-                    if applied.cancel_requested {
-                        return self.cancelled(st).await;
-                    }
-                    return Ok(outcome(&st, waiting));
-                }
-                Next::Done => {
+            let front = frontier(plan, &st, &in_flight);
+            if let Some(id) = front.failed {
+                let why = format!("node `{id}` failed");
+                abandon(&mut flight);
+                self.finish(&mut st, FAILED, Some(why)).await?;
+                return Ok(outcome(&st, Vec::new()));
+            }
+            if front.run.is_empty() && in_flight.is_empty() {
+                if front.waiting.is_empty() {
                     self.finish(&mut st, SUCCESS, None).await?;
                     return Ok(outcome(&st, Vec::new()));
                 }
-                Next::Failed(id) => {
-                    let why = format!("node `{id}` failed");
-                    self.finish(&mut st, FAILED, Some(why)).await?;
-                    return Ok(outcome(&st, Vec::new()));
+                let applied = self.flush(&mut st).await?;
+                if applied.cancel_requested {
+                    return self.cancelled(st).await;
                 }
-            };
-            let Some(node) = plan.node(&id) else {
-                return Err(Error(format!("the workflow has no node `{id}`")));
-            };
-            if run_deadline(plan, &st).is_some_and(|d| d <= chrono::Utc::now()) {
+                return Ok(outcome(&st, front.waiting));
+            }
+            if !front.run.is_empty()
+                && run_deadline(plan, &st).is_some_and(|d| d <= chrono::Utc::now())
+            {
+                abandon(&mut flight);
                 self.finish(&mut st, FAILED, Some(run_timed_out(plan)))
                     .await?;
                 return Ok(outcome(&st, Vec::new()));
             }
-            // An upsert reads the entity from the store: an earlier upsert's write in this
-            // batch must be there first, or a second upsert of one entity would replace it.
-            if matches!(node.config, NodeConfig::UpsertEntity(_))
-                && st
-                    .pending
-                    .iter()
-                    .any(|w| matches!(w, Write::PutEntity { .. }))
-            {
-                self.flush(&mut st).await?;
+            let mut nodes = Vec::with_capacity(front.run.len());
+            for id in &front.run {
+                let node = plan
+                    .node(id)
+                    .ok_or_else(|| Error(format!("the workflow has no node `{id}`")))?;
+                nodes.push(node);
             }
-            match self.run_node(plan, &mut st, node, secrets, obs).await? {
-                After::Next => {}
-                After::Fail(message) => {
+            let after = match nodes.as_slice() {
+                // One node and nothing beside it: driven here, as a run without branches.
+                [node] if in_flight.is_empty() => {
+                    self.before_upsert(&mut st, node).await?;
+                    let rec = open_node(&mut st, node);
+                    Some(
+                        self.run_node(plan, &mut st, node, rec, secrets, obs)
+                            .await?,
+                    )
+                }
+                _ => {
+                    // Branches write on their own: the run itself must be written first.
+                    if in_flight.is_empty() && !st.pending.is_empty() {
+                        self.flush(&mut st).await?;
+                    }
+                    for node in nodes {
+                        self.before_upsert(&mut st, node).await?;
+                        let rec = open_node(&mut st, node);
+                        let mut sub = st.branch();
+                        // The first takes what is waiting to be written (the run is already).
+                        sub.pending = std::mem::take(&mut st.pending);
+                        in_flight.insert(rec.node.clone());
+                        flight.push(Box::pin(async move {
+                            let after =
+                                self.run_node(plan, &mut sub, node, rec, secrets, obs).await;
+                            (sub, node, after)
+                        }));
+                    }
+                    match flight.next().await {
+                        Some((sub, node, after)) => {
+                            in_flight.remove(node.identifier.value.as_str());
+                            st.merge(sub, node);
+                            Some(after?)
+                        }
+                        None => None,
+                    }
+                }
+            };
+            match after {
+                None | Some(After::Next) => {}
+                Some(After::Fail(message)) => {
+                    abandon(&mut flight);
                     self.finish(&mut st, FAILED, Some(message)).await?;
                     return Ok(outcome(&st, Vec::new()));
                 }
-                After::Cancel => return self.cancelled(st).await,
+                Some(After::Cancel) => {
+                    abandon(&mut flight);
+                    return self.cancelled(st).await;
+                }
             }
         }
+    }
+
+    /// An upsert reads the entity from the store: an earlier upsert's write waiting in `st`
+    /// must be there first, or a second upsert of one entity would replace it.
+    async fn before_upsert(&self, st: &mut State, node: &Node) -> Result<(), Error> {
+        if matches!(node.config, NodeConfig::UpsertEntity(_))
+            && st
+                .pending
+                .iter()
+                .any(|w| matches!(w, Write::PutEntity { .. }))
+        {
+            self.flush(st).await?;
+        }
+        Ok(())
     }
 
     /// Finishes `st` as cancelled (a cancel requested from outside the process driving it,
@@ -526,53 +596,17 @@ impl Engine {
         Ok(outcome(&st, Vec::new()))
     }
 
-    /// Runs one node; says how the run goes on.
+    /// Runs one node from its opened record ([`open_node`]); says how the run goes on.
     async fn run_node(
         &self,
         plan: &Plan,
         st: &mut State,
         node: &Node,
+        mut rec: NodeRunRecord,
         secrets: &Secrets,
         obs: &dyn Observer,
     ) -> Result<After, Error> {
         let id = node.identifier.value.as_str();
-        let at = now();
-        let resumed = st
-            .nodes
-            .get(id)
-            .filter(|r| r.status == IN_PROGRESS)
-            .cloned();
-        let mut rec = match resumed {
-            Some(r) if r.waiting => r,
-            Some(r) => {
-                st.log(log(
-                    id,
-                    "INFO",
-                    "resuming the node after an interruption".into(),
-                ));
-                r
-            }
-            None => {
-                st.seq += 1;
-                NodeRunRecord {
-                    id: new_id("wfnr_"),
-                    run_id: st.run.id.clone(),
-                    node: id.to_string(),
-                    seq: st.seq,
-                    status: IN_PROGRESS.into(),
-                    result: None,
-                    output: None,
-                    outlet: None,
-                    fallback: false,
-                    waiting: false,
-                    created_at: at.clone(),
-                    updated_at: at,
-                    completed_at: None,
-                    attempts: Vec::new(),
-                    deadline: None,
-                }
-            }
-        };
         st.put(rec.clone());
         obs.event(&Event::Started { node });
         let t0 = Instant::now();
@@ -601,6 +635,14 @@ impl Engine {
                         done.output.clone(),
                     )
                 }
+            }
+        }
+        if done.result == FAILED && plan.workflow.has_error_path(id) {
+            // What the error path receives: the class of the last failure and the attempts.
+            let kind = done.failure.map_or("other", |f| f.class.word());
+            if let Some(Json::Object(e)) = done.output.get_mut("error") {
+                e.insert("kind".into(), json!(kind));
+                e.insert("attempts".into(), json!(rec.attempts.len().max(1)));
             }
         }
         let message = done.error.as_deref().map(|m| secrets.redact_str(m));
@@ -672,8 +714,7 @@ impl Engine {
         if external(&node.config) {
             self.flush(st).await?;
         }
-        if done.result == FAILED && (done.fatal || on_failure(&node.config) == OnFailure::Terminate)
-        {
+        if done.result == FAILED && (done.fatal || terminates(plan, node)) {
             let m = message.unwrap_or_default();
             return Ok(After::Fail(format!("node `{id}` failed: {m}")));
         }
@@ -791,6 +832,7 @@ impl Engine {
                     },
                 }
             }
+            NodeConfig::Join(_) => Done::ok(json!({ "arrived": arrived(plan, st, id) })),
             other => Done::failed(
                 format!(
                     "{} nodes are not supported by this version of the wflow runtime yet \
@@ -858,6 +900,45 @@ fn prompt_text(v: &Json) -> String {
     s
 }
 
+/// The record of `node`'s run: its unfinished one (a resumed node, or a wait to drive again),
+/// else a new one, numbered in start order and kept in `st`.
+fn open_node(st: &mut State, node: &Node) -> NodeRunRecord {
+    let id = node.identifier.value.as_str();
+    let rec = match st
+        .nodes
+        .get(id)
+        .filter(|r| r.status == IN_PROGRESS)
+        .cloned()
+    {
+        Some(r) if r.waiting => r,
+        Some(r) => {
+            st.log(log(
+                id,
+                "INFO",
+                "resuming the node after an interruption".into(),
+            ));
+            r
+        }
+        None => {
+            st.seq += 1;
+            NodeRunRecord::started(new_id("wfnr_"), &st.run.id, id, st.seq, &now())
+        }
+    };
+    st.nodes.insert(id.to_string(), rec.clone());
+    rec
+}
+
+/// A node running on a parallel branch: its own state, the node, how the run goes on.
+type Branch<'a> =
+    Pin<Box<dyn Future<Output = (State, &'a Node, Result<After, Error>)> + Send + 'a>>;
+
+/// Stops the branches still running (a failure or a cancel ends the run): they are dropped
+/// where they wait, before any further effect, and their node runs, still in progress in
+/// `st`, are cancelled when the run finishes.
+fn abandon(flight: &mut FuturesUnordered<Branch<'_>>) {
+    flight.clear();
+}
+
 /// A new run of `plan` whose trigger `trigger` fired with `payload`, not yet written.
 fn new_run(
     plan: &Plan,
@@ -890,21 +971,11 @@ fn new_run(
         completed_at: None,
     };
     let node_run = NodeRunRecord {
-        id: new_id("wfnr_"),
-        run_id: run_id.clone(),
-        node: trigger.to_string(),
-        seq: 0,
         status: COMPLETED.into(),
         result: Some(SUCCESS.into()),
         output: Some(payload),
-        outlet: None,
-        fallback: false,
-        waiting: false,
-        created_at: at.clone(),
-        updated_at: at.clone(),
-        completed_at: Some(at),
-        attempts: Vec::new(),
-        deadline: None,
+        completed_at: Some(at.clone()),
+        ..NodeRunRecord::started(new_id("wfnr_"), &run_id, trigger, 0, &at)
     };
     let mut nodes = HashMap::new();
     nodes.insert(trigger.to_string(), node_run.clone());
@@ -952,52 +1023,118 @@ pub(crate) fn on_failure(c: &NodeConfig) -> OnFailure {
     given.unwrap_or(OnFailure::Terminate)
 }
 
-/// The next node to run, by walking the taken paths from the trigger.
-pub(crate) fn next<'a>(plan: &'a Plan, st: &State) -> Next<'a> {
+/// Where a run stands: the nodes it may run now, those waiting, a failure that ends it.
+pub(crate) struct Frontier<'a> {
+    pub(crate) run: Vec<&'a str>,
+    pub(crate) waiting: Vec<String>,
+    /// A node failed and its failure terminates the run (seen when resuming a run whose
+    /// process stopped after recording the failure but before finishing the run).
+    pub(crate) failed: Option<&'a str>,
+}
+
+/// Whether connection `conn` out of a completed node (its record `rec`) was taken. An
+/// action's error path is taken when it failed, its other connections when it did not.
+fn took(plan: &Plan, node: &Node, rec: &NodeRunRecord, conn: &ir::Connection) -> bool {
+    if node.config.is_action() && plan.workflow.has_error_path(&node.identifier.value) {
+        return plan.workflow.is_error_path(conn) == (rec.result.as_deref() == Some(FAILED));
+    }
+    let outlets = node.config.has_outlets() && rec.result.as_deref() == Some(SUCCESS);
+    !outlets
+        || (conn.fallback && rec.fallback)
+        || (conn.outlet.as_ref().map(|o| &o.value) == rec.outlet.as_ref() && rec.outlet.is_some())
+}
+
+/// Whether a failure of `node` ends the run: it terminates (`onFailure`, the default) and
+/// the node has no error path to take instead.
+pub(crate) fn terminates(plan: &Plan, node: &Node) -> bool {
+    on_failure(&node.config) == OnFailure::Terminate
+        && !plan.workflow.has_error_path(&node.identifier.value)
+}
+
+/// The sources of the connections into `node` that were taken, in declaration order.
+pub(crate) fn arrived<'a>(plan: &'a Plan, st: &State, node: &str) -> Vec<&'a str> {
+    plan.workflow
+        .connections
+        .iter()
+        .filter(|c| c.target.value == node)
+        .filter(|c| {
+            let source = c.source.value.as_str();
+            match (st.nodes.get(source), plan.node(source)) {
+                (Some(rec), Some(n)) => rec.status == COMPLETED && took(plan, n, rec, c),
+                _ => false,
+            }
+        })
+        .map(|c| c.source.value.as_str())
+        .collect()
+}
+
+/// Walks the taken paths from the trigger: every node that may run now (not one of
+/// `in_flight`, which run on branches), in path order. A join may run once enough of its
+/// incoming connections were taken.
+pub(crate) fn frontier<'a>(
+    plan: &'a Plan,
+    st: &State,
+    in_flight: &HashSet<String>,
+) -> Frontier<'a> {
+    let mut front = Frontier {
+        run: Vec::new(),
+        waiting: Vec::new(),
+        failed: None,
+    };
     let mut queue: VecDeque<&str> = VecDeque::new();
     let mut seen: HashSet<&str> = HashSet::new();
-    let mut waiting = Vec::new();
     let Some(trigger) = plan.node(&st.run.trigger_node) else {
-        return Next::Done;
+        return front;
     };
     queue.push_back(trigger.identifier.value.as_str());
     while let Some(id) = queue.pop_front() {
-        if !seen.insert(id) {
+        if !seen.insert(id) || in_flight.contains(id) {
             continue;
-        }
-        let Some(rec) = st.nodes.get(id) else {
-            return Next::Run(id);
-        };
-        if rec.status == IN_PROGRESS {
-            if rec.waiting && !expired(rec) {
-                waiting.push(id.to_string());
-                continue;
-            }
-            return Next::Run(id);
         }
         let Some(node) = plan.node(id) else {
             continue;
         };
-        if rec.result.as_deref() == Some(FAILED) && on_failure(&node.config) == OnFailure::Terminate
-        {
-            return Next::Failed(id);
+        let Some(rec) = st.nodes.get(id) else {
+            let ready = match &node.config {
+                NodeConfig::Join(j) => {
+                    let incoming = plan
+                        .workflow
+                        .connections
+                        .iter()
+                        .filter(|c| c.target.value == id)
+                        .count();
+                    arrived(plan, st, id).len() >= j.wait.needed(incoming).max(1)
+                }
+                _ => true,
+            };
+            if ready {
+                front.run.push(id);
+            }
+            continue;
+        };
+        if rec.status == IN_PROGRESS {
+            if rec.waiting && !expired(rec) {
+                front.waiting.push(id.to_string());
+            } else {
+                front.run.push(id);
+            }
+            continue;
         }
-        let outlets = node.config.has_outlets() && rec.result.as_deref() == Some(SUCCESS);
+        if rec.result.as_deref() == Some(FAILED) && terminates(plan, node) {
+            front.failed.get_or_insert(id);
+            continue;
+        }
+        // A branch stopped when its run ended goes no further.
+        if rec.result.as_deref() == Some(CANCELLED) {
+            continue;
+        }
         for conn in plan.outgoing(id) {
-            let taken = !outlets
-                || (conn.fallback && rec.fallback)
-                || (conn.outlet.as_ref().map(|o| &o.value) == rec.outlet.as_ref()
-                    && rec.outlet.is_some());
-            if taken {
+            if took(plan, node, rec, conn) {
                 queue.push_back(conn.target.value.as_str());
             }
         }
     }
-    if waiting.is_empty() {
-        Next::Done
-    } else {
-        Next::Waiting(waiting)
-    }
+    front
 }
 
 /// The run context templates are evaluated against.

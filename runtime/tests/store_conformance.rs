@@ -132,6 +132,7 @@ conformance!(
     timers_fire_once,
     due_runs_are_leased_renewed_fenced_and_taken_over,
     concurrent_batches_commit_together_and_fail_alone,
+    parallel_branches_start_durably_together_and_join_once,
 );
 
 fn plan(src: &str) -> Plan {
@@ -212,6 +213,26 @@ where
     format!("http://{addr}")
 }
 
+/// The node runs of the unfinished run as the store held them when each request arrived, at
+/// a [`server`] that answers `delay` later.
+type Watched = Arc<Mutex<Vec<Vec<NodeRunRecord>>>>;
+
+async fn watching_server(engine: &Engine, delay: std::time::Duration) -> (String, Watched) {
+    let seen: Watched = Arc::default();
+    let (store, log) = (engine.store.clone(), Arc::clone(&seen));
+    let base = server(move || {
+        let (store, log) = (store.clone(), Arc::clone(&log));
+        async move {
+            let runs = store.unfinished_runs().await.expect("runs");
+            let nodes = store.node_runs(&runs[0].id).await.expect("node runs");
+            log.lock().expect("lock").push(nodes);
+            tokio::time::sleep(delay).await;
+        }
+    })
+    .await;
+    (base, seen)
+}
+
 fn run_record(id: &str, workflow: &str, created_at: &str) -> RunRecord {
     RunRecord {
         id: id.into(),
@@ -233,23 +254,8 @@ fn run_record(id: &str, workflow: &str, created_at: &str) -> RunRecord {
 }
 
 fn node_run(run_id: &str, node: &str, seq: i64) -> NodeRunRecord {
-    NodeRunRecord {
-        id: format!("{run_id}-{node}"),
-        run_id: run_id.into(),
-        node: node.into(),
-        seq,
-        status: IN_PROGRESS.into(),
-        result: None,
-        output: None,
-        outlet: None,
-        fallback: false,
-        waiting: false,
-        created_at: "2026-01-01T00:00:01Z".into(),
-        updated_at: "2026-01-01T00:00:01Z".into(),
-        completed_at: None,
-        attempts: Vec::new(),
-        deadline: None,
-    }
+    let id = format!("{run_id}-{node}");
+    NodeRunRecord::started(id, run_id, node, seq, "2026-01-01T00:00:01Z")
 }
 
 async fn runs_and_node_runs_round_trip(at: &Location) {
@@ -380,22 +386,11 @@ const WEBHOOK: &str = r#"workflow hook "Hook" {
 
 async fn a_node_run_is_recorded_before_its_side_effect(at: &Location) {
     let engine = engine(at).await;
-    // What the store held when the request arrived: the node runs of the unfinished run.
-    let seen: Arc<Mutex<Vec<NodeRunRecord>>> = Arc::default();
-    let (store, log) = (engine.store.clone(), Arc::clone(&seen));
-    let base = server(move || {
-        let (store, log) = (store.clone(), Arc::clone(&log));
-        async move {
-            let runs = store.unfinished_runs().await.expect("runs");
-            let nodes = store.node_runs(&runs[0].id).await.expect("node runs");
-            log.lock().expect("lock").extend(nodes);
-        }
-    })
-    .await;
+    let (base, seen) = watching_server(&engine, std::time::Duration::ZERO).await;
     let p = plan(&WEBHOOK.replace("BASE", &base));
     let o = run(&engine, &p, json!({"service": "api"})).await;
     assert_eq!(o.result.as_deref(), Some("SUCCESS"));
-    let seen = seen.lock().expect("lock").clone();
+    let seen: Vec<NodeRunRecord> = seen.lock().expect("lock").concat();
     let call = seen
         .iter()
         .find(|n| n.node == "call")
@@ -405,6 +400,58 @@ async fn a_node_run_is_recorded_before_its_side_effect(at: &Location) {
     let after = engine.store.node_runs(&o.run_id).await.expect("node runs");
     let call = after.iter().find(|n| n.node == "call").expect("call");
     assert_eq!(call.result.as_deref(), Some("SUCCESS"));
+    engine.store.clone().close().await;
+}
+
+const FORK: &str = r#"workflow f "F" {
+  form trigger "T" { input service: string "Service" }
+  webhook a "A" { url "BASE/a"; body { n: 1 } }
+  webhook b "B" { url "BASE/b"; body { n: 2 } }
+  join j "J" { wait all }
+  upsert rec "Record" {
+    blueprint service
+    entity { identifier "{{ .outputs.trigger.service }}"; properties { version: "{{ .outputs.a.response.data.echo.n + .outputs.b.response.data.echo.n | tostring }}" } }
+  }
+  flow { trigger -> a -> j; trigger -> b -> j; j -> rec }
+}"#;
+
+async fn parallel_branches_start_durably_together_and_join_once(at: &Location) {
+    let engine = engine(at).await;
+    let (base, seen) = watching_server(&engine, std::time::Duration::from_millis(300)).await;
+    let p = plan(&FORK.replace("BASE", &base));
+    let t0 = std::time::Instant::now();
+    let o = run(&engine, &p, json!({"service": "api"})).await;
+    assert_eq!(o.result.as_deref(), Some("SUCCESS"));
+    assert!(
+        t0.elapsed() < std::time::Duration::from_millis(550),
+        "two 300 ms branches took {:?}",
+        t0.elapsed()
+    );
+    let seen = seen.lock().expect("lock").clone();
+    assert_eq!(seen.len(), 2);
+    // The second request came while the first was unanswered: both started, on the store.
+    let started: Vec<&str> = seen[1]
+        .iter()
+        .filter(|n| n.status == IN_PROGRESS)
+        .map(|n| n.node.as_str())
+        .collect();
+    assert!(
+        started.contains(&"a") && started.contains(&"b"),
+        "{started:?}"
+    );
+    let after = engine.store.node_runs(&o.run_id).await.expect("node runs");
+    assert_eq!(after.iter().filter(|n| n.node == "j").count(), 1);
+    let mut seqs: Vec<i64> = after.iter().map(|n| n.seq).collect();
+    seqs.sort_unstable();
+    seqs.dedup();
+    assert_eq!(seqs.len(), after.len(), "each node run has its own number");
+    let entity = engine
+        .store
+        .entity("service", "api")
+        .await
+        .expect("entity")
+        .expect("upserted after the join");
+    assert_eq!(entity["properties"]["version"], "3");
     engine.store.clone().close().await;
 }
 

@@ -4,9 +4,16 @@
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use axum::http::{HeaderMap, StatusCode, Uri};
+use serde_json::Value as Json;
+
+/// The binary under test.
+pub const BIN: &str = env!("CARGO_BIN_EXE_wflow");
 
 /// A `wflow serve` process: its address and what it printed (read in the background).
 pub struct Serving {
@@ -207,4 +214,150 @@ impl Drop for Scratch {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
     }
+}
+
+/// One request the loopback server received.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub path: String,
+    pub key: String,
+    pub attempt: String,
+    pub at: Instant,
+}
+
+pub type Seen = Arc<Mutex<Vec<Delivery>>>;
+
+/// A loopback server recording every request: `/fail/N` answers 503 to its first N requests,
+/// then 200; `/down` always 503; `/busy` answers 429 with `Retry-After: 1` once, then 200;
+/// `/hang` never answers in time; `/sleep/MS/...` answers after MS milliseconds;
+/// `/hang-once/...` never answers in time the first time, then at once; anything else 200.
+pub async fn recording_server() -> (String, Seen) {
+    let seen: Seen = Arc::default();
+    let log = Arc::clone(&seen);
+    let app = axum::Router::new().fallback(move |uri: Uri, headers: HeaderMap| {
+        let log = Arc::clone(&log);
+        async move {
+            let header = |name: &str| {
+                headers
+                    .get(name)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default()
+                    .to_string()
+            };
+            let path = uri.path().to_string();
+            let before = {
+                let mut l = log.lock().expect("lock");
+                let before = l.iter().filter(|d| d.path == path).count();
+                l.push(Delivery {
+                    path: path.clone(),
+                    key: header("idempotency-key"),
+                    attempt: header("x-wflow-attempt"),
+                    at: Instant::now(),
+                });
+                before
+            };
+            let ok = (StatusCode::OK, HeaderMap::new(), "{\"ok\": true}");
+            let unavailable = (StatusCode::SERVICE_UNAVAILABLE, HeaderMap::new(), "down");
+            match path.split('/').collect::<Vec<_>>().as_slice() {
+                ["", "fail", n] if before < n.parse().unwrap_or(0) => unavailable,
+                ["", "down"] => unavailable,
+                ["", "busy"] if before == 0 => {
+                    let mut h = HeaderMap::new();
+                    h.insert("retry-after", "1".parse().expect("header"));
+                    (StatusCode::TOO_MANY_REQUESTS, h, "slow down")
+                }
+                ["", "hang"] => {
+                    tokio::time::sleep(Duration::from_secs(30)).await;
+                    ok
+                }
+                ["", "hang-once", ..] if before == 0 => {
+                    tokio::time::sleep(Duration::from_secs(30)).await;
+                    ok
+                }
+                ["", "sleep", ms, ..] => {
+                    tokio::time::sleep(Duration::from_millis(ms.parse().unwrap_or(0))).await;
+                    ok
+                }
+                _ => ok,
+            }
+        }
+    });
+    (on_loopback(app).await, seen)
+}
+
+/// Runs `wflow ARGS` in `cwd` (without `WFLOW_STORE`).
+pub async fn wflow(cwd: &Path, args: &[&str]) -> Output {
+    let cwd = cwd.to_path_buf();
+    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    tokio::task::spawn_blocking(move || {
+        Command::new(BIN)
+            .args(&args)
+            .current_dir(cwd)
+            .env_remove("WFLOW_STORE")
+            .output()
+            .expect("run wflow")
+    })
+    .await
+    .expect("join")
+}
+
+/// Its stdout and stderr.
+pub fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// Its stdout as JSON.
+pub fn json(o: &Output) -> Json {
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(o)))
+}
+
+/// The node run of `node` in a run shown as JSON.
+pub fn node_run<'a>(run: &'a Json, node: &str) -> &'a Json {
+    run["nodeRuns"]
+        .as_array()
+        .and_then(|n| n.iter().find(|n| n["node"]["identifier"] == node))
+        .unwrap_or_else(|| panic!("no node run of `{node}` in {run}"))
+}
+
+/// The requests to `path`, in arrival order.
+pub fn deliveries(seen: &Seen, path: &str) -> Vec<Delivery> {
+    let seen = seen.lock().expect("lock");
+    seen.iter().filter(|d| d.path == path).cloned().collect()
+}
+
+/// `wflow exec w.wflow` started in `dir` (without `WFLOW_STORE`), its output discarded: a
+/// process to kill.
+pub fn spawn_exec(dir: &Path) -> Child {
+    Command::new(BIN)
+        .args(["exec", "w.wflow"])
+        .current_dir(dir)
+        .env_remove("WFLOW_STORE")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn")
+}
+
+/// The id of the latest run of the store in `dir`.
+pub async fn latest_run(dir: &Path) -> String {
+    let o = wflow(dir, &["runs", "list", "--format", "json"]).await;
+    json(&o)[0]["identifier"]
+        .as_str()
+        .expect("run id")
+        .to_string()
+}
+
+/// `wflow runs resume RUN --take-over --format json` on the latest run of the store in `dir`,
+/// once its process was killed.
+pub async fn resume_latest(dir: &Path) -> Output {
+    let run = latest_run(dir).await;
+    wflow(
+        dir,
+        &["runs", "resume", &run, "--take-over", "--format", "json"],
+    )
+    .await
 }

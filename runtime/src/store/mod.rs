@@ -250,6 +250,30 @@ pub struct NodeRunRecord {
     pub deadline: Option<String>,
 }
 
+impl NodeRunRecord {
+    /// The node run `id` of `node` in run `run_id`, started at `at` (RFC 3339) as the
+    /// `seq`-th: in progress, nothing recorded yet.
+    pub fn started(id: String, run_id: &str, node: &str, seq: i64, at: &str) -> NodeRunRecord {
+        NodeRunRecord {
+            id,
+            run_id: run_id.into(),
+            node: node.into(),
+            seq,
+            status: crate::engine::IN_PROGRESS.into(),
+            result: None,
+            output: None,
+            outlet: None,
+            fallback: false,
+            waiting: false,
+            created_at: at.into(),
+            updated_at: at.into(),
+            completed_at: None,
+            attempts: Vec::new(),
+            deadline: None,
+        }
+    }
+}
+
 /// A failed attempt of a node run with a retry policy.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Attempt {
