@@ -12,7 +12,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Subcommand, ValueEnum};
-use serde_json::{Map, Value as Json};
+use serde_json::{Map, Value as Json, json};
 use wflow_compiler::catalog::Catalog;
 use wflow_compiler::ir::NodeConfig;
 use wflow_compiler::{Syntax, check_source_with, syntax_of};
@@ -477,6 +477,7 @@ async fn exec_async(args: ExecArgs) -> Result<u8, Fail> {
         }
     };
     let pairs = split_pairs(&args.inputs)?;
+    let engine = engine_for(&args.store, Some((&args.drive, &workspace.settings))).await?;
     let payload = match &trigger.config {
         NodeConfig::SelfServeTrigger(form) => {
             if args.event.is_some() {
@@ -485,7 +486,12 @@ async fn exec_async(args: ExecArgs) -> Result<u8, Fail> {
                 ));
             }
             let given = inputs::from_pairs(&form.user_inputs, &pairs);
-            let values = inputs::validate(&form.user_inputs, &given).map_err(|problems| {
+            // The person at the terminal fills in the form as the local admin.
+            let person = json!({ "email": null, "roles": ["Admin"], "teams": [] });
+            let checked = engine
+                .check_form(&plan, &form.user_inputs, &given, &person)
+                .await?;
+            let values = checked.map_err(|problems| {
                 bad(format!(
                     "the inputs are not valid ({} problem{}); nothing was run:\n{}",
                     problems.len(),
@@ -526,7 +532,6 @@ async fn exec_async(args: ExecArgs) -> Result<u8, Fail> {
             events::schedule_output(chrono::Utc::now())
         }
     };
-    let engine = engine_for(&args.store, Some((&args.drive, &workspace.settings))).await?;
     let trigger_id = trigger.identifier.value.clone();
     if matches!(trigger.config, NodeConfig::EventTrigger(_))
         && !engine

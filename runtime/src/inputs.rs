@@ -88,6 +88,19 @@ pub fn validate(
     form: &Form,
     given: &Map<String, Json>,
 ) -> Result<Map<String, Json>, Vec<InputProblem>> {
+    let required: Vec<&str> = match &form.required {
+        Required::Keys(keys) => keys.iter().map(|k| k.value.as_str()).collect(),
+        Required::Jq(_) => Vec::new(),
+    };
+    validate_with(form, given, &required)
+}
+
+/// [`validate`] with the `required` keys given (computed by [`crate::form`] when they are jq).
+pub fn validate_with(
+    form: &Form,
+    given: &Map<String, Json>,
+    required: &[&str],
+) -> Result<Map<String, Json>, Vec<InputProblem>> {
     let mut problems = Vec::new();
     let known: Vec<&str> = form
         .properties
@@ -104,10 +117,6 @@ pub fn validate(
             problems.push(problem(&At::input(key), format!("unknown input; {hint}")));
         }
     }
-    let required: Vec<&str> = match &form.required {
-        Required::Keys(keys) => keys.iter().map(|k| k.value.as_str()).collect(),
-        Required::Jq(_) => Vec::new(),
-    };
     let mut out = Map::new();
     for field in &form.properties {
         let key = field.key.value.as_str();
@@ -135,6 +144,16 @@ pub fn validate(
     } else {
         Err(problems)
     }
+}
+
+/// A problem with the input `key` (a top-level key; empty for the whole form).
+pub fn problem_at(key: &str, message: String) -> InputProblem {
+    let at = if key.is_empty() {
+        At::default()
+    } else {
+        At::input(key)
+    };
+    problem(&at, message)
 }
 
 fn problem(at: &At, message: String) -> InputProblem {
@@ -423,7 +442,8 @@ fn check_number(key: &At, schema: &InputSchema, n: f64, problems: &mut Vec<Input
 }
 
 /// A value as shown in a message (long values cut).
-fn shown(v: &Json) -> String {
+/// A value as a problem message quotes it.
+pub fn shown(v: &Json) -> String {
     let s = v.to_string();
     if s.chars().count() > 60 {
         format!("{}...", s.chars().take(57).collect::<String>())

@@ -20,6 +20,7 @@ pub mod control;
 pub mod engine;
 pub mod events;
 mod filter;
+pub mod form;
 pub mod github;
 pub mod inputs;
 pub mod jq;

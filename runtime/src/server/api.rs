@@ -75,6 +75,27 @@ fn ops() -> Vec<Op> {
         .errors(&[404]),
         Op::new(
             Post,
+            "/v1/workflows/{id}/form",
+            "The trigger's form as the caller sees it for the values typed so far: what its jq \
+             computes (shown, disabled, required, choices, defaults, entity choices)",
+            form_state,
+        )
+        .body(
+            json!({
+                "type": "object", "additionalProperties": false,
+                "properties": {
+                    "inputs": { "type": ["object", "null"],
+                                "description": "The values typed so far, by input identifier" },
+                    "nodeIdentifier": { "type": "string", "description": "The self-service \
+                        trigger; required when the workflow has several" },
+                },
+            }),
+            false,
+        )
+        .returns("form", json!({ "type": "object" }))
+        .errors(&[403, 404, 422]),
+        Op::new(
+            Post,
             "/v1/workflows/{id}/runs",
             "Start a self-service run; `inputs` are validated against the trigger's form",
             start_run,
@@ -507,8 +528,42 @@ pub(super) async fn start_form(
     trigger: Option<&str>,
     given: &Map<String, Json>,
     at: &FormAt,
-    mut problems: Vec<Problem>,
+    problems: Vec<Problem>,
 ) -> Result<Begun, ApiError> {
+    let (trigger, form, mut problems) = pick_form(plan, trigger, problems)?;
+    let refuse = || may_not_run(&plan.workflow.identifier.value, trigger, form);
+    if user.may_execute(form.permissions.as_ref(), None) == Some(false) {
+        return Err(refuse());
+    }
+    let checked = s
+        .engine()
+        .check_form(plan, &form.user_inputs, given, &user.person())
+        .await?;
+    let values = match checked {
+        Ok(v) => Some(v),
+        Err(found) => {
+            problems.extend(found.iter().map(|p| Problem::input(p, at)));
+            None
+        }
+    };
+    let (Some(values), true) = (values, problems.is_empty()) else {
+        return Err(ApiError::invalid(problems));
+    };
+    // A policy may read the form.
+    if user.may_execute(form.permissions.as_ref(), Some(&values)) != Some(true) {
+        return Err(refuse());
+    }
+    s.start(plan, trigger, Json::Object(values), user.email.as_deref())
+        .await
+}
+
+/// The published self-service trigger `trigger` of `plan` (`None`: its only one) and its
+/// form, with `problems` found so far; or a 422 with them and why no trigger was found.
+fn pick_form<'p>(
+    plan: &'p Plan,
+    trigger: Option<&str>,
+    mut problems: Vec<Problem>,
+) -> Result<(&'p str, &'p wflow_compiler::ir::FormTrigger, Vec<Problem>), ApiError> {
     let triggers: Vec<_> = forms(plan).collect();
     let found = match trigger {
         Some(t) => triggers.iter().find(|(n, _)| *n == t).or_else(|| {
@@ -535,35 +590,59 @@ pub(super) async fn start_form(
             None
         }
     };
-    let Some((trigger, form)) = found else {
-        return Err(ApiError::invalid(problems));
-    };
-    let refuse = || {
-        forbidden(format!(
-            "you may not run workflow `{}`: its trigger `{trigger}` allows admins{}",
-            plan.workflow.identifier.value,
-            allowed(form.permissions.as_ref())
-        ))
-    };
-    if user.may_execute(form.permissions.as_ref(), None) == Some(false) {
-        return Err(refuse());
+    match found {
+        Some((trigger, form)) => Ok((trigger, form, problems)),
+        None => Err(ApiError::invalid(problems)),
     }
-    let values = match inputs::validate(&form.user_inputs, given) {
-        Ok(v) => Some(v),
-        Err(found) => {
-            problems.extend(found.iter().map(|p| Problem::input(p, at)));
+}
+
+/// `POST /v1/workflows/{id}/form`: the form of a self-service trigger as the caller sees it
+/// for the values typed so far (what jq computes: shown, disabled, required, choices,
+/// defaults, entity choices). The web UI asks as the user types; the start checks the same.
+async fn form_state(
+    State(s): State<Server>,
+    user: User,
+    Path(id): Path<String>,
+    Body(body): Body,
+) -> Result<AxJson<Json>, ApiError> {
+    let plan = visible_plan(&s, &user, &id)?;
+    let mut body = object(body, "the body")?;
+    let mut problems = Vec::new();
+    let trigger = match body.remove("nodeIdentifier") {
+        None => None,
+        Some(Json::String(t)) => Some(t),
+        Some(_) => {
+            problems.push(Problem::at(
+                "/nodeIdentifier",
+                "`nodeIdentifier` must be a string",
+            ));
             None
         }
     };
-    let (Some(values), true) = (values, problems.is_empty()) else {
+    let given = take_inputs(&mut body, &mut problems);
+    let (trigger, form, problems) = pick_form(&plan, trigger.as_deref(), problems)?;
+    if !problems.is_empty() {
         return Err(ApiError::invalid(problems));
-    };
-    // A policy may read the form.
-    if user.may_execute(form.permissions.as_ref(), Some(&values)) != Some(true) {
-        return Err(refuse());
     }
-    s.start(plan, trigger, Json::Object(values), user.email.as_deref())
-        .await
+    if user.may_execute(form.permissions.as_ref(), None) == Some(false) {
+        return Err(may_not_run(&id, trigger, form));
+    }
+    let state = s
+        .engine()
+        .form_state(&plan, &form.user_inputs, &given, &user.person())
+        .await?;
+    Ok(ok(
+        "form",
+        serde_json::to_value(state).map_err(ApiError::internal)?,
+    ))
+}
+
+/// The 403 of a user who may not run `workflow`'s trigger `trigger`.
+fn may_not_run(workflow: &str, trigger: &str, form: &wflow_compiler::ir::FormTrigger) -> ApiError {
+    forbidden(format!(
+        "you may not run workflow `{workflow}`: its trigger `{trigger}` allows admins{}",
+        allowed(form.permissions.as_ref())
+    ))
 }
 
 /// ` and ...` naming who else a trigger's permissions allow.

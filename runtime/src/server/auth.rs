@@ -120,6 +120,15 @@ impl User {
         }
     }
 
+    /// The user as form expressions read them (`.user`, `.trigger.by.user`; teams as
+    /// `{"name"}` objects, as in Port).
+    pub fn person(&self) -> Json {
+        serde_json::json!({
+            "email": self.email, "roles": self.roles,
+            "teams": self.teams.iter().map(|t| serde_json::json!({ "name": t })).collect::<Vec<_>>(),
+        })
+    }
+
     /// The user as the engine records a responder (`admin` for the anonymous admin).
     pub fn responder(&self) -> Responder {
         Responder {
