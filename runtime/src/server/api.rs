@@ -224,6 +224,7 @@ fn ops() -> Vec<Op> {
         .errors(run_errors),
     ];
     ops.extend(catalog_api::ops());
+    ops.extend(super::session::ops());
     ops
 }
 

@@ -146,6 +146,11 @@ pub struct Auth {
 }
 
 impl Auth {
+    /// The user whose token is `token`.
+    pub fn by_token(&self, token: &str) -> Option<User> {
+        self.by_token.get(token).cloned()
+    }
+
     /// The user with `email` (compared without case), for a process acting as them.
     pub fn user(&self, email: &str) -> Option<User> {
         self.by_token.values().find(|u| u.is(email)).cloned()
@@ -241,9 +246,7 @@ impl FromRequestParts<Server> for User {
             return Ok(User::local_admin());
         };
         let Some(header) = parts.headers.get(axum::http::header::AUTHORIZATION) else {
-            return Err(unauthorized(
-                "no Authorization header; send `Authorization: Bearer <token>`",
-            ));
+            return signed_in(parts, auth);
         };
         let token = header
             .to_str()
@@ -251,9 +254,33 @@ impl FromRequestParts<Server> for User {
             .and_then(|h| h.strip_prefix("Bearer "))
             .map(str::trim)
             .ok_or_else(|| unauthorized("the Authorization header must be `Bearer <token>`"))?;
-        auth.by_token
-            .get(token)
-            .cloned()
+        auth.by_token(token)
             .ok_or_else(|| unauthorized("the bearer token is not known to this server"))
     }
+}
+
+/// The user of a browser signed in with `POST /v1/session`: its session cookie names the
+/// token, and a state-changing request must echo the CSRF cookie in `X-CSRF-Token` (another
+/// site's page can make the browser send the cookies, but cannot read them).
+fn signed_in(parts: &Parts, auth: &Auth) -> Result<User, ApiError> {
+    use super::session::{CSRF_COOKIE, CSRF_HEADER, cookie, session_token};
+    let Some(token) = session_token(&parts.headers) else {
+        return Err(unauthorized(
+            "no Authorization header; send `Authorization: Bearer <token>` (or sign in with \
+             POST /v1/session)",
+        ));
+    };
+    if !parts.method.is_safe() {
+        let sent = parts.headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok());
+        let expected = cookie(&parts.headers, CSRF_COOKIE);
+        if sent.is_none() || sent != expected {
+            return Err(forbidden(
+                "a signed-in request that changes something must send the `wflow_csrf` \
+                 cookie's value in the X-CSRF-Token header"
+                    .into(),
+            ));
+        }
+    }
+    auth.by_token(&token)
+        .ok_or_else(|| unauthorized("the session's token is no longer known; sign in again"))
 }

@@ -118,7 +118,8 @@ fn refusal(
         ));
     }
     if g.server.0.auth.is_some() {
-        // A bearer token is never sent by a browser on its own: no cross-site request can act.
+        // A bearer token is never sent by a browser on its own, and a signed-in browser's
+        // writes must echo its CSRF cookie (`auth::signed_in`): no cross-site request can act.
         return None;
     }
     if let Some(origin) = headers.get(header::ORIGIN) {

@@ -14,6 +14,7 @@ pub mod metrics;
 pub mod policy;
 pub mod query;
 pub mod schedule;
+mod session;
 pub mod timers;
 
 use std::collections::{BTreeMap, HashMap};

@@ -1,0 +1,159 @@
+//! Signing a browser in to `wflow serve --auth`: the token traded for an HttpOnly,
+//! SameSite=Strict session cookie and a CSRF cookie; reads with the cookie alone; writes only
+//! with the CSRF value echoed in `X-CSRF-Token`; sign-out; `/v1/me` with and without `--auth`.
+
+mod support;
+
+use reqwest::header::{COOKIE, SET_COOKIE};
+use serde_json::{Value as Json, json};
+use support::{Reaper, Scratch, start, start_on};
+
+const TOKEN: &str = "token-dev-0123456789;=x";
+
+const WORKFLOW: &str = r#"workflow hello "Hello" {
+  form trigger "Say hello" {
+    permissions { roles ["Member"] }
+  }
+  webhook call "Call" { url "http://127.0.0.1:9/hello" }
+  flow { trigger -> call }
+}
+"#;
+
+/// The `name=value` part of the `Set-Cookie` header naming `name`, and its attributes.
+fn set_cookie(resp: &reqwest::Response, name: &str) -> (String, String) {
+    let header = resp
+        .headers()
+        .get_all(SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with(&format!("{name}=")))
+        .unwrap_or_else(|| panic!("no {name} cookie"))
+        .to_string();
+    let (pair, attributes) = header.split_once(';').expect("attributes");
+    (pair.to_string(), attributes.to_string())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_browser_signs_in_reads_with_its_cookie_and_writes_only_with_the_csrf_value() {
+    let dir = Scratch::new("session");
+    let flows = dir.0.join("flows");
+    std::fs::create_dir_all(&flows).expect("dir");
+    std::fs::write(flows.join("hello.wflow"), WORKFLOW).expect("write");
+    let users = json!({"users": [{"token": TOKEN, "email": "dev@acme.io", "roles": ["Member"], "teams": ["web"]}]});
+    let auth = dir.0.join("users.json");
+    std::fs::write(&auth, users.to_string()).expect("write");
+    let server = start_on(
+        &dir.0.join("wflow.db"),
+        &flows,
+        &["--auth", auth.to_str().expect("path")],
+    );
+    let _reaper = Reaper(vec![server.child.id()]);
+    let http = reqwest::Client::new();
+    let at = |p: &str| format!("{}{p}", server.addr);
+
+    let wrong = http
+        .post(at("/v1/session"))
+        .json(&json!({"token": "not-a-token-of-this-server"}))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(wrong.status(), 401);
+    assert!(wrong.headers().get(SET_COOKIE).is_none());
+
+    let signed = http
+        .post(at("/v1/session"))
+        .json(&json!({"token": TOKEN}))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(signed.status(), 200);
+    let (session, attributes) = set_cookie(&signed, "wflow_session");
+    assert!(attributes.contains("HttpOnly"), "{attributes}");
+    assert!(attributes.contains("SameSite=Strict"), "{attributes}");
+    assert!(
+        !session.contains(TOKEN),
+        "the token is encoded: `;` and `=` cannot break the cookie"
+    );
+    let (csrf, csrf_attributes) = set_cookie(&signed, "wflow_csrf");
+    assert!(!csrf_attributes.contains("HttpOnly"), "the page reads it");
+    let csrf_value = csrf.split_once('=').expect("value").1.to_string();
+    assert_eq!(csrf_value.len(), 32);
+    let cookies = format!("{session}; {csrf}");
+
+    let me: Json = http
+        .get(at("/v1/me"))
+        .header(COOKIE, &cookies)
+        .send()
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(me["user"]["email"], "dev@acme.io", "{me}");
+    assert_eq!(me["user"]["admin"], false);
+    assert_eq!(me["auth"], true);
+
+    let run = at("/v1/workflows/hello/runs");
+    let forged = http
+        .post(&run)
+        .header(COOKIE, &cookies)
+        .json(&json!({}))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(
+        forged.status(),
+        403,
+        "a write without X-CSRF-Token is refused"
+    );
+    let wrong_csrf = http
+        .post(&run)
+        .header(COOKIE, &cookies)
+        .header("x-csrf-token", "0".repeat(32))
+        .json(&json!({}))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(wrong_csrf.status(), 403);
+    let started = http
+        .post(&run)
+        .header(COOKIE, &cookies)
+        .header("x-csrf-token", &csrf_value)
+        .json(&json!({}))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(started.status(), 201);
+    let body: Json = started.json().await.expect("json");
+    assert_eq!(body["run"]["createdBy"], "dev@acme.io");
+
+    let out = http
+        .delete(at("/v1/session"))
+        .header(COOKIE, &cookies)
+        .send()
+        .await
+        .expect("delete");
+    let (cleared, attributes) = set_cookie(&out, "wflow_session");
+    assert_eq!(cleared, "wflow_session=");
+    assert!(attributes.contains("Max-Age=0"), "{attributes}");
+    let anonymous = http.get(at("/v1/me")).send().await.expect("get");
+    assert_eq!(anonymous.status(), 401);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_auth_me_says_everyone_is_an_admin() {
+    let dir = Scratch::new("session-open");
+    let flows = dir.0.join("flows");
+    std::fs::create_dir_all(&flows).expect("dir");
+    std::fs::write(flows.join("hello.wflow"), WORKFLOW).expect("write");
+    let server = start(&dir.0, &flows);
+    let _reaper = Reaper(vec![server.child.id()]);
+    let me: Json = reqwest::get(format!("{}/v1/me", server.addr))
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(me["auth"], false, "{me}");
+    assert_eq!(me["user"]["admin"], true);
+}
