@@ -33,6 +33,13 @@ fn set_cookie(resp: &reqwest::Response, name: &str) -> (String, String) {
     (pair.to_string(), attributes.to_string())
 }
 
+/// The opening `<g ...` of the node `id` in an SVG drawing.
+fn node_tag(svg: &str, id: &str) -> String {
+    let at = svg.find(&format!(r#"id="{id}""#)).expect("node");
+    let start = svg[..at].rfind("<g").expect("g");
+    svg[start..at].to_string()
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_browser_signs_in_reads_with_its_cookie_and_writes_only_with_the_csrf_value() {
     let dir = Scratch::new("session");
@@ -141,7 +148,7 @@ async fn a_browser_signs_in_reads_with_its_cookie_and_writes_only_with_the_csrf_
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn without_auth_me_says_everyone_is_an_admin() {
+async fn without_auth_me_says_everyone_is_an_admin_and_pictures_show_run_statuses() {
     let dir = Scratch::new("session-open");
     let flows = dir.0.join("flows");
     std::fs::create_dir_all(&flows).expect("dir");
@@ -156,4 +163,63 @@ async fn without_auth_me_says_everyone_is_an_admin() {
         .expect("json");
     assert_eq!(me["auth"], false, "{me}");
     assert_eq!(me["user"]["admin"], true);
+
+    let http = reqwest::Client::new();
+    let drawing = http
+        .get(format!("{}/v1/workflows/hello/graph.svg", server.addr))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(
+        drawing.headers()["content-type"],
+        "image/svg+xml; charset=utf-8"
+    );
+    let svg = drawing.text().await.expect("text");
+    assert!(svg.contains(r#"id="hello.call""#), "{svg}");
+    assert!(
+        node_tag(&svg, "hello.call").contains("status-none"),
+        "no run, no statuses: {svg}"
+    );
+    let started: Json = http
+        .post(format!("{}/v1/workflows/hello/runs", server.addr))
+        .json(&json!({}))
+        .send()
+        .await
+        .expect("post")
+        .json()
+        .await
+        .expect("json");
+    let run = started["run"]["identifier"].as_str().expect("run");
+    let mut svg = String::new();
+    for _ in 0..100 {
+        svg = http
+            .get(format!("{}/v1/workflows/runs/{run}/graph.svg", server.addr))
+            .send()
+            .await
+            .expect("get")
+            .text()
+            .await
+            .expect("text");
+        if svg.contains("status-failed") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(
+        node_tag(&svg, "hello.trigger").contains("status-succeeded"),
+        "{svg}"
+    );
+    assert!(
+        node_tag(&svg, "hello.call").contains("status-failed"),
+        "the webhook to a closed port failed: {svg}"
+    );
+    let missing = http
+        .get(format!(
+            "{}/v1/workflows/runs/wfr_none/graph.svg",
+            server.addr
+        ))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(missing.status(), 404);
 }

@@ -225,6 +225,7 @@ fn ops() -> Vec<Op> {
     ];
     ops.extend(catalog_api::ops());
     ops.extend(super::session::ops());
+    ops.extend(super::graph_api::ops());
     ops
 }
 
@@ -441,7 +442,7 @@ async fn list_workflows(State(s): State<Server>, user: User) -> AxJson<Json> {
     ok("workflows", Json::Array(list))
 }
 
-fn visible_plan(s: &Server, user: &User, id: &str) -> Result<Arc<Plan>, ApiError> {
+pub(super) fn visible_plan(s: &Server, user: &User, id: &str) -> Result<Arc<Plan>, ApiError> {
     s.workflows()
         .get(id)
         .filter(|p| sees(user, p))
@@ -674,7 +675,7 @@ fn allowed(p: Option<&wflow_compiler::ir::Permissions>) -> String {
 
 /// Run `id`, if `user` may see it: who may view it, and whoever may answer one of its
 /// waiting approvals.
-async fn visible_run(s: &Server, user: &User, id: &str) -> Result<RunRecord, ApiError> {
+pub(super) async fn visible_run(s: &Server, user: &User, id: &str) -> Result<RunRecord, ApiError> {
     let run = s
         .engine()
         .store

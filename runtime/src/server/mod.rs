@@ -8,6 +8,7 @@ mod api;
 pub mod auth;
 mod catalog_api;
 pub mod events;
+mod graph_api;
 mod guard;
 pub mod mcp;
 pub mod metrics;
