@@ -476,21 +476,8 @@ async fn start_run(
             ));
         }
     }
-    let trigger = match body.remove("nodeIdentifier") {
-        None => Ok(None),
-        Some(Json::String(t)) => Ok(Some(t)),
-        Some(_) => {
-            problems.push(Problem::at(
-                "/nodeIdentifier",
-                "`nodeIdentifier` must be a string",
-            ));
-            Err(())
-        }
-    };
+    let trigger = take_trigger(&mut body, &mut problems);
     let given = take_inputs(&mut body, &mut problems);
-    let Ok(trigger) = trigger else {
-        return Err(ApiError::invalid(problems));
-    };
     let begun = start_form(
         &s,
         &user,
@@ -502,6 +489,21 @@ async fn start_run(
     )
     .await?;
     Ok((StatusCode::CREATED, ok("run", begun.run)))
+}
+
+/// Takes the body's `nodeIdentifier`; one that is not a string is a problem (and `None`).
+fn take_trigger(body: &mut Map<String, Json>, problems: &mut Vec<Problem>) -> Option<String> {
+    match body.remove("nodeIdentifier") {
+        None => None,
+        Some(Json::String(t)) => Some(t),
+        Some(_) => {
+            problems.push(Problem::at(
+                "/nodeIdentifier",
+                "`nodeIdentifier` must be a string",
+            ));
+            None
+        }
+    }
 }
 
 /// Takes the body's `inputs` (none: `{}`); one that is not an object is a problem.
@@ -610,17 +612,7 @@ async fn form_state(
     let plan = visible_plan(&s, &user, &id)?;
     let mut body = object(body, "the body")?;
     let mut problems = Vec::new();
-    let trigger = match body.remove("nodeIdentifier") {
-        None => None,
-        Some(Json::String(t)) => Some(t),
-        Some(_) => {
-            problems.push(Problem::at(
-                "/nodeIdentifier",
-                "`nodeIdentifier` must be a string",
-            ));
-            None
-        }
-    };
+    let trigger = take_trigger(&mut body, &mut problems);
     let given = take_inputs(&mut body, &mut problems);
     let (trigger, form, problems) = pick_form(&plan, trigger.as_deref(), problems)?;
     if !problems.is_empty() {
