@@ -114,6 +114,21 @@ async fn the_form_state_and_the_start_of_a_run_apply_the_same_jq_rules() {
         "{refused}"
     );
 
+    let odd = json!({"nodeIdentifier": 5, "inputs": {"region": "eu"}});
+    let (status, refused) = post(&http, runs.clone(), odd).await;
+    assert_eq!(status, 422, "{refused}");
+    let pointers: Vec<&str> = refused["problems"]
+        .as_array()
+        .expect("problems")
+        .iter()
+        .filter_map(|p| p["pointer"].as_str())
+        .collect();
+    assert_eq!(
+        pointers,
+        ["/nodeIdentifier", "/inputs/service"],
+        "every problem at once: {refused}"
+    );
+
     let good = json!({"inputs": {"service": "api", "region": "eu", "reason": "dropped"}});
     let (status, started) = post(&http, runs, good).await;
     assert_eq!(status, 201, "{started}");
