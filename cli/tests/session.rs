@@ -133,6 +133,36 @@ async fn a_browser_signs_in_reads_with_its_cookie_and_writes_only_with_the_csrf_
     assert_eq!(started.status(), 201);
     let body: Json = started.json().await.expect("json");
     assert_eq!(body["run"]["createdBy"], "dev@acme.io");
+    let listed = |query: &'static str| {
+        let (http, cookies, url) = (http.clone(), cookies.clone(), at("/v1/workflows/runs"));
+        async move {
+            let body: Json = http
+                .get(format!("{url}?{query}"))
+                .header(COOKIE, &cookies)
+                .send()
+                .await
+                .expect("get")
+                .json()
+                .await
+                .expect("json");
+            body["runs"].as_array().expect("runs").len()
+        }
+    };
+    assert_eq!(listed("createdBy=DEV@acme.io").await, 1);
+    assert_eq!(listed("createdBy=ops@acme.io").await, 0);
+    // The webhook's port is closed: the run fails soon.
+    let mut failed = 0;
+    for _ in 0..100 {
+        failed = listed("workflow=hello&status=FAILED").await;
+        if failed == 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(failed, 1);
+    assert_eq!(listed("status=COMPLETED").await, 1);
+    assert_eq!(listed("status=IN_PROGRESS").await, 0);
+    assert_eq!(listed("status=SUCCESS").await, 0);
 
     let out = http
         .delete(at("/v1/session"))

@@ -140,6 +140,17 @@ fn ops() -> Vec<Op> {
             "Only the runs of this workflow",
         )
         .query(
+            "status",
+            json!({ "type": "string" }),
+            "Only the runs with this status (IN_PROGRESS, COMPLETED) or result (SUCCESS, \
+             FAILED, CANCELLED)",
+        )
+        .query(
+            "createdBy",
+            json!({ "type": "string" }),
+            "Only the runs started by this email",
+        )
+        .query(
             "limit",
             json!({ "type": "integer", "minimum": 1, "maximum": 1000, "default": 100 }),
             "How many runs to read (before filtering)",
@@ -798,6 +809,21 @@ async fn list_runs(
         .await?
         .into_iter()
         .filter(|r| q.get("workflow").is_none_or(|w| *w == r.workflow))
+        .filter(|r| {
+            q.get("status").is_none_or(|st| {
+                r.status.eq_ignore_ascii_case(st)
+                    || r.result
+                        .as_deref()
+                        .is_some_and(|x| x.eq_ignore_ascii_case(st))
+            })
+        })
+        .filter(|r| {
+            q.get("createdBy").is_none_or(|by| {
+                r.created_by
+                    .as_deref()
+                    .is_some_and(|c| c.eq_ignore_ascii_case(by))
+            })
+        })
         .filter(|r| user.may_view(r, workflows.get(&r.workflow).map(|p| &p.workflow)))
         .map(|r| {
             json!({
