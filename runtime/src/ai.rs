@@ -6,6 +6,7 @@
 use serde_json::{Value as Json, json};
 
 use crate::engine::{Done, Engine, log, new_id};
+use crate::http;
 use crate::retry::Failure;
 use crate::secrets::Secrets;
 
@@ -57,13 +58,14 @@ impl Engine {
             });
         }
         let url = format!("{}/chat/completions", ai.base_url);
-        let mut req = self.http.post(&url).timeout(ai.timeout).json(&body);
+        let mut req = http::Request::new(p.node, "POST", url.clone(), ai.timeout);
+        req.body = Some(body);
         if let Some(key) = secrets.get(KEY_SECRET) {
-            req = req.bearer_auth(key);
+            req = req.header("Authorization", format!("Bearer {key}"));
         }
-        let resp = match req.send().await {
+        let resp = match self.http.send(req).await {
             Ok(r) => r,
-            Err(e) if e.is_timeout() => {
+            Err(http::Failed::Timeout) => {
                 return Done::timed_out(format!(
                     "POST {url} timed out after {} s (ai.timeout_secs)",
                     ai.timeout.as_secs_f64()
@@ -76,15 +78,17 @@ impl Engine {
                 };
             }
         };
-        let status = resp.status();
-        let failure = Failure::of_status(status, resp.headers());
-        let text = resp.text().await.unwrap_or_default();
-        if !status.is_success() {
-            let snippet: String = text.chars().take(200).collect();
+        let failure = Failure::of_status(&resp, self.clock.now());
+        let text = resp.body;
+        if !(200..300).contains(&resp.status) {
+            let snippet: String = secrets.redact_str(&text).chars().take(200).collect();
             return Done {
                 failure,
                 ..Done::failed(
-                    format!("POST {url} returned {status}: {snippet}"),
+                    format!(
+                        "POST {url} returned {}: {snippet}",
+                        http::status_text(resp.status)
+                    ),
                     json!({}),
                 )
             };

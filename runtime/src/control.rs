@@ -139,12 +139,14 @@ impl Engine {
             )));
         }
         match st.nodes.get(node) {
-            Some(r) if r.status == IN_PROGRESS && crate::retry::expired(r) => Err(Error(format!(
-                "node `{node}` of run `{run_id}` stopped waiting at {}: its timeout passed; \
+            Some(r) if r.status == IN_PROGRESS && crate::retry::expired(r, &self.clock.stamp()) => {
+                Err(Error(format!(
+                    "node `{node}` of run `{run_id}` stopped waiting at {}: its timeout passed; \
                  the run goes on down its timeout path when it is next driven (`wflow serve` \
                  does it, or `wflow runs resume {run_id}`)",
-                r.deadline.as_deref().unwrap_or("?")
-            ))),
+                    r.deadline.as_deref().unwrap_or("?")
+                )))
+            }
             Some(r) if r.status == IN_PROGRESS && r.waiting => Ok(st),
             Some(r) if r.status == IN_PROGRESS => Err(Error(format!(
                 "node `{node}` of run `{run_id}` is running, not waiting; if its process died, \
@@ -184,7 +186,7 @@ impl Engine {
         by: &str,
     ) -> Result<String, Error> {
         let st = self.load(run_id).await?;
-        let failed = frontier(plan, &st, &Default::default()).failed;
+        let failed = frontier(plan, &st, &Default::default(), &self.clock.stamp()).failed;
         let node = match (st.run.result.as_deref(), failed) {
             (Some(FAILED), Some(node)) => node.to_string(),
             (Some(FAILED), _) => {

@@ -18,6 +18,8 @@ use serde_json::{Map, Value as Json, json};
 use wflow_compiler::ir::{self, Node, NodeConfig, OnFailure, RetryOn};
 
 use crate::ai;
+use crate::clock::Clock;
+use crate::http::{Http, Reqwest};
 use crate::jq::{Evaluator, Limits};
 use crate::kafka::{Publisher, RdKafka};
 use crate::plan::Plan;
@@ -138,8 +140,10 @@ pub struct Outcome {
 pub struct Engine {
     pub store: Store,
     pub(crate) ev: Evaluator,
-    pub(crate) http: reqwest::Client,
+    pub(crate) http: Arc<dyn Http>,
     pub(crate) config: Config,
+    /// The time waits and deadlines are measured on.
+    pub(crate) clock: Clock,
     /// Publishes KAFKA nodes' messages (made from `config.kafka`).
     pub(crate) publisher: Option<Arc<dyn Publisher>>,
 }
@@ -316,10 +320,7 @@ impl Engine {
     pub fn new(store: Store, config: Config) -> Result<Engine, Error> {
         let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
         let ev = Evaluator::new(threads, config.jq).map_err(Error)?;
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(10))
-            .build()
-            .map_err(|e| Error(format!("cannot build the HTTP client: {e}")))?;
+        let http = Arc::new(Reqwest::new().map_err(Error)?);
         let publisher = match &config.kafka {
             Some(k) => Some(Arc::new(
                 RdKafka::new(&k.brokers, config.webhook_timeout).map_err(Error)?,
@@ -331,8 +332,27 @@ impl Engine {
             ev,
             http,
             config,
+            clock: Clock::System,
             publisher,
         })
+    }
+
+    /// This engine sending its HTTP requests (webhooks, GitHub, AI) through `http`.
+    pub fn with_http(mut self, http: Arc<dyn Http>) -> Engine {
+        self.http = http;
+        self
+    }
+
+    /// This engine measuring waits and deadlines on `clock`.
+    pub fn with_clock(mut self, clock: Clock) -> Engine {
+        self.clock = clock;
+        self
+    }
+
+    /// This engine (its jq evaluator and services) on another store.
+    pub fn with_store(mut self, store: Store) -> Engine {
+        self.store = store;
+        self
     }
 
     /// This engine publishing KAFKA nodes' messages through `publisher` (a topic must still be
@@ -488,7 +508,7 @@ impl Engine {
         let mut flight: FuturesUnordered<Branch<'_>> = FuturesUnordered::new();
         let mut in_flight: HashSet<String> = HashSet::new();
         loop {
-            let front = frontier(plan, &st, &in_flight);
+            let front = frontier(plan, &st, &in_flight, &self.clock.stamp());
             if let Some(id) = front.failed {
                 let why = format!("node `{id}` failed");
                 abandon(&mut flight);
@@ -507,7 +527,7 @@ impl Engine {
                 return Ok(outcome(&st, front.waiting));
             }
             if !front.run.is_empty()
-                && run_deadline(plan, &st).is_some_and(|d| d <= chrono::Utc::now())
+                && run_deadline(plan, &st).is_some_and(|d| d <= self.clock.now())
             {
                 abandon(&mut flight);
                 self.finish(&mut st, FAILED, Some(run_timed_out(plan)))
@@ -1075,6 +1095,7 @@ pub(crate) fn frontier<'a>(
     plan: &'a Plan,
     st: &State,
     in_flight: &HashSet<String>,
+    now: &str,
 ) -> Frontier<'a> {
     let mut front = Frontier {
         run: Vec::new(),
@@ -1113,7 +1134,7 @@ pub(crate) fn frontier<'a>(
             continue;
         };
         if rec.status == IN_PROGRESS {
-            if rec.waiting && !expired(rec) {
+            if rec.waiting && !expired(rec, now) {
                 front.waiting.push(id.to_string());
             } else {
                 front.run.push(id);

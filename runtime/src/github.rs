@@ -8,6 +8,7 @@ use serde_json::{Map, Value as Json, json};
 use wflow_compiler::ir;
 
 use crate::engine::{Done, Engine, Error, log};
+use crate::http;
 use crate::secrets::Secrets;
 use crate::store::{NodeRunRecord, Write};
 use crate::template;
@@ -114,41 +115,30 @@ fn run_output(id: &Json, url: &Json) -> Json {
 }
 
 impl Engine {
-    fn github_request(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        token: &str,
-    ) -> reqwest::RequestBuilder {
-        self.http
-            .request(method, format!("{}{path}", self.config.github.api_url))
-            .timeout(self.config.webhook_timeout)
-            .header("Accept", "application/vnd.github+json")
-            .header("X-GitHub-Api-Version", "2022-11-28")
-            .header("User-Agent", "wflow")
-            .bearer_auth(token)
-    }
-
-    /// Sends a GitHub request; the JSON body of a 2xx answer, or what went wrong.
+    /// Sends a GitHub request of `node`; the status and JSON body of the answer, or what went
+    /// wrong.
     async fn github_call(
         &self,
-        method: reqwest::Method,
+        node: &str,
+        method: &str,
         path: &str,
         token: &str,
         body: Option<&Json>,
     ) -> Result<(u16, Json), String> {
-        let mut req = self.github_request(method.clone(), path, token);
-        if let Some(b) = body {
-            req = req.json(b);
-        }
-        let resp = req
-            .send()
+        let url = format!("{}{path}", self.config.github.api_url);
+        let mut req = http::Request::new(node, method, url, self.config.webhook_timeout)
+            .header("Accept", "application/vnd.github+json")
+            .header("X-GitHub-Api-Version", "2022-11-28")
+            .header("User-Agent", "wflow")
+            .header("Authorization", format!("Bearer {token}"));
+        req.body = body.cloned();
+        let resp = self
+            .http
+            .send(req)
             .await
             .map_err(|e| format!("{method} {path} failed: {e}"))?;
-        let status = resp.status().as_u16();
-        let text = resp.text().await.unwrap_or_default();
-        let data = serde_json::from_str(&text).unwrap_or(Json::Null);
-        Ok((status, data))
+        let data = serde_json::from_str(&resp.body).unwrap_or(Json::Null);
+        Ok((resp.status, data))
     }
 
     /// Runs a GitHub dispatch node. `props` are the rendered execution properties. The
@@ -251,10 +241,7 @@ impl Engine {
                     ..Done::cancelled()
                 });
             }
-            match self
-                .github_call(reqwest::Method::GET, &path, token, None)
-                .await
-            {
+            match self.github_call(node, "GET", &path, token, None).await {
                 Ok((200, run)) if run["status"] == "completed" => {
                     let conclusion = run["conclusion"].as_str().unwrap_or("unknown").to_string();
                     let url = run.get("html_url").cloned().unwrap_or(run_url);
@@ -312,7 +299,7 @@ impl Engine {
                     }
                 }
             }
-            tokio::time::sleep(self.config.github.poll_interval).await;
+            self.clock.sleep(self.config.github.poll_interval).await;
             applied.cancel_requested =
                 (self.store.run(&rec.run_id).await?).is_some_and(|r| r.cancel_requested);
         }
@@ -332,7 +319,7 @@ impl Engine {
             Some(r) => r.clone(),
             None => {
                 let (status, repo) = self
-                    .github_call(reqwest::Method::GET, &repo_path, token, None)
+                    .github_call(node, "GET", &repo_path, token, None)
                     .await?;
                 match repo["default_branch"].as_str() {
                     Some(b) if status == 200 => b.to_string(),
@@ -350,9 +337,9 @@ impl Engine {
         };
         let path = format!("{repo_path}/actions/workflows/{}/dispatches", d.workflow);
         let mut body = json!({ "ref": git_ref, "inputs": d.inputs, "return_run_details": true });
-        let since = chrono::Utc::now() - chrono::Duration::seconds(10);
+        let since = self.clock.now() - chrono::Duration::seconds(10);
         let (mut status, mut data) = self
-            .github_call(reqwest::Method::POST, &path, token, Some(&body))
+            .github_call(node, "POST", &path, token, Some(&body))
             .await?;
         if status == 422 {
             // GitHub Enterprise Server rejects `return_run_details`: dispatch without it.
@@ -360,7 +347,7 @@ impl Engine {
                 m.remove("return_run_details");
             }
             (status, data) = self
-                .github_call(reqwest::Method::POST, &path, token, Some(&body))
+                .github_call(node, "POST", &path, token, Some(&body))
                 .await?;
         }
         if !(200..300).contains(&status) {
@@ -394,9 +381,7 @@ impl Engine {
             since.format("%Y-%m-%dT%H:%M:%SZ")
         );
         for _ in 0..POLL_RETRIES {
-            let (status, runs) = self
-                .github_call(reqwest::Method::GET, &list, token, None)
-                .await?;
+            let (status, runs) = self.github_call(node, "GET", &list, token, None).await?;
             if status == 200
                 && let Some(run) = runs["workflow_runs"].as_array().and_then(|r| r.first())
             {
@@ -405,7 +390,7 @@ impl Engine {
                     run.get("html_url").cloned().unwrap_or(Json::Null),
                 ));
             }
-            tokio::time::sleep(self.config.github.poll_interval).await;
+            self.clock.sleep(self.config.github.poll_interval).await;
         }
         Ok((Json::Null, Json::Null))
     }

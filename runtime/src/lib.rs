@@ -16,12 +16,14 @@
 
 pub mod ai;
 pub mod catalog;
+pub mod clock;
 pub mod control;
 pub mod engine;
 pub mod events;
 mod filter;
 pub mod form;
 pub mod github;
+pub mod http;
 pub mod inputs;
 pub mod jq;
 pub mod kafka;

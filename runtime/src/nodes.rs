@@ -7,6 +7,7 @@ use wflow_compiler::ir::{self, Node};
 
 use crate::catalog;
 use crate::engine::{Done, Engine, Error, log, now};
+use crate::http;
 use crate::plan::Plan;
 use crate::retry::Failure;
 use crate::secrets::Secrets;
@@ -41,16 +42,14 @@ impl Engine {
             .method
             .as_ref()
             .map_or("POST".to_string(), |m| m.value.to_ascii_uppercase());
-        let method = match reqwest::Method::from_bytes(method_name.as_bytes()) {
-            Ok(m) => m,
-            Err(_) => {
-                return Done::failed(format!("`{method_name}` is not an HTTP method"), json!({}));
-            }
-        };
+        let method = method_name.as_str();
+        if reqwest::Method::from_bytes(method.as_bytes()).is_err() {
+            return Done::failed(format!("`{method}` is not an HTTP method"), json!({}));
+        }
         let timeout = node
             .timeout
             .map_or(self.config.webhook_timeout, |t| t.std());
-        let mut req = self.http.request(method.clone(), &url).timeout(timeout);
+        let mut req = http::Request::new(id, method, url.clone(), timeout);
         let mut has_key = false;
         for ((name, _), value) in w.headers.iter().zip(values.by_ref()) {
             let mut text = String::new();
@@ -73,8 +72,8 @@ impl Engine {
         let verbose = node.verbose == Some(true);
         let mut logs = Vec::new();
         if let Some(b) = &body {
-            if method != reqwest::Method::GET {
-                req = req.json(b);
+            if method != "GET" {
+                req.body = Some(b.clone());
             }
             if verbose {
                 logs.push(log(
@@ -86,28 +85,23 @@ impl Engine {
         }
         let shown_url = secrets.redact_str(&url);
         let t0 = Instant::now();
-        let resp = match req.send().await {
+        let resp = match self.http.send(req).await {
             Ok(r) => r,
-            Err(e) if e.is_timeout() => {
+            Err(http::Failed::Timeout) => {
                 let ms = timeout.as_millis();
                 return Done::timed_out(format!("{method} {shown_url} timed out after {ms} ms"));
             }
             Err(e) => {
-                let mut msg = format!("{method} {shown_url} failed: {e}");
-                let mut src = std::error::Error::source(&e);
-                while let Some(s) = src {
-                    msg.push_str(&format!(": {s}"));
-                    src = s.source();
-                }
+                let msg = format!("{method} {shown_url} failed: {e}");
                 return Done {
                     failure: Failure::of_error(&e),
                     ..Done::failed(secrets.redact_str(&msg), json!({}))
                 };
             }
         };
-        let status = resp.status();
-        let failure = Failure::of_status(status, resp.headers());
-        let text = resp.text().await.unwrap_or_default();
+        let status = resp.status;
+        let failure = Failure::of_status(&resp, self.clock.now());
+        let text = resp.body;
         let data = if text.is_empty() {
             Json::Null
         } else {
@@ -117,7 +111,7 @@ impl Engine {
         logs.push(log(
             id,
             "INFO",
-            format!("{method} {shown_url} -> {} in {ms} ms", status.as_u16()),
+            format!("{method} {shown_url} -> {status} in {ms} ms"),
         ));
         if verbose {
             logs.push(log(
@@ -126,15 +120,16 @@ impl Engine {
                 format!("response body: {}", secrets.redact(&data)),
             ));
         }
-        let output = json!({ "response": { "status": status.as_u16(), "data": data } });
-        if !status.is_success() {
+        let output = json!({ "response": { "status": status, "data": data } });
+        if !(200..300).contains(&status) {
             let snippet: String = secrets.redact_str(&text).chars().take(200).collect();
             return Done {
                 logs,
                 failure,
                 ..Done::failed(
                     format!(
-                        "{method} {shown_url} returned {status}{}",
+                        "{method} {shown_url} returned {}{}",
+                        http::status_text(status),
                         if snippet.is_empty() {
                             String::new()
                         } else {

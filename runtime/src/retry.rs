@@ -11,7 +11,8 @@ use chrono::{DateTime, Utc};
 use serde_json::{Value as Json, json};
 use wflow_compiler::ir::{Node, NodeConfig, OnTimeout, Retry, RetryOn};
 
-use crate::engine::{Done, Engine, Error, State, log, now};
+use crate::engine::{Done, Engine, Error, State, log};
+use crate::http::{Failed, Response};
 use crate::plan::Plan;
 use crate::secrets::Secrets;
 use crate::store::{Attempt, NodeRunRecord};
@@ -25,13 +26,11 @@ pub(crate) struct Failure {
 
 impl Failure {
     /// The class of a request that failed without an answer.
-    pub(crate) fn of_error(e: &reqwest::Error) -> Option<Failure> {
-        let class = if e.is_timeout() {
-            RetryOn::Timeout
-        } else if e.is_connect() {
-            RetryOn::Connect
-        } else {
-            return None;
+    pub(crate) fn of_error(e: &Failed) -> Option<Failure> {
+        let class = match e {
+            Failed::Timeout => RetryOn::Timeout,
+            Failed::Connect(_) => RetryOn::Connect,
+            Failed::Other(_) => return None,
         };
         Some(Failure {
             class,
@@ -39,22 +38,18 @@ impl Failure {
         })
     }
 
-    /// The class of an answer with `status` (5xx, 429), with its `Retry-After`.
-    pub(crate) fn of_status(
-        status: reqwest::StatusCode,
-        headers: &reqwest::header::HeaderMap,
-    ) -> Option<Failure> {
-        let class = if status == reqwest::StatusCode::TOO_MANY_REQUESTS {
+    /// The class of an answer (5xx, 429), with its `Retry-After`.
+    pub(crate) fn of_status(resp: &Response, now: DateTime<Utc>) -> Option<Failure> {
+        let class = if resp.status == 429 {
             RetryOn::TooManyRequests
-        } else if status.is_server_error() {
+        } else if (500..600).contains(&resp.status) {
             RetryOn::ServerError
         } else {
             return None;
         };
-        let retry_after = headers
-            .get(reqwest::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| retry_after(v, Utc::now()));
+        let retry_after = resp
+            .header_value("retry-after")
+            .and_then(|v| retry_after(v, now));
         Some(Failure { class, retry_after })
     }
 }
@@ -89,22 +84,22 @@ fn wait(r: &Retry, attempt: u32, f: &Failure) -> Duration {
     Duration::from_millis(ms)
 }
 
-/// Parses a time written by [`now`].
+/// Parses a time written by [`crate::engine::now`].
 fn parse(at: &str) -> Option<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(at)
         .ok()
         .map(|t| t.with_timezone(&Utc))
 }
 
-/// `at` as [`now`] writes times.
+/// `at` as [`crate::engine::now`] writes times.
 fn stamp(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
-/// How long until `at` (zero when it passed).
-fn until(at: &str) -> Duration {
+/// How long from `now` until `at` (zero when it passed).
+fn until(at: &str, now: DateTime<Utc>) -> Duration {
     parse(at)
-        .and_then(|t| (t - Utc::now()).to_std().ok())
+        .and_then(|t| (t - now).to_std().ok())
         .unwrap_or_default()
 }
 
@@ -122,8 +117,9 @@ pub(crate) fn run_timed_out(plan: &Plan) -> String {
 }
 
 /// Whether a waiting node run's wait is over.
-pub(crate) fn expired(rec: &NodeRunRecord) -> bool {
-    rec.waiting && rec.deadline.as_deref().is_some_and(|d| d <= now().as_str())
+/// Whether `rec` waits for a deadline that passed by `now` (a stamp as [`crate::engine::now`] writes).
+pub(crate) fn expired(rec: &NodeRunRecord, now: &str) -> bool {
+    rec.waiting && rec.deadline.as_deref().is_some_and(|d| d <= now)
 }
 
 impl Engine {
@@ -142,7 +138,10 @@ impl Engine {
         let retry = plan.workflow.retry_of(node);
         if let Some(next) = rec.attempts.last().and_then(|a| a.next_at.clone()) {
             // Resumed during a backoff: wait out what is left of it.
-            if self.back_off(&rec.run_id, until(&next)).await? {
+            if self
+                .back_off(&rec.run_id, until(&next, self.clock.now()))
+                .await?
+            {
                 return Ok(Done::cancelled());
             }
         }
@@ -154,7 +153,7 @@ impl Engine {
             let (Some(r), Some(error)) = (retry, done.error.as_deref()) else {
                 return Ok(self.timed_out(node, done));
             };
-            let at = Utc::now();
+            let at = self.clock.now();
             let cause = secrets.redact_str(error);
             let retried = done
                 .failure
@@ -211,13 +210,15 @@ impl Engine {
     /// Waits `delay` between attempts; says whether cancelling the run was requested
     /// meanwhile (looked at every second).
     async fn back_off(&self, run_id: &str, delay: Duration) -> Result<bool, Error> {
-        let end = tokio::time::Instant::now() + delay;
+        let end = self.clock.now() + chrono::Duration::milliseconds(delay.as_millis() as i64);
         loop {
-            let now = tokio::time::Instant::now();
-            if now >= end {
+            let Ok(left) = (end - self.clock.now()).to_std() else {
+                return Ok(false);
+            };
+            if left.is_zero() {
                 return Ok(false);
             }
-            tokio::time::sleep((end - now).min(Duration::from_secs(1))).await;
+            self.clock.sleep(left.min(Duration::from_secs(1))).await;
             if self
                 .store
                 .run(run_id)
@@ -239,7 +240,8 @@ impl Engine {
         ctx: Json,
         secrets: &Secrets,
     ) -> Result<Done, Error> {
-        let left = run_deadline(plan, st).map(|d| (d - Utc::now()).to_std().unwrap_or_default());
+        let left =
+            run_deadline(plan, st).map(|d| (d - self.clock.now()).to_std().unwrap_or_default());
         let own = node.timeout.map(|t| t.std());
         let limit = match (own, left) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -248,13 +250,14 @@ impl Engine {
         let Some(limit) = limit else {
             return self.execute(plan, st, node, rec, ctx, secrets).await;
         };
-        match tokio::time::timeout(limit, self.execute(plan, st, node, rec, ctx, secrets)).await {
-            Ok(done) => done,
-            Err(_) if left.is_some_and(|l| l <= limit) => Ok(Done {
+        let work = self.execute(plan, st, node, rec, ctx, secrets);
+        match self.clock.within(limit, work).await {
+            Some(done) => done,
+            None if left.is_some_and(|l| l <= limit) => Ok(Done {
                 fatal: true,
                 ..Done::failed(run_timed_out(plan), json!({ "timeout": true }))
             }),
-            Err(_) => Ok(Done::timed_out(format!(
+            None => Ok(Done::timed_out(format!(
                 "the attempt did not finish within the node's timeout of {}",
                 node.timeout.map(|t| t.text()).unwrap_or_default()
             ))),
@@ -283,7 +286,7 @@ impl Engine {
     /// What a waiting node does when its wait is over: the run fails when its own timeout
     /// passed; an approval takes the outlet of its `on_timeout`, or fails.
     pub(crate) fn expire(&self, plan: &Plan, st: &State, node: &Node, rec: &NodeRunRecord) -> Done {
-        if run_deadline(plan, st).is_some_and(|d| d <= Utc::now()) {
+        if run_deadline(plan, st).is_some_and(|d| d <= self.clock.now()) {
             return Done {
                 fatal: true,
                 ..Done::failed(run_timed_out(plan), json!({ "timeout": true }))
@@ -319,7 +322,7 @@ impl Engine {
         let own = node
             .timeout
             .filter(|_| matches!(node.config, NodeConfig::Input(_)))
-            .map(|t| Utc::now() + chrono::Duration::milliseconds(t.ms as i64));
+            .map(|t| self.clock.now() + chrono::Duration::milliseconds(t.ms as i64));
         let run = run_deadline(plan, st);
         let at = match (own, run) {
             (Some(a), Some(b)) => Some(a.min(b)),
