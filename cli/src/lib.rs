@@ -39,6 +39,7 @@ pub mod lsp_storm;
 mod progress;
 mod render;
 mod serve;
+mod test;
 
 pub use render::{Format, render_github, render_human, render_json_entries};
 
@@ -195,6 +196,9 @@ enum Command {
     Mcp(serve::McpArgs),
     /// Draw a workflow left to right (SVG, Mermaid or DOT), optionally coloured by a run.
     Graph(graph::GraphArgs),
+    /// Run the cases of test files (`*.test.wflow`) on the real engine with the outside world
+    /// mocked and time virtual (exit 0 all passed, 1 a case failed, 2 a file does not check).
+    Test(test::TestArgs),
 }
 
 /// Parses the command line and runs the command. Exit codes: 0 no errors, 1 errors found,
@@ -259,6 +263,7 @@ pub fn run() -> ExitCode {
         Command::Serve(args) => serve::serve(args),
         Command::Mcp(args) => serve::mcp(args),
         Command::Graph(args) => graph::graph(args),
+        Command::Test(args) => test::run(args),
         Command::Lsp => lsp(),
     }
 }
@@ -296,7 +301,7 @@ fn check(
             return ExitCode::from(2);
         }
     };
-    let (files, mut io_errors) = discover(&paths);
+    let (files, mut io_errors) = discover_with_tests(&paths);
     io_errors.extend(workspace.problems);
     let results = check_files_with(files, &workspace.catalog);
     let mut out = std::io::stdout().lock();
@@ -430,6 +435,9 @@ pub fn check_files_with(
                     };
                     let diagnostics = match &file.unreadable {
                         Some(d) => vec![d.clone()],
+                        None if wflow_compiler::testfile::is_test_file(&file.path) => {
+                            wflow_project::check_test_file(&file.path, &file.text, catalog).1
+                        }
                         None => {
                             wflow_compiler::check_source_with(
                                 &file.text,
@@ -497,6 +505,21 @@ impl SourceFile {
 /// Files named explicitly are always included. Returns the files (unreadable ones with their
 /// diagnostic), and IO errors: a path that does not exist, a directory that cannot be listed.
 pub fn discover(paths: &[PathBuf]) -> (Vec<SourceFile>, Vec<String>) {
+    discover_where(paths, wflow_project::is_workflow_source)
+}
+
+/// [`discover`], test files (`*.test.wflow`) included: what `wflow check` checks.
+pub fn discover_with_tests(paths: &[PathBuf]) -> (Vec<SourceFile>, Vec<String>) {
+    discover_where(paths, |path, text| {
+        wflow_compiler::testfile::is_test_file(path)
+            || wflow_project::is_workflow_source(path, text)
+    })
+}
+
+fn discover_where(
+    paths: &[PathBuf],
+    keep: impl Fn(&Path, &str) -> bool,
+) -> (Vec<SourceFile>, Vec<String>) {
     let mut files = Vec::new();
     let mut errors = Vec::new();
     for p in paths {
@@ -506,7 +529,7 @@ pub fn discover(paths: &[PathBuf]) -> (Vec<SourceFile>, Vec<String>) {
             found.sort();
             for f in found {
                 match SourceFile::read(&f) {
-                    Ok(file) if is_workflow_file(&f, &file.text) => files.push(file),
+                    Ok(file) if keep(&f, &file.text) => files.push(file),
                     Ok(_) => {}
                     Err(e) => errors.push(e),
                 }
@@ -521,7 +544,7 @@ pub fn discover(paths: &[PathBuf]) -> (Vec<SourceFile>, Vec<String>) {
     (files, errors)
 }
 
-fn walk(dir: &Path, out: &mut Vec<PathBuf>, errors: &mut Vec<String>) {
+pub(crate) fn walk(dir: &Path, out: &mut Vec<PathBuf>, errors: &mut Vec<String>) {
     let entries = match std::fs::read_dir(dir) {
         Ok(e) => e,
         Err(e) => {
@@ -542,17 +565,6 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>, errors: &mut Vec<String>) {
             _ => {}
         }
     }
-}
-
-/// In a directory, a JSON file is checked only when it looks like a Port workflow (or a piece
-/// of one); other JSON (package.json, blueprints) is left alone.
-fn is_workflow_file(path: &Path, src: &str) -> bool {
-    if syntax_of(path) == wflow_compiler::Syntax::Wflow {
-        return true;
-    }
-    ["\"nodes\"", "\"connections\"", "\"config\""]
-        .iter()
-        .any(|k| src.contains(k))
 }
 
 /// Runs `f` to completion on a multi-threaded tokio runtime. When the runtime cannot start,

@@ -216,6 +216,11 @@ impl Catalog {
         c
     }
 
+    /// Every blueprint, Port's system ones included.
+    pub fn blueprints(&self) -> &[Blueprint] {
+        &self.blueprints
+    }
+
     /// The blueprint called `id`.
     pub fn get(&self, id: &str) -> Option<&Blueprint> {
         self.blueprints.iter().find(|b| b.identifier == id)

@@ -53,13 +53,16 @@ pub fn type_at(module: &ir::Module, catalog: &Catalog, offset: usize) -> Option<
 /// The output type of every node of the workflow that holds `offset`, by node identifier,
 /// as the data-flow check computed it (`Any` where nothing is known). For completion.
 pub fn output_types(module: &ir::Module, catalog: &Catalog, offset: usize) -> Vec<(String, Type)> {
-    let Some(wf) = module
+    module
         .workflows
         .iter()
         .find(|w| w.span.start <= offset && offset <= w.span.end)
-    else {
-        return Vec::new();
-    };
+        .map(|wf| node_output_types(wf, catalog))
+        .unwrap_or_default()
+}
+
+/// The output type of every node of `wf`, by node identifier (`Any` where nothing is known).
+pub fn node_output_types(wf: &Workflow, catalog: &Catalog) -> Vec<(String, Type)> {
     let mut sink = Vec::new();
     let mut c = Ctx::new(wf, catalog, true, &mut sink, None);
     c.run();

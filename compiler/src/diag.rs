@@ -176,6 +176,14 @@ pub const CODES: &[(&str, &str)] = &[
         "two nodes, outlets, inputs or buttons with one identifier",
     ),
     ("unknown-node", "a connection endpoint that is not a node"),
+    (
+        "unknown-workflow",
+        "a test of a workflow that is not in the project",
+    ),
+    (
+        "mock-not-allowed",
+        "a mock or request assertion for a node that calls nothing outside",
+    ),
     ("trigger-as-target", "a connection into a trigger"),
     ("self-loop", "a node connected to itself"),
     ("cycle", "connections that form a cycle"),

@@ -29,6 +29,7 @@ pub mod print;
 mod retry;
 pub mod rules;
 pub mod suggest;
+pub mod testfile;
 pub mod types;
 mod wflow;
 
@@ -128,6 +129,25 @@ pub fn declared_blueprints(src: &str) -> (Vec<catalog::Blueprint>, Vec<Diagnosti
 /// Parses, lowers and checks one file's text, with Port's system blueprints only.
 pub fn check_source(src: &str, syntax: Syntax) -> Checked {
     check_source_with(src, syntax, &catalog::Catalog::new(Vec::new()))
+}
+
+/// Parses and checks the test file `src` against `workflows` (every workflow of the project)
+/// and `catalog`:
+/// its cases and every diagnostic, syntax errors included, sorted by position.
+pub fn check_test_source(
+    src: &str,
+    workflows: &[&ir::Workflow],
+    catalog: &catalog::Catalog,
+) -> (testfile::TestFile, Vec<Diagnostic>) {
+    let parsed = wflow_grammar::parse(src);
+    let mut diagnostics: Vec<Diagnostic> = parsed
+        .errors
+        .into_iter()
+        .map(|e| syntax_diagnostic("syntax", e))
+        .collect();
+    let tests = testfile::read(&parsed.file, workflows, catalog, &mut diagnostics);
+    diagnostics.sort_by_key(|d| (d.primary.span.start, d.primary.span.end));
+    (tests, diagnostics)
 }
 
 /// Parses, lowers and checks one file's text against `catalog` (the blueprints the workflows

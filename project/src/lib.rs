@@ -126,6 +126,90 @@ fn load_blueprints(dirs: &[PathBuf], problems: &mut Vec<String>) -> Vec<Blueprin
     blueprints
 }
 
+/// Whether a file found in a directory is a workflow file: `.wflow` (test files aside), or
+/// JSON that looks like a Port workflow (or a piece of one); other JSON (package.json,
+/// blueprints) is left alone.
+pub fn is_workflow_source(path: &Path, text: &str) -> bool {
+    if wflow_compiler::testfile::is_test_file(path) {
+        return false;
+    }
+    if wflow_compiler::syntax_of(path) == wflow_compiler::Syntax::Wflow {
+        return true;
+    }
+    ["\"nodes\"", "\"connections\"", "\"config\""]
+        .iter()
+        .any(|k| text.contains(k))
+}
+
+/// The workflow files beside the test file `test` (in its directory, not below), sorted, with
+/// their text: the workflows its cases may run. Unreadable files are left out.
+pub fn workflows_beside(test: &Path) -> Vec<(PathBuf, String)> {
+    let dir = match test.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return Vec::new();
+    };
+    let mut paths: Vec<PathBuf> = entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.is_file())
+        .filter(|p| {
+            p.extension()
+                .is_some_and(|x| x == "wflow" || x.eq_ignore_ascii_case("json"))
+        })
+        .collect();
+    paths.sort();
+    paths
+        .into_iter()
+        .filter_map(|p| {
+            let text = std::fs::read_to_string(&p).ok()?;
+            is_workflow_source(&p, &text).then_some((p, text))
+        })
+        .collect()
+}
+
+/// A workflow file beside a test file, checked.
+pub struct Beside {
+    pub path: PathBuf,
+    pub text: String,
+    pub workflows: Vec<wflow_compiler::ir::Workflow>,
+    /// The file has errors: its workflows cannot run.
+    pub has_errors: bool,
+}
+
+/// Checks the test file at `path` (its text `text`) against the workflows beside it and
+/// `catalog`: its cases, its diagnostics, and the workflow files it was checked against.
+/// `wflow check`, `wflow test` and the language server all call this.
+pub fn check_test_file(
+    path: &Path,
+    text: &str,
+    catalog: &Catalog,
+) -> (
+    wflow_compiler::testfile::TestFile,
+    Vec<wflow_compiler::Diagnostic>,
+    Vec<Beside>,
+) {
+    let beside: Vec<Beside> = workflows_beside(path)
+        .into_iter()
+        .map(|(p, text)| {
+            let checked =
+                wflow_compiler::check_source_with(&text, wflow_compiler::syntax_of(&p), catalog);
+            Beside {
+                has_errors: checked.has_errors(),
+                workflows: checked.module.workflows,
+                path: p,
+                text,
+            }
+        })
+        .collect();
+    let all: Vec<&wflow_compiler::ir::Workflow> =
+        beside.iter().flat_map(|b| &b.workflows).collect();
+    let (tests, diagnostics) = wflow_compiler::check_test_source(text, &all, catalog);
+    (tests, diagnostics, beside)
+}
+
 /// The blueprints of one file: Port blueprint JSON, or a `.wflow` file's `blueprint`
 /// declarations. A problem names the file (and the line and column of a declaration's error).
 pub fn read_blueprints(file: &Path) -> Result<Vec<Blueprint>, String> {

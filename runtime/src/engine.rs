@@ -337,6 +337,24 @@ impl Engine {
         })
     }
 
+    /// This engine asking `ai` for AI nodes' completions.
+    pub fn with_ai(mut self, ai: settings::Ai) -> Engine {
+        self.config.ai = Some(ai);
+        self
+    }
+
+    /// The engine's jq evaluator.
+    pub fn evaluator(&self) -> &Evaluator {
+        &self.ev
+    }
+
+    /// This engine publishing KAFKA nodes' messages to `kafka`'s topic through `publisher`.
+    pub fn with_kafka(mut self, kafka: settings::Kafka, publisher: Arc<dyn Publisher>) -> Engine {
+        self.config.kafka = Some(kafka);
+        self.publisher = Some(publisher);
+        self
+    }
+
     /// This engine sending its HTTP requests (webhooks, GitHub, AI) through `http`.
     pub fn with_http(mut self, http: Arc<dyn Http>) -> Engine {
         self.http = http;

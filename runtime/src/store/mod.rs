@@ -530,6 +530,26 @@ impl Store {
         Ok(Store::new(writer, Pool::Sqlite(reads), location))
     }
 
+    /// A store in memory, gone when dropped: one SQLite connection for writes and reads
+    /// (`wflow test` gives each case one).
+    pub async fn open_memory() -> Result<Store, StoreError> {
+        let opts = SqliteConnectOptions::from_str("sqlite::memory:")
+            .map_err(err("options"))?
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .min_connections(1)
+            .max_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .test_before_acquire(false)
+            .connect_with(opts)
+            .await
+            .map_err(|e| StoreError(format!("cannot open a store in memory: {e}")))?;
+        let pool = Pool::Sqlite(pool);
+        migrate(&pool, ":memory:").await?;
+        Ok(Store::new(pool.clone(), pool, ":memory:".into()))
+    }
+
     async fn open_postgres(url: &str) -> Result<Store, StoreError> {
         let location = mask_password(url);
         let opts = PgConnectOptions::from_str(url).map_err(|e| {

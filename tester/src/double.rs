@@ -1,0 +1,235 @@
+//! The outside world of a test case: answers HTTP requests and Kafka messages from the case's
+//! mocks, records everything sent, and refuses (recording it) whatever no mock covers.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use serde_json::{Value as Json, json};
+use wflow_compiler::testfile::{Answer, Mock, Target, url_matches};
+use wflow_runtime::clock::Clock;
+use wflow_runtime::http::{Failed, Http, Request, Response, Sending};
+use wflow_runtime::kafka::{Delivery, Message, Publisher, Publishing};
+
+/// A request or message that was sent, as the case saw it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sent {
+    pub node: String,
+    pub method: String,
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Option<Json>,
+    /// No mock covered it: it was refused and fails the case.
+    pub unmocked: bool,
+}
+
+/// The mocks of one case and what was sent.
+pub struct World {
+    mocks: Vec<Mock>,
+    clock: Clock,
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    /// Calls answered per mock target so far (by the target's position in `targets`).
+    calls: Vec<(Target, usize)>,
+    sent: Vec<Sent>,
+    offset: i64,
+}
+
+/// The GitHub run id the double hands out.
+const GITHUB_RUN: u64 = 1;
+
+impl World {
+    pub fn new(mocks: Vec<Mock>, clock: Clock) -> World {
+        World {
+            mocks,
+            clock,
+            state: Mutex::new(State::default()),
+        }
+    }
+
+    /// Everything sent so far, in order.
+    pub fn sent(&self) -> Vec<Sent> {
+        self.state
+            .lock()
+            .map(|s| s.sent.clone())
+            .unwrap_or_default()
+    }
+
+    /// The answer for the next call of `node` to `method url`: node mocks first, then URL
+    /// patterns; each target's mocks in turn, the last repeating.
+    fn answer(&self, node: &str, method: &str, url: &str) -> Option<Mock> {
+        let by_node = Target::Node(node.to_string());
+        let target = if self.mocks.iter().any(|m| m.target == by_node) {
+            by_node
+        } else {
+            self.mocks
+                .iter()
+                .find(|m| match &m.target {
+                    Target::Url {
+                        pattern,
+                        method: want,
+                    } => {
+                        url_matches(pattern, url)
+                            && want
+                                .as_deref()
+                                .is_none_or(|w| w.eq_ignore_ascii_case(method))
+                    }
+                    Target::Node(_) => false,
+                })?
+                .target
+                .clone()
+        };
+        let answers: Vec<&Mock> = self.mocks.iter().filter(|m| m.target == target).collect();
+        let mut st = self.state.lock().ok()?;
+        let n = match st.calls.iter_mut().find(|(t, _)| *t == target) {
+            Some((_, n)) => {
+                *n += 1;
+                *n
+            }
+            None => {
+                st.calls.push((target, 0));
+                0
+            }
+        };
+        answers.get(n.min(answers.len() - 1)).map(|m| (*m).clone())
+    }
+
+    fn record(&self, sent: Sent) {
+        if let Ok(mut st) = self.state.lock() {
+            st.sent.push(sent);
+        }
+    }
+}
+
+/// The HTTP answer of `answer` to `req` (a GitHub or AI node's mock speaks its API).
+fn respond(answer: &Answer, req: &Request) -> Result<Response, Failed> {
+    let ok = |body: Json| Response {
+        status: 200,
+        headers: vec![("content-type".into(), "application/json".into())],
+        body: body.to_string(),
+    };
+    match answer {
+        Answer::Http {
+            status,
+            body,
+            headers,
+        } => Ok(Response {
+            status: *status,
+            headers: headers.clone(),
+            body: match body {
+                Json::Null => String::new(),
+                Json::String(s) => s.clone(),
+                other => other.to_string(),
+            },
+        }),
+        Answer::Timeout => Err(Failed::Timeout),
+        Answer::Refused => Err(Failed::Connect(format!(
+            "connection refused (mocked) by {}",
+            req.url
+        ))),
+        Answer::Conclusion(c) => {
+            let page = format!("https://github.com/mocked/actions/runs/{GITHUB_RUN}");
+            Ok(if req.url.ends_with("/dispatches") {
+                ok(json!({ "workflow_run_id": GITHUB_RUN, "html_url": page }))
+            } else if req.url.contains("/actions/runs/") {
+                ok(
+                    json!({ "id": GITHUB_RUN, "status": "completed", "conclusion": c, "html_url": page }),
+                )
+            } else if req.url.contains("/runs?") {
+                ok(json!({ "workflow_runs": [{ "id": GITHUB_RUN, "html_url": page }] }))
+            } else {
+                ok(json!({ "default_branch": "main" }))
+            })
+        }
+        Answer::Reply(text) => Ok(ok(json!({
+            "id": "chatcmpl-mocked",
+            "choices": [{ "message": { "role": "assistant", "content": text } }],
+        }))),
+        Answer::Ack | Answer::Nack(_) => Ok(ok(Json::Null)),
+    }
+}
+
+impl Http for World {
+    fn send(&self, req: Request) -> Sending<'_> {
+        Box::pin(async move {
+            let mock = self.answer(&req.node, &req.method, &req.url);
+            self.record(Sent {
+                node: req.node.clone(),
+                method: req.method.clone(),
+                url: req.url.clone(),
+                headers: req.headers.clone(),
+                body: req.body.clone(),
+                unmocked: mock.is_none(),
+            });
+            let Some(mock) = mock else {
+                return Err(Failed::Other(format!(
+                    "no mock answers {} {}: `wflow test` calls nothing outside; add `mock {} 200 \
+                     {{ body {{ ... }} }}`",
+                    req.method, req.url, req.node
+                )));
+            };
+            let delay = Duration::from_millis(mock.delay_ms);
+            if delay >= req.timeout {
+                self.clock.sleep(req.timeout).await;
+                return Err(Failed::Timeout);
+            }
+            self.clock.sleep(delay).await;
+            respond(&mock.answer, &req)
+        })
+    }
+}
+
+impl Publisher for World {
+    fn publish<'a>(&'a self, m: Message<'a>) -> Publishing<'a> {
+        Box::pin(async move {
+            let key = m
+                .headers
+                .iter()
+                .find(|(k, _)| *k == "Idempotency-Key")
+                .map_or("", |(_, v)| *v);
+            let node = key.split_once(':').map_or(key, |(_, n)| n).to_string();
+            let url = format!("kafka://{}", m.topic);
+            let mock = self.answer(&node, "PUBLISH", &url);
+            self.record(Sent {
+                node: node.clone(),
+                method: "PUBLISH".into(),
+                url,
+                headers: m
+                    .headers
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+                body: serde_json::from_slice(m.payload).ok(),
+                unmocked: mock.is_none(),
+            });
+            let Some(mock) = mock else {
+                return Err(format!(
+                    "no mock answers the message to `{}`: `wflow test` publishes nothing; add \
+                     `mock {node} ack`",
+                    m.topic
+                ));
+            };
+            self.clock.sleep(Duration::from_millis(mock.delay_ms)).await;
+            match mock.answer {
+                Answer::Ack => {
+                    let offset = self
+                        .state
+                        .lock()
+                        .map(|mut s| {
+                            s.offset += 1;
+                            s.offset - 1
+                        })
+                        .unwrap_or_default();
+                    Ok(Delivery {
+                        partition: 0,
+                        offset,
+                    })
+                }
+                Answer::Nack(why) => Err(why),
+                _ => Err("the message timed out (mocked)".into()),
+            }
+        })
+    }
+}

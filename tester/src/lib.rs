@@ -1,0 +1,509 @@
+//! `wflow test`: runs the cases of test files on the real engine — the same code as `exec`
+//! and `serve` — with the outside world swapped at its trait boundaries ([`double::World`]
+//! answers HTTP and Kafka from the case's mocks), each case on its own in-memory store and a
+//! virtual clock, so backoffs, timeouts and approval deadlines take no wall time.
+//!
+//! The front end (the CLI) finds and checks the files; this crate runs checked cases and
+//! reports, per case, each failed assertion with the span of its line, plus what every case
+//! reached (for coverage) and its record (for snapshots).
+
+pub mod coverage;
+pub mod double;
+mod expect;
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{Map, Value as Json, json};
+use wflow_compiler::Syntax;
+use wflow_compiler::catalog::Catalog;
+use wflow_compiler::ir::{NodeConfig, Workflow};
+use wflow_compiler::testfile::{Case, Step};
+use wflow_grammar::Span;
+use wflow_runtime::clock::Clock;
+use wflow_runtime::control::Responder;
+use wflow_runtime::engine::{Config, Engine, Quiet};
+use wflow_runtime::plan::Plan;
+use wflow_runtime::secrets::Secrets;
+use wflow_runtime::settings::{self, Settings};
+use wflow_runtime::store::{NodeRunRecord, RunRecord, Store, Write};
+
+pub use double::Sent;
+
+/// A workflow the cases may run: its IR and the file it came from.
+#[derive(Clone)]
+pub struct Source {
+    pub workflow: Workflow,
+    pub text: Arc<str>,
+    pub syntax: Syntax,
+    pub path: String,
+}
+
+/// One case to run, with the test file it is in and the workflow it runs.
+#[derive(Clone)]
+pub struct Job {
+    pub file: String,
+    pub case: Case,
+    pub source: Arc<Source>,
+}
+
+/// A failed assertion (or a case that could not run): where, what, and the two values.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Failure {
+    /// The line it is about in the test file (an `expect`, a `respond`, the `test` line).
+    pub span: Span,
+    pub message: String,
+    pub expected: Option<String>,
+    pub actual: Option<String>,
+}
+
+impl Failure {
+    fn at(span: Span, message: impl Into<String>) -> Failure {
+        Failure {
+            span,
+            message: message.into(),
+            expected: None,
+            actual: None,
+        }
+    }
+}
+
+/// What a case did: its verdict and its record.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub file: String,
+    pub workflow: String,
+    pub name: String,
+    /// The `test` line.
+    pub span: Span,
+    pub failures: Vec<Failure>,
+    /// Wall time the case took.
+    pub took: Duration,
+    /// The run (absent when it could not start).
+    pub run: Option<RunRecord>,
+    /// Its node runs, in start order.
+    pub nodes: Vec<NodeRunRecord>,
+    /// Every request and message sent, in order.
+    pub sent: Vec<Sent>,
+    /// Entities in the catalog after the run: (blueprint, entity).
+    pub entities: Vec<(String, Json)>,
+}
+
+impl Outcome {
+    pub fn passed(&self) -> bool {
+        self.failures.is_empty()
+    }
+
+    /// The run's record with what varies between runs (ids, times) left out: what a snapshot
+    /// holds.
+    pub fn record(&self) -> Json {
+        let nodes: Vec<Json> = self
+            .nodes
+            .iter()
+            .map(|n| {
+                json!({
+                    "node": n.node,
+                    "status": n.status,
+                    "result": n.result,
+                    "outlet": n.outlet,
+                    "fallback": n.fallback,
+                    "attempts": n.attempts.len(),
+                    "output": stable(n.output.clone().unwrap_or(Json::Null)),
+                })
+            })
+            .collect();
+        let sent: Vec<Json> = self
+            .sent
+            .iter()
+            .map(|s| {
+                let headers: Map<String, Json> = s
+                    .headers
+                    .iter()
+                    .filter(|(k, _)| !k.to_ascii_lowercase().starts_with("x-wflow-"))
+                    .filter(|(k, _)| !k.eq_ignore_ascii_case("idempotency-key"))
+                    .map(|(k, v)| (k.clone(), Json::String(v.clone())))
+                    .collect();
+                json!({ "node": s.node, "method": s.method, "url": s.url, "headers": headers,
+                        "body": stable(s.body.clone().unwrap_or(Json::Null)) })
+            })
+            .collect();
+        let entities: Vec<Json> = self
+            .entities
+            .iter()
+            .map(|(bp, e)| json!({ "blueprint": bp, "entity": stable(e.clone()) }))
+            .collect();
+        json!({
+            "result": self.run.as_ref().map(result_of),
+            "error": self.run.as_ref().and_then(|r| r.error.clone()),
+            "nodes": nodes,
+            "sent": sent,
+            "entities": entities,
+        })
+    }
+}
+
+/// `v` without the members that differ from run to run (ids and times of Port's run objects).
+fn stable(v: Json) -> Json {
+    const VARYING: [&str; 8] = [
+        "createdAt",
+        "updatedAt",
+        "completedAt",
+        "invocationIdentifier",
+        "runId",
+        "workflowRun",
+        "workflowNodeRun",
+        "lastUpdate",
+    ];
+    match v {
+        Json::Object(m) => Json::Object(
+            m.into_iter()
+                .filter(|(k, _)| !VARYING.contains(&k.as_str()))
+                .map(|(k, v)| (k, stable(v)))
+                .collect(),
+        ),
+        Json::Array(a) => Json::Array(a.into_iter().map(stable).collect()),
+        other => other,
+    }
+}
+
+/// The result a test sees: the run's result, or WAITING while it waits.
+pub(crate) fn result_of(run: &RunRecord) -> String {
+    run.result.clone().unwrap_or_else(|| "WAITING".into())
+}
+
+/// Runs cases: the engine (its jq evaluator) is shared, everything else is per case.
+pub struct Runner {
+    engine: Engine,
+    /// Blueprints every case's store starts with (Port JSON).
+    blueprints: Vec<Json>,
+    ai: settings::Ai,
+    kafka_topic: String,
+}
+
+impl Runner {
+    /// A runner with the project's `catalog` and service `settings` (their timeouts, models
+    /// and topics; never their addresses: nothing is called).
+    pub async fn new(catalog: &Catalog, settings: &Settings) -> Result<Runner, String> {
+        let mut config = Config::with_settings(settings);
+        config.kafka = None;
+        let store = Store::open_memory().await.map_err(|e| e.0)?;
+        let engine = Engine::new(store, config).map_err(|e| e.0)?;
+        let blueprints = catalog
+            .blueprints()
+            .iter()
+            .filter(|b| !b.identifier.starts_with('_'))
+            .map(|b| b.to_port_json())
+            .collect();
+        let ai = settings.ai.clone().unwrap_or(settings::Ai {
+            base_url: "https://ai.mocked/v1".into(),
+            model: None,
+            timeout: Duration::from_secs(60),
+        });
+        let ai = settings::Ai {
+            model: ai.model.or_else(|| Some("mocked-model".into())),
+            ..ai
+        };
+        let kafka_topic = settings
+            .kafka
+            .as_ref()
+            .map_or_else(|| "wflow".to_string(), |k| k.topic.clone());
+        Ok(Runner {
+            engine,
+            blueprints,
+            ai,
+            kafka_topic,
+        })
+    }
+
+    /// Runs every job, `parallel` at a time; outcomes in the jobs' order.
+    pub async fn run(self: Arc<Self>, jobs: Vec<Job>, parallel: usize) -> Vec<Outcome> {
+        let gate = Arc::new(tokio::sync::Semaphore::new(parallel.max(1)));
+        let mut tasks = Vec::with_capacity(jobs.len());
+        for job in jobs {
+            let runner = Arc::clone(&self);
+            let gate = Arc::clone(&gate);
+            tasks.push(tokio::spawn(async move {
+                let _permit = gate.acquire_owned().await;
+                runner.case(job).await
+            }));
+        }
+        let mut out = Vec::with_capacity(tasks.len());
+        for t in tasks {
+            match t.await {
+                Ok(o) => out.push(o),
+                Err(e) => out.push(Outcome {
+                    file: String::new(),
+                    workflow: String::new(),
+                    name: String::new(),
+                    span: Span::default(),
+                    failures: vec![Failure::at(
+                        Span::default(),
+                        format!("the case crashed: {e}"),
+                    )],
+                    took: Duration::ZERO,
+                    run: None,
+                    nodes: Vec::new(),
+                    sent: Vec::new(),
+                    entities: Vec::new(),
+                }),
+            }
+        }
+        out
+    }
+
+    /// Runs one case.
+    pub async fn case(&self, job: Job) -> Outcome {
+        let t0 = Instant::now();
+        let case = &job.case;
+        let mut out = Outcome {
+            file: job.file.clone(),
+            workflow: case.workflow.clone(),
+            name: case.name.clone(),
+            span: case.span,
+            failures: Vec::new(),
+            took: Duration::ZERO,
+            run: None,
+            nodes: Vec::new(),
+            sent: Vec::new(),
+            entities: Vec::new(),
+        };
+        if let Err(f) = self.drive(case, &job.source, &mut out).await {
+            out.failures.push(f);
+        }
+        out.took = t0.elapsed();
+        out
+    }
+
+    async fn drive(&self, case: &Case, source: &Source, out: &mut Outcome) -> Result<(), Failure> {
+        let here = |m: String| Failure::at(case.span, m);
+        let plan = Plan::new(
+            source.workflow.clone(),
+            source.text.to_string(),
+            source.syntax,
+            source.path.clone(),
+        )
+        .map_err(|p| here(format!("the workflow cannot run: {}", p.join("; "))))?;
+        let start = match &case.at {
+            Some(at) => chrono::DateTime::parse_from_rfc3339(at)
+                .map_err(|e| here(format!("`at \"{at}\"` is not an RFC 3339 time: {e}")))?
+                .with_timezone(&chrono::Utc),
+            None => chrono::Utc::now(),
+        };
+        let clock = Clock::virtual_at(start);
+        let world = Arc::new(double::World::new(case.mocks.clone(), clock.clone()));
+        let store = self.seed(case).await?;
+        let engine = self
+            .engine
+            .clone()
+            .with_store(store.clone())
+            .with_http(world.clone())
+            .with_clock(clock.clone())
+            .with_ai(self.ai.clone())
+            .with_kafka(
+                settings::Kafka {
+                    brokers: "mocked".into(),
+                    topic: self.kafka_topic.clone(),
+                },
+                world.clone(),
+            );
+        for bp in wflow_compiler::preflight::blueprints_upserted(&plan.workflow) {
+            if store.blueprint(&bp).await.map_err(|e| here(e.0))?.is_none() {
+                return Err(here(format!(
+                    "the workflow upserts blueprint `{bp}`, which the project does not define; \
+                     add blueprints/{bp}.json (Port blueprint JSON)"
+                )));
+            }
+        }
+        let secrets = secrets(&plan, case);
+        let payload = self.payload(&engine, &plan, case, start).await?;
+        let created_by = case.user.as_ref().map(|u| u.email.as_str());
+        let fail = |e: wflow_runtime::Error| here(e.0);
+        let mut run = engine
+            .run(&plan, &case.trigger, payload, created_by, &secrets, &Quiet)
+            .await
+            .map_err(fail)?;
+        for step in &case.steps {
+            match step {
+                Step::Wait { ms, .. } => clock.advance(Duration::from_millis(*ms)),
+                Step::Respond {
+                    node,
+                    button,
+                    by,
+                    inputs,
+                    after_ms,
+                    span,
+                } => {
+                    clock.advance(Duration::from_millis(*after_ms));
+                    if *after_ms > 0 {
+                        // Deadlines that passed meanwhile are taken first.
+                        run = engine
+                            .drive(&plan, &run.run_id, &secrets, &Quiet)
+                            .await
+                            .map_err(fail)?;
+                    }
+                    if !run.waiting.contains(node) {
+                        out.failures.push(Failure {
+                            span: *span,
+                            message: format!("`{node}` was not waiting for a response"),
+                            expected: Some(format!("the run waits at `{node}`")),
+                            actual: Some(if run.waiting.is_empty() {
+                                format!("the run ended: {}", run.result.as_deref().unwrap_or("?"))
+                            } else {
+                                format!("it waits at {}", run.waiting.join(", "))
+                            }),
+                        });
+                        continue;
+                    }
+                    let who = Responder {
+                        email: by.email.clone(),
+                        roles: by.roles.clone(),
+                        teams: by.teams.clone(),
+                    };
+                    if let Err(e) = engine
+                        .respond_as(&plan, &run.run_id, node, &who, button, inputs)
+                        .await
+                    {
+                        out.failures.push(Failure::at(*span, e.0));
+                        continue;
+                    }
+                }
+            }
+            run = engine
+                .drive(&plan, &run.run_id, &secrets, &Quiet)
+                .await
+                .map_err(fail)?;
+        }
+        out.run = store.run(&run.run_id).await.map_err(|e| here(e.0))?;
+        let mut nodes = store.node_runs(&run.run_id).await.map_err(|e| here(e.0))?;
+        nodes.sort_by_key(|n| n.seq);
+        out.nodes = nodes;
+        out.sent = world.sent();
+        for (bp, e) in store
+            .entities(None)
+            .await
+            .map_err(|e| here(e.0))?
+            .into_iter()
+            .filter_map(|e| Some((e.get("blueprint")?.as_str()?.to_string(), e)))
+        {
+            out.entities.push((bp, e));
+        }
+        for s in out.sent.iter().filter(|s| s.unmocked) {
+            out.failures.push(Failure::at(
+                case.span,
+                format!(
+                    "node `{}` called the outside world and no mock answered: {} {}",
+                    s.node, s.method, s.url
+                ),
+            ));
+        }
+        expect::check_all(self.engine.evaluator(), case, out, &secrets).await;
+        Ok(())
+    }
+
+    /// A store holding the project's blueprints and the case's entities.
+    async fn seed(&self, case: &Case) -> Result<Store, Failure> {
+        let here = |m: String| Failure::at(case.span, m);
+        let store = Store::open_memory().await.map_err(|e| here(e.0))?;
+        let mut writes: Vec<Write> = self
+            .blueprints
+            .iter()
+            .map(|b| Write::PutBlueprint {
+                identifier: b["identifier"].as_str().unwrap_or_default().to_string(),
+                body: b.clone(),
+            })
+            .collect();
+        for (bp, e) in &case.entities {
+            let Some(blueprint) = self.blueprints.iter().find(|b| b["identifier"] == *bp) else {
+                return Err(here(format!(
+                    "entity `{}` is of blueprint `{bp}`, which the project does not define; add \
+                     blueprints/{bp}.json",
+                    e["identifier"].as_str().unwrap_or_default()
+                )));
+            };
+            let mut e = e.clone();
+            e["blueprint"] = json!(bp);
+            for k in ["properties", "relations"] {
+                if e.get(k).is_none() {
+                    e[k] = Json::Object(Map::new());
+                }
+            }
+            let problems = wflow_runtime::catalog::validate(blueprint, &e);
+            if !problems.is_empty() {
+                return Err(here(format!(
+                    "entity `{}`: {}",
+                    e["identifier"].as_str().unwrap_or_default(),
+                    problems.join("; ")
+                )));
+            }
+            writes.push(Write::PutEntity {
+                blueprint: bp.clone(),
+                identifier: e["identifier"].as_str().unwrap_or_default().to_string(),
+                body: e,
+                at: wflow_runtime::engine::now(),
+            });
+        }
+        store.apply(writes).await.map_err(|e| here(e.0))?;
+        Ok(store)
+    }
+
+    /// The trigger's output: the form's inputs checked as `exec` checks them, the event, or
+    /// the schedule's tick.
+    async fn payload(
+        &self,
+        engine: &Engine,
+        plan: &Plan,
+        case: &Case,
+        start: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Json, Failure> {
+        let here = |m: String| Failure::at(case.span, m);
+        let node = plan
+            .node(&case.trigger)
+            .ok_or_else(|| here(format!("no trigger `{}`", case.trigger)))?;
+        match &node.config {
+            NodeConfig::SelfServeTrigger(form) => {
+                let person = match &case.user {
+                    Some(u) => json!({ "email": u.email, "roles": u.roles, "teams": u.teams }),
+                    None => json!({ "email": null, "roles": ["Admin"], "teams": [] }),
+                };
+                let checked = engine
+                    .check_form(plan, &form.user_inputs, &case.inputs, &person)
+                    .await
+                    .map_err(|e| here(e.0))?;
+                checked.map(Json::Object).map_err(|problems| {
+                    let list: Vec<String> = problems
+                        .iter()
+                        .map(|p| match p.key.as_str() {
+                            "" => p.message.clone(),
+                            key => format!("input `{key}`: {}", p.message),
+                        })
+                        .collect();
+                    here(format!("the form refuses the inputs: {}", list.join("; ")))
+                })
+            }
+            NodeConfig::EventTrigger(t) => {
+                let event = case.event.clone().ok_or_else(|| {
+                    here(format!(
+                        "`{}` starts on a catalog event; give it with `event {{ ... }}`",
+                        case.trigger
+                    ))
+                })?;
+                wflow_runtime::events::accept_event(t, &case.trigger, event)
+                    .map_err(|p| here(format!("the event is refused: {}", p.join("; "))))
+            }
+            _ => Ok(wflow_runtime::events::schedule_output(start)),
+        }
+    }
+}
+
+/// The case's secrets, and a placeholder for every other secret the workflow reads.
+fn secrets(plan: &Plan, case: &Case) -> Secrets {
+    let names: BTreeSet<&String> = plan.secrets.iter().chain(&plan.optional_secrets).collect();
+    let mut pairs: Vec<(String, String)> = names
+        .into_iter()
+        .filter(|n| !case.secrets.iter().any(|(g, _)| g == *n))
+        .map(|n| (n.clone(), format!("mocked-secret-{n}")))
+        .collect();
+    pairs.extend(case.secrets.iter().cloned());
+    Secrets::from_pairs(pairs)
+}
