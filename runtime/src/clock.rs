@@ -50,6 +50,15 @@ impl Clock {
             .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
     }
 
+    /// How often a long wait looks whether it should stop (a cancelled run): every second on
+    /// the system clock; a virtual wait is over at once, so it looks only at its end.
+    pub fn check_every(&self) -> Duration {
+        match self {
+            Clock::System => Duration::from_secs(1),
+            Clock::Virtual(_) => Duration::MAX,
+        }
+    }
+
     /// Moves a virtual clock `by` forward (a system clock does not move).
     pub fn advance(&self, by: Duration) {
         if let Clock::Virtual(v) = self {

@@ -208,7 +208,7 @@ impl Engine {
     }
 
     /// Waits `delay` between attempts; says whether cancelling the run was requested
-    /// meanwhile (looked at every second).
+    /// meanwhile (looked at every [`crate::clock::Clock::check_every`]).
     async fn back_off(&self, run_id: &str, delay: Duration) -> Result<bool, Error> {
         let end = self.clock.now() + chrono::Duration::milliseconds(delay.as_millis() as i64);
         loop {
@@ -218,7 +218,7 @@ impl Engine {
             if left.is_zero() {
                 return Ok(false);
             }
-            self.clock.sleep(left.min(Duration::from_secs(1))).await;
+            self.clock.sleep(left.min(self.clock.check_every())).await;
             if self
                 .store
                 .run(run_id)

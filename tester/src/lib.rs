@@ -113,9 +113,12 @@ impl Outcome {
                 })
             })
             .collect();
-        let sent: Vec<Json> = self
-            .sent
-            .iter()
+        // Parallel branches interleave their requests: grouped by node (in start order),
+        // each node's in the order sent.
+        let mut sent: Vec<&Sent> = self.sent.iter().collect();
+        sent.sort_by_key(|s| self.nodes.iter().position(|n| n.node == s.node));
+        let sent: Vec<Json> = sent
+            .into_iter()
             .map(|s| {
                 let headers: Map<String, Json> = s
                     .headers
@@ -143,25 +146,25 @@ impl Outcome {
     }
 }
 
-/// `v` without the members that differ from run to run (ids and times of Port's run objects).
+/// `v` with what differs from run to run (ids, times) replaced by `[id]` and `[time]`.
 fn stable(v: Json) -> Json {
-    const VARYING: [&str; 8] = [
-        "createdAt",
-        "updatedAt",
-        "completedAt",
-        "invocationIdentifier",
-        "runId",
-        "workflowRun",
-        "workflowNodeRun",
-        "lastUpdate",
-    ];
+    static VARYING: std::sync::OnceLock<Option<(regex::Regex, regex::Regex)>> =
+        std::sync::OnceLock::new();
+    let Some((ids, times)) = VARYING.get_or_init(|| {
+        Some((
+            regex::Regex::new(r"\b[a-z]+_[0-9a-f]{32}\b").ok()?,
+            regex::Regex::new(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})")
+                .ok()?,
+        ))
+    }) else {
+        return v;
+    };
     match v {
-        Json::Object(m) => Json::Object(
-            m.into_iter()
-                .filter(|(k, _)| !VARYING.contains(&k.as_str()))
-                .map(|(k, v)| (k, stable(v)))
-                .collect(),
-        ),
+        Json::String(s) => {
+            let s = ids.replace_all(&s, "[id]");
+            Json::String(times.replace_all(&s, "[time]").into_owned())
+        }
+        Json::Object(m) => Json::Object(m.into_iter().map(|(k, v)| (k, stable(v))).collect()),
         Json::Array(a) => Json::Array(a.into_iter().map(stable).collect()),
         other => other,
     }
