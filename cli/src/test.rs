@@ -14,6 +14,7 @@ use std::time::Instant;
 use serde_json::{Value as Json, json};
 use wflow_compiler::testfile::is_test_file;
 use wflow_compiler::{Severity, syntax_of};
+use wflow_runtime::Plan;
 use wflow_tester::coverage::{self, Coverage};
 use wflow_tester::{Failure, Job, Outcome, Runner, Source};
 
@@ -105,6 +106,8 @@ pub fn run(args: TestArgs) -> ExitCode {
     let mut refused = false;
     let mut loaded = Vec::new();
     let mut sources: BTreeMap<(PathBuf, String), Arc<Source>> = BTreeMap::new();
+    // The workflows of each directory, checked once for all its test files.
+    let mut dirs: BTreeMap<PathBuf, Arc<Vec<wflow_project::Beside>>> = BTreeMap::new();
     for path in files {
         let text = match std::fs::read_to_string(&path) {
             Ok(t) => t,
@@ -114,8 +117,11 @@ pub fn run(args: TestArgs) -> ExitCode {
             }
         };
         let shown = path.display().to_string();
-        let (tests, diags, beside) =
-            wflow_project::check_test_file(&path, &text, &workspace.catalog);
+        let dir = wflow_project::test_dir(&path);
+        let beside = Arc::clone(dirs.entry(dir).or_insert_with_key(|d| {
+            Arc::new(wflow_project::checked_workflows_in(d, &workspace.catalog))
+        }));
+        let (tests, diags) = wflow_project::check_test_file(&text, &beside, &workspace.catalog);
         if diags.iter().any(|d| d.severity == Severity::Error) {
             refused = true;
             let out = match args.format {
@@ -162,12 +168,25 @@ pub fn run(args: TestArgs) -> ExitCode {
                     else {
                         continue;
                     };
-                    let s = Arc::new(Source {
-                        workflow: wf.clone(),
-                        text: file.text.as_str().into(),
-                        syntax: syntax_of(&file.path),
-                        path: file.path.display().to_string(),
-                    });
+                    let plan = match Plan::new(
+                        wf.clone(),
+                        file.text.clone(),
+                        syntax_of(&file.path),
+                        file.path.display().to_string(),
+                    ) {
+                        Ok(p) => p,
+                        Err(problems) => {
+                            refused = true;
+                            errors.push(format!(
+                                "{}: workflow `{}` cannot run: {}",
+                                file.path.display(),
+                                case.workflow,
+                                problems.join("; ")
+                            ));
+                            continue;
+                        }
+                    };
+                    let s = Arc::new(Source { plan });
                     sources.insert(key, Arc::clone(&s));
                     s
                 }
@@ -210,7 +229,7 @@ pub fn run(args: TestArgs) -> ExitCode {
         return ExitCode::from(2);
     }
     let workflows: Vec<&wflow_compiler::ir::Workflow> =
-        sources.values().map(|s| &s.workflow).collect();
+        sources.values().map(|s| &s.plan.workflow).collect();
     let covered = args.coverage.then(|| coverage::of(&workflows, &outcomes));
     let texts: BTreeMap<String, &str> = loaded
         .iter()

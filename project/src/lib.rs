@@ -141,14 +141,10 @@ pub fn is_workflow_source(path: &Path, text: &str) -> bool {
         .any(|k| text.contains(k))
 }
 
-/// The workflow files beside the test file `test` (in its directory, not below), sorted, with
-/// their text: the workflows its cases may run. Unreadable files are left out.
-pub fn workflows_beside(test: &Path) -> Vec<(PathBuf, String)> {
-    let dir = match test.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let Ok(entries) = std::fs::read_dir(&dir) else {
+/// The workflow files in `dir` (not below), sorted, with their text: the workflows the test
+/// files of `dir` may run. Unreadable files are left out.
+pub fn workflow_files_in(dir: &Path) -> Vec<(PathBuf, String)> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
         return Vec::new();
     };
     let mut paths: Vec<PathBuf> = entries
@@ -170,6 +166,14 @@ pub fn workflows_beside(test: &Path) -> Vec<(PathBuf, String)> {
         .collect()
 }
 
+/// The directory of a test file: the one whose workflows it tests.
+pub fn test_dir(test: &Path) -> PathBuf {
+    match test.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
 /// A workflow file beside a test file, checked.
 pub struct Beside {
     pub path: PathBuf,
@@ -179,19 +183,9 @@ pub struct Beside {
     pub has_errors: bool,
 }
 
-/// Checks the test file at `path` (its text `text`) against the workflows beside it and
-/// `catalog`: its cases, its diagnostics, and the workflow files it was checked against.
-/// `wflow check`, `wflow test` and the language server all call this.
-pub fn check_test_file(
-    path: &Path,
-    text: &str,
-    catalog: &Catalog,
-) -> (
-    wflow_compiler::testfile::TestFile,
-    Vec<wflow_compiler::Diagnostic>,
-    Vec<Beside>,
-) {
-    let beside: Vec<Beside> = workflows_beside(path)
+/// The workflow files of `dir`, checked against `catalog`.
+pub fn checked_workflows_in(dir: &Path, catalog: &Catalog) -> Vec<Beside> {
+    workflow_files_in(dir)
         .into_iter()
         .map(|(p, text)| {
             let checked =
@@ -203,11 +197,23 @@ pub fn check_test_file(
                 text,
             }
         })
-        .collect();
+        .collect()
+}
+
+/// Checks the text of a test file against the workflow files `beside` it and `catalog`: its
+/// cases and its diagnostics. `wflow check`, `wflow test` and the language server all call
+/// this (with [`checked_workflows_in`] of [`test_dir`]).
+pub fn check_test_file(
+    text: &str,
+    beside: &[Beside],
+    catalog: &Catalog,
+) -> (
+    wflow_compiler::testfile::TestFile,
+    Vec<wflow_compiler::Diagnostic>,
+) {
     let all: Vec<&wflow_compiler::ir::Workflow> =
         beside.iter().flat_map(|b| &b.workflows).collect();
-    let (tests, diagnostics) = wflow_compiler::check_test_source(text, &all, catalog);
-    (tests, diagnostics, beside)
+    wflow_compiler::check_test_source(text, &all, catalog)
 }
 
 /// The blueprints of one file: Port blueprint JSON, or a `.wflow` file's `blueprint`

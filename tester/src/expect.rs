@@ -10,9 +10,16 @@ use crate::{Failure, Outcome, result_of};
 
 /// Checks every expectation of `case` against `out`, adding a [`Failure`] per one that does
 /// not hold. Values shown are redacted of the case's secrets.
-pub(crate) async fn check_all(ev: &Evaluator, case: &Case, out: &mut Outcome, secrets: &Secrets) {
+pub(crate) async fn check_all(
+    ev: &Evaluator,
+    programs: &Programs,
+    case: &Case,
+    out: &mut Outcome,
+    secrets: &Secrets,
+) {
+    let jq = Jq { ev, programs };
     for e in &case.expects {
-        let problem = check(ev, &e.check, out).await;
+        let problem = check(&jq, &e.check, out).await;
         if let Some((message, expected, actual)) = problem {
             out.failures.push(Failure {
                 span: e.span,
@@ -24,15 +31,40 @@ pub(crate) async fn check_all(ev: &Evaluator, case: &Case, out: &mut Outcome, se
     }
 }
 
+/// The jq predicates of `cases`' expectations, compiled once for every case (one that cannot
+/// be compiled fails the expectations that use it).
+pub(crate) fn compile<'a>(cases: impl Iterator<Item = &'a Case>) -> Programs {
+    let mut programs = Programs::default();
+    for case in cases {
+        for e in &case.expects {
+            let m = match &e.check {
+                Check::Output { matcher, .. } => Some(matcher),
+                Check::Entity { matcher, .. } => matcher.as_ref(),
+                Check::Request { body, .. } => body.as_ref(),
+                _ => None,
+            };
+            if let Some(Matcher::Jq(code)) = m {
+                let _ = programs.add(code);
+            }
+        }
+    }
+    programs
+}
+
+/// jq evaluation with the compiled predicates.
+struct Jq<'a> {
+    ev: &'a Evaluator,
+    programs: &'a Programs,
+}
+
 /// Whether `m` holds for `value`: a jq predicate yields `true`, or `value` contains the value.
-async fn holds(ev: &Evaluator, m: &Matcher, value: &Json) -> Result<bool, String> {
+async fn holds(jq: &Jq<'_>, m: &Matcher, value: &Json) -> Result<bool, String> {
     match m {
         Matcher::Contains(want) => Ok(contains(value, want)),
         Matcher::Jq(code) => {
-            let mut programs = Programs::default();
-            programs.add(code)?;
-            let outcome = ev
-                .eval(&programs, &[code.as_str()], value.clone())
+            let outcome = jq
+                .ev
+                .eval(jq.programs, &[code.as_str()], value.clone())
                 .await
                 .pop()
                 .unwrap_or_else(|| Err("no result".into()))?;
@@ -52,7 +84,7 @@ fn show(v: &Json) -> String {
 
 type Problem = Option<(String, String, String)>;
 
-async fn check(ev: &Evaluator, c: &Check, out: &Outcome) -> Problem {
+async fn check(jq: &Jq<'_>, c: &Check, out: &Outcome) -> Problem {
     let node = |id: &str| out.nodes.iter().find(|n| n.node == id);
     match c {
         Check::Result(want) => {
@@ -129,7 +161,7 @@ async fn check(ev: &Evaluator, c: &Check, out: &Outcome) -> Problem {
                 ));
             };
             let output = rec.output.clone().unwrap_or(Json::Null);
-            match holds(ev, matcher, &output).await {
+            match holds(jq, matcher, &output).await {
                 Ok(true) => None,
                 Ok(false) => Some((
                     format!("the output of `{id}` does not match"),
@@ -170,7 +202,7 @@ async fn check(ev: &Evaluator, c: &Check, out: &Outcome) -> Problem {
                 ));
             };
             let m = matcher.as_ref()?;
-            match holds(ev, m, entity).await {
+            match holds(jq, m, entity).await {
                 Ok(true) => None,
                 Ok(false) => Some((
                     format!("entity `{id}` does not match"),
@@ -222,7 +254,7 @@ async fn check(ev: &Evaluator, c: &Check, out: &Outcome) -> Problem {
                             .any(|(hk, hv)| hk.eq_ignore_ascii_case(k) && hv == v)
                     });
                 if ok && let Some(b) = body {
-                    ok = holds(ev, b, s.body.as_ref().unwrap_or(&Json::Null))
+                    ok = holds(jq, b, s.body.as_ref().unwrap_or(&Json::Null))
                         .await
                         .unwrap_or(false);
                 }

@@ -16,14 +16,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value as Json, json};
-use wflow_compiler::Syntax;
 use wflow_compiler::catalog::Catalog;
-use wflow_compiler::ir::{NodeConfig, Workflow};
+use wflow_compiler::ir::NodeConfig;
 use wflow_compiler::testfile::{Case, Step};
 use wflow_grammar::Span;
 use wflow_runtime::clock::Clock;
 use wflow_runtime::control::Responder;
 use wflow_runtime::engine::{Config, Engine, Quiet};
+use wflow_runtime::jq::Programs;
 use wflow_runtime::plan::Plan;
 use wflow_runtime::secrets::Secrets;
 use wflow_runtime::settings::{self, Settings};
@@ -31,13 +31,9 @@ use wflow_runtime::store::{NodeRunRecord, RunRecord, Store, Write};
 
 pub use double::Sent;
 
-/// A workflow the cases may run: its IR and the file it came from.
-#[derive(Clone)]
+/// A workflow the cases may run, compiled once for all of them.
 pub struct Source {
-    pub workflow: Workflow,
-    pub text: Arc<str>,
-    pub syntax: Syntax,
-    pub path: String,
+    pub plan: Plan,
 }
 
 /// One case to run, with the test file it is in and the workflow it runs.
@@ -91,6 +87,34 @@ pub struct Outcome {
 }
 
 impl Outcome {
+    /// An outcome that ran nothing.
+    fn empty() -> Outcome {
+        Outcome {
+            file: String::new(),
+            workflow: String::new(),
+            name: String::new(),
+            span: Span::default(),
+            failures: Vec::new(),
+            took: Duration::ZERO,
+            run: None,
+            nodes: Vec::new(),
+            sent: Vec::new(),
+            entities: Vec::new(),
+        }
+    }
+
+    /// `job`'s outcome when it could not run, saying `why`.
+    fn failed(job: &Job, why: String) -> Outcome {
+        Outcome {
+            file: job.file.clone(),
+            workflow: job.case.workflow.clone(),
+            name: job.case.name.clone(),
+            span: job.case.span,
+            failures: vec![Failure::at(job.case.span, why)],
+            ..Outcome::empty()
+        }
+    }
+
     pub fn passed(&self) -> bool {
         self.failures.is_empty()
     }
@@ -221,72 +245,80 @@ impl Runner {
 
     /// Runs every job, `parallel` at a time; outcomes in the jobs' order.
     pub async fn run(self: Arc<Self>, jobs: Vec<Job>, parallel: usize) -> Vec<Outcome> {
-        let gate = Arc::new(tokio::sync::Semaphore::new(parallel.max(1)));
+        let programs = Arc::new(expect::compile(jobs.iter().map(|j| &j.case)));
+        // One store per case running at once, emptied between cases: a new store would
+        // create its schema and prepare its statements again.
+        let (free, stores) = tokio::sync::mpsc::channel::<Store>(parallel.max(1));
+        let stores = Arc::new(tokio::sync::Mutex::new(stores));
+        let mut opened = 0;
         let mut tasks = Vec::with_capacity(jobs.len());
         for job in jobs {
+            if opened < parallel.max(1) {
+                opened += 1;
+                match Store::open_memory().await {
+                    Ok(s) => {
+                        let _ = free.send(s).await;
+                    }
+                    Err(e) => {
+                        tasks.push(tokio::spawn(async move { Err::<Outcome, _>((job, e.0)) }));
+                        continue;
+                    }
+                }
+            }
             let runner = Arc::clone(&self);
-            let gate = Arc::clone(&gate);
+            let programs = Arc::clone(&programs);
+            let (free, stores) = (free.clone(), Arc::clone(&stores));
             tasks.push(tokio::spawn(async move {
-                let _permit = gate.acquire_owned().await;
-                runner.case(job).await
+                let store = stores.lock().await.recv().await;
+                let Some(store) = store else {
+                    return Err((job, "no store is left".to_string()));
+                };
+                let out = runner.case(job, &programs, &store).await;
+                let _ = free.send(store).await;
+                Ok(out)
             }));
         }
         let mut out = Vec::with_capacity(tasks.len());
         for t in tasks {
-            match t.await {
-                Ok(o) => out.push(o),
-                Err(e) => out.push(Outcome {
-                    file: String::new(),
-                    workflow: String::new(),
-                    name: String::new(),
-                    span: Span::default(),
-                    failures: vec![Failure::at(
-                        Span::default(),
-                        format!("the case crashed: {e}"),
-                    )],
-                    took: Duration::ZERO,
-                    run: None,
-                    nodes: Vec::new(),
-                    sent: Vec::new(),
-                    entities: Vec::new(),
-                }),
-            }
+            out.push(match t.await {
+                Ok(Ok(o)) => o,
+                Ok(Err((job, why))) => Outcome::failed(&job, why),
+                Err(e) => Outcome {
+                    failures: vec![Failure::at(Span::default(), format!("a case crashed: {e}"))],
+                    ..Outcome::empty()
+                },
+            });
         }
         out
     }
 
-    /// Runs one case.
-    pub async fn case(&self, job: Job) -> Outcome {
+    /// Runs one case on `store` (emptied first); `programs` holds its expectations' jq,
+    /// compiled.
+    pub async fn case(&self, job: Job, programs: &Programs, store: &Store) -> Outcome {
         let t0 = Instant::now();
         let case = &job.case;
-        let mut out = Outcome {
-            file: job.file.clone(),
-            workflow: case.workflow.clone(),
-            name: case.name.clone(),
-            span: case.span,
-            failures: Vec::new(),
-            took: Duration::ZERO,
-            run: None,
-            nodes: Vec::new(),
-            sent: Vec::new(),
-            entities: Vec::new(),
-        };
-        if let Err(f) = self.drive(case, &job.source, &mut out).await {
+        let mut out = Outcome::failed(&job, String::new());
+        out.failures.clear();
+        if let Err(f) = self
+            .drive(case, &job.source, programs, store, &mut out)
+            .await
+        {
             out.failures.push(f);
         }
         out.took = t0.elapsed();
         out
     }
 
-    async fn drive(&self, case: &Case, source: &Source, out: &mut Outcome) -> Result<(), Failure> {
+    async fn drive(
+        &self,
+        case: &Case,
+        source: &Source,
+        programs: &Programs,
+        store: &Store,
+        out: &mut Outcome,
+    ) -> Result<(), Failure> {
         let here = |m: String| Failure::at(case.span, m);
-        let plan = Plan::new(
-            source.workflow.clone(),
-            source.text.to_string(),
-            source.syntax,
-            source.path.clone(),
-        )
-        .map_err(|p| here(format!("the workflow cannot run: {}", p.join("; "))))?;
+        let plan = &source.plan;
         let start = match &case.at {
             Some(at) => chrono::DateTime::parse_from_rfc3339(at)
                 .map_err(|e| here(format!("`at \"{at}\"` is not an RFC 3339 time: {e}")))?
@@ -295,7 +327,7 @@ impl Runner {
         };
         let clock = Clock::virtual_at(start);
         let world = Arc::new(double::World::new(case.mocks.clone(), clock.clone()));
-        let store = self.seed(case).await?;
+        self.seed(case, store).await?;
         let engine = self
             .engine
             .clone()
@@ -318,12 +350,12 @@ impl Runner {
                 )));
             }
         }
-        let secrets = secrets(&plan, case);
-        let payload = self.payload(&engine, &plan, case, start).await?;
+        let secrets = secrets(plan, case);
+        let payload = self.payload(&engine, plan, case, start).await?;
         let created_by = case.user.as_ref().map(|u| u.email.as_str());
         let fail = |e: wflow_runtime::Error| here(e.0);
         let mut run = engine
-            .run(&plan, &case.trigger, payload, created_by, &secrets, &Quiet)
+            .run(plan, &case.trigger, payload, created_by, &secrets, &Quiet)
             .await
             .map_err(fail)?;
         for step in &case.steps {
@@ -341,7 +373,7 @@ impl Runner {
                     if *after_ms > 0 {
                         // Deadlines that passed meanwhile are taken first.
                         run = engine
-                            .drive(&plan, &run.run_id, &secrets, &Quiet)
+                            .drive(plan, &run.run_id, &secrets, &Quiet)
                             .await
                             .map_err(fail)?;
                     }
@@ -364,7 +396,7 @@ impl Runner {
                         teams: by.teams.clone(),
                     };
                     if let Err(e) = engine
-                        .respond_as(&plan, &run.run_id, node, &who, button, inputs)
+                        .respond_as(plan, &run.run_id, node, &who, button, inputs)
                         .await
                     {
                         out.failures.push(Failure::at(*span, e.0));
@@ -373,7 +405,7 @@ impl Runner {
                 }
             }
             run = engine
-                .drive(&plan, &run.run_id, &secrets, &Quiet)
+                .drive(plan, &run.run_id, &secrets, &Quiet)
                 .await
                 .map_err(fail)?;
         }
@@ -400,14 +432,14 @@ impl Runner {
                 ),
             ));
         }
-        expect::check_all(self.engine.evaluator(), case, out, &secrets).await;
+        expect::check_all(self.engine.evaluator(), programs, case, out, &secrets).await;
         Ok(())
     }
 
-    /// A store holding the project's blueprints and the case's entities.
-    async fn seed(&self, case: &Case) -> Result<Store, Failure> {
+    /// Empties `store` and fills it with the project's blueprints and the case's entities.
+    async fn seed(&self, case: &Case, store: &Store) -> Result<(), Failure> {
         let here = |m: String| Failure::at(case.span, m);
-        let store = Store::open_memory().await.map_err(|e| here(e.0))?;
+        store.clear().await.map_err(|e| here(e.0))?;
         let mut writes: Vec<Write> = self
             .blueprints
             .iter()
@@ -447,7 +479,7 @@ impl Runner {
             });
         }
         store.apply(writes).await.map_err(|e| here(e.0))?;
-        Ok(store)
+        Ok(())
     }
 
     /// The trigger's output: the form's inputs checked as `exec` checks them, the event, or

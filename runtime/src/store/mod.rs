@@ -813,6 +813,28 @@ impl Store {
         .map_err(err("expire leases"))
     }
 
+    /// Deletes every row, keeping the schema (and the connection's prepared statements): how
+    /// `wflow test` reuses a store in memory from one case to the next.
+    pub async fn clear(&self) -> Result<(), StoreError> {
+        const DELETES: [&str; 7] = [
+            "DELETE FROM responses",
+            "DELETE FROM logs",
+            "DELETE FROM node_runs",
+            "DELETE FROM runs",
+            "DELETE FROM entities",
+            "DELETE FROM blueprints",
+            "DELETE FROM fired_timers",
+        ];
+        for delete in DELETES {
+            on_pool!(self.pool, |pool| sqlx::query(delete)
+                .execute(pool)
+                .await
+                .map(drop))
+            .map_err(err("clear the store"))?;
+        }
+        Ok(())
+    }
+
     /// A listener for runs becoming due; `None` on SQLite (one process, nobody to hear).
     pub async fn listen_due(&self) -> Result<Option<DueListener>, StoreError> {
         let Pool::Postgres(pool) = &self.pool else {
