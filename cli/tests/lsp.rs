@@ -832,3 +832,39 @@ fn the_graph_command_draws_the_document_as_it_is_edited() {
     assert_eq!(r["error"]["code"], -32602, "{r}");
     c.shutdown();
 }
+
+#[test]
+fn a_test_file_is_checked_against_the_workflows_beside_it() {
+    let dir = std::env::temp_dir().join(format!("wflow-lsp-tests-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    std::fs::write(
+        dir.join("deploy.wflow"),
+        "workflow deploy \"Deploy\" {\n  form trigger \"Go\" { input service: string \"Service\" }\n  webhook call \"Call\" { url \"https://x/{{ .outputs.trigger.service }}\" }\n  flow { trigger -> call }\n}\n",
+    )
+    .expect("write");
+    let uri = format!("file://{}/deploy.test.wflow", dir.display());
+    let broken = "test deploy \"calls\" {\n  inputs { servce: \"api\" }\n  mock cal 200\n}\n";
+    let mut c = Client::start();
+    c.initialize(vscode_capabilities());
+    c.open(&uri, broken);
+    let diags = c.diagnostics(&uri, 1);
+    let found: Vec<(&str, u64)> = diags
+        .iter()
+        .filter_map(|d| Some((d["code"].as_str()?, d["range"]["start"]["line"].as_u64()?)))
+        .collect();
+    assert_eq!(
+        found,
+        [("unknown-input-key", 1), ("unknown-node", 2)],
+        "{diags:?}"
+    );
+    // Fixed: the same verdict as `wflow check` and `wflow test`, nothing to report.
+    c.notify(
+        "textDocument/didChange",
+        json!({"textDocument": {"uri": uri, "version": 2}, "contentChanges": [
+            {"text": "test deploy \"calls\" {\n  inputs { service: \"api\" }\n  mock call 200\n}\n"}]}),
+    );
+    assert!(c.diagnostics(&uri, 2).is_empty());
+    c.shutdown();
+    let _ = std::fs::remove_dir_all(&dir);
+}

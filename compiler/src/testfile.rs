@@ -733,13 +733,26 @@ impl Reader<'_> {
 
     /// `mock TARGET ANSWER { body ... headers ... delay 2s }`
     fn mock(&mut self, f: &Entry, wf: &Workflow) -> Option<Mock> {
-        let [target, answer, ..] = f.args.as_slice() else {
+        // `mock "URL" [METHOD] ANSWER`: a method is an upper-case word before the answer.
+        let method = match (
+            f.args.first().map(|v| &v.kind),
+            f.args.get(1).map(|v| &v.kind),
+        ) {
+            (Some(ValueKind::Str(_)), Some(ValueKind::Ident(m)))
+                if m.name.len() > 2 && m.name.chars().all(|c| c.is_ascii_uppercase()) =>
+            {
+                Some(m.name.clone())
+            }
+            _ => None,
+        };
+        let skip = usize::from(method.is_some());
+        let (Some(target), Some(answer)) = (f.args.first(), f.args.get(1 + skip)) else {
             self.err(
                 "missing-field",
                 f.span,
                 "a mock names what it answers for and the answer",
             );
-            self.help("write `mock NODE 200 { body { ... } }`, `mock NODE timeout`, `mock \"https://host/*\" 503`");
+            self.help("write `mock NODE 200 { body { ... } }`, `mock NODE timeout`, `mock \"https://host/*\" POST 503`");
             return None;
         };
         let (target, kind) = match &target.kind {
@@ -758,20 +771,13 @@ impl Reader<'_> {
                 };
                 (Target::Node(i.name.clone()), kind)
             }
-            ValueKind::Str(s) => {
-                let method = f
-                    .args
-                    .get(2)
-                    .and_then(word)
-                    .filter(|(w, _)| w.chars().all(|c| c.is_ascii_uppercase()));
-                (
-                    Target::Url {
-                        pattern: s.value.clone(),
-                        method: method.map(|(m, _)| m.to_string()),
-                    },
-                    "webhook",
-                )
-            }
+            ValueKind::Str(s) => (
+                Target::Url {
+                    pattern: s.value.clone(),
+                    method: method.clone(),
+                },
+                "webhook",
+            ),
             _ => {
                 self.err(
                     "wrong-type",

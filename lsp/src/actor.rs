@@ -133,6 +133,8 @@ struct Doc {
     syntax: Syntax,
     /// The blueprints of the document's workspace (as `wflow check` finds them).
     catalog: Arc<Catalog>,
+    /// For a test file (`*.test.wflow`): the directory whose workflows it tests.
+    test_dir: Option<std::path::PathBuf>,
     index: LineIndex,
     /// The last check of `text`; None while edits are waiting to be checked.
     checked: Option<Checked>,
@@ -234,6 +236,10 @@ impl Actor {
             } => {
                 let index = LineIndex::new(&text, self.support.encoding);
                 let catalog = self.catalog(&uri);
+                let test_dir = uri
+                    .to_file_path()
+                    .filter(|p| wflow_compiler::testfile::is_test_file(p))
+                    .map(|p| wflow_project::test_dir(&p));
                 self.docs.insert(
                     uri,
                     Doc {
@@ -241,6 +247,7 @@ impl Actor {
                         version,
                         syntax,
                         catalog,
+                        test_dir,
                         index,
                         checked: None,
                         check_crashed: false,
@@ -540,8 +547,20 @@ fn ensure_checked(doc: &mut Doc) {
     if doc.checked.is_some() {
         return;
     }
-    let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
-        check_source_with(&doc.text, doc.syntax, &doc.catalog)
+    let result = std::panic::catch_unwind(AssertUnwindSafe(|| match &doc.test_dir {
+        // A test file: checked against the workflows beside it, as `wflow check` does.
+        Some(dir) => {
+            let beside = wflow_project::checked_workflows_in(dir, &doc.catalog);
+            let (_, diagnostics) = wflow_project::check_test_file(&doc.text, &beside, &doc.catalog);
+            Checked {
+                module: wflow_compiler::ir::Module {
+                    ir_version: wflow_compiler::ir::IR_VERSION,
+                    workflows: Vec::new(),
+                },
+                diagnostics,
+            }
+        }
+        None => check_source_with(&doc.text, doc.syntax, &doc.catalog),
     }));
     doc.check_crashed = result.is_err();
     doc.checked = Some(result.unwrap_or_else(|_| {

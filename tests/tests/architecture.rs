@@ -25,7 +25,7 @@ fn forbidden(krate: &str) -> &'static [&'static str] {
             HEAVY
         }
         "wflow-lsp" => &["sqlx", "reqwest", "axum", "rdkafka", "miette", "clap"],
-        "wflow-runtime" => &["tower-lsp-server", "miette", "clap"],
+        "wflow-runtime" | "wflow-tester" => &["tower-lsp-server", "miette", "clap"],
         _ => &[],
     }
 }
