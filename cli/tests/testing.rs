@@ -49,11 +49,15 @@ fn timeless(report: &str) -> String {
 #[test]
 fn the_corpus_passes_and_two_hours_of_backoff_take_no_wall_time() {
     let t0 = Instant::now();
-    let o = wflow(&["test", "tests/corpus/testing/release.test.wflow"]);
+    let o = wflow(&[
+        "test",
+        "tests/corpus/testing/release.test.wflow",
+        "tests/corpus/testing/on-call.test.wflow",
+    ]);
     let took = t0.elapsed();
     assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
     assert!(
-        stdout(&o).contains("test result: ok. 5 passed; 0 failed"),
+        stdout(&o).contains("test result: ok. 8 passed; 0 failed"),
         "{}",
         stdout(&o)
     );

@@ -143,7 +143,8 @@ pub struct Expect {
 /// What an assertion checks.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Check {
-    /// The run's result: SUCCESS, FAILED, CANCELLED, or WAITING (still waiting).
+    /// The run's result: SUCCESS, FAILED, CANCELLED, WAITING (still waiting), or NOT_RUN (the
+    /// event did not match the trigger's condition).
     Result(String),
     /// The nodes that ran, in order, each with the outlet it took when it has outlets.
     Path(Vec<(String, Option<String>)>),
@@ -1063,7 +1064,7 @@ impl Reader<'_> {
                     return None;
                 }
                 let (r, span) = word(&rest[0])?;
-                const RESULTS: [&str; 4] = ["SUCCESS", "FAILED", "CANCELLED", "WAITING"];
+                const RESULTS: [&str; 5] = ["SUCCESS", "FAILED", "CANCELLED", "WAITING", "NOT_RUN"];
                 if !RESULTS.contains(&r) {
                     self.err(
                         "invalid-value",

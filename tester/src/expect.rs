@@ -88,7 +88,11 @@ async fn check(jq: &Jq<'_>, c: &Check, out: &Outcome) -> Problem {
     let node = |id: &str| out.nodes.iter().find(|n| n.node == id);
     match c {
         Check::Result(want) => {
-            let got = out.run.as_ref().map_or("not started".into(), result_of);
+            let got = match &out.run {
+                Some(run) => result_of(run),
+                None if out.not_triggered => "NOT_RUN".into(),
+                None => "not started".into(),
+            };
             (got != *want).then(|| {
                 let why = out
                     .run

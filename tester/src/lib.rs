@@ -76,8 +76,10 @@ pub struct Outcome {
     pub failures: Vec<Failure>,
     /// Wall time the case took.
     pub took: Duration,
-    /// The run (absent when it could not start).
+    /// The run (absent when it could not start, or the event did not match the trigger).
     pub run: Option<RunRecord>,
+    /// The event did not match the trigger's condition: no run started.
+    pub not_triggered: bool,
     /// Its node runs, in start order.
     pub nodes: Vec<NodeRunRecord>,
     /// Every request and message sent, in order.
@@ -97,6 +99,7 @@ impl Outcome {
             failures: Vec::new(),
             took: Duration::ZERO,
             run: None,
+            not_triggered: false,
             nodes: Vec::new(),
             sent: Vec::new(),
             entities: Vec::new(),
@@ -352,6 +355,25 @@ impl Runner {
         }
         let secrets = secrets(plan, case);
         let payload = self.payload(&engine, plan, case, start).await?;
+        if matches!(
+            plan.node(&case.trigger).map(|n| &n.config),
+            Some(NodeConfig::EventTrigger(_))
+        ) && !engine
+            .event_matches(plan, &case.trigger, &payload)
+            .await
+            .map_err(|e| here(e.0))?
+        {
+            out.not_triggered = true;
+            expect::check_all(
+                self.engine.evaluator(),
+                programs,
+                case,
+                out,
+                &Secrets::default(),
+            )
+            .await;
+            return Ok(());
+        }
         let created_by = case.user.as_ref().map(|u| u.email.as_str());
         let fail = |e: wflow_runtime::Error| here(e.0);
         let mut run = engine
