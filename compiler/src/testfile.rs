@@ -79,6 +79,8 @@ pub struct Mock {
     pub answer: Answer,
     /// How long the answer takes (virtual time).
     pub delay_ms: u64,
+    /// Answers only requests whose body this jq predicate holds for.
+    pub when: Option<String>,
     pub span: Span,
 }
 
@@ -789,12 +791,24 @@ impl Reader<'_> {
             }
         };
         let mut delay_ms = 0;
+        let mut when = None;
         let mut body = Json::Null;
         let mut headers = Vec::new();
         for st in f.block.iter().flat_map(|b| &b.statements) {
             let Statement::Entry(g) = st else { continue };
             match (g.name.name.as_str(), g.args.first()) {
                 ("delay", Some(v)) => delay_ms = self.duration(v).unwrap_or(0),
+                ("when", Some(v)) => match self.matcher(v, None) {
+                    Some(Matcher::Jq(code)) => when = Some(code),
+                    Some(Matcher::Contains(_)) => {
+                        self.err(
+                            "wrong-type",
+                            v.span,
+                            "`when` is a jq predicate on the request's body, in backticks",
+                        );
+                    }
+                    None => {}
+                },
                 ("body", Some(v)) => match json(v) {
                     Ok(j) => body = j,
                     Err(span) => {
@@ -815,7 +829,9 @@ impl Reader<'_> {
                     self.err(
                         "unknown-field",
                         g.name.span,
-                        format!("`{other}` is not part of a mock; write body, headers or delay"),
+                        format!(
+                            "`{other}` is not part of a mock; write body, headers, delay or when"
+                        ),
                     );
                 }
             }
@@ -865,6 +881,7 @@ impl Reader<'_> {
             target,
             answer,
             delay_ms,
+            when,
             span: f.span,
         })
     }

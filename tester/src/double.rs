@@ -1,13 +1,14 @@
 //! The outside world of a test case: answers HTTP requests and Kafka messages from the case's
 //! mocks, records everything sent, and refuses (recording it) whatever no mock covers.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::{Value as Json, json};
 use wflow_compiler::testfile::{Answer, Mock, Target, url_matches};
 use wflow_runtime::clock::Clock;
 use wflow_runtime::http::{Failed, Http, Request, Response, Sending};
+use wflow_runtime::jq::{Evaluator, Programs};
 use wflow_runtime::kafka::{Delivery, Message, Publisher, Publishing};
 
 /// A request or message that was sent, as the case saw it.
@@ -26,13 +27,19 @@ pub struct Sent {
 pub struct World {
     mocks: Vec<Mock>,
     clock: Clock,
+    /// Evaluates the mocks' `when` predicates (compiled in `programs`).
+    ev: Evaluator,
+    programs: Arc<Programs>,
     state: Mutex<State>,
 }
 
+/// The mocks answering in turn: one target, with one `when`.
+type Group = (Target, Option<String>);
+
 #[derive(Default)]
 struct State {
-    /// Calls answered per mock target so far (by the target's position in `targets`).
-    calls: Vec<(Target, usize)>,
+    /// Calls answered per group of mocks so far.
+    calls: Vec<(Group, usize)>,
     sent: Vec<Sent>,
     offset: i64,
 }
@@ -41,12 +48,27 @@ struct State {
 const GITHUB_RUN: u64 = 1;
 
 impl World {
-    pub fn new(mocks: Vec<Mock>, clock: Clock) -> World {
+    pub fn new(mocks: Vec<Mock>, clock: Clock, ev: Evaluator, programs: Arc<Programs>) -> World {
         World {
             mocks,
             clock,
+            ev,
+            programs,
             state: Mutex::new(State::default()),
         }
+    }
+
+    /// Whether `mock` answers a request with `body`: it has no `when`, or its `when` holds.
+    async fn applies(&self, mock: &Mock, body: &Json) -> bool {
+        let Some(code) = &mock.when else {
+            return true;
+        };
+        let out = self
+            .ev
+            .eval(&self.programs, &[code.as_str()], body.clone())
+            .await
+            .pop();
+        matches!(out, Some(Ok(v)) if !v.is_empty() && v.iter().all(|x| *x == Json::Bool(true)))
     }
 
     /// Everything sent so far, in order.
@@ -57,39 +79,46 @@ impl World {
             .unwrap_or_default()
     }
 
-    /// The answer for the next call of `node` to `method url`: node mocks first, then URL
-    /// patterns; each target's mocks in turn, the last repeating.
-    fn answer(&self, node: &str, method: &str, url: &str) -> Option<Mock> {
+    /// The answer for the next call of `node` to `method url` with `body`: node mocks first,
+    /// then URL patterns; of those, the first group whose `when` holds (or that has none);
+    /// a group's mocks answer in turn, the last repeating.
+    async fn answer(&self, node: &str, method: &str, url: &str, body: &Json) -> Option<Mock> {
         let by_node = Target::Node(node.to_string());
-        let target = if self.mocks.iter().any(|m| m.target == by_node) {
-            by_node
-        } else {
-            self.mocks
-                .iter()
-                .find(|m| match &m.target {
-                    Target::Url {
-                        pattern,
-                        method: want,
-                    } => {
-                        url_matches(pattern, url)
-                            && want
-                                .as_deref()
-                                .is_none_or(|w| w.eq_ignore_ascii_case(method))
-                    }
-                    Target::Node(_) => false,
-                })?
-                .target
-                .clone()
-        };
-        let answers: Vec<&Mock> = self.mocks.iter().filter(|m| m.target == target).collect();
+        let of_node = self.mocks.iter().any(|m| m.target == by_node);
+        let mut group: Option<Group> = None;
+        for m in &self.mocks {
+            let fits = match &m.target {
+                Target::Node(_) => m.target == by_node,
+                Target::Url {
+                    pattern,
+                    method: want,
+                } => {
+                    !of_node
+                        && url_matches(pattern, url)
+                        && want
+                            .as_deref()
+                            .is_none_or(|w| w.eq_ignore_ascii_case(method))
+                }
+            };
+            if fits && self.applies(m, body).await {
+                group = Some((m.target.clone(), m.when.clone()));
+                break;
+            }
+        }
+        let group = group?;
+        let answers: Vec<&Mock> = self
+            .mocks
+            .iter()
+            .filter(|m| m.target == group.0 && m.when == group.1)
+            .collect();
         let mut st = self.state.lock().ok()?;
-        let n = match st.calls.iter_mut().find(|(t, _)| *t == target) {
+        let n = match st.calls.iter_mut().find(|(g, _)| *g == group) {
             Some((_, n)) => {
                 *n += 1;
                 *n
             }
             None => {
-                st.calls.push((target, 0));
+                st.calls.push((group, 0));
                 0
             }
         };
@@ -154,7 +183,8 @@ fn respond(answer: &Answer, req: &Request) -> Result<Response, Failed> {
 impl Http for World {
     fn send(&self, req: Request) -> Sending<'_> {
         Box::pin(async move {
-            let mock = self.answer(&req.node, &req.method, &req.url);
+            let body = req.body.clone().unwrap_or(Json::Null);
+            let mock = self.answer(&req.node, &req.method, &req.url, &body).await;
             self.record(Sent {
                 node: req.node.clone(),
                 method: req.method.clone(),
@@ -191,7 +221,8 @@ impl Publisher for World {
                 .map_or("", |(_, v)| *v);
             let node = key.split_once(':').map_or(key, |(_, n)| n).to_string();
             let url = format!("kafka://{}", m.topic);
-            let mock = self.answer(&node, "PUBLISH", &url);
+            let body: Json = serde_json::from_slice(m.payload).unwrap_or(Json::Null);
+            let mock = self.answer(&node, "PUBLISH", &url, &body).await;
             self.record(Sent {
                 node: node.clone(),
                 method: "PUBLISH".into(),
@@ -201,7 +232,7 @@ impl Publisher for World {
                     .iter()
                     .map(|(k, v)| (k.to_string(), v.to_string()))
                     .collect(),
-                body: serde_json::from_slice(m.payload).ok(),
+                body: Some(body),
                 unmocked: mock.is_none(),
             });
             let Some(mock) = mock else {

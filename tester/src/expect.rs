@@ -31,11 +31,14 @@ pub(crate) async fn check_all(
     }
 }
 
-/// The jq predicates of `cases`' expectations, compiled once for every case (one that cannot
-/// be compiled fails the expectations that use it).
+/// The jq predicates of `cases`' expectations and mocks, compiled once for every case (one
+/// that cannot be compiled fails the expectations that use it, and matches no request).
 pub(crate) fn compile<'a>(cases: impl Iterator<Item = &'a Case>) -> Programs {
     let mut programs = Programs::default();
     for case in cases {
+        for code in case.mocks.iter().filter_map(|m| m.when.as_ref()) {
+            let _ = programs.add(code);
+        }
         for e in &case.expects {
             let m = match &e.check {
                 Check::Output { matcher, .. } => Some(matcher),

@@ -297,7 +297,7 @@ impl Runner {
 
     /// Runs one case on `store` (emptied first); `programs` holds its expectations' jq,
     /// compiled.
-    pub async fn case(&self, job: Job, programs: &Programs, store: &Store) -> Outcome {
+    pub async fn case(&self, job: Job, programs: &Arc<Programs>, store: &Store) -> Outcome {
         let t0 = Instant::now();
         let case = &job.case;
         let mut out = Outcome::failed(&job, String::new());
@@ -316,7 +316,7 @@ impl Runner {
         &self,
         case: &Case,
         source: &Source,
-        programs: &Programs,
+        programs: &Arc<Programs>,
         store: &Store,
         out: &mut Outcome,
     ) -> Result<(), Failure> {
@@ -329,7 +329,12 @@ impl Runner {
             None => chrono::Utc::now(),
         };
         let clock = Clock::virtual_at(start);
-        let world = Arc::new(double::World::new(case.mocks.clone(), clock.clone()));
+        let world = Arc::new(double::World::new(
+            case.mocks.clone(),
+            clock.clone(),
+            self.engine.evaluator().clone(),
+            Arc::clone(programs),
+        ));
         self.seed(case, store).await?;
         let engine = self
             .engine
