@@ -188,12 +188,14 @@ pub fn render_github(path: &str, src: &str, diags: &[Diagnostic]) -> String {
     out
 }
 
-fn escape_data(s: &str) -> String {
+/// Text for a GitHub workflow command's message.
+pub(crate) fn escape_data(s: &str) -> String {
     s.replace('%', "%25")
         .replace('\r', "%0D")
         .replace('\n', "%0A")
 }
 
-fn escape_property(s: &str) -> String {
+/// Text for a GitHub workflow command's property (`file=`, `title=`).
+pub(crate) fn escape_property(s: &str) -> String {
     escape_data(s).replace(':', "%3A").replace(',', "%2C")
 }

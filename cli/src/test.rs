@@ -19,7 +19,7 @@ use wflow_tester::coverage::{self, Coverage};
 use wflow_tester::{Failure, Job, Outcome, Runner, Source};
 
 use crate::excerpt::LineIndex;
-use crate::render::{render_github, render_human};
+use crate::render::{escape_data, escape_property, render_github, render_human};
 
 /// How `wflow test` reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -497,16 +497,6 @@ fn junit(outcomes: &[Outcome], texts: &BTreeMap<String, &str>) -> String {
     }
     s.push_str("</testsuites>\n");
     s
-}
-
-fn escape_data(s: &str) -> String {
-    s.replace('%', "%25")
-        .replace('\r', "%0D")
-        .replace('\n', "%0A")
-}
-
-fn escape_property(s: &str) -> String {
-    escape_data(s).replace(':', "%3A").replace(',', "%2C")
 }
 
 /// GitHub annotations: an error per failed assertion, at its line.

@@ -955,19 +955,7 @@ impl Checker<'_> {
     }
 
     fn connection_outlet(&mut self, c: &ir::Connection, source: &ir::Node, syntax: Syntax) {
-        let outlets: Vec<&str> = match &source.config {
-            NodeConfig::Condition(cond) => cond
-                .outlets
-                .iter()
-                .map(|o| o.identifier.value.as_str())
-                .collect(),
-            NodeConfig::Input(i) => i
-                .outlets
-                .iter()
-                .map(|o| o.identifier.value.as_str())
-                .collect(),
-            _ => Vec::new(),
-        };
+        let outlets = source.config.outlet_ids();
         let kind = source.config.type_name();
         if c.fallback && c.outlet.is_some() {
             self.push(

@@ -220,6 +220,23 @@ impl NodeConfig {
         }
     }
 
+    /// The identifiers of a condition's outlets or an approval's buttons (none for others).
+    pub fn outlet_ids(&self) -> Vec<&str> {
+        match self {
+            NodeConfig::Condition(c) => c
+                .outlets
+                .iter()
+                .map(|o| o.identifier.value.as_str())
+                .collect(),
+            NodeConfig::Input(i) => i
+                .outlets
+                .iter()
+                .map(|o| o.identifier.value.as_str())
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
     /// Whether connections out of this node name an outlet.
     pub fn has_outlets(&self) -> bool {
         matches!(self, NodeConfig::Condition(_) | NodeConfig::Input(_))

@@ -113,16 +113,22 @@ pub fn check_bytes_with(
     }
 }
 
-/// The `blueprint` declarations of a `.wflow` file's text, with the problems found in them
-/// and in the file's syntax (the file's workflows are not checked).
-pub fn declared_blueprints(src: &str) -> (Vec<catalog::Blueprint>, Vec<Diagnostic>) {
+/// A `.wflow` text's syntax tree and its syntax errors as diagnostics.
+fn parse_wflow(src: &str) -> (wflow_grammar::ast::File, Vec<Diagnostic>) {
     let parsed = wflow_grammar::parse(src);
-    let mut diagnostics: Vec<Diagnostic> = parsed
+    let diagnostics = parsed
         .errors
         .into_iter()
         .map(|e| syntax_diagnostic("syntax", e))
         .collect();
-    let declared = blueprint_decl::blueprints(&parsed.file, &mut diagnostics);
+    (parsed.file, diagnostics)
+}
+
+/// The `blueprint` declarations of a `.wflow` file's text, with the problems found in them
+/// and in the file's syntax (the file's workflows are not checked).
+pub fn declared_blueprints(src: &str) -> (Vec<catalog::Blueprint>, Vec<Diagnostic>) {
+    let (file, mut diagnostics) = parse_wflow(src);
+    let declared = blueprint_decl::blueprints(&file, &mut diagnostics);
     (declared, diagnostics)
 }
 
@@ -139,13 +145,8 @@ pub fn check_test_source(
     workflows: &[&ir::Workflow],
     catalog: &catalog::Catalog,
 ) -> (testfile::TestFile, Vec<Diagnostic>) {
-    let parsed = wflow_grammar::parse(src);
-    let mut diagnostics: Vec<Diagnostic> = parsed
-        .errors
-        .into_iter()
-        .map(|e| syntax_diagnostic("syntax", e))
-        .collect();
-    let tests = testfile::read(&parsed.file, workflows, catalog, &mut diagnostics);
+    let (file, mut diagnostics) = parse_wflow(src);
+    let tests = testfile::read(&file, workflows, catalog, &mut diagnostics);
     diagnostics.sort_by_key(|d| (d.primary.span.start, d.primary.span.end));
     (tests, diagnostics)
 }

@@ -656,32 +656,40 @@ impl Reader<'_> {
         };
         for st in f.block.iter().flat_map(|b| &b.statements) {
             let Statement::Entry(g) = st else { continue };
-            let list = match g.name.name.as_str() {
-                "roles" => &mut p.roles,
-                "teams" => &mut p.teams,
-                other => {
-                    self.err(
-                        "unknown-field",
-                        g.name.span,
-                        format!("`{other}` is not part of a person; write roles or teams"),
-                    );
-                    continue;
-                }
-            };
-            match g.args.first().map(json) {
-                Some(Ok(Json::Array(items))) => {
-                    list.extend(items.iter().filter_map(|i| i.as_str().map(str::to_string)))
-                }
-                _ => {
-                    self.err(
-                        "wrong-type",
-                        g.span,
-                        format!("`{}` takes a list of names", g.name.name),
-                    );
-                }
+            if !self.roles_or_teams(g, &mut p) {
+                self.err(
+                    "unknown-field",
+                    g.name.span,
+                    format!(
+                        "`{}` is not part of a person; write roles or teams",
+                        g.name.name
+                    ),
+                );
             }
         }
         Some(p)
+    }
+
+    /// Reads `roles [...]` or `teams [...]` into `p`; false for any other entry.
+    fn roles_or_teams(&mut self, g: &Entry, p: &mut Person) -> bool {
+        let list = match g.name.name.as_str() {
+            "roles" => &mut p.roles,
+            "teams" => &mut p.teams,
+            _ => return false,
+        };
+        match g.args.first().map(json) {
+            Some(Ok(Json::Array(items))) => {
+                list.extend(items.iter().filter_map(|i| i.as_str().map(str::to_string)))
+            }
+            _ => {
+                self.err(
+                    "wrong-type",
+                    g.span,
+                    format!("`{}` takes a list of names", g.name.name),
+                );
+            }
+        }
+        true
     }
 
     /// `entity BLUEPRINT { identifier: "x", properties: { ... } }`
@@ -900,7 +908,7 @@ impl Reader<'_> {
         };
         let (node_id, node_span) = word(node)?;
         let n = self.node(wf, node_id, node_span)?;
-        let NodeConfig::Input(input) = &n.config else {
+        let NodeConfig::Input(_) = &n.config else {
             self.err(
                 "invalid-value",
                 node_span,
@@ -912,11 +920,7 @@ impl Reader<'_> {
             return None;
         };
         let (button_id, button_span) = word(button)?;
-        let buttons: Vec<&str> = input
-            .outlets
-            .iter()
-            .map(|o| o.identifier.value.as_str())
-            .collect();
+        let buttons = n.config.outlet_ids();
         if !buttons.contains(&button_id) {
             self.err(
                 "unknown-outlet",
@@ -960,23 +964,7 @@ impl Reader<'_> {
                         inputs = m;
                     }
                 }
-                ("roles" | "teams", Some(v)) => {
-                    let items: Vec<String> = match json(v) {
-                        Ok(Json::Array(a)) => a
-                            .iter()
-                            .filter_map(|i| i.as_str().map(str::to_string))
-                            .collect(),
-                        _ => {
-                            self.err("wrong-type", v.span, "a list of names");
-                            continue;
-                        }
-                    };
-                    if g.name.name == "roles" {
-                        person.roles = items;
-                    } else {
-                        person.teams = items;
-                    }
-                }
+                _ if self.roles_or_teams(g, &mut person) => {}
                 (other, _) => {
                     self.err("unknown-field", g.name.span, format!("`{other}` is not part of a response; write after, inputs, roles or teams"));
                 }
@@ -1139,19 +1127,7 @@ impl Reader<'_> {
                 for (id, outlet, span) in steps {
                     let node = self.node(wf, id, span)?;
                     if let Some(o) = outlet {
-                        let outlets: Vec<&str> = match &node.config {
-                            NodeConfig::Condition(c) => c
-                                .outlets
-                                .iter()
-                                .map(|o| o.identifier.value.as_str())
-                                .collect(),
-                            NodeConfig::Input(i) => i
-                                .outlets
-                                .iter()
-                                .map(|o| o.identifier.value.as_str())
-                                .collect(),
-                            _ => Vec::new(),
-                        };
+                        let outlets = node.config.outlet_ids();
                         if !outlets.contains(&o) && o != "fallback" {
                             self.err(
                                 "unknown-outlet",
