@@ -2,7 +2,7 @@
 // reads the API as the signed-in user: a 401 sends them to the sign-in page, a 403 or 404
 // shows the refusal the API gave.
 import { ApiError, call, get, post } from './api.js';
-import { h, link, navigate, setRouter } from './dom.js';
+import { h, link, navigate, setRouter, fill } from './dom.js';
 import { hubPage } from './hub.js';
 import { formPage } from './form.js';
 import { runsPage, runPage } from './runs.js';
@@ -92,7 +92,7 @@ export function refusal(e) {
   const title = status === 403 ? 'Not allowed'
     : status === 404 ? 'Not found, or not yours to see'
       : 'Something went wrong';
-  main.replaceChildren(h('section', { class: 'refusal', 'data-status': String(status) },
+  fill(main, h('section', { class: 'refusal', 'data-status': String(status) },
     h('h1', {}, title),
     h('p', { role: 'alert' }, e.message || String(e)),
     status === 403 || status === 404
@@ -113,25 +113,25 @@ function who(me) {
   const u = me.user;
   const banner = document.getElementById('banner');
   if (!me.auth) {
-    banner.replaceChildren(h('p', { class: 'banner', role: 'note' },
+    fill(banner, h('p', { class: 'banner', role: 'note' },
       'This server checks no tokens (started without --auth): everyone who can reach it is an admin.'));
-    box.replaceChildren(h('span', {}, 'local admin'));
+    fill(box, h('span', {}, 'local admin'));
     return;
   }
-  banner.replaceChildren();
-  box.replaceChildren(
+  fill(banner);
+  fill(box,
     h('span', { class: 'email' }, u.email || 'signed in', u.admin ? ' (admin)' : ''),
     h('button', { type: 'button', class: 'link', onclick: signOut }, 'Sign out'));
 }
 
 async function signOut() {
   try { await call('DELETE', '/v1/session'); } catch { /* the cookies are cleared anyway */ }
-  document.getElementById('who').replaceChildren();
+  fill(document.getElementById('who'));
   navigate('/ui/signin');
 }
 
 async function signInPage(ctx) {
-  document.getElementById('who').replaceChildren();
+  fill(document.getElementById('who'));
   const next = new URLSearchParams(location.search).get('next') || '/ui/';
   const safeNext = next.startsWith('/ui/') ? next : '/ui/';
   const err = h('p', { id: 'token-error', class: 'error', hidden: true });
@@ -154,7 +154,7 @@ async function signInPage(ctx) {
     h('p', { id: 'token-help', class: 'help' }, 'A token of the server\'s --auth file. It is kept in an HttpOnly cookie, never by this page.'),
     input, err),
   h('button', { type: 'submit', class: 'primary' }, 'Sign in'));
-  ctx.main.replaceChildren(h('h1', {}, 'Sign in'), form);
+  fill(ctx.main, h('h1', {}, 'Sign in'), form);
 }
 
 setRouter(route);

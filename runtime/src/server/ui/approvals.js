@@ -1,7 +1,7 @@
 // Approvals waiting for the signed-in user across runs: each INPUT node's form and buttons.
 // Answering is the API's call: a refusal or a problem is shown where the answer was given.
 import { ApiError, enc, get, post } from './api.js';
-import { h, link, when } from './dom.js';
+import { h, link, when, fill } from './dom.js';
 import { makeControl } from './form.js';
 
 export async function approvalsPage(ctx) {
@@ -9,7 +9,7 @@ export async function approvalsPage(ctx) {
   if (ctx.stale()) return;
   const live = h('p', { class: 'sr-only', 'aria-live': 'polite' });
   const list = h('ul', { class: 'approvals' }, approvals.map((a) => item(a, live)));
-  ctx.main.replaceChildren(
+  fill(ctx.main,
     h('h1', {}, 'Approvals waiting for me'),
     approvals.length ? list : h('p', { class: 'muted' }, 'Nothing is waiting for you.'),
     live);
@@ -43,7 +43,7 @@ function item(a, live) {
     }
     try {
       await post(`/v1/workflows/runs/${enc(a.run.identifier)}/nodes/${enc(a.node.identifier)}/responses`, { button: button.identifier, inputs });
-      li.replaceChildren(h('p', {}, `You answered “${button.title || button.identifier}” on `, link(`/ui/runs/${enc(a.run.identifier)}`, a.run.identifier), '.'));
+      fill(li, h('p', {}, `You answered “${button.title || button.identifier}” on `, link(`/ui/runs/${enc(a.run.identifier)}`, a.run.identifier), '.'));
       li.classList.add('answered');
       live.textContent = `Answered ${button.title || button.identifier}`;
     } catch (e) {

@@ -1,11 +1,11 @@
 // The catalog, read-only: blueprints, their entities, and one entity.
 import { enc, get } from './api.js';
-import { h, link, pre, when } from './dom.js';
+import { h, link, pre, when, fill } from './dom.js';
 
 export async function catalogPage(ctx) {
   const { blueprints } = await get('/v1/blueprints');
   if (ctx.stale()) return;
-  ctx.main.replaceChildren(h('h1', {}, 'Catalog'),
+  fill(ctx.main, h('h1', {}, 'Catalog'),
     blueprints.length
       ? h('table', {}, h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Blueprint'), h('th', { scope: 'col' }, 'Identifier'), h('th', { scope: 'col' }, 'Properties'))),
         h('tbody', {}, blueprints.map((b) => h('tr', {},
@@ -20,7 +20,7 @@ export async function blueprintPage(ctx, bp) {
     get(`/v1/blueprints/${enc(bp)}`), get(`/v1/blueprints/${enc(bp)}/entities`)]);
   if (ctx.stale()) return;
   const props = Object.keys((blueprint.schema && blueprint.schema.properties) || {});
-  ctx.main.replaceChildren(
+  fill(ctx.main,
     h('p', { class: 'crumbs' }, link('/ui/catalog', 'Catalog')),
     h('h1', {}, blueprint.title || blueprint.identifier),
     entities.length
@@ -35,7 +35,7 @@ export async function blueprintPage(ctx, bp) {
 export async function entityPage(ctx, bp, id) {
   const { entity } = await get(`/v1/blueprints/${enc(bp)}/entities/${enc(id)}`);
   if (ctx.stale()) return;
-  ctx.main.replaceChildren(
+  fill(ctx.main,
     h('p', { class: 'crumbs' }, link('/ui/catalog', 'Catalog'), ' / ', link(`/ui/catalog/${enc(bp)}`, bp)),
     h('h1', {}, entity.title || entity.identifier),
     h('dl', { class: 'facts' },

@@ -69,3 +69,10 @@ export function badge(status, result) {
 export function pre(value) {
   return h('pre', { class: 'json', tabindex: '0' }, JSON.stringify(value, null, 2));
 }
+
+/** Replaces the children of `el` (arrays flattened; null, undefined and false left out). */
+export function fill(el, ...children) {
+  el.replaceChildren();
+  append(el, children);
+  return el;
+}

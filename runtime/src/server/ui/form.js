@@ -3,7 +3,7 @@
 // visibility) is asked of the server (POST /v1/workflows/{id}/form) as the user types, and a
 // submit is checked by the server alone: its 422 problems are shown at the fields they name.
 import { ApiError, enc, get, post } from './api.js';
-import { h, navigate } from './dom.js';
+import { h, navigate, fill } from './dom.js';
 import { icon, triggers } from './hub.js';
 import { refusal } from './app.js';
 
@@ -198,7 +198,7 @@ class FormView {
     this.submit = h('button', { type: 'submit', class: 'primary' }, cfg.executeActionButtonText || 'Execute');
     this.formEl = h('form', { class: 'wf-form', novalidate: true, onsubmit: (e) => this.onSubmit(e) },
       this.summary, this.progress, this.sections, h('div', { class: 'actions' }, this.back, this.next, this.submit));
-    this.ctx.main.replaceChildren(
+    fill(this.ctx.main,
       h('div', { class: 'page-head' }, icon(wf.icon, wf.title), h('h1', {}, wf.title || wf.identifier)),
       wf.description ? h('p', { class: 'desc' }, wf.description) : null,
       this.named ? h('p', { class: 'muted' }, `Trigger: ${this.trigger.title || this.trigger.identifier}`) : null,
@@ -283,7 +283,7 @@ class FormView {
       if (!first) first = f;
       return h('li', {}, h('a', { href: `#${f.input.id}`, onclick: (ev) => { ev.preventDefault(); this.reveal(f); } }, `${f.schema.title || key}: ${text}`));
     });
-    this.summary.replaceChildren(
+    fill(this.summary,
       h('h2', {}, list.length === 1 ? 'The server found 1 problem' : `The server found ${list.length} problems`),
       h('ul', {}, items));
     this.summary.hidden = false;
@@ -401,7 +401,7 @@ function choice(schema, many) {
     options(next) {
       const keep = selected().map(key);
       list = next;
-      el.replaceChildren(
+      fill(el,
         many ? null : h('option', { value: '' }, '— choose —'),
         next.map((o, i) => h('option', { value: String(i), selected: keep.includes(key(o.value)) || null }, o.text)));
       paint();

@@ -1,7 +1,7 @@
 // Self-service: the workflows the user may run, by category, as cards with Port's icon,
 // title, description and button text.
 import { get, enc } from './api.js';
-import { h, link } from './dom.js';
+import { h, link, fill } from './dom.js';
 
 /** The published self-service triggers of a workflow (Port JSON). */
 export function triggers(wf) {
@@ -29,7 +29,7 @@ export async function hubPage(ctx) {
   const sections = [...byCategory.keys()].sort().map((cat) => h('section', { class: 'category', 'aria-labelledby': `cat-${enc(cat)}` },
     h('h2', { id: `cat-${enc(cat)}` }, cat),
     h('ul', { class: 'cards' }, byCategory.get(cat).map(card))));
-  ctx.main.replaceChildren(
+  fill(ctx.main,
     h('h1', {}, 'Self-service'),
     runnable.length
       ? sections
@@ -45,7 +45,7 @@ function card(w) {
       ts.map((t) => {
         const href = ts.length > 1 ? `/ui/workflows/${enc(w.identifier)}?trigger=${enc(t.identifier)}` : `/ui/workflows/${enc(w.identifier)}`;
         const text = t.config.actionCardButtonText || t.title || 'Run';
-        return link(href, text, ts.length > 1 || !t.config.actionCardButtonText ? '' : h('span', { class: 'sr-only' }, ` ${w.title || w.identifier}`));
+        return link(href, text, h('span', { class: 'sr-only' }, `: ${w.title || w.identifier}`));
       }),
       link(`/ui/runs?workflow=${enc(w.identifier)}`, 'Runs', h('span', { class: 'sr-only' }, ` of ${w.title || w.identifier}`))));
 }

@@ -2,15 +2,14 @@
 // graph, each node's live status (polled every 500 ms while the run goes on), a node's
 // details, and cancel / retry / re-run as the API allows them.
 import { ApiError, enc, get, getText, post, withQuery } from './api.js';
-import { badge, h, link, navigate, pre, took, when } from './dom.js';
+import { badge, h, link, navigate, pre, took, when, fill } from './dom.js';
 
 const STATUSES = ['IN_PROGRESS', 'COMPLETED', 'SUCCESS', 'FAILED', 'CANCELLED'];
 const POLL_MS = 500;
 
 export async function runsPage(ctx) {
-  performance.clearMarks('runs:start');
-  performance.clearMarks('runs:rendered');
-  performance.clearMeasures('runs-list');
+  for (const m of ['runs:start', 'runs:fetched', 'runs:rendered']) performance.clearMarks(m);
+  for (const m of ['runs-list', 'runs-render']) performance.clearMeasures(m);
   performance.mark('runs:start');
   const q = new URLSearchParams(location.search);
   const filters = { workflow: q.get('workflow') || '', status: q.get('status') || '', createdBy: q.get('createdBy') || '' };
@@ -20,6 +19,7 @@ export async function runsPage(ctx) {
     get('/v1/workflows'),
   ]);
   if (ctx.stale()) return;
+  performance.mark('runs:fetched');
   const titles = new Map(workflows.map((w) => [w.identifier, w.title || w.identifier]));
   const apply = (e) => {
     e.preventDefault();
@@ -56,10 +56,11 @@ export async function runsPage(ctx) {
       h('thead', {}, h('tr', {}, ['Run', 'Workflow', 'Status', 'Started by', 'Started', 'Took'].map((t) => h('th', { scope: 'col' }, t)))),
       tbody)
     : h('p', { class: 'muted' }, 'No runs match.');
-  ctx.main.replaceChildren(h('h1', {}, 'Runs'), filterForm, h('p', { class: 'muted', id: 'run-count' }, `${runs.length} run${runs.length === 1 ? '' : 's'}`), table);
+  fill(ctx.main, h('h1', {}, 'Runs'), filterForm, h('p', { class: 'muted', id: 'run-count' }, `${runs.length} run${runs.length === 1 ? '' : 's'}`), table);
   requestAnimationFrame(() => {
     performance.mark('runs:rendered');
     performance.measure('runs-list', 'runs:start', 'runs:rendered');
+    performance.measure('runs-render', 'runs:fetched', 'runs:rendered');
   });
 }
 
@@ -94,8 +95,10 @@ export async function runPage(ctx, id) {
     const doc = new DOMParser().parseFromString(svg, 'image/svg+xml');
     const el = doc.documentElement;
     if (el.nodeName !== 'svg') return;
+    // The nodes are buttons: the drawing is a group of them, not an image.
+    el.setAttribute('role', 'group');
     el.setAttribute('aria-label', `Graph of ${run.workflow.identifier}`);
-    graphBox.replaceChildren(document.importNode(el, true));
+    fill(graphBox, document.importNode(el, true));
     for (const g of graphBox.querySelectorAll('g.node')) {
       const node = g.dataset.node;
       g.setAttribute('tabindex', '0');
@@ -116,16 +119,20 @@ export async function runPage(ctx, id) {
       for (const c of [...g.classList]) if (c.startsWith('status-')) g.classList.remove(c);
       g.classList.add(`status-${cls}`);
       g.dataset.status = cls;
-      const title = (nodesOf.get(g.dataset.node) || {}).title || g.dataset.node;
-      g.setAttribute('aria-label', `${title}: ${cls === 'none' ? 'not run' : cls}`);
+      // The node's <title> names it (its title, identifier and kind, then its status).
+      const label = g.querySelector(':scope > title');
+      if (label) {
+        if (!g.dataset.name) g.dataset.name = label.textContent.split('\n')[0].replace(/, (succeeded|failed|running|waiting|skipped)$/, '');
+        label.textContent = `${g.dataset.name}, ${cls === 'none' ? 'not run' : cls}`;
+      }
     }
-    head.replaceChildren(
+    fill(head,
       h('p', {}, badge(run.status, run.result), ' ',
         run.createdBy ? `started by ${run.createdBy}` : 'started', ' ',
         h('time', { datetime: run.createdAt }, when(run.createdAt)),
         run.completedAt ? ` · took ${took(run.createdAt, run.completedAt)}` : ''),
       run.error ? h('p', { class: 'error' }, typeof run.error === 'string' ? run.error : JSON.stringify(run.error)) : null);
-    table.replaceChildren(...run.nodeRuns.map((n) => h('tr', {},
+    fill(table, ...run.nodeRuns.map((n) => h('tr', {},
       h('td', {}, h('button', { type: 'button', class: 'link', onclick: () => select(n.node.identifier) }, (nodesOf.get(n.node.identifier) || {}).title || n.node.identifier)),
       h('td', {}, badge(n.status, n.result)),
       h('td', {}, h('time', { datetime: n.createdAt }, when(n.createdAt))),
@@ -143,7 +150,7 @@ export async function runPage(ctx, id) {
     const out = n && n.output;
     const upserted = out && out.blueprint && out.identifier && def && def.config && def.config.type === 'UPSERT_ENTITY';
     panel.hidden = false;
-    panel.replaceChildren(
+    fill(panel,
       h('h2', { id: 'node-title', tabindex: '-1' }, (def && def.title) || node, ' ', h('span', { class: 'muted' }, `(${node})`)),
       n ? h('dl', { class: 'facts' },
         h('dt', {}, 'Status'), h('dd', {}, badge(n.status, n.result)),
@@ -179,7 +186,7 @@ export async function runPage(ctx, id) {
     const failed = run.result === 'FAILED';
     const trigger = run.trigger && run.trigger.identifier;
     const selfServe = trigger && nodesOf.get(trigger) && nodesOf.get(trigger).config.type === 'SELF_SERVE_TRIGGER';
-    actions.replaceChildren(
+    fill(actions,
       inProgress ? h('button', { type: 'button', class: 'danger', onclick: () => act('Cancel', async () => { ({ run } = await post(`${path}/cancel`)); paint(); }) }, 'Cancel run') : null,
       failed ? h('button', { type: 'button', class: 'secondary', onclick: () => act('Retry', async () => { ({ run } = await post(`${path}/retry`)); paint(); poll(); }) }, 'Retry from the failed node') : null,
       !inProgress && selfServe ? h('button', { type: 'button', class: 'secondary', onclick: () => act('Re-run', async () => {
@@ -216,7 +223,7 @@ export async function runPage(ctx, id) {
 
   await loadGraph();
   if (ctx.stale()) return;
-  ctx.main.replaceChildren(
+  fill(ctx.main,
     h('h1', {}, (workflow && workflow.title) || run.workflow.identifier, ' ', h('span', { class: 'muted run-id' }, run.identifier)),
     head, actions, message, graphBox,
     h('div', { class: 'split' },
