@@ -112,8 +112,14 @@ async fn shell(headers: HeaderMap) -> Response {
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(CSP),
     );
-    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
     // The shell names the assets; a page always asks whether it changed.
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     resp
@@ -132,7 +138,10 @@ fn asset(name: &str, headers: &HeaderMap) -> Response {
             HeaderValue::from_static("public, max-age=300, must-revalidate"),
         ),
         (header::VARY, HeaderValue::from_static("accept-encoding")),
-        (header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")),
+        (
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ),
     ];
     let fresh = headers
         .get(header::IF_NONE_MATCH)
