@@ -231,9 +231,15 @@ describe('the web UI in chromium', () => {
     await page.selectOption('#in-service', { label: 'api service (api)' });
     await page.getByRole('button', { name: 'Next' }).click();
     await page.fill('#in-replicas', '3');
+    assert.deepEqual(await page.$$eval('#list-owner option', (os) => os.map((o) => o.value)), ['web'], "the team picker offers the user's teams");
+    await page.fill('#in-owner', 'web');
+    await page.fill('#in-after', '2030-01-02T03:04');
     await page.getByRole('button', { name: 'Start release' }).click();
     await page.waitForURL(/\/ui\/runs\/wfr_/);
     runId = page.url().split('/').pop();
+    const started = (await api('GET', `/v1/workflows/runs/${runId}`)).data.run.variables.outputs.trigger;
+    assert.equal(started.owner, 'web');
+    assert.equal(new Date(started.after).getTime(), new Date('2030-01-02T03:04').getTime(), 'date-time sent as ISO 8601');
     await page.waitForSelector('[id="release.review"].status-waiting');
     await axe(page, 'run page');
     await snap(page, 'run-waiting');

@@ -2,7 +2,7 @@
 // reads the API as the signed-in user: a 401 sends them to the sign-in page, a 403 or 404
 // shows the refusal the API gave.
 import { ApiError, call, get, post } from './api.js';
-import { h, link, navigate, setRouter, fill } from './dom.js';
+import { fill, h, inApp, link, navigate, setRouter } from './dom.js';
 import { hubPage } from './hub.js';
 import { formPage } from './form.js';
 import { runsPage, runPage } from './runs.js';
@@ -159,10 +159,5 @@ async function signInPage(ctx) {
 
 setRouter(route);
 window.addEventListener('popstate', route);
-document.addEventListener('click', (e) => {
-  const a = e.target.closest && e.target.closest('a[data-nav], a.brand');
-  if (!a || e.ctrlKey || e.metaKey || e.shiftKey || e.button !== 0) return;
-  e.preventDefault();
-  navigate(a.getAttribute('href'));
-});
+document.addEventListener('click', inApp);
 route();

@@ -24,13 +24,17 @@ function append(el, children) {
   }
 }
 
-/** A link inside the app: navigates without reloading. */
+/** A link inside the app: navigates without reloading (see `inApp`). */
 export function link(href, ...children) {
-  return h('a', { href, onclick: (e) => {
-    if (e.ctrlKey || e.metaKey || e.shiftKey || e.button !== 0) return;
-    e.preventDefault();
-    navigate(href);
-  } }, ...children);
+  return h('a', { href }, ...children);
+}
+
+/** Follows a click on a link to a page of the UI without reloading. */
+export function inApp(e) {
+  const a = e.target.closest && e.target.closest('a[href^="/ui/"]');
+  if (!a || e.defaultPrevented || e.ctrlKey || e.metaKey || e.shiftKey || e.button !== 0) return;
+  e.preventDefault();
+  navigate(a.getAttribute('href'));
 }
 
 let router = () => {};
@@ -43,11 +47,13 @@ export function navigate(href, replace) {
   router();
 }
 
-/** A time as the reader's locale shows it. */
+const DATES = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'medium' });
+
+/** A time as the reader's locale shows it (one formatter: a long list formats fast). */
 export function when(iso) {
   if (!iso) return '';
   const d = new Date(iso);
-  return isNaN(d) ? iso : d.toLocaleString();
+  return isNaN(d) ? iso : DATES.format(d);
 }
 
 /** How long from `a` to `b` (or now). */

@@ -17,13 +17,16 @@ const COLORS = {
 
 export async function formPage(ctx, id) {
   const wanted = new URLSearchParams(location.search).get('trigger');
-  const [{ workflow }, people] = await Promise.all([get(`/v1/workflows/${enc(id)}`), directory(ctx.me)]);
+  const { workflow } = await get(`/v1/workflows/${enc(id)}`);
   if (ctx.stale()) return;
   const ts = triggers(workflow);
   const trigger = wanted ? ts.find((t) => t.identifier === wanted) : ts[0];
   if (!trigger) {
     throw new ApiError(404, { message: `workflow \`${id}\` has no published self-service trigger${wanted ? ` \`${wanted}\`` : ''}` });
   }
+  const formats = Object.values((trigger.config.userInputs || {}).properties || {}).map((p) => p.format || (p.items && p.items.format));
+  const people = formats.some((f) => f === 'user' || f === 'team') ? await directory(ctx.me) : { users: [], teams: [] };
+  if (ctx.stale()) return;
   const view = new FormView(ctx, workflow, trigger, ts.length > 1, people);
   await view.refresh(true);
   if (ctx.stale()) return;
@@ -33,7 +36,10 @@ export async function formPage(ctx, id) {
 /** Suggestions for user and team pickers: the signed-in user, and the catalog's `_user` and
  * `_team` entities when there are such blueprints. */
 async function directory(me) {
+  const { blueprints } = await get('/v1/blueprints');
+  const known = new Set(blueprints.map((b) => b.identifier));
   const ids = async (bp) => {
+    if (!known.has(bp)) return [];
     try {
       const { entities } = await get(`/v1/blueprints/${bp}/entities`);
       return (entities || []).map((e) => e.identifier);

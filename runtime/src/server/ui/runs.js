@@ -58,6 +58,7 @@ export async function runsPage(ctx) {
     : h('p', { class: 'muted' }, 'No runs match.');
   fill(ctx.main, h('h1', {}, 'Runs'), filterForm, h('p', { class: 'muted', id: 'run-count' }, `${runs.length} run${runs.length === 1 ? '' : 's'}`), table);
   requestAnimationFrame(() => {
+    void ctx.main.offsetHeight; // style and layout done
     performance.mark('runs:rendered');
     performance.measure('runs-list', 'runs:start', 'runs:rendered');
     performance.measure('runs-render', 'runs:fetched', 'runs:rendered');
