@@ -41,10 +41,11 @@ let shot = 0;
 
 /** Starts `wflow serve` and resolves with its base URL once it prints where it serves. */
 function startServer(flows, auth, store) {
+  const authArgs = auth ? ['--auth', auth] : [];
   const env = { ...process.env, NO_COLOR: '1' };
   delete env.WFLOW_CONFIG;
   return new Promise((resolve, reject) => {
-    const child = spawn(BIN, ['serve', '--listen', '127.0.0.1:0', '--store', store, '--auth', auth, flows], {
+    const child = spawn(BIN, ['serve', '--listen', '127.0.0.1:0', '--store', store, ...authArgs, flows], {
       env,
       stdio: ['ignore', 'ignore', 'pipe'],
     });
@@ -293,6 +294,16 @@ describe('the web UI in chromium', () => {
     await requester.waitForSelector('#node-panel a[href="/ui/catalog/service/api"]');
     await axe(requester, 'run page, finished');
     await snap(requester, 'run-success');
+    // Re-run with the same inputs: a new run, waiting for its approval; then cancel it.
+    await requester.getByRole('button', { name: 'Re-run with the same inputs' }).click();
+    await requester.waitForURL((u) => /\/ui\/runs\/wfr_/.test(u.pathname) && !u.pathname.endsWith(runId));
+    await requester.waitForSelector('[id="release.review"].status-waiting');
+    await requester.getByRole('button', { name: 'Cancel run' }).click();
+    await requester.waitForSelector('.run-head .b-cancelled');
+    await snap(requester, 'rerun-cancelled');
+    await requester.goBack();
+    await requester.waitForSelector('[id="release.record"].status-succeeded');
+    await requester.click('[id="release.record"]');
     await requester.click('#node-panel a[href="/ui/catalog/service/api"]');
     await requester.waitForSelector('h1:text("api service")');
     assert.match(await requester.textContent('main'), /lastRegion\s*all/);
@@ -315,6 +326,29 @@ describe('the web UI in chromium', () => {
     await axe(page, 'refusal');
     await snap(page, 'refusal');
     await page.context().close();
+  });
+
+  it('says that everyone is an admin on a server without --auth', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wflow-browser-open-'));
+    const flows = path.join(dir, 'flows');
+    fs.mkdirSync(flows);
+    fs.writeFileSync(path.join(flows, 'hello.wflow'), 'workflow hello "Hello" {\n  form trigger "Say hello" {}\n  webhook call "Call" { url "http://127.0.0.1:9/" }\n  flow { trigger -> call }\n}\n');
+    const open = await startServer(flows, null, path.join(dir, 'wflow.db'));
+    const page = await newPage();
+    try {
+      await page.goto(`${open.base}/ui/`);
+      await page.waitForSelector('.card[data-workflow="hello"]');
+      assert.match(await page.textContent('.banner'), /everyone who can reach it is an admin/);
+      await axe(page, 'hub without --auth');
+      await snap(page, 'no-auth-banner');
+      noProblems(page);
+    } finally {
+      await page.context().close();
+      open.child.removeAllListeners('exit');
+      open.child.kill('SIGTERM');
+      await new Promise((r) => open.child.once('exit', r));
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('submits a form with the keyboard alone', async () => {
