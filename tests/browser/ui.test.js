@@ -127,7 +127,11 @@ describe('the web UI in chromium', () => {
     scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'wflow-browser-'));
     hook = http.createServer((req, res) => {
       req.resume();
-      req.on('end', () => { res.writeHead(200, { 'Content-Type': 'application/json' }); res.end('{"deployed":true}'); });
+      req.on('end', () => {
+        const failing = hook.failing && req.url === '/ping';
+        res.writeHead(failing ? 500 : 200, { 'Content-Type': 'application/json' });
+        res.end(failing ? '{"error":"down"}' : '{"deployed":true}');
+      });
     });
     await new Promise((r) => hook.listen(0, '127.0.0.1', r));
     const hookUrl = `http://127.0.0.1:${hook.address().port}`;
@@ -428,6 +432,27 @@ describe('the web UI in chromium', () => {
     await page.waitForSelector('h1:text("Service")');
     await axe(page, 'blueprint');
     await snap(page, 'blueprint');
+    noProblems(page);
+  });
+
+  it('retries a failed run from its failed node', async () => {
+    const page = requester;
+    hook.failing = true;
+    const started = await api('POST', '/v1/workflows/ping/runs', {}, USERS.requester);
+    assert.equal(started.status, 201);
+    const id = started.data.run.identifier;
+    await page.goto(`${server.base}/ui/runs/${id}`);
+    await page.waitForSelector('.run-head .b-failed', { timeout: 20000 });
+    await page.waitForSelector('[id="ping.call"].status-failed');
+    await page.click('[id="ping.call"]');
+    await page.waitForSelector('#node-panel .log-error, #node-panel .logs');
+    await axe(page, 'failed run');
+    await snap(page, 'run-failed');
+    hook.failing = false;
+    await page.getByRole('button', { name: 'Retry from the failed node' }).click();
+    await page.waitForSelector('.run-head .b-success', { timeout: 20000 });
+    await page.waitForSelector('[id="ping.call"].status-succeeded');
+    await snap(page, 'run-retried');
     noProblems(page);
   });
 
