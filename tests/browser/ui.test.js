@@ -206,6 +206,7 @@ describe('the web UI in chromium', () => {
     await page.waitForSelector('.progress li[aria-current="step"]:text("Target")');
     const options = (sel) => page.$$eval(`${sel} option`, (os) => os.map((o) => o.textContent));
     assert.deepEqual(await options('#in-service'), ['— choose —', 'api service (api)', 'web service (web)'], 'the dataset leaves the retired service out');
+    assert.equal(await page.isDisabled('#in-region'), true, 'the region depends on the tier');
     await page.selectOption('#in-tier', { label: 'silver' });
     await page.waitForFunction(() => document.querySelectorAll('#in-region option').length === 2);
     assert.deepEqual(await options('#in-region'), ['— choose —', 'eu']);
@@ -408,7 +409,7 @@ describe('the web UI in chromium', () => {
     await page.goto(`${server.base}/ui/runs?workflow=ping&limit=1000`);
     await page.waitForSelector('#run-count');
     await page.waitForFunction(() => performance.getEntriesByName('runs-list').length > 0);
-    const rows = await page.$$eval('table.runs tbody tr', (r) => r.length);
+    const rows = await page.$$eval('.runs .chunk [role=row]', (r) => r.length);
     assert.equal(rows, 1000);
     const [all, ms] = await page.evaluate(() => ['runs-list', 'runs-render'].map((n) => performance.getEntriesByName(n)[0].duration));
     figures.runsList1000RenderMs = Math.round(ms);
@@ -421,8 +422,8 @@ describe('the web UI in chromium', () => {
     await page.fill('#filter-createdBy', 'dev@acme.io');
     await page.getByRole('button', { name: 'Filter' }).click();
     await page.waitForURL(/status=IN_PROGRESS&createdBy=dev%40acme.io/);
-    await page.waitForFunction(() => !document.querySelector('table.runs') || document.querySelectorAll('table.runs tbody tr').length < 1000);
-    const shown = await page.$$eval('table.runs tbody tr', (rs) => rs.map((r) => [r.cells[1].textContent, r.cells[2].textContent, r.cells[3].textContent]));
+    await page.waitForFunction(() => !document.querySelector('.runs') || document.querySelectorAll('.runs .chunk [role=row]').length < 1000);
+    const shown = await page.$$eval('.runs .chunk [role=row]', (rs) => rs.map((r) => [...r.children].slice(1, 4).map((c) => c.textContent)));
     assert.ok(shown.every(([, status, by]) => status === 'in progress' && by === 'dev@acme.io'), JSON.stringify(shown.slice(0, 5)));
     await axe(page, 'runs list');
     await page.getByRole('link', { name: 'Catalog' }).click();

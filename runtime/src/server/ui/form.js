@@ -158,7 +158,10 @@ class FormView {
       const s = st.inputs[k];
       if (!s) continue;
       f.wrap.hidden = !s.visible;
-      f.input.disabled = !!s.disabled;
+      // Port's `dependsOn`: the input waits until the inputs it names have a value.
+      const waits = (f.schema.dependsOn || []).filter((d) => this.fields[d] && this.fields[d].read() === undefined);
+      f.input.disabled = !!s.disabled || waits.length > 0;
+      f.input.title = waits.length ? `Fill in ${waits.map((d) => this.props[d].title || d).join(', ')} first` : '';
       if (s.readOnly) f.input.setAttribute('readonly', '');
       else f.input.removeAttribute('readonly');
       f.mark.hidden = !s.required;
