@@ -107,9 +107,9 @@ async function axe(page, name) {
   assert.deepEqual(said, [], `axe on ${name}`);
 }
 
-async function snap(page, name) {
+async function snap(page, name, fullPage = true) {
   shot += 1;
-  await page.screenshot({ path: path.join(SHOTS, `${String(shot).padStart(2, '0')}-${name}.png`), fullPage: true });
+  await page.screenshot({ path: path.join(SHOTS, `${String(shot).padStart(2, '0')}-${name}.png`), fullPage });
 }
 
 function noProblems(page) {
@@ -254,7 +254,11 @@ describe('the web UI in chromium', () => {
 
   it('lets the approver approve in a second context; the run page shows it within 1 s and reaches SUCCESS', async () => {
     await signIn(approver, USERS.approver);
-    await approver.getByRole('link', { name: 'Approvals' }).click();
+    // The approver may view the run while it waits for them, but not cancel it: no button.
+    await approver.goto(`${server.base}/ui/runs/${runId}`);
+    await approver.waitForSelector('[id="release.review"].status-waiting');
+    assert.equal(await approver.getByRole('button', { name: 'Cancel run' }).count(), 0);
+    await approver.getByRole('link', { name: 'Approvals waiting for me' }).click();
     await approver.waitForSelector(`.approval[data-run="${runId}"]`);
     await axe(approver, 'approvals');
     await snap(approver, 'approvals');
@@ -416,7 +420,7 @@ describe('the web UI in chromium', () => {
     figures.runsList1000WithFetchMs = Math.round(all);
     console.log(`the 1,000-run list rendered in ${ms.toFixed(1)} ms (${all.toFixed(1)} ms with the API's answer)`);
     assert.ok(ms <= 300, `the 1,000-run list took ${ms} ms to render`);
-    await snap(page, 'runs-1000');
+    await snap(page, 'runs-1000', false);
     // The filters (the API reads the newest runs, then filters them).
     await page.selectOption('#filter-status', 'IN_PROGRESS');
     await page.fill('#filter-createdBy', 'dev@acme.io');

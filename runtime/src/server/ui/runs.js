@@ -190,14 +190,19 @@ export async function runPage(ctx, id) {
     }
   };
 
+  // Who the API lets cancel and retry: admins and the run's creator (the buttons of others
+  // would only be refused).
+  const me = ctx.me.user || {};
+  const mayAct = () => !ctx.me.auth || me.admin
+    || (!!run.createdBy && !!me.email && run.createdBy.toLowerCase() === me.email.toLowerCase());
   const renderActions = () => {
     const inProgress = run.status === 'IN_PROGRESS';
     const failed = run.result === 'FAILED';
     const trigger = run.trigger && run.trigger.identifier;
     const selfServe = trigger && nodesOf.get(trigger) && nodesOf.get(trigger).config.type === 'SELF_SERVE_TRIGGER';
     fill(actions,
-      inProgress ? h('button', { type: 'button', class: 'danger', onclick: () => act('Cancel', async () => { ({ run } = await post(`${path}/cancel`)); paint(); }) }, 'Cancel run') : null,
-      failed ? h('button', { type: 'button', class: 'secondary', onclick: () => act('Retry', async () => { ({ run } = await post(`${path}/retry`)); paint(); poll(); }) }, 'Retry from the failed node') : null,
+      inProgress && mayAct() ? h('button', { type: 'button', class: 'danger', onclick: () => act('Cancel', async () => { ({ run } = await post(`${path}/cancel`)); paint(); }) }, 'Cancel run') : null,
+      failed && mayAct() ? h('button', { type: 'button', class: 'secondary', onclick: () => act('Retry', async () => { ({ run } = await post(`${path}/retry`)); paint(); poll(); }) }, 'Retry from the failed node') : null,
       !inProgress && selfServe ? h('button', { type: 'button', class: 'secondary', onclick: () => act('Re-run', async () => {
         const inputs = (run.variables && run.variables.outputs && run.variables.outputs[trigger]) || {};
         const { run: again } = await post(`/v1/workflows/${enc(run.workflow.identifier)}/runs`, { inputs, nodeIdentifier: trigger });
