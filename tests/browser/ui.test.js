@@ -116,6 +116,9 @@ function noProblems(page) {
   assert.deepEqual(page.problems, []);
 }
 
+// Whatever happens to this process, the server it started does not outlive it.
+process.on('exit', () => { if (server) server.child.kill('SIGKILL'); });
+
 describe('the web UI in chromium', () => {
   let requester;
   let approver;
