@@ -263,6 +263,7 @@ describe('the web UI in chromium', () => {
     assert.equal(await approver.getByRole('button', { name: 'Cancel run' }).count(), 0);
     await approver.getByRole('link', { name: 'Approvals waiting for me' }).click();
     await approver.waitForSelector(`.approval[data-run="${runId}"]`);
+    assert.match(await approver.textContent(`.approval[data-run="${runId}"] .asked`), /Release api to all\?/);
     await axe(approver, 'approvals');
     await snap(approver, 'approvals');
     // The requester watches the run page (a page in front: hidden pages' timers are throttled).

@@ -6,7 +6,16 @@ import { makeControl } from './form.js';
 
 export async function approvalsPage(ctx) {
   const { approvals } = await get('/v1/approvals');
+  // What each approval asks, as its node rendered it (`description`), read from the run.
+  const asked = await Promise.all(approvals.map(async (a) => {
+    try {
+      const { run } = await get(`/v1/workflows/runs/${enc(a.run.identifier)}`);
+      const n = run.nodeRuns.find((x) => x.identifier === a.nodeRun.identifier);
+      return n && n.output && typeof n.output.description === 'string' ? n.output.description : null;
+    } catch { return null; }
+  }));
   if (ctx.stale()) return;
+  approvals.forEach((a, i) => { a.description = asked[i]; });
   const live = h('p', { class: 'sr-only', 'aria-live': 'polite' });
   const list = h('ul', { class: 'approvals' }, approvals.map((a) => item(a, live)));
   fill(ctx.main,
@@ -64,6 +73,7 @@ function item(a, live) {
   };
   li.append(
     h('h2', {}, a.node.title || a.node.identifier, ' ', h('span', { class: 'muted' }, `in ${a.run.workflow.identifier}`)),
+    a.description ? h('p', { class: 'asked' }, a.description) : null,
     h('p', {}, 'Run ', link(`/ui/runs/${enc(a.run.identifier)}`, a.run.identifier),
       a.run.createdBy ? `, started by ${a.run.createdBy}` : '', ', waiting since ', when(a.nodeRun.createdAt),
       a.responses ? ` · ${a.responses} answer${a.responses === 1 ? '' : 's'} so far` : ''),
