@@ -5,7 +5,8 @@
 // assets' compressed size) are printed.
 //
 // WFLOW_BIN names the binary (default: $CARGO_TARGET_DIR or target/, then debug/wflow);
-// CHROMIUM the browser (default /usr/bin/chromium). Nothing is downloaded.
+// CHROMIUM the browser (default /usr/bin/chromium); WFLOW_UI_STORE a PostgreSQL URL of an
+// empty database to use instead of a temp SQLite file. Nothing is downloaded.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -144,7 +145,8 @@ describe('the web UI in chromium', () => {
     fs.writeFileSync(path.join(flows, 'release.wflow'), src.replaceAll('__HOOK__', hookUrl));
     const auth = path.join(scratch, 'users.json');
     fs.writeFileSync(auth, JSON.stringify({ users: Object.values(USERS) }));
-    server = await startServer(flows, auth, path.join(scratch, 'wflow.db'));
+    // WFLOW_UI_STORE: a PostgreSQL URL of an empty database, to run the same pages on it.
+    server = await startServer(flows, auth, process.env.WFLOW_UI_STORE || path.join(scratch, 'wflow.db'));
     // The catalog the form's entity picker and the upsert need.
     const bp = { identifier: 'service', title: 'Service', schema: { properties: { lifecycle: { type: 'string' }, lastRegion: { type: 'string' } } } };
     assert.equal((await api('POST', '/v1/blueprints', bp)).status, 201);
