@@ -234,6 +234,7 @@ describe('the web UI in chromium', () => {
     assert.match(summary, /At most 5 replicas/);
     assert.match(await page.textContent('#err-service'), /required/);
     assert.match(await page.textContent('#err-replicas'), /out of range/);
+    assert.match(await page.textContent('fieldset[data-step="1"] .step-error'), /At most 5 replicas/, "the step's validation, in its step");
     assert.equal(await page.getAttribute('#in-service', 'aria-invalid'), 'true');
     assert.match(await page.getAttribute('#in-service', 'aria-describedby'), /err-service/);
     assert.equal(await page.evaluate(() => document.activeElement.id), 'in-service', 'focus on the first mistake');

@@ -78,7 +78,7 @@ class FormView {
     const titles = Object.keys(this.ui.titles || {});
     let steps;
     if (Array.isArray(this.ui.steps) && this.ui.steps.length) {
-      steps = this.ui.steps.map((s) => ({ title: s.title, keys: [...(s.order || [])] }));
+      steps = this.ui.steps.map((s) => ({ title: s.title, keys: [...(s.order || [])], checks: (s.validations || []).map((v) => v.message) }));
     } else {
       steps = [{ title: null, keys: [...(this.ui.order || [])] }];
     }
@@ -196,8 +196,10 @@ class FormView {
     const cfg = this.trigger.config;
     this.live = h('p', { class: 'sr-only', 'aria-live': 'polite' });
     this.summary = h('div', { id: 'problems', class: 'problems', role: 'alert', tabindex: '-1', hidden: true });
+    this.stepErrors = this.steps.map((_, i) => h('p', { class: 'error step-error', id: `step-err-${i}`, hidden: true }));
     this.sections = this.steps.map((s, i) => h('fieldset', { class: 'step', 'data-step': String(i) },
       s.title ? h('legend', {}, s.title) : h('legend', { class: 'sr-only' }, wf.title || wf.identifier),
+      this.stepErrors[i],
       s.keys.map((k) => this.fields[k] ? this.fields[k].wrap : this.title(k))));
     this.progress = this.steps.length > 1
       ? h('ol', { class: 'progress', 'aria-label': 'Steps' }, this.steps.map((s, i) => h('li', { 'data-step': String(i) }, s.title || `Step ${i + 1}`)))
@@ -279,12 +281,23 @@ class FormView {
   /** Shows each problem at the input its pointer names, and all of them in the summary. */
   problems(list) {
     let first = null;
+    let firstStep = -1;
+    for (const e of this.stepErrors) { e.hidden = true; e.textContent = ''; }
     const items = list.map((p) => {
       const m = /^\/inputs\/([^/]+)/.exec(p.pointer || '');
       const key = m ? m[1].replace(/~1/g, '/').replace(/~0/g, '~') : null;
       const f = key && this.fields[key];
       const text = p.message.replace(/^input `[^`]+`: /, '');
-      if (!f) return h('li', {}, p.message);
+      if (!f) {
+        // A step's validation is shown in its step too.
+        const i = this.steps.findIndex((s) => (s.checks || []).includes(p.message));
+        if (i < 0) return h('li', {}, p.message);
+        const e = this.stepErrors[i];
+        e.hidden = false;
+        e.textContent = e.textContent ? `${e.textContent}; ${p.message}` : p.message;
+        if (firstStep < 0) firstStep = i;
+        return h('li', {}, h('a', { href: `#${e.id}`, onclick: (ev) => { ev.preventDefault(); this.showStep(i, true); } }, `${this.steps[i].title || 'Form'}: ${p.message}`));
+      }
       f.err.hidden = false;
       f.err.textContent = f.err.textContent ? `${f.err.textContent}; ${text}` : text;
       f.input.setAttribute('aria-invalid', 'true');
@@ -297,6 +310,7 @@ class FormView {
       h('ul', {}, items));
     this.summary.hidden = false;
     if (first) this.reveal(first);
+    else if (firstStep >= 0) this.showStep(firstStep, true);
     else this.summary.focus();
   }
 
