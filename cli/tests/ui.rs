@@ -46,7 +46,12 @@ async fn the_ui_is_served_beside_the_api() {
     assert!(root.status().is_redirection(), "{}", root.status());
     assert_eq!(header(&root, LOCATION), "/ui/");
 
-    for page in ["/ui/", "/ui/runs/wfr_123", "/ui/workflows/hello"] {
+    for page in [
+        "/ui/",
+        "/ui/runs/wfr_123",
+        "/ui/workflows/hello",
+        "/ui/assets/index.html",
+    ] {
         let shell = http.get(at(page)).send().await.expect("get shell");
         assert_eq!(shell.status(), 200, "{page}");
         assert_eq!(header(&shell, CONTENT_TYPE), "text/html; charset=utf-8");

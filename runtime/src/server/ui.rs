@@ -100,8 +100,9 @@ pub(super) fn routes() -> Router<Server> {
 /// `/ui/assets/NAME` is a file; any other path is a page of the UI, routed by the shell.
 async fn page(Path(path): Path<String>, headers: HeaderMap) -> Response {
     match path.strip_prefix("assets/") {
-        Some(name) => asset(name, &headers),
-        None => shell(headers).await,
+        // The shell is only ever served with its headers.
+        Some(name) if name != "index.html" => asset(name, &headers),
+        _ => shell(headers).await,
     }
 }
 
