@@ -284,6 +284,7 @@ pub(super) fn router(server: Server, listen: std::net::SocketAddr) -> Router {
     }
     router
         .merge(super::mcp::routes(server.clone()))
+        .merge(super::ui::routes())
         .fallback(|| async { ApiError::not_found("no such endpoint; see /openapi.json".into()) })
         .method_not_allowed_fallback(|| async {
             ApiError::new(

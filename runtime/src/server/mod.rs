@@ -17,6 +17,7 @@ pub mod query;
 pub mod schedule;
 mod session;
 pub mod timers;
+mod ui;
 
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{Hash, Hasher};
