@@ -73,6 +73,10 @@ pub struct ExecArgs {
     /// Which trigger fires, when the workflow has several.
     #[arg(long)]
     trigger: Option<String>,
+    /// Start from this catalog entity (`BLUEPRINT/IDENTIFIER`, or `IDENTIFIER`): it fills the
+    /// input of the form's ENTITY context; the entity must be in the store's catalog.
+    #[arg(long, value_name = "BLUEPRINT/ID")]
+    entity: Option<String>,
     /// Which workflow of the file, when it has several.
     #[arg(long)]
     workflow: Option<String>,
@@ -485,7 +489,15 @@ async fn exec_async(args: ExecArgs) -> Result<u8, Fail> {
                     "--event is for event triggers; this trigger is a form (use --input)",
                 ));
             }
-            let given = inputs::from_pairs(&form.user_inputs, &pairs);
+            let mut given = inputs::from_pairs(&form.user_inputs, &pairs);
+            if let Some(e) = &args.entity {
+                let (blueprint, id) = match e.split_once('/') {
+                    Some((bp, id)) => (Some(bp), id),
+                    None => (None, e.as_str()),
+                };
+                inputs::from_entity(form, blueprint, id, &mut given)
+                    .map_err(|why| bad(format!("--entity {e}: {why}")))?;
+            }
             // The person at the terminal fills in the form as the local admin.
             let person = json!({ "email": null, "roles": ["Admin"], "teams": [] });
             let checked = engine
@@ -500,6 +512,12 @@ async fn exec_async(args: ExecArgs) -> Result<u8, Fail> {
                 ))
             })?;
             Json::Object(values)
+        }
+        _ if args.entity.is_some() => {
+            return Err(bad(
+                "--entity is for self-service triggers with an ENTITY context; this trigger \
+                 starts on catalog events or schedules",
+            ));
         }
         NodeConfig::EventTrigger(t) => {
             if !pairs.is_empty() {

@@ -2,7 +2,7 @@
 //! `wflow exec` and `wflow serve` share it. Every problem is reported, not just the first.
 
 use serde_json::{Map, Value as Json};
-use wflow_compiler::ir::{Form, InputSchema, Required, ValueKind};
+use wflow_compiler::ir::{Form, FormTrigger, InputSchema, Required, ValueKind};
 
 /// One problem with the submitted inputs.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -143,6 +143,85 @@ pub fn validate_with(
         Ok(out)
     } else {
         Err(problems)
+    }
+}
+
+/// Pre-fills the input of `form`'s ENTITY context with `entity`: a run started from that
+/// entity (a day-2 operation). `blueprint`, when given, picks the context whose input is an
+/// entity of that blueprint. The entity's existence (and `dataset`) is checked with the rest
+/// of the form. Errors say why the run cannot start from this entity and how to fix it.
+pub fn from_entity(
+    form: &FormTrigger,
+    blueprint: Option<&str>,
+    entity: &str,
+    given: &mut Map<String, Json>,
+) -> Result<(), String> {
+    let blueprint_of = |key: &str| {
+        form.user_inputs.input(key).and_then(|f| {
+            f.schema
+                .blueprint
+                .as_ref()
+                .or(f.schema.items.as_ref().and_then(|i| i.blueprint.as_ref()))
+                .map(|b| b.value.as_str())
+        })
+    };
+    let contexts: Vec<(&str, Option<&str>)> = form
+        .contexts
+        .iter()
+        .filter(|c| c.on.value == "ENTITY")
+        .filter_map(|c| c.user_input.as_ref())
+        .map(|i| (i.value.as_str(), blueprint_of(&i.value)))
+        .collect();
+    if contexts.is_empty() {
+        return Err("this trigger cannot start from an entity: its form has no ENTITY context;                     add `context ENTITY <input>` naming the entity input it pre-fills"
+            .into());
+    }
+    let fits: Vec<&(&str, Option<&str>)> = contexts
+        .iter()
+        .filter(|(_, bp)| blueprint.is_none_or(|want| *bp == Some(want)))
+        .collect();
+    let (key, _) = match fits.as_slice() {
+        [one] => **one,
+        [] => {
+            let offered: Vec<String> = contexts
+                .iter()
+                .map(|(k, bp)| format!("`{k}` ({})", bp.unwrap_or("any blueprint")))
+                .collect();
+            return Err(format!(
+                "no ENTITY context of this trigger takes a `{}` entity; its contexts: {}",
+                blueprint.unwrap_or_default(),
+                offered.join(", ")
+            ));
+        }
+        several => {
+            let keys: Vec<String> = several.iter().map(|(k, _)| format!("`{k}`")).collect();
+            return Err(format!(
+                "several ENTITY contexts could take this entity ({}); name its blueprint \
+                 (blueprint/identifier) to pick one",
+                keys.join(", ")
+            ));
+        }
+    };
+    let array = form
+        .user_inputs
+        .input(key)
+        .and_then(|f| f.schema.ty.as_ref())
+        .is_some_and(|t| t.value == "array");
+    let value = if array {
+        Json::Array(vec![Json::String(entity.to_string())])
+    } else {
+        Json::String(entity.to_string())
+    };
+    match given.get(key) {
+        Some(v) if *v != value => Err(format!(
+            "input `{key}` is {}, but the run starts from entity `{entity}`; leave the input \
+             out (the entity fills it)",
+            shown(v)
+        )),
+        _ => {
+            given.insert(key.to_string(), value);
+            Ok(())
+        }
     }
 }
 

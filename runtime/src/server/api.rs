@@ -108,6 +108,9 @@ fn ops() -> Vec<Op> {
                                 "description": "The form's values, by input identifier" },
                     "nodeIdentifier": { "type": "string", "description": "The self-service \
                         trigger to start; required when the workflow has several" },
+                    "entity": { "type": ["string", "null"], "description": "Start from this \
+                        entity (`IDENTIFIER` or `BLUEPRINT/IDENTIFIER`): it fills the input of \
+                        the trigger's ENTITY context" },
                 },
             }),
             false,
@@ -481,15 +484,41 @@ async fn start_run(
     let mut body = object(body, "the body")?;
     let mut problems = Vec::new();
     for key in body.keys() {
-        if !matches!(key.as_str(), "inputs" | "nodeIdentifier") {
+        if !matches!(key.as_str(), "inputs" | "nodeIdentifier" | "entity") {
             problems.push(Problem::at(
                 format!("/{key}"),
-                format!("unknown field `{key}`; the body takes `inputs` and `nodeIdentifier`"),
+                format!(
+                    "unknown field `{key}`; the body takes `inputs`, `nodeIdentifier` and `entity`"
+                ),
             ));
         }
     }
     let trigger = take_trigger(&mut body, &mut problems);
-    let given = take_inputs(&mut body, &mut problems);
+    let mut given = take_inputs(&mut body, &mut problems);
+    let entity = match body.remove("entity") {
+        None | Some(Json::Null) => None,
+        Some(Json::String(e)) if !e.trim().is_empty() => Some(e),
+        Some(_) => {
+            problems.push(Problem::at(
+                "/entity",
+                "`entity` must be the identifier of the entity the run starts from \
+                 (`IDENTIFIER` or `BLUEPRINT/IDENTIFIER`)",
+            ));
+            None
+        }
+    };
+    if let Some(e) = &entity {
+        // A trigger that cannot be picked is reported by `start_form`, with the rest.
+        if let Ok((_, form, _)) = pick_form(&plan, trigger.as_deref(), Vec::new()) {
+            let (blueprint, id) = match e.split_once('/') {
+                Some((bp, id)) => (Some(bp), id),
+                None => (None, e.as_str()),
+            };
+            if let Err(why) = crate::inputs::from_entity(form, blueprint, id, &mut given) {
+                problems.push(Problem::at("/entity", why));
+            }
+        }
+    }
     let begun = start_form(
         &s,
         &user,
