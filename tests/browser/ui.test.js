@@ -444,6 +444,17 @@ describe('the web UI in chromium', () => {
     await page.waitForSelector('h1:text("Service")');
     await axe(page, 'blueprint');
     await snap(page, 'blueprint');
+    // A day-2 run: from an entity, the form of a workflow with an ENTITY context, filled.
+    await page.getByRole('link', { name: 'api service' }).click();
+    await page.waitForSelector('h1:text("api service")');
+    await axe(page, 'entity');
+    await page.getByRole('link', { name: 'Release', exact: true }).click();
+    await page.waitForURL(/\/ui\/workflows\/release\?trigger=trigger&entity=api$/);
+    await page.waitForFunction(() => {
+      const el = document.getElementById('in-service');
+      return el && el.selectedOptions.length === 1 && el.selectedOptions[0].textContent.includes('api');
+    });
+    await snap(page, 'form-from-entity');
     noProblems(page);
   });
 

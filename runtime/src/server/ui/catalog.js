@@ -1,6 +1,7 @@
 // The catalog, read-only: blueprints, their entities, and one entity.
 import { enc, get } from './api.js';
 import { h, link, pre, when, fill } from './dom.js';
+import { triggers } from './hub.js';
 
 export async function catalogPage(ctx) {
   const { blueprints } = await get('/v1/blueprints');
@@ -32,9 +33,28 @@ export async function blueprintPage(ctx, bp) {
       : h('p', { class: 'muted' }, 'No entities.'));
 }
 
+/** The self-service triggers of `workflows` that start from an entity of blueprint `bp` (a
+ * form with an ENTITY context whose input is of that blueprint). */
+function dayTwo(workflows, bp) {
+  const out = [];
+  for (const wf of workflows) {
+    for (const t of triggers(wf)) {
+      const props = (t.config.userInputs && t.config.userInputs.properties) || {};
+      for (const c of t.config.contexts || []) {
+        const input = c.on === 'ENTITY' && props[c.userInput];
+        const of = input && (input.blueprint || (input.items && input.items.blueprint));
+        if (of === bp) out.push({ wf, t });
+      }
+    }
+  }
+  return out;
+}
+
 export async function entityPage(ctx, bp, id) {
-  const { entity } = await get(`/v1/blueprints/${enc(bp)}/entities/${enc(id)}`);
+  const [{ entity }, { workflows }] = await Promise.all([
+    get(`/v1/blueprints/${enc(bp)}/entities/${enc(id)}`), get('/v1/workflows')]);
   if (ctx.stale()) return;
+  const actions = dayTwo(workflows || [], bp);
   fill(ctx.main,
     h('p', { class: 'crumbs' }, link('/ui/catalog', 'Catalog'), ' / ', link(`/ui/catalog/${enc(bp)}`, bp)),
     h('h1', {}, entity.title || entity.identifier),
@@ -43,6 +63,12 @@ export async function entityPage(ctx, bp, id) {
       h('dt', {}, 'Created'), h('dd', {}, when(entity.createdAt)),
       h('dt', {}, 'Updated'), h('dd', {}, when(entity.updatedAt)),
       Object.entries(entity.properties || {}).map(([k, v]) => [h('dt', {}, k), h('dd', {}, show(v))])),
+    actions.length
+      ? [h('h2', {}, 'Run on this entity'),
+        h('ul', { class: 'actions' }, actions.map(({ wf, t }) => h('li', {},
+          link(`/ui/workflows/${enc(wf.identifier)}?trigger=${enc(t.identifier)}&entity=${enc(entity.identifier)}`,
+            t.config.actionCardButtonText || t.title || wf.title || wf.identifier))))]
+      : null,
     h('h2', {}, 'As JSON'), pre(entity));
 }
 

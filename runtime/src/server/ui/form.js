@@ -30,6 +30,9 @@ export async function formPage(ctx, id) {
   const view = new FormView(ctx, workflow, trigger, ts.length > 1, people);
   await view.refresh(true);
   if (ctx.stale()) return;
+  const from = new URLSearchParams(location.search).get('entity');
+  if (from) await view.startFrom(from);
+  if (ctx.stale()) return;
   view.mount();
 }
 
@@ -88,6 +91,16 @@ class FormView {
   }
 
   path() { return `/v1/workflows/${enc(this.workflow.identifier)}`; }
+
+  /** A run started from a catalog entity: it fills the input of the trigger's ENTITY context. */
+  async startFrom(entity) {
+    const context = (this.trigger.config.contexts || []).find((c) => c.on === 'ENTITY' && c.userInput);
+    const f = context && this.fields[context.userInput];
+    if (!f) return;
+    f.write(f.schema.type === 'array' ? [entity] : entity);
+    this.touched.add(f.key);
+    await this.refresh(false);
+  }
 
   body() {
     const b = { inputs: this.values() };
