@@ -360,7 +360,7 @@ impl Reader<'_> {
             self.err(
                 "unknown-workflow",
                 wf_span,
-                format!("no workflow `{wf_id}` in this project"),
+                format!("no workflow `{wf_id}` in the files beside this test file"),
             );
             let ids = workflows.iter().map(|w| w.identifier.value.as_str());
             let hint = did_you_mean(wf_id, ids).unwrap_or_else(|| {

@@ -9,6 +9,7 @@
 //! - `corpus/preflight/*.wflow` check clean and are then preflighted against a fixed
 //!   environment ([`environment`]): a catalog with only the `service` blueprint, no secret, no
 //!   Kafka and no AI service; their preflight diagnostics are snapshotted the same way.
+//! - `corpus/tests/*.test.wflow` are test files checked against the workflow beside them.
 //! - `corpus/valid/` holds workflows that must check with no diagnostic at all.
 //!
 //! - A `too-large-*` case is its file's text repeated past the size limit: a file of 64 MiB does
@@ -44,7 +45,15 @@ fn cases() -> Vec<PathBuf> {
     all.extend(files("json", "json"));
     all.extend(files("json-catalog", "json"));
     all.extend(files("preflight", "wflow"));
+    all.extend(test_files());
     all
+}
+
+/// The test-file cases (`corpus/tests/*.test.wflow`), checked against the workflow beside them.
+fn test_files() -> Vec<PathBuf> {
+    let mut out = files("tests", "wflow");
+    out.retain(|p| wflow_compiler::testfile::is_test_file(p));
+    out
 }
 
 /// The environment preflight cases run in, with the CLI's help texts.
@@ -92,6 +101,23 @@ fn check(path: &Path) -> (String, Checked) {
     if named_code(path) == Some("too-large") {
         bytes = bytes.repeat(wflow_grammar::MAX_SOURCE_BYTES / bytes.len().max(1) + 1);
     }
+    if wflow_compiler::testfile::is_test_file(path) {
+        let src = read(path);
+        let catalog = catalog_for(path);
+        let beside = wflow_project::checked_workflows_in(&wflow_project::test_dir(path), &catalog);
+        let (_, diagnostics) = wflow_project::check_test_file(&src, &beside, &catalog);
+        let module = wflow_compiler::ir::Module {
+            ir_version: wflow_compiler::ir::IR_VERSION,
+            workflows: Vec::new(),
+        };
+        return (
+            src,
+            Checked {
+                module,
+                diagnostics,
+            },
+        );
+    }
     let (src, mut checked) = check_bytes_with(bytes, syntax_of(path), &catalog_for(path));
     if path.parent().and_then(Path::file_name) == Some(std::ffi::OsStr::new("preflight")) {
         assert!(
@@ -123,6 +149,7 @@ fn relative(path: &Path) -> String {
 /// code (`unknown-node-kind-typo` is `unknown-node-kind`, not `unknown-node`).
 fn named_code(path: &Path) -> Option<&'static str> {
     let stem = path.file_stem()?.to_str()?;
+    let stem = stem.strip_suffix(".test").unwrap_or(stem);
     let parts: Vec<&str> = stem.split('-').collect();
     (1..=parts.len())
         .rev()
@@ -138,7 +165,7 @@ fn codes_of(diags: &[Diagnostic]) -> BTreeSet<&'static str> {
 fn diagnostics() {
     insta::glob!(
         "../corpus",
-        "{wflow/*.wflow,json/*.json,json-catalog/*.json,preflight/*.wflow}",
+        "{wflow/*.wflow,json/*.json,json-catalog/*.json,preflight/*.wflow,tests/*.test.wflow}",
         |path| {
             let (src, checked) = check(path);
             let rendered = wflow::render_human(&relative(path), &src, &checked.diagnostics, false);

@@ -35,7 +35,28 @@ pub fn start_on(store: &Path, flows: &Path, args: &[&str]) -> Serving {
 
 /// As [`start_on`], with the environment variables `env` set.
 pub fn start_with_env(store: &Path, flows: &Path, args: &[&str], env: &[(&str, &str)]) -> Serving {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_wflow"))
+    start_under(&[], store, flows, args, env)
+}
+
+/// As [`start_with_env`], run by `wrapper` (a program and its arguments, such as `strace`)
+/// when it is not empty.
+pub fn start_under(
+    wrapper: &[&str],
+    store: &Path,
+    flows: &Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> Serving {
+    let bin = env!("CARGO_BIN_EXE_wflow");
+    let mut command = match wrapper {
+        [] => Command::new(bin),
+        [program, rest @ ..] => {
+            let mut c = Command::new(program);
+            c.args(rest).arg(bin);
+            c
+        }
+    };
+    let mut child = command
         .args(["serve", "--listen", "127.0.0.1:0", "--store"])
         .arg(store)
         .args(args)
