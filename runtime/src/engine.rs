@@ -987,7 +987,8 @@ fn new_run(
 ) -> State {
     let at = now();
     let run_id = new_id("wfr_");
-    let payload = secrets.redact(&payload);
+    let mut payload = secrets.redact(&payload);
+    crate::secret_inputs::seal(plan, trigger, &mut payload, secrets);
     let run = RunRecord {
         id: run_id.clone(),
         workflow: plan.workflow.identifier.value.clone(),
@@ -1190,11 +1191,10 @@ fn context(plan: &Plan, st: &State, rec: &NodeRunRecord, secrets: &Secrets) -> J
             outputs.insert(r.node.clone(), o.clone());
         }
     }
-    if let Some(t) = st
-        .nodes
-        .get(&st.run.trigger_node)
-        .and_then(|r| r.output.clone())
-    {
+    let trigger = &st.run.trigger_node;
+    if let Some(mut t) = st.nodes.get(trigger).and_then(|r| r.output.clone()) {
+        crate::secret_inputs::open(plan, trigger, &mut t, secrets);
+        outputs.insert(trigger.clone(), t.clone());
         outputs.insert("trigger".into(), t);
     }
     json!({
