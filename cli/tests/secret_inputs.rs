@@ -241,9 +241,17 @@ async fn secret_inputs_reach_the_webhook_and_nothing_else() {
     answers.push(get(&http, at("/v1/workflows/runs")).await);
     for run in &runs {
         let shown = get(&http, at(&format!("/v1/workflows/runs/{run}"))).await;
+        let r: Json = serde_json::from_str(&shown).expect("json");
+        assert_eq!(
+            r["run"]["variables"]["outputs"]["trigger"],
+            json!({"name": "n", "token": "[REDACTED]"}),
+            "{shown}"
+        );
         assert!(
-            shown.contains("[REDACTED]"),
-            "the webhook's echoed output is redacted: {shown}"
+            r["run"]["variables"]["outputs"]["call"]
+                .to_string()
+                .contains("[REDACTED]"),
+            "the webhook's echoed answer is redacted: {shown}"
         );
         answers.push(shown);
     }
@@ -302,6 +310,26 @@ async fn secret_inputs_reach_the_webhook_and_nothing_else() {
     .await;
     assert!(show.status.success(), "{}", printed(&show));
     assert_clean("wflow runs show", &printed(&show));
+    // A re-run starts from the stored (encrypted) payload: the webhook gets the clear value.
+    let rerun = [
+        "runs",
+        "rerun",
+        run,
+        "--store",
+        exec_store,
+        "--secrets-file",
+        secrets,
+    ];
+    let o = wflow_env(&dir.0, &rerun, &[]).await;
+    assert!(o.status.success(), "{}", printed(&o));
+    assert_clean("wflow runs rerun", &printed(&o));
+    let got = seen
+        .lock()
+        .expect("lock")
+        .iter()
+        .filter(|b| b.contains(FROM_EXEC))
+        .count();
+    assert_eq!(got, 2, "the re-run sends the clear value again");
 
     // Without the key: the preflight refuses before anything runs (exit 2).
     let bare = [

@@ -16,7 +16,7 @@ use wflow_compiler::ir::{Form, NodeConfig};
 
 use crate::inputs::{self, InputProblem};
 use crate::plan::Plan;
-use crate::secrets::Secrets;
+use crate::secrets::{REDACTED, Secrets};
 
 /// The secret whose first 32 bytes are the key.
 pub const KEY_SECRET: &str = wflow_compiler::preflight::PORT_CLIENT_SECRET;
@@ -125,35 +125,49 @@ fn trigger_form<'p>(plan: &'p Plan, trigger: &str) -> Option<&'p Form> {
     }
 }
 
-/// Encrypts the secret inputs of a run's trigger `payload` for the store, each with a fresh
-/// IV; without a usable key, they are stored redacted.
-pub fn seal(plan: &Plan, trigger: &str, payload: &mut Json, secrets: &Secrets) {
+/// Prepares a run's trigger `payload` for the store: each secret input is encrypted in it
+/// (with a fresh IV; one already encrypted, as a re-run's is, is kept) and redacted in the
+/// returned trigger output, which records and answers show. Without a usable key, it is
+/// redacted in both.
+pub fn seal(plan: &Plan, trigger: &str, payload: &mut Json, secrets: &Secrets) -> Json {
+    let mut shown = payload.clone();
     let Some(form) = trigger_form(plan, trigger) else {
-        return;
+        return shown;
     };
+    let secret = secrets.get(KEY_SECRET);
     for key in secret_keys(form) {
-        if let Some(Json::String(value)) = payload.get_mut(key) {
-            secrets.conceal(value);
-            *value = secrets
-                .get(KEY_SECRET)
-                .and_then(|s| encrypt(s, value).ok())
-                .unwrap_or_else(|| crate::secrets::REDACTED.to_string());
+        let Some(Json::String(value)) = payload.get_mut(key) else {
+            continue;
+        };
+        match secret.map(|s| (s, decrypt(s, value))) {
+            Some((_, Ok(clear))) => secrets.conceal(&clear),
+            Some((s, Err(_))) => {
+                secrets.conceal(value);
+                *value = encrypt(s, value).unwrap_or_else(|_| REDACTED.to_string());
+            }
+            None => {
+                secrets.conceal(value);
+                *value = REDACTED.to_string();
+            }
         }
+        shown[key] = Json::String(REDACTED.to_string());
     }
+    shown
 }
 
-/// Decrypts the secret inputs of a stored trigger output, for the context of a node, and adds
-/// their clear values to `secrets`' redaction.
-pub fn open(plan: &Plan, trigger: &str, output: &mut Json, secrets: &Secrets) {
+/// The trigger `output` of a stored run with its secret inputs decrypted from the stored
+/// trigger `payload`, for the context of a node; their clear values are added to `secrets`'
+/// redaction.
+pub fn open(plan: &Plan, trigger: &str, payload: &Json, output: &mut Json, secrets: &Secrets) {
     let (Some(form), Some(secret)) = (trigger_form(plan, trigger), secrets.get(KEY_SECRET)) else {
         return;
     };
     for key in secret_keys(form) {
-        if let Some(Json::String(value)) = output.get_mut(key)
+        if let (Some(Json::String(value)), Json::Object(out)) = (payload.get(key), &mut *output)
             && let Ok(clear) = decrypt(secret, value)
         {
             secrets.conceal(&clear);
-            *value = clear;
+            out.insert(key.to_string(), Json::String(clear));
         }
     }
 }
