@@ -237,6 +237,18 @@ async fn secret_inputs_reach_the_webhook_and_nothing_else() {
     assert!(!short.contains("short-clear-Jd3"), "{short}");
     answers.extend([refused, short]);
 
+    // The form's state, as the web UI asks for it while a person types.
+    for token in [port_encrypt(CLIENT_SECRET, FROM_PORT), FROM_API.to_string()] {
+        let resp = http
+            .post(at("/v1/workflows/vault/form"))
+            .json(&json!({"inputs": {"name": "n", "token": token}}))
+            .send()
+            .await
+            .expect("post");
+        assert_eq!(resp.status().as_u16(), 200);
+        answers.push(resp.text().await.expect("text"));
+    }
+
     // Every answer that shows a run.
     answers.push(get(&http, at("/v1/workflows/runs")).await);
     for run in &runs {
