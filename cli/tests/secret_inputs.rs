@@ -249,6 +249,27 @@ async fn secret_inputs_reach_the_webhook_and_nothing_else() {
         answers.push(resp.text().await.expect("text"));
     }
 
+    // The MCP tool of the trigger, and `get_run`.
+    let mcp = async |params: Json| {
+        let resp = http
+            .post(at("/mcp"))
+            .header("accept", "application/json, text/event-stream")
+            .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": params}))
+            .send()
+            .await
+            .expect("post");
+        assert!(resp.status().is_success(), "{}", resp.status());
+        resp.text().await.expect("text")
+    };
+    let called = mcp(json!({"name": "vault", "arguments": {
+        "name": "n", "token": port_encrypt(CLIENT_SECRET, FROM_PORT)}}))
+    .await;
+    let result: Json = serde_json::from_str(&called).expect("json");
+    assert_eq!(result["result"]["isError"], false, "{called}");
+    let run = result["result"]["structuredContent"]["run"]["identifier"].clone();
+    answers.push(mcp(json!({"name": "get_run", "arguments": {"run": run}})).await);
+    answers.push(called);
+
     // Every answer that shows a run.
     answers.push(get(&http, at("/v1/workflows/runs")).await);
     for run in &runs {
@@ -360,6 +381,21 @@ async fn secret_inputs_reach_the_webhook_and_nothing_else() {
         seen.lock().expect("lock").len(),
         before,
         "no request was sent"
+    );
+
+    // `wflow serve` without the key refuses the workflow at load.
+    let keyless = start_with_env(&dir.0.join("keyless.db"), &flows, &[], &[]);
+    let _reaper_too = Reaper(vec![keyless.child.id()]);
+    let resp = http
+        .get(format!("{}/v1/workflows/vault", keyless.addr))
+        .send()
+        .await
+        .expect("get");
+    assert!(!resp.status().is_success(), "{}", resp.status());
+    let (_, refusal) = keyless.stop();
+    assert!(
+        refusal.contains("missing-secret") && refusal.contains("PORT_CLIENT_SECRET"),
+        "{refusal}"
     );
 
     let (stopped, log) = server.stop();
