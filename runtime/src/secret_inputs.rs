@@ -86,12 +86,21 @@ fn secret_keys(form: &Form) -> impl Iterator<Item = &str> {
 
 /// Replaces each secret input of `given` sent encrypted by its clear value, and adds every
 /// secret input's clear value to `secrets`' redaction. Returns the values that do not
-/// decrypt, as problems at their inputs.
+/// decrypt, and those that are not strings, as problems at their inputs.
 pub fn accept(form: &Form, given: &mut Map<String, Json>, secrets: &Secrets) -> Vec<InputProblem> {
     let mut problems = Vec::new();
     for key in secret_keys(form) {
-        let Some(Json::String(value)) = given.get_mut(key) else {
-            continue;
+        let value = match given.get_mut(key) {
+            Some(Json::String(value)) => value,
+            Some(Json::Null) | None => continue,
+            Some(_) => {
+                // Only strings are encrypted at rest: another value would be kept in clear.
+                problems.push(inputs::problem_at(
+                    key,
+                    "is a secret input (`encryption`), which takes a string".to_string(),
+                ));
+                continue;
+            }
         };
         if looks_encrypted(value) {
             let opened = match secrets.get(KEY_SECRET) {
@@ -211,6 +220,65 @@ mod tests {
             .decode(encrypt(SECRET, "s3cret").expect("encrypts"))
             .expect("base64");
         assert_eq!(ours.len(), IV + "s3cret".len() + TAG);
+    }
+
+    #[test]
+    fn accepted_encrypted_or_in_clear_and_sealed_for_the_store() {
+        let src = r#"workflow w "W" {
+  form trigger "T" {
+    input a: string "A" { encryption "aes256-gcm" }
+    input b: string "B" { encryption "aes256-gcm" }
+    input c?: number "C" { encryption "aes256-gcm" }
+    input d?: string "D"
+  }
+  webhook w "W" { url "http://127.0.0.1/x" }
+  flow { trigger -> w }
+}"#;
+        let checked = wflow_compiler::check_source(src, wflow_compiler::Syntax::Wflow);
+        let wf = checked.module.workflows[0].clone();
+        let plan =
+            Plan::new(wf, src.into(), wflow_compiler::Syntax::Wflow, "w".into()).expect("plan");
+        assert!(
+            plan.secrets.contains(KEY_SECRET),
+            "the key is a secret the run needs"
+        );
+        let Some(form) = trigger_form(&plan, "trigger") else {
+            panic!("a form");
+        };
+        let secrets = Secrets::from_pairs([(KEY_SECRET.to_string(), SECRET.to_string())]);
+        let mut given = serde_json::json!({
+            "a": encrypt(SECRET, "clear-a-value").expect("encrypts"),
+            "b": "clear-b-value",
+            "c": 3,
+            "d": "plain",
+        });
+        let Json::Object(map) = &mut given else {
+            panic!("an object");
+        };
+        let problems = accept(form, map, &secrets);
+        assert_eq!(map["a"], "clear-a-value");
+        assert_eq!(map["b"], "clear-b-value");
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert_eq!(problems[0].pointer, "/c");
+        assert_eq!(
+            secrets.redact_str("x clear-a-value clear-b-value"),
+            "x [REDACTED] [REDACTED]"
+        );
+
+        let mut payload = Json::Object(map.clone());
+        let shown = seal(&plan, "trigger", &mut payload, &secrets);
+        assert_eq!(shown["a"], REDACTED);
+        assert_eq!(shown["d"], "plain");
+        let stored = payload["a"].as_str().expect("a string");
+        assert_eq!(decrypt(SECRET, stored).expect("decrypts"), "clear-a-value");
+        // Sealing a stored payload again (a re-run) keeps it.
+        let mut again = payload.clone();
+        seal(&plan, "trigger", &mut again, &secrets);
+        assert_eq!(again["a"], payload["a"]);
+        let mut output = shown.clone();
+        open(&plan, "trigger", &payload, &mut output, &secrets);
+        assert_eq!(output["a"], "clear-a-value");
+        assert_eq!(output["b"], "clear-b-value");
     }
 
     #[test]
