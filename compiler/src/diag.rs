@@ -328,7 +328,7 @@ pub const CODES: &[(&str, &str)] = &[
     ),
     (
         "secret-input-exposed",
-        "a secret (`encryption`) form input in a URL, variables, links, upsert mappings, status labels or AI prompts",
+        "a secret (`encryption`) form input in a URL, variables, links, upsert mappings, status labels or AI prompts, or in an approval (kept in clear)",
     ),
     (
         "github-input-not-string",
