@@ -71,7 +71,11 @@ pub fn decrypt(secret: &str, value: &str) -> Result<String, String> {
     let clear = c
         .decrypt(Nonce::<U16>::from_slice(iv), sealed)
         .map_err(|_| {
-            format!("it does not decrypt with the key of `{KEY_SECRET}` (a wrong key, or a damaged value)")
+            format!(
+                "it does not decrypt with the key of `{KEY_SECRET}` (another organisation's \
+                 key, or a damaged value); encrypt it with the client secret wflow is given, \
+                 or send it in clear"
+            )
         })?;
     String::from_utf8(clear).map_err(|_| "its clear text is not UTF-8".to_string())
 }
