@@ -500,8 +500,11 @@ async fn exec_async(args: ExecArgs) -> Result<u8, Fail> {
             }
             // The person at the terminal fills in the form as the local admin.
             let person = json!({ "email": null, "roles": ["Admin"], "teams": [] });
+            // The key of secret inputs, when configured (the preflight reports its absence).
+            let file = read_secrets_file(&args.drive)?;
+            let known = Secrets::load_provided(&plan.secrets, file.as_deref());
             let checked = engine
-                .check_form(&plan, &form.user_inputs, &given, &person)
+                .check_form(&plan, &form.user_inputs, &given, &person, &known)
                 .await?;
             let values = checked.map_err(|problems| {
                 bad(format!(

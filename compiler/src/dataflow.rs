@@ -83,6 +83,8 @@ struct Site<'t> {
     input: &'t Type,
     /// Where run viewers see the value (`variables`, links, ...): secrets are flagged.
     exposed: Option<&'static str>,
+    /// Where a secret form input is flagged: where it is exposed, and in a URL as well.
+    reveals: Option<&'static str>,
     /// The input's name in messages.
     root: &'static str,
 }
@@ -187,6 +189,7 @@ impl<'a> Ctx<'a> {
             node: idx,
             input: ctx,
             exposed,
+            reveals: exposed,
             root: "the run context",
         };
         match &node.config {
@@ -197,6 +200,7 @@ impl<'a> Ctx<'a> {
                     node: idx,
                     input: &raw,
                     exposed: None,
+                    reveals: None,
                     root: "the event",
                 };
                 for q in e.condition.iter().flat_map(|c| &c.expressions) {
@@ -206,7 +210,11 @@ impl<'a> Ctx<'a> {
             }
             NodeConfig::ScheduleTrigger(_) => {}
             NodeConfig::Webhook(w) => {
-                self.template(&w.url, site(None));
+                let url = Site {
+                    reveals: Some("a URL"),
+                    ..site(None)
+                };
+                self.template(&w.url, url);
                 for (_, v) in &w.headers {
                     self.value(v, site(None));
                 }
@@ -253,6 +261,22 @@ impl<'a> Ctx<'a> {
             }
             NodeConfig::Input(inp) => {
                 self.form_blueprints(&inp.user_inputs);
+                for i in inp
+                    .user_inputs
+                    .properties
+                    .iter()
+                    .filter(|i| i.schema.is_secret())
+                {
+                    self.out.push(
+                        Diagnostic::warning(
+                            "secret-input-exposed",
+                            i.key.span,
+                            "an approval's response is stored and shown in clear: only a form \
+                             trigger's secret inputs are kept encrypted",
+                        )
+                        .help("ask for the secret in the form trigger"),
+                    );
+                }
                 if let Some(d) = &inp.description {
                     self.template(d, site(None));
                 }
@@ -280,6 +304,7 @@ impl<'a> Ctx<'a> {
             node: idx,
             input: &rctx,
             exposed: Some(exposed),
+            reveals: Some(exposed),
             root: "the node's context",
         };
         for l in &node.links {
@@ -478,6 +503,22 @@ impl<'a> Ctx<'a> {
                 )
                 .help("use secrets only in a webhook's url, headers and body or a Kafka payload")
             });
+        }
+        if let (Some(what), Some(r)) = (site.reveals, inferred.secret_inputs.first()) {
+            self.out.push(
+                Diagnostic::warning(
+                    "secret-input-exposed",
+                    q.source_span(r.clone()),
+                    format!(
+                        "a secret form input flows into {what}, which is logged or shown to \
+                         anyone who can see the run"
+                    ),
+                )
+                .help(
+                    "use secret inputs only in a webhook's headers and body, a Kafka payload \
+                     or an integration's inputs",
+                ),
+            );
         }
         if site.exposed == Some("`variables`")
             && let Some((_, r)) = inferred.roots.iter().find(|(k, _)| k == "response")
@@ -693,6 +734,7 @@ impl<'a> Ctx<'a> {
     fn upsert(&mut self, u: &ir::Upsert, site: Site) {
         let key = Site {
             exposed: Some(STORED_AS_KEY),
+            reveals: Some(STORED_AS_KEY),
             ..site
         };
         self.template(&u.blueprint_identifier, key);
@@ -976,6 +1018,17 @@ impl Refs<'_, '_> {
 impl Resolve for Refs<'_, '_> {
     fn is_node(&self, name: &str) -> bool {
         self.ctx.flow.id(name).is_some()
+    }
+
+    fn is_secret_input(&self, node: &str, key: &str) -> bool {
+        // `.outputs.trigger` is whichever trigger started the run.
+        self.ctx.wf.nodes.iter().any(|n| match &n.config {
+            NodeConfig::SelfServeTrigger(t) if node == "trigger" || n.identifier.value == node => t
+                .user_inputs
+                .input(key)
+                .is_some_and(|i| i.schema.is_secret()),
+            _ => false,
+        })
     }
 
     fn output(&mut self, name: &str, range: Range<usize>, guarded: bool) -> Type {

@@ -327,6 +327,10 @@ pub const CODES: &[(&str, &str)] = &[
         "a secret in variables, links, upsert mappings, status labels or AI prompts (an error in an entity identifier)",
     ),
     (
+        "secret-input-exposed",
+        "a secret (`encryption`) form input in a URL, variables, links, upsert mappings, status labels or AI prompts, or in an approval (kept in clear)",
+    ),
+    (
         "github-input-not-string",
         "a GitHub workflow input that is not a string",
     ),

@@ -570,6 +570,14 @@ pub struct InputSchema {
     pub span: Span,
 }
 
+impl InputSchema {
+    /// A secret input (`encryption`): Port sends its value encrypted, and a run keeps it
+    /// encrypted at rest and redacted everywhere.
+    pub fn is_secret(&self) -> bool {
+        self.keywords.iter().any(|(k, _)| k.value == "encryption")
+    }
+}
+
 /// One page of a multi-step form.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Step {

@@ -51,6 +51,10 @@ pub trait Resolve {
     fn output(&mut self, name: &str, range: Range<usize>, guarded: bool) -> Type;
     /// Whether a node is called `name` (to recognise `.outputs.check-env`).
     fn is_node(&self, name: &str) -> bool;
+    /// Whether `.outputs.<node>.<key>` is a secret (`encryption`) form input.
+    fn is_secret_input(&self, _node: &str, _key: &str) -> bool {
+        false
+    }
 }
 
 /// What [`infer`] found.
@@ -61,6 +65,8 @@ pub struct Inferred {
     pub issues: Vec<TypeIssue>,
     /// Where `.secrets` is read.
     pub secrets: Vec<Range<usize>>,
+    /// Where a secret form input (`.outputs.<trigger>.<key>`) is read.
+    pub secret_inputs: Vec<Range<usize>>,
     /// Fields read directly from the input (`.outputs`, `.response`), with their ranges.
     pub roots: Vec<(String, Range<usize>)>,
     /// With `record`: the type after each path step, by the step's range.
@@ -93,6 +99,7 @@ pub fn infer(
         record,
         root,
         last_key_end: 0,
+        outputs_named: Vec::new(),
         out: Inferred::default(),
     };
     let start = Val {
@@ -139,6 +146,8 @@ struct Walker<'s, 'r> {
     /// Where the last field name read ends: jaq keeps no position for `[]`, which is found
     /// after it.
     last_key_end: usize,
+    /// The paths that name a node's output (`.outputs.deploy`), with the node.
+    outputs_named: Vec<(String, &'s str)>,
     out: Inferred,
 }
 
@@ -571,6 +580,14 @@ impl<'s> Walker<'s, '_> {
         if cur.name.as_deref() == Some("") {
             self.out.roots.push((key.to_string(), range.clone()));
         }
+        if let Some((_, node)) = self
+            .outputs_named
+            .iter()
+            .find(|(n, _)| cur.name.as_ref() == Some(n))
+            && self.resolve.is_secret_input(node, key)
+        {
+            self.out.secret_inputs.push(range.clone());
+        }
         let mut out: Option<Type> = None;
         let mut missing: Option<&Object> = None;
         let mut bad: Option<Type> = None;
@@ -583,6 +600,9 @@ impl<'s> Walker<'s, '_> {
                 Type::Null => add(&mut out, Type::Null),
                 Type::Outputs => {
                     let t = self.output(key, range.clone());
+                    if let Some(n) = &name {
+                        self.outputs_named.push((n.clone(), key));
+                    }
                     add(&mut out, t);
                 }
                 Type::Secrets => {

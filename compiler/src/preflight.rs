@@ -15,6 +15,10 @@ use crate::ir::{Integration, NodeConfig, Workflow};
 /// The secret a GitHub dispatch authenticates with.
 pub const GITHUB_TOKEN: &str = "GITHUB_TOKEN";
 
+/// The secret whose first 32 bytes are the AES-256-GCM key of secret (`encryption`) form
+/// inputs: the client secret of the Port organisation that encrypts them.
+pub const PORT_CLIENT_SECRET: &str = "PORT_CLIENT_SECRET";
+
 /// What the run's environment provides.
 pub struct Environment<'a> {
     /// The blueprints the store holds; `None` when not known (not checked).
@@ -65,6 +69,16 @@ pub fn secrets_read(wf: &Workflow) -> Vec<(String, Span)> {
         {
             out.push((GITHUB_TOKEN.to_string(), node.identifier.span));
         }
+        if let NodeConfig::SelfServeTrigger(t) = &node.config {
+            for input in t
+                .user_inputs
+                .properties
+                .iter()
+                .filter(|i| i.schema.is_secret())
+            {
+                out.push((PORT_CLIENT_SECRET.to_string(), input.key.span));
+            }
+        }
     }
     out
 }
@@ -97,7 +111,14 @@ pub fn check(wf: &Workflow, env: &Environment) -> Vec<Diagnostic> {
                 Diagnostic::error(
                     "missing-secret",
                     span,
-                    format!("the secret `{name}` is not provided"),
+                    if name == PORT_CLIENT_SECRET {
+                        format!(
+                            "the secret `{name}` is not provided: its first 32 bytes are the \
+                             key of the workflow's encrypted inputs"
+                        )
+                    } else {
+                        format!("the secret `{name}` is not provided")
+                    },
                 )
                 .help((env.how.secret)(&name)),
             );

@@ -987,7 +987,8 @@ fn new_run(
 ) -> State {
     let at = now();
     let run_id = new_id("wfr_");
-    let payload = secrets.redact(&payload);
+    let mut payload = secrets.redact(&payload);
+    let output = crate::secret_inputs::seal(plan, trigger, &mut payload, secrets);
     let run = RunRecord {
         id: run_id.clone(),
         workflow: plan.workflow.identifier.value.clone(),
@@ -998,7 +999,7 @@ fn new_run(
         },
         source_path: plan.path.clone(),
         trigger_node: trigger.to_string(),
-        trigger_payload: payload.clone(),
+        trigger_payload: payload,
         status: IN_PROGRESS.into(),
         result: None,
         error: None,
@@ -1011,7 +1012,7 @@ fn new_run(
     let node_run = NodeRunRecord {
         status: COMPLETED.into(),
         result: Some(SUCCESS.into()),
-        output: Some(payload),
+        output: Some(output),
         completed_at: Some(at.clone()),
         ..NodeRunRecord::started(new_id("wfnr_"), &run_id, trigger, 0, &at)
     };
@@ -1190,11 +1191,10 @@ fn context(plan: &Plan, st: &State, rec: &NodeRunRecord, secrets: &Secrets) -> J
             outputs.insert(r.node.clone(), o.clone());
         }
     }
-    if let Some(t) = st
-        .nodes
-        .get(&st.run.trigger_node)
-        .and_then(|r| r.output.clone())
-    {
+    let trigger = &st.run.trigger_node;
+    if let Some(mut t) = st.nodes.get(trigger).and_then(|r| r.output.clone()) {
+        crate::secret_inputs::open(plan, trigger, &st.run.trigger_payload, &mut t, secrets);
+        outputs.insert(trigger.clone(), t.clone());
         outputs.insert("trigger".into(), t);
     }
     json!({

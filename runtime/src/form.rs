@@ -18,6 +18,8 @@ use wflow_compiler::ir::{Form, InputSchema, Required, Value, ValueKind};
 use crate::engine::Engine;
 use crate::inputs::{self, InputProblem};
 use crate::plan::Plan;
+use crate::secret_inputs;
+use crate::secrets::{REDACTED, Secrets};
 use crate::store::StoreError;
 
 /// How many entities an entity picker offers at most.
@@ -277,16 +279,20 @@ impl Engine {
     /// Checks a submitted form as a whole: the static checks of [`inputs::validate`], then
     /// what jq decides for these values (disabled inputs are dropped, computed `required`,
     /// `enum` and `default`, entities outside the `dataset`) and the form's and its shown
-    /// steps' `validations`. Returns the values to run with, or every problem.
+    /// steps' `validations`. Secret inputs sent encrypted are decrypted with `secrets` first
+    /// ([`secret_inputs::accept`]), and no problem quotes a secret input's value. Returns the
+    /// values to run with, or every problem.
     pub async fn check_form(
         &self,
         plan: &Plan,
         form: &Form,
         given: &Map<String, Json>,
         person: &Json,
+        secrets: &Secrets,
     ) -> Result<Result<Map<String, Json>, Vec<InputProblem>>, StoreError> {
-        let state = self.form_state(plan, form, given, person).await?;
         let mut given = given.clone();
+        let undecrypted = secret_inputs::accept(form, &mut given, secrets);
+        let state = self.form_state(plan, form, &given, person).await?;
         given.retain(|k, _| !state.inputs.get(k).is_some_and(|i| i.disabled));
         for (key, input) in &state.inputs {
             if let (false, false, Some(d)) =
@@ -367,6 +373,21 @@ impl Engine {
                 if !passed {
                     problems.push(inputs::problem_at("", rule.message.value.clone()));
                 }
+            }
+        }
+        // A value that does not decrypt has no other problem worth telling.
+        problems.retain(|p| !undecrypted.iter().any(|u| u.key == p.key));
+        problems.extend(undecrypted);
+        for p in &mut problems {
+            p.message = secrets.redact_str(&p.message);
+            if let Some(v) = given
+                .get(p.key.as_str())
+                .filter(|_| form.input(&p.key).is_some_and(|i| i.schema.is_secret()))
+            {
+                // A long value is quoted cut short, which redaction does not recognise.
+                p.message = p
+                    .message
+                    .replace(&inputs::shown(v), &format!("\"{REDACTED}\""));
             }
         }
         Ok(if problems.is_empty() {

@@ -33,6 +33,7 @@ pub mod plan;
 pub mod preflight;
 pub mod report;
 mod retry;
+pub mod secret_inputs;
 pub mod secrets;
 pub mod server;
 pub mod store;

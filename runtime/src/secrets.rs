@@ -54,6 +54,19 @@ impl Secrets {
         set.dedup();
     }
 
+    /// Marks `value` (a secret form input's clear value) as secret: it is redacted from then on.
+    pub fn conceal(&self, value: &str) {
+        if !value.is_empty() {
+            self.add_redacted(std::iter::once(value.to_string()));
+        }
+    }
+
+    /// The secrets among `names` that are provided (see [`Secrets::load`]); the others are
+    /// left out, for the preflight to report.
+    pub fn load_provided(names: &BTreeSet<String>, file: Option<&str>) -> Secrets {
+        Secrets::load_with(&BTreeSet::new(), names, file).unwrap_or_default()
+    }
+
     /// Marks `value`, computed by the expression `code` from the secrets, as secret: each of
     /// its strings (keys included) of at least [`MIN_TAINTED`] characters that is not a
     /// literal of `code` is redacted from then on.

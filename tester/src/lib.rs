@@ -529,7 +529,13 @@ impl Runner {
                     None => json!({ "email": null, "roles": ["Admin"], "teams": [] }),
                 };
                 let checked = engine
-                    .check_form(plan, &form.user_inputs, &case.inputs, &person)
+                    .check_form(
+                        plan,
+                        &form.user_inputs,
+                        &case.inputs,
+                        &person,
+                        &secrets(plan, case),
+                    )
                     .await
                     .map_err(|e| here(e.0))?;
                 checked.map(Json::Object).map_err(|problems| {

@@ -28,6 +28,7 @@ use crate::engine::{CANCELLED, COMPLETED, FAILED, IN_PROGRESS, SUCCESS, log};
 use crate::inputs;
 use crate::plan::Plan;
 use crate::report::run_json;
+use crate::secrets::Secrets;
 use crate::store::{RunRecord, Write};
 use openapi::Method::{Get, Patch, Post};
 use openapi::{Op, array, schema};
@@ -580,9 +581,11 @@ pub(super) async fn start_form(
     if user.may_execute(form.permissions.as_ref(), None) == Some(false) {
         return Err(refuse());
     }
+    // The key of secret inputs, when configured (its absence is the preflight's to report).
+    let secrets = Secrets::load_provided(&plan.secrets, s.0.secrets_file.as_deref());
     let checked = s
         .engine()
-        .check_form(plan, &form.user_inputs, given, &user.person())
+        .check_form(plan, &form.user_inputs, given, &user.person(), &secrets)
         .await?;
     let values = match checked {
         Ok(v) => Some(v),
@@ -662,14 +665,16 @@ async fn form_state(
     if user.may_execute(form.permissions.as_ref(), None) == Some(false) {
         return Err(may_not_run(&id, trigger, form));
     }
+    // Secret inputs are read in clear (decrypted when sent encrypted), and never answered.
+    let secrets = Secrets::load_provided(&plan.secrets, s.0.secrets_file.as_deref());
+    let mut given = given;
+    crate::secret_inputs::accept(&form.user_inputs, &mut given, &secrets);
     let state = s
         .engine()
         .form_state(&plan, &form.user_inputs, &given, &user.person())
         .await?;
-    Ok(ok(
-        "form",
-        serde_json::to_value(state).map_err(ApiError::internal)?,
-    ))
+    let state = serde_json::to_value(state).map_err(ApiError::internal)?;
+    Ok(ok("form", secrets.redact(&state)))
 }
 
 /// The 403 of a user who may not run `workflow`'s trigger `trigger`.
