@@ -133,6 +133,7 @@ conformance!(
     due_runs_are_leased_renewed_fenced_and_taken_over,
     concurrent_batches_commit_together_and_fail_alone,
     parallel_branches_start_durably_together_and_join_once,
+    runs_are_listed_by_workflow_status_and_creator,
 );
 
 fn plan(src: &str) -> Plan {
@@ -256,6 +257,47 @@ fn run_record(id: &str, workflow: &str, created_at: &str) -> RunRecord {
 fn node_run(run_id: &str, node: &str, seq: i64) -> NodeRunRecord {
     let id = format!("{run_id}-{node}");
     NodeRunRecord::started(id, run_id, node, seq, "2026-01-01T00:00:01Z")
+}
+
+async fn runs_are_listed_by_workflow_status_and_creator(at: &Location) {
+    let store = at.open().await;
+    let mut runs = Vec::new();
+    for (i, (workflow, result, by)) in [
+        ("deploy", Some("FAILED"), "dev@example.com"),
+        ("deploy", Some("SUCCESS"), "ops@example.com"),
+        ("release", Some("FAILED"), "dev@example.com"),
+        ("deploy", None, "Dev@Example.com"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut r = run_record(
+            &format!("m{i}"),
+            workflow,
+            &format!("2026-01-01T00:00:0{i}Z"),
+        );
+        if let Some(result) = result {
+            r.status = "COMPLETED".into();
+            r.result = Some(result.into());
+        }
+        r.created_by = Some(by.into());
+        runs.push(Write::InsertRun(Box::new(r)));
+    }
+    store.apply(runs).await.expect("insert runs");
+    let ids = |rs: Vec<RunRecord>| rs.into_iter().map(|r| r.id).collect::<Vec<_>>();
+    let list = |w: Option<&'static str>, st: Option<&'static str>, by: Option<&'static str>, n| {
+        let store = store.clone();
+        async move { ids(store.runs_matching(w, st, by, n).await.expect("list")) }
+    };
+    assert_eq!(list(None, None, None, 10).await, ["m3", "m2", "m1", "m0"]);
+    assert_eq!(list(Some("deploy"), Some("failed"), None, 10).await, ["m0"]);
+    assert_eq!(list(None, Some("IN_PROGRESS"), None, 10).await, ["m3"]);
+    assert_eq!(
+        list(None, None, Some("dev@EXAMPLE.com"), 10).await,
+        ["m3", "m2", "m0"]
+    );
+    // The limit counts matching runs only: an old match is still found.
+    assert_eq!(list(Some("deploy"), Some("FAILED"), None, 1).await, ["m0"]);
 }
 
 async fn runs_and_node_runs_round_trip(at: &Location) {

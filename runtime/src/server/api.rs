@@ -840,25 +840,14 @@ async fn list_runs(
     let runs: Vec<Json> = s
         .engine()
         .store
-        .runs(limit)
+        .runs_matching(
+            q.get("workflow").map(String::as_str),
+            q.get("status").map(String::as_str),
+            q.get("createdBy").map(String::as_str),
+            limit,
+        )
         .await?
         .into_iter()
-        .filter(|r| q.get("workflow").is_none_or(|w| *w == r.workflow))
-        .filter(|r| {
-            q.get("status").is_none_or(|st| {
-                r.status.eq_ignore_ascii_case(st)
-                    || r.result
-                        .as_deref()
-                        .is_some_and(|x| x.eq_ignore_ascii_case(st))
-            })
-        })
-        .filter(|r| {
-            q.get("createdBy").is_none_or(|by| {
-                r.created_by
-                    .as_deref()
-                    .is_some_and(|c| c.eq_ignore_ascii_case(by))
-            })
-        })
         .filter(|r| user.may_view(r, workflows.get(&r.workflow).map(|p| &p.workflow)))
         .map(|r| {
             json!({

@@ -887,6 +887,31 @@ impl Store {
         .map_err(err("list runs"))
     }
 
+    /// The newest `limit` runs of `workflow` (all when `None`) whose status or result is
+    /// `status` and that `created_by` started (case ignored), newest first.
+    pub async fn runs_matching(
+        &self,
+        workflow: Option<&str>,
+        status: Option<&str>,
+        created_by: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<RunRecord>, StoreError> {
+        on_pool!(self.reads, |pool| sqlx::query(
+            "SELECT * FROM runs WHERE ($1 IS NULL OR workflow = $1) \
+             AND ($2 IS NULL OR upper(status) = upper($2) OR upper(result) = upper($2)) \
+             AND ($3 IS NULL OR lower(created_by) = lower($3)) \
+             ORDER BY created_at DESC, id DESC LIMIT $4"
+        )
+        .bind(workflow)
+        .bind(status)
+        .bind(created_by)
+        .bind(limit)
+        .fetch_all(pool)
+        .await
+        .and_then(|rows| rows.iter().map(run_record).collect()))
+        .map_err(err("list runs"))
+    }
+
     /// The node runs of run `id`, in start order.
     pub async fn node_runs(&self, run_id: &str) -> Result<Vec<NodeRunRecord>, StoreError> {
         on_pool!(self.reads, |pool| sqlx::query(
