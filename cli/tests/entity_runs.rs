@@ -68,11 +68,7 @@ async fn exec_starts_a_run_from_an_entity_of_the_catalog() {
     assert_eq!(deliveries(&seen, "/restart/ghost").len(), 0);
 }
 
-async fn post(http: &reqwest::Client, url: String, body: Json) -> (u16, Json) {
-    let resp = http.post(url).json(&body).send().await.expect("post");
-    let status = resp.status().as_u16();
-    (status, resp.json().await.expect("json"))
-}
+use support::post_json as post;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_api_starts_a_run_from_an_entity() {

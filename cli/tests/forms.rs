@@ -5,7 +5,7 @@
 
 mod support;
 
-use serde_json::{Value as Json, json};
+use serde_json::json;
 use support::{Reaper, Scratch, start};
 
 const WORKFLOW: &str = r#"workflow rollout "Rollout" {
@@ -27,11 +27,7 @@ const WORKFLOW: &str = r#"workflow rollout "Rollout" {
 }
 "#;
 
-async fn post(http: &reqwest::Client, url: String, body: Json) -> (u16, Json) {
-    let resp = http.post(url).json(&body).send().await.expect("post");
-    let status = resp.status().as_u16();
-    (status, resp.json().await.expect("json"))
-}
+use support::post_json as post;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_form_state_and_the_start_of_a_run_apply_the_same_jq_rules() {

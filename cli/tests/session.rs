@@ -10,14 +10,7 @@ use support::{Reaper, Scratch, start, start_on};
 
 const TOKEN: &str = "token-dev-0123456789;=x";
 
-const WORKFLOW: &str = r#"workflow hello "Hello" {
-  form trigger "Say hello" {
-    permissions { roles ["Member"] }
-  }
-  webhook call "Call" { url "http://127.0.0.1:9/hello" }
-  flow { trigger -> call }
-}
-"#;
+const WORKFLOW: &str = support::HELLO;
 
 /// The `name=value` part of the `Set-Cookie` header naming `name`, and its attributes.
 fn set_cookie(resp: &reqwest::Response, name: &str) -> (String, String) {

@@ -11,14 +11,7 @@ use reqwest::header::{
 };
 use support::{Reaper, Scratch, start};
 
-const WORKFLOW: &str = r#"workflow hello "Hello" {
-  form trigger "Say hello" {
-    permissions { roles ["Member"] }
-  }
-  webhook call "Call" { url "http://127.0.0.1:9/hello" }
-  flow { trigger -> call }
-}
-"#;
+const WORKFLOW: &str = support::HELLO;
 
 fn header(resp: &reqwest::Response, name: reqwest::header::HeaderName) -> String {
     resp.headers()

@@ -11,9 +11,12 @@ fn blocks<'a>(doc: &'a str, fence: &str) -> Vec<&'a str> {
 }
 
 fn assert_clean(src: &str) {
-    let checked = check_source(src, Syntax::Wflow);
-    let found: Vec<String> = checked
-        .diagnostics
+    assert_none(src, &check_source(src, Syntax::Wflow).diagnostics);
+}
+
+/// Fails with every diagnostic of `src`, each with the text it points at.
+fn assert_none(src: &str, diagnostics: &[wflow_compiler::Diagnostic]) {
+    let found: Vec<String> = diagnostics
         .iter()
         .map(|d| {
             format!(
@@ -60,18 +63,7 @@ fn test_file_examples_check_cleanly_against_the_release_workflow() {
     let catalog = wflow_compiler::catalog::Catalog::new(Vec::new());
     for src in tests {
         let (file, diags) = check_test_source(src, &workflows, &catalog);
-        let found: Vec<String> = diags
-            .iter()
-            .map(|d| {
-                format!(
-                    "{} at {}: {}",
-                    d.code,
-                    &src[d.primary.span.range()],
-                    d.message
-                )
-            })
-            .collect();
-        assert!(found.is_empty(), "{found:#?}\n--- source ---\n{src}");
+        assert_none(src, &diags);
         assert!(!file.cases.is_empty());
     }
 }

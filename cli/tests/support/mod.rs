@@ -382,3 +382,20 @@ pub async fn resume_latest(dir: &Path) -> Output {
     )
     .await
 }
+
+/// A workflow a Member may run whose one webhook goes to a closed port (its run fails).
+pub const HELLO: &str = r#"workflow hello "Hello" {
+  form trigger "Say hello" {
+    permissions { roles ["Member"] }
+  }
+  webhook call "Call" { url "http://127.0.0.1:9/hello" }
+  flow { trigger -> call }
+}
+"#;
+
+/// POSTs `body` as JSON to `url`: the status and the JSON answer.
+pub async fn post_json(http: &reqwest::Client, url: String, body: Json) -> (u16, Json) {
+    let resp = http.post(url).json(&body).send().await.expect("post");
+    let status = resp.status().as_u16();
+    (status, resp.json().await.expect("json"))
+}
