@@ -212,9 +212,34 @@ pub fn run(args: TestArgs) -> ExitCode {
         .unwrap_or_else(|| 4 * std::thread::available_parallelism().map_or(1, |n| n.get()));
     let settings = workspace.settings.clone();
     let catalog = workspace.catalog.clone();
+    // On a terminal, a progress line: cases done of all, and how many failed so far.
+    let bar = if std::io::stderr().is_terminal() {
+        let bar = indicatif::ProgressBar::new(jobs.len() as u64);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{pos}/{len} cases {msg} [{elapsed}]")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        Some(bar)
+    } else {
+        None
+    };
+    let failed = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let progress = bar.clone();
+    let done: Arc<dyn Fn(&Outcome) + Send + Sync> = Arc::new(move |o: &Outcome| {
+        if !o.passed() {
+            failed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        if let Some(bar) = &progress {
+            let n = failed.load(std::sync::atomic::Ordering::Relaxed);
+            if n > 0 {
+                bar.set_message(format!("({n} failed)"));
+            }
+            bar.inc(1);
+        }
+    });
     let outcomes = match crate::block_on(async move {
         let runner = Runner::new(&catalog, &settings).await?;
-        Ok::<_, String>(Arc::new(runner).run(jobs, parallel).await)
+        Ok::<_, String>(Arc::new(runner).run(jobs, parallel, done).await)
     }) {
         Ok(Ok(o)) => o,
         Ok(Err(e)) => {
@@ -223,6 +248,9 @@ pub fn run(args: TestArgs) -> ExitCode {
         }
         Err(code) => return code,
     };
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
     let mut outcomes = outcomes;
     if let Err(e) = snapshots(&loaded, &mut outcomes, args.update) {
         eprintln!("error: {e}");

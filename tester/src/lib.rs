@@ -246,8 +246,14 @@ impl Runner {
         })
     }
 
-    /// Runs every job, `parallel` at a time; outcomes in the jobs' order.
-    pub async fn run(self: Arc<Self>, jobs: Vec<Job>, parallel: usize) -> Vec<Outcome> {
+    /// Runs every job, `parallel` at a time, calling `done` as each case ends; outcomes in the
+    /// jobs' order.
+    pub async fn run(
+        self: Arc<Self>,
+        jobs: Vec<Job>,
+        parallel: usize,
+        done: Arc<dyn Fn(&Outcome) + Send + Sync>,
+    ) -> Vec<Outcome> {
         let programs = Arc::new(expect::compile(jobs.iter().map(|j| &j.case)));
         // One store per case running at once, emptied between cases: a new store would
         // create its schema and prepare its statements again.
@@ -271,6 +277,7 @@ impl Runner {
             let runner = Arc::clone(&self);
             let programs = Arc::clone(&programs);
             let (free, stores) = (free.clone(), Arc::clone(&stores));
+            let done = Arc::clone(&done);
             tasks.push(tokio::spawn(async move {
                 let store = stores.lock().await.recv().await;
                 let Some(store) = store else {
@@ -278,6 +285,7 @@ impl Runner {
                 };
                 let out = runner.case(job, &programs, &store).await;
                 let _ = free.send(store).await;
+                done(&out);
                 Ok(out)
             }));
         }
