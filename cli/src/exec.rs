@@ -1,5 +1,5 @@
 //! `wflow exec`, `wflow runs ...` and `wflow catalog ...`: running workflows on this machine
-//! with the embedded store. All the work is done by `wflow-runtime`.
+//! with the embedded store. All the work is done by `wflow-engine`.
 //!
 //! Exit codes of the commands that drive a run (`exec`, `runs resume|respond|complete|retry|
 //! rerun`):
@@ -16,10 +16,10 @@ use serde_json::{Map, Value as Json, json};
 use wflow_compiler::catalog::Catalog;
 use wflow_compiler::ir::NodeConfig;
 use wflow_compiler::{Syntax, check_source_with, syntax_of};
-use wflow_runtime::engine::{COMPLETED, Outcome};
-use wflow_runtime::lease::{DEFAULT_LEASE, Leases};
-use wflow_runtime::settings::Settings;
-use wflow_runtime::{Config, Engine, Plan, Secrets, Store, catalog, events, inputs, report};
+use wflow_engine::engine::{COMPLETED, Outcome};
+use wflow_engine::lease::{DEFAULT_LEASE, Leases};
+use wflow_engine::settings::Settings;
+use wflow_engine::{Config, Engine, Plan, Secrets, Store, catalog, events, inputs, report};
 
 /// Where runs go unless `--store` says otherwise.
 const DEFAULT_STORE: &str = ".wflow/wflow.db";
@@ -233,14 +233,14 @@ enum CatalogCommand {
 /// A failure with its exit code.
 struct Fail(u8, String);
 
-impl From<wflow_runtime::Error> for Fail {
-    fn from(e: wflow_runtime::Error) -> Fail {
+impl From<wflow_engine::Error> for Fail {
+    fn from(e: wflow_engine::Error) -> Fail {
         Fail(1, e.0)
     }
 }
 
-impl From<wflow_runtime::store::StoreError> for Fail {
-    fn from(e: wflow_runtime::store::StoreError) -> Fail {
+impl From<wflow_store::StoreError> for Fail {
+    fn from(e: wflow_store::StoreError) -> Fail {
         Fail(1, e.0)
     }
 }
@@ -303,7 +303,7 @@ fn input_problems(problems: &[inputs::InputProblem]) -> String {
 /// store, a service not configured, a secret not provided), with every problem at once.
 async fn preflight(plan: &Plan, engine: &Engine, drive: &DriveArgs) -> Result<(), Fail> {
     let file = read_secrets_file(drive)?;
-    let problems = wflow_runtime::preflight::check(
+    let problems = wflow_engine::preflight::check(
         plan,
         engine,
         file.as_deref(),
@@ -393,7 +393,7 @@ fn load_secrets(plan: &Plan, drive: &DriveArgs) -> Result<Secrets, Fail> {
     Secrets::load_with(&plan.secrets, &plan.optional_secrets, file.as_deref()).map_err(|missing| {
         let how: Vec<String> = missing
             .iter()
-            .map(|m| format!("`{m}` ({})", wflow_runtime::secrets::env_name(m)))
+            .map(|m| format!("`{m}` ({})", wflow_engine::secrets::env_name(m)))
             .collect();
         bad(format!(
             "the workflow reads secrets nobody provided: {}; set the environment variables or \
@@ -747,7 +747,7 @@ fn exit_code(o: &Outcome) -> u8 {
 }
 
 /// The plan of a stored run (from the source stored with it).
-fn stored_plan(run: &wflow_runtime::store::RunRecord) -> Result<Plan, Fail> {
+fn stored_plan(run: &wflow_store::RunRecord) -> Result<Plan, Fail> {
     let syntax = if run.syntax == "json" {
         Syntax::Json
     } else {
@@ -763,10 +763,7 @@ fn stored_plan(run: &wflow_runtime::store::RunRecord) -> Result<Plan, Fail> {
     )
 }
 
-async fn stored(
-    engine: &Engine,
-    run_id: &str,
-) -> Result<(wflow_runtime::store::RunRecord, Plan), Fail> {
+async fn stored(engine: &Engine, run_id: &str) -> Result<(wflow_store::RunRecord, Plan), Fail> {
     let run = engine.store.run(run_id).await?.ok_or_else(|| {
         bad(format!(
             "no run `{run_id}` in this store; see `wflow runs list`"
@@ -792,7 +789,7 @@ enum StatusFilter {
 }
 
 impl StatusFilter {
-    fn holds(self, r: &wflow_runtime::store::RunRecord) -> bool {
+    fn holds(self, r: &wflow_store::RunRecord) -> bool {
         let result = r.result.as_deref();
         match self {
             StatusFilter::InProgress | StatusFilter::Waiting => r.status != COMPLETED,
@@ -813,10 +810,7 @@ struct Waiting {
 }
 
 /// The waiting nodes of `run`.
-async fn waiting_on(
-    engine: &Engine,
-    run: &wflow_runtime::store::RunRecord,
-) -> Result<Vec<Waiting>, Fail> {
+async fn waiting_on(engine: &Engine, run: &wflow_store::RunRecord) -> Result<Vec<Waiting>, Fail> {
     if run.status == COMPLETED {
         return Ok(Vec::new());
     }
@@ -846,7 +840,7 @@ async fn waiting_on(
                 format!("`wflow runs complete {id} {node} --result SUCCESS [--output <json>]`")
             };
             Waiting {
-                what: wflow_runtime::control::awaited(&plan, &node),
+                what: wflow_engine::control::awaited(&plan, &node),
                 node,
                 command,
             }
@@ -1031,7 +1025,7 @@ async fn runs_async(args: RunsArgs) -> Result<u8, Fail> {
             };
             let given = inputs::from_pairs(&form, &split_pairs(&inputs)?);
             let secrets = load_secrets(&plan, &drive)?;
-            let responder = wflow_runtime::control::Responder {
+            let responder = wflow_engine::control::Responder {
                 email: by,
                 roles,
                 teams,
@@ -1041,7 +1035,7 @@ async fn runs_async(args: RunsArgs) -> Result<u8, Fail> {
                     .respond_as(&plan, &run, &node, &responder, &button, &given)
                     .await
                     .map_err(|e| bad(e.0))?;
-                if let wflow_runtime::control::Responded::Recorded { button, have, need } = &r {
+                if let wflow_engine::control::Responded::Recorded { button, have, need } = &r {
                     eprintln!("recorded: `{button}` has {have} of {need} responses");
                 }
                 Ok(())
@@ -1245,7 +1239,7 @@ async fn catalog_async(args: CatalogArgs) -> Result<u8, Fail> {
 
 /// Loads blueprints first, then entities validated against them; all or nothing.
 async fn load_documents(store: &Store, docs: Vec<catalog::Document>) -> Result<u8, Fail> {
-    use wflow_runtime::store::Write;
+    use wflow_store::Write;
     let mut writes = Vec::new();
     let mut blueprints: Map<String, Json> = Map::new();
     for d in &docs {
@@ -1285,7 +1279,7 @@ async fn load_documents(store: &Store, docs: Vec<catalog::Document>) -> Result<u
                     blueprint: bp.to_string(),
                     identifier: id.to_string(),
                     body: e,
-                    at: wflow_runtime::engine::now(),
+                    at: wflow_engine::engine::now(),
                 });
             } else {
                 problems.extend(found.into_iter().map(|p| format!("entity `{id}`: {p}")));

@@ -25,18 +25,10 @@ pub(crate) fn write_out(args: std::fmt::Arguments<'_>) {
     }
 }
 
-mod bench;
-mod bench_exec;
-mod bench_lsp;
-mod bench_serve;
-mod bench_test;
 mod excerpt;
 mod exec;
 pub mod graph;
 mod interop;
-mod loopback;
-pub mod lsp_client;
-pub mod lsp_storm;
 mod progress;
 mod render;
 mod serve;
@@ -178,10 +170,10 @@ enum Command {
     /// The local catalog of blueprints and entities.
     Catalog(exec::CatalogArgs),
     /// Measure the runtime: per-node overhead, runs per second, memory over many runs.
-    BenchExec(bench_exec::BenchExecArgs),
+    BenchExec(wflow_bench::exec::BenchExecArgs),
     /// Measure `wflow serve`: self-service runs per second through the HTTP API and the time
     /// from request to first node started.
-    BenchServe(bench_serve::BenchServeArgs),
+    BenchServe(wflow_bench::serve::BenchServeArgs),
     /// Serve a workflows directory: the HTTP API, catalog events, schedules, approvals.
     Serve(serve::ServeArgs),
     /// Serve a workflows directory to an AI agent over MCP on stdin/stdout: each self-service
@@ -222,28 +214,28 @@ pub fn run() -> ExitCode {
             if report_peak_memory {
                 eprintln!(
                     "peak memory: {}",
-                    bench::peak_memory().unwrap_or_else(|| "unknown".into())
+                    peak_memory().unwrap_or_else(|| "unknown".into())
                 );
             }
             code
         }
         Command::Bench {
             lsp: true, storm, ..
-        } => bench_lsp::run(storm),
+        } => wflow_bench::lsp::run(storm),
         Command::Bench {
             graph: true, runs, ..
-        } => graph::bench(runs),
+        } => wflow_bench::graph::run(runs),
         Command::Bench {
             test: true,
             runs,
             dir,
             ..
-        } => bench_test::run(dir.as_deref(), runs),
+        } => wflow_bench::test::run(dir.as_deref(), runs),
         Command::Bench {
             dir, files, runs, ..
         } => {
             let dir = dir.unwrap_or_else(|| std::env::temp_dir().join("wflow-bench"));
-            bench::run(&bench::BenchOptions { dir, files, runs })
+            wflow_bench::check::run(&wflow_bench::check::BenchOptions { dir, files, runs })
         }
         Command::Compile { file } => compile(&file),
         Command::Fmt {
@@ -269,8 +261,8 @@ pub fn run() -> ExitCode {
         Command::Exec(args) => exec::exec(args),
         Command::Runs(args) => exec::runs(args),
         Command::Catalog(args) => exec::catalog(args),
-        Command::BenchExec(args) => bench_exec::run(args),
-        Command::BenchServe(args) => bench_serve::run(args),
+        Command::BenchExec(args) => wflow_bench::exec::run(args),
+        Command::BenchServe(args) => wflow_bench::serve::run(args),
         Command::Serve(args) => serve::serve(args),
         Command::Mcp(args) => serve::mcp(args),
         Command::Graph(args) => graph::graph(args),
@@ -405,7 +397,7 @@ pub fn preflight_help() -> wflow_compiler::preflight::How {
         secret: |name| {
             format!(
                 "set {} or pass --secrets-file with a `{name}=value` line",
-                wflow_runtime::secrets::env_name(name)
+                wflow_engine::secrets::env_name(name)
             )
         },
         kafka: "set `[kafka] brokers` and `topic` in wflow.toml (or --config FILE), or \
@@ -578,6 +570,20 @@ pub(crate) fn walk(dir: &Path, out: &mut Vec<PathBuf>, errors: &mut Vec<String>)
             _ => {}
         }
     }
+}
+
+/// Peak resident memory of this process, from /proc (Linux); None elsewhere.
+fn peak_memory() -> Option<String> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kb: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(format!("{:.1} MB", kb / 1024.0))
 }
 
 /// Runs `f` to completion on a multi-threaded tokio runtime. When the runtime cannot start,

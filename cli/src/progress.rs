@@ -6,7 +6,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
-use wflow_runtime::engine::{Event, Observer};
+use wflow_engine::engine::{Event, Observer};
 
 /// The observer for this process's stderr: spinners when it is a terminal, else lines.
 pub fn observer() -> Box<dyn Observer> {

@@ -1,5 +1,5 @@
 //! `wflow serve`: loads and checks a workflows directory and serves it with
-//! `wflow_runtime::server` (the HTTP API, catalog events, schedules, timers). Broken workflows
+//! `wflow_server` (the HTTP API, catalog events, schedules, timers). Broken workflows
 //! are refused with their diagnostics; the others serve. The directory is checked again every
 //! second: changed files are reloaded (one that now has errors keeps its previous version).
 //! `wflow mcp` serves the same workflows to one MCP client on stdin and stdout.
@@ -14,8 +14,8 @@ use std::time::Duration;
 use clap::Args;
 use wflow_compiler::catalog::Catalog;
 use wflow_compiler::syntax_of;
-use wflow_runtime::server::{self, Auth, Options, Refusal, Server, SystemClock, User};
-use wflow_runtime::{Config, Plan, Store};
+use wflow_engine::{Config, Plan, Store};
+use wflow_server::{self as server, Auth, Options, Refusal, Server, SystemClock, User};
 
 /// What `wflow serve` and `wflow mcp` share: the project, its store, secrets and users.
 #[derive(Args, Debug)]
@@ -274,7 +274,7 @@ impl Admission {
         let mut refused = BTreeMap::new();
         for plan in checked {
             let id = plan.workflow.identifier.value.clone();
-            let problems = match wflow_runtime::preflight::check(
+            let problems = match wflow_engine::preflight::check(
                 plan,
                 server.engine(),
                 self.secrets_file.as_deref(),

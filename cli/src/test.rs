@@ -14,7 +14,7 @@ use std::time::Instant;
 use serde_json::{Value as Json, json};
 use wflow_compiler::testfile::is_test_file;
 use wflow_compiler::{Severity, syntax_of};
-use wflow_runtime::Plan;
+use wflow_engine::Plan;
 use wflow_tester::coverage::{self, Coverage};
 use wflow_tester::{Failure, Job, Outcome, Runner, Source};
 

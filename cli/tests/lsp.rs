@@ -4,8 +4,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use wflow::lsp_client::{LspClient, frame};
-use wflow::lsp_storm;
+use wflow_testkit::lsp_client::{LspClient, frame};
+use wflow_testkit::lsp_storm;
 
 /// The test's view of the client: every failure to talk to the server fails the test.
 struct Client(Option<LspClient>);

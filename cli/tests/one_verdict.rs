@@ -11,7 +11,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use wflow::lsp_client::LspClient;
+use wflow_testkit::lsp_client::LspClient;
 
 const BIN: &str = env!("CARGO_BIN_EXE_wflow");
 

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 
 use serde::Serialize;
 use wflow_compiler::ir::{ERROR_PATH, NodeConfig, Workflow};
-use wflow_runtime::engine::FAILED;
+use wflow_engine::engine::FAILED;
 
 use crate::Outcome;
 

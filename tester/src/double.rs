@@ -6,10 +6,10 @@ use std::time::Duration;
 
 use serde_json::{Value as Json, json};
 use wflow_compiler::testfile::{Answer, Mock, Target, url_matches};
-use wflow_runtime::clock::Clock;
-use wflow_runtime::http::{Failed, Http, Request, Response, Sending};
-use wflow_runtime::jq::{Evaluator, Programs};
-use wflow_runtime::kafka::{Delivery, Message, Publisher, Publishing};
+use wflow_effects::clock::Clock;
+use wflow_effects::http::{Failed, Http, Request, Response, Sending};
+use wflow_effects::kafka::{Delivery, Message, Publisher, Publishing};
+use wflow_engine::jq::{Evaluator, Programs};
 
 /// A request or message that was sent, as the case saw it.
 #[derive(Debug, Clone, PartialEq)]

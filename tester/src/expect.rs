@@ -2,9 +2,9 @@
 
 use serde_json::{Value as Json, json};
 use wflow_compiler::testfile::{Case, Check, Matcher, Target, contains, url_matches};
-use wflow_runtime::engine::SUCCESS;
-use wflow_runtime::jq::{Evaluator, Programs};
-use wflow_runtime::secrets::Secrets;
+use wflow_engine::engine::SUCCESS;
+use wflow_engine::jq::{Evaluator, Programs};
+use wflow_engine::secrets::Secrets;
 
 use crate::{Failure, Outcome, result_of};
 

@@ -19,15 +19,15 @@ use serde_json::{Map, Value as Json, json};
 use wflow_compiler::catalog::Catalog;
 use wflow_compiler::ir::NodeConfig;
 use wflow_compiler::testfile::{Case, Step};
+use wflow_effects::clock::Clock;
+use wflow_engine::control::Responder;
+use wflow_engine::engine::{Config, Engine, Quiet};
+use wflow_engine::jq::Programs;
+use wflow_engine::plan::Plan;
+use wflow_engine::secrets::Secrets;
+use wflow_engine::settings::{self, Settings};
 use wflow_grammar::Span;
-use wflow_runtime::clock::Clock;
-use wflow_runtime::control::Responder;
-use wflow_runtime::engine::{Config, Engine, Quiet};
-use wflow_runtime::jq::Programs;
-use wflow_runtime::plan::Plan;
-use wflow_runtime::secrets::Secrets;
-use wflow_runtime::settings::{self, Settings};
-use wflow_runtime::store::{NodeRunRecord, RunRecord, Store, Write};
+use wflow_store::{NodeRunRecord, RunRecord, Store, Write};
 
 pub use double::Sent;
 
@@ -388,7 +388,7 @@ impl Runner {
             return Ok(());
         }
         let created_by = case.user.as_ref().map(|u| u.email.as_str());
-        let fail = |e: wflow_runtime::Error| here(e.0);
+        let fail = |e: wflow_engine::Error| here(e.0);
         let mut run = engine
             .run(plan, &case.trigger, payload, created_by, &secrets, &Quiet)
             .await
@@ -498,7 +498,7 @@ impl Runner {
                     e[k] = Json::Object(Map::new());
                 }
             }
-            let problems = wflow_runtime::catalog::validate(blueprint, &e);
+            let problems = wflow_engine::catalog::validate(blueprint, &e);
             if !problems.is_empty() {
                 return Err(here(format!(
                     "entity `{}`: {}",
@@ -510,7 +510,7 @@ impl Runner {
                 blueprint: bp.clone(),
                 identifier: e["identifier"].as_str().unwrap_or_default().to_string(),
                 body: e,
-                at: wflow_runtime::engine::now(),
+                at: wflow_engine::engine::now(),
             });
         }
         store.apply(writes).await.map_err(|e| here(e.0))?;
@@ -564,10 +564,10 @@ impl Runner {
                         case.trigger
                     ))
                 })?;
-                wflow_runtime::events::accept_event(t, &case.trigger, event)
+                wflow_engine::events::accept_event(t, &case.trigger, event)
                     .map_err(|p| here(format!("the event is refused: {}", p.join("; "))))
             }
-            _ => Ok(wflow_runtime::events::schedule_output(start)),
+            _ => Ok(wflow_engine::events::schedule_output(start)),
         }
     }
 }

@@ -25,18 +25,30 @@ fn forbidden(krate: &str) -> &'static [&'static str] {
             HEAVY
         }
         "wflow-lsp" => &["sqlx", "reqwest", "axum", "rdkafka", "miette", "clap"],
-        "wflow-runtime" | "wflow-tester" => &["tower-lsp-server", "miette", "clap"],
+        "wflow-store" => &[
+            "reqwest",
+            "axum",
+            "rdkafka",
+            "miette",
+            "clap",
+            "tower-lsp-server",
+        ],
+        "wflow-effects" => &["sqlx", "axum", "miette", "clap", "tower-lsp-server"],
+        "wflow-engine" | "wflow-tester" => &["axum", "rmcp", "tower-lsp-server", "miette", "clap"],
+        "wflow-server" => &["tower-lsp-server", "miette", "clap"],
         _ => &[],
     }
 }
 
 /// Libraries only these crates may name in their own `[dependencies]`.
 const DIRECT: &[(&str, &[&str])] = &[
-    ("clap", &["wflow"]),
+    ("clap", &["wflow", "wflow-bench"]),
     ("miette", &["wflow"]),
     ("tower-lsp-server", &["wflow-lsp"]),
-    ("axum", &["wflow-runtime", "wflow"]),
-    ("rmcp", &["wflow-runtime"]),
+    ("axum", &["wflow-server", "wflow-bench", "wflow-testkit"]),
+    ("rmcp", &["wflow-server"]),
+    ("sqlx", &["wflow-store", "wflow-testkit"]),
+    ("rdkafka", &["wflow-effects"]),
 ];
 
 struct Graph {
@@ -163,6 +175,14 @@ fn crates_keep_to_their_boundaries() {
                 problems.push(format!("{name} depends on {bad}"));
             }
         }
+        // Test and benchmark support stays out of every library crate.
+        if !["wflow", "wflow-bench", "wflow-tests"].contains(&name.as_str()) {
+            for support in ["wflow-testkit", "wflow-bench"] {
+                if tree.contains(support) {
+                    problems.push(format!("{name} depends on {support}"));
+                }
+            }
+        }
         let direct = g.direct(id);
         for (lib, allowed) in DIRECT {
             if direct.contains(*lib) && !allowed.contains(&name.as_str()) {
@@ -176,10 +196,10 @@ fn crates_keep_to_their_boundaries() {
 #[test]
 fn the_rules_are_not_vacuous() {
     let g = metadata();
-    // The runtime really has the libraries the compiler must not have.
-    let runtime = g.tree(&g.members["wflow-runtime"]);
-    for lib in ["tokio", "sqlx", "reqwest", "axum", "rdkafka"] {
-        assert!(runtime.contains(lib), "the runtime no longer uses {lib}");
+    // The back half really has the libraries the compiler must not have.
+    let server = g.tree(&g.members["wflow-server"]);
+    for lib in ["tokio", "sqlx", "reqwest", "axum", "rdkafka", "rmcp"] {
+        assert!(server.contains(lib), "the server no longer uses {lib}");
     }
     assert!(g.direct(&g.members["wflow"]).contains("clap"));
 }

@@ -3,14 +3,15 @@
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Read};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
 
-use axum::http::{HeaderMap, StatusCode, Uri};
 use serde_json::Value as Json;
+
+#[allow(unused_imports)]
+pub use wflow_testkit::{Database, Delivery, Scratch, Seen, on_loopback, recording_server};
 
 /// The binary under test.
 pub const BIN: &str = env!("CARGO_BIN_EXE_wflow");
@@ -133,16 +134,6 @@ impl Drop for Reaper {
     }
 }
 
-/// Serves `app` on a free loopback port in the background; its base URL.
-pub async fn on_loopback(app: axum::Router) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    format!("http://{addr}")
-}
-
 /// Waits (up to 10 s) until the server at `addr` serves `workflow`; whether it does.
 pub async fn wait_served(http: &reqwest::Client, addr: &str, workflow: &str) -> bool {
     for _ in 0..200 {
@@ -157,153 +148,6 @@ pub async fn wait_served(http: &reqwest::Client, addr: &str, workflow: &str) -> 
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     false
-}
-
-/// A throwaway database on the PostgreSQL server of `WFLOW_IT_PG`.
-pub struct Database {
-    /// Its URL, for `--store`.
-    pub url: String,
-    admin: String,
-    name: String,
-}
-
-fn sql(s: String) -> sqlx::RawSql {
-    sqlx::raw_sql(sqlx::AssertSqlSafe(s))
-}
-
-impl Database {
-    /// A fresh, empty database named `prefix_<pid>`; `None` (the test is skipped) when
-    /// `WFLOW_IT_PG` is not set.
-    pub async fn fresh(prefix: &str) -> Option<Database> {
-        let Ok(admin) = std::env::var("WFLOW_IT_PG") else {
-            eprintln!("skipped: set WFLOW_IT_PG to a PostgreSQL URL to run it");
-            return None;
-        };
-        let name = format!("{prefix}_{}", std::process::id());
-        let pool = sqlx::PgPool::connect(&admin)
-            .await
-            .expect("WFLOW_IT_PG connects");
-        for statement in [
-            format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
-            format!("CREATE DATABASE {name}"),
-        ] {
-            sql(statement)
-                .execute(&pool)
-                .await
-                .expect("create the database");
-        }
-        pool.close().await;
-        let (server, _) = admin.rsplit_once('/').expect("a URL with a database");
-        Some(Database {
-            url: format!("{server}/{name}"),
-            admin,
-            name,
-        })
-    }
-
-    /// Drops the database.
-    pub async fn drop(self) {
-        let pool = sqlx::PgPool::connect(&self.admin)
-            .await
-            .expect("WFLOW_IT_PG connects");
-        sql(format!("DROP DATABASE {} WITH (FORCE)", self.name))
-            .execute(&pool)
-            .await
-            .expect("drop the database");
-        pool.close().await;
-    }
-}
-
-/// A fresh temporary directory, removed when dropped.
-pub struct Scratch(pub PathBuf);
-
-impl Scratch {
-    /// A new empty directory named after `name`, this process and the moment.
-    pub fn new(name: &str) -> Scratch {
-        let d = std::env::temp_dir().join(format!(
-            "wflow-{name}-{}-{:?}",
-            std::process::id(),
-            std::time::Instant::now()
-        ));
-        let _ = std::fs::remove_dir_all(&d);
-        std::fs::create_dir_all(&d).expect("dir");
-        Scratch(d)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// One request the loopback server received.
-#[derive(Debug, Clone)]
-pub struct Delivery {
-    pub path: String,
-    pub key: String,
-    pub attempt: String,
-    pub at: Instant,
-}
-
-pub type Seen = Arc<Mutex<Vec<Delivery>>>;
-
-/// A loopback server recording every request: `/fail/N` answers 503 to its first N requests,
-/// then 200; `/down` always 503; `/busy` answers 429 with `Retry-After: 1` once, then 200;
-/// `/hang` never answers in time; `/sleep/MS/...` answers after MS milliseconds;
-/// `/hang-once/...` never answers in time the first time, then at once; anything else 200.
-pub async fn recording_server() -> (String, Seen) {
-    let seen: Seen = Arc::default();
-    let log = Arc::clone(&seen);
-    let app = axum::Router::new().fallback(move |uri: Uri, headers: HeaderMap| {
-        let log = Arc::clone(&log);
-        async move {
-            let header = |name: &str| {
-                headers
-                    .get(name)
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or_default()
-                    .to_string()
-            };
-            let path = uri.path().to_string();
-            let before = {
-                let mut l = log.lock().expect("lock");
-                let before = l.iter().filter(|d| d.path == path).count();
-                l.push(Delivery {
-                    path: path.clone(),
-                    key: header("idempotency-key"),
-                    attempt: header("x-wflow-attempt"),
-                    at: Instant::now(),
-                });
-                before
-            };
-            let ok = (StatusCode::OK, HeaderMap::new(), "{\"ok\": true}");
-            let unavailable = (StatusCode::SERVICE_UNAVAILABLE, HeaderMap::new(), "down");
-            match path.split('/').collect::<Vec<_>>().as_slice() {
-                ["", "fail", n] if before < n.parse().unwrap_or(0) => unavailable,
-                ["", "down"] => unavailable,
-                ["", "busy"] if before == 0 => {
-                    let mut h = HeaderMap::new();
-                    h.insert("retry-after", "1".parse().expect("header"));
-                    (StatusCode::TOO_MANY_REQUESTS, h, "slow down")
-                }
-                ["", "hang"] => {
-                    tokio::time::sleep(Duration::from_secs(30)).await;
-                    ok
-                }
-                ["", "hang-once", ..] if before == 0 => {
-                    tokio::time::sleep(Duration::from_secs(30)).await;
-                    ok
-                }
-                ["", "sleep", ms, ..] => {
-                    tokio::time::sleep(Duration::from_millis(ms.parse().unwrap_or(0))).await;
-                    ok
-                }
-                _ => ok,
-            }
-        }
-    });
-    (on_loopback(app).await, seen)
 }
 
 /// Runs `wflow ARGS` in `cwd` (without `WFLOW_STORE`).

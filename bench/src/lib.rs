@@ -1,0 +1,45 @@
+//! `wflow bench*`: the benchmarks behind the figures in the docs, kept out of the shipped
+//! crates' library surface. Each measures through real parts (the `wflow` binary, loopback
+//! servers, a real store) and prints what it measured:
+//!
+//! - [`check`]: `wflow check` lines/s against actionlint on a generated corpus;
+//! - [`exec`]: the engine's per-node overhead, runs/s and memory;
+//! - [`serve`]: `wflow serve` runs/s through the HTTP API and request to first node;
+//! - [`lsp`]: the language server's latencies and an edit storm;
+//! - [`graph`]: laying out and drawing a 100-node workflow;
+//! - [`test`]: `wflow test` over 1,000 generated cases.
+
+pub mod check;
+pub mod exec;
+pub mod graph;
+mod loopback;
+pub mod lsp;
+pub mod serve;
+pub mod test;
+
+use std::process::ExitCode;
+
+/// Runs `f` to completion on a multi-threaded tokio runtime; exit code 2 when it cannot start.
+fn block_on<F: std::future::Future>(f: F) -> Result<F::Output, ExitCode> {
+    match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => Ok(rt.block_on(f)),
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            Err(ExitCode::from(2))
+        }
+    }
+}
+
+/// Exit 0 when `r` is Ok, else print the error and exit 2.
+fn report_error<E: std::fmt::Display>(r: Result<(), E>) -> ExitCode {
+    match r {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
