@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use clap::{Args, Subcommand, ValueEnum};
 use serde_json::{Map, Value as Json, json};
-use wflow_compiler::catalog::Catalog;
+use wflow_compiler::catalog::{Blueprint, Catalog};
 use wflow_compiler::ir::NodeConfig;
 use wflow_compiler::{Syntax, check_source_with, syntax_of};
 use wflow_engine::engine::{COMPLETED, Outcome};
@@ -1272,7 +1272,10 @@ async fn load_documents(store: &Store, docs: Vec<catalog::Document>) -> Result<u
                     e[k] = Json::Object(Map::new());
                 }
             }
-            let found = catalog::validate(&blueprint, &e);
+            let found = match Blueprint::from_port_value(&blueprint) {
+                Ok(b) => catalog::validate(&b, &e),
+                Err(why) => vec![format!("blueprint `{bp}` is unreadable: {why}")],
+            };
             if found.is_empty() {
                 entities += 1;
                 writes.push(Write::PutEntity {

@@ -78,8 +78,13 @@ impl Blueprint {
     /// relations: {id: {target, many, required}}}`.
     pub fn from_port_json(text: &str) -> Result<Blueprint, String> {
         let v: J = serde_json::from_str(text).map_err(|e| format!("not valid JSON: {e}"))?;
+        Blueprint::from_port_value(&v)
+    }
+
+    /// [`Blueprint::from_port_json`] of parsed JSON (a stored blueprint, say).
+    pub fn from_port_value(v: &J) -> Result<Blueprint, String> {
         // The API's `{"ok": true, "blueprint": {...}}` envelope is accepted too.
-        let v = v.get("blueprint").cloned().unwrap_or(v);
+        let v = v.get("blueprint").unwrap_or(v);
         let identifier = v
             .get("identifier")
             .and_then(J::as_str)

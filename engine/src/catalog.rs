@@ -2,6 +2,7 @@
 //! blueprint, and the upsert merge (create when absent, otherwise update only the given fields).
 
 use serde_json::{Map, Value as Json, json};
+use wflow_compiler::catalog::Blueprint;
 
 /// What an UPSERT_ENTITY node writes, after templating.
 #[derive(Debug, Clone, Default)]
@@ -18,7 +19,7 @@ pub struct Upsert {
 /// Merges `u` into `existing` (or creates the entity), then validates it against `blueprint`.
 /// Returns the entity, or every problem.
 pub fn upsert(
-    blueprint: &Json,
+    blueprint: &Blueprint,
     existing: Option<&Json>,
     u: &Upsert,
     identifier: &str,
@@ -64,15 +65,14 @@ pub fn upsert(
 
 /// Problems with `entity` against `blueprint`: unknown properties and relations, property
 /// types and enums, missing required properties and relations.
-pub fn validate(blueprint: &Json, entity: &Json) -> Vec<String> {
-    let bp = blueprint["identifier"].as_str().unwrap_or("?");
+pub fn validate(blueprint: &Blueprint, entity: &Json) -> Vec<String> {
+    let bp = &blueprint.identifier;
     let mut problems = Vec::new();
-    let schema_props = blueprint["schema"]["properties"].as_object();
     let empty = Map::new();
     let props = entity["properties"].as_object().unwrap_or(&empty);
     for (k, v) in props {
-        let Some(def) = schema_props.and_then(|p| p.get(k)) else {
-            let known: Vec<&String> = schema_props.map(|p| p.keys().collect()).unwrap_or_default();
+        let Some(def) = blueprint.property(k) else {
+            let known: Vec<&String> = blueprint.properties.iter().map(|p| &p.identifier).collect();
             problems.push(format!(
                 "property `{k}` is not defined on blueprint `{bp}` (its properties: {})",
                 list(&known)
@@ -82,7 +82,7 @@ pub fn validate(blueprint: &Json, entity: &Json) -> Vec<String> {
         if v.is_null() {
             continue;
         }
-        let ty = def["type"].as_str().unwrap_or("");
+        let ty = def.ty.as_str();
         let ok = match ty {
             "string" => v.is_string(),
             "number" => v.is_number(),
@@ -95,48 +95,41 @@ pub fn validate(blueprint: &Json, entity: &Json) -> Vec<String> {
             problems.push(format!(
                 "property `{k}` of blueprint `{bp}` is a {ty}, but the value is {v}"
             ));
-        } else if let Some(allowed) = def["enum"].as_array().filter(|a| !a.contains(v)) {
-            let allowed: Vec<String> = allowed.iter().map(Json::to_string).collect();
+        } else if !def.enum_values.is_empty() && !def.enum_values.contains(v) {
+            let allowed: Vec<String> = def.enum_values.iter().map(Json::to_string).collect();
             problems.push(format!(
                 "property `{k}` of blueprint `{bp}` must be one of {}, not {v}",
                 allowed.join(", ")
             ));
         }
     }
-    for req in blueprint["schema"]["required"]
-        .as_array()
-        .into_iter()
-        .flatten()
-    {
-        if let Some(r) = req
-            .as_str()
-            .filter(|r| props.get(*r).is_none_or(Json::is_null))
-        {
+    for p in blueprint.properties.iter().filter(|p| p.required) {
+        let r = &p.identifier;
+        if props.get(r).is_none_or(Json::is_null) {
             problems.push(format!(
                 "property `{r}` is required by blueprint `{bp}`; add it to the mapping's properties"
             ));
         }
     }
-    let rel_defs = blueprint["relations"].as_object();
     let rels = entity["relations"].as_object().unwrap_or(&empty);
     for (k, v) in rels {
-        match rel_defs.and_then(|r| r.get(k)) {
+        match blueprint.relation(k) {
             None => {
-                let known: Vec<&String> = rel_defs.map(|p| p.keys().collect()).unwrap_or_default();
+                let known: Vec<&String> =
+                    blueprint.relations.iter().map(|r| &r.identifier).collect();
                 problems.push(format!(
                     "relation `{k}` is not defined on blueprint `{bp}` (its relations: {})",
                     list(&known)
                 ));
             }
             Some(def) => {
-                let many = def["many"].as_bool().unwrap_or(false);
-                let ok = if many {
+                let ok = if def.many {
                     v.is_null() || v.as_array().is_some_and(|a| a.iter().all(Json::is_string))
                 } else {
                     v.is_null() || v.is_string()
                 };
                 if !ok {
-                    let want = if many {
+                    let want = if def.many {
                         "a list of entity identifiers"
                     } else {
                         "an entity identifier"
@@ -148,8 +141,9 @@ pub fn validate(blueprint: &Json, entity: &Json) -> Vec<String> {
             }
         }
     }
-    for (k, def) in rel_defs.into_iter().flatten() {
-        if def["required"].as_bool() == Some(true) && rels.get(k).is_none_or(Json::is_null) {
+    for def in blueprint.relations.iter().filter(|r| r.required) {
+        let k = &def.identifier;
+        if rels.get(k).is_none_or(Json::is_null) {
             problems.push(format!("relation `{k}` is required by blueprint `{bp}`"));
         }
     }
@@ -218,7 +212,11 @@ pub fn documents(v: &Json) -> Result<Vec<Document>, String> {
 mod tests {
     use super::*;
 
-    fn service() -> Json {
+    fn service() -> Blueprint {
+        Blueprint::from_port_value(&service_json()).expect("blueprint")
+    }
+
+    fn service_json() -> Json {
         json!({
             "identifier": "service",
             "schema": {
@@ -271,8 +269,9 @@ mod tests {
 
     #[test]
     fn splits_documents() {
-        let docs = documents(&json!([service(), {"identifier": "api", "blueprint": "service"}]))
-            .expect("documents");
+        let docs =
+            documents(&json!([service_json(), {"identifier": "api", "blueprint": "service"}]))
+                .expect("documents");
         assert_eq!(docs.len(), 2);
         assert!(documents(&json!({"identifier": "x"})).is_err());
     }

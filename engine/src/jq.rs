@@ -83,6 +83,11 @@ impl Programs {
         Ok(())
     }
 
+    /// Whether `code` was compiled.
+    pub fn contains(&self, code: &str) -> bool {
+        self.filters.contains_key(code)
+    }
+
     fn get(&self, code: &str) -> Option<Arc<Filter>> {
         self.filters.get(code).map(|c| Arc::clone(&c.filter))
     }

@@ -3,6 +3,7 @@
 use std::time::Instant;
 
 use serde_json::{Map, Value as Json, json};
+use wflow_compiler::catalog::Blueprint;
 use wflow_compiler::ir::{self, Node};
 
 use crate::catalog;
@@ -235,6 +236,15 @@ impl Engine {
                 ),
                 json!({}),
             ));
+        };
+        let bp = match Blueprint::from_port_value(&bp) {
+            Ok(bp) => bp,
+            Err(e) => {
+                return Ok(Done::failed(
+                    format!("blueprint `{blueprint}` in the store is unreadable: {e}"),
+                    json!({}),
+                ));
+            }
         };
         let existing = self.store.entity(&blueprint, &identifier).await?;
         let at = now();

@@ -3,7 +3,6 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use serde_json::Value as Json;
 use wflow_compiler::ir::{Connection, Node, NodeConfig, Workflow};
 use wflow_compiler::{Syntax, preflight};
 
@@ -34,15 +33,10 @@ impl Plan {
         syntax: Syntax,
         path: String,
     ) -> Result<Plan, Vec<String>> {
-        let mut codes = Vec::new();
-        match serde_json::to_value(&workflow) {
-            Ok(json) => collect(&json, &mut codes),
-            Err(e) => return Err(vec![format!("cannot read the workflow: {e}")]),
-        }
         let mut programs = Programs::default();
         let mut problems = Vec::new();
-        for code in &codes {
-            if let Err(e) = programs.add(code) {
+        for q in wflow_compiler::check::jq_sites(&workflow) {
+            if let Err(e) = programs.add(&q.code) {
                 problems.push(e);
             }
         }
@@ -98,23 +92,59 @@ impl Plan {
     }
 }
 
-/// Every jq expression in the serialised workflow: `{"jqQuery": ...}` objects and `{{ }}` in
-/// strings.
-fn collect(v: &Json, out: &mut Vec<String>) {
-    match v {
-        Json::String(s) if s.contains("{{") => {
-            let t = wflow_compiler::ir::Template::parse(
-                s,
-                &wflow_grammar::OffsetMap::identity(0),
-                wflow_grammar::Span::default(),
-            );
-            out.extend(t.exprs().map(|q| q.code.clone()));
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every place a run evaluates jq is compiled with the plan, found in the IR: templates,
+    /// form keywords (a dataset rule's value too), conditions, approvals' forms.
+    #[test]
+    fn every_expression_of_the_workflow_is_compiled() {
+        let src = r#"workflow w "W" {
+  form trigger "Go" {
+    input service: entity(service) "Service" {
+      dataset { combinator: "and", rules: [{ property: "owner", operator: "=", value: `.user.email` }] }
+    }
+    input region: string "Region" { default `"eu" + ""` }
+  }
+  webhook call "Call" {
+    url "https://example.com/{{.outputs.trigger.region}}"
+    body { who: `.outputs.trigger.service` }
+  }
+  condition route "Route" {
+    outlet big "Big" when `.outputs.call != null`
+  }
+  approval ok "OK" {
+    input why?: string "Why" { visible `.form.x != null` }
+    button approve "Yes" PRIMARY
+    button reject "No" DANGER
+  }
+  webhook call2 "Call again" { url "https://example.com/again" }
+  flow {
+    trigger -> call -> route
+    route.big -> ok
+    ok.approve -> call2
+  }
+}
+"#;
+        let checked = wflow_compiler::check_source(src, Syntax::Wflow);
+        assert!(!checked.has_errors(), "{:#?}", checked.diagnostics);
+        let wf = checked
+            .module
+            .workflows
+            .into_iter()
+            .next()
+            .expect("workflow");
+        let plan = Plan::new(wf, src.into(), Syntax::Wflow, "w.wflow".into()).expect("plan");
+        for code in [
+            ".user.email",
+            "\"eu\" + \"\"",
+            ".outputs.trigger.region",
+            ".outputs.trigger.service",
+            ".outputs.call != null",
+            ".form.x != null",
+        ] {
+            assert!(plan.programs.contains(code), "`{code}` was not compiled");
         }
-        Json::Array(items) => items.iter().for_each(|i| collect(i, out)),
-        Json::Object(m) => match (m.len(), m.get("jqQuery")) {
-            (1, Some(Json::String(code))) => out.push(code.clone()),
-            _ => m.values().for_each(|i| collect(i, out)),
-        },
-        _ => {}
     }
 }

@@ -14,6 +14,7 @@ use super::api::openapi::{Op, array, schema};
 use super::api::{Body, Path, flag, object, ok};
 use super::auth::forbidden;
 use super::{ApiError, Problem, Server, User, query};
+use wflow_compiler::catalog::Blueprint;
 use wflow_engine::catalog::{self, Upsert};
 use wflow_engine::engine::now;
 use wflow_store::Write;
@@ -434,7 +435,8 @@ async fn write_entity(
     u: &Upsert,
     existing: Option<&Json>,
 ) -> Result<Json, ApiError> {
-    let blueprint = blueprint(s, bp).await?;
+    let blueprint =
+        Blueprint::from_port_value(&blueprint(s, bp).await?).map_err(ApiError::internal)?;
     let at = now();
     let entity =
         catalog::upsert(&blueprint, existing, u, identifier, &at).map_err(ApiError::invalid)?;

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value as Json, json};
-use wflow_compiler::catalog::Catalog;
+use wflow_compiler::catalog::{Blueprint, Catalog};
 use wflow_compiler::ir::NodeConfig;
 use wflow_compiler::testfile::{Case, Step};
 use wflow_effects::clock::Clock;
@@ -205,8 +205,8 @@ pub(crate) fn result_of(run: &RunRecord) -> String {
 /// Runs cases: the engine (its jq evaluator) is shared, everything else is per case.
 pub struct Runner {
     engine: Engine,
-    /// Blueprints every case's store starts with (Port JSON).
-    blueprints: Vec<Json>,
+    /// Blueprints every case's store starts with.
+    blueprints: Vec<Blueprint>,
     ai: settings::Ai,
     kafka_topic: String,
 }
@@ -223,7 +223,7 @@ impl Runner {
             .blueprints()
             .iter()
             .filter(|b| !b.identifier.starts_with('_'))
-            .map(|b| b.to_port_json())
+            .cloned()
             .collect();
         let ai = settings.ai.clone().unwrap_or(settings::Ai {
             base_url: "https://ai.mocked/v1".into(),
@@ -479,12 +479,12 @@ impl Runner {
             .blueprints
             .iter()
             .map(|b| Write::PutBlueprint {
-                identifier: b["identifier"].as_str().unwrap_or_default().to_string(),
-                body: b.clone(),
+                identifier: b.identifier.clone(),
+                body: b.to_port_json(),
             })
             .collect();
         for (bp, e) in &case.entities {
-            let Some(blueprint) = self.blueprints.iter().find(|b| b["identifier"] == *bp) else {
+            let Some(blueprint) = self.blueprints.iter().find(|b| b.identifier == *bp) else {
                 return Err(here(format!(
                     "entity `{}` is of blueprint `{bp}`, which the project does not define; add \
                      blueprints/{bp}.json",
