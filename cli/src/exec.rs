@@ -7,7 +7,7 @@
 //! 3 waiting for an approval or an outside completion.
 
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -15,7 +15,7 @@ use clap::{Args, Subcommand, ValueEnum};
 use serde_json::{Map, Value as Json, json};
 use wflow_compiler::catalog::{Blueprint, Catalog};
 use wflow_compiler::ir::NodeConfig;
-use wflow_compiler::{Syntax, check_source_with, syntax_of};
+use wflow_compiler::{Syntax, check_source_named, syntax_of};
 use wflow_engine::engine::{COMPLETED, Outcome};
 use wflow_engine::lease::{DEFAULT_LEASE, Leases};
 use wflow_engine::settings::Settings;
@@ -346,7 +346,8 @@ fn prepare(
     which: Option<&str>,
     catalog: &Catalog,
 ) -> Result<Plan, Fail> {
-    let checked = check_source_with(src, syntax, catalog);
+    let stem = Path::new(path).file_stem().and_then(|s| s.to_str());
+    let checked = check_source_named(src, syntax, catalog, stem);
     if checked.has_errors() {
         let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
         eprint!(

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, ValueEnum};
-use wflow_compiler::{check_source_with, syntax_of};
+use wflow_compiler::check_file;
 use wflow_engine::{Store, report};
 use wflow_graph::{Format, Run};
 
@@ -85,7 +85,7 @@ fn draw(args: &GraphArgs) -> Result<(), ExitCode> {
     let (diagnostics, mut workflows) = match file.unreadable {
         Some(d) => (vec![d], Vec::new()),
         None => {
-            let checked = check_source_with(&file.text, syntax_of(&args.file), &workspace.catalog);
+            let checked = check_file(&args.file, &file.text, &workspace.catalog);
             (checked.diagnostics, checked.module.workflows)
         }
     };

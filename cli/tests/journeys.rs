@@ -680,3 +680,85 @@ workflow nightly "Nightly" {{
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A whole workflow as Port's docs print it: nodes with a trigger, and connections, but
+/// neither `identifier` nor `title`. It is named after its file, checked whole (an unreachable
+/// node is reported), run by `exec` and served by `serve` under that name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_port_docs_workflow_without_identifier_runs_under_its_file_name() {
+    let (base, received) = outside_world(Arc::default()).await;
+    let dir = scratch("docs-shape");
+    let workflow = |extra_node: Option<Json>| {
+        let mut nodes = vec![
+            json!({"identifier": "trigger", "title": "Restart", "config": {
+                "type": "SELF_SERVE_TRIGGER",
+                "userInputs": {"properties": {"service": {"type": "string"}}, "required": ["service"]}}}),
+            json!({"identifier": "restart", "title": "Restart", "config": {
+                "type": "WEBHOOK", "url": format!("{base}/notify"), "method": "POST",
+                "body": {"service": "{{ .outputs.trigger.service }}"}}}),
+        ];
+        nodes.extend(extra_node);
+        json!({
+            "nodes": nodes,
+            "connections": [{"sourceIdentifier": "trigger", "targetIdentifier": "restart"}]
+        })
+        .to_string()
+    };
+    // Checked as a whole workflow: a node nothing leads to is reported.
+    let stray = json!({"identifier": "stray", "title": "Stray",
+        "config": {"type": "WEBHOOK", "url": "https://example.com"}});
+    std::fs::write(
+        dir.join("workflows/restart-service.json"),
+        workflow(Some(stray)),
+    )
+    .expect("write");
+    let checked = wflow(&dir, &["check", "workflows/restart-service.json"]);
+    assert!(text(&checked).contains("stray"), "{}", text(&checked));
+    assert!(!text(&checked).contains("fragment"), "{}", text(&checked));
+
+    std::fs::write(dir.join("workflows/restart-service.json"), workflow(None)).expect("write");
+    let checked = wflow(&dir, &["check", "workflows/restart-service.json"]);
+    assert!(checked.status.success(), "{}", text(&checked));
+    assert!(
+        text(&checked).contains("0 errors, 0 warnings"),
+        "{}",
+        text(&checked)
+    );
+
+    let ran = wflow(
+        &dir,
+        &[
+            "exec",
+            "workflows/restart-service.json",
+            "--input",
+            "service=billing",
+            "--store",
+            "exec.db",
+        ],
+    );
+    assert!(ran.status.success(), "{}", text(&ran));
+    assert!(
+        text(&ran).contains("running restart-service"),
+        "{}",
+        text(&ran)
+    );
+    assert_eq!(received.lock().expect("received").len(), 1);
+
+    let serving = start_with_env(&dir.join("wflow.db"), &dir.join("workflows"), &[], &[]);
+    let _reaper = Reaper(vec![serving.child.id()]);
+    let api = Client::new(&serving.addr, ADMIN);
+    let (status, started) = api
+        .post(
+            "/v1/workflows/restart-service/runs",
+            json!({"inputs": {"service": "payments"}}),
+        )
+        .await;
+    assert_eq!(status, 201, "{started}");
+    let id = started["run"]["identifier"]
+        .as_str()
+        .or(started["identifier"].as_str())
+        .expect("run id");
+    let run = api.wait_run(id, ended).await;
+    assert_eq!(run["result"], "SUCCESS", "{run}");
+    serving.stop();
+}

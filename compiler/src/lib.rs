@@ -95,9 +95,28 @@ pub fn check_bytes_with(
     syntax: Syntax,
     catalog: &catalog::Catalog,
 ) -> (String, Checked) {
+    check_bytes_named(bytes, syntax, catalog, None)
+}
+
+/// [`check_bytes_with`] of the file at `path` (see [`check_file`]).
+pub fn check_file_bytes(
+    path: &std::path::Path,
+    bytes: Vec<u8>,
+    catalog: &catalog::Catalog,
+) -> (String, Checked) {
+    let stem = path.file_stem().and_then(|s| s.to_str());
+    check_bytes_named(bytes, syntax_of(path), catalog, stem)
+}
+
+fn check_bytes_named(
+    bytes: Vec<u8>,
+    syntax: Syntax,
+    catalog: &catalog::Catalog,
+    stem: Option<&str>,
+) -> (String, Checked) {
     match decode(bytes) {
         (text, None) => {
-            let checked = check_source_with(&text, syntax, catalog);
+            let checked = check_source_named(&text, syntax, catalog, stem);
             (text, checked)
         }
         (text, Some(d)) => (
@@ -154,6 +173,24 @@ pub fn check_test_source(
 /// Parses, lowers and checks one file's text against `catalog` (the blueprints the workflows
 /// read and write; see [`catalog::Blueprint::from_port_json`]).
 pub fn check_source_with(src: &str, syntax: Syntax, catalog: &catalog::Catalog) -> Checked {
+    check_source_named(src, syntax, catalog, None)
+}
+
+/// [`check_source_with`] for the text of the file at `path`: its syntax follows the extension
+/// and a Port JSON workflow with neither an identifier nor a title is named after the file.
+pub fn check_file(path: &std::path::Path, src: &str, catalog: &catalog::Catalog) -> Checked {
+    let stem = path.file_stem().and_then(|s| s.to_str());
+    check_source_named(src, syntax_of(path), catalog, stem)
+}
+
+/// [`check_source_with`], with the name of the file the text is from (without its extension):
+/// a Port JSON workflow with neither an identifier nor a title is named after it.
+pub fn check_source_named(
+    src: &str,
+    syntax: Syntax,
+    catalog: &catalog::Catalog,
+    file_stem: Option<&str>,
+) -> Checked {
     let mut diagnostics = Vec::new();
     // Syntax errors that may have hidden a node or a connection (a broken line at workflow or
     // flow level, a missing `}`); an error inside a node's body hides nothing of the graph.
@@ -191,6 +228,7 @@ pub fn check_source_with(src: &str, syntax: Syntax, catalog: &catalog::Catalog) 
                     syntax,
                     diags: &mut diagnostics,
                     syntax_errors: &broken,
+                    file_stem,
                 };
                 workflows.extend(lower.workflow(&doc));
             }
@@ -211,6 +249,7 @@ pub fn check_source_with(src: &str, syntax: Syntax, catalog: &catalog::Catalog) 
                 syntax,
                 diags: &mut diagnostics,
                 syntax_errors: &broken,
+                file_stem,
             };
             value.map(|v| lower.document(&v)).unwrap_or_default()
         }

@@ -26,6 +26,9 @@ pub(crate) struct Lower<'a> {
     pub diags: &'a mut Vec<Diagnostic>,
     /// The spans of the file's syntax errors, sorted by start.
     pub syntax_errors: &'a [Span],
+    /// The file's name without its extension, when known: the identifier of a whole workflow
+    /// that has neither an identifier nor a title.
+    pub file_stem: Option<&'a str>,
 }
 
 /// An object being read field by field; what is never taken is reported as unknown.
@@ -419,7 +422,11 @@ impl Lower<'_> {
     /// envelope, or a fragment (one node, or a list of connections).
     pub fn document(&mut self, doc: &Value) -> Vec<ir::Workflow> {
         match &doc.kind {
-            ValueKind::Array(items) => items.iter().filter_map(|w| self.workflow(w)).collect(),
+            ValueKind::Array(items) => {
+                // Several workflows cannot all be named after the one file.
+                self.file_stem = None;
+                items.iter().filter_map(|w| self.workflow(w)).collect()
+            }
             ValueKind::Object(_) if doc.get("workflow").is_some() && doc.get("nodes").is_none() => {
                 doc.get("workflow")
                     .and_then(|w| self.workflow(w))
@@ -487,11 +494,15 @@ impl Lower<'_> {
         let identifier = self.opt_name(f.take("identifier"), "`identifier`");
         // A `.wflow` `fragment { }` block arrives marked; its nodes may lack identifiers.
         let marked = self.syntax == Syntax::Wflow && f.take("fragment").is_some();
-        // Port's docs print whole workflows without an identifier: a title, nodes with a
-        // trigger among them, and connections; it is named after its title, as Port's editor
-        // does. Anything less is an excerpt, a fragment.
+        // Port's docs print whole workflows without an identifier: nodes with a trigger among
+        // them, and connections; it is named after its title, as Port's editor does, or else
+        // after its file. Anything less is an excerpt, a fragment.
+        let stem = self
+            .file_stem
+            .map(identifier_of_file)
+            .filter(|s| !s.is_empty());
         let whole = !marked
-            && v.get("title").is_some()
+            && (v.get("title").is_some() || stem.is_some())
             && v.get("connections").is_some()
             && has_trigger(v.get("nodes"));
         let fragment = identifier.is_none() && (self.syntax == Syntax::Json || marked) && !whole;
@@ -500,17 +511,23 @@ impl Lower<'_> {
                 "a `fragment`"
             } else {
                 "a workflow without an identifier (an excerpt; to check and run it whole, give it \
-                 an `identifier`, or a `title` with a trigger and `connections`)"
+                 an `identifier`, or a trigger and `connections`)"
             };
             self.fragment_note(v.span, what);
         }
         let title = self.opt_name(f.take("title"), "`title`");
         // As Port's editor does, a whole workflow without an identifier is named after its
-        // title.
+        // title (else after its file).
         let identifier = identifier.or_else(|| {
-            let t = title.as_ref().filter(|_| whole && !fragment)?;
-            let id = identifier_from(&t.value);
-            (!id.is_empty()).then(|| Name::new(&id, Span::new(v.span.start, v.span.start + 1)))
+            if !whole || fragment {
+                return None;
+            }
+            let id = title
+                .as_ref()
+                .map(|t| identifier_from(&t.value))
+                .filter(|id| !id.is_empty())
+                .or(stem)?;
+            Some(Name::new(&id, Span::new(v.span.start, v.span.start + 1)))
         });
         let mut wf = ir::Workflow {
             identifier: identifier.unwrap_or_default(),
@@ -1769,6 +1786,21 @@ fn identifier_from(title: &str) -> String {
         }
     }
     id.trim_end_matches('_').to_string()
+}
+
+/// A workflow identifier from a file name: the characters Port allows kept, others `_`.
+fn identifier_of_file(stem: &str) -> String {
+    let id: String = stem
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "@_:-".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    id.trim_matches('_').to_string()
 }
 
 /// Whether `nodes` (a JSON list of nodes) holds a trigger.

@@ -20,7 +20,7 @@ use tower_lsp_server::ls_types::{
 };
 use wflow_compiler::analysis::{self, CompletionKind};
 use wflow_compiler::catalog::Catalog;
-use wflow_compiler::{Checked, Syntax, check_source_with};
+use wflow_compiler::{Checked, Syntax, check_source_named};
 
 use crate::convert::{Encoding, LineIndex, diagnostic, server_diagnostic};
 
@@ -135,6 +135,9 @@ struct Doc {
     catalog: Arc<Catalog>,
     /// For a test file (`*.test.wflow`): the directory whose workflows it tests.
     test_dir: Option<std::path::PathBuf>,
+    /// The file's name without its extension (names a Port JSON workflow without identifier
+    /// or title, as `wflow check` does).
+    stem: Option<String>,
     index: LineIndex,
     /// The last check of `text`; None while edits are waiting to be checked.
     checked: Option<Checked>,
@@ -236,8 +239,11 @@ impl Actor {
             } => {
                 let index = LineIndex::new(&text, self.support.encoding);
                 let catalog = self.catalog(&uri);
-                let test_dir = uri
-                    .to_file_path()
+                let path = uri.to_file_path();
+                let stem = path
+                    .as_ref()
+                    .and_then(|p| p.file_stem()?.to_str().map(str::to_string));
+                let test_dir = path
                     .filter(|p| wflow_compiler::testfile::is_test_file(p))
                     .map(|p| wflow_project::test_dir(&p));
                 self.docs.insert(
@@ -248,6 +254,7 @@ impl Actor {
                         syntax,
                         catalog,
                         test_dir,
+                        stem,
                         index,
                         checked: None,
                         check_crashed: false,
@@ -560,7 +567,7 @@ fn ensure_checked(doc: &mut Doc) {
                 diagnostics,
             }
         }
-        None => check_source_with(&doc.text, doc.syntax, &doc.catalog),
+        None => check_source_named(&doc.text, doc.syntax, &doc.catalog, doc.stem.as_deref()),
     }));
     doc.check_crashed = result.is_err();
     doc.checked = Some(result.unwrap_or_else(|_| {

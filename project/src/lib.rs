@@ -188,8 +188,7 @@ pub fn checked_workflows_in(dir: &Path, catalog: &Catalog) -> Vec<Beside> {
     workflow_files_in(dir)
         .into_iter()
         .map(|(p, text)| {
-            let checked =
-                wflow_compiler::check_source_with(&text, wflow_compiler::syntax_of(&p), catalog);
+            let checked = wflow_compiler::check_file(&p, &text, catalog);
             Beside {
                 has_errors: checked.has_errors(),
                 workflows: checked.module.workflows,

@@ -32,7 +32,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use wflow_compiler::catalog::Catalog;
 use wflow_compiler::preflight::How;
-use wflow_compiler::{Diagnostic, Syntax, check_source_with};
+use wflow_compiler::{Diagnostic, Syntax, check_source_named};
 
 use metrics::{Metrics, Watch};
 
@@ -63,7 +63,10 @@ pub fn prepare(
     path: &str,
     catalog: &Catalog,
 ) -> Result<Vec<Plan>, Refusal> {
-    let checked = check_source_with(src, syntax, catalog);
+    let stem = std::path::Path::new(path)
+        .file_stem()
+        .and_then(|s| s.to_str());
+    let checked = check_source_named(src, syntax, catalog, stem);
     if checked.has_errors() {
         return Err(Refusal::Errors(checked.diagnostics));
     }

@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 
 use wflow_compiler::catalog::{Blueprint, Catalog};
 use wflow_compiler::preflight::Environment;
-use wflow_compiler::{CODES, Checked, Diagnostic, check_bytes_with, syntax_of};
+use wflow_compiler::{CODES, Checked, Diagnostic, check_file_bytes};
 
 fn corpus() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus")
@@ -118,7 +118,7 @@ fn check(path: &Path) -> (String, Checked) {
             },
         );
     }
-    let (src, mut checked) = check_bytes_with(bytes, syntax_of(path), &catalog_for(path));
+    let (src, mut checked) = check_file_bytes(path, bytes, &catalog_for(path));
     if path.parent().and_then(Path::file_name) == Some(std::ffi::OsStr::new("preflight")) {
         assert!(
             checked.diagnostics.is_empty(),

@@ -6,7 +6,8 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use wflow_compiler::{Checked, Severity, check_source, syntax_of};
+use wflow_compiler::catalog::Catalog;
+use wflow_compiler::{Checked, Severity, check_file};
 
 /// The examples directory, or None (with a notice) when this checkout does not have it.
 fn examples() -> Option<Vec<PathBuf>> {
@@ -35,7 +36,7 @@ fn name(path: &Path) -> String {
 
 fn check(path: &Path) -> (String, Checked) {
     let src = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let checked = check_source(&src, syntax_of(path));
+    let checked = check_file(path, &src, &Catalog::default());
     (src, checked)
 }
 
