@@ -11,10 +11,14 @@
 //! - [`report`]: runs in Port's run shape;
 //! - `retry`: attempts, their durable backoff, and timeouts;
 //! - [`server`]: `wflow serve`: the HTTP API, catalog events, schedules;
-//! - [`settings`]: `wflow.toml` and the environment (Kafka, GitHub, AI services);
-//! - [`kafka`], [`github`]: KAFKA nodes' [`kafka::Publisher`] and GitHub dispatches.
+//! - [`settings`]: `wflow.toml` and the environment (Kafka, GitHub, GitLab, Azure DevOps, Jira,
+//!   AI services);
+//! - [`kafka`]: KAFKA nodes' [`kafka::Publisher`];
+//! - [`github`], [`gitlab`], [`azure_devops`], [`jira`]: integration actions, sharing
+//!   `integration` (properties, requests, following a pipeline to its end).
 
 pub mod ai;
+pub mod azure_devops;
 pub mod catalog;
 pub mod clock;
 pub mod control;
@@ -23,8 +27,11 @@ pub mod events;
 mod filter;
 pub mod form;
 pub mod github;
+pub mod gitlab;
 pub mod http;
 pub mod inputs;
+mod integration;
+pub mod jira;
 pub mod jq;
 pub mod kafka;
 pub mod lease;
