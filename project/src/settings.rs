@@ -220,12 +220,13 @@ impl Settings {
                 return Ok(None);
             };
             let mut s = Service::at(&base_url(&url, &format!("{section}.api_url"))?);
-            let poll = match var(&poll_var) {
-                Some(v) => Some(v.trim().parse::<u64>().map_err(|_| {
-                    format!("{poll_var}=`{v}` is not a number of milliseconds")
-                })?),
-                None => file.poll_interval_ms,
-            };
+            let poll =
+                match var(&poll_var) {
+                    Some(v) => Some(v.trim().parse::<u64>().map_err(|_| {
+                        format!("{poll_var}=`{v}` is not a number of milliseconds")
+                    })?),
+                    None => file.poll_interval_ms,
+                };
             if let Some(ms) = poll {
                 s.poll_interval = Duration::from_millis(ms.max(1));
             }
@@ -233,8 +234,14 @@ impl Settings {
         };
         let with_default = |section: &str, file: FileService, default: &str| {
             let url = file.api_url.or_else(|| Some(default.to_string()));
-            service(section, FileService { api_url: url, ..file })
-                .map(|s| s.unwrap_or_else(|| Service::at(default)))
+            service(
+                section,
+                FileService {
+                    api_url: url,
+                    ..file
+                },
+            )
+            .map(|s| s.unwrap_or_else(|| Service::at(default)))
         };
         let github = with_default("github", parsed.github, "https://api.github.com")?;
         let gitlab = with_default("gitlab", parsed.gitlab, "https://gitlab.com/api/v4")?;

@@ -131,7 +131,14 @@ impl Engine {
             let result = run["result"].as_str().unwrap_or("unknown");
             let what = format!("Azure DevOps pipeline run {}", run["id"]);
             let ok = result == "succeeded";
-            Some(ended(&rec.node, &what, "completed", result, ok, run_output(run)))
+            Some(ended(
+                &rec.node,
+                &what,
+                "completed",
+                result,
+                ok,
+                run_output(run),
+            ))
         })
         .await
     }
@@ -146,7 +153,10 @@ mod tests {
         let r = run_pipeline(&json!({"project": "Fabrikam Web", "pipelineId": 12,
             "branch": "release", "templateParameters": {"env": "prod"}, "variables": {"N": 3}}))
         .expect("run");
-        assert_eq!((r.project.as_str(), r.pipeline.as_str()), ("Fabrikam Web", "12"));
+        assert_eq!(
+            (r.project.as_str(), r.pipeline.as_str()),
+            ("Fabrikam Web", "12")
+        );
         assert_eq!(
             r.body,
             json!({"resources": {"repositories": {"self": {"refName": "refs/heads/release"}}},
@@ -155,6 +165,9 @@ mod tests {
         let bare = run_pipeline(&json!({"project": "p", "pipelineId": "1"})).expect("bare");
         assert_eq!(bare.body, json!({}));
         let e = run_pipeline(&json!({"project": "p"})).expect_err("no pipeline");
-        assert_eq!(e, "integrationActionExecutionProperties.pipelineId is required");
+        assert_eq!(
+            e,
+            "integrationActionExecutionProperties.pipelineId is required"
+        );
     }
 }

@@ -61,12 +61,11 @@ impl Engine {
         props: Json,
         secrets: &Secrets,
     ) -> Result<Done, Error> {
-        let (t, token) = match trigger(&props)
-            .and_then(|t| Ok((t, secret(secrets, TOKEN_SECRET, "GitLab")?)))
-        {
-            Ok(found) => found,
-            Err(e) => return Ok(Done::failed(e, json!({}))),
-        };
+        let (t, token) =
+            match trigger(&props).and_then(|t| Ok((t, secret(secrets, TOKEN_SECRET, "GitLab")?))) {
+                Ok(found) => found,
+                Err(e) => return Ok(Done::failed(e, json!({}))),
+            };
         let api = Api::new("GitLab", rec, &self.config.gitlab.api_url)
             .header("PRIVATE-TOKEN", token.to_string());
         let project = format!("/projects/{}", uri_encoded(&t.project));
@@ -100,7 +99,14 @@ impl Engine {
             }
             let what = format!("GitLab pipeline {}", p["id"]);
             let out = pipeline_output(p);
-            Some(ended(&rec.node, &what, "ended", status, status == "success", out))
+            Some(ended(
+                &rec.node,
+                &what,
+                "ended",
+                status,
+                status == "success",
+                out,
+            ))
         })
         .await
     }

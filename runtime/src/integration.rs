@@ -286,9 +286,16 @@ impl Engine {
         let id = started.get(job.id_key).cloned().unwrap_or(Json::Null);
         let what = format!("{} {id}", job.noun);
         let at = path(&started);
-        self.follow(api, rec, &at, job.every, &what, started.clone(), logs, |answer| {
-            settle(answer, &started)
-        })
+        self.follow(
+            api,
+            rec,
+            &at,
+            job.every,
+            &what,
+            started.clone(),
+            logs,
+            |answer| settle(answer, &started),
+        )
         .await
     }
 
@@ -416,9 +423,18 @@ mod tests {
 
     #[test]
     fn each_service_error_shape_gives_its_message() {
-        assert_eq!(message(&json!({"message": "404 Project Not Found"})), "404 Project Not Found");
-        assert_eq!(message(&json!({"message": {"ref": ["is invalid"]}})), r#"{"ref":["is invalid"]}"#);
-        assert_eq!(message(&json!({"error": "insufficient_scope"})), "insufficient_scope");
+        assert_eq!(
+            message(&json!({"message": "404 Project Not Found"})),
+            "404 Project Not Found"
+        );
+        assert_eq!(
+            message(&json!({"message": {"ref": ["is invalid"]}})),
+            r#"{"ref":["is invalid"]}"#
+        );
+        assert_eq!(
+            message(&json!({"error": "insufficient_scope"})),
+            "insufficient_scope"
+        );
         assert_eq!(
             message(&json!({"errorMessages": ["Nope"], "errors": {"summary": "required"}})),
             "Nope; summary: required"

@@ -85,7 +85,10 @@ impl Engine {
         let body = issue_fields(p)?;
         let path = "/rest/api/3/issue";
         let (status, data) = self.api_call(api, "POST", path, Some(&body)).await?;
-        let Some(key) = data["key"].as_str().filter(|_| (200..300).contains(&status)) else {
+        let Some(key) = data["key"]
+            .as_str()
+            .filter(|_| (200..300).contains(&status))
+        else {
             let f = Fault::status(&format!("POST {path}"), status, &data);
             return Err(Fault {
                 message: format!("creating a Jira issue failed: {}", f.message),
@@ -94,7 +97,11 @@ impl Engine {
         };
         let url = format!("{}/browse/{key}", api.base);
         Ok(Done {
-            logs: vec![log(api.node, "INFO", format!("created Jira issue {key}: {url}"))],
+            logs: vec![log(
+                api.node,
+                "INFO",
+                format!("created Jira issue {key}: {url}"),
+            )],
             ..Done::ok(json!({ "issueId": data["id"], "issueKey": key, "issueUrl": url }))
         })
     }
@@ -128,11 +135,15 @@ impl Engine {
             return Err(Fault::status(&format!("GET {transitions}"), status, &data));
         }
         let all = data["transitions"].as_array().cloned().unwrap_or_default();
-        let Some(t) = all
-            .iter()
-            .find(|t| t["to"]["name"].as_str().is_some_and(|n| same_status(n, &want)))
-        else {
-            let names: Vec<&str> = all.iter().filter_map(|t| t["to"]["name"].as_str()).collect();
+        let Some(t) = all.iter().find(|t| {
+            t["to"]["name"]
+                .as_str()
+                .is_some_and(|n| same_status(n, &want))
+        }) else {
+            let names: Vec<&str> = all
+                .iter()
+                .filter_map(|t| t["to"]["name"].as_str())
+                .collect();
             return Err(Fault::from(format!(
                 "Jira issue {key} cannot move to `{want}` from where it is: \
                  integrationActionExecutionProperties.status must be one of {}",
@@ -174,7 +185,10 @@ mod tests {
         assert!(fields["fields"].get("assignee").is_none());
         let raw = json!({"project": "OPS", "issueType": "Bug"});
         let e = issue_fields(&Props::of(&raw).expect("props")).expect_err("summary");
-        assert_eq!(e, "integrationActionExecutionProperties.summary is required");
+        assert_eq!(
+            e,
+            "integrationActionExecutionProperties.summary is required"
+        );
         assert!(same_status(" in progress", "In Progress"));
     }
 }
