@@ -9,7 +9,7 @@
 use serde_json::{Map, Value as Json, json};
 
 use crate::engine::{Done, Engine, Error};
-use crate::integration::{Api, Fault, Job, Props, basic, ended, secret};
+use crate::integration::{Api, Job, Props, basic, configured, created, ended, secret};
 use crate::secrets::{Secrets, uri_encoded};
 use crate::store::NodeRunRecord;
 
@@ -81,17 +81,14 @@ impl Engine {
         props: Json,
         secrets: &Secrets,
     ) -> Result<Done, Error> {
-        let Some(service) = &self.config.azure_devops else {
-            return Ok(Done::failed(
-                "no Azure DevOps organisation is configured: set `[azure_devops] api_url` \
-                 (https://dev.azure.com/ORG) in wflow.toml or WFLOW_AZURE_DEVOPS_API_URL"
-                    .into(),
-                json!({}),
-            ));
-        };
-        let (r, token) = match run_pipeline(&props)
-            .and_then(|r| Ok((r, secret(secrets, TOKEN_SECRET, "Azure DevOps")?)))
-        {
+        let found = configured(
+            self.config.azure_devops.as_ref(),
+            "Azure DevOps",
+            "azure_devops",
+        )
+        .and_then(|service| Ok((service, run_pipeline(&props)?)))
+        .and_then(|(service, r)| Ok((service, r, secret(secrets, TOKEN_SECRET, "Azure DevOps")?)));
+        let (service, r, token) = match found {
             Ok(found) => found,
             Err(e) => return Ok(Done::failed(e, json!({}))),
         };
@@ -111,16 +108,12 @@ impl Engine {
         let start = async {
             let path = format!("{runs}?{API_VERSION}");
             let (status, data) = self.api_call(&api, "POST", &path, Some(&r.body)).await?;
-            if !(200..300).contains(&status) || data["id"].is_null() {
-                let f = Fault::status(&format!("POST {path}"), status, &data);
-                return Err(Fault {
-                    message: format!(
-                        "running pipeline {} of `{}` failed: {}",
-                        r.pipeline, r.project, f.message
-                    ),
-                    ..f
-                });
-            }
+            created(&format!("POST {path}"), status, &data, "id").map_err(|f| {
+                f.after(format!(
+                    "running pipeline {} of `{}`",
+                    r.pipeline, r.project
+                ))
+            })?;
             Ok(run_output(&data))
         };
         let poll = |out: &Json| format!("{runs}/{}?{API_VERSION}", out["pipelineRunId"]);

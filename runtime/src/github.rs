@@ -197,13 +197,11 @@ impl Engine {
         }
         if !(200..300).contains(&status) {
             let f = Fault::status(&format!("POST {path}"), status, &data);
-            return Err(Fault {
-                message: format!(
-                    "dispatching workflow `{}` of {}/{} failed: {}",
-                    d.workflow, d.owner, d.repo, f.message
-                ),
-                ..f
-            });
+            let what = format!(
+                "dispatching workflow `{}` of {}/{}",
+                d.workflow, d.owner, d.repo
+            );
+            return Err(f.after(what));
         }
         logs.push(log(
             api.node,

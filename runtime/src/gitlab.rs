@@ -8,7 +8,7 @@
 use serde_json::{Value as Json, json};
 
 use crate::engine::{Done, Engine, Error};
-use crate::integration::{Api, Fault, Job, Props, ended, secret};
+use crate::integration::{Api, Job, Props, created, ended, secret};
 use crate::secrets::{Secrets, uri_encoded};
 use crate::store::NodeRunRecord;
 
@@ -79,16 +79,12 @@ impl Engine {
             let path = format!("{project}/pipeline");
             let body = json!({ "ref": t.git_ref, "variables": t.variables });
             let (status, data) = self.api_call(&api, "POST", &path, Some(&body)).await?;
-            if !(200..300).contains(&status) || data["id"].is_null() {
-                let f = Fault::status(&format!("POST {path}"), status, &data);
-                return Err(Fault {
-                    message: format!(
-                        "creating a pipeline of `{}` on `{}` failed: {}",
-                        t.project, t.git_ref, f.message
-                    ),
-                    ..f
-                });
-            }
+            created(&format!("POST {path}"), status, &data, "id").map_err(|f| {
+                f.after(format!(
+                    "creating a pipeline of `{}` on `{}`",
+                    t.project, t.git_ref
+                ))
+            })?;
             Ok(pipeline_output(&data))
         };
         let poll = |out: &Json| format!("{project}/pipelines/{}", out["pipelineId"]);

@@ -13,6 +13,7 @@ use crate::engine::{Done, Engine, Error, log};
 use crate::http;
 use crate::retry::Failure;
 use crate::secrets::Secrets;
+use crate::settings::Service;
 use crate::store::{LogRecord, NodeRunRecord, Write};
 use crate::template;
 
@@ -107,6 +108,14 @@ impl Fault {
         }
     }
 
+    /// This fault, its message after `what` failed (`creating a pipeline ... failed: ...`).
+    pub(crate) fn after(self, what: String) -> Fault {
+        Fault {
+            message: format!("{what} failed: {}", self.message),
+            ..self
+        }
+    }
+
     /// The node failing with this fault, its output `output`, after `logs`.
     pub(crate) fn done(self, logs: Vec<LogRecord>, output: Json) -> Done {
         Done {
@@ -163,6 +172,33 @@ impl<'a> Api<'a> {
         self.headers.push((name, value));
         self
     }
+}
+
+/// The answer of `method path` (`status`, `data`) when it created what has `data[key]`.
+pub(crate) fn created<'d>(
+    method_path: &str,
+    status: u16,
+    data: &'d Json,
+    key: &str,
+) -> Result<&'d Json, Fault> {
+    match data.get(key) {
+        Some(v) if (200..300).contains(&status) && !v.is_null() => Ok(v),
+        _ => Err(Fault::status(method_path, status, data)),
+    }
+}
+
+/// The configured `service` (`[section] api_url` in wflow.toml), or how to configure it.
+pub(crate) fn configured<'s>(
+    service: Option<&'s Service>,
+    title: &str,
+    section: &str,
+) -> Result<&'s Service, String> {
+    service.ok_or_else(|| {
+        format!(
+            "{title} is not configured: set `[{section}] api_url` in wflow.toml or WFLOW_{}_API_URL",
+            section.to_ascii_uppercase()
+        )
+    })
 }
 
 /// The secret `name`, or the message saying how to provide it.

@@ -9,7 +9,7 @@
 use serde_json::{Map, Value as Json, json};
 
 use crate::engine::{Done, Engine, Error, log};
-use crate::integration::{Api, Fault, Props, basic, secret};
+use crate::integration::{Api, Fault, Props, basic, configured, created, secret};
 use crate::secrets::{Secrets, uri_encoded};
 use crate::store::NodeRunRecord;
 
@@ -57,17 +57,12 @@ impl Engine {
         props: Json,
         secrets: &Secrets,
     ) -> Result<Done, Error> {
-        let Some(service) = &self.config.jira else {
-            return Ok(Done::failed(
-                "no Jira site is configured: set `[jira] api_url` (https://ORG.atlassian.net) \
-                 in wflow.toml or WFLOW_JIRA_API_URL"
-                    .into(),
-                json!({}),
-            ));
-        };
-        let credentials = secret(secrets, EMAIL_SECRET, "Jira")
-            .and_then(|email| Ok((email, secret(secrets, TOKEN_SECRET, "Jira")?)));
-        let (email, token) = match credentials {
+        let credentials = configured(self.config.jira.as_ref(), "Jira", "jira")
+            .and_then(|service| Ok((service, secret(secrets, EMAIL_SECRET, "Jira")?)))
+            .and_then(|(service, email)| {
+                Ok((service, email, secret(secrets, TOKEN_SECRET, "Jira")?))
+            });
+        let (service, email, token) = match credentials {
             Ok(found) => found,
             Err(e) => return Ok(Done::failed(e, json!({}))),
         };
@@ -85,16 +80,9 @@ impl Engine {
         let body = issue_fields(p)?;
         let path = "/rest/api/3/issue";
         let (status, data) = self.api_call(api, "POST", path, Some(&body)).await?;
-        let Some(key) = data["key"]
-            .as_str()
-            .filter(|_| (200..300).contains(&status))
-        else {
-            let f = Fault::status(&format!("POST {path}"), status, &data);
-            return Err(Fault {
-                message: format!("creating a Jira issue failed: {}", f.message),
-                ..f
-            });
-        };
+        let key = created(&format!("POST {path}"), status, &data, "key")
+            .map_err(|f| f.after("creating a Jira issue".into()))?;
+        let key = key.as_str().unwrap_or_default();
         let url = format!("{}/browse/{key}", api.base);
         Ok(Done {
             logs: vec![log(
@@ -119,10 +107,7 @@ impl Engine {
         let (status, data) = self.api_call(api, "GET", &read, None).await?;
         if status != 200 {
             let f = Fault::status(&format!("GET {read}"), status, &data);
-            return Err(Fault {
-                message: format!("cannot read Jira issue {key}: {}", f.message),
-                ..f
-            });
+            return Err(f.after(format!("reading Jira issue {key}")));
         }
         if let Some(now) = data["fields"]["status"]["name"].as_str()
             && same_status(now, &want)

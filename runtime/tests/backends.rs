@@ -12,6 +12,7 @@ use serde_json::{Value as Json, json};
 use support::{Log, Seen, error, new_engine, output, plan, run, serve};
 use wflow_runtime::settings::Service;
 use wflow_runtime::{Config, Secrets};
+use wflow_runtime::{Engine, Plan};
 
 const GITLAB_TOKEN: &str = "glpat-n3ver-logged";
 const ADO_TOKEN: &str = "ado-pat-n3ver-logged";
@@ -24,6 +25,28 @@ fn at(base: &str) -> Service {
         api_url: base.to_string(),
         poll_interval: Duration::from_millis(5),
     }
+}
+
+/// Every service at `base`, polled every 5 ms.
+fn config(base: &str) -> Config {
+    Config {
+        gitlab: at(base),
+        azure_devops: Some(at(base)),
+        jira: Some(at(base)),
+        ..Config::default()
+    }
+}
+
+/// Runs `p` with `payload` and the services' credentials; the run's id, once it ended `result`.
+async fn ended(engine: &Engine, p: &Plan, payload: Json, result: &str) -> String {
+    let o = run(engine, p, payload, &secrets()).await;
+    assert_eq!(
+        o.result.as_deref(),
+        Some(result),
+        "{}",
+        error(engine, &o.run_id).await
+    );
+    o.run_id
 }
 
 fn secrets() -> Secrets {
@@ -104,17 +127,10 @@ async fn gitlab() -> (String, Log) {
     .await
 }
 
-fn gitlab_config(base: &str) -> Config {
-    Config {
-        gitlab: at(base),
-        ..Config::default()
-    }
-}
-
 #[tokio::test]
 async fn gitlab_pipeline_is_polled_from_pending_to_success() {
     let (base, log) = gitlab().await;
-    let (engine, _dir) = new_engine(gitlab_config(&base)).await;
+    let (engine, _dir) = new_engine(config(&base)).await;
     let p = plan(
         r#"workflow gl "GL" {
   form trigger "T" { input version: string "Version"; input replicas: number "Replicas" }
@@ -132,21 +148,15 @@ async fn gitlab_pipeline_is_polled_from_pending_to_success() {
 }"#,
     );
     assert!(p.secrets.contains("GITLAB_TOKEN"), "{:?}", p.secrets);
-    let o = run(
+    let run_id = ended(
         &engine,
         &p,
         json!({"version": "v2", "replicas": 3}),
-        &secrets(),
+        "SUCCESS",
     )
     .await;
     assert_eq!(
-        o.result.as_deref(),
-        Some("SUCCESS"),
-        "{}",
-        error(&engine, &o.run_id).await
-    );
-    assert_eq!(
-        output(&engine, &o.run_id, "pipeline").await,
+        output(&engine, &run_id, "pipeline").await,
         json!({"pipelineId": 77, "projectId": 5, "ref": "main", "status": "success",
                "webUrl": "https://gitlab.test/acme/api/-/pipelines/77"})
     );
@@ -156,7 +166,7 @@ async fn gitlab_pipeline_is_polled_from_pending_to_success() {
     assert_eq!(header(posts[0], "private-token"), GITLAB_TOKEN);
     assert_eq!(
         header(posts[0], "idempotency-key"),
-        format!("{}:pipeline", o.run_id)
+        format!("{}:pipeline", run_id)
     );
     assert_eq!(
         posts[0].body,
@@ -170,13 +180,13 @@ async fn gitlab_pipeline_is_polled_from_pending_to_success() {
             .iter()
             .all(|s| header(s, "private-token") == GITLAB_TOKEN)
     );
-    no_credential_logged(&engine, &o.run_id).await;
+    no_credential_logged(&engine, &run_id).await;
 }
 
 #[tokio::test]
 async fn a_failed_gitlab_pipeline_takes_the_error_path_and_refusals_are_named() {
     let (base, log) = gitlab().await;
-    let (engine, _dir) = new_engine(gitlab_config(&base)).await;
+    let (engine, _dir) = new_engine(config(&base)).await;
     let p = plan(
         r#"workflow gl "GL" {
   form trigger "T" { }
@@ -199,19 +209,18 @@ async fn a_failed_gitlab_pipeline_takes_the_error_path_and_refusals_are_named() 
   }
 }"#,
     );
-    let o = run(&engine, &p, json!({}), &secrets()).await;
-    assert_eq!(o.result.as_deref(), Some("FAILED"));
-    let failed = output(&engine, &o.run_id, "pipeline").await;
+    let run_id = ended(&engine, &p, json!({}), "FAILED").await;
+    let failed = output(&engine, &run_id, "pipeline").await;
     assert_eq!(failed["status"], "failed");
     assert_eq!(
         failed["error"]["message"],
         "the GitLab pipeline 78 ended `failed`"
     );
     assert_eq!(
-        output(&engine, &o.run_id, "badref").await["error"]["message"],
+        output(&engine, &run_id, "badref").await["error"]["message"],
         r#"creating a pipeline of `acme/api` on `nope` failed: POST /projects/acme%2Fapi/pipeline returned 400: {"base":["Reference not found"]}"#
     );
-    let e = error(&engine, &o.run_id).await;
+    let e = error(&engine, &run_id).await;
     assert!(
         e.contains(
             "node `missing` failed: creating a pipeline of `acme/gone` on `main` failed: POST \
@@ -224,7 +233,7 @@ async fn a_failed_gitlab_pipeline_takes_the_error_path_and_refusals_are_named() 
         to(&seen, "GET", "/projects/acme%2Fapi/pipelines/77").is_empty(),
         "only pipeline 78 was started and polled: {seen:#?}"
     );
-    no_credential_logged(&engine, &o.run_id).await;
+    no_credential_logged(&engine, &run_id).await;
 }
 
 // --- Azure DevOps -------------------------------------------------------------------------
@@ -280,17 +289,10 @@ async fn azure_devops() -> (String, Log) {
     .await
 }
 
-fn ado_config(base: &str) -> Config {
-    Config {
-        azure_devops: Some(at(base)),
-        ..Config::default()
-    }
-}
-
 #[tokio::test]
 async fn azure_devops_run_is_polled_to_its_result() {
     let (base, log) = azure_devops().await;
-    let (engine, _dir) = new_engine(ado_config(&base)).await;
+    let (engine, _dir) = new_engine(config(&base)).await;
     let p = plan(
         r#"workflow ado "ADO" {
   form trigger "T" { input env: string "Env" }
@@ -309,15 +311,9 @@ async fn azure_devops_run_is_polled_to_its_result() {
   flow { trigger -> deploy }
 }"#,
     );
-    let o = run(&engine, &p, json!({"env": "prod"}), &secrets()).await;
+    let run_id = ended(&engine, &p, json!({"env": "prod"}), "SUCCESS").await;
     assert_eq!(
-        o.result.as_deref(),
-        Some("SUCCESS"),
-        "{}",
-        error(&engine, &o.run_id).await
-    );
-    assert_eq!(
-        output(&engine, &o.run_id, "deploy").await,
+        output(&engine, &run_id, "deploy").await,
         json!({"pipelineRunId": 300, "state": "completed", "result": "succeeded",
                "webUrl": "https://dev.azure.test/acme/Fabrikam%20Web/_build/results?buildId=300"})
     );
@@ -342,19 +338,19 @@ async fn azure_devops_run_is_polled_to_its_result() {
         "/Fabrikam%20Web/_apis/pipelines/12/runs/300?api-version=7.1",
     );
     assert_eq!(polls.len(), 3, "503, inProgress, completed: {seen:#?}");
-    let logs = engine.store.logs(&o.run_id).await.expect("logs");
+    let logs = engine.store.logs(&run_id).await.expect("logs");
     assert!(
         logs.iter()
             .any(|l| l.message == "Azure DevOps pipeline run 300 completed `succeeded`"),
         "{logs:#?}"
     );
-    no_credential_logged(&engine, &o.run_id).await;
+    no_credential_logged(&engine, &run_id).await;
 }
 
 #[tokio::test]
 async fn a_failed_azure_devops_run_takes_the_error_path_and_a_missing_pipeline_is_named() {
     let (base, _log) = azure_devops().await;
-    let (engine, _dir) = new_engine(ado_config(&base)).await;
+    let (engine, _dir) = new_engine(config(&base)).await;
     let p = plan(
         r#"workflow ado "ADO" {
   form trigger "T" { }
@@ -372,15 +368,14 @@ async fn a_failed_azure_devops_run_takes_the_error_path_and_a_missing_pipeline_i
   }
 }"#,
     );
-    let o = run(&engine, &p, json!({}), &secrets()).await;
-    assert_eq!(o.result.as_deref(), Some("FAILED"));
-    let deploy = output(&engine, &o.run_id, "deploy").await;
+    let run_id = ended(&engine, &p, json!({}), "FAILED").await;
+    let deploy = output(&engine, &run_id, "deploy").await;
     assert_eq!(deploy["result"], "failed");
     assert_eq!(
         deploy["error"]["message"],
         "the Azure DevOps pipeline run 301 completed `failed`"
     );
-    let e = error(&engine, &o.run_id).await;
+    let e = error(&engine, &run_id).await;
     assert!(
         e.contains(
             "node `rollback` failed: running pipeline 99 of `Fabrikam Web` failed: POST \
@@ -389,7 +384,7 @@ async fn a_failed_azure_devops_run_takes_the_error_path_and_a_missing_pipeline_i
         ),
         "{e}"
     );
-    no_credential_logged(&engine, &o.run_id).await;
+    no_credential_logged(&engine, &run_id).await;
 }
 
 // --- Jira ---------------------------------------------------------------------------------
@@ -428,17 +423,10 @@ async fn jira() -> (String, Log) {
     .await
 }
 
-fn jira_config(base: &str) -> Config {
-    Config {
-        jira: Some(at(base)),
-        ..Config::default()
-    }
-}
-
 #[tokio::test]
 async fn jira_issue_is_created_and_moved_to_done() {
     let (base, log) = jira().await;
-    let (engine, _dir) = new_engine(jira_config(&base)).await;
+    let (engine, _dir) = new_engine(config(&base)).await;
     let p = plan(
         r#"workflow j "J" {
   form trigger "T" { input summary: string "Summary" }
@@ -461,19 +449,13 @@ async fn jira_issue_is_created_and_moved_to_done() {
         "{:?}",
         p.secrets
     );
-    let o = run(&engine, &p, json!({"summary": "Disk full"}), &secrets()).await;
+    let run_id = ended(&engine, &p, json!({"summary": "Disk full"}), "SUCCESS").await;
     assert_eq!(
-        o.result.as_deref(),
-        Some("SUCCESS"),
-        "{}",
-        error(&engine, &o.run_id).await
-    );
-    assert_eq!(
-        output(&engine, &o.run_id, "ticket").await,
+        output(&engine, &run_id, "ticket").await,
         json!({"issueId": "10042", "issueKey": "OPS-7", "issueUrl": format!("{base}/browse/OPS-7")})
     );
     assert_eq!(
-        output(&engine, &o.run_id, "close").await,
+        output(&engine, &run_id, "close").await,
         json!({"issueKey": "OPS-7", "status": "Done", "issueUrl": format!("{base}/browse/OPS-7")})
     );
     let seen = log.lock().expect("lock").clone();
@@ -495,13 +477,13 @@ async fn jira_issue_is_created_and_moved_to_done() {
     let moved = to(&seen, "POST", "/rest/api/3/issue/OPS-7/transitions");
     assert_eq!(moved.len(), 1, "{seen:#?}");
     assert_eq!(moved[0].body, json!({"transition": {"id": "31"}}));
-    no_credential_logged(&engine, &o.run_id).await;
+    no_credential_logged(&engine, &run_id).await;
 }
 
 #[tokio::test]
 async fn jira_refusals_and_a_status_out_of_reach_are_named() {
     let (base, log) = jira().await;
-    let (engine, _dir) = new_engine(jira_config(&base)).await;
+    let (engine, _dir) = new_engine(config(&base)).await;
     let p = plan(
         r#"workflow j "J" {
   form trigger "T" { }
@@ -517,14 +499,13 @@ async fn jira_refusals_and_a_status_out_of_reach_are_named() {
   flow { trigger -> bad -> block }
 }"#,
     );
-    let o = run(&engine, &p, json!({}), &secrets()).await;
-    assert_eq!(o.result.as_deref(), Some("FAILED"));
+    let run_id = ended(&engine, &p, json!({}), "FAILED").await;
     assert_eq!(
-        output(&engine, &o.run_id, "bad").await["error"]["message"],
+        output(&engine, &run_id, "bad").await["error"]["message"],
         "creating a Jira issue failed: POST /rest/api/3/issue returned 400: project: valid \
          project is required"
     );
-    let e = error(&engine, &o.run_id).await;
+    let e = error(&engine, &run_id).await;
     assert!(
         e.contains(
             "node `block` failed: Jira issue OPS-7 cannot move to `Blocked` from where it is: \

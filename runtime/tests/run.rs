@@ -1,13 +1,15 @@
 //! The interpreter end to end: a real HTTP server on loopback receives the webhooks, the SQLite
 //! file is inspected after the runs.
 
+mod support;
+
 use std::sync::{Arc, Mutex};
 
 use axum::body::Bytes;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use serde_json::{Value as Json, json};
 use sqlx::Row;
-use wflow_compiler::{Syntax, check_source};
+use support::{on_loopback, plan};
 use wflow_runtime::control::Responded;
 use wflow_runtime::{Config, Engine, Plan, Quiet, Secrets, Store, inputs};
 
@@ -53,12 +55,7 @@ async fn server() -> (String, Log) {
             }
         },
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    (format!("http://{addr}"), log)
+    (on_loopback(app).await, log)
 }
 
 struct Env {
@@ -107,18 +104,6 @@ async fn env() -> Env {
 
 fn uuid_like() -> String {
     wflow_runtime::engine::new_id("")
-}
-
-fn plan(src: &str) -> Plan {
-    let checked = check_source(src, Syntax::Wflow);
-    assert!(!checked.has_errors(), "{:#?}", checked.diagnostics);
-    let wf = checked
-        .module
-        .workflows
-        .into_iter()
-        .next()
-        .expect("workflow");
-    Plan::new(wf, src.to_string(), Syntax::Wflow, "t.wflow".into()).expect("plan")
 }
 
 fn deploy(base: &str) -> String {

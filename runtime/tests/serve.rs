@@ -1,11 +1,14 @@
 //! `wflow serve` over real HTTP on loopback: the API, auth, approvals, node-run reports, the
 //! catalog and its events, and schedules with an injected clock.
 
+mod support;
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde_json::{Value as Json, json};
+use support::on_loopback;
 use wflow_compiler::Syntax;
 use wflow_runtime::Store;
 use wflow_runtime::server::{self, Auth, Clock, Options, Scheduler, Server};
@@ -130,12 +133,7 @@ fn auth() -> Auth {
 /// A hook target on loopback that accepts anything.
 async fn hook() -> String {
     let app = axum::Router::new().fallback(|| async { "{}" });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    format!("http://{addr}")
+    on_loopback(app).await
 }
 
 struct Api {

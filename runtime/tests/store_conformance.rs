@@ -2,11 +2,13 @@
 //! `WFLOW_IT_PG` holds a connection URL (each PostgreSQL test creates and drops its own
 //! database, so the URL's user needs `CREATEDB`). `.ci/run` starts Debian's PostgreSQL for it.
 
+mod support;
+
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use serde_json::{Value as Json, json};
-use wflow_compiler::{Syntax, check_source};
+use support::{on_loopback, plan};
 use wflow_runtime::control::Responded;
 use wflow_runtime::engine::{IN_PROGRESS, new_id};
 use wflow_runtime::store::{
@@ -136,18 +138,6 @@ conformance!(
     runs_are_listed_by_workflow_status_and_creator,
 );
 
-fn plan(src: &str) -> Plan {
-    let checked = check_source(src, Syntax::Wflow);
-    assert!(!checked.has_errors(), "{:#?}", checked.diagnostics);
-    let wf = checked
-        .module
-        .workflows
-        .into_iter()
-        .next()
-        .expect("workflow");
-    Plan::new(wf, src.to_string(), Syntax::Wflow, "t.wflow".into()).expect("plan")
-}
-
 fn secrets() -> Secrets {
     Secrets::from_pairs([("token".to_string(), SECRET.to_string())])
 }
@@ -206,12 +196,7 @@ where
             json!({"echo": body}).to_string()
         }
     });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    format!("http://{addr}")
+    on_loopback(app).await
 }
 
 /// The node runs of the unfinished run as the store held them when each request arrived, at

@@ -60,12 +60,17 @@ where
             }
         },
     );
+    (on_loopback(app).await, log)
+}
+
+/// Serves `app` on a free loopback port; its base URL.
+pub async fn on_loopback(app: axum::Router) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
     let addr = listener.local_addr().expect("addr");
     tokio::spawn(async move { axum::serve(listener, app).await });
-    (format!("http://{addr}"), log)
+    format!("http://{addr}")
 }
 
 /// A temporary directory removed on drop.
