@@ -91,7 +91,7 @@ async fn no_credential_logged(engine: &wflow_runtime::Engine, run_id: &str) {
 /// GitLab's pipelines API (`POST /projects/:id/pipeline`, `GET /projects/:id/pipelines/:id`)
 /// for the project `acme/api`: a pipeline on `main` is `pending`, then `running`, then
 /// `success`; one on `broken` ends `failed`; an unknown ref is refused with 400 and an unknown
-/// project with 404, as GitLab answers them.
+/// project with 404, as GitLab answers them; `acme/flaky` answers its first request 503.
 async fn gitlab() -> (String, Log) {
     serve(|method, path, body, seen| {
         let pipeline = |id: u64, git_ref: &str, status: &str| {
@@ -109,6 +109,13 @@ async fn gitlab() -> (String, Log) {
                     json!({"message": {"base": ["Reference not found"]}}),
                 ),
             },
+            ("POST", "/projects/acme%2Fflaky/pipeline") if seen.is_empty() => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                json!({"message": "502 Bad Gateway"}),
+            ),
+            ("POST", "/projects/acme%2Fflaky/pipeline") => {
+                (StatusCode::CREATED, pipeline(79, "main", "created"))
+            }
             ("POST", p) if p.ends_with("/pipeline") => (
                 StatusCode::NOT_FOUND,
                 json!({"message": "404 Project Not Found"}),
@@ -234,6 +241,44 @@ async fn a_failed_gitlab_pipeline_takes_the_error_path_and_refusals_are_named() 
         "only pipeline 78 was started and polled: {seen:#?}"
     );
     no_credential_logged(&engine, &run_id).await;
+}
+
+#[tokio::test]
+async fn a_gitlab_refusal_of_5xx_is_retried_with_the_same_idempotency_key() {
+    let (base, log) = gitlab().await;
+    let (engine, _dir) = new_engine(config(&base)).await;
+    let p = plan(
+        r#"workflow gl "GL" {
+  form trigger "T" { }
+  integration pipeline "Pipeline" {
+    installation "gitlab"; provider "gitlab-v2"; invocation trigger_pipeline
+    properties { project: "acme/flaky", ref: "main", reportPipelineStatus: false }
+    retry { attempts 3; backoff fixed 10ms; on [5xx] }
+  }
+  flow { trigger -> pipeline }
+}"#,
+    );
+    let run_id = ended(&engine, &p, json!({}), "SUCCESS").await;
+    assert_eq!(output(&engine, &run_id, "pipeline").await["pipelineId"], 79);
+    let seen = log.lock().expect("lock").clone();
+    let posts = to(&seen, "POST", "/projects/acme%2Fflaky/pipeline");
+    assert_eq!(posts.len(), 2, "{seen:#?}");
+    assert_eq!(
+        header(posts[0], "idempotency-key"),
+        header(posts[1], "idempotency-key")
+    );
+    let runs = engine.store.node_runs(&run_id).await.expect("node runs");
+    let attempts = &runs
+        .iter()
+        .find(|r| r.node == "pipeline")
+        .expect("pipeline")
+        .attempts;
+    assert_eq!(attempts.len(), 1, "{attempts:#?}");
+    assert_eq!(attempts[0].class, "5xx");
+    assert!(
+        attempts[0].cause.contains("returned 503: 502 Bad Gateway"),
+        "{attempts:#?}"
+    );
 }
 
 // --- Azure DevOps -------------------------------------------------------------------------
