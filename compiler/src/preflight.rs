@@ -49,11 +49,6 @@ pub struct How {
     pub blueprint: fn(&str) -> String,
 }
 
-/// Whether an integration action is a GitHub workflow dispatch (either schema generation).
-pub fn is_github_dispatch(i: &Integration) -> bool {
-    i.spec().is_some_and(|s| s.service == "github")
-}
-
 /// The secrets `wf` reads, each with where.
 pub fn secrets_read(wf: &Workflow) -> Vec<(String, Span)> {
     let mut out = Vec::new();

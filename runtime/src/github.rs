@@ -26,8 +26,6 @@ struct Dispatch {
     report: bool,
 }
 
-pub use wflow_compiler::preflight::is_github_dispatch as is_dispatch;
-
 /// The dispatch described by the rendered execution properties.
 fn dispatch(beta: bool, props: &Json) -> Result<Dispatch, String> {
     let p = Props::of(props)?;

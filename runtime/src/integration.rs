@@ -135,12 +135,6 @@ impl From<String> for Fault {
     }
 }
 
-impl From<Fault> for String {
-    fn from(f: Fault) -> String {
-        f.message
-    }
-}
-
 /// A service's REST API as one node run calls it.
 pub(crate) struct Api<'a> {
     /// The service's name, for messages (`GitLab`).
