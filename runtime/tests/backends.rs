@@ -5,6 +5,8 @@
 
 mod support;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use axum::http::StatusCode;
@@ -12,7 +14,7 @@ use serde_json::{Value as Json, json};
 use support::{Log, Seen, error, new_engine, output, plan, run, serve};
 use wflow_runtime::settings::Service;
 use wflow_runtime::{Config, Secrets};
-use wflow_runtime::{Engine, Plan};
+use wflow_runtime::{Engine, Plan, Quiet};
 
 const GITLAB_TOKEN: &str = "glpat-n3ver-logged";
 const ADO_TOKEN: &str = "ado-pat-n3ver-logged";
@@ -278,6 +280,87 @@ async fn a_gitlab_refusal_of_5xx_is_retried_with_the_same_idempotency_key() {
     assert!(
         attempts[0].cause.contains("returned 503: 502 Bad Gateway"),
         "{attempts:#?}"
+    );
+}
+
+/// A run whose process stops while it follows a GitLab pipeline is resumed by polling that
+/// pipeline (recorded on the node run as soon as it was created), never by creating another.
+#[tokio::test]
+async fn a_resumed_run_polls_the_pipeline_it_created() {
+    let finished = Arc::new(AtomicBool::new(false));
+    let (base, log) = {
+        let finished = Arc::clone(&finished);
+        serve(move |method, path, _, _| {
+            let status = if finished.load(Ordering::SeqCst) {
+                "success"
+            } else {
+                "running"
+            };
+            let pipeline = json!({"id": 80, "project_id": 5, "ref": "main", "status": status,
+                                  "web_url": "https://gitlab.test/acme/api/-/pipelines/80"});
+            match (method, path) {
+                ("POST", "/projects/acme%2Fapi/pipeline") => (StatusCode::CREATED, pipeline),
+                ("GET", "/projects/acme%2Fapi/pipelines/80") => (StatusCode::OK, pipeline),
+                _ => (StatusCode::NOT_FOUND, json!({"message": "404 Not found"})),
+            }
+        })
+        .await
+    };
+    let (engine, _dir) = new_engine(config(&base)).await;
+    let p = Arc::new(plan(
+        r#"workflow gl "GL" {
+  form trigger "T" { }
+  integration pipeline "Pipeline" {
+    installation "gitlab"; provider "gitlab-v2"; invocation trigger_pipeline
+    properties { project: "acme/api", ref: "main" }
+  }
+  flow { trigger -> pipeline }
+}"#,
+    ));
+    let driving = {
+        let (engine, p) = (engine.clone(), Arc::clone(&p));
+        tokio::spawn(async move { run(&engine, &p, json!({}), &secrets()).await })
+    };
+    let t0 = std::time::Instant::now();
+    let run_id = loop {
+        let runs = engine.store.runs(1).await.expect("runs");
+        if let Some(r) = runs.first()
+            && output(&engine, &r.id, "pipeline").await["pipelineId"] == 80
+        {
+            break r.id.clone();
+        }
+        assert!(t0.elapsed() < Duration::from_secs(10), "never created");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    };
+    // The process driving the run stops while the pipeline runs; it ends meanwhile.
+    driving.abort();
+    let _ = driving.await;
+    finished.store(true, Ordering::SeqCst);
+    let o = engine
+        .drive(&p, &run_id, &secrets(), &Quiet)
+        .await
+        .expect("drive");
+    assert_eq!(
+        o.result.as_deref(),
+        Some("SUCCESS"),
+        "{}",
+        error(&engine, &run_id).await
+    );
+    assert_eq!(
+        output(&engine, &run_id, "pipeline").await["status"],
+        "success"
+    );
+    let seen = log.lock().expect("lock").clone();
+    assert_eq!(
+        to(&seen, "POST", "/projects/acme%2Fapi/pipeline").len(),
+        1,
+        "created once: {seen:#?}"
+    );
+    let logs = engine.store.logs(&run_id).await.expect("logs");
+    assert!(
+        logs.iter()
+            .any(|l| l.message == "resuming: polling GitLab pipeline 80"),
+        "{logs:#?}"
     );
 }
 
