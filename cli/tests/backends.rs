@@ -1,7 +1,8 @@
 //! GitLab, Azure DevOps and Jira integration actions through the shipped binary: `wflow exec`
 //! with a `wflow.toml` pointing each service at a loopback server speaking its REST shape,
 //! credentials as `WFLOW_SECRET_*` secrets; the preflight's refusal when a service is not
-//! configured; a failed pipeline failing the run.
+//! configured; a failed pipeline failing the run; `wflow serve` refusing what it cannot run
+//! and running a pipeline started over its API.
 
 mod support;
 
@@ -11,7 +12,7 @@ use std::sync::{Arc, Mutex};
 
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use serde_json::{Value as Json, json};
-use support::{BIN, Scratch, on_loopback, text};
+use support::{BIN, Scratch, on_loopback, run_to_end, start_with_env, text};
 
 const GITLAB_TOKEN: &str = "glpat-cli-n3ver-stored";
 const ADO_TOKEN: &str = "ado-cli-n3ver-stored";
@@ -259,4 +260,57 @@ async fn exec_refuses_an_unconfigured_jira_and_a_failed_pipeline_fails_the_run()
         "the run stopped at the failed pipeline: {seen:#?}"
     );
     no_credential_in(&dir.0, &text(&failed));
+}
+
+/// `wflow serve` with GitLab and Azure DevOps configured but not Jira: the release (it files a
+/// Jira ticket) is refused at load, naming the missing service; a GitLab-only workflow is
+/// served and runs over the API, polling its pipeline to `success`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_refuses_what_it_cannot_run_and_runs_a_pipeline_over_its_api() {
+    let (base, received) = services().await;
+    let dir = Scratch::new("backends-serve");
+    project(&dir.0, &base, false);
+    let flows = dir.0.join("workflows");
+    std::fs::create_dir_all(&flows).expect("dir");
+    std::fs::rename(dir.0.join("release.wflow"), flows.join("release.wflow")).expect("move");
+    std::fs::write(
+        flows.join("pipeline.wflow"),
+        r#"workflow pipeline "Pipeline" {
+  form trigger "Go" { input version: string "Version" }
+  integration pipeline "Pipeline" {
+    installation "gitlab"; provider "gitlab-v2"; invocation trigger_pipeline
+    properties { project: "acme/api", ref: "main", pipelineVariables: { VERSION: "{{ .outputs.trigger.version }}" } }
+  }
+  flow { trigger -> pipeline }
+}
+"#,
+    )
+    .expect("workflow");
+    let serving = start_with_env(
+        &dir.0.join("wflow.db"),
+        &flows,
+        &[],
+        &[("WFLOW_SECRET_GITLAB_TOKEN", GITLAB_TOKEN)],
+    );
+    let log = serving.log();
+    assert!(log.contains("refused: workflow `release`"), "{log}");
+    assert!(
+        log.contains("`ticket` calls Jira, but it is not configured"),
+        "{log}"
+    );
+    let done = run_to_end(&serving.addr, "pipeline", json!({"version": "v8"})).await;
+    assert_eq!(done["run"]["result"], "SUCCESS", "{done}");
+    let seen = received.lock().expect("received").clone();
+    let polls = seen
+        .iter()
+        .filter(|(m, p, _, _)| m == "GET" && p == "/gitlab/projects/acme%2Fapi/pipelines/77")
+        .count();
+    assert_eq!(polls, 3, "pending, running, success: {seen:#?}");
+    assert_eq!(
+        seen[0].3,
+        json!({"ref": "main", "variables": [{"key": "VERSION", "value": "v8"}]})
+    );
+    let (ok, printed) = serving.stop();
+    assert!(ok, "{printed}");
+    no_credential_in(&dir.0, &printed);
 }
