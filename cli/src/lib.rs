@@ -403,6 +403,12 @@ pub fn preflight_help() -> wflow_compiler::preflight::How {
         kafka: "set `[kafka] brokers` and `topic` in wflow.toml (or --config FILE), or \
                 WFLOW_KAFKA_BROKERS and WFLOW_KAFKA_TOPIC",
         ai: "set `[ai] base_url` in wflow.toml (or --config FILE), or WFLOW_AI_BASE_URL",
+        service: |section| {
+            format!(
+                "set `[{section}] api_url` in wflow.toml (or --config FILE), or WFLOW_{}_API_URL",
+                section.to_ascii_uppercase()
+            )
+        },
         blueprint: |bp| {
             format!("load it first: wflow catalog load {bp}.json (Port blueprint JSON)")
         },

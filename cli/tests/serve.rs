@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::Command;
 use std::sync::{Arc, Mutex};
 
-use support::{Reaper, on_loopback, start, start_on, start_with_env, wait_served};
+use support::{Reaper, on_loopback, run_to_end, start, start_on, start_with_env, wait_served};
 
 #[test]
 fn serves_the_good_workflows_refuses_the_broken_and_stops_on_sigterm() {
@@ -702,39 +702,6 @@ async fn recording_server() -> (String, Requests) {
         },
     );
     (on_loopback(app).await, requests)
-}
-
-/// Starts a run of `workflow` and waits (up to 15 s) for its result.
-async fn run_to_end(addr: &str, workflow: &str, inputs: serde_json::Value) -> serde_json::Value {
-    let http = reqwest::Client::new();
-    let started: serde_json::Value = http
-        .post(format!("{addr}/v1/workflows/{workflow}/runs"))
-        .json(&serde_json::json!({ "inputs": inputs }))
-        .send()
-        .await
-        .expect("start")
-        .json()
-        .await
-        .expect("json");
-    let id = started["run"]["identifier"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no run: {started}"))
-        .to_string();
-    for _ in 0..300 {
-        let run: serde_json::Value = http
-            .get(format!("{addr}/v1/workflows/runs/{id}"))
-            .send()
-            .await
-            .expect("get")
-            .json()
-            .await
-            .expect("json");
-        if !run["run"]["result"].is_null() {
-            return run;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    panic!("run {id} did not finish");
 }
 
 /// `wflow serve` reads `wflow.toml` like `wflow exec`: the GitHub API URL and the webhook

@@ -1,5 +1,6 @@
 //! `wflow test` through the binary: the corpus of passing cases (retries an hour apart,
-//! approvals, timeouts, parallel branches, GitHub, Kafka and AI mocked), deliberately failing
+//! approvals, timeouts, parallel branches, GitHub, GitLab, Azure DevOps, Jira, Kafka and AI
+//! mocked), deliberately failing
 //! cases and broken test files whose reports are snapshots, virtual time, coverage, JUnit and
 //! GitHub output, snapshots of runs, and the shipped examples' tests.
 
@@ -65,6 +66,20 @@ fn the_corpus_passes_and_two_hours_of_backoff_take_no_wall_time() {
     // virtual clock the whole file runs in well under a second of real time (10 s allows
     // for a loaded machine, still far from the hours the waits would take).
     assert!(took < Duration::from_secs(10), "took {took:?}");
+}
+
+/// GitLab, Azure DevOps and Jira nodes mocked by how what they start ends: the double answers
+/// in each service's REST shape (a GitLab pipeline's status, an Azure DevOps run's result, a
+/// Jira transition), and a failed deploy takes its error path.
+#[test]
+fn integration_backends_are_mocked_in_their_rest_shape() {
+    let o = wflow(&["test", "tests/corpus/testing/backends.test.wflow"]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    assert!(
+        stdout(&o).contains("test result: ok. 3 passed; 0 failed"),
+        "{}",
+        stdout(&o)
+    );
 }
 
 #[test]

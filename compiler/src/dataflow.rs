@@ -229,6 +229,7 @@ impl<'a> Ctx<'a> {
             }
             NodeConfig::UpsertEntity(u) => self.upsert(u, site(Some("an upsert mapping"))),
             NodeConfig::IntegrationAction(a) => {
+                self.integration_properties(node, a);
                 if let Some(p) = &a.integration_action_execution_properties {
                     self.integration(a, p, site(None));
                 }
@@ -375,7 +376,11 @@ impl<'a> Ctx<'a> {
                 _ => Type::Any,
             }
         };
-        let mut t = Type::from_notation(&kind.output, &mut fill);
+        let notation = match cfg {
+            NodeConfig::IntegrationAction(a) => a.spec().map_or(&kind.output, |s| &s.output),
+            _ => &kind.output,
+        };
+        let mut t = Type::from_notation(notation, &mut fill);
         let on_failure = match cfg {
             // An unsynchronised webhook is completed through the API with any output.
             NodeConfig::Webhook(w) if w.synchronized == Some(false) => return Type::Any,
@@ -866,6 +871,75 @@ impl<'a> Ctx<'a> {
                     .help("map the required properties, or give an identifier to update an existing entity"),
                 );
             }
+        }
+    }
+
+    /// The properties an integration action wflow knows needs (errors) and takes (warnings).
+    fn integration_properties(&mut self, node: &Node, a: &ir::Integration) {
+        let Some(spec) = a.spec() else {
+            return;
+        };
+        let props = a.integration_action_execution_properties.as_ref();
+        let members: &[(ir::Name, Value)] = match props.map(|p| &p.kind) {
+            Some(ValueKind::Object(m)) => m,
+            None => &[],
+            // Computed by an expression: what it holds is known only at run time.
+            Some(_) => return,
+        };
+        let known = || spec.properties.iter().map(|p| p.name.as_str());
+        for (k, _) in members {
+            if !known().any(|n| n == k.value) {
+                let mut d = Diagnostic::warning(
+                    "unknown-field",
+                    k.span,
+                    format!(
+                        "{} `{}` takes no property `{}`; wflow does not send it",
+                        spec.title, spec.invocation, k.value
+                    ),
+                );
+                d = match did_you_mean(&k.value, known()) {
+                    Some(hint) => d.help(hint),
+                    None => d.help(format!(
+                        "its properties: {}",
+                        known().collect::<Vec<_>>().join(", ")
+                    )),
+                };
+                self.out.push(d);
+            }
+        }
+        let missing: Vec<&str> = spec
+            .properties
+            .iter()
+            .filter(|p| p.required && !members.iter().any(|(k, _)| k.value == p.name))
+            .map(|p| p.name.as_str())
+            .collect();
+        if !missing.is_empty() {
+            let list = missing.iter().map(|m| format!("`{m}`")).collect::<Vec<_>>();
+            self.out.push(
+                Diagnostic::error(
+                    "missing-field",
+                    props.map_or(node.identifier.span, |p| p.span),
+                    format!(
+                        "{} `{}` needs the {} {}",
+                        spec.title,
+                        spec.invocation,
+                        if list.len() == 1 {
+                            "property"
+                        } else {
+                            "properties"
+                        },
+                        list.join(", ")
+                    ),
+                )
+                .help(format!(
+                    "add {} to `properties {{ ... }}` (integrationActionExecutionProperties)",
+                    missing
+                        .iter()
+                        .map(|m| format!("`{m}: ...`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )),
+            );
         }
     }
 

@@ -262,7 +262,11 @@ pub const CODES: &[(&str, &str)] = &[
     ),
     (
         "service-not-configured",
-        "preflight: a node's service (Kafka, AI) is not configured",
+        "preflight: a node's service (Kafka, AI, Jira) is not configured",
+    ),
+    (
+        "unsupported-integration",
+        "preflight: an integration action wflow cannot run (a provider or invocation it lacks)",
     ),
     (
         "missing-blueprint",

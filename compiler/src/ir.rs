@@ -755,6 +755,17 @@ pub struct Integration {
     pub on_failure: Option<OnFailure>,
 }
 
+impl Integration {
+    /// What the standard library knows of this action (its properties, secrets and output),
+    /// when wflow runs it.
+    pub fn spec(&self) -> Option<&'static wflow_stdlib::Integration> {
+        wflow_stdlib::get().integration(
+            &self.integration_provider.as_ref()?.value,
+            &self.integration_invocation_type.as_ref()?.value,
+        )
+    }
+}
+
 /// `AI`: a prompt to Port AI.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Ai {

@@ -19,6 +19,9 @@ pub const GITHUB_TOKEN: &str = "GITHUB_TOKEN";
 /// inputs: the client secret of the Port organisation that encrypts them.
 pub const PORT_CLIENT_SECRET: &str = "PORT_CLIENT_SECRET";
 
+/// The services integration actions call that have no default URL (an organisation, a site).
+pub const NO_DEFAULT: [&str; 2] = ["azure_devops", "jira"];
+
 /// What the run's environment provides.
 pub struct Environment<'a> {
     /// The blueprints the store holds; `None` when not known (not checked).
@@ -29,6 +32,8 @@ pub struct Environment<'a> {
     pub kafka: bool,
     /// An AI endpoint is configured.
     pub ai: bool,
+    /// The services without a default URL that are configured (`azure_devops`, `jira`).
+    pub services: &'a BTreeSet<&'static str>,
     /// How this front end says where settings and secrets come from (CLI flags or the
     /// server's configuration), for the help texts.
     pub how: &'a How,
@@ -39,20 +44,9 @@ pub struct How {
     pub secret: fn(&str) -> String,
     pub kafka: &'static str,
     pub ai: &'static str,
+    /// How to configure the service of a `wflow.toml` section.
+    pub service: fn(&str) -> String,
     pub blueprint: fn(&str) -> String,
-}
-
-/// Whether an integration action is a GitHub workflow dispatch (either schema generation).
-pub fn is_github_dispatch(i: &Integration) -> bool {
-    matches!(
-        (
-            i.integration_provider.as_ref().map(|n| n.value.as_str()),
-            i.integration_invocation_type
-                .as_ref()
-                .map(|n| n.value.as_str()),
-        ),
-        (Some("github-ocean"), Some("dispatch_workflow")) | (Some("GITHUB"), Some("CREATE"))
-    )
 }
 
 /// The secrets `wf` reads, each with where.
@@ -65,9 +59,11 @@ pub fn secrets_read(wf: &Workflow) -> Vec<(String, Span)> {
     }
     for node in &wf.nodes {
         if let NodeConfig::IntegrationAction(i) = &node.config
-            && is_github_dispatch(i)
+            && let Some(spec) = i.spec()
         {
-            out.push((GITHUB_TOKEN.to_string(), node.identifier.span));
+            for name in &spec.secrets {
+                out.push((name.clone(), node.identifier.span));
+            }
         }
         if let NodeConfig::SelfServeTrigger(t) = &node.config {
             for input in t
@@ -144,6 +140,23 @@ pub fn check(wf: &Workflow, env: &Environment) -> Vec<Diagnostic> {
                 )
                 .help(env.how.ai),
             ),
+            NodeConfig::IntegrationAction(i) => match i.spec() {
+                None => out.push(unsupported(id, i, span)),
+                Some(s)
+                    if NO_DEFAULT.contains(&s.service.as_str())
+                        && !env.services.contains(s.service.as_str()) =>
+                {
+                    out.push(
+                        Diagnostic::error(
+                            "service-not-configured",
+                            span,
+                            format!("`{id}` calls {}, but it is not configured", s.title),
+                        )
+                        .help((env.how.service)(&s.service)),
+                    )
+                }
+                Some(_) => {}
+            },
             NodeConfig::UpsertEntity(u) => {
                 if let (Some(known), Some(bp)) = (env.blueprints, literal_blueprint(u))
                     && !known.contains(bp)
@@ -163,6 +176,32 @@ pub fn check(wf: &Workflow, env: &Environment) -> Vec<Diagnostic> {
     }
     out.sort_by_key(|d| (d.primary.span.start, d.primary.span.end));
     out
+}
+
+/// An integration action this runtime cannot run (Port may: its integration runs it).
+fn unsupported(id: &str, i: &Integration, span: Span) -> Diagnostic {
+    let name = |n: Option<&crate::ir::Name>| n.map_or("(none)".to_string(), |n| n.value.clone());
+    let runs: Vec<String> = wflow_stdlib::get()
+        .integrations
+        .iter()
+        .map(|s| {
+            let provider = s.providers.first().map_or("", String::as_str);
+            format!("{provider} {}", s.invocation)
+        })
+        .collect();
+    Diagnostic::error(
+        "unsupported-integration",
+        span,
+        format!(
+            "`{id}` is a `{}` `{}` integration action, which wflow cannot run",
+            name(i.integration_provider.as_ref()),
+            name(i.integration_invocation_type.as_ref()),
+        ),
+    )
+    .help(format!(
+        "wflow runs {}; run this workflow in Port, or call the service with a webhook node",
+        runs.join(", ")
+    ))
 }
 
 /// The names of the secrets `code` reads (`.secrets.NAME`, `.secrets."NAME"`,

@@ -109,7 +109,10 @@ pub enum Answer {
     Timeout,
     /// The connection is refused.
     Refused,
-    /// A GitHub workflow run that concludes so (`success`, `failure`, ...).
+    /// An integration action's service answering in its own REST shape, what the action
+    /// started ending so: a GitHub run's conclusion (`success`, `failure`), a GitLab
+    /// pipeline's status (`success`, `failed`), an Azure DevOps run's result (`succeeded`,
+    /// `failed`), the status a Jira issue can move to.
     Conclusion(String),
     /// An AI model's answer.
     Reply(String),
@@ -304,7 +307,7 @@ fn json(v: &Value) -> Result<Json, Span> {
 fn effect_kind(config: &NodeConfig) -> Option<&'static str> {
     match config {
         NodeConfig::Webhook(_) => Some("webhook"),
-        NodeConfig::IntegrationAction(_) => Some("github"),
+        NodeConfig::IntegrationAction(_) => Some("integration"),
         NodeConfig::Ai(_) | NodeConfig::AiAgent(_) => Some("ai"),
         NodeConfig::Kafka(_) => Some("kafka"),
         _ => None,
@@ -776,7 +779,7 @@ impl Reader<'_> {
                         node.config.type_name()
                     ));
                     self.help(
-                        "mock webhook, GitHub, AI and Kafka nodes; seed the catalog with `entity`",
+                        "mock webhook, integration, AI and Kafka nodes; seed the catalog with `entity`",
                     );
                     return None;
                 };
@@ -845,7 +848,7 @@ impl Reader<'_> {
             }
         }
         let answer = match (&answer.kind, kind) {
-            (ValueKind::Number(n), "webhook" | "ai" | "github") => match n.parse::<u16>() {
+            (ValueKind::Number(n), "webhook" | "ai" | "integration") => match n.parse::<u16>() {
                 Ok(status) if (100..600).contains(&status) => Answer::Http {
                     status,
                     body,
@@ -861,18 +864,19 @@ impl Reader<'_> {
                 }
             },
             (ValueKind::Ident(i), _) if i.name == "timeout" => Answer::Timeout,
-            (ValueKind::Ident(i), "webhook" | "ai" | "github") if i.name == "refused" => {
+            (ValueKind::Ident(i), "webhook" | "ai" | "integration") if i.name == "refused" => {
                 Answer::Refused
             }
-            (ValueKind::Ident(i), "github") => Answer::Conclusion(i.name.clone()),
+            (ValueKind::Ident(i), "integration") => Answer::Conclusion(i.name.clone()),
+            (ValueKind::Str(s), "integration") => Answer::Conclusion(s.value.clone()),
             (ValueKind::Str(s), "ai") => Answer::Reply(s.value.clone()),
             (ValueKind::Ident(i), "kafka") if i.name == "ack" => Answer::Ack,
             (ValueKind::Str(s), "kafka") => Answer::Nack(s.value.clone()),
             _ => {
                 let forms = match kind {
                     "webhook" => "an HTTP status (`200 { body { ... } }`), `timeout` or `refused`",
-                    "github" => {
-                        "the run's conclusion (`success`, `failure`, `cancelled`), an HTTP status, `timeout` or `refused`"
+                    "integration" => {
+                        "how what it started ends (GitHub `success`/`failure`, GitLab `success`/`failed`, Azure DevOps `succeeded`/`failed`, a Jira status), an HTTP status, `timeout` or `refused`"
                     }
                     "ai" => "the model's reply (a string), an HTTP status, `timeout` or `refused`",
                     _ => "`ack`, `timeout`, or the broker's refusal (a string)",
@@ -880,7 +884,10 @@ impl Reader<'_> {
                 self.err(
                     "invalid-value",
                     answer.span,
-                    format!("a {kind} node's mock answers {forms}"),
+                    format!(
+                        "{} {kind} node's mock answers {forms}",
+                        if kind == "integration" { "an" } else { "a" }
+                    ),
                 );
                 return None;
             }
@@ -1205,7 +1212,10 @@ impl Reader<'_> {
                 let target = match &rest[0].kind {
                     ValueKind::Ident(i) => {
                         let node = self.node(wf, &i.name, i.span)?;
-                        if !matches!(effect_kind(&node.config), Some("webhook" | "github" | "ai")) {
+                        if !matches!(
+                            effect_kind(&node.config),
+                            Some("webhook" | "integration" | "ai")
+                        ) {
                             self.err(
                                 "mock-not-allowed",
                                 i.span,

@@ -6,7 +6,7 @@
 //! transaction as its result. A run killed mid-node is resumed by driving it again: completed
 //! nodes are not re-run, and an in-flight webhook is re-sent with the same `Idempotency-Key`.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -41,8 +41,11 @@ pub struct Config {
     pub jq: Limits,
     /// Where KAFKA nodes publish (`None`: they fail, saying so).
     pub kafka: Option<settings::Kafka>,
-    /// The GitHub API of integration actions.
-    pub github: settings::GitHub,
+    /// The APIs of integration actions (`None`: not configured; the preflight refuses).
+    pub github: settings::Service,
+    pub gitlab: settings::Service,
+    pub azure_devops: Option<settings::Service>,
+    pub jira: Option<settings::Service>,
     /// The chat completions API of AI nodes (`None`: they fail, saying so).
     pub ai: Option<settings::Ai>,
 }
@@ -56,8 +59,23 @@ impl Config {
         }
         config.kafka = settings.kafka.clone();
         config.github = settings.github.clone();
+        config.gitlab = settings.gitlab.clone();
+        config.azure_devops = settings.azure_devops.clone();
+        config.jira = settings.jira.clone();
         config.ai = settings.ai.clone();
         config
+    }
+
+    /// The services without a default URL that are configured, for the preflight.
+    pub fn services_configured(&self) -> BTreeSet<&'static str> {
+        let mut out = BTreeSet::new();
+        if self.azure_devops.is_some() {
+            out.insert("azure_devops");
+        }
+        if self.jira.is_some() {
+            out.insert("jira");
+        }
+        out
     }
 }
 
@@ -67,7 +85,10 @@ impl Default for Config {
             webhook_timeout: Duration::from_secs(30),
             jq: Limits::default(),
             kafka: None,
-            github: settings::GitHub::default(),
+            github: settings::Service::at("https://api.github.com"),
+            gitlab: settings::Service::at("https://gitlab.com/api/v4"),
+            azure_devops: None,
+            jira: None,
             ai: None,
         }
     }
@@ -790,7 +811,7 @@ impl Engine {
                     }
                 }
             }
-            NodeConfig::IntegrationAction(i) if crate::github::is_dispatch(i) => {
+            NodeConfig::IntegrationAction(i) if let Some(spec) = i.spec() => {
                 let pieces: Vec<Piece> = i
                     .integration_action_execution_properties
                     .iter()
@@ -803,7 +824,12 @@ impl Engine {
                     Err(failed) => failed,
                     Ok(mut v) => {
                         let props = v.pop().unwrap_or(Json::Null);
-                        self.github(i, rec, props, secrets).await?
+                        match spec.service.as_str() {
+                            "gitlab" => self.gitlab(rec, props, secrets).await?,
+                            "azure_devops" => self.azure_devops(rec, props, secrets).await?,
+                            "jira" => self.jira(&spec.invocation, rec, props, secrets).await?,
+                            _ => self.github(i, rec, props, secrets).await?,
+                        }
                     }
                 }
             }

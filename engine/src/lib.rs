@@ -11,10 +11,14 @@
 //! - [`catalog`]: blueprints and entities;
 //! - [`report`]: runs in Port's run shape;
 //! - `retry`: attempts, their durable backoff, and timeouts;
-//! - [`settings`]: `wflow.toml` and the environment (Kafka, GitHub, AI services);
-//! - [`kafka`], [`github`], [`ai`]: KAFKA nodes' messages, GitHub dispatches, AI prompts.
+//! - [`settings`]: `wflow.toml` and the environment (Kafka, GitHub, GitLab, Azure DevOps, Jira,
+//!   AI services);
+//! - [`kafka`], [`ai`]: KAFKA nodes' messages, AI prompts;
+//! - [`github`], [`gitlab`], [`azure_devops`], [`jira`]: integration actions, sharing
+//!   `integration` (properties, requests, following a pipeline to its end).
 
 pub mod ai;
+pub mod azure_devops;
 pub mod catalog;
 pub mod control;
 pub mod engine;
@@ -22,7 +26,10 @@ pub mod events;
 mod filter;
 pub mod form;
 pub mod github;
+pub mod gitlab;
 pub mod inputs;
+mod integration;
+pub mod jira;
 pub mod jq;
 pub mod kafka;
 pub mod lease;

@@ -71,6 +71,7 @@ pub async fn check(
         secrets: &given,
         kafka: engine.config.kafka.is_some(),
         ai: engine.config.ai.is_some(),
+        services: &engine.config.services_configured(),
         how,
     };
     Ok(preflight::check(&plan.workflow, &env))

@@ -211,7 +211,7 @@ fn json_escaped(s: &str) -> String {
 }
 
 /// `s` as jq's `@uri` writes it: unreserved characters kept, every other byte `%XX`.
-fn uri_encoded(s: &str) -> String {
+pub(crate) fn uri_encoded(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {

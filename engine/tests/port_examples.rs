@@ -3,12 +3,15 @@
 //! its form gets valid inputs, its event trigger a catalog event that passes its condition,
 //! its approvals enough responses, and its upserts a blueprint in the local catalog.
 
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use axum::body::Bytes;
 use axum::http::Uri;
 use serde_json::{Map, Value as Json, json};
+use support::on_loopback;
 use wflow_compiler::ir::{Form, InputSchema, NodeConfig};
 use wflow_compiler::{Syntax, check_source};
 use wflow_engine::control::Responded;
@@ -42,7 +45,7 @@ async fn server() -> (String, Arc<Mutex<Vec<String>>>) {
             json!({"ok": true, "entities": []}).to_string()
         }
     });
-    (wflow_testkit::on_loopback(app).await, seen)
+    (on_loopback(app).await, seen)
 }
 
 /// `src` with every `https://host` replaced by `base`.

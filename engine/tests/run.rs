@@ -1,16 +1,17 @@
 //! The interpreter end to end: a real HTTP server on loopback receives the webhooks, the SQLite
 //! file is inspected after the runs.
 
+mod support;
+
 use std::sync::{Arc, Mutex};
 
 use axum::body::Bytes;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use serde_json::{Value as Json, json};
 use sqlx::Row;
-
+use support::{on_loopback, plan};
 use wflow_engine::control::Responded;
 use wflow_engine::{Config, Engine, Plan, Quiet, Secrets, Store, inputs};
-use wflow_testkit::plan;
 
 /// One request the server received.
 #[derive(Debug, Clone)]
@@ -54,7 +55,7 @@ async fn server() -> (String, Log) {
             }
         },
     );
-    (wflow_testkit::on_loopback(app).await, log)
+    (on_loopback(app).await, log)
 }
 
 struct Env {
@@ -691,7 +692,7 @@ async fn a_cancel_from_another_process_stops_the_run_before_the_next_effect() {
             json!({ "ok": true }).to_string()
         }
     });
-    let base = wflow_testkit::on_loopback(app).await;
+    let base = on_loopback(app).await;
     let p = plan(&format!(
         r#"workflow c "C" {{
   form trigger "Go" {{ }}

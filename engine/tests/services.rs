@@ -1,124 +1,22 @@
 //! Nodes that talk to outside services: GitHub dispatches and AI completions against loopback
-//! servers speaking those APIs, KAFKA through a recording publisher and, when
+//! servers speaking those APIs (GitLab, Azure DevOps and Jira are in `backends.rs`), KAFKA through a recording publisher and, when
 //! `WFLOW_IT_KAFKA=host:port` names a running broker (CI starts tansu), through rdkafka to the
 //! broker and back. Also event-trigger conditions and approval responders by role and team.
+
+mod support;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::body::Bytes;
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::http::StatusCode;
 use serde_json::{Value as Json, json};
-
+use support::{Log, Seen, TempDir, error, new_engine, output, plan, run, serve};
 use wflow_effects::kafka::{Delivery, Message, Publisher, Publishing};
 use wflow_engine::control::Responder;
-use wflow_engine::settings::{Ai, GitHub, Kafka};
-use wflow_engine::{Config, Engine, Outcome, Plan, Quiet, Secrets, Store};
-use wflow_testkit::plan;
+use wflow_engine::settings::{Ai, Kafka, Service};
+use wflow_engine::{Config, Engine, Plan, Quiet, Secrets};
 
 const TOKEN: &str = "ghp_t0k3n-never-logged";
-
-/// One request a loopback server received.
-#[derive(Debug, Clone)]
-struct Seen {
-    method: String,
-    path: String,
-    auth: String,
-    body: Json,
-}
-
-type Log = Arc<Mutex<Vec<Seen>>>;
-
-/// Serves `answer(method, path-and-query, body, requests so far)` on a free loopback port.
-async fn serve<F>(answer: F) -> (String, Log)
-where
-    F: Fn(&str, &str, &Json, &[Seen]) -> (StatusCode, Json) + Send + Sync + 'static,
-{
-    let log: Log = Arc::default();
-    let seen = Arc::clone(&log);
-    let answer = Arc::new(answer);
-    let app = axum::Router::new().fallback(
-        move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
-            let seen = Arc::clone(&seen);
-            let answer = Arc::clone(&answer);
-            async move {
-                let body: Json = serde_json::from_slice(&body).unwrap_or(Json::Null);
-                let path = uri.path_and_query().map_or("", |p| p.as_str()).to_string();
-                let mut log = seen.lock().expect("lock");
-                let (status, reply) = answer(method.as_str(), &path, &body, &log);
-                log.push(Seen {
-                    method: method.to_string(),
-                    path,
-                    auth: headers
-                        .get("authorization")
-                        .and_then(|v| v.to_str().ok())
-                        .unwrap_or_default()
-                        .to_string(),
-                    body,
-                });
-                let text = if reply.is_null() {
-                    String::new()
-                } else {
-                    reply.to_string()
-                };
-                (status, text)
-            }
-        },
-    );
-    (wflow_testkit::on_loopback(app).await, log)
-}
-
-/// A temporary directory removed on drop.
-struct TempDir(std::path::PathBuf);
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-async fn new_engine(config: Config) -> (Engine, TempDir) {
-    let dir = std::env::temp_dir().join(wflow_engine::engine::new_id("wflow-svc-"));
-    std::fs::create_dir_all(&dir).expect("dir");
-    let store = Store::open(&dir.join("wflow.db")).await.expect("store");
-    (Engine::new(store, config).expect("engine"), TempDir(dir))
-}
-
-async fn run(engine: &Engine, p: &Plan, payload: Json, secrets: &Secrets) -> Outcome {
-    engine
-        .run(
-            p,
-            "trigger",
-            payload,
-            Some("dev@example.com"),
-            secrets,
-            &Quiet,
-        )
-        .await
-        .expect("run")
-}
-
-async fn output(engine: &Engine, run_id: &str, node: &str) -> Json {
-    engine
-        .store
-        .node_runs(run_id)
-        .await
-        .expect("node runs")
-        .into_iter()
-        .find(|r| r.node == node)
-        .and_then(|r| r.output)
-        .unwrap_or(Json::Null)
-}
-
-async fn error(engine: &Engine, run_id: &str) -> String {
-    engine
-        .store
-        .run(run_id)
-        .await
-        .expect("run")
-        .and_then(|r| r.error)
-        .unwrap_or_default()
-}
 
 // --- GitHub -------------------------------------------------------------------------------
 
@@ -177,7 +75,7 @@ async fn github(ghes: bool) -> (String, Log) {
 
 fn github_config(base: &str) -> Config {
     Config {
-        github: GitHub {
+        github: Service {
             api_url: base.to_string(),
             poll_interval: Duration::from_millis(5),
         },

@@ -2,11 +2,13 @@
 //! `WFLOW_IT_PG` holds a connection URL (each PostgreSQL test creates and drops its own
 //! database, so the URL's user needs `CREATEDB`). `.ci/run` starts Debian's PostgreSQL for it.
 
+mod support;
+
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use serde_json::{Value as Json, json};
-
+use support::on_loopback;
 use wflow_engine::control::Responded;
 use wflow_engine::engine::{IN_PROGRESS, new_id};
 use wflow_engine::{Config, Engine, Plan, Quiet, Secrets, Store};
@@ -165,7 +167,7 @@ where
             json!({"echo": body}).to_string()
         }
     });
-    wflow_testkit::on_loopback(app).await
+    on_loopback(app).await
 }
 
 /// The node runs of the unfinished run as the store held them when each request arrived, at

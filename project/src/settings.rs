@@ -12,6 +12,15 @@
 //! api_url = "https://api.github.com"
 //! poll_interval_ms = 10000
 //!
+//! [gitlab]                      # same keys as [github]
+//! api_url = "https://gitlab.com/api/v4"
+//!
+//! [azure_devops]               # no default: your organisation
+//! api_url = "https://dev.azure.com/ORG"
+//!
+//! [jira]                        # no default: your site
+//! api_url = "https://ORG.atlassian.net"
+//!
 //! [ai]
 //! base_url = "http://127.0.0.1:11434/v1"   # an OpenAI-compatible API
 //! model = "llama3.1"
@@ -19,7 +28,8 @@
 //! ```
 //!
 //! Environment variables win over the file: `WFLOW_WEBHOOK_TIMEOUT`, `WFLOW_KAFKA_BROKERS`,
-//! `WFLOW_KAFKA_TOPIC`, `WFLOW_GITHUB_API_URL`, `WFLOW_GITHUB_POLL_INTERVAL_MS`,
+//! `WFLOW_KAFKA_TOPIC`, `WFLOW_GITHUB_API_URL`, `WFLOW_GITHUB_POLL_INTERVAL_MS` (likewise
+//! `WFLOW_GITLAB_*`, `WFLOW_AZURE_DEVOPS_*`, `WFLOW_JIRA_*`),
 //! `WFLOW_AI_BASE_URL`, `WFLOW_AI_MODEL`, `WFLOW_AI_TIMEOUT`.
 
 use std::path::Path;
@@ -38,19 +48,24 @@ pub struct Kafka {
     pub topic: String,
 }
 
-/// The GitHub REST API used by GitHub integration actions.
+/// The REST API of a service integration actions call (GitHub, GitLab, Azure DevOps, Jira).
+/// Their credentials are secrets (`GITHUB_TOKEN`, `GITLAB_TOKEN`, `AZURE_DEVOPS_TOKEN`,
+/// `JIRA_EMAIL` and `JIRA_API_TOKEN`), never settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GitHub {
-    /// Base URL, `https://api.github.com` or a GitHub Enterprise Server's `https://HOST/api/v3`.
+pub struct Service {
+    /// Base URL: `https://api.github.com` or a GitHub Enterprise Server's
+    /// `https://HOST/api/v3`; `https://gitlab.com/api/v4`; `https://dev.azure.com/ORG`; a Jira
+    /// site.
     pub api_url: String,
-    /// How often a dispatched workflow run is polled while the node reports its status.
+    /// How often a started pipeline or workflow run is polled while the node reports its status.
     pub poll_interval: Duration,
 }
 
-impl Default for GitHub {
-    fn default() -> GitHub {
-        GitHub {
-            api_url: "https://api.github.com".into(),
+impl Service {
+    /// A service at `api_url`, polled every 10 seconds.
+    pub fn at(api_url: &str) -> Service {
+        Service {
+            api_url: api_url.into(),
             poll_interval: Duration::from_secs(10),
         }
     }
@@ -76,7 +91,13 @@ struct File {
     #[serde(default)]
     kafka: FileKafka,
     #[serde(default)]
-    github: FileGitHub,
+    github: FileService,
+    #[serde(default)]
+    gitlab: FileService,
+    #[serde(default)]
+    azure_devops: FileService,
+    #[serde(default)]
+    jira: FileService,
     #[serde(default)]
     ai: FileAi,
 }
@@ -96,7 +117,7 @@ struct FileKafka {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct FileGitHub {
+struct FileService {
     api_url: Option<String>,
     poll_interval_ms: Option<u64>,
 }
@@ -110,13 +131,18 @@ struct FileAi {
 }
 
 /// The settings of the outside services, from the file and the environment.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Settings {
     /// Where they were read from, for messages (`None`: no file).
     pub file: Option<String>,
     pub webhook_timeout: Option<Duration>,
     pub kafka: Option<Kafka>,
-    pub github: GitHub,
+    pub github: Service,
+    pub gitlab: Service,
+    /// `None`: no organisation is configured (its nodes are refused by the preflight).
+    pub azure_devops: Option<Service>,
+    /// `None`: no Jira site is configured (its nodes are refused by the preflight).
+    pub jira: Option<Service>,
     pub ai: Option<Ai>,
 }
 
@@ -187,19 +213,40 @@ impl Settings {
                     .into());
             }
         };
-        let mut github = GitHub::default();
-        if let Some(u) = var("WFLOW_GITHUB_API_URL").or(parsed.github.api_url) {
-            github.api_url = base_url(&u, "github.api_url")?;
-        }
-        let poll = match var("WFLOW_GITHUB_POLL_INTERVAL_MS") {
-            Some(s) => Some(s.trim().parse::<u64>().map_err(|_| {
-                format!("WFLOW_GITHUB_POLL_INTERVAL_MS=`{s}` is not a number of milliseconds")
-            })?),
-            None => parsed.github.poll_interval_ms,
+        let service = |section: &str, file: FileService| -> Result<Option<Service>, String> {
+            let prefix = format!("WFLOW_{}_", section.to_ascii_uppercase());
+            let poll_var = format!("{prefix}POLL_INTERVAL_MS");
+            let Some(url) = var(&format!("{prefix}API_URL")).or(file.api_url) else {
+                return Ok(None);
+            };
+            let mut s = Service::at(&base_url(&url, &format!("{section}.api_url"))?);
+            let poll =
+                match var(&poll_var) {
+                    Some(v) => Some(v.trim().parse::<u64>().map_err(|_| {
+                        format!("{poll_var}=`{v}` is not a number of milliseconds")
+                    })?),
+                    None => file.poll_interval_ms,
+                };
+            if let Some(ms) = poll {
+                s.poll_interval = Duration::from_millis(ms.max(1));
+            }
+            Ok(Some(s))
         };
-        if let Some(ms) = poll {
-            github.poll_interval = Duration::from_millis(ms.max(1));
-        }
+        let with_default = |section: &str, file: FileService, default: &str| {
+            let url = file.api_url.or_else(|| Some(default.to_string()));
+            service(
+                section,
+                FileService {
+                    api_url: url,
+                    ..file
+                },
+            )
+            .map(|s| s.unwrap_or_else(|| Service::at(default)))
+        };
+        let github = with_default("github", parsed.github, "https://api.github.com")?;
+        let gitlab = with_default("gitlab", parsed.gitlab, "https://gitlab.com/api/v4")?;
+        let azure_devops = service("azure_devops", parsed.azure_devops)?;
+        let jira = service("jira", parsed.jira)?;
         let ai_timeout = seconds(
             "WFLOW_AI_TIMEOUT",
             parsed.ai.timeout_secs,
@@ -218,6 +265,9 @@ impl Settings {
             webhook_timeout,
             kafka,
             github,
+            gitlab,
+            azure_devops,
+            jira,
             ai,
         })
     }
@@ -256,7 +306,12 @@ mod tests {
              [ai]\nbase_url = \"http://ai/v1/\"\nmodel = \"m\"\n",
         )
         .expect("write");
-        let env = |k: &str| (k == "WFLOW_KAFKA_TOPIC").then(|| "from-env".to_string());
+        let env = |k: &str| match k {
+            "WFLOW_KAFKA_TOPIC" => Some("from-env".to_string()),
+            "WFLOW_JIRA_API_URL" => Some("http://jira.test/".to_string()),
+            "WFLOW_JIRA_POLL_INTERVAL_MS" => Some("7".to_string()),
+            _ => None,
+        };
         let s = Settings::load(None, &d, &env).expect("settings");
         assert_eq!(
             s.kafka,
@@ -267,6 +322,15 @@ mod tests {
         );
         assert_eq!(s.github.poll_interval, Duration::from_millis(5));
         assert_eq!(s.github.api_url, "https://api.github.com");
+        assert_eq!(s.gitlab.api_url, "https://gitlab.com/api/v4");
+        assert_eq!(s.azure_devops, None);
+        assert_eq!(
+            s.jira,
+            Some(Service {
+                api_url: "http://jira.test".into(),
+                poll_interval: Duration::from_millis(7)
+            })
+        );
         let ai = s.ai.expect("ai");
         assert_eq!(
             (ai.base_url.as_str(), ai.model.as_deref()),
@@ -279,6 +343,12 @@ mod tests {
     fn mistakes_are_named() {
         let d = dir();
         let none = |_: &str| None;
+        std::fs::write(d.join(FILE_NAME), "[kafka]\nbroker = \"x\"\n").expect("write");
+        let e = Settings::load(None, &d, &none).expect_err("unknown key");
+        assert!(e.contains("unknown field `broker`"), "{e}");
+        std::fs::write(d.join(FILE_NAME), "[jira]\napi_url = \"ftp://x\"\n").expect("write");
+        let e = Settings::load(None, &d, &none).expect_err("bad url");
+        assert!(e.contains("jira.api_url must be an http"), "{e}");
         std::fs::write(d.join(FILE_NAME), "[kafka]\nbroker = \"x\"\n").expect("write");
         let e = Settings::load(None, &d, &none).expect_err("unknown key");
         assert!(e.contains("unknown field `broker`"), "{e}");

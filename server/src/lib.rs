@@ -101,6 +101,13 @@ pub fn preflight_help() -> How {
                 WFLOW_KAFKA_BROKERS and WFLOW_KAFKA_TOPIC), then restart it",
         ai: "configure `[ai] base_url` in the server's wflow.toml (or WFLOW_AI_BASE_URL), then \
              restart it",
+        service: |section| {
+            format!(
+                "configure `[{section}] api_url` in the server's wflow.toml (or WFLOW_{}_API_URL), \
+                 then restart it",
+                section.to_ascii_uppercase()
+            )
+        },
         blueprint: |bp| format!("create the blueprint `{bp}` first (POST /v1/blueprints)"),
     }
 }

@@ -9,6 +9,7 @@ use serde_json::{Value as Json, json};
 use wflow_compiler::Syntax;
 use wflow_engine::Store;
 use wflow_server::{self as server, Auth, Clock, Options, Scheduler, Server};
+use wflow_testkit::on_loopback;
 
 const ADMIN: &str = "admin-token-0123456789";
 const ALICE: &str = "alice-token-0123456789";
@@ -130,7 +131,7 @@ fn auth() -> Auth {
 /// A hook target on loopback that accepts anything.
 async fn hook() -> String {
     let app = axum::Router::new().fallback(|| async { "{}" });
-    wflow_testkit::on_loopback(app).await
+    on_loopback(app).await
 }
 
 struct Api {
@@ -947,7 +948,7 @@ async fn a_request_that_times_out_leaves_its_run_going() {
         tokio::time::sleep(Duration::from_millis(800)).await;
         "{}"
     });
-    let base = wflow_testkit::on_loopback(app).await;
+    let base = on_loopback(app).await;
     let clock = Arc::new(Fixed(Mutex::new(Utc::now())));
     let api = serve_in(
         temp_dir(),

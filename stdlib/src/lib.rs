@@ -35,6 +35,34 @@ pub struct Kind {
     pub fields: Vec<Field>,
 }
 
+/// A property of an integration action's `integrationActionExecutionProperties`.
+#[derive(Debug, Deserialize)]
+pub struct Property {
+    pub name: String,
+    #[serde(default)]
+    pub required: bool,
+    pub doc: String,
+}
+
+/// An integration action wflow runs: a provider's invocation, its properties, the secrets it
+/// authenticates with and its output on success.
+#[derive(Debug, Deserialize)]
+pub struct Integration {
+    /// The `integrationProvider` spellings (the first is the one written).
+    pub providers: Vec<String>,
+    /// `integrationInvocationType`.
+    pub invocation: String,
+    /// The `wflow.toml` section of the service it calls.
+    pub service: String,
+    /// The service's name, for messages.
+    pub title: String,
+    pub secrets: Vec<String>,
+    pub doc: String,
+    pub properties: Vec<Property>,
+    /// In the notation of `wflow_compiler::types`.
+    pub output: serde_json::Value,
+}
+
 /// Port's limits.
 #[derive(Debug, Deserialize)]
 pub struct Limits {
@@ -60,6 +88,7 @@ pub struct Limits {
 pub struct Stdlib {
     pub node_fields: Vec<Field>,
     pub kinds: Vec<Kind>,
+    pub integrations: Vec<Integration>,
     pub input_keywords: Vec<String>,
     pub input_types: Vec<String>,
     pub string_formats: Vec<String>,
@@ -78,6 +107,13 @@ impl Stdlib {
     /// The kind whose `config.type` is `type_name`.
     pub fn kind(&self, type_name: &str) -> Option<&Kind> {
         self.kinds.iter().find(|k| k.type_name == type_name)
+    }
+
+    /// The integration action `provider` runs as `invocation`, when wflow runs it.
+    pub fn integration(&self, provider: &str, invocation: &str) -> Option<&Integration> {
+        self.integrations
+            .iter()
+            .find(|i| i.invocation == invocation && i.providers.iter().any(|p| p == provider))
     }
 
     /// The kind declared by `.wflow` keyword `keyword`.
@@ -112,5 +148,8 @@ mod tests {
             Some("webhook")
         );
         assert_eq!(lib.limits.nodes, 100);
+        let gitlab = lib.integration("gitlab-v2", "trigger_pipeline");
+        assert_eq!(gitlab.map(|i| i.service.as_str()), Some("gitlab"));
+        assert!(lib.integration("jira", "trigger_pipeline").is_none());
     }
 }

@@ -44,8 +44,8 @@ struct State {
     offset: i64,
 }
 
-/// The GitHub run id the double hands out.
-const GITHUB_RUN: u64 = 1;
+/// The id of what an integration action starts in the double (a run, a pipeline).
+const STARTED: u64 = 1;
 
 impl World {
     pub fn new(mocks: Vec<Mock>, clock: Clock, ev: Evaluator, programs: Arc<Programs>) -> World {
@@ -132,7 +132,7 @@ impl World {
     }
 }
 
-/// The HTTP answer of `answer` to `req` (a GitHub or AI node's mock speaks its API).
+/// The HTTP answer of `answer` to `req` (an integration or AI node's mock speaks its API).
 fn respond(answer: &Answer, req: &Request) -> Result<Response, Failed> {
     let ok = |body: Json| Response {
         status: 200,
@@ -158,25 +158,57 @@ fn respond(answer: &Answer, req: &Request) -> Result<Response, Failed> {
             "connection refused (mocked) by {}",
             req.url
         ))),
-        Answer::Conclusion(c) => {
-            let page = format!("https://github.com/mocked/actions/runs/{GITHUB_RUN}");
-            Ok(if req.url.ends_with("/dispatches") {
-                ok(json!({ "workflow_run_id": GITHUB_RUN, "html_url": page }))
-            } else if req.url.contains("/actions/runs/") {
-                ok(
-                    json!({ "id": GITHUB_RUN, "status": "completed", "conclusion": c, "html_url": page }),
-                )
-            } else if req.url.contains("/runs?") {
-                ok(json!({ "workflow_runs": [{ "id": GITHUB_RUN, "html_url": page }] }))
-            } else {
-                ok(json!({ "default_branch": "main" }))
-            })
-        }
+        Answer::Conclusion(c) => Ok(ok(concluded(c, req))),
         Answer::Reply(text) => Ok(ok(json!({
             "id": "chatcmpl-mocked",
             "choices": [{ "message": { "role": "assistant", "content": text } }],
         }))),
         Answer::Ack | Answer::Nack(_) => Ok(ok(Json::Null)),
+    }
+}
+
+/// The body a service answers `req` with, when what its node starts ends with `word`: each
+/// service's REST shape, told apart by its paths.
+fn concluded(word: &str, req: &Request) -> Json {
+    let url = req.url.as_str();
+    let post = req.method == "POST";
+    if url.contains("/_apis/pipelines/") {
+        let web = json!({ "web": { "href": format!("https://dev.azure.com/mocked/_build/results?buildId={STARTED}") } });
+        return if post {
+            json!({ "id": STARTED, "state": "inProgress", "result": null, "_links": web })
+        } else {
+            json!({ "id": STARTED, "state": "completed", "result": word, "_links": web })
+        };
+    }
+    if url.contains("/rest/api/3/issue") {
+        return if url.ends_with("/transitions") && !post {
+            json!({ "transitions": [{ "id": "1", "name": word, "to": { "name": word } }] })
+        } else if url.ends_with("/rest/api/3/issue") {
+            json!({ "id": "10001", "key": "MOCK-1", "self": format!("{url}/10001") })
+        } else if post {
+            Json::Null
+        } else {
+            json!({ "fields": { "status": { "name": "(mocked)" } } })
+        };
+    }
+    if url.ends_with("/pipeline") || url.contains("/pipelines/") {
+        let git_ref = req
+            .body
+            .as_ref()
+            .map_or(json!("main"), |b| b["ref"].clone());
+        let status = if post { "created" } else { word };
+        return json!({ "id": STARTED, "project_id": STARTED, "ref": git_ref, "status": status,
+                       "web_url": format!("https://gitlab.com/mocked/-/pipelines/{STARTED}") });
+    }
+    let page = format!("https://github.com/mocked/actions/runs/{STARTED}");
+    if url.ends_with("/dispatches") {
+        json!({ "workflow_run_id": STARTED, "html_url": page })
+    } else if url.contains("/actions/runs/") {
+        json!({ "id": STARTED, "status": "completed", "conclusion": word, "html_url": page })
+    } else if url.contains("/runs?") {
+        json!({ "workflow_runs": [{ "id": STARTED, "html_url": page }] })
+    } else {
+        json!({ "default_branch": "main" })
     }
 }
 

@@ -217,6 +217,13 @@ impl Runner {
     pub async fn new(catalog: &Catalog, settings: &Settings) -> Result<Runner, String> {
         let mut config = Config::with_settings(settings);
         config.kafka = None;
+        // Services without a default URL get a mocked one: nothing is called.
+        config
+            .azure_devops
+            .get_or_insert_with(|| settings::Service::at("https://dev.azure.com/mocked"));
+        config
+            .jira
+            .get_or_insert_with(|| settings::Service::at("https://mocked.atlassian.net"));
         let store = Store::open_memory().await.map_err(|e| e.0)?;
         let engine = Engine::new(store, config).map_err(|e| e.0)?;
         let blueprints = catalog

@@ -66,6 +66,7 @@ fn preflight(checked: &mut Checked) {
         secrets: &secrets,
         kafka: false,
         ai: false,
+        services: &BTreeSet::new(),
         how: &how,
     };
     for wf in &checked.module.workflows {

@@ -243,3 +243,40 @@ pub async fn post_json(http: &reqwest::Client, url: String, body: Json) -> (u16,
     let status = resp.status().as_u16();
     (status, resp.json().await.expect("json"))
 }
+
+/// Starts a run of `workflow` and waits (up to 15 s) for its result.
+pub async fn run_to_end(
+    addr: &str,
+    workflow: &str,
+    inputs: serde_json::Value,
+) -> serde_json::Value {
+    let http = reqwest::Client::new();
+    let started: serde_json::Value = http
+        .post(format!("{addr}/v1/workflows/{workflow}/runs"))
+        .json(&serde_json::json!({ "inputs": inputs }))
+        .send()
+        .await
+        .expect("start")
+        .json()
+        .await
+        .expect("json");
+    let id = started["run"]["identifier"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no run: {started}"))
+        .to_string();
+    for _ in 0..300 {
+        let run: serde_json::Value = http
+            .get(format!("{addr}/v1/workflows/runs/{id}"))
+            .send()
+            .await
+            .expect("get")
+            .json()
+            .await
+            .expect("json");
+        if !run["run"]["result"].is_null() {
+            return run;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("run {id} did not finish");
+}
