@@ -1273,8 +1273,11 @@ async fn load_documents(store: &Store, docs: Vec<catalog::Document>) -> Result<u
                     e[k] = Json::Object(Map::new());
                 }
             }
-            let found = match Blueprint::from_port_value(&blueprint) {
-                Ok(b) => catalog::validate(&b, &e),
+            let found: Vec<String> = match Blueprint::from_port_value(&blueprint) {
+                Ok(b) => catalog::validate(&b, &e)
+                    .into_iter()
+                    .map(|p| p.message)
+                    .collect(),
                 Err(why) => vec![format!("blueprint `{bp}` is unreadable: {why}")],
             };
             if found.is_empty() {

@@ -16,6 +16,30 @@ pub struct Upsert {
     pub relations: Map<String, Json>,
 }
 
+/// What is wrong with an entity, at the JSON pointer (into the entity) of the part concerned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub pointer: String,
+    pub message: String,
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// The problems' messages in one line.
+pub fn joined(problems: &[Problem]) -> String {
+    let messages: Vec<&str> = problems.iter().map(|p| p.message.as_str()).collect();
+    messages.join("; ")
+}
+
+/// A problem at `pointer`.
+fn at(pointer: String, message: String) -> Problem {
+    Problem { pointer, message }
+}
+
 /// Merges `u` into `existing` (or creates the entity), then validates it against `blueprint`.
 /// Returns the entity, or every problem.
 pub fn upsert(
@@ -24,7 +48,7 @@ pub fn upsert(
     u: &Upsert,
     identifier: &str,
     now: &str,
-) -> Result<Json, Vec<String>> {
+) -> Result<Json, Vec<Problem>> {
     let mut e = match existing {
         Some(Json::Object(m)) => m.clone(),
         _ => {
@@ -65,7 +89,7 @@ pub fn upsert(
 
 /// Problems with `entity` against `blueprint`: unknown properties and relations, property
 /// types and enums, missing required properties and relations.
-pub fn validate(blueprint: &Blueprint, entity: &Json) -> Vec<String> {
+pub fn validate(blueprint: &Blueprint, entity: &Json) -> Vec<Problem> {
     let bp = &blueprint.identifier;
     let mut problems = Vec::new();
     let empty = Map::new();
@@ -73,9 +97,12 @@ pub fn validate(blueprint: &Blueprint, entity: &Json) -> Vec<String> {
     for (k, v) in props {
         let Some(def) = blueprint.property(k) else {
             let known: Vec<&String> = blueprint.properties.iter().map(|p| &p.identifier).collect();
-            problems.push(format!(
-                "property `{k}` is not defined on blueprint `{bp}` (its properties: {})",
-                list(&known)
+            problems.push(at(
+                format!("/properties/{k}"),
+                format!(
+                    "property `{k}` is not defined on blueprint `{bp}` (its properties: {})",
+                    list(&known)
+                ),
             ));
             continue;
         };
@@ -92,22 +119,30 @@ pub fn validate(blueprint: &Blueprint, entity: &Json) -> Vec<String> {
             _ => true,
         };
         if !ok {
-            problems.push(format!(
-                "property `{k}` of blueprint `{bp}` is a {ty}, but the value is {v}"
+            problems.push(at(
+                format!("/properties/{k}"),
+                format!("property `{k}` of blueprint `{bp}` is a {ty}, but the value is {v}"),
             ));
         } else if !def.enum_values.is_empty() && !def.enum_values.contains(v) {
             let allowed: Vec<String> = def.enum_values.iter().map(Json::to_string).collect();
-            problems.push(format!(
-                "property `{k}` of blueprint `{bp}` must be one of {}, not {v}",
-                allowed.join(", ")
+            problems.push(at(
+                format!("/properties/{k}"),
+                format!(
+                    "property `{k}` of blueprint `{bp}` must be one of {}, not {v}",
+                    allowed.join(", ")
+                ),
             ));
         }
     }
     for p in blueprint.properties.iter().filter(|p| p.required) {
         let r = &p.identifier;
         if props.get(r).is_none_or(Json::is_null) {
-            problems.push(format!(
-                "property `{r}` is required by blueprint `{bp}`; add it to the mapping's properties"
+            problems.push(at(
+                format!("/properties/{r}"),
+                format!(
+                    "property `{r}` is required by blueprint `{bp}`; add it to the mapping's \
+                     properties"
+                ),
             ));
         }
     }
@@ -117,9 +152,12 @@ pub fn validate(blueprint: &Blueprint, entity: &Json) -> Vec<String> {
             None => {
                 let known: Vec<&String> =
                     blueprint.relations.iter().map(|r| &r.identifier).collect();
-                problems.push(format!(
-                    "relation `{k}` is not defined on blueprint `{bp}` (its relations: {})",
-                    list(&known)
+                problems.push(at(
+                    format!("/relations/{k}"),
+                    format!(
+                        "relation `{k}` is not defined on blueprint `{bp}` (its relations: {})",
+                        list(&known)
+                    ),
                 ));
             }
             Some(def) => {
@@ -134,8 +172,9 @@ pub fn validate(blueprint: &Blueprint, entity: &Json) -> Vec<String> {
                     } else {
                         "an entity identifier"
                     };
-                    problems.push(format!(
-                        "relation `{k}` of blueprint `{bp}` takes {want}, not {v}"
+                    problems.push(at(
+                        format!("/relations/{k}"),
+                        format!("relation `{k}` of blueprint `{bp}` takes {want}, not {v}"),
                     ));
                 }
             }
@@ -144,7 +183,10 @@ pub fn validate(blueprint: &Blueprint, entity: &Json) -> Vec<String> {
     for def in blueprint.relations.iter().filter(|r| r.required) {
         let k = &def.identifier;
         if rels.get(k).is_none_or(Json::is_null) {
-            problems.push(format!("relation `{k}` is required by blueprint `{bp}`"));
+            problems.push(at(
+                format!("/relations/{k}"),
+                format!("relation `{k}` is required by blueprint `{bp}`"),
+            ));
         }
     }
     problems

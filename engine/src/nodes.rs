@@ -262,7 +262,7 @@ impl Engine {
                 Err(problems) => Done::failed(
                     format!(
                         "entity `{identifier}` does not fit blueprint `{blueprint}`: {}",
-                        problems.join("; ")
+                        catalog::joined(&problems)
                     ),
                     Json::Object(Map::new()),
                 ),

@@ -967,11 +967,12 @@ struct Report {
 
 fn read_report(body: Json) -> Result<Report, ApiError> {
     let body = object(body, "the body")?;
-    let mut problems = Vec::new();
+    let mut problems: Vec<Problem> = Vec::new();
     for key in body.keys() {
         if !matches!(key.as_str(), "status" | "result" | "output" | "logs") {
-            problems.push(format!(
-                "unknown field `{key}`; the body takes status, result, output and logs"
+            problems.push(Problem::at(
+                format!("/{key}"),
+                format!("unknown field `{key}`; the body takes status, result, output and logs"),
             ));
         }
     }
@@ -979,8 +980,9 @@ fn read_report(body: Json) -> Result<Report, ApiError> {
         None => None,
         Some(Json::String(s)) if s == IN_PROGRESS || s == COMPLETED => Some(s.as_str()),
         Some(other) => {
-            problems.push(format!(
-                "`status` must be IN_PROGRESS or COMPLETED, not {other}"
+            problems.push(Problem::at(
+                "/status",
+                format!("`status` must be IN_PROGRESS or COMPLETED, not {other}"),
             ));
             None
         }
@@ -989,24 +991,36 @@ fn read_report(body: Json) -> Result<Report, ApiError> {
         None | Some(Json::Null) => None,
         Some(Json::String(r)) if r == SUCCESS || r == FAILED => Some(r.clone()),
         Some(other) => {
-            problems.push(format!(
-                "`result` must be SUCCESS or FAILED, not {other} (to stop the run, POST \
-                 .../runs/{{run}}/cancel)"
+            problems.push(Problem::at(
+                "/result",
+                format!(
+                    "`result` must be SUCCESS or FAILED, not {other} (to stop the run, POST \
+                     .../runs/{{run}}/cancel)"
+                ),
             ));
             None
         }
     };
     if status == Some(COMPLETED) && result.is_none() {
-        problems.push("`result` (SUCCESS or FAILED) is required when `status` is COMPLETED".into());
+        problems.push(Problem::at(
+            "/result",
+            "`result` (SUCCESS or FAILED) is required when `status` is COMPLETED",
+        ));
     }
     if status == Some(IN_PROGRESS) && result.is_some() {
-        problems.push("`result` goes with `status: COMPLETED`, not IN_PROGRESS".into());
+        problems.push(Problem::at(
+            "/result",
+            "`result` goes with `status: COMPLETED`, not IN_PROGRESS",
+        ));
     }
     let output = match body.get("output") {
         None => None,
         Some(o @ Json::Object(_)) => Some(o.clone()),
         Some(other) => {
-            problems.push(format!("`output` must be an object, not {other}"));
+            problems.push(Problem::at(
+                "/output",
+                format!("`output` must be an object, not {other}"),
+            ));
             None
         }
     };
@@ -1023,19 +1037,26 @@ fn read_report(body: Json) -> Result<Report, ApiError> {
                         level
                     }
                     Some(other) => {
-                        problems.push(format!(
-                            "logs[{i}].logLevel must be DEBUG, INFO, WARN or ERROR, not {other}"
+                        problems.push(Problem::at(
+                            format!("/logs/{i}/logLevel"),
+                            format!("`logLevel` must be DEBUG, INFO, WARN or ERROR, not {other}"),
                         ));
                         "INFO"
                     }
                 };
                 match l.get("log").and_then(Json::as_str) {
                     Some(text) => logs.push((level.to_string(), text.to_string())),
-                    None => problems.push(format!("logs[{i}].log: a string is required")),
+                    None => problems.push(Problem::at(
+                        format!("/logs/{i}/log"),
+                        "`log` (a string) is required",
+                    )),
                 }
             }
         }
-        Some(_) => problems.push("`logs` must be a list of {logLevel, log}".into()),
+        Some(_) => problems.push(Problem::at(
+            "/logs",
+            "`logs` must be a list of {logLevel, log}",
+        )),
     }
     if problems.is_empty() {
         Ok(Report {

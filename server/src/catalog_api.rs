@@ -438,8 +438,14 @@ async fn write_entity(
     let blueprint =
         Blueprint::from_port_value(&blueprint(s, bp).await?).map_err(ApiError::internal)?;
     let at = now();
-    let entity =
-        catalog::upsert(&blueprint, existing, u, identifier, &at).map_err(ApiError::invalid)?;
+    let entity = catalog::upsert(&blueprint, existing, u, identifier, &at).map_err(|problems| {
+        ApiError::invalid(
+            problems
+                .into_iter()
+                .map(|p| Problem::at(p.pointer, p.message))
+                .collect::<Vec<_>>(),
+        )
+    })?;
     s.engine()
         .store
         .apply(vec![Write::PutEntity {

@@ -510,7 +510,7 @@ impl Runner {
                 return Err(here(format!(
                     "entity `{}`: {}",
                     e["identifier"].as_str().unwrap_or_default(),
-                    problems.join("; ")
+                    wflow_engine::catalog::joined(&problems)
                 )));
             }
             writes.push(Write::PutEntity {
