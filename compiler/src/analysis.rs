@@ -4,6 +4,7 @@
 
 use wflow_grammar::Span;
 
+use crate::catalog::Catalog;
 use crate::ir::{self, JqQuery, Module, Node, NodeConfig, Workflow};
 
 /// What a symbol is, for the outline.
@@ -231,7 +232,12 @@ pub struct Hover {
 
 /// What to show when hovering `offset`: a node (kind, title, what it outputs) or a cron
 /// schedule (in words, with its next three fire times after `now`).
-pub fn hover(module: &Module, offset: usize, now: chrono::DateTime<chrono::Utc>) -> Option<Hover> {
+pub fn hover(
+    module: &Module,
+    catalog: &Catalog,
+    offset: usize,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Option<Hover> {
     for wf in &module.workflows {
         for n in &wf.nodes {
             if let NodeConfig::ScheduleTrigger(s) = &n.config
@@ -251,7 +257,7 @@ pub fn hover(module: &Module, offset: usize, now: chrono::DateTime<chrono::Utc>)
     if let Some(h) = crate::parallel::hover(module, offset) {
         return Some(h);
     }
-    let typed = crate::dataflow::type_at(module, &crate::catalog::Catalog::new(Vec::new()), offset);
+    let typed = crate::dataflow::type_at(module, catalog, offset);
     let node = node_hover(module, offset);
     match (typed, node) {
         (Some(t), node) => {
@@ -336,7 +342,12 @@ pub enum CompletionKind {
 
 /// Completions at `offset`: node identifiers after `.outputs.`, node kinds in a workflow body,
 /// a node kind's fields in its body.
-pub fn completions(module: &Module, src: &str, offset: usize) -> Vec<Completion> {
+pub fn completions(
+    module: &Module,
+    catalog: &Catalog,
+    src: &str,
+    offset: usize,
+) -> Vec<Completion> {
     let before = src.get(..offset).unwrap_or("");
     let line = before.rsplit('\n').next().unwrap_or("");
     let Some(wf) = module
@@ -351,7 +362,7 @@ pub fn completions(module: &Module, src: &str, offset: usize) -> Vec<Completion>
         }];
     };
     if let Some((node, path)) = output_path(line) {
-        return field_completions(module, wf, offset, &node, &path);
+        return field_completions(module, catalog, wf, offset, &node, &path);
     }
     if line.ends_with(".outputs.") || line.ends_with(".outputs[\"") {
         let mut items: Vec<Completion> = wf
@@ -459,14 +470,14 @@ fn output_path(line: &str) -> Option<(String, Vec<String>)> {
 /// The fields of `.outputs.<node>.<path…>` as completions.
 fn field_completions(
     module: &Module,
+    catalog: &Catalog,
     wf: &Workflow,
     offset: usize,
     node: &str,
     path: &[String],
 ) -> Vec<Completion> {
     use crate::types::Type;
-    let outputs =
-        crate::dataflow::output_types(module, &crate::catalog::Catalog::new(Vec::new()), offset);
+    let outputs = crate::dataflow::output_types(module, catalog, offset);
     let mut ty = if node == "trigger" && wf.node("trigger").is_none() {
         let triggers = wf
             .nodes
@@ -582,7 +593,8 @@ mod tests {
         let now = chrono::DateTime::parse_from_rfc3339("2026-11-24T12:00:00Z")
             .map(|t| t.to_utc())
             .expect("time");
-        let h = hover(&m, src.find("0 9").unwrap_or(0), now).expect("cron hover");
+        let h =
+            hover(&m, &Catalog::default(), src.find("0 9").unwrap_or(0), now).expect("cron hover");
         assert!(
             h.markdown.contains("2026-11-25 09:00 UTC"),
             "{}",
@@ -593,7 +605,13 @@ mod tests {
             "{}",
             h.markdown
         );
-        let h = hover(&m, src.find("-> call").unwrap_or(0) + 4, now).expect("node hover");
+        let h = hover(
+            &m,
+            &Catalog::default(),
+            src.find("-> call").unwrap_or(0) + 4,
+            now,
+        )
+        .expect("node hover");
         assert!(
             h.markdown.starts_with("**webhook** `call` — Call"),
             "{}",
@@ -608,7 +626,13 @@ mod tests {
         let now = chrono::DateTime::parse_from_rfc3339("2026-11-24T12:00:00Z")
             .map(|t| t.to_utc())
             .expect("time");
-        let h = hover(&m, src.find(".n }}").unwrap_or(0) + 1, now).expect("type hover");
+        let h = hover(
+            &m,
+            &Catalog::default(),
+            src.find(".n }}").unwrap_or(0) + 1,
+            now,
+        )
+        .expect("type hover");
         assert!(h.markdown.starts_with("`number`"), "{}", h.markdown);
         assert_eq!(&src[h.span.range()], "n");
     }
@@ -619,7 +643,7 @@ mod tests {
         let m = check_source(src, Syntax::Wflow).module;
         let labels = |needle: &str| -> Vec<String> {
             let off = src.find(needle).map_or(0, |i| i + needle.len());
-            completions(&m, src, off)
+            completions(&m, &Catalog::default(), src, off)
                 .into_iter()
                 .map(|c| c.label)
                 .collect()
@@ -634,7 +658,7 @@ mod tests {
         let src = include_str!("../../tests/corpus/valid/parallel-join-count.wflow");
         let m = check_source(src, Syntax::Wflow).module;
         let wait = src.find("wait 2").map_or(0, |i| i + "wait ".len());
-        let h = hover(&m, wait, chrono::Utc::now()).expect("hover");
+        let h = hover(&m, &Catalog::default(), wait, chrono::Utc::now()).expect("hover");
         assert!(
             h.markdown.contains("once 2 incoming branches")
                 && h.markdown.contains("`alice`, `bob`, `carol`"),
@@ -642,7 +666,7 @@ mod tests {
             h.markdown
         );
         let labels = |off| -> Vec<String> {
-            completions(&m, src, off)
+            completions(&m, &Catalog::default(), src, off)
                 .into_iter()
                 .map(|c| c.label)
                 .collect()
@@ -662,19 +686,52 @@ mod tests {
         let off = src
             .find("{{ .outputs.\n")
             .map_or(0, |i| i + "{{ .outputs.".len());
-        let labels: Vec<String> = completions(&m, &src, off)
+        let labels: Vec<String> = completions(&m, &Catalog::default(), &src, off)
             .into_iter()
             .map(|c| c.label)
             .collect();
         assert!(labels.contains(&"check-env".to_string()), "{labels:?}");
         let in_webhook = at("    method POST");
-        let fields: Vec<String> = completions(&m, SRC, in_webhook + 4)
+        let fields: Vec<String> = completions(&m, &Catalog::default(), SRC, in_webhook + 4)
             .into_iter()
             .map(|c| c.label)
             .collect();
         assert!(
             fields.contains(&"on_failure".to_string()) && fields.contains(&"headers".to_string()),
             "{fields:?}"
+        );
+    }
+
+    /// Hover and completion read the workspace's blueprints: a catalog event's entity is typed
+    /// and its properties offered from its blueprint.
+    #[test]
+    fn hover_and_completion_know_the_catalog() {
+        let blueprint = r#"{"identifier": "service", "title": "Service", "schema": {"properties": {
+            "tier": {"type": "string", "enum": ["gold", "silver"]}, "replicas": {"type": "number"}}}}"#;
+        let catalog = Catalog::new(vec![
+            crate::catalog::Blueprint::from_port_json(blueprint).expect("blueprint"),
+        ]);
+        let src = r#"workflow w "W" {
+  event trigger "Changed" { on ENTITY_UPDATED service }
+  webhook call "Call" {
+    url "https://example.com/{{ .outputs.trigger.diff.after.properties.tier }}"
+  }
+  flow { trigger -> call }
+}
+"#;
+        let m = crate::check_source_with(src, Syntax::Wflow, &catalog).module;
+        let tier = src.find("tier }}").expect("tier");
+        let typed = hover(&m, &catalog, tier, chrono::Utc::now()).expect("hover");
+        assert!(typed.markdown.starts_with("`string"), "{}", typed.markdown);
+        let without = hover(&m, &Catalog::default(), tier, chrono::Utc::now());
+        assert_ne!(without.map(|h| h.markdown), Some(typed.markdown));
+        let labels: Vec<String> = completions(&m, &catalog, src, tier)
+            .into_iter()
+            .map(|c| c.label)
+            .collect();
+        assert!(
+            labels.contains(&"tier".to_string()) && labels.contains(&"replicas".to_string()),
+            "{labels:?}"
         );
     }
 }

@@ -532,7 +532,8 @@ mod tests {
         );
         let hover = |needle: &str| {
             let at = SRC.find(needle).expect("in the source") + 1;
-            crate::analysis::hover(&checked.module, at, chrono::Utc::now()).map(|h| h.markdown)
+            crate::analysis::hover(&checked.module, &Default::default(), at, chrono::Utc::now())
+                .map(|h| h.markdown)
         };
         let retry = hover("{ attempts 5").expect("hover on retry");
         assert!(

@@ -302,8 +302,12 @@ impl Actor {
             }
             Msg::Hover { uri, pos, reply } => {
                 let answer = self.with_doc(&uri, pos, |doc, offset| {
-                    let h =
-                        analysis::hover(&doc.checked.as_ref()?.module, offset, chrono::Utc::now())?;
+                    let h = analysis::hover(
+                        &doc.checked.as_ref()?.module,
+                        &doc.catalog,
+                        offset,
+                        chrono::Utc::now(),
+                    )?;
                     Some(Hover {
                         contents: HoverContents::Markup(MarkupContent {
                             kind: MarkupKind::Markdown,
@@ -350,7 +354,7 @@ impl Actor {
                     let Some(checked) = &doc.checked else {
                         return Vec::new();
                     };
-                    analysis::completions(&checked.module, &doc.text, offset)
+                    analysis::completions(&checked.module, &doc.catalog, &doc.text, offset)
                         .into_iter()
                         .map(|c| CompletionItem {
                             label: c.label,
