@@ -6,7 +6,6 @@
 //! - throughput: many runs at once, runs per second;
 //! - memory: the resident set size every tenth of the throughput runs.
 
-use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -33,21 +32,14 @@ pub struct BenchExecArgs {
     concurrency: usize,
 }
 
-/// Runs the benchmark.
-pub fn run(args: BenchExecArgs) -> ExitCode {
-    match crate::block_on(bench(args)) {
-        Ok(r) => crate::report_error(r),
-        Err(code) => code,
-    }
-}
-
 fn rss_kib() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
-async fn bench(args: BenchExecArgs) -> Result<(), String> {
+/// Runs the benchmark and prints what it measured.
+pub async fn run(args: BenchExecArgs) -> Result<(), String> {
     // Warm-up, round trips alone, sequential runs, concurrent runs.
     let requests = WARM_UP + 2 * args.latency_runs + args.runs;
     let loopback = Loopback::start(requests, Duration::from_secs(3600), false).await?;

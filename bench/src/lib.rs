@@ -16,30 +16,3 @@ mod loopback;
 pub mod lsp;
 pub mod serve;
 pub mod test;
-
-use std::process::ExitCode;
-
-/// Runs `f` to completion on a multi-threaded tokio runtime; exit code 2 when it cannot start.
-fn block_on<F: std::future::Future>(f: F) -> Result<F::Output, ExitCode> {
-    match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => Ok(rt.block_on(f)),
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            Err(ExitCode::from(2))
-        }
-    }
-}
-
-/// Exit 0 when `r` is Ok, else print the error and exit 2.
-fn report_error<E: std::fmt::Display>(r: Result<(), E>) -> ExitCode {
-    match r {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::from(2)
-        }
-    }
-}

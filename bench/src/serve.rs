@@ -27,7 +27,7 @@
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
-use std::process::{Child, Command, ExitCode, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -118,14 +118,6 @@ impl Via {
             Via::Api => "request",
             Via::Mcp => "tool call",
         }
-    }
-}
-
-/// Runs the benchmark.
-pub fn run(args: BenchServeArgs) -> ExitCode {
-    match crate::block_on(bench(args)) {
-        Ok(r) => crate::report_error(r),
-        Err(code) => code,
     }
 }
 
@@ -530,7 +522,8 @@ fn row(label: &str, sorted: Option<&[Duration]>, rate: Option<f64>, note: &str) 
     );
 }
 
-async fn bench(args: BenchServeArgs) -> Result<(), String> {
+/// Runs the benchmark and prints what it measured.
+pub async fn run(args: BenchServeArgs) -> Result<(), String> {
     let load = Load::of(&args)?;
     let via = if args.mcp { Via::Mcp } else { Via::Api };
     let until = Instant::now() + LIFETIME;

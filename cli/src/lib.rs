@@ -261,8 +261,8 @@ pub fn run() -> ExitCode {
         Command::Exec(args) => exec::exec(args),
         Command::Runs(args) => exec::runs(args),
         Command::Catalog(args) => exec::catalog(args),
-        Command::BenchExec(args) => wflow_bench::exec::run(args),
-        Command::BenchServe(args) => wflow_bench::serve::run(args),
+        Command::BenchExec(args) => run_async(wflow_bench::exec::run(args)),
+        Command::BenchServe(args) => run_async(wflow_bench::serve::run(args)),
         Command::Serve(args) => serve::serve(args),
         Command::Mcp(args) => serve::mcp(args),
         Command::Graph(args) => graph::graph(args),
@@ -599,6 +599,16 @@ pub(crate) fn block_on<F: std::future::Future>(f: F) -> Result<F::Output, ExitCo
             eprintln!("error: cannot start the async runtime: {e}");
             Err(ExitCode::from(2))
         }
+    }
+}
+
+/// Runs `f` to its end: exit 0 when it succeeds, else print its error and exit 2.
+fn run_async<E: std::fmt::Display>(
+    f: impl std::future::Future<Output = Result<(), E>>,
+) -> ExitCode {
+    match block_on(f) {
+        Ok(r) => report_error(r),
+        Err(code) => code,
     }
 }
 

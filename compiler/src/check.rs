@@ -49,6 +49,19 @@ fn inner(n: &Name) -> Span {
     }
 }
 
+/// `id` with every character Port does not allow in an identifier replaced by `_`.
+pub(crate) fn with_allowed_chars(id: &str) -> String {
+    id.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "@_:-".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
 impl Checker<'_> {
     fn push(&mut self, d: Diagnostic) {
         self.out.push(d);
@@ -82,17 +95,7 @@ impl Checker<'_> {
             .chars()
             .find(|c| !(c.is_ascii_alphanumeric() || "@_:-".contains(*c)))
         {
-            let fixed: String = id
-                .value
-                .chars()
-                .map(|c| {
-                    if c.is_ascii_alphanumeric() || "@_:-".contains(c) {
-                        c
-                    } else {
-                        '_'
-                    }
-                })
-                .collect();
+            let fixed = with_allowed_chars(&id.value);
             self.push(
                 Diagnostic::error(
                     "invalid-identifier",

@@ -1790,17 +1790,9 @@ fn identifier_from(title: &str) -> String {
 
 /// A workflow identifier from a file name: the characters Port allows kept, others `_`.
 fn identifier_of_file(stem: &str) -> String {
-    let id: String = stem
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || "@_:-".contains(c) {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    id.trim_matches('_').to_string()
+    crate::check::with_allowed_chars(stem)
+        .trim_matches('_')
+        .to_string()
 }
 
 /// Whether `nodes` (a JSON list of nodes) holds a trigger.
