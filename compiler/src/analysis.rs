@@ -245,6 +245,9 @@ pub fn hover(module: &Module, offset: usize, now: chrono::DateTime<chrono::Utc>)
             }
         }
     }
+    if let Some(h) = crate::concurrency::hover(module, offset) {
+        return Some(h);
+    }
     if let Some(h) = crate::retry::hover(module, offset) {
         return Some(h);
     }
@@ -418,6 +421,7 @@ pub fn completions(module: &Module, src: &str, offset: usize) -> Vec<Completion>
                     "allow_anyone_to_view_runs",
                     "timeout",
                     "defaults",
+                    "concurrency",
                 ]
                 .map(|w| Completion {
                     label: w.into(),

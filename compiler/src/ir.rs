@@ -42,6 +42,10 @@ pub struct Workflow {
     /// (`defaults { retry { ... } }`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry: Option<Retry>,
+    /// wflow extension: how many runs of the workflow may go on at once (`concurrency 1`);
+    /// the others wait in a queue, in the order they were accepted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub concurrency: Option<Concurrency>,
     pub nodes: Vec<Node>,
     pub connections: Vec<Connection>,
     /// A Port JSON fragment (nodes without a workflow around them): whole-workflow rules such
@@ -285,6 +289,20 @@ impl<'de> Deserialize<'de> for OnTimeout {
             other => OnTimeout::Outlet(Name::new(other, Span::default())),
         })
     }
+}
+
+/// A workflow's concurrency limit (`concurrency 1`), serialised as the number.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Concurrency {
+    pub limit: u32,
+    #[serde(skip)]
+    pub span: Span,
+}
+
+impl Concurrency {
+    /// The highest limit accepted.
+    pub const MAX: u32 = 1_000;
 }
 
 /// A length of time (`500ms`, `30s`, `5m`, `24h`, `1h30m`), serialised as milliseconds.

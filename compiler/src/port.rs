@@ -526,6 +526,7 @@ impl Lower<'_> {
         };
         let _read_only_id = f.take("id");
         self.workflow_policy(&mut f, &mut wf);
+        wf.concurrency = self.concurrency(&mut f);
         match f.take("nodes") {
             Some(Value {
                 kind: ValueKind::Array(nodes),
@@ -568,6 +569,7 @@ impl Lower<'_> {
             "id",
             "timeout",
             "defaults",
+            "concurrency",
         ];
         self.finish(
             f,
@@ -581,6 +583,7 @@ impl Lower<'_> {
                 "allow_anyone_to_view_runs",
                 "timeout",
                 "defaults",
+                "concurrency",
             ],
         );
         Some(wf)

@@ -315,6 +315,9 @@ impl Printer {
         self.text("category", wf.category.as_ref());
         self.flag("allow_anyone_to_view_runs", wf.allow_anyone_to_view_runs);
         self.policy(wf.timeout, None, None);
+        if let Some(c) = wf.concurrency {
+            self.line(format!("concurrency {}", c.limit), c.span);
+        }
         if let Some(r) = &wf.retry {
             self.block("defaults".into(), Span::default(), None, |p| p.retry(r));
         }

@@ -1,0 +1,153 @@
+//! A workflow's concurrency limit (`concurrency 1`): how many of its runs may go on at once;
+//! the runtime queues the others in the order they were accepted.
+//!
+//! Port has no such field: in Port JSON it is reported as a wflow extension and ignored, so an
+//! import never makes one, and an export refuses it.
+
+use wflow_grammar::ast::ValueKind;
+
+use crate::diag::Diagnostic;
+use crate::ir::{self, Concurrency};
+use crate::port::{Fields, Lower, Syntax};
+
+impl Lower<'_> {
+    /// The workflow's `concurrency`, checked: a whole number from 1 to [`Concurrency::MAX`].
+    pub(crate) fn concurrency(&mut self, f: &mut Fields) -> Option<Concurrency> {
+        let (k, v) = f.take_entry("concurrency")?;
+        if self.syntax == Syntax::Json {
+            self.json_extension(k, "a concurrency limit");
+            return None;
+        }
+        let ValueKind::Number(n) = &v.kind else {
+            self.wrong_type(v, "a number", "`concurrency`");
+            return None;
+        };
+        match n.parse::<u32>() {
+            Ok(limit) if (1..=Concurrency::MAX).contains(&limit) => Some(Concurrency {
+                limit,
+                span: k.span.join(v.span),
+            }),
+            _ => {
+                let help = if n.starts_with('-') || n.parse::<f64>().is_ok_and(|x| x < 1.0) {
+                    "`concurrency 1` lets one run go on at a time (the others wait their turn); \
+                     leave it out for no limit"
+                } else {
+                    "leave `concurrency` out to let every run start at once"
+                };
+                self.diags.push(
+                    Diagnostic::error(
+                        "concurrency-out-of-range",
+                        v.span,
+                        format!(
+                            "`concurrency` must be a whole number from 1 to {}, found {n}",
+                            Concurrency::MAX
+                        ),
+                    )
+                    .label("out of range")
+                    .help(help),
+                );
+                None
+            }
+        }
+    }
+}
+
+/// The hover of a workflow's `concurrency` at `offset`: what it does, in words.
+pub(crate) fn hover(module: &ir::Module, offset: usize) -> Option<crate::analysis::Hover> {
+    let c = module
+        .workflows
+        .iter()
+        .filter_map(|wf| wf.concurrency)
+        .find(|c| c.span.start <= offset && offset <= c.span.end)?;
+    let runs = match c.limit {
+        1 => "one run".to_string(),
+        n => format!("{n} runs"),
+    };
+    Some(crate::analysis::Hover {
+        span: c.span,
+        markdown: format!(
+            "`concurrency {}`: at most {runs} of this workflow at once; a run started beyond \
+             that is accepted as `QUEUED` and starts, in the order runs were accepted, when \
+             one ends (success, failure, cancel or timeout)",
+            c.limit
+        ),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::export::{PortSchema, export};
+    use crate::{Severity, Syntax, check_source};
+
+    const SRC: &str = "workflow deploy \"Deploy\" {\n  concurrency 1\n  form trigger \"Go\" { permissions { roles [\"Member\"] } }\n  webhook a \"A\" { url \"https://a.example.com\" }\n  flow { trigger -> a }\n}\n";
+
+    #[test]
+    fn lowers_prints_and_hovers_the_limit() {
+        let checked = check_source(SRC, Syntax::Wflow);
+        assert!(checked.diagnostics.is_empty(), "{:?}", checked.diagnostics);
+        let wf = &checked.module.workflows[0];
+        assert_eq!(wf.concurrency.map(|c| c.limit), Some(1));
+        let printed = crate::print::print(&checked.module, &[], SRC);
+        assert!(printed.contains("\n  concurrency 1\n"), "{printed}");
+        let again = check_source(&printed, Syntax::Wflow);
+        assert_eq!(
+            again.module.workflows[0].concurrency.map(|c| c.limit),
+            Some(1)
+        );
+        let at = SRC.find("concurrency").expect("in the source") + 2;
+        let hover = crate::analysis::hover(&checked.module, at, chrono::Utc::now())
+            .expect("a hover on the keyword");
+        assert!(
+            hover.markdown.contains("at most one run"),
+            "{}",
+            hover.markdown
+        );
+    }
+
+    #[test]
+    fn refuses_zero_and_absurd_limits_at_the_value() {
+        for (bad, help) in [
+            ("0", "concurrency 1"),
+            ("100000", "leave `concurrency` out"),
+        ] {
+            let src = SRC.replace("concurrency 1", &format!("concurrency {bad}"));
+            let checked = check_source(&src, Syntax::Wflow);
+            let d = checked
+                .diagnostics
+                .iter()
+                .find(|d| d.code == "concurrency-out-of-range")
+                .unwrap_or_else(|| panic!("{bad}: {:?}", checked.diagnostics));
+            assert_eq!(&src[d.primary.span.start..d.primary.span.end], bad);
+            assert!(d.help.as_deref().is_some_and(|h| h.contains(help)), "{d:?}");
+            assert!(checked.module.workflows[0].concurrency.is_none());
+        }
+        let src = SRC.replace("concurrency 1", "concurrency \"one\"");
+        let checked = check_source(&src, Syntax::Wflow);
+        assert!(checked.diagnostics.iter().any(|d| d.code == "wrong-type"));
+    }
+
+    #[test]
+    fn export_refuses_it_by_name_and_port_json_cannot_carry_it() {
+        let checked = check_source(SRC, Syntax::Wflow);
+        let errors = export(&checked.module.workflows[0], PortSchema::Newest).expect_err("refused");
+        assert!(
+            errors
+                .iter()
+                .any(|d| d.message.starts_with("`concurrency` of workflow `deploy`")),
+            "{errors:?}"
+        );
+        let json = r#"{"identifier": "w", "concurrency": 1, "nodes": [
+  {"identifier": "trigger", "config": {"type": "SELF_SERVE_TRIGGER", "userInputs": {"properties": {}}}}],
+  "connections": []}"#;
+        let checked = check_source(json, Syntax::Json);
+        let warned = checked.diagnostics.iter().any(|d| {
+            d.severity == Severity::Warning
+                && d.message.contains("`concurrency` is a wflow extension")
+                && d.help
+                    .as_deref()
+                    .is_some_and(|h| h.contains("a concurrency limit"))
+        });
+        assert!(warned, "{:?}", checked.diagnostics);
+        assert!(checked.module.workflows[0].concurrency.is_none());
+    }
+}
