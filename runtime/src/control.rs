@@ -5,8 +5,8 @@ use serde_json::{Map, Value as Json, json};
 use wflow_compiler::ir::{self, NodeConfig};
 
 use crate::engine::{
-    CANCELLED, COMPLETED, Engine, Error, FAILED, IN_PROGRESS, SUCCESS, State, frontier, log, now,
-    terminates,
+    CANCELLED, COMPLETED, Engine, Error, FAILED, IN_PROGRESS, QUEUED, SUCCESS, State, frontier,
+    log, now, terminates,
 };
 use crate::inputs;
 use crate::plan::Plan;
@@ -468,12 +468,19 @@ impl Engine {
         })
     }
 
-    /// Cancels a run. A run that only waits (for approvals or outside completions) is
-    /// cancelled at once; a running one is asked to stop before its next node, or, with
-    /// `force`, cancelled at once (its running nodes are marked CANCELLED).
+    /// Cancels a run. A queued run, or one that only waits (for approvals or outside
+    /// completions), is cancelled at once; a running one is asked to stop before its next
+    /// node, or, with `force`, cancelled at once (its running nodes are marked CANCELLED).
     /// Returns whether the run is now cancelled (rather than only asked to stop).
     pub async fn cancel(&self, run_id: &str, force: bool) -> Result<bool, Error> {
         let mut st = self.load(run_id).await?;
+        if st.run.status == QUEUED {
+            if self.store.cancel_queued(run_id, &now()).await? {
+                return Ok(true);
+            }
+            // Started meanwhile: cancelled as a started run.
+            st = self.load(run_id).await?;
+        }
         if st.run.status == COMPLETED {
             return Err(Error(format!(
                 "run `{run_id}` already completed ({})",

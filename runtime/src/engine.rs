@@ -31,6 +31,9 @@ use crate::template::{self, Piece};
 
 /// Run and node-run statuses and results, as Port spells them.
 pub const IN_PROGRESS: &str = "IN_PROGRESS";
+/// A run accepted beyond its workflow's concurrency limit, waiting for its turn (a wflow
+/// extension; Port has no such status).
+pub const QUEUED: &str = "QUEUED";
 pub const COMPLETED: &str = "COMPLETED";
 pub const SUCCESS: &str = "SUCCESS";
 pub const FAILED: &str = "FAILED";
@@ -419,7 +422,7 @@ impl Engine {
         secrets: &Secrets,
         lease: Option<(&str, Duration)>,
     ) -> Started {
-        let mut st = new_run(plan, trigger, payload, created_by, secrets);
+        let mut st = new_run(plan, trigger, payload, created_by, secrets, IN_PROGRESS);
         if let Some((owner, lease)) = lease {
             st.pending.push(Write::Lease {
                 run_id: st.run.id.clone(),
@@ -443,6 +446,21 @@ impl Engine {
         let mut started = self.begin(plan, trigger, payload, created_by, secrets, lease);
         self.flush(&mut started.0).await?;
         Ok(started)
+    }
+
+    /// A new run of a workflow with a concurrency limit, written as [`QUEUED`] (unleased):
+    /// [`Store::admit`] starts it when its turn comes, and it is then driven as a stored run.
+    pub async fn enqueue(
+        &self,
+        plan: &Plan,
+        trigger: &str,
+        payload: Json,
+        created_by: Option<&str>,
+        secrets: &Secrets,
+    ) -> Result<String, Error> {
+        let mut st = new_run(plan, trigger, payload, created_by, secrets, QUEUED);
+        self.flush(&mut st).await?;
+        Ok(st.run.id)
     }
 
     /// Drives a run from [`Engine::begin`] or [`Engine::start`], as [`Engine::drive`] does
@@ -977,13 +995,15 @@ fn abandon(flight: &mut FuturesUnordered<Branch<'_>>) {
     flight.clear();
 }
 
-/// A new run of `plan` whose trigger `trigger` fired with `payload`, not yet written.
+/// A new run of `plan` whose trigger `trigger` fired with `payload`, in `status`, not yet
+/// written.
 fn new_run(
     plan: &Plan,
     trigger: &str,
     payload: Json,
     created_by: Option<&str>,
     secrets: &Secrets,
+    status: &str,
 ) -> State {
     let at = now();
     let run_id = new_id("wfr_");
@@ -1000,7 +1020,7 @@ fn new_run(
         source_path: plan.path.clone(),
         trigger_node: trigger.to_string(),
         trigger_payload: payload,
-        status: IN_PROGRESS.into(),
+        status: status.into(),
         result: None,
         error: None,
         created_by: created_by.map(str::to_string),
@@ -1008,6 +1028,7 @@ fn new_run(
         created_at: at.clone(),
         updated_at: at.clone(),
         completed_at: None,
+        concurrency: plan.workflow.concurrency.map(|c| i64::from(c.limit)),
     };
     let node_run = NodeRunRecord {
         status: COMPLETED.into(),

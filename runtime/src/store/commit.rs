@@ -27,6 +27,7 @@ macro_rules! bind {
         match $p {
             Param::Text(t) => $q.bind(*t),
             Param::Int(i) => $q.bind(*i),
+            Param::OptInt(i) => $q.bind(*i),
             Param::Flag(b) => $q.bind(*b),
             Param::Json(j) => $q.bind(j.map(JsonArg)),
             Param::OwnedJson(j) => $q.bind(j.clone().map(JsonArg)),
@@ -370,6 +371,7 @@ struct Statement<'w> {
 enum Param<'w> {
     Text(Option<&'w str>),
     Int(i64),
+    OptInt(Option<i64>),
     Flag(bool),
     Json(Option<&'w Json>),
     /// JSON made for the statement (a node run's attempts).
@@ -390,8 +392,8 @@ fn statement(w: &Write) -> Statement<'_> {
         Write::InsertRun(r) => (
             "INSERT INTO runs (id, workflow, source, syntax, source_path, trigger_node, \
              trigger_payload, status, result, error, created_by, cancel_requested, created_at, \
-             updated_at, completed_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+             updated_at, completed_at, concurrency) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
             vec![
                 text(&r.id),
                 text(&r.workflow),
@@ -408,6 +410,7 @@ fn statement(w: &Write) -> Statement<'_> {
                 text(&r.created_at),
                 text(&r.updated_at),
                 opt(&r.completed_at),
+                Param::OptInt(r.concurrency),
             ],
         ),
         Write::Lease {

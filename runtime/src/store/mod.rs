@@ -15,7 +15,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
 };
 use sqlx::types::Json as JsonArg;
-use sqlx::{Row, SqlitePool};
+use sqlx::{Connection, Row, SqlitePool};
 
 /// SQLite schema migrations, applied in order; `PRAGMA user_version` records how many ran.
 const SQLITE_MIGRATIONS: &[&str] = &[
@@ -88,17 +88,23 @@ CREATE TABLE entities (
     LEASES,
     "ALTER TABLE node_runs ADD COLUMN attempts TEXT; \
      ALTER TABLE node_runs ADD COLUMN deadline TEXT;",
+    CONCURRENCY,
 ];
 
 /// Records that every SQLite migration ran (PRAGMA takes no bound parameters); keep it equal
 /// to `SQLITE_MIGRATIONS.len()`.
-const SQLITE_SET_VERSION: &str = "PRAGMA user_version = 4";
-const _: () = assert!(SQLITE_MIGRATIONS.len() == 4);
+const SQLITE_SET_VERSION: &str = "PRAGMA user_version = 5";
+const _: () = assert!(SQLITE_MIGRATIONS.len() == 5);
 
 /// Who drives a run and until when (see [`Store::claim_due`]); the same on both backends.
 const LEASES: &str = "ALTER TABLE runs ADD COLUMN lease_owner TEXT; \
                       ALTER TABLE runs ADD COLUMN lease_until TEXT; \
                       CREATE INDEX runs_by_lease ON runs (status, lease_until);";
+
+/// A run's concurrency limit (its workflow's when it was accepted), and the index that counts
+/// a workflow's runs by status; the same on both backends.
+const CONCURRENCY: &str = "ALTER TABLE runs ADD COLUMN concurrency BIGINT; \
+                           CREATE INDEX runs_by_workflow ON runs (workflow, status);";
 
 /// PostgreSQL schema migrations, applied in order; `wflow_schema` records how many ran.
 /// `logs` and `responses` get a `rowid` column so that the SQL ordering by insertion is shared
@@ -177,10 +183,20 @@ CREATE TABLE fired_timers (
     LEASES,
     "ALTER TABLE node_runs ADD COLUMN attempts JSONB; \
      ALTER TABLE node_runs ADD COLUMN deadline TEXT;",
+    CONCURRENCY,
 ];
 
 /// Serialises PostgreSQL migrations across processes (`pg_advisory_xact_lock` key).
 const MIGRATION_LOCK: i64 = 0x0077_666c_6f77; // "wflow"
+
+/// The `pg_advisory_xact_lock` key serialising the admissions of `workflow`'s queued runs:
+/// FNV-1a of its name, so that every process computes the same.
+fn admission_lock(workflow: &str) -> i64 {
+    let hash = workflow.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    i64::from_ne_bytes(hash.to_ne_bytes())
+}
 
 /// A store error, naming the store and what failed.
 #[derive(Debug, Clone)]
@@ -211,7 +227,7 @@ pub struct RunRecord {
     pub trigger_node: String,
     /// The trigger's output: the form inputs or the event (redacted).
     pub trigger_payload: Json,
-    /// `IN_PROGRESS` or `COMPLETED`.
+    /// `QUEUED` (waiting for its workflow's concurrency limit), `IN_PROGRESS` or `COMPLETED`.
     pub status: String,
     /// `SUCCESS`, `FAILED`, `CANCELLED`; `None` while in progress.
     pub result: Option<String>,
@@ -221,6 +237,8 @@ pub struct RunRecord {
     pub created_at: String,
     pub updated_at: String,
     pub completed_at: Option<String>,
+    /// How many runs of the workflow may go on at once (`None`: no limit).
+    pub concurrency: Option<i64>,
 }
 
 /// A node run as stored.
@@ -713,6 +731,105 @@ impl Store {
         .map_err(err("claim due runs"))
     }
 
+    /// Starts the queued runs of `workflow` that its concurrency limit lets go on now, in the
+    /// order they were accepted: each is made `IN_PROGRESS` (unleased, so due) while fewer
+    /// runs of the workflow than the limit of the oldest queued one are in progress. One
+    /// transaction, serialised per workflow across processes (SQLite's write lock; a
+    /// PostgreSQL advisory lock), so two processes never both take the last place. Returns the
+    /// runs started.
+    pub async fn admit(&self, workflow: &str) -> Result<Vec<String>, StoreError> {
+        let now = crate::engine::now();
+        on_pool!(self.pool, |pool| {
+            let mut conn = pool.acquire().await.map_err(err("connect"))?;
+            let begin = if is_sqlite(pool) {
+                "BEGIN IMMEDIATE"
+            } else {
+                "BEGIN"
+            };
+            let mut tx = conn.begin_with(begin).await.map_err(err("begin"))?;
+            if !is_sqlite(pool) {
+                sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                    .bind(admission_lock(workflow))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(err("lock the queue"))?;
+            }
+            let mut active = sqlx::query(
+                "SELECT count(*) AS n FROM runs WHERE workflow = $1 AND status = 'IN_PROGRESS'",
+            )
+            .bind(workflow)
+            .fetch_one(&mut *tx)
+            .await
+            .and_then(|r| r.int("n"))
+            .map_err(err("count the runs in progress"))?;
+            let queued = sqlx::query(
+                "SELECT id, concurrency FROM runs WHERE workflow = $1 AND status = 'QUEUED' \
+                 ORDER BY created_at, id LIMIT $2",
+            )
+            .bind(workflow)
+            .bind(i64::from(wflow_compiler::ir::Concurrency::MAX))
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(err("read the queue"))?;
+            let mut admitted = Vec::new();
+            for row in &queued {
+                let limit = row.opt_int("concurrency").map_err(err("read the queue"))?;
+                if limit.is_some_and(|l| active >= l) {
+                    break;
+                }
+                admitted.push(row.text("id").map_err(err("read the queue"))?);
+                active += 1;
+            }
+            for id in &admitted {
+                sqlx::query(
+                    "UPDATE runs SET status = 'IN_PROGRESS', updated_at = $2 WHERE id = $1",
+                )
+                .bind(id)
+                .bind(&now)
+                .execute(&mut *tx)
+                .await
+                .map_err(err("start a queued run"))?;
+            }
+            if !is_sqlite(pool) && !admitted.is_empty() {
+                sqlx::query("SELECT pg_notify($1, $2)")
+                    .bind(DUE_CHANNEL)
+                    .bind(workflow)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(err("notify"))?;
+            }
+            tx.commit().await.map_err(err("commit"))?;
+            Ok(admitted)
+        })
+    }
+
+    /// The workflows that have queued runs.
+    pub async fn queued_workflows(&self) -> Result<Vec<String>, StoreError> {
+        on_pool!(self.reads, |pool| sqlx::query(
+            "SELECT DISTINCT workflow FROM runs WHERE status = 'QUEUED' ORDER BY workflow"
+        )
+        .fetch_all(pool)
+        .await
+        .and_then(|rows| rows.iter().map(|r| r.text("workflow")).collect()))
+        .map_err(err("list queued runs"))
+    }
+
+    /// Cancels run `id` if it is still queued (it never started: nothing ran); `false` when
+    /// it is not queued (any more).
+    pub async fn cancel_queued(&self, id: &str, at: &str) -> Result<bool, StoreError> {
+        on_pool!(self.pool, |pool| sqlx::query(
+            "UPDATE runs SET status = 'COMPLETED', result = 'CANCELLED', \
+             error = 'the run was cancelled while queued', updated_at = $2, completed_at = $2 \
+             WHERE id = $1 AND status = 'QUEUED'"
+        )
+        .bind(id)
+        .bind(at)
+        .execute(pool)
+        .await
+        .map(|done| done.rows_affected() == 1))
+        .map_err(err("cancel a queued run"))
+    }
+
     /// Leases run `id` to `owner` for `lease` unless another process holds an unexpired
     /// lease on it or it completed; `owner` may renew its own lease this way.
     pub async fn claim_run(
@@ -1182,6 +1299,7 @@ trait StoreRow {
     fn opt_text(&self, column: &str) -> Result<Option<String>, sqlx::Error>;
     fn flag(&self, column: &str) -> Result<bool, sqlx::Error>;
     fn int(&self, column: &str) -> Result<i64, sqlx::Error>;
+    fn opt_int(&self, column: &str) -> Result<Option<i64>, sqlx::Error>;
     fn json(&self, column: &str) -> Result<Json, sqlx::Error>;
     fn opt_json(&self, column: &str) -> Result<Option<Json>, sqlx::Error>;
 }
@@ -1199,6 +1317,9 @@ macro_rules! store_row {
                 self.try_get(column)
             }
             fn int(&self, column: &str) -> Result<i64, sqlx::Error> {
+                self.try_get(column)
+            }
+            fn opt_int(&self, column: &str) -> Result<Option<i64>, sqlx::Error> {
                 self.try_get(column)
             }
             fn json(&self, column: &str) -> Result<Json, sqlx::Error> {
@@ -1230,6 +1351,7 @@ fn run_record(r: &impl StoreRow) -> Result<RunRecord, sqlx::Error> {
         created_at: r.text("created_at")?,
         updated_at: r.text("updated_at")?,
         completed_at: r.opt_text("completed_at")?,
+        concurrency: r.opt_int("concurrency")?,
     })
 }
 
