@@ -401,7 +401,7 @@ async fn a_workflow_with_a_limit_queues_its_runs_and_cancels_a_queued_one(at: &L
     );
     assert_eq!(
         engine.store.admit("deploy").await.expect("admit"),
-        [first.clone()]
+        std::slice::from_ref(&first)
     );
     // The first waits for its approval, still in progress: the second stays queued.
     let out = engine

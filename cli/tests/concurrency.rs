@@ -1,0 +1,308 @@
+//! A workflow's concurrency limit through the real binary: `wflow serve` on a SQLite file, runs
+//! started over HTTP, and a loopback webhook server that holds each request until the test
+//! releases it. A run over the limit is accepted as QUEUED and its webhook is not called until
+//! a running run ends; queued runs start in the order they were accepted, a cancelled one
+//! leaves the queue, and the queue survives a `kill -9` of the server.
+
+mod support;
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::http::{StatusCode, Uri};
+use serde_json::{Value as Json, json};
+use support::{Reaper, Scratch, Serving, on_loopback, post_json, start, wait_served};
+use tokio::sync::watch;
+
+/// A loopback server holding each request to `/gate/TAG` until [`Gate::release`] opens TAG;
+/// it records the tags in the order they arrived.
+#[derive(Clone, Default)]
+struct Gate {
+    arrived: Arc<Mutex<Vec<(String, Instant)>>>,
+    doors: Arc<Mutex<HashMap<String, watch::Sender<bool>>>>,
+}
+
+impl Gate {
+    async fn serve() -> (String, Gate) {
+        let gate = Gate::default();
+        let g = gate.clone();
+        let app = axum::Router::new().fallback(move |uri: Uri| {
+            let g = g.clone();
+            async move {
+                let tag = uri.path().trim_start_matches("/gate/").to_string();
+                g.arrived
+                    .lock()
+                    .expect("lock")
+                    .push((tag.clone(), Instant::now()));
+                let mut open = g.door(&tag).subscribe();
+                // A request still held when its sender is gone is simply dropped.
+                let _ = open.wait_for(|o| *o).await;
+                (StatusCode::OK, "{\"ok\": true}")
+            }
+        });
+        (on_loopback(app).await, gate)
+    }
+
+    fn door(&self, tag: &str) -> watch::Sender<bool> {
+        let mut doors = self.doors.lock().expect("lock");
+        doors
+            .entry(tag.to_string())
+            .or_insert_with(|| watch::channel(false).0)
+            .clone()
+    }
+
+    /// Lets the requests to TAG, held and future, through.
+    fn release(&self, tag: &str) {
+        self.door(tag).send_replace(true);
+    }
+
+    /// The tags that arrived, in order (a tag sent again after a restart appears twice).
+    fn arrived(&self) -> Vec<String> {
+        let arrived = self.arrived.lock().expect("lock");
+        arrived.iter().map(|(t, _)| t.clone()).collect()
+    }
+
+    /// When TAG first arrived.
+    fn first(&self, tag: &str) -> Option<Instant> {
+        let arrived = self.arrived.lock().expect("lock");
+        arrived.iter().find(|(t, _)| t == tag).map(|(_, at)| *at)
+    }
+
+    /// Waits (up to 15 s) for a request to TAG.
+    async fn wait_for(&self, tag: &str) {
+        for _ in 0..300 {
+            if self.first(tag).is_some() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!(
+            "{tag} never called the webhook; arrived: {:?}",
+            self.arrived()
+        );
+    }
+}
+
+/// A directory with `workflows/deploy.wflow`: `concurrency LIMIT`, a form with input `tag`, and
+/// one webhook to `GATE/gate/TAG`.
+fn deploy(gate: &str, limit: u32) -> Scratch {
+    let d = Scratch::new("concurrency");
+    let flows = d.0.join("workflows");
+    std::fs::create_dir_all(&flows).expect("dir");
+    let src = format!(
+        "workflow deploy \"Deploy\" {{\n  concurrency {limit}\n  form trigger \"Go\" {{ input tag: \
+         string \"Tag\" }}\n  webhook hook \"Deploy\" {{ url \"{gate}/gate/{{{{ .outputs.trigger.tag \
+         }}}}\" }}\n  flow {{ trigger -> hook }}\n}}\n"
+    );
+    std::fs::write(flows.join("deploy.wflow"), src).expect("write");
+    d
+}
+
+/// `wflow serve` on `dir`'s workflows and SQLite file, serving `deploy`.
+async fn serving(dir: &Path, http: &reqwest::Client) -> Serving {
+    let s = start(dir, &dir.join("workflows"));
+    assert!(wait_served(http, &s.addr, "deploy").await, "{}", s.log());
+    s
+}
+
+/// Starts a run of `deploy` with `tag`: 201 and the run.
+async fn start_run(http: &reqwest::Client, addr: &str, tag: &str) -> Json {
+    let url = format!("{addr}/v1/workflows/deploy/runs");
+    let (status, body) = post_json(http, url, json!({ "inputs": { "tag": tag } })).await;
+    assert_eq!(status, 201, "{body}");
+    body["run"].clone()
+}
+
+async fn run(http: &reqwest::Client, addr: &str, id: &str) -> Json {
+    let resp = http
+        .get(format!("{addr}/v1/workflows/runs/{id}"))
+        .send()
+        .await
+        .expect("get");
+    resp.json::<Json>().await.expect("json")["run"].clone()
+}
+
+fn id(run: &Json) -> String {
+    run["identifier"].as_str().expect("an id").to_string()
+}
+
+/// Waits (up to 15 s) for run `id` to end; its result.
+async fn result(http: &reqwest::Client, addr: &str, id: &str) -> String {
+    for _ in 0..300 {
+        let r = run(http, addr, id).await;
+        if let Some(result) = r["result"].as_str() {
+            return result.to_string();
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("run {id} did not end");
+}
+
+/// The ids of the runs the API lists with status `status`.
+async fn listed(http: &reqwest::Client, addr: &str, status: &str) -> Vec<String> {
+    let resp = http
+        .get(format!(
+            "{addr}/v1/workflows/runs?workflow=deploy&status={status}"
+        ))
+        .send()
+        .await
+        .expect("list");
+    let body: Json = resp.json().await.expect("json");
+    body["runs"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{body}"))
+        .iter()
+        .map(id)
+        .collect()
+}
+
+/// Long enough for a webhook that should not be called to have been called.
+const SETTLE: Duration = Duration::from_millis(400);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_limit_of_one_holds_the_second_run_until_the_first_ends() {
+    let (gate_url, gate) = Gate::serve().await;
+    let d = deploy(&gate_url, 1);
+    let http = reqwest::Client::new();
+    let s = serving(&d.0, &http).await;
+    let _reaper = Reaper(vec![s.child.id()]);
+
+    let first = start_run(&http, &s.addr, "first").await;
+    gate.wait_for("first").await;
+    let second = start_run(&http, &s.addr, "second").await;
+    assert_eq!(first["status"], "IN_PROGRESS", "{first}");
+    assert_eq!(second["status"], "QUEUED", "{second}");
+    tokio::time::sleep(SETTLE).await;
+    assert_eq!(
+        gate.arrived(),
+        ["first"],
+        "the second run's webhook was called"
+    );
+    assert_eq!(run(&http, &s.addr, &id(&second)).await["status"], "QUEUED");
+    assert_eq!(listed(&http, &s.addr, "QUEUED").await, [id(&second)]);
+
+    let released = Instant::now();
+    gate.release("first");
+    assert_eq!(result(&http, &s.addr, &id(&first)).await, "SUCCESS");
+    gate.wait_for("second").await;
+    assert!(gate.first("second").is_some_and(|at| at > released));
+    assert_eq!(
+        run(&http, &s.addr, &id(&second)).await["status"],
+        "IN_PROGRESS"
+    );
+    gate.release("second");
+    assert_eq!(result(&http, &s.addr, &id(&second)).await, "SUCCESS");
+    assert_eq!(gate.arrived(), ["first", "second"]);
+    let (stopped, log) = s.stop();
+    assert!(stopped, "{log}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_limit_of_two_runs_two_at_once_and_queues_the_third() {
+    let (gate_url, gate) = Gate::serve().await;
+    let d = deploy(&gate_url, 2);
+    let http = reqwest::Client::new();
+    let s = serving(&d.0, &http).await;
+    let _reaper = Reaper(vec![s.child.id()]);
+
+    let runs = [
+        start_run(&http, &s.addr, "a").await,
+        start_run(&http, &s.addr, "b").await,
+        start_run(&http, &s.addr, "c").await,
+    ];
+    let statuses: Vec<&Json> = runs.iter().map(|r| &r["status"]).collect();
+    assert_eq!(statuses, ["IN_PROGRESS", "IN_PROGRESS", "QUEUED"]);
+    gate.wait_for("a").await;
+    gate.wait_for("b").await;
+    tokio::time::sleep(SETTLE).await;
+    assert_eq!(gate.first("c"), None, "the third run went past the limit");
+
+    gate.release("b");
+    assert_eq!(result(&http, &s.addr, &id(&runs[1])).await, "SUCCESS");
+    gate.wait_for("c").await;
+    assert_eq!(
+        run(&http, &s.addr, &id(&runs[0])).await["status"],
+        "IN_PROGRESS"
+    );
+    gate.release("a");
+    gate.release("c");
+    for r in &runs {
+        assert_eq!(result(&http, &s.addr, &id(r)).await, "SUCCESS");
+    }
+    let (stopped, log) = s.stop();
+    assert!(stopped, "{log}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_queued_run_leaves_the_queue_and_never_runs() {
+    let (gate_url, gate) = Gate::serve().await;
+    let d = deploy(&gate_url, 1);
+    let http = reqwest::Client::new();
+    let s = serving(&d.0, &http).await;
+    let _reaper = Reaper(vec![s.child.id()]);
+
+    let first = start_run(&http, &s.addr, "first").await;
+    gate.wait_for("first").await;
+    let doomed = start_run(&http, &s.addr, "doomed").await;
+    let last = start_run(&http, &s.addr, "last").await;
+    let url = format!("{}/v1/workflows/runs/{}/cancel", s.addr, id(&doomed));
+    let (status, body) = post_json(&http, url, json!({})).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        (&body["run"]["status"], &body["run"]["result"]),
+        (&json!("COMPLETED"), &json!("CANCELLED")),
+        "{body}"
+    );
+    assert_eq!(listed(&http, &s.addr, "QUEUED").await, [id(&last)]);
+
+    gate.release("first");
+    gate.wait_for("last").await;
+    gate.release("last");
+    assert_eq!(result(&http, &s.addr, &id(&first)).await, "SUCCESS");
+    assert_eq!(result(&http, &s.addr, &id(&last)).await, "SUCCESS");
+    assert_eq!(gate.arrived(), ["first", "last"]);
+    let (stopped, log) = s.stop();
+    assert!(stopped, "{log}");
+}
+
+/// A server killed (-9) with one run held at its webhook and two queued: once restarted, the
+/// held run is resumed, and the queued ones run after it, one at a time, in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queued_runs_survive_a_kill_and_run_in_order_after_the_restart() {
+    let (gate_url, gate) = Gate::serve().await;
+    let d = deploy(&gate_url, 1);
+    let http = reqwest::Client::new();
+    let mut doomed = serving(&d.0, &http).await;
+    let _reaper = Reaper(vec![doomed.child.id()]);
+    let held = start_run(&http, &doomed.addr, "held").await;
+    gate.wait_for("held").await;
+    let second = start_run(&http, &doomed.addr, "second").await;
+    let third = start_run(&http, &doomed.addr, "third").await;
+    doomed.child.kill().expect("kill -9");
+    doomed.child.wait().expect("wait");
+
+    let s = serving(&d.0, &http).await;
+    let _reaper = Reaper(vec![s.child.id()]);
+    assert_eq!(run(&http, &s.addr, &id(&second)).await["status"], "QUEUED");
+    assert_eq!(run(&http, &s.addr, &id(&third)).await["status"], "QUEUED");
+    gate.release("held");
+    assert_eq!(result(&http, &s.addr, &id(&held)).await, "SUCCESS");
+    gate.wait_for("second").await;
+    tokio::time::sleep(SETTLE).await;
+    assert_eq!(
+        gate.first("third"),
+        None,
+        "the third run overlapped the second"
+    );
+    gate.release("second");
+    gate.wait_for("third").await;
+    gate.release("third");
+    assert_eq!(result(&http, &s.addr, &id(&third)).await, "SUCCESS");
+    let arrived = gate.arrived();
+    let after_kill: Vec<&String> = arrived.iter().filter(|t| *t != "held").collect();
+    assert_eq!(after_kill, ["second", "third"], "{arrived:?}");
+    let (stopped, log) = s.stop();
+    assert!(stopped, "{log}");
+}
