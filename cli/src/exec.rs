@@ -1178,7 +1178,7 @@ async fn runs_async(args: RunsArgs) -> Result<u8, Fail> {
         }
         RunsCommand::Retry { run, by, drive } => {
             let engine = engine(&args.store, Some(&drive)).await?;
-            let (_, plan) = stored(&engine, &run).await?;
+            let (record, plan) = stored(&engine, &run).await?;
             preflight(&plan, &engine, &drive).await?;
             let secrets = load_secrets(&plan, &drive)?;
             let leases = cli_leases(&engine);
@@ -1191,8 +1191,11 @@ async fn runs_async(args: RunsArgs) -> Result<u8, Fail> {
             if drive.format == RunFormat::Human {
                 eprintln!("retrying {run} from node {node}");
             }
-            let outcome =
-                drive_leased(&engine, &leases, &plan, &run, &secrets, async |_| Ok(())).await?;
+            let outcome = if record.concurrency.is_some() {
+                drive_if_admitted(&engine, &leases, &plan, &run, &secrets).await?
+            } else {
+                drive_leased(&engine, &leases, &plan, &run, &secrets, async |_| Ok(())).await?
+            };
             finish(&engine, &outcome, drive.format).await
         }
         RunsCommand::Rerun { run, drive } => {

@@ -13,7 +13,10 @@ use std::time::{Duration, Instant};
 
 use axum::http::{StatusCode, Uri};
 use serde_json::{Value as Json, json};
-use support::{Reaper, Scratch, Serving, on_loopback, post_json, start, wait_served};
+use support::{
+    Reaper, Scratch, Serving, json as stdout_json, on_loopback, post_json, start, text,
+    wait_served, wflow,
+};
 use tokio::sync::watch;
 
 /// A loopback server holding each request to `/gate/TAG` until [`Gate::release`] opens TAG;
@@ -305,4 +308,117 @@ async fn queued_runs_survive_a_kill_and_run_in_order_after_the_restart() {
     assert_eq!(after_kill, ["second", "third"], "{arrived:?}");
     let (stopped, log) = s.stop();
     assert!(stopped, "{log}");
+}
+
+/// A workflow with `concurrency 1` whose runs wait for approval `gate` when input `mode` is
+/// `wait`, and otherwise fail (a webhook to a closed port).
+fn gated() -> Scratch {
+    let d = Scratch::new("concurrency-cli");
+    let src = "workflow w \"W\" {\n  concurrency 1\n  form trigger \"Go\" { input mode: string \"Mode\" }\n  \
+        condition pick \"Pick\" { outlet wait \"Wait\" when `.outputs.trigger.mode == \"wait\"` }\n  \
+        approval gate \"Gate\" { button ok \"OK\" }\n  \
+        webhook call \"Call\" { url \"http://127.0.0.1:9/down\" }\n  \
+        flow {\n    trigger -> pick\n    pick.wait -> gate\n    pick.fallback -> call\n  }\n}\n";
+    std::fs::write(d.0.join("w.wflow"), src).expect("write");
+    d
+}
+
+/// `wflow exec` of a workflow whose limit is taken queues its run (exit 3, QUEUED); when the
+/// running run ends, the queued one may start, and `runs resume` runs it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exec_queues_a_run_over_the_limit_and_runs_resume_starts_it_in_turn() {
+    let d = gated();
+    let first = wflow(
+        &d.0,
+        &["exec", "w.wflow", "-i", "mode=wait", "--format", "json"],
+    )
+    .await;
+    assert_eq!(first.status.code(), Some(3), "{}", text(&first));
+    let first = id(&stdout_json(&first));
+    let second = wflow(
+        &d.0,
+        &["exec", "w.wflow", "-i", "mode=wait", "--format", "json"],
+    )
+    .await;
+    assert_eq!(second.status.code(), Some(3), "{}", text(&second));
+    let second = stdout_json(&second);
+    assert_eq!(second["status"], "QUEUED", "{second}");
+    assert_eq!(
+        second["nodeRuns"].as_array().map(Vec::len),
+        Some(1),
+        "only the trigger"
+    );
+    let second = id(&second);
+    let queued = wflow(
+        &d.0,
+        &["runs", "list", "--status", "queued", "--format", "json"],
+    )
+    .await;
+    assert_eq!(stdout_json(&queued)[0]["identifier"], second.as_str());
+    let still = wflow(&d.0, &["runs", "resume", &second]).await;
+    assert_eq!(still.status.code(), Some(3), "{}", text(&still));
+    assert!(text(&still).contains("queued"), "{}", text(&still));
+
+    let respond = [
+        "runs",
+        "respond",
+        &first,
+        "gate",
+        "--button",
+        "ok",
+        "--as",
+        "a@example.com",
+    ];
+    let done = wflow(&d.0, &respond).await;
+    assert_eq!(done.status.code(), Some(0), "{}", text(&done));
+    assert!(
+        text(&done).contains(&format!("run {second} was queued")),
+        "{}",
+        text(&done)
+    );
+    let resumed = wflow(&d.0, &["runs", "resume", &second, "--format", "json"]).await;
+    assert_eq!(resumed.status.code(), Some(3), "{}", text(&resumed));
+    assert_eq!(
+        support::node_run(&stdout_json(&resumed), "gate")["status"],
+        "IN_PROGRESS"
+    );
+}
+
+/// `wflow runs retry` of a failed run while another run holds the limit queues it again
+/// instead of running it beside the other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retried_run_waits_for_its_turn() {
+    let d = gated();
+    let failed = wflow(
+        &d.0,
+        &["exec", "w.wflow", "-i", "mode=fail", "--format", "json"],
+    )
+    .await;
+    assert_eq!(failed.status.code(), Some(1), "{}", text(&failed));
+    let failed = id(&stdout_json(&failed));
+    let holder = wflow(
+        &d.0,
+        &["exec", "w.wflow", "-i", "mode=wait", "--format", "json"],
+    )
+    .await;
+    assert_eq!(holder.status.code(), Some(3), "{}", text(&holder));
+    let holder = id(&stdout_json(&holder));
+
+    let retried = wflow(&d.0, &["runs", "retry", &failed, "--format", "json"]).await;
+    assert_eq!(retried.status.code(), Some(3), "{}", text(&retried));
+    assert_eq!(stdout_json(&retried)["status"], "QUEUED");
+    let respond = [
+        "runs",
+        "respond",
+        &holder,
+        "gate",
+        "--button",
+        "ok",
+        "--as",
+        "a@example.com",
+    ];
+    assert_eq!(wflow(&d.0, &respond).await.status.code(), Some(0));
+    let again = wflow(&d.0, &["runs", "resume", &failed, "--format", "json"]).await;
+    assert_eq!(again.status.code(), Some(1), "{}", text(&again));
+    assert_eq!(stdout_json(&again)["result"], "FAILED");
 }

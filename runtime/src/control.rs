@@ -177,7 +177,10 @@ impl Engine {
     /// Reopens the failed run `run_id` at the node that failed it, leased to `lease`'s owner:
     /// that node runs again as the same node run (a side effect keeps its Idempotency-Key),
     /// and the nodes that completed are not run again. `by` is logged. Returns the node;
-    /// drive the run afterwards.
+    /// drive the run afterwards, or, under a concurrency limit, once [`Store::admit`] starts
+    /// it: it is queued again.
+    ///
+    /// [`Store::admit`]: crate::store::Store::admit
     pub async fn retry(
         &self,
         plan: &Plan,
@@ -233,6 +236,9 @@ impl Engine {
             format!("retrying the run from this node (asked by {by})"),
         ));
         self.flush(&mut st).await?;
+        if st.run.concurrency.is_some() {
+            self.store.requeue(run_id).await?;
+        }
         Ok(node)
     }
 

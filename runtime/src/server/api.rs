@@ -933,7 +933,12 @@ async fn retry_run(
             .await
             .map_err(|e| ApiError::conflict(e.0))?;
     }
-    s.drive_detached(plan, &id).await?;
+    if run.concurrency.is_some() {
+        // Queued again: it starts when its turn comes.
+        s.admit(&run.workflow).await;
+    } else {
+        s.drive_detached(plan, &id).await?;
+    }
     run_reply(&s, &id).await
 }
 

@@ -871,6 +871,22 @@ impl Store {
         .map_err(err("reopen a run"))
     }
 
+    /// Puts the reopened run `id` (in progress, not driven yet) back in its workflow's queue,
+    /// unleased: a retried run of a workflow with a concurrency limit waits for its turn like
+    /// a new one ([`Store::admit`]).
+    pub async fn requeue(&self, id: &str) -> Result<(), StoreError> {
+        on_pool!(self.pool, |pool| sqlx::query(
+            "UPDATE runs SET status = 'QUEUED', lease_owner = NULL, lease_until = NULL, \
+             updated_at = $2 WHERE id = $1 AND status = 'IN_PROGRESS'"
+        )
+        .bind(id)
+        .bind(crate::engine::now())
+        .execute(pool)
+        .await
+        .map(drop))
+        .map_err(err("queue a run again"))
+    }
+
     /// Leases run `id` to `owner` for `lease` whoever holds it now, unless it completed.
     pub async fn take_over(
         &self,
