@@ -110,6 +110,15 @@ async fn serving(dir: &Path, http: &reqwest::Client) -> Serving {
     s
 }
 
+/// A gate, `deploy` with `concurrency LIMIT` calling it, and `wflow serve` serving it.
+async fn served(limit: u32) -> (Gate, Scratch, reqwest::Client, Serving) {
+    let (gate_url, gate) = Gate::serve().await;
+    let d = deploy(&gate_url, limit);
+    let http = reqwest::Client::new();
+    let s = serving(&d.0, &http).await;
+    (gate, d, http, s)
+}
+
 /// Starts a run of `deploy` with `tag`: 201 and the run.
 async fn start_run(http: &reqwest::Client, addr: &str, tag: &str) -> Json {
     let url = format!("{addr}/v1/workflows/deploy/runs");
@@ -166,10 +175,7 @@ const SETTLE: Duration = Duration::from_millis(400);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_limit_of_one_holds_the_second_run_until_the_first_ends() {
-    let (gate_url, gate) = Gate::serve().await;
-    let d = deploy(&gate_url, 1);
-    let http = reqwest::Client::new();
-    let s = serving(&d.0, &http).await;
+    let (gate, _dir, http, s) = served(1).await;
     let _reaper = Reaper(vec![s.child.id()]);
 
     let first = start_run(&http, &s.addr, "first").await;
@@ -204,10 +210,7 @@ async fn a_limit_of_one_holds_the_second_run_until_the_first_ends() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_limit_of_two_runs_two_at_once_and_queues_the_third() {
-    let (gate_url, gate) = Gate::serve().await;
-    let d = deploy(&gate_url, 2);
-    let http = reqwest::Client::new();
-    let s = serving(&d.0, &http).await;
+    let (gate, _dir, http, s) = served(2).await;
     let _reaper = Reaper(vec![s.child.id()]);
 
     let runs = [
@@ -240,10 +243,7 @@ async fn a_limit_of_two_runs_two_at_once_and_queues_the_third() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cancelled_queued_run_leaves_the_queue_and_never_runs() {
-    let (gate_url, gate) = Gate::serve().await;
-    let d = deploy(&gate_url, 1);
-    let http = reqwest::Client::new();
-    let s = serving(&d.0, &http).await;
+    let (gate, _dir, http, s) = served(1).await;
     let _reaper = Reaper(vec![s.child.id()]);
 
     let first = start_run(&http, &s.addr, "first").await;
@@ -274,10 +274,7 @@ async fn a_cancelled_queued_run_leaves_the_queue_and_never_runs() {
 /// held run is resumed, and the queued ones run after it, one at a time, in order.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn queued_runs_survive_a_kill_and_run_in_order_after_the_restart() {
-    let (gate_url, gate) = Gate::serve().await;
-    let d = deploy(&gate_url, 1);
-    let http = reqwest::Client::new();
-    let mut doomed = serving(&d.0, &http).await;
+    let (gate, d, http, mut doomed) = served(1).await;
     let _reaper = Reaper(vec![doomed.child.id()]);
     let held = start_run(&http, &doomed.addr, "held").await;
     gate.wait_for("held").await;
@@ -323,26 +320,27 @@ fn gated() -> Scratch {
     d
 }
 
+/// `wflow exec w.wflow -i mode=MODE` in `d`: its exit code and the run it printed.
+async fn exec(d: &Scratch, mode: &str) -> (Option<i32>, Json) {
+    let mode = format!("mode={mode}");
+    let o = wflow(&d.0, &["exec", "w.wflow", "-i", &mode, "--format", "json"]).await;
+    (o.status.code(), stdout_json(&o))
+}
+
 /// `wflow exec` of a workflow whose limit is taken queues its run (exit 3, QUEUED); when the
 /// running run ends, the queued one may start, and `runs resume` runs it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exec_queues_a_run_over_the_limit_and_runs_resume_starts_it_in_turn() {
     let d = gated();
-    let first = wflow(
-        &d.0,
-        &["exec", "w.wflow", "-i", "mode=wait", "--format", "json"],
-    )
-    .await;
-    assert_eq!(first.status.code(), Some(3), "{}", text(&first));
-    let first = id(&stdout_json(&first));
-    let second = wflow(
-        &d.0,
-        &["exec", "w.wflow", "-i", "mode=wait", "--format", "json"],
-    )
-    .await;
-    assert_eq!(second.status.code(), Some(3), "{}", text(&second));
-    let second = stdout_json(&second);
-    assert_eq!(second["status"], "QUEUED", "{second}");
+    let (code, first) = exec(&d, "wait").await;
+    assert_eq!(code, Some(3), "{first}");
+    let first = id(&first);
+    let (code, second) = exec(&d, "wait").await;
+    assert_eq!(
+        (code, &second["status"]),
+        (Some(3), &json!("QUEUED")),
+        "{second}"
+    );
     assert_eq!(
         second["nodeRuns"].as_array().map(Vec::len),
         Some(1),
@@ -389,20 +387,12 @@ async fn exec_queues_a_run_over_the_limit_and_runs_resume_starts_it_in_turn() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_retried_run_waits_for_its_turn() {
     let d = gated();
-    let failed = wflow(
-        &d.0,
-        &["exec", "w.wflow", "-i", "mode=fail", "--format", "json"],
-    )
-    .await;
-    assert_eq!(failed.status.code(), Some(1), "{}", text(&failed));
-    let failed = id(&stdout_json(&failed));
-    let holder = wflow(
-        &d.0,
-        &["exec", "w.wflow", "-i", "mode=wait", "--format", "json"],
-    )
-    .await;
-    assert_eq!(holder.status.code(), Some(3), "{}", text(&holder));
-    let holder = id(&stdout_json(&holder));
+    let (code, failed) = exec(&d, "fail").await;
+    assert_eq!(code, Some(1), "{failed}");
+    let failed = id(&failed);
+    let (code, holder) = exec(&d, "wait").await;
+    assert_eq!(code, Some(3), "{holder}");
+    let holder = id(&holder);
 
     let retried = wflow(&d.0, &["runs", "retry", &failed, "--format", "json"]).await;
     assert_eq!(retried.status.code(), Some(3), "{}", text(&retried));

@@ -17,8 +17,8 @@ use sqlx::types::Json as JsonArg;
 use tokio::sync::{mpsc, oneshot};
 
 use super::{
-    DUE_CHANNEL, ENTITY_BODY_COLUMNS, EntityChange, Pool, StoreError, StoreRow, Write, err,
-    is_sqlite,
+    DUE_CHANNEL, ENTITY_BODY_COLUMNS, EntityChange, Pool, StoreError, StoreRow, Write, begin_write,
+    err, is_sqlite,
 };
 
 /// Binds `$p` to `$q`, whichever the backend.
@@ -132,13 +132,10 @@ async fn write_group(
     let runs: Vec<&str> = distinct(group.iter().filter_map(|b| b.run.as_deref()));
     on_pool!(pool, |pool| {
         let mut conn = pool.acquire().await.map_err(err("connect"))?;
-        // SQLite: take the write lock at once rather than on the first write.
-        let begin = if is_sqlite(pool) {
-            "BEGIN IMMEDIATE"
-        } else {
-            "BEGIN"
-        };
-        let mut tx = conn.begin_with(begin).await.map_err(err("begin"))?;
+        let mut tx = conn
+            .begin_with(begin_write(pool))
+            .await
+            .map_err(err("begin"))?;
 
         // The runs: their leases (locked until the commit on PostgreSQL, so that no claim
         // takes them meanwhile) and their cancel requests.

@@ -434,6 +434,16 @@ fn is_sqlite<P: Dialect>(_: &P) -> bool {
     P::SQLITE
 }
 
+/// How a transaction that writes begins on `pool`: on SQLite, taking the write lock at once
+/// rather than on the first write.
+fn begin_write<P: Dialect>(_: &P) -> &'static str {
+    if P::SQLITE {
+        "BEGIN IMMEDIATE"
+    } else {
+        "BEGIN"
+    }
+}
+
 /// The store: SQLite or PostgreSQL.
 #[derive(Clone)]
 pub struct Store {
@@ -736,17 +746,15 @@ impl Store {
     /// runs of the workflow than the limit of the oldest queued one are in progress. One
     /// transaction, serialised per workflow across processes (SQLite's write lock; a
     /// PostgreSQL advisory lock), so two processes never both take the last place. Returns the
-    /// runs started.
+    /// runs started, for the caller to drive (else `serve`'s next claim round takes them).
     pub async fn admit(&self, workflow: &str) -> Result<Vec<String>, StoreError> {
         let now = crate::engine::now();
         on_pool!(self.pool, |pool| {
             let mut conn = pool.acquire().await.map_err(err("connect"))?;
-            let begin = if is_sqlite(pool) {
-                "BEGIN IMMEDIATE"
-            } else {
-                "BEGIN"
-            };
-            let mut tx = conn.begin_with(begin).await.map_err(err("begin"))?;
+            let mut tx = conn
+                .begin_with(begin_write(pool))
+                .await
+                .map_err(err("begin"))?;
             if !is_sqlite(pool) {
                 sqlx::query("SELECT pg_advisory_xact_lock($1)")
                     .bind(admission_lock(workflow))
@@ -789,14 +797,6 @@ impl Store {
                 .execute(&mut *tx)
                 .await
                 .map_err(err("start a queued run"))?;
-            }
-            if !is_sqlite(pool) && !admitted.is_empty() {
-                sqlx::query("SELECT pg_notify($1, $2)")
-                    .bind(DUE_CHANNEL)
-                    .bind(workflow)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(err("notify"))?;
             }
             tx.commit().await.map_err(err("commit"))?;
             Ok(admitted)
