@@ -412,3 +412,48 @@ async fn a_retried_run_waits_for_its_turn() {
     assert_eq!(again.status.code(), Some(1), "{}", text(&again));
     assert_eq!(stdout_json(&again)["result"], "FAILED");
 }
+
+/// Two `wflow serve` processes on one PostgreSQL store, a limit of 1 and runs started on both
+/// in turn: one run at a time, in the order they were accepted, whichever process started
+/// or drives it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_on_postgres_keep_one_queue() {
+    let Some(database) = support::Database::fresh("wflow_concurrency").await else {
+        return;
+    };
+    let (gate_url, gate) = Gate::serve().await;
+    let d = deploy(&gate_url, 1);
+    let http = reqwest::Client::new();
+    let store = Path::new(&database.url);
+    let processes = [
+        support::start_on(store, &d.0.join("workflows"), &[]),
+        support::start_on(store, &d.0.join("workflows"), &[]),
+    ];
+    let _reaper = Reaper(processes.iter().map(|p| p.child.id()).collect());
+    for p in &processes {
+        assert!(wait_served(&http, &p.addr, "deploy").await, "{}", p.log());
+    }
+    let tags: Vec<String> = (0..6).map(|i| format!("r{i}")).collect();
+    let mut runs = Vec::new();
+    for (i, tag) in tags.iter().enumerate() {
+        runs.push(start_run(&http, &processes[i % 2].addr, tag).await);
+    }
+    for (i, tag) in tags.iter().enumerate() {
+        gate.wait_for(tag).await;
+        tokio::time::sleep(SETTLE).await;
+        assert_eq!(
+            gate.arrived(),
+            tags[..=i],
+            "more than one run at once, or out of order"
+        );
+        gate.release(tag);
+    }
+    for r in &runs {
+        assert_eq!(result(&http, &processes[0].addr, &id(r)).await, "SUCCESS");
+    }
+    for p in processes {
+        let (stopped, log) = p.stop();
+        assert!(stopped, "{log}");
+    }
+    database.drop().await;
+}
