@@ -102,6 +102,12 @@ mod tests {
             "{}",
             hover.markdown
         );
+        let top = SRC.find("\n  form").expect("a node") + 1;
+        let labels: Vec<String> = crate::analysis::completions(&checked.module, SRC, top)
+            .into_iter()
+            .map(|c| c.label)
+            .collect();
+        assert!(labels.contains(&"concurrency".to_string()), "{labels:?}");
     }
 
     #[test]
