@@ -88,14 +88,14 @@ impl Gate {
     }
 }
 
-/// A directory with `workflows/deploy.wflow`: `concurrency LIMIT`, a form with input `tag`, and
-/// one webhook to `GATE/gate/TAG`.
-fn deploy(gate: &str, limit: u32) -> Scratch {
+/// A directory with `workflows/deploy.wflow`: the workflow-level `settings` (`concurrency 1`),
+/// a form with input `tag`, and one webhook to `GATE/gate/TAG`.
+fn deploy(gate: &str, settings: &str) -> Scratch {
     let d = Scratch::new("concurrency");
     let flows = d.0.join("workflows");
     std::fs::create_dir_all(&flows).expect("dir");
     let src = format!(
-        "workflow deploy \"Deploy\" {{\n  concurrency {limit}\n  form trigger \"Go\" {{ input tag: \
+        "workflow deploy \"Deploy\" {{\n  {settings}\n  form trigger \"Go\" {{ input tag: \
          string \"Tag\" }}\n  webhook hook \"Deploy\" {{ url \"{gate}/gate/{{{{ .outputs.trigger.tag \
          }}}}\" }}\n  flow {{ trigger -> hook }}\n}}\n"
     );
@@ -110,10 +110,10 @@ async fn serving(dir: &Path, http: &reqwest::Client) -> Serving {
     s
 }
 
-/// A gate, `deploy` with `concurrency LIMIT` calling it, and `wflow serve` serving it.
-async fn served(limit: u32) -> (Gate, Scratch, reqwest::Client, Serving) {
+/// A gate, `deploy` with `settings` calling it, and `wflow serve` serving it.
+async fn served(settings: &str) -> (Gate, Scratch, reqwest::Client, Serving) {
     let (gate_url, gate) = Gate::serve().await;
-    let d = deploy(&gate_url, limit);
+    let d = deploy(&gate_url, settings);
     let http = reqwest::Client::new();
     let s = serving(&d.0, &http).await;
     (gate, d, http, s)
@@ -175,7 +175,7 @@ const SETTLE: Duration = Duration::from_millis(400);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_limit_of_one_holds_the_second_run_until_the_first_ends() {
-    let (gate, _dir, http, s) = served(1).await;
+    let (gate, _dir, http, s) = served("concurrency 1").await;
     let _reaper = Reaper(vec![s.child.id()]);
 
     let first = start_run(&http, &s.addr, "first").await;
@@ -210,7 +210,7 @@ async fn a_limit_of_one_holds_the_second_run_until_the_first_ends() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_limit_of_two_runs_two_at_once_and_queues_the_third() {
-    let (gate, _dir, http, s) = served(2).await;
+    let (gate, _dir, http, s) = served("concurrency 2").await;
     let _reaper = Reaper(vec![s.child.id()]);
 
     let runs = [
@@ -243,7 +243,7 @@ async fn a_limit_of_two_runs_two_at_once_and_queues_the_third() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cancelled_queued_run_leaves_the_queue_and_never_runs() {
-    let (gate, _dir, http, s) = served(1).await;
+    let (gate, _dir, http, s) = served("concurrency 1").await;
     let _reaper = Reaper(vec![s.child.id()]);
 
     let first = start_run(&http, &s.addr, "first").await;
@@ -274,7 +274,7 @@ async fn a_cancelled_queued_run_leaves_the_queue_and_never_runs() {
 /// held run is resumed, and the queued ones run after it, one at a time, in order.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn queued_runs_survive_a_kill_and_run_in_order_after_the_restart() {
-    let (gate, d, http, mut doomed) = served(1).await;
+    let (gate, d, http, mut doomed) = served("concurrency 1").await;
     let _reaper = Reaper(vec![doomed.child.id()]);
     let held = start_run(&http, &doomed.addr, "held").await;
     gate.wait_for("held").await;
@@ -422,7 +422,7 @@ async fn two_processes_on_postgres_keep_one_queue() {
         return;
     };
     let (gate_url, gate) = Gate::serve().await;
-    let d = deploy(&gate_url, 1);
+    let d = deploy(&gate_url, "concurrency 1");
     let http = reqwest::Client::new();
     let store = Path::new(&database.url);
     let processes = [
@@ -456,4 +456,28 @@ async fn two_processes_on_postgres_keep_one_queue() {
         assert!(stopped, "{log}");
     }
     database.drop().await;
+}
+
+/// A run that ends by its timeout frees its place; the queued run is timed from its start, not
+/// from when it was accepted, so it does not time out for having waited its turn.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_timing_out_frees_its_place_and_queue_time_is_not_run_time() {
+    let (gate, _dir, http, s) = served("concurrency 1\n  timeout 1s").await;
+    let _reaper = Reaper(vec![s.child.id()]);
+    let stuck = start_run(&http, &s.addr, "stuck").await;
+    let next = start_run(&http, &s.addr, "next").await;
+    assert_eq!(next["status"], "QUEUED", "{next}");
+    assert_eq!(result(&http, &s.addr, &id(&stuck)).await, "FAILED");
+    let failed = run(&http, &s.addr, &id(&stuck)).await;
+    assert!(
+        failed["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("timeout of 1s")),
+        "{failed}"
+    );
+    gate.wait_for("next").await;
+    gate.release("next");
+    assert_eq!(result(&http, &s.addr, &id(&next)).await, "SUCCESS");
+    let (stopped, log) = s.stop();
+    assert!(stopped, "{log}");
 }
