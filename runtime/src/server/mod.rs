@@ -521,7 +521,11 @@ impl Server {
             .map_err(ApiError::internal)?;
         let workflow = &plan.workflow.identifier.value;
         self.0.metrics.started(workflow);
-        let admitted = self.0.engine.store.admit(workflow).await?;
+        // The run is accepted: if it cannot be started now, the next claim round starts it.
+        let admitted = (self.0.engine.store.admit(workflow).await).unwrap_or_else(|e| {
+            log_error(&format!("cannot start queued runs of {workflow}"), &e);
+            Vec::new()
+        });
         let mut drive = None;
         for started in admitted {
             if started == id {
