@@ -868,3 +868,46 @@ fn a_test_file_is_checked_against_the_workflows_beside_it() {
     c.shutdown();
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The editor knows `concurrency`: a diagnostic at a bad limit, a hover saying what the limit
+/// does, and the keyword among a workflow's fields.
+#[test]
+fn the_concurrency_limit_is_checked_hovered_and_completed() {
+    let doc = "workflow deploy \"Deploy\" {\n  concurrency 0\n  form trigger \"Go\" {}\n  webhook call \"Call\" { url \"https://x.example.com\" }\n  flow { trigger -> call }\n}\n";
+    let uri = "file:///tmp/concurrency.wflow";
+    let mut c = Client::start();
+    c.initialize(vscode_capabilities());
+    c.open(uri, doc);
+    let diags = c.diagnostics(uri, 1);
+    assert_eq!(diags.len(), 1, "{diags:#?}");
+    assert_eq!(diags[0]["code"], "concurrency-out-of-range");
+    assert_eq!(diags[0]["range"]["start"], pos_of(doc, "0\n"));
+
+    let fixed = doc.replace("concurrency 0", "concurrency 2");
+    c.notify(
+        "textDocument/didChange",
+        json!({"textDocument": {"uri": uri, "version": 2}, "contentChanges": [{"text": fixed}]}),
+    );
+    assert_eq!(c.diagnostics(uri, 2), Vec::<Value>::new());
+    let hover = c.request(
+        "textDocument/hover",
+        json!({"textDocument": {"uri": uri}, "position": pos_of(&fixed, "currency 2")}),
+    );
+    let md = hover["result"]["contents"]["value"].as_str().unwrap_or("");
+    assert!(
+        md.contains("at most 2 runs of this workflow at once"),
+        "{hover}"
+    );
+    let items = c.request(
+        "textDocument/completion",
+        json!({"textDocument": {"uri": uri}, "position": pos_of(&fixed, "  form")}),
+    );
+    let labels: Vec<&str> = items["result"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|i| i["label"].as_str())
+        .collect();
+    assert!(labels.contains(&"concurrency"), "{labels:?}");
+    c.shutdown();
+}
