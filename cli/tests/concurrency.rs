@@ -481,3 +481,30 @@ async fn a_run_timing_out_frees_its_place_and_queue_time_is_not_run_time() {
     let (stopped, log) = s.stop();
     assert!(stopped, "{log}");
 }
+
+/// `concurrency 1 by KEY`: runs with different keys go on together; a run whose key is taken
+/// waits for the run with that key, not for the others.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_limit_per_key_queues_only_runs_of_the_same_key() {
+    let (gate, _dir, http, s) =
+        served("concurrency 1 by `(.outputs.trigger.tag | split(\"-\"))[0]`").await;
+    let _reaper = Reaper(vec![s.child.id()]);
+    let api1 = start_run(&http, &s.addr, "api-1").await;
+    let web1 = start_run(&http, &s.addr, "web-1").await;
+    let api2 = start_run(&http, &s.addr, "api-2").await;
+    let statuses = [&api1["status"], &web1["status"], &api2["status"]];
+    assert_eq!(statuses, ["IN_PROGRESS", "IN_PROGRESS", "QUEUED"]);
+    gate.wait_for("api-1").await;
+    gate.wait_for("web-1").await;
+
+    gate.release("web-1");
+    assert_eq!(result(&http, &s.addr, &id(&web1)).await, "SUCCESS");
+    tokio::time::sleep(SETTLE).await;
+    assert_eq!(gate.first("api-2"), None, "another key's end started api-2");
+    gate.release("api-1");
+    gate.wait_for("api-2").await;
+    gate.release("api-2");
+    assert_eq!(result(&http, &s.addr, &id(&api2)).await, "SUCCESS");
+    let (stopped, log) = s.stop();
+    assert!(stopped, "{log}");
+}

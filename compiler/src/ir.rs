@@ -291,18 +291,52 @@ impl<'de> Deserialize<'de> for OnTimeout {
     }
 }
 
-/// A workflow's concurrency limit (`concurrency 1`), serialised as the number.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(transparent)]
+/// A workflow's concurrency limit (`concurrency 1`, or per key: `concurrency 1 by
+/// `.outputs.trigger.service``), serialised as the number, or `{limit, by}` with a key.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(from = "ConcurrencyJson", into = "ConcurrencyJson")]
 pub struct Concurrency {
     pub limit: u32,
-    #[serde(skip)]
+    /// The runs counted together: those whose key (jq over the run context when the run is
+    /// accepted) is the same. `None`: all the workflow's runs.
+    pub key: Option<JqQuery>,
     pub span: Span,
 }
 
 impl Concurrency {
     /// The highest limit accepted.
     pub const MAX: u32 = 1_000;
+}
+
+/// [`Concurrency`] as JSON.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(untagged)]
+enum ConcurrencyJson {
+    Limit(u32),
+    Keyed { limit: u32, by: JqQuery },
+}
+
+impl From<ConcurrencyJson> for Concurrency {
+    fn from(j: ConcurrencyJson) -> Concurrency {
+        let (limit, key) = match j {
+            ConcurrencyJson::Limit(limit) => (limit, None),
+            ConcurrencyJson::Keyed { limit, by } => (limit, Some(by)),
+        };
+        Concurrency {
+            limit,
+            key,
+            span: Span::default(),
+        }
+    }
+}
+
+impl From<Concurrency> for ConcurrencyJson {
+    fn from(c: Concurrency) -> ConcurrencyJson {
+        match c.key {
+            None => ConcurrencyJson::Limit(c.limit),
+            Some(by) => ConcurrencyJson::Keyed { limit: c.limit, by },
+        }
+    }
 }
 
 /// A length of time (`500ms`, `30s`, `5m`, `24h`, `1h30m`), serialised as milliseconds.

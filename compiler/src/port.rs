@@ -249,7 +249,7 @@ impl Lower<'_> {
     }
 
     /// A bare jq expression: backticks in `.wflow`, a string in Port JSON.
-    fn jq(&mut self, v: &Value, what: &str) -> Option<ir::JqQuery> {
+    pub(crate) fn jq(&mut self, v: &Value, what: &str) -> Option<ir::JqQuery> {
         match &v.kind {
             ValueKind::Jq { code, code_start } => Some(ir::JqQuery {
                 code: code.clone(),

@@ -459,8 +459,47 @@ impl Engine {
         secrets: &Secrets,
     ) -> Result<String, Error> {
         let mut st = new_run(plan, trigger, payload, created_by, secrets, QUEUED);
+        if let Some(code) = (plan.workflow.concurrency.as_ref()).and_then(|c| c.key.as_ref()) {
+            st.run.concurrency_key =
+                Some(self.concurrency_key(plan, &st, &code.code, secrets).await?);
+            for w in &mut st.pending {
+                if let Write::InsertRun(r) = w {
+                    r.concurrency_key.clone_from(&st.run.concurrency_key);
+                }
+            }
+        }
         self.flush(&mut st).await?;
         Ok(st.run.id)
+    }
+
+    /// The concurrency key of the new run `st`: jq `code` over the run context, its string as
+    /// it is, any other value as compact JSON; redacted, as everything stored.
+    async fn concurrency_key(
+        &self,
+        plan: &Plan,
+        st: &State,
+        code: &str,
+        secrets: &Secrets,
+    ) -> Result<String, Error> {
+        let trigger = st
+            .nodes
+            .get(&st.run.trigger_node)
+            .ok_or_else(|| Error("the run has no trigger node run".into()))?;
+        let ctx = context(plan, st, trigger, secrets);
+        let out = template::eval(&self.ev, &plan.programs, &[code], ctx, secrets).await;
+        match out.into_iter().next() {
+            Some(Ok(values)) => Ok(secrets.redact_str(&match values.into_iter().next() {
+                Some(Json::String(s)) => s,
+                Some(v) => v.to_string(),
+                None => "null".into(),
+            })),
+            Some(Err(e)) => Err(Error(format!(
+                "the workflow's concurrency key `{code}` failed: {e}"
+            ))),
+            None => Err(Error(format!(
+                "the workflow's concurrency key `{code}` was not evaluated"
+            ))),
+        }
     }
 
     /// Drives a run from [`Engine::begin`] or [`Engine::start`], as [`Engine::drive`] does
@@ -1028,7 +1067,12 @@ fn new_run(
         created_at: at.clone(),
         updated_at: at.clone(),
         completed_at: None,
-        concurrency: plan.workflow.concurrency.map(|c| i64::from(c.limit)),
+        concurrency: plan
+            .workflow
+            .concurrency
+            .as_ref()
+            .map(|c| i64::from(c.limit)),
+        concurrency_key: None,
     };
     let node_run = NodeRunRecord {
         status: COMPLETED.into(),

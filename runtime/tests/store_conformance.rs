@@ -137,6 +137,7 @@ conformance!(
     queued_runs_start_in_order_within_their_limit,
     two_stores_admitting_at_once_never_pass_the_limit,
     a_workflow_with_a_limit_queues_its_runs_and_cancels_a_queued_one,
+    a_limit_per_key_keeps_one_queue_per_key,
 );
 
 fn plan(src: &str) -> Plan {
@@ -255,14 +256,21 @@ fn run_record(id: &str, workflow: &str, created_at: &str) -> RunRecord {
         updated_at: created_at.into(),
         completed_at: None,
         concurrency: None,
+        concurrency_key: None,
     }
 }
 
 /// A run of `workflow` waiting behind a concurrency limit of `limit`.
 fn queued(id: &str, workflow: &str, created_at: &str, limit: i64) -> Write {
+    keyed(id, workflow, created_at, limit, None)
+}
+
+/// A run of `workflow` waiting behind a concurrency limit of `limit` for the runs with `key`.
+fn keyed(id: &str, workflow: &str, created_at: &str, limit: i64, key: Option<&str>) -> Write {
     Write::InsertRun(Box::new(RunRecord {
         status: QUEUED.into(),
         concurrency: Some(limit),
+        concurrency_key: key.map(str::to_string),
         ..run_record(id, workflow, created_at)
     }))
 }
@@ -1167,5 +1175,34 @@ async fn concurrent_batches_commit_together_and_fail_alone(at: &Location) {
         store.responses("r00", "ok").await.expect("responses").len(),
         1
     );
+    store.close().await;
+}
+
+/// A limit per key: runs of different keys go on together, runs of one key queue in order,
+/// and a full key does not hold back the runs of another queued behind it.
+async fn a_limit_per_key_keeps_one_queue_per_key(at: &Location) {
+    let store = at.open().await;
+    let run = |id: &str, t: &str, key: &str| keyed(id, "deploy", t, 1, Some(key));
+    store
+        .apply(vec![
+            run("api1", "2026-01-01T00:00:01Z", "api"),
+            run("api2", "2026-01-01T00:00:02Z", "api"),
+            run("web1", "2026-01-01T00:00:03Z", "web"),
+            run("api3", "2026-01-01T00:00:04Z", "api"),
+            run("web2", "2026-01-01T00:00:05Z", "web"),
+        ])
+        .await
+        .expect("insert runs");
+    assert_eq!(
+        store.admit("deploy").await.expect("admit"),
+        ["api1", "web1"]
+    );
+    assert!(store.admit("deploy").await.expect("admit").is_empty());
+    store.apply(vec![finished("web1")]).await.expect("finish");
+    assert_eq!(store.admit("deploy").await.expect("admit"), ["web2"]);
+    store.apply(vec![finished("api1")]).await.expect("finish");
+    assert_eq!(store.admit("deploy").await.expect("admit"), ["api2"]);
+    let api2 = store.run("api2").await.expect("read").expect("run");
+    assert_eq!(api2.concurrency_key.as_deref(), Some("api"));
     store.close().await;
 }

@@ -389,8 +389,9 @@ fn statement(w: &Write) -> Statement<'_> {
         Write::InsertRun(r) => (
             "INSERT INTO runs (id, workflow, source, syntax, source_path, trigger_node, \
              trigger_payload, status, result, error, created_by, cancel_requested, created_at, \
-             updated_at, completed_at, concurrency) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+             updated_at, completed_at, concurrency, concurrency_key) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, \
+             $17)",
             vec![
                 text(&r.id),
                 text(&r.workflow),
@@ -408,6 +409,7 @@ fn statement(w: &Write) -> Statement<'_> {
                 text(&r.updated_at),
                 opt(&r.completed_at),
                 Param::OptInt(r.concurrency),
+                opt(&r.concurrency_key),
             ],
         ),
         Write::Lease {

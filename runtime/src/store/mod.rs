@@ -5,6 +5,7 @@
 //! Both backends run the same SQL wherever the dialects agree; only the schemas differ (JSON is
 //! `TEXT` in SQLite and `JSONB` in PostgreSQL, flags are `INTEGER` and `BOOLEAN`).
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
@@ -101,9 +102,10 @@ const LEASES: &str = "ALTER TABLE runs ADD COLUMN lease_owner TEXT; \
                       ALTER TABLE runs ADD COLUMN lease_until TEXT; \
                       CREATE INDEX runs_by_lease ON runs (status, lease_until);";
 
-/// A run's concurrency limit (its workflow's when it was accepted), and the index that counts
-/// a workflow's runs by status; the same on both backends.
+/// A run's concurrency limit and key (its workflow's when it was accepted), and the index that
+/// counts a workflow's runs by status; the same on both backends.
 const CONCURRENCY: &str = "ALTER TABLE runs ADD COLUMN concurrency BIGINT; \
+                           ALTER TABLE runs ADD COLUMN concurrency_key TEXT; \
                            CREATE INDEX runs_by_workflow ON runs (workflow, status);";
 
 /// PostgreSQL schema migrations, applied in order; `wflow_schema` records how many ran.
@@ -237,8 +239,10 @@ pub struct RunRecord {
     pub created_at: String,
     pub updated_at: String,
     pub completed_at: Option<String>,
-    /// How many runs of the workflow may go on at once (`None`: no limit).
+    /// How many runs of the workflow may go on at once (`None`: no limit)...
     pub concurrency: Option<i64>,
+    /// ...among those with this key (`None`: all of them).
+    pub concurrency_key: Option<String>,
 }
 
 /// A node run as stored.
@@ -743,7 +747,7 @@ impl Store {
 
     /// Starts the queued runs of `workflow` that its concurrency limit lets go on now, in the
     /// order they were accepted: each is made `IN_PROGRESS` (unleased, so due) while fewer
-    /// runs of the workflow than the limit of the oldest queued one are in progress. One
+    /// runs of the workflow with its key than its limit are in progress. One
     /// transaction, serialised per workflow across processes (SQLite's write lock; a
     /// PostgreSQL advisory lock), so two processes never both take the last place. Returns the
     /// runs started, for the caller to drive (else `serve`'s next claim round takes them).
@@ -762,31 +766,40 @@ impl Store {
                     .await
                     .map_err(err("lock the queue"))?;
             }
-            let mut active = sqlx::query(
-                "SELECT count(*) AS n FROM runs WHERE workflow = $1 AND status = 'IN_PROGRESS'",
+            let mut active = HashMap::new();
+            for row in sqlx::query(
+                "SELECT coalesce(concurrency_key, '') AS k, count(*) AS n FROM runs \
+                 WHERE workflow = $1 AND status = 'IN_PROGRESS' \
+                 GROUP BY coalesce(concurrency_key, '')",
             )
             .bind(workflow)
-            .fetch_one(&mut *tx)
+            .fetch_all(&mut *tx)
             .await
-            .and_then(|r| r.int("n"))
-            .map_err(err("count the runs in progress"))?;
+            .map_err(err("count the runs in progress"))?
+            {
+                let n = row.int("n").map_err(err("count the runs in progress"))?;
+                active.insert(row.text("k").map_err(err("count the runs in progress"))?, n);
+            }
             let queued = sqlx::query(
-                "SELECT id, concurrency FROM runs WHERE workflow = $1 AND status = 'QUEUED' \
-                 ORDER BY created_at, id LIMIT $2",
+                "SELECT id, concurrency, coalesce(concurrency_key, '') AS k FROM runs \
+                 WHERE workflow = $1 AND status = 'QUEUED' ORDER BY created_at, id LIMIT $2",
             )
             .bind(workflow)
-            .bind(i64::from(wflow_compiler::ir::Concurrency::MAX))
+            .bind(QUEUE_READ)
             .fetch_all(&mut *tx)
             .await
             .map_err(err("read the queue"))?;
             let mut admitted = Vec::new();
             for row in &queued {
                 let limit = row.opt_int("concurrency").map_err(err("read the queue"))?;
-                if limit.is_some_and(|l| active >= l) {
-                    break;
+                let key = row.text("k").map_err(err("read the queue"))?;
+                let active = active.entry(key).or_insert(0);
+                // A key whose limit is reached starts none of its later runs either.
+                if limit.is_some_and(|l| *active >= l) {
+                    continue;
                 }
                 admitted.push(row.text("id").map_err(err("read the queue"))?);
-                active += 1;
+                *active += 1;
             }
             for id in &admitted {
                 sqlx::query(
@@ -1286,6 +1299,9 @@ const ENTITY_BODY: &str = "SELECT body FROM entities WHERE blueprint = $1 AND id
 /// The columns the committer reads of the entities a group writes.
 const ENTITY_BODY_COLUMNS: &str = "blueprint, identifier, body";
 
+/// Most queued runs of a workflow one admission reads (oldest first).
+const QUEUE_READ: i64 = 10_000;
+
 /// Read-only SQLite connections beside the writer.
 const SQLITE_READERS: u32 = 4;
 
@@ -1368,6 +1384,7 @@ fn run_record(r: &impl StoreRow) -> Result<RunRecord, sqlx::Error> {
         updated_at: r.text("updated_at")?,
         completed_at: r.opt_text("completed_at")?,
         concurrency: r.opt_int("concurrency")?,
+        concurrency_key: r.opt_text("concurrency_key")?,
     })
 }
 
