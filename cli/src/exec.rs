@@ -16,7 +16,7 @@ use serde_json::{Map, Value as Json, json};
 use wflow_compiler::catalog::{Blueprint, Catalog};
 use wflow_compiler::ir::NodeConfig;
 use wflow_compiler::{Syntax, check_source_named, syntax_of};
-use wflow_engine::engine::{COMPLETED, Outcome};
+use wflow_engine::engine::{COMPLETED, Outcome, QUEUED};
 use wflow_engine::lease::{DEFAULT_LEASE, Leases};
 use wflow_engine::settings::Settings;
 use wflow_engine::{Config, Engine, Plan, Secrets, Store, catalog, events, inputs, report};
@@ -600,6 +600,10 @@ async fn run_leased(
     secrets: &Secrets,
 ) -> Result<Outcome, Fail> {
     let leases = cli_leases(engine);
+    if plan.workflow.concurrency.is_some() {
+        let id = engine.enqueue(plan, trigger, payload, by, secrets).await?;
+        return drive_if_admitted(engine, &leases, plan, &id, secrets).await;
+    }
     let fenced = leases.fence(engine);
     let lease = Some((leases.owner(), leases.duration()));
     let started = fenced
@@ -614,6 +618,27 @@ async fn run_leased(
         .map_err(Fail::from);
     release_open(&leases, &id, &outcome).await?;
     outcome
+}
+
+/// Drives the queued run `run` of `plan` if its workflow's concurrency limit lets it start
+/// now; otherwise it stays queued (`wflow serve`, or `wflow runs resume`, starts it later).
+async fn drive_if_admitted(
+    engine: &Engine,
+    leases: &Leases,
+    plan: &Plan,
+    run: &str,
+    secrets: &Secrets,
+) -> Result<Outcome, Fail> {
+    engine.store.admit(&plan.workflow.identifier.value).await?;
+    if stored_run(engine, run).await?.status == QUEUED {
+        return Ok(Outcome {
+            run_id: run.to_string(),
+            status: QUEUED.into(),
+            result: None,
+            waiting: Vec::new(),
+        });
+    }
+    drive_leased(engine, leases, plan, run, secrets, async |_| Ok(())).await
 }
 
 /// Does `act` on the stored run `run` (a response, a completion), then drives it, holding its
@@ -704,8 +729,14 @@ fn lost(run: &str) -> Fail {
     ))
 }
 
-/// Prints the run's end and returns the exit code.
+/// Prints the run's end and returns the exit code. A run that completed gives its place under
+/// its workflow's concurrency limit to the next queued run.
 async fn finish(engine: &Engine, o: &Outcome, format: RunFormat) -> Result<u8, Fail> {
+    let run = stored_run(engine, &o.run_id).await?;
+    let next = match (o.status.as_str(), run.concurrency) {
+        (COMPLETED, Some(_)) => engine.store.admit(&run.workflow).await?,
+        _ => Vec::new(),
+    };
     match format {
         RunFormat::Json => {
             let json = report::run_json(&engine.store, &o.run_id).await?;
@@ -714,27 +745,37 @@ async fn finish(engine: &Engine, o: &Outcome, format: RunFormat) -> Result<u8, F
                 serde_json::to_string_pretty(&json).unwrap_or_default()
             );
         }
-        RunFormat::Human => {
-            let run = engine.store.run(&o.run_id).await?;
-            match o.result.as_deref() {
-                Some(r) => {
-                    out!("run {} {r}", o.run_id);
-                    match run.and_then(|r| r.error) {
-                        Some(e) => outln!(": {e}"),
-                        None => outln!(),
-                    }
-                }
-                None => {
-                    outln!("run {} waiting", o.run_id);
-                    if let Some(run) = run {
-                        for w in waiting_on(engine, &run).await? {
-                            outln!("  node {} waits for {}", w.node, w.what);
-                            outln!("    continue with {}", w.command);
-                        }
-                    }
+        RunFormat::Human => match o.result.as_deref() {
+            Some(r) => {
+                out!("run {} {r}", o.run_id);
+                match &run.error {
+                    Some(e) => outln!(": {e}"),
+                    None => outln!(),
                 }
             }
-        }
+            None if o.status == QUEUED => {
+                outln!(
+                    "run {} queued: workflow {} lets {} run(s) go on at once; it starts when \
+                     one ends (`wflow serve` starts it, or `wflow runs resume {}`)",
+                    o.run_id,
+                    run.workflow,
+                    run.concurrency.unwrap_or_default(),
+                    o.run_id
+                );
+            }
+            None => {
+                outln!("run {} waiting", o.run_id);
+                for w in waiting_on(engine, &run).await? {
+                    outln!("  node {} waits for {}", w.node, w.what);
+                    outln!("    continue with {}", w.command);
+                }
+            }
+        },
+    }
+    for id in next {
+        eprintln!(
+            "run {id} was queued and may start now (`wflow serve` drives it, or `wflow runs resume {id}`)"
+        );
     }
     Ok(exit_code(o))
 }
@@ -765,13 +806,18 @@ fn stored_plan(run: &wflow_store::RunRecord) -> Result<Plan, Fail> {
 }
 
 async fn stored(engine: &Engine, run_id: &str) -> Result<(wflow_store::RunRecord, Plan), Fail> {
-    let run = engine.store.run(run_id).await?.ok_or_else(|| {
+    let run = stored_run(engine, run_id).await?;
+    let plan = stored_plan(&run)?;
+    Ok((run, plan))
+}
+
+/// The stored run `run_id`.
+async fn stored_run(engine: &Engine, run_id: &str) -> Result<wflow_store::RunRecord, Fail> {
+    engine.store.run(run_id).await?.ok_or_else(|| {
         bad(format!(
             "no run `{run_id}` in this store; see `wflow runs list`"
         ))
-    })?;
-    let plan = stored_plan(&run)?;
-    Ok((run, plan))
+    })
 }
 
 /// How many of the newest runs `runs list` reads before filtering.
@@ -780,8 +826,10 @@ const LIST_READ: i64 = 10_000;
 /// Which runs `runs list --status` keeps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum StatusFilter {
-    /// Not completed yet (running or waiting).
+    /// Not completed yet (running, waiting or queued).
     InProgress,
+    /// Queued behind its workflow's concurrency limit.
+    Queued,
     /// Waiting for an approval or an outside completion.
     Waiting,
     Success,
@@ -794,6 +842,7 @@ impl StatusFilter {
         let result = r.result.as_deref();
         match self {
             StatusFilter::InProgress | StatusFilter::Waiting => r.status != COMPLETED,
+            StatusFilter::Queued => r.status == QUEUED,
             StatusFilter::Success => result == Some("SUCCESS"),
             StatusFilter::Failed => result == Some("FAILED"),
             StatusFilter::Cancelled => result == Some("CANCELLED"),
@@ -1058,9 +1107,13 @@ async fn runs_async(args: RunsArgs) -> Result<u8, Fail> {
             drive,
         } => {
             let engine = engine(&args.store, Some(&drive)).await?;
-            let (_, plan) = stored(&engine, &run).await?;
+            let (record, plan) = stored(&engine, &run).await?;
             let secrets = load_secrets(&plan, &drive)?;
             let leases = cli_leases(&engine);
+            if record.status == QUEUED {
+                let outcome = drive_if_admitted(&engine, &leases, &plan, &run, &secrets).await?;
+                return finish(&engine, &outcome, drive.format).await;
+            }
             if take_over {
                 leases.take_over(&run).await?;
             }
@@ -1103,6 +1156,10 @@ async fn runs_async(args: RunsArgs) -> Result<u8, Fail> {
             let engine = engine(&args.store, None).await?;
             if engine.cancel(&run, force).await.map_err(|e| bad(e.0))? {
                 outln!("run {run} CANCELLED");
+                let record = stored_run(&engine, &run).await?;
+                if record.concurrency.is_some() {
+                    engine.store.admit(&record.workflow).await?;
+                }
             } else {
                 outln!(
                     "run {run}: cancellation requested; it stops before its next node \
@@ -1113,7 +1170,7 @@ async fn runs_async(args: RunsArgs) -> Result<u8, Fail> {
         }
         RunsCommand::Retry { run, by, drive } => {
             let engine = engine(&args.store, Some(&drive)).await?;
-            let (_, plan) = stored(&engine, &run).await?;
+            let (record, plan) = stored(&engine, &run).await?;
             preflight(&plan, &engine, &drive).await?;
             let secrets = load_secrets(&plan, &drive)?;
             let leases = cli_leases(&engine);
@@ -1126,8 +1183,11 @@ async fn runs_async(args: RunsArgs) -> Result<u8, Fail> {
             if drive.format == RunFormat::Human {
                 eprintln!("retrying {run} from node {node}");
             }
-            let outcome =
-                drive_leased(&engine, &leases, &plan, &run, &secrets, async |_| Ok(())).await?;
+            let outcome = if record.concurrency.is_some() {
+                drive_if_admitted(&engine, &leases, &plan, &run, &secrets).await?
+            } else {
+                drive_leased(&engine, &leases, &plan, &run, &secrets, async |_| Ok(())).await?
+            };
             finish(&engine, &outcome, drive.format).await
         }
         RunsCommand::Rerun { run, drive } => {

@@ -50,6 +50,28 @@ impl Client {
         c
     }
 
+    /// Replaces the whole text of `uri` (as version `version`).
+    fn set_text(&mut self, uri: &str, version: i64, text: &str) {
+        self.notify(
+            "textDocument/didChange",
+            json!({"textDocument": {"uri": uri, "version": version}, "contentChanges": [{"text": text}]}),
+        );
+    }
+
+    /// The labels of the completions at `position` of `uri`.
+    fn completion_labels(&mut self, uri: &str, position: Value) -> Vec<String> {
+        let items = self.request(
+            "textDocument/completion",
+            json!({"textDocument": {"uri": uri}, "position": position}),
+        );
+        items["result"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|i| i["label"].as_str().map(str::to_string))
+            .collect()
+    }
+
     fn shutdown(mut self) {
         let client = self.0.take().expect("running");
         assert!(
@@ -140,10 +162,7 @@ fn a_session_with_vscode_capabilities() {
     );
 
     // Undo it with a full-text change.
-    c.notify(
-        "textDocument/didChange",
-        json!({"textDocument": {"uri": uri, "version": 3}, "contentChanges": [{"text": DOC}]}),
-    );
+    c.set_text(uri, 3, DOC);
     assert_eq!(c.diagnostics(uri, 3), Vec::<Value>::new());
 
     let hover = c.request(
@@ -185,18 +204,9 @@ fn a_session_with_vscode_capabilities() {
     let _ = c.diagnostics(uri, 4);
     let mut p = pos_of(&src, ".outputs. }}");
     p["character"] = json!(p["character"].as_u64().unwrap_or(0) + ".outputs.".len() as u64);
-    let items = c.request(
-        "textDocument/completion",
-        json!({"textDocument": {"uri": uri}, "position": p}),
-    );
-    let labels: Vec<&str> = items["result"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|i| i["label"].as_str())
-        .collect();
+    let labels = c.completion_labels(uri, p);
     assert!(
-        labels.contains(&"nightly") && labels.contains(&"trigger"),
+        labels.iter().any(|l| l == "nightly") && labels.iter().any(|l| l == "trigger"),
         "{labels:?}"
     );
 
@@ -867,4 +877,35 @@ fn a_test_file_is_checked_against_the_workflows_beside_it() {
     assert!(c.diagnostics(&uri, 2).is_empty());
     c.shutdown();
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The editor knows `concurrency`: a diagnostic at a bad limit, a hover saying what the limit
+/// does, and the keyword among a workflow's fields.
+#[test]
+fn the_concurrency_limit_is_checked_hovered_and_completed() {
+    let doc = "workflow deploy \"Deploy\" {\n  concurrency 0\n  form trigger \"Go\" {}\n  webhook call \"Call\" { url \"https://x.example.com\" }\n  flow { trigger -> call }\n}\n";
+    let uri = "file:///tmp/concurrency.wflow";
+    let mut c = Client::start();
+    c.initialize(vscode_capabilities());
+    c.open(uri, doc);
+    let diags = c.diagnostics(uri, 1);
+    assert_eq!(diags.len(), 1, "{diags:#?}");
+    assert_eq!(diags[0]["code"], "concurrency-out-of-range");
+    assert_eq!(diags[0]["range"]["start"], pos_of(doc, "0\n"));
+
+    let fixed = doc.replace("concurrency 0", "concurrency 2");
+    c.set_text(uri, 2, &fixed);
+    assert_eq!(c.diagnostics(uri, 2), Vec::<Value>::new());
+    let hover = c.request(
+        "textDocument/hover",
+        json!({"textDocument": {"uri": uri}, "position": pos_of(&fixed, "currency 2")}),
+    );
+    let md = hover["result"]["contents"]["value"].as_str().unwrap_or("");
+    assert!(
+        md.contains("at most 2 runs of this workflow at once"),
+        "{hover}"
+    );
+    let labels = c.completion_labels(uri, pos_of(&fixed, "  form"));
+    assert!(labels.iter().any(|l| l == "concurrency"), "{labels:?}");
+    c.shutdown();
 }

@@ -224,7 +224,8 @@ async fn without_auth_me_says_everyone_is_an_admin_and_pictures_show_run_statuse
             .text()
             .await
             .expect("text");
-        if svg.contains("status-failed") {
+        // The legend always has a `status-failed`: the node's own class is what tells.
+        if node_tag(&svg, "hello.call").contains("status-failed") {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;

@@ -251,6 +251,9 @@ pub fn hover(
             }
         }
     }
+    if let Some(h) = crate::concurrency::hover(module, offset) {
+        return Some(h);
+    }
     if let Some(h) = crate::retry::hover(module, offset) {
         return Some(h);
     }
@@ -429,6 +432,7 @@ pub fn completions(
                     "allow_anyone_to_view_runs",
                     "timeout",
                     "defaults",
+                    "concurrency",
                 ]
                 .map(|w| Completion {
                     label: w.into(),

@@ -1208,7 +1208,7 @@ fn lib_types() -> Vec<&'static str> {
 /// Every jq expression in a workflow: templates in config values, bare conditions, jqQuery
 /// values in forms, variables and links.
 pub fn jq_sites(wf: &Workflow) -> Vec<&ir::JqQuery> {
-    let mut out = Vec::new();
+    let mut out: Vec<&ir::JqQuery> = wf.concurrency.iter().flat_map(|c| &c.key).collect();
     for node in &wf.nodes {
         for (_, v) in node.variables.iter().flatten() {
             collect_value_jq(v, &mut out);

@@ -362,6 +362,10 @@ pub const CODES: &[(&str, &str)] = &[
         "a retry `on` class other than connect, timeout, 5xx and 429",
     ),
     (
+        "concurrency-out-of-range",
+        "a workflow's `concurrency` that is not a whole number from 1 to 1000",
+    ),
+    (
         "retry-not-allowed",
         "`retry`, `timeout` or `on_timeout` on a node that cannot retry or time out",
     ),

@@ -191,6 +191,9 @@ impl Exporter {
         if let Some(r) = &wf.retry {
             self.beyond_port_at(r.span, "`defaults { retry }`", &owner);
         }
+        if let Some(c) = &wf.concurrency {
+            self.beyond_port_at(c.span, "`concurrency`", &owner);
+        }
         let nodes: Vec<J> = wf.nodes.iter().map(|n| self.node(wf, n)).collect();
         self.parallel(wf, &owner);
         let connections: Vec<J> = wf.connections.iter().map(|c| self.connection(c)).collect();

@@ -42,6 +42,10 @@ pub struct Workflow {
     /// (`defaults { retry { ... } }`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry: Option<Retry>,
+    /// wflow extension: how many runs of the workflow may go on at once (`concurrency 1`);
+    /// the others wait in a queue, in the order they were accepted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub concurrency: Option<Concurrency>,
     pub nodes: Vec<Node>,
     pub connections: Vec<Connection>,
     /// A Port JSON fragment (nodes without a workflow around them): whole-workflow rules such
@@ -284,6 +288,54 @@ impl<'de> Deserialize<'de> for OnTimeout {
             "continue" => OnTimeout::Continue,
             other => OnTimeout::Outlet(Name::new(other, Span::default())),
         })
+    }
+}
+
+/// A workflow's concurrency limit (`concurrency 1`, or per key: `concurrency 1 by
+/// `.outputs.trigger.service``), serialised as the number, or `{limit, by}` with a key.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(from = "ConcurrencyJson", into = "ConcurrencyJson")]
+pub struct Concurrency {
+    pub limit: u32,
+    /// The runs counted together: those whose key (jq over the run context when the run is
+    /// accepted) is the same. `None`: all the workflow's runs.
+    pub key: Option<JqQuery>,
+    pub span: Span,
+}
+
+impl Concurrency {
+    /// The highest limit accepted.
+    pub const MAX: u32 = 1_000;
+}
+
+/// [`Concurrency`] as JSON.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(untagged)]
+enum ConcurrencyJson {
+    Limit(u32),
+    Keyed { limit: u32, by: JqQuery },
+}
+
+impl From<ConcurrencyJson> for Concurrency {
+    fn from(j: ConcurrencyJson) -> Concurrency {
+        let (limit, key) = match j {
+            ConcurrencyJson::Limit(limit) => (limit, None),
+            ConcurrencyJson::Keyed { limit, by } => (limit, Some(by)),
+        };
+        Concurrency {
+            limit,
+            key,
+            span: Span::default(),
+        }
+    }
+}
+
+impl From<Concurrency> for ConcurrencyJson {
+    fn from(c: Concurrency) -> ConcurrencyJson {
+        match c.key {
+            None => ConcurrencyJson::Limit(c.limit),
+            Some(by) => ConcurrencyJson::Keyed { limit: c.limit, by },
+        }
     }
 }
 

@@ -14,6 +14,7 @@ pub mod analysis;
 mod blueprint_decl;
 pub mod catalog;
 pub mod check;
+mod concurrency;
 pub mod cron;
 pub mod dataflow;
 pub mod diag;

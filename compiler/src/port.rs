@@ -252,7 +252,7 @@ impl Lower<'_> {
     }
 
     /// A bare jq expression: backticks in `.wflow`, a string in Port JSON.
-    fn jq(&mut self, v: &Value, what: &str) -> Option<ir::JqQuery> {
+    pub(crate) fn jq(&mut self, v: &Value, what: &str) -> Option<ir::JqQuery> {
         match &v.kind {
             ValueKind::Jq { code, code_start } => Some(ir::JqQuery {
                 code: code.clone(),
@@ -543,6 +543,7 @@ impl Lower<'_> {
         };
         let _read_only_id = f.take("id");
         self.workflow_policy(&mut f, &mut wf);
+        wf.concurrency = self.concurrency(&mut f);
         match f.take("nodes") {
             Some(Value {
                 kind: ValueKind::Array(nodes),
@@ -585,6 +586,7 @@ impl Lower<'_> {
             "id",
             "timeout",
             "defaults",
+            "concurrency",
         ];
         self.finish(
             f,
@@ -598,6 +600,7 @@ impl Lower<'_> {
                 "allow_anyone_to_view_runs",
                 "timeout",
                 "defaults",
+                "concurrency",
             ],
         );
         Some(wf)

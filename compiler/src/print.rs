@@ -315,6 +315,14 @@ impl Printer {
         self.text("category", wf.category.as_ref());
         self.flag("allow_anyone_to_view_runs", wf.allow_anyone_to_view_runs);
         self.policy(wf.timeout, None, None);
+        if let Some(c) = &wf.concurrency {
+            let by = c
+                .key
+                .as_ref()
+                .map(|k| format!(" by `{}`", k.code))
+                .unwrap_or_default();
+            self.line(format!("concurrency {}{by}", c.limit), c.span);
+        }
         if let Some(r) = &wf.retry {
             self.block("defaults".into(), Span::default(), None, |p| p.retry(r));
         }

@@ -19,9 +19,13 @@ pub(crate) struct Policy {
     pub on_timeout: Option<OnTimeout>,
 }
 
+/// What the retry and timeout fields give, for [`Lower::json_extension`].
+const RETRIES: &str = "retries and timeouts";
+
 impl Lower<'_> {
-    /// Reports a wflow extension found in Port JSON, which is then ignored.
-    fn json_extension(&mut self, k: &Key) {
+    /// Reports a wflow extension found in Port JSON, which is then ignored; `feature` names
+    /// what `.wflow` would give.
+    pub(crate) fn json_extension(&mut self, k: &Key, feature: &str) {
         self.diags.push(
             Diagnostic::warning(
                 "unknown-field",
@@ -31,7 +35,7 @@ impl Lower<'_> {
                     k.name
                 ),
             )
-            .help("write the workflow in `.wflow` to use retries and timeouts"),
+            .help(format!("write the workflow in `.wflow` to use {feature}")),
         );
     }
 
@@ -225,7 +229,7 @@ impl Lower<'_> {
             let port_has = |k: &Key| webhook && k.name == "onTimeout";
             for (k, _) in [retry, timeout, on_timeout].into_iter().flatten() {
                 if !port_has(k) {
-                    self.json_extension(k);
+                    self.json_extension(k, RETRIES);
                 }
             }
             let on_timeout = on_timeout.filter(|_| webhook);
@@ -346,7 +350,7 @@ impl Lower<'_> {
         let defaults = f.take_entry("defaults");
         if self.syntax == Syntax::Json {
             for (k, _) in [timeout, defaults].into_iter().flatten() {
-                self.json_extension(k);
+                self.json_extension(k, RETRIES);
             }
             return;
         }

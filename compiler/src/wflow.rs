@@ -218,6 +218,9 @@ impl Desugar<'_> {
         if e.name.name == "backoff" && block.is_none() && !args.is_empty() {
             return Some(self.backoff(e, &args));
         }
+        if e.name.name == "concurrency" && block.is_none() && args.len() > 1 {
+            return Some(self.concurrency(e, &args));
+        }
         match (args.as_slice(), block) {
             ([v], None) => Some(arg_value(v)),
             ([], Some(b)) => Some(self.block_object(&b)),
@@ -244,6 +247,28 @@ impl Desugar<'_> {
                 None
             }
         }
+    }
+
+    /// `concurrency 1 by `jq`` as `{limit, by}`.
+    fn concurrency(&mut self, e: &Entry, args: &[&Value]) -> Value {
+        let mut obj = Obj::default();
+        if let Some(v) = args.first() {
+            obj.members.push((key("limit", v.span), arg_value(v)));
+        }
+        match args.get(1..) {
+            Some([by, jq]) if matches!(&by.kind, ValueKind::Ident(w) if w.name == "by") => {
+                obj.members.push((key("by", by.span), (*jq).clone()));
+            }
+            _ => {
+                let at = args.get(1).map_or(e.span, |a| a.span);
+                self.diags.push(
+                    Diagnostic::error("wrong-type", at, "unexpected value in `concurrency`")
+                        .label("unexpected value")
+                        .help("write `concurrency 1`, or `concurrency 1 by `.outputs.trigger.service`` for a limit per key"),
+                );
+            }
+        }
+        obj.value(e.span)
     }
 
     /// `backoff exponential 1s max 30s jitter` as `{type, delay, max, jitter}`.

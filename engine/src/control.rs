@@ -5,8 +5,8 @@ use serde_json::{Map, Value as Json, json};
 use wflow_compiler::ir::{self, NodeConfig};
 
 use crate::engine::{
-    CANCELLED, COMPLETED, Engine, Error, FAILED, IN_PROGRESS, SUCCESS, State, frontier, log, now,
-    terminates,
+    CANCELLED, COMPLETED, Engine, Error, FAILED, IN_PROGRESS, QUEUED, SUCCESS, State, frontier,
+    log, now, terminates,
 };
 use crate::inputs;
 use crate::plan::Plan;
@@ -177,7 +177,10 @@ impl Engine {
     /// Reopens the failed run `run_id` at the node that failed it, leased to `lease`'s owner:
     /// that node runs again as the same node run (a side effect keeps its Idempotency-Key),
     /// and the nodes that completed are not run again. `by` is logged. Returns the node;
-    /// drive the run afterwards.
+    /// drive the run afterwards, or, under a concurrency limit, once [`Store::admit`] starts
+    /// it: it is queued again.
+    ///
+    /// [`Store::admit`]: crate::store::Store::admit
     pub async fn retry(
         &self,
         plan: &Plan,
@@ -233,6 +236,9 @@ impl Engine {
             format!("retrying the run from this node (asked by {by})"),
         ));
         self.flush(&mut st).await?;
+        if st.run.concurrency.is_some() {
+            self.store.requeue(run_id).await?;
+        }
         Ok(node)
     }
 
@@ -468,12 +474,19 @@ impl Engine {
         })
     }
 
-    /// Cancels a run. A run that only waits (for approvals or outside completions) is
-    /// cancelled at once; a running one is asked to stop before its next node, or, with
-    /// `force`, cancelled at once (its running nodes are marked CANCELLED).
+    /// Cancels a run. A queued run, or one that only waits (for approvals or outside
+    /// completions), is cancelled at once; a running one is asked to stop before its next
+    /// node, or, with `force`, cancelled at once (its running nodes are marked CANCELLED).
     /// Returns whether the run is now cancelled (rather than only asked to stop).
     pub async fn cancel(&self, run_id: &str, force: bool) -> Result<bool, Error> {
         let mut st = self.load(run_id).await?;
+        if st.run.status == QUEUED {
+            if self.store.cancel_queued(run_id, &now()).await? {
+                return Ok(true);
+            }
+            // Started meanwhile: cancelled as a started run.
+            st = self.load(run_id).await?;
+        }
         if st.run.status == COMPLETED {
             return Err(Error(format!(
                 "run `{run_id}` already completed ({})",

@@ -30,7 +30,7 @@ use wflow_effects::kafka::{Publisher, RdKafka};
 use wflow_store::{LogRecord, NodeRunRecord, RunRecord, Store, Write};
 
 pub use wflow_store::now;
-pub use wflow_store::status::{CANCELLED, COMPLETED, FAILED, IN_PROGRESS, SUCCESS};
+pub use wflow_store::status::{CANCELLED, COMPLETED, FAILED, IN_PROGRESS, QUEUED, SUCCESS};
 
 /// Settings of the engine.
 #[derive(Debug, Clone)]
@@ -432,7 +432,7 @@ impl Engine {
         secrets: &Secrets,
         lease: Option<(&str, Duration)>,
     ) -> Started {
-        let mut st = new_run(plan, trigger, payload, created_by, secrets);
+        let mut st = new_run(plan, trigger, payload, created_by, secrets, IN_PROGRESS);
         if let Some((owner, lease)) = lease {
             st.pending.push(Write::Lease {
                 run_id: st.run.id.clone(),
@@ -456,6 +456,60 @@ impl Engine {
         let mut started = self.begin(plan, trigger, payload, created_by, secrets, lease);
         self.flush(&mut started.0).await?;
         Ok(started)
+    }
+
+    /// A new run of a workflow with a concurrency limit, written as [`QUEUED`] (unleased):
+    /// [`Store::admit`] starts it when its turn comes, and it is then driven as a stored run.
+    pub async fn enqueue(
+        &self,
+        plan: &Plan,
+        trigger: &str,
+        payload: Json,
+        created_by: Option<&str>,
+        secrets: &Secrets,
+    ) -> Result<String, Error> {
+        let mut st = new_run(plan, trigger, payload, created_by, secrets, QUEUED);
+        if let Some(code) = (plan.workflow.concurrency.as_ref()).and_then(|c| c.key.as_ref()) {
+            st.run.concurrency_key =
+                Some(self.concurrency_key(plan, &st, &code.code, secrets).await?);
+            for w in &mut st.pending {
+                if let Write::InsertRun(r) = w {
+                    r.concurrency_key.clone_from(&st.run.concurrency_key);
+                }
+            }
+        }
+        self.flush(&mut st).await?;
+        Ok(st.run.id)
+    }
+
+    /// The concurrency key of the new run `st`: jq `code` over the run context, its string as
+    /// it is, any other value as compact JSON; redacted, as everything stored.
+    async fn concurrency_key(
+        &self,
+        plan: &Plan,
+        st: &State,
+        code: &str,
+        secrets: &Secrets,
+    ) -> Result<String, Error> {
+        let trigger = st
+            .nodes
+            .get(&st.run.trigger_node)
+            .ok_or_else(|| Error("the run has no trigger node run".into()))?;
+        let ctx = context(plan, st, trigger, secrets);
+        let out = template::eval(&self.ev, &plan.programs, &[code], ctx, secrets).await;
+        match out.into_iter().next() {
+            Some(Ok(values)) => Ok(secrets.redact_str(&match values.into_iter().next() {
+                Some(Json::String(s)) => s,
+                Some(v) => v.to_string(),
+                None => "null".into(),
+            })),
+            Some(Err(e)) => Err(Error(format!(
+                "the workflow's concurrency key `{code}` failed: {e}"
+            ))),
+            None => Err(Error(format!(
+                "the workflow's concurrency key `{code}` was not evaluated"
+            ))),
+        }
     }
 
     /// Drives a run from [`Engine::begin`] or [`Engine::start`], as [`Engine::drive`] does
@@ -995,13 +1049,15 @@ fn abandon(flight: &mut FuturesUnordered<Branch<'_>>) {
     flight.clear();
 }
 
-/// A new run of `plan` whose trigger `trigger` fired with `payload`, not yet written.
+/// A new run of `plan` whose trigger `trigger` fired with `payload`, in `status`, not yet
+/// written.
 fn new_run(
     plan: &Plan,
     trigger: &str,
     payload: Json,
     created_by: Option<&str>,
     secrets: &Secrets,
+    status: &str,
 ) -> State {
     let at = now();
     let run_id = new_id("wfr_");
@@ -1018,7 +1074,7 @@ fn new_run(
         source_path: plan.path.clone(),
         trigger_node: trigger.to_string(),
         trigger_payload: payload,
-        status: IN_PROGRESS.into(),
+        status: status.into(),
         result: None,
         error: None,
         created_by: created_by.map(str::to_string),
@@ -1026,6 +1082,12 @@ fn new_run(
         created_at: at.clone(),
         updated_at: at.clone(),
         completed_at: None,
+        concurrency: plan
+            .workflow
+            .concurrency
+            .as_ref()
+            .map(|c| i64::from(c.limit)),
+        concurrency_key: None,
     };
     let node_run = NodeRunRecord {
         status: COMPLETED.into(),

@@ -103,11 +103,18 @@ fn until(at: &str, now: DateTime<Utc>) -> Duration {
         .unwrap_or_default()
 }
 
-/// When the run must have finished, if the workflow has a `timeout`.
+/// When the run must have finished, if the workflow has a `timeout`: counted from its first
+/// node after the trigger, so that a run queued behind a concurrency limit is not timed while
+/// it waits its turn (`None` until that node starts).
 pub(crate) fn run_deadline(plan: &Plan, st: &State) -> Option<DateTime<Utc>> {
     let t = plan.workflow.timeout?;
-    let created = parse(&st.run.created_at)?;
-    Some(created + chrono::Duration::milliseconds(t.ms as i64))
+    let first = st
+        .nodes
+        .values()
+        .filter(|n| n.seq > 0)
+        .map(|n| n.created_at.as_str())
+        .min()?;
+    Some(parse(first)? + chrono::Duration::milliseconds(t.ms as i64))
 }
 
 /// The message of a run that ran out of time.

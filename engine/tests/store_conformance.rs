@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use serde_json::{Value as Json, json};
 use support::on_loopback;
 use wflow_engine::control::Responded;
-use wflow_engine::engine::{IN_PROGRESS, new_id};
+use wflow_engine::engine::{IN_PROGRESS, QUEUED, new_id};
 use wflow_engine::{Config, Engine, Plan, Quiet, Secrets, Store};
 use wflow_store::{
     Attempt, EntityChange, LogRecord, NodeRunRecord, ResponseRecord, RunRecord, Write,
@@ -107,6 +107,10 @@ conformance!(
     concurrent_batches_commit_together_and_fail_alone,
     parallel_branches_start_durably_together_and_join_once,
     runs_are_listed_by_workflow_status_and_creator,
+    queued_runs_start_in_order_within_their_limit,
+    two_stores_admitting_at_once_never_pass_the_limit,
+    a_workflow_with_a_limit_queues_its_runs_and_cancels_a_queued_one,
+    a_limit_per_key_keeps_one_queue_per_key,
 );
 
 fn secrets() -> Secrets {
@@ -207,7 +211,184 @@ fn run_record(id: &str, workflow: &str, created_at: &str) -> RunRecord {
         created_at: created_at.into(),
         updated_at: created_at.into(),
         completed_at: None,
+        concurrency: None,
+        concurrency_key: None,
     }
+}
+
+/// A run of `workflow` waiting behind a concurrency limit of `limit`.
+fn queued(id: &str, workflow: &str, created_at: &str, limit: i64) -> Write {
+    keyed(id, workflow, created_at, limit, None)
+}
+
+/// A run of `workflow` waiting behind a concurrency limit of `limit` for the runs with `key`.
+fn keyed(id: &str, workflow: &str, created_at: &str, limit: i64, key: Option<&str>) -> Write {
+    Write::InsertRun(Box::new(RunRecord {
+        status: QUEUED.into(),
+        concurrency: Some(limit),
+        concurrency_key: key.map(str::to_string),
+        ..run_record(id, workflow, created_at)
+    }))
+}
+
+fn finished(id: &str) -> Write {
+    Write::FinishRun {
+        id: id.into(),
+        status: "COMPLETED".into(),
+        result: Some("SUCCESS".into()),
+        error: None,
+        at: "2026-01-01T00:01:00Z".into(),
+    }
+}
+
+async fn status(store: &Store, id: &str) -> String {
+    store.run(id).await.expect("read").expect("run").status
+}
+
+/// Queued runs start oldest first, only while fewer runs of their workflow than the limit are
+/// in progress; they are never due before; a cancelled queued run leaves the queue.
+async fn queued_runs_start_in_order_within_their_limit(at: &Location) {
+    let store = at.open().await;
+    let long = std::time::Duration::from_secs(60);
+    let running = RunRecord {
+        concurrency: Some(1),
+        ..run_record("a1", "w", "2026-01-01T00:00:00Z")
+    };
+    store
+        .apply(vec![
+            Write::InsertRun(Box::new(running)),
+            // Accepted in this order, whatever the order of the writes.
+            queued("q3", "w", "2026-01-01T00:00:03Z", 1),
+            queued("q1", "w", "2026-01-01T00:00:01Z", 1),
+            queued("q2", "w", "2026-01-01T00:00:02Z", 1),
+            queued("z1", "other", "2026-01-01T00:00:04Z", 2),
+        ])
+        .await
+        .expect("insert runs");
+    assert_eq!(
+        store.queued_workflows().await.expect("queued"),
+        ["other", "w"]
+    );
+    assert_eq!(store.claim_due("p", long, 10).await.expect("claim"), ["a1"]);
+    assert!(store.admit("w").await.expect("admit").is_empty());
+    assert_eq!(status(&store, "q1").await, QUEUED);
+    assert_eq!(store.admit("other").await.expect("admit"), ["z1"]);
+    // A started run is due, like any new run.
+    assert_eq!(store.claim_due("p", long, 10).await.expect("claim"), ["z1"]);
+
+    store.apply(vec![finished("a1")]).await.expect("finish");
+    assert_eq!(store.admit("w").await.expect("admit"), ["q1"]);
+    assert!(store.admit("w").await.expect("admit again").is_empty());
+    assert_eq!(store.claim_due("p", long, 10).await.expect("claim"), ["q1"]);
+
+    // A queued run is cancelled at once; a started one is not cancelled this way.
+    assert!(
+        store
+            .cancel_queued("q2", "2026-01-01T00:00:09Z")
+            .await
+            .expect("cancel")
+    );
+    assert!(
+        !store
+            .cancel_queued("q1", "2026-01-01T00:00:09Z")
+            .await
+            .expect("cancel")
+    );
+    let q2 = store.run("q2").await.expect("read").expect("q2");
+    assert_eq!(
+        (q2.status.as_str(), q2.result.as_deref()),
+        ("COMPLETED", Some("CANCELLED"))
+    );
+
+    store.apply(vec![finished("q1")]).await.expect("finish");
+    assert_eq!(store.admit("w").await.expect("admit"), ["q3"]);
+    assert!(store.queued_workflows().await.expect("queued").is_empty());
+    store.close().await;
+}
+
+/// Two stores on one database (two processes) admitting the same queue at once start no more
+/// runs than the limit, and the oldest.
+async fn two_stores_admitting_at_once_never_pass_the_limit(at: &Location) {
+    let (one, two) = (at.open().await, at.open().await);
+    let writes = (0..12)
+        .map(|i| {
+            queued(
+                &format!("c{i:02}"),
+                "c",
+                &format!("2026-01-01T00:00:{i:02}Z"),
+                2,
+            )
+        })
+        .collect();
+    one.apply(writes).await.expect("insert runs");
+    // Round after round, two places free up and many admissions race for them.
+    for round in 0..6 {
+        let admits: Vec<_> = (0..16)
+            .map(|i| {
+                let store = if i % 2 == 0 { one.clone() } else { two.clone() };
+                tokio::spawn(async move { store.admit("c").await.expect("admit") })
+            })
+            .collect();
+        let mut started: Vec<String> = Vec::new();
+        for a in admits {
+            started.extend(a.await.expect("task"));
+        }
+        started.sort();
+        let oldest = [
+            format!("c{:02}", 2 * round),
+            format!("c{:02}", 2 * round + 1),
+        ];
+        assert_eq!(started, oldest, "round {round}");
+        let done = started.iter().map(|id| finished(id)).collect();
+        one.apply(done).await.expect("finish");
+    }
+    one.close().await;
+    two.close().await;
+}
+
+/// `Engine::enqueue` accepts a run of a workflow with a limit as QUEUED with its limit; a
+/// queued run is cancelled at once, without ever starting.
+async fn a_workflow_with_a_limit_queues_its_runs_and_cancels_a_queued_one(at: &Location) {
+    let engine = engine(at).await;
+    let p = plan(
+        "workflow deploy \"D\" {\n  concurrency 1\n  form trigger \"T\" {}\n  \
+         approval gate \"G\" { button ok \"OK\" }\n  flow { trigger -> gate }\n}\n",
+    );
+    let secrets = secrets();
+    let enqueue = || engine.enqueue(&p, "trigger", json!({}), None, &secrets);
+    let first = enqueue().await.expect("enqueue");
+    let second = enqueue().await.expect("enqueue");
+    let stored = engine.store.run(&first).await.expect("read").expect("run");
+    assert_eq!(
+        (stored.status.as_str(), stored.concurrency),
+        (QUEUED, Some(1))
+    );
+    assert_eq!(
+        engine.store.admit("deploy").await.expect("admit"),
+        std::slice::from_ref(&first)
+    );
+    // The first waits for its approval, still in progress: the second stays queued.
+    let out = engine
+        .drive(&p, &first, &secrets, &Quiet)
+        .await
+        .expect("drive");
+    assert_eq!(out.waiting, ["gate"]);
+    assert!(
+        engine
+            .store
+            .admit("deploy")
+            .await
+            .expect("admit")
+            .is_empty()
+    );
+    assert!(engine.cancel(&second, false).await.expect("cancel"));
+    let cancelled = engine.store.run(&second).await.expect("read").expect("run");
+    assert_eq!(cancelled.result.as_deref(), Some("CANCELLED"));
+    assert_eq!(
+        engine.store.node_runs(&second).await.expect("nodes").len(),
+        1
+    );
+    engine.store.clone().close().await;
 }
 
 fn node_run(run_id: &str, node: &str, seq: i64) -> NodeRunRecord {
@@ -950,5 +1131,34 @@ async fn concurrent_batches_commit_together_and_fail_alone(at: &Location) {
         store.responses("r00", "ok").await.expect("responses").len(),
         1
     );
+    store.close().await;
+}
+
+/// A limit per key: runs of different keys go on together, runs of one key queue in order,
+/// and a full key does not hold back the runs of another queued behind it.
+async fn a_limit_per_key_keeps_one_queue_per_key(at: &Location) {
+    let store = at.open().await;
+    let run = |id: &str, t: &str, key: &str| keyed(id, "deploy", t, 1, Some(key));
+    store
+        .apply(vec![
+            run("api1", "2026-01-01T00:00:01Z", "api"),
+            run("api2", "2026-01-01T00:00:02Z", "api"),
+            run("web1", "2026-01-01T00:00:03Z", "web"),
+            run("api3", "2026-01-01T00:00:04Z", "api"),
+            run("web2", "2026-01-01T00:00:05Z", "web"),
+        ])
+        .await
+        .expect("insert runs");
+    assert_eq!(
+        store.admit("deploy").await.expect("admit"),
+        ["api1", "web1"]
+    );
+    assert!(store.admit("deploy").await.expect("admit").is_empty());
+    store.apply(vec![finished("web1")]).await.expect("finish");
+    assert_eq!(store.admit("deploy").await.expect("admit"), ["web2"]);
+    store.apply(vec![finished("api1")]).await.expect("finish");
+    assert_eq!(store.admit("deploy").await.expect("admit"), ["api2"]);
+    let api2 = store.run("api2").await.expect("read").expect("run");
+    assert_eq!(api2.concurrency_key.as_deref(), Some("api"));
     store.close().await;
 }

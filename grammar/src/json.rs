@@ -104,7 +104,8 @@ impl Reader<'_> {
 
     fn value(&mut self, depth: usize) -> Result<Value, Fatal> {
         if depth > MAX_NESTING {
-            self.errors.push(SyntaxError::too_deep(self.pos, "JSON"));
+            self.errors
+                .push(SyntaxError::too_deep(self.src, self.pos, "JSON"));
             return Err(());
         }
         let start = self.pos;

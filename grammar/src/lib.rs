@@ -49,11 +49,17 @@ impl SyntaxError {
     }
 
     /// The error for text nested deeper than [`MAX_NESTING`], at the bracket that goes too deep.
-    fn too_deep(at: usize, what: &str) -> SyntaxError {
+    /// The error for nesting deeper than [`MAX_NESTING`] at byte `at` of `src` (the character
+    /// there, or nothing at the end of the text).
+    fn too_deep(src: &str, at: usize, what: &str) -> SyntaxError {
+        let width = src
+            .get(at..)
+            .and_then(|r| r.chars().next())
+            .map_or(0, char::len_utf8);
         SyntaxError {
             limit: Some(Limit::Nesting),
             ..SyntaxError::new(
-                Span::new(at, at + 1),
+                Span::new(at, at + width),
                 format!("{what} nested more than {MAX_NESTING} deep"),
                 Some(format!(
                     "no workflow needs this much nesting: flatten the structure to at most {MAX_NESTING} levels"
@@ -99,7 +105,7 @@ pub fn parse(src: &str) -> Parsed {
     let refused = if src.len() > MAX_SOURCE_BYTES {
         Some(SyntaxError::too_large(src.len()))
     } else {
-        strings::too_deep(src, MAX_NESTING).map(|at| SyntaxError::too_deep(at, "brackets"))
+        strings::too_deep(src, MAX_NESTING).map(|at| SyntaxError::too_deep(src, at, "brackets"))
     };
     if let Some(error) = refused {
         return Parsed {

@@ -146,8 +146,8 @@ fn ops() -> Vec<Op> {
         .query(
             "status",
             json!({ "type": "string" }),
-            "Only the runs with this status (IN_PROGRESS, COMPLETED) or result (SUCCESS, \
-             FAILED, CANCELLED)",
+            "Only the runs with this status (QUEUED, IN_PROGRESS, COMPLETED) or result \
+             (SUCCESS, FAILED, CANCELLED)",
         )
         .query(
             "createdBy",
@@ -903,6 +903,9 @@ async fn cancel_run(
         .map_err(|e| ApiError::conflict(e.0))?;
     if cancelled {
         s.finished(&run.workflow, &id, Some(CANCELLED));
+        if run.concurrency.is_some() {
+            s.admit(&run.workflow).await;
+        }
     }
     run_reply(&s, &id).await
 }
@@ -930,7 +933,12 @@ async fn retry_run(
             .await
             .map_err(|e| ApiError::conflict(e.0))?;
     }
-    s.drive_detached(plan, &id).await?;
+    if run.concurrency.is_some() {
+        // Queued again: it starts when its turn comes.
+        s.admit(&run.workflow).await;
+    } else {
+        s.drive_detached(plan, &id).await?;
+    }
     run_reply(&s, &id).await
 }
 

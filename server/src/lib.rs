@@ -329,6 +329,18 @@ impl Server {
             None
         });
         loop {
+            // Queued runs whose turn came while nobody was there to start them (their place
+            // freed by another command, or by a process that stopped first).
+            match store.queued_workflows().await {
+                Ok(workflows) => {
+                    for w in workflows {
+                        if let Err(e) = store.admit(&w).await {
+                            log_error(&format!("cannot start queued runs of {w}"), &e);
+                        }
+                    }
+                }
+                Err(e) => log_error("cannot read the queued runs", &e),
+            }
             match store
                 .claim_due(self.0.leases.owner(), self.0.leases.duration(), CLAIM_BATCH)
                 .await
@@ -474,6 +486,11 @@ impl Server {
     ) -> Result<Begun, ApiError> {
         self.ready(plan).await?;
         let secrets = self.secrets(plan)?;
+        if plan.workflow.concurrency.is_some() {
+            return self
+                .enqueue(plan, trigger, payload, created_by, &secrets)
+                .await;
+        }
         let lease = Some((self.0.leases.owner(), self.0.leases.duration()));
         let mut started = self
             .0
@@ -498,8 +515,55 @@ impl Server {
         Ok(Begun {
             id: run_id,
             run: report,
-            drive,
+            drive: Some(drive),
         })
+    }
+
+    /// Starts a run of `plan`, which has a concurrency limit: accepted as `QUEUED`, then
+    /// started (and driven here) at once if the limit lets it.
+    async fn enqueue(
+        &self,
+        plan: &Arc<Plan>,
+        trigger: &str,
+        payload: Json,
+        created_by: Option<&str>,
+        secrets: &Secrets,
+    ) -> Result<Begun, ApiError> {
+        let id = (self.0.engine)
+            .enqueue(plan, trigger, payload, created_by, secrets)
+            .await
+            .map_err(ApiError::internal)?;
+        let workflow = &plan.workflow.identifier.value;
+        self.0.metrics.started(workflow);
+        // The run is accepted: if it cannot be started now, the next claim round starts it.
+        let admitted = (self.0.engine.store.admit(workflow).await).unwrap_or_else(|e| {
+            log_error(&format!("cannot start queued runs of {workflow}"), &e);
+            Vec::new()
+        });
+        let mut drive = None;
+        for started in admitted {
+            if started == id {
+                drive = Some(self.spawn_drive(Arc::clone(plan), Drive::Stored(started)));
+            } else {
+                self.drive_claimed(started).await;
+            }
+        }
+        let status = if drive.is_some() { "started" } else { "queued" };
+        tracing::info!(run = id, workflow, trigger, "run {status}");
+        let run = api::run_value(self, &id).await?;
+        Ok(Begun { id, run, drive })
+    }
+
+    /// Starts the queued runs of `workflow` whose turn came, driving them here.
+    async fn admit(&self, workflow: &str) {
+        match self.0.engine.store.admit(workflow).await {
+            Ok(ids) => {
+                for id in ids {
+                    self.drive_claimed(id).await;
+                }
+            }
+            Err(e) => log_error(&format!("cannot start queued runs of {workflow}"), &e),
+        }
     }
 
     /// Drives a run until it completes or waits, holding the run's lock and its lease; a
@@ -519,9 +583,12 @@ impl Server {
                     "stopped driving run {run_id}: its lease was lost"
                 )))
             });
-        // A completed run's lease ended with it.
+        // A completed run's lease ended with it, and its place, under a concurrency limit,
+        // goes to the next queued run.
         if !matches!(&driven, Ok(o) if o.status == COMPLETED) {
             self.release(&run_id).await;
+        } else if plan.workflow.concurrency.is_some() {
+            self.admit(&plan.workflow.identifier.value).await;
         }
         driven.map(drop)
     }
@@ -634,7 +701,8 @@ impl Server {
 struct Begun {
     id: String,
     run: Json,
-    drive: tokio::task::JoinHandle<Result<(), ApiError>>,
+    /// `None` for a run queued behind its workflow's concurrency limit.
+    drive: Option<tokio::task::JoinHandle<Result<(), ApiError>>>,
 }
 
 /// A run to drive: one just started (in memory), or one read from the store.

@@ -305,7 +305,9 @@ impl Mcp {
         )
         .await?;
         // Still going after QUICK: the answer says so, and the run goes on.
-        let _ = tokio::time::timeout(QUICK, begun.drive).await;
+        if let Some(drive) = begun.drive {
+            let _ = tokio::time::timeout(QUICK, drive).await;
+        }
         Ok(json!({ "run": run_value(&self.server, &begun.id).await? }))
     }
 }

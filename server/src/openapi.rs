@@ -393,7 +393,7 @@ fn schemas() -> Json {
             "properties": {
                 "identifier": string,
                 "workflow": named,
-                "status": { "enum": ["IN_PROGRESS", "COMPLETED"] },
+                "status": { "enum": ["QUEUED", "IN_PROGRESS", "COMPLETED"] },
                 "result": { "enum": ["SUCCESS", "FAILED", "CANCELLED", null] },
                 "createdBy": { "type": ["string", "null"] },
                 "nodeRuns": { "type": "array", "items": {

@@ -17,8 +17,8 @@ use sqlx::types::Json as JsonArg;
 use tokio::sync::{mpsc, oneshot};
 
 use super::{
-    DUE_CHANNEL, ENTITY_BODY_COLUMNS, EntityChange, Pool, StoreError, StoreRow, Write, err,
-    is_sqlite,
+    DUE_CHANNEL, ENTITY_BODY_COLUMNS, EntityChange, Pool, StoreError, StoreRow, Write, begin_write,
+    err, is_sqlite,
 };
 
 /// Binds `$p` to `$q`, whichever the backend.
@@ -27,6 +27,7 @@ macro_rules! bind {
         match $p {
             Param::Text(t) => $q.bind(*t),
             Param::Int(i) => $q.bind(*i),
+            Param::OptInt(i) => $q.bind(*i),
             Param::Flag(b) => $q.bind(*b),
             Param::Json(j) => $q.bind(j.map(JsonArg)),
             Param::OwnedJson(j) => $q.bind(j.clone().map(JsonArg)),
@@ -131,13 +132,10 @@ async fn write_group(
     let runs: Vec<&str> = distinct(group.iter().filter_map(|b| b.run.as_deref()));
     on_pool!(pool, |pool| {
         let mut conn = pool.acquire().await.map_err(err("connect"))?;
-        // SQLite: take the write lock at once rather than on the first write.
-        let begin = if is_sqlite(pool) {
-            "BEGIN IMMEDIATE"
-        } else {
-            "BEGIN"
-        };
-        let mut tx = conn.begin_with(begin).await.map_err(err("begin"))?;
+        let mut tx = conn
+            .begin_with(begin_write(pool))
+            .await
+            .map_err(err("begin"))?;
 
         // The runs: their leases (locked until the commit on PostgreSQL, so that no claim
         // takes them meanwhile) and their cancel requests.
@@ -370,6 +368,7 @@ struct Statement<'w> {
 enum Param<'w> {
     Text(Option<&'w str>),
     Int(i64),
+    OptInt(Option<i64>),
     Flag(bool),
     Json(Option<&'w Json>),
     /// JSON made for the statement (a node run's attempts).
@@ -390,8 +389,9 @@ fn statement(w: &Write) -> Statement<'_> {
         Write::InsertRun(r) => (
             "INSERT INTO runs (id, workflow, source, syntax, source_path, trigger_node, \
              trigger_payload, status, result, error, created_by, cancel_requested, created_at, \
-             updated_at, completed_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+             updated_at, completed_at, concurrency, concurrency_key) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, \
+             $17)",
             vec![
                 text(&r.id),
                 text(&r.workflow),
@@ -408,6 +408,8 @@ fn statement(w: &Write) -> Statement<'_> {
                 text(&r.created_at),
                 text(&r.updated_at),
                 opt(&r.completed_at),
+                Param::OptInt(r.concurrency),
+                opt(&r.concurrency_key),
             ],
         ),
         Write::Lease {

@@ -5,6 +5,7 @@
 //! Both backends run the same SQL wherever the dialects agree; only the schemas differ (JSON is
 //! `TEXT` in SQLite and `JSONB` in PostgreSQL, flags are `INTEGER` and `BOOLEAN`).
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
@@ -15,11 +16,14 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
 };
 use sqlx::types::Json as JsonArg;
-use sqlx::{Row, SqlitePool};
+use sqlx::{Connection, Row, SqlitePool};
 
 /// Run and node-run statuses and results, as Port spells them and the store records them.
 pub mod status {
     pub const IN_PROGRESS: &str = "IN_PROGRESS";
+    /// A run accepted beyond its workflow's concurrency limit, waiting for its turn (a wflow
+    /// extension; Port has no such status).
+    pub const QUEUED: &str = "QUEUED";
     pub const COMPLETED: &str = "COMPLETED";
     pub const SUCCESS: &str = "SUCCESS";
     pub const FAILED: &str = "FAILED";
@@ -102,17 +106,24 @@ CREATE TABLE entities (
     LEASES,
     "ALTER TABLE node_runs ADD COLUMN attempts TEXT; \
      ALTER TABLE node_runs ADD COLUMN deadline TEXT;",
+    CONCURRENCY,
 ];
 
 /// Records that every SQLite migration ran (PRAGMA takes no bound parameters); keep it equal
 /// to `SQLITE_MIGRATIONS.len()`.
-const SQLITE_SET_VERSION: &str = "PRAGMA user_version = 4";
-const _: () = assert!(SQLITE_MIGRATIONS.len() == 4);
+const SQLITE_SET_VERSION: &str = "PRAGMA user_version = 5";
+const _: () = assert!(SQLITE_MIGRATIONS.len() == 5);
 
 /// Who drives a run and until when (see [`Store::claim_due`]); the same on both backends.
 const LEASES: &str = "ALTER TABLE runs ADD COLUMN lease_owner TEXT; \
                       ALTER TABLE runs ADD COLUMN lease_until TEXT; \
                       CREATE INDEX runs_by_lease ON runs (status, lease_until);";
+
+/// A run's concurrency limit and key (its workflow's when it was accepted), and the index that
+/// counts a workflow's runs by status; the same on both backends.
+const CONCURRENCY: &str = "ALTER TABLE runs ADD COLUMN concurrency BIGINT; \
+                           ALTER TABLE runs ADD COLUMN concurrency_key TEXT; \
+                           CREATE INDEX runs_by_workflow ON runs (workflow, status);";
 
 /// PostgreSQL schema migrations, applied in order; `wflow_schema` records how many ran.
 /// `logs` and `responses` get a `rowid` column so that the SQL ordering by insertion is shared
@@ -191,10 +202,20 @@ CREATE TABLE fired_timers (
     LEASES,
     "ALTER TABLE node_runs ADD COLUMN attempts JSONB; \
      ALTER TABLE node_runs ADD COLUMN deadline TEXT;",
+    CONCURRENCY,
 ];
 
 /// Serialises PostgreSQL migrations across processes (`pg_advisory_xact_lock` key).
 const MIGRATION_LOCK: i64 = 0x0077_666c_6f77; // "wflow"
+
+/// The `pg_advisory_xact_lock` key serialising the admissions of `workflow`'s queued runs:
+/// FNV-1a of its name, so that every process computes the same.
+fn admission_lock(workflow: &str) -> i64 {
+    let hash = workflow.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    i64::from_ne_bytes(hash.to_ne_bytes())
+}
 
 /// A store error, naming the store and what failed.
 #[derive(Debug, Clone)]
@@ -225,7 +246,7 @@ pub struct RunRecord {
     pub trigger_node: String,
     /// The trigger's output: the form inputs or the event (redacted).
     pub trigger_payload: Json,
-    /// `IN_PROGRESS` or `COMPLETED`.
+    /// `QUEUED` (waiting for its workflow's concurrency limit), `IN_PROGRESS` or `COMPLETED`.
     pub status: String,
     /// `SUCCESS`, `FAILED`, `CANCELLED`; `None` while in progress.
     pub result: Option<String>,
@@ -235,6 +256,10 @@ pub struct RunRecord {
     pub created_at: String,
     pub updated_at: String,
     pub completed_at: Option<String>,
+    /// How many runs of the workflow may go on at once (`None`: no limit)...
+    pub concurrency: Option<i64>,
+    /// ...among those with this key (`None`: all of them).
+    pub concurrency_key: Option<String>,
 }
 
 /// A node run as stored.
@@ -428,6 +453,16 @@ impl Dialect for PgPool {
 /// Whether `pool` is SQLite's.
 fn is_sqlite<P: Dialect>(_: &P) -> bool {
     P::SQLITE
+}
+
+/// How a transaction that writes begins on `pool`: on SQLite, taking the write lock at once
+/// rather than on the first write.
+fn begin_write<P: Dialect>(_: &P) -> &'static str {
+    if P::SQLITE {
+        "BEGIN IMMEDIATE"
+    } else {
+        "BEGIN"
+    }
 }
 
 /// The store: SQLite or PostgreSQL.
@@ -727,6 +762,104 @@ impl Store {
         .map_err(err("claim due runs"))
     }
 
+    /// Starts the queued runs of `workflow` that its concurrency limit lets go on now, in the
+    /// order they were accepted: each is made `IN_PROGRESS` (unleased, so due) while fewer
+    /// runs of the workflow with its key than its limit are in progress. One
+    /// transaction, serialised per workflow across processes (SQLite's write lock; a
+    /// PostgreSQL advisory lock), so two processes never both take the last place. Returns the
+    /// runs started, for the caller to drive (else `serve`'s next claim round takes them).
+    pub async fn admit(&self, workflow: &str) -> Result<Vec<String>, StoreError> {
+        let now = crate::now();
+        on_pool!(self.pool, |pool| {
+            let mut conn = pool.acquire().await.map_err(err("connect"))?;
+            let mut tx = conn
+                .begin_with(begin_write(pool))
+                .await
+                .map_err(err("begin"))?;
+            if !is_sqlite(pool) {
+                sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                    .bind(admission_lock(workflow))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(err("lock the queue"))?;
+            }
+            let mut active = HashMap::new();
+            for row in sqlx::query(
+                "SELECT coalesce(concurrency_key, '') AS k, count(*) AS n FROM runs \
+                 WHERE workflow = $1 AND status = 'IN_PROGRESS' \
+                 GROUP BY coalesce(concurrency_key, '')",
+            )
+            .bind(workflow)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(err("count the runs in progress"))?
+            {
+                let n = row.int("n").map_err(err("count the runs in progress"))?;
+                active.insert(row.text("k").map_err(err("count the runs in progress"))?, n);
+            }
+            let queued = sqlx::query(
+                "SELECT id, concurrency, coalesce(concurrency_key, '') AS k FROM runs \
+                 WHERE workflow = $1 AND status = 'QUEUED' ORDER BY created_at, id LIMIT $2",
+            )
+            .bind(workflow)
+            .bind(QUEUE_READ)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(err("read the queue"))?;
+            let mut admitted = Vec::new();
+            for row in &queued {
+                let limit = row.opt_int("concurrency").map_err(err("read the queue"))?;
+                let key = row.text("k").map_err(err("read the queue"))?;
+                let active = active.entry(key).or_insert(0);
+                // A key whose limit is reached starts none of its later runs either.
+                if limit.is_some_and(|l| *active >= l) {
+                    continue;
+                }
+                admitted.push(row.text("id").map_err(err("read the queue"))?);
+                *active += 1;
+            }
+            for id in &admitted {
+                sqlx::query(
+                    "UPDATE runs SET status = 'IN_PROGRESS', updated_at = $2 WHERE id = $1",
+                )
+                .bind(id)
+                .bind(&now)
+                .execute(&mut *tx)
+                .await
+                .map_err(err("start a queued run"))?;
+            }
+            tx.commit().await.map_err(err("commit"))?;
+            Ok(admitted)
+        })
+    }
+
+    /// The workflows that have queued runs.
+    pub async fn queued_workflows(&self) -> Result<Vec<String>, StoreError> {
+        on_pool!(self.reads, |pool| sqlx::query(
+            "SELECT DISTINCT workflow FROM runs WHERE status = 'QUEUED' ORDER BY workflow"
+        )
+        .fetch_all(pool)
+        .await
+        .and_then(|rows| rows.iter().map(|r| r.text("workflow")).collect()))
+        .map_err(err("list queued runs"))
+    }
+
+    /// Cancels run `id` if it is still queued (it never started: nothing ran); `false` when
+    /// it is not queued (any more).
+    pub async fn cancel_queued(&self, id: &str, at: &str) -> Result<bool, StoreError> {
+        on_pool!(self.pool, |pool| sqlx::query(
+            "UPDATE runs SET status = 'COMPLETED', result = 'CANCELLED', \
+             error = 'the run was cancelled while queued', updated_at = $2, completed_at = $2 \
+             WHERE id = $1 AND status = 'QUEUED'"
+        )
+        .bind(id)
+        .bind(at)
+        .execute(pool)
+        .await
+        .map(|done| done.rows_affected() == 1))
+        .map_err(err("cancel a queued run"))
+    }
+
     /// Leases run `id` to `owner` for `lease` unless another process holds an unexpired
     /// lease on it or it completed; `owner` may renew its own lease this way.
     pub async fn claim_run(
@@ -766,6 +899,22 @@ impl Store {
         .await
         .map(|done| done.rows_affected() == 1))
         .map_err(err("reopen a run"))
+    }
+
+    /// Puts the reopened run `id` (in progress, not driven yet) back in its workflow's queue,
+    /// unleased: a retried run of a workflow with a concurrency limit waits for its turn like
+    /// a new one ([`Store::admit`]).
+    pub async fn requeue(&self, id: &str) -> Result<(), StoreError> {
+        on_pool!(self.pool, |pool| sqlx::query(
+            "UPDATE runs SET status = 'QUEUED', lease_owner = NULL, lease_until = NULL, \
+             updated_at = $2 WHERE id = $1 AND status = 'IN_PROGRESS'"
+        )
+        .bind(id)
+        .bind(crate::now())
+        .execute(pool)
+        .await
+        .map(drop))
+        .map_err(err("queue a run again"))
     }
 
     /// Leases run `id` to `owner` for `lease` whoever holds it now, unless it completed.
@@ -1167,6 +1316,9 @@ const ENTITY_BODY: &str = "SELECT body FROM entities WHERE blueprint = $1 AND id
 /// The columns the committer reads of the entities a group writes.
 const ENTITY_BODY_COLUMNS: &str = "blueprint, identifier, body";
 
+/// Most queued runs of a workflow one admission reads (oldest first).
+const QUEUE_READ: i64 = 10_000;
+
 /// Read-only SQLite connections beside the writer.
 const SQLITE_READERS: u32 = 4;
 
@@ -1196,6 +1348,7 @@ trait StoreRow {
     fn opt_text(&self, column: &str) -> Result<Option<String>, sqlx::Error>;
     fn flag(&self, column: &str) -> Result<bool, sqlx::Error>;
     fn int(&self, column: &str) -> Result<i64, sqlx::Error>;
+    fn opt_int(&self, column: &str) -> Result<Option<i64>, sqlx::Error>;
     fn json(&self, column: &str) -> Result<Json, sqlx::Error>;
     fn opt_json(&self, column: &str) -> Result<Option<Json>, sqlx::Error>;
 }
@@ -1213,6 +1366,9 @@ macro_rules! store_row {
                 self.try_get(column)
             }
             fn int(&self, column: &str) -> Result<i64, sqlx::Error> {
+                self.try_get(column)
+            }
+            fn opt_int(&self, column: &str) -> Result<Option<i64>, sqlx::Error> {
                 self.try_get(column)
             }
             fn json(&self, column: &str) -> Result<Json, sqlx::Error> {
@@ -1244,6 +1400,8 @@ fn run_record(r: &impl StoreRow) -> Result<RunRecord, sqlx::Error> {
         created_at: r.text("created_at")?,
         updated_at: r.text("updated_at")?,
         completed_at: r.opt_text("completed_at")?,
+        concurrency: r.opt_int("concurrency")?,
+        concurrency_key: r.opt_text("concurrency_key")?,
     })
 }
 

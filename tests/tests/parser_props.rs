@@ -324,6 +324,10 @@ fn hand_picked_edge_cases() -> Result<(), TestCaseError> {
         "{\"nodes\": [{\"config\": {\"type\": \"WEBHOOK\", \"url\": \"{{ é",
         &"{".repeat(500),
         &"[".repeat(500),
+        // Shrunk failure: nesting one level too deep that ends at the end of the text (the
+        // error's span ran one byte past it).
+        &"[".repeat(wflow_grammar::MAX_NESTING + 1),
+        &"{".repeat(wflow_grammar::MAX_NESTING + 1),
         &"`".repeat(3),
         &format!(
             "workflow w {{ webhook a {{ url \"{}\" }} }}",

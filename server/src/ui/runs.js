@@ -4,7 +4,7 @@
 import { ApiError, enc, get, getText, post, withQuery } from './api.js';
 import { badge, h, link, navigate, pre, took, when, fill } from './dom.js';
 
-const STATUSES = ['IN_PROGRESS', 'COMPLETED', 'SUCCESS', 'FAILED', 'CANCELLED'];
+const STATUSES = ['QUEUED', 'IN_PROGRESS', 'COMPLETED', 'SUCCESS', 'FAILED', 'CANCELLED'];
 const POLL_MS = 500;
 const CHUNK = 50;
 
@@ -197,13 +197,14 @@ export async function runPage(ctx, id) {
     || (!!run.createdBy && !!me.email && run.createdBy.toLowerCase() === me.email.toLowerCase());
   const renderActions = () => {
     const inProgress = run.status === 'IN_PROGRESS';
+    const open = run.status !== 'COMPLETED';  // in progress, or queued behind a concurrency limit
     const failed = run.result === 'FAILED';
     const trigger = run.trigger && run.trigger.identifier;
     const selfServe = trigger && nodesOf.get(trigger) && nodesOf.get(trigger).config.type === 'SELF_SERVE_TRIGGER';
     fill(actions,
-      inProgress && mayAct() ? h('button', { type: 'button', class: 'danger', onclick: () => act('Cancel', async () => { ({ run } = await post(`${path}/cancel`)); paint(); }) }, 'Cancel run') : null,
+      open && mayAct() ? h('button', { type: 'button', class: 'danger', onclick: () => act('Cancel', async () => { ({ run } = await post(`${path}/cancel`)); paint(); }) }, 'Cancel run') : null,
       failed && mayAct() ? h('button', { type: 'button', class: 'secondary', onclick: () => act('Retry', async () => { ({ run } = await post(`${path}/retry`)); paint(); poll(); }) }, 'Retry from the failed node') : null,
-      !inProgress && selfServe ? h('button', { type: 'button', class: 'secondary', onclick: () => act('Re-run', async () => {
+      !open && selfServe ? h('button', { type: 'button', class: 'secondary', onclick: () => act('Re-run', async () => {
         const inputs = (run.variables && run.variables.outputs && run.variables.outputs[trigger]) || {};
         const { run: again } = await post(`/v1/workflows/${enc(run.workflow.identifier)}/runs`, { inputs, nodeIdentifier: trigger });
         navigate(`/ui/runs/${enc(again.identifier)}`);
