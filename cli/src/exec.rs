@@ -239,6 +239,16 @@ impl From<wflow_engine::Error> for Fail {
     }
 }
 
+impl From<wflow_engine::engine::QueueError> for Fail {
+    /// A concurrency key that fails on the run's inputs is bad input (exit 2).
+    fn from(e: wflow_engine::engine::QueueError) -> Fail {
+        match e {
+            wflow_engine::engine::QueueError::Key(why) => Fail(2, why),
+            wflow_engine::engine::QueueError::Store(e) => e.into(),
+        }
+    }
+}
+
 impl From<wflow_store::StoreError> for Fail {
     fn from(e: wflow_store::StoreError) -> Fail {
         Fail(1, e.0)

@@ -508,3 +508,27 @@ async fn a_limit_per_key_queues_only_runs_of_the_same_key() {
     let (stopped, log) = s.stop();
     assert!(stopped, "{log}");
 }
+
+/// A key that fails on a run's inputs is the starter's to fix: a 422 at `/inputs`, nothing
+/// queued; a key that works on the next run starts it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_failing_on_the_inputs_is_refused_with_422() {
+    let (gate, _dir, http, s) = served("concurrency 1 by `.outputs.trigger.tag | tonumber`").await;
+    let _reaper = Reaper(vec![s.child.id()]);
+    let url = format!("{}/v1/workflows/deploy/runs", s.addr);
+    let (status, body) = post_json(&http, url.clone(), json!({"inputs": {"tag": "api"}})).await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["problems"][0]["pointer"], "/inputs", "{body}");
+    assert!(
+        body["problems"][0]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("concurrency key")),
+        "{body}"
+    );
+    let ok = start_run(&http, &s.addr, "7").await;
+    gate.wait_for("7").await;
+    gate.release("7");
+    assert_eq!(result(&http, &s.addr, &id(&ok)).await, "SUCCESS");
+    let (stopped, log) = s.stop();
+    assert!(stopped, "{log}");
+}

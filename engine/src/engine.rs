@@ -32,6 +32,24 @@ use wflow_store::{LogRecord, NodeRunRecord, RunRecord, Store, Write};
 pub use wflow_store::now;
 pub use wflow_store::status::{CANCELLED, COMPLETED, FAILED, IN_PROGRESS, QUEUED, SUCCESS};
 
+/// Why a run could not be queued.
+#[derive(Debug)]
+pub enum QueueError {
+    /// The workflow's concurrency key failed on this run's data: the starter's to fix.
+    Key(String),
+    /// The store could not write the run.
+    Store(Error),
+}
+
+impl std::fmt::Display for QueueError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            QueueError::Key(why) => f.write_str(why),
+            QueueError::Store(e) => write!(f, "{}", e.0),
+        }
+    }
+}
+
 /// Settings of the engine.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -467,18 +485,18 @@ impl Engine {
         payload: Json,
         created_by: Option<&str>,
         secrets: &Secrets,
-    ) -> Result<String, Error> {
+    ) -> Result<String, QueueError> {
         let mut st = new_run(plan, trigger, payload, created_by, secrets, QUEUED);
         if let Some(code) = (plan.workflow.concurrency.as_ref()).and_then(|c| c.key.as_ref()) {
-            st.run.concurrency_key =
-                Some(self.concurrency_key(plan, &st, &code.code, secrets).await?);
+            let key = self.concurrency_key(plan, &st, &code.code, secrets).await;
+            st.run.concurrency_key = Some(key.map_err(|e| QueueError::Key(e.0))?);
             for w in &mut st.pending {
                 if let Write::InsertRun(r) = w {
                     r.concurrency_key.clone_from(&st.run.concurrency_key);
                 }
             }
         }
-        self.flush(&mut st).await?;
+        self.flush(&mut st).await.map_err(QueueError::Store)?;
         Ok(st.run.id)
     }
 

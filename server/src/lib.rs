@@ -36,7 +36,7 @@ use wflow_compiler::{Diagnostic, Syntax, check_source_named};
 
 use metrics::{Metrics, Watch};
 
-use wflow_engine::engine::{COMPLETED, Config, Engine, Outcome, Started};
+use wflow_engine::engine::{COMPLETED, Config, Engine, Outcome, QueueError, Started};
 use wflow_engine::lease::{DEFAULT_LEASE, Leases};
 use wflow_engine::plan::Plan;
 use wflow_engine::secrets::Secrets;
@@ -532,7 +532,10 @@ impl Server {
         let id = (self.0.engine)
             .enqueue(plan, trigger, payload, created_by, secrets)
             .await
-            .map_err(ApiError::internal)?;
+            .map_err(|e| match e {
+                QueueError::Key(why) => ApiError::invalid(vec![Problem::at("/inputs", why)]),
+                QueueError::Store(e) => ApiError::internal(e),
+            })?;
         let workflow = &plan.workflow.identifier.value;
         self.0.metrics.started(workflow);
         // The run is accepted: if it cannot be started now, the next claim round starts it.
