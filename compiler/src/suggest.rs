@@ -10,11 +10,15 @@ pub fn did_you_mean<'a>(
 
 /// The candidate closest to `word` within a distance that scales with its length.
 pub fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
-    let limit = (word.chars().count() / 3).max(1);
+    let len = word.chars().count();
+    let limit = (len / 3).max(1);
     let lower = word.to_lowercase();
     candidates
         .into_iter()
         .filter(|c| *c != word)
+        // The distance is at least the difference in length: skip what cannot be close, so a
+        // long word costs time in its length only.
+        .filter(|c| c.chars().count().abs_diff(len) <= limit)
         .map(|c| (distance(&lower, &c.to_lowercase()), c))
         .filter(|(d, _)| *d <= limit)
         .min_by_key(|(d, _)| *d)
