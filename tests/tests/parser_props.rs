@@ -328,6 +328,10 @@ fn hand_picked_edge_cases() -> Result<(), TestCaseError> {
         // error's span ran one byte past it).
         &"[".repeat(wflow_grammar::MAX_NESTING + 1),
         &"{".repeat(wflow_grammar::MAX_NESTING + 1),
+        // Shrunk failure: unclosed `\(` in a jq string of a template, 104 deep, took 2^n
+        // steps (each `\(` was also read as an escape and as two plain characters).
+        &format!("\"{{{{ {}", "\"\\(".repeat(104)),
+        &format!("workflow w {{ webhook a {{ url \"{{{{ {}", "(".repeat(100)),
         &"`".repeat(3),
         &format!(
             "workflow w {{ webhook a {{ url \"{}\" }} }}",
