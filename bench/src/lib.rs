@@ -4,7 +4,8 @@
 //!
 //! - [`check`]: `wflow check` lines/s against actionlint on a generated corpus;
 //! - [`exec`]: the engine's per-node overhead, runs/s and memory;
-//! - [`serve`]: `wflow serve` runs/s through the HTTP API and request to first node;
+//! - [`serve`]: `wflow serve` runs/s through the HTTP API and request to first node, and
+//!   (`recovery`) interrupted runs resumed per second after a `kill -9` and a restart;
 //! - [`lsp`]: the language server's latencies and an edit storm;
 //! - [`graph`]: laying out and drawing a 100-node workflow;
 //! - [`test`]: `wflow test` over 1,000 generated cases.
@@ -14,5 +15,6 @@ pub mod exec;
 pub mod graph;
 mod loopback;
 pub mod lsp;
+mod recovery;
 pub mod serve;
 pub mod test;

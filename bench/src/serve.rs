@@ -37,7 +37,7 @@ use serde_json::{Value as Json, json};
 use crate::loopback::{Loopback, ms, percentile};
 
 /// The benchmark workflow's identifier.
-const WORKFLOW: &str = "bench-deploy";
+pub(crate) const WORKFLOW: &str = "bench-deploy";
 /// Runs started (and finished) before anything is measured.
 const WARM_UP: usize = 200;
 /// The longest the benchmark may take; the loopback server stops after it.
@@ -70,11 +70,20 @@ pub struct BenchServeArgs {
     /// The 10-node workflow with two parallel branches joined (7 webhooks and an upsert a run).
     #[arg(long)]
     parallel: bool,
+    /// Recovery after a crash instead: start N runs held at their webhook, kill the server
+    /// (SIGKILL), restart it on the same store and measure until every run resumed and
+    /// completed (see `recovery.rs`).
+    #[arg(long, value_name = "N", conflicts_with_all = ["rate", "processes", "mcp", "parallel", "runs"])]
+    recovery: Option<usize>,
+    /// With `--recovery`: the servers' `--lease-seconds` (how long the killed server's leases
+    /// keep a PostgreSQL store's runs from the restarted one; default the server's, 30 s).
+    #[arg(long, requires = "recovery")]
+    lease_seconds: Option<f64>,
 }
 
 /// How runs are started.
 #[derive(Clone, Copy)]
-enum Via {
+pub(crate) enum Via {
     /// `POST /v1/workflows/{id}/runs`.
     Api,
     /// An MCP `tools/call` at `/mcp`.
@@ -122,45 +131,85 @@ impl Via {
 }
 
 /// Running `wflow serve` children, stopped when dropped.
-struct Servers {
+pub(crate) struct Servers {
     children: Vec<Child>,
-    urls: Vec<String>,
+    pub(crate) urls: Vec<String>,
 }
 
 impl Servers {
-    /// Starts `n` servers of `workflows` on `store`, one after the other, each on a free port
-    /// of 127.0.0.1; their logs go to `logs/serve-N.log`.
-    fn start(n: usize, workflows: &Path, store: &str, logs: &Path) -> Result<Servers, String> {
-        let exe = std::env::current_exe().map_err(|e| format!("cannot find wflow: {e}"))?;
+    /// Starts `n` servers of `workflows` on `store` with the options `extra`, one after the
+    /// other, each on a free port of 127.0.0.1; their logs go to `logs/serve-N.log`.
+    pub(crate) fn start(
+        n: usize,
+        workflows: &Path,
+        store: &str,
+        logs: &Path,
+        extra: &[String],
+    ) -> Result<Servers, String> {
         let mut servers = Servers {
             children: Vec::new(),
             urls: Vec::new(),
         };
         for i in 0..n {
-            let log_path = logs.join(format!("serve-{}.log", i + 1));
-            let log = std::fs::File::create(&log_path)
-                .map_err(|e| format!("cannot create {}: {e}", log_path.display()))?;
-            let mut child = Command::new(&exe)
-                .arg("serve")
-                .arg(workflows)
-                .args(["--store", store, "--listen", "127.0.0.1:0"])
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::piped())
-                .spawn()
-                .map_err(|e| format!("cannot start wflow serve: {e}"))?;
-            let stderr = child.stderr.take();
-            servers.children.push(child);
-            let url = stderr
-                .and_then(|s| serving_url(s, log))
-                .ok_or_else(|| format!("wflow serve did not start; see {}", log_path.display()))?;
-            servers.urls.push(url);
+            servers.spawn(
+                workflows,
+                store,
+                &logs.join(format!("serve-{}.log", i + 1)),
+                extra,
+            )?;
         }
         Ok(servers)
     }
 
+    /// Starts one more server of `workflows` on `store` with the options `extra`, its log in
+    /// `log_path`, and waits until it serves.
+    pub(crate) fn spawn(
+        &mut self,
+        workflows: &Path,
+        store: &str,
+        log_path: &Path,
+        extra: &[String],
+    ) -> Result<(), String> {
+        let exe = std::env::current_exe().map_err(|e| format!("cannot find wflow: {e}"))?;
+        let log = std::fs::File::create(log_path)
+            .map_err(|e| format!("cannot create {}: {e}", log_path.display()))?;
+        let mut child = Command::new(&exe)
+            .arg("serve")
+            .arg(workflows)
+            .args(["--store", store, "--listen", "127.0.0.1:0"])
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("cannot start wflow serve: {e}"))?;
+        let stderr = child.stderr.take();
+        self.children.push(child);
+        let url = stderr
+            .and_then(|s| serving_url(s, log))
+            .ok_or_else(|| format!("wflow serve did not start; see {}", log_path.display()))?;
+        self.urls.push(url);
+        Ok(())
+    }
+
+    /// Kills every server at once (SIGKILL, as a crash or an OOM kill would), and waits for
+    /// them to be gone.
+    pub(crate) fn kill(&mut self) -> Result<(), String> {
+        for child in &mut self.children {
+            child
+                .kill()
+                .map_err(|e| format!("cannot kill wflow serve {}: {e}", child.id()))?;
+            child
+                .wait()
+                .map_err(|e| format!("cannot wait for wflow serve {}: {e}", child.id()))?;
+        }
+        self.children.clear();
+        self.urls.clear();
+        Ok(())
+    }
+
     /// Stops every server: SIGTERM, then a kill after 10 s.
-    fn stop(&mut self) {
+    pub(crate) fn stop(&mut self) {
         for child in &mut self.children {
             if matches!(child.try_wait(), Ok(None)) {
                 let _ = Command::new("kill")
@@ -232,7 +281,7 @@ const RECORD: &str = r#"  upsert record "Record" {
 "#;
 
 /// The benchmark workflow, its webhook aimed at `target`.
-fn workflow(target: std::net::SocketAddr) -> String {
+pub(crate) fn workflow(target: std::net::SocketAddr) -> String {
     format!(
         r#"workflow {WORKFLOW} "Bench Deploy" {{
 {FORM}  webhook deploy "Deploy" {{
@@ -281,7 +330,7 @@ fn parallel_workflow(target: std::net::SocketAddr) -> String {
 }
 
 /// Run `i`'s form.
-fn inputs(i: usize) -> Json {
+pub(crate) fn inputs(i: usize) -> Json {
     let env = ["development", "staging", "production"][i % 3];
     json!({"inputs": {
         "service": format!("svc-{}", i % 50), "version": format!("v1.{i}"),
@@ -290,13 +339,13 @@ fn inputs(i: usize) -> Json {
 }
 
 /// Clients of a closed loop, unless `--concurrency` says otherwise; also the warm-up's.
-const CLIENTS: usize = 32;
+pub(crate) const CLIENTS: usize = 32;
 /// The most requests in flight in an open loop, unless `--concurrency` says otherwise.
 const IN_FLIGHT: usize = 256;
 
 /// How requests are issued.
 #[derive(Clone, Copy)]
-enum Load {
+pub(crate) enum Load {
     /// `clients` clients, each sending its next request when the previous one was answered.
     Closed { clients: usize },
     /// Request `i` sent at `t0 + i / rate`, whatever was answered; at most `cap` in flight.
@@ -329,12 +378,12 @@ impl Load {
 
 /// What a batch of requests got.
 #[derive(Default)]
-struct Batch {
+pub(crate) struct Batch {
     /// Per accepted run: its id, when its request was due (sent, or scheduled in an open
     /// loop), and how long after that it was answered.
-    accepted: Vec<(String, Instant, Duration)>,
-    refused: usize,
-    first_problem: Option<String>,
+    pub(crate) accepted: Vec<(String, Instant, Duration)>,
+    pub(crate) refused: usize,
+    pub(crate) first_problem: Option<String>,
     /// The most requests in flight at once (open loop).
     most_in_flight: usize,
 }
@@ -371,7 +420,7 @@ impl Batch {
 
 /// Starts `runs` runs under `load`, request `i` to server `i % servers`; an open loop's
 /// schedule starts at `t0`.
-async fn start_runs(
+pub(crate) async fn start_runs(
     client: &reqwest::Client,
     (urls, via): (&[String], Via),
     runs: usize,
@@ -450,7 +499,7 @@ async fn start_one(
 }
 
 /// Sends a request and reads its body as text; an error status is an error.
-async fn text(req: reqwest::RequestBuilder) -> Result<String, String> {
+pub(crate) async fn text(req: reqwest::RequestBuilder) -> Result<String, String> {
     let resp = req.send().await.map_err(|e| e.to_string())?;
     let status = resp.status();
     let body = resp.text().await.map_err(|e| e.to_string())?;
@@ -462,7 +511,7 @@ async fn text(req: reqwest::RequestBuilder) -> Result<String, String> {
 }
 
 /// Runs of the benchmark workflow finished so far on all servers, by result.
-async fn finished(
+pub(crate) async fn finished(
     client: &reqwest::Client,
     urls: &[String],
 ) -> Result<BTreeMap<String, u64>, String> {
@@ -487,7 +536,7 @@ async fn finished(
 }
 
 /// Waits until `expected` runs finished in all; when they did, by result.
-async fn wait_finished(
+pub(crate) async fn wait_finished(
     client: &reqwest::Client,
     urls: &[String],
     expected: u64,
@@ -510,7 +559,7 @@ async fn wait_finished(
 
 /// Prints a row of the report: `label`, the p50, p99 and max of `sorted` (blank without),
 /// a rate (blank without) and a note.
-fn row(label: &str, sorted: Option<&[Duration]>, rate: Option<f64>, note: &str) {
+pub(crate) fn row(label: &str, sorted: Option<&[Duration]>, rate: Option<f64>, note: &str) {
     let q = |p| sorted.map(|s| format!("{:.2} ms", ms(percentile(s, p))));
     let rate = rate.map(|r| format!("{r:.0} /s"));
     println!(
@@ -522,41 +571,46 @@ fn row(label: &str, sorted: Option<&[Duration]>, rate: Option<f64>, note: &str) 
     );
 }
 
-/// Runs the benchmark and prints what it measured.
-pub async fn run(args: BenchServeArgs) -> Result<(), String> {
-    let load = Load::of(&args)?;
-    let via = if args.mcp { Via::Mcp } else { Via::Api };
-    let until = Instant::now() + LIFETIME;
-    let per_run = if args.parallel { PARALLEL_WEBHOOKS } else { 1 };
-    let loopback = Loopback::start((WARM_UP + args.runs) * per_run, LIFETIME, true).await?;
-    let dir = std::env::temp_dir().join(format!("wflow-bench-serve-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let workflows = dir.join("workflows");
-    std::fs::create_dir_all(&workflows)
-        .map_err(|e| format!("cannot create {}: {e}", workflows.display()))?;
-    let source = if args.parallel {
-        parallel_workflow(loopback.addr)
-    } else {
-        workflow(loopback.addr)
-    };
-    std::fs::write(workflows.join("deploy.wflow"), source)
-        .map_err(|e| format!("cannot write the workflow: {e}"))?;
-    let sqlite = dir.join("wflow.db");
-    let store = match &args.store {
-        Some(url) => url.clone(),
-        None => sqlite.display().to_string(),
-    };
-    let store_name = if args.store.is_some() {
-        "PostgreSQL"
-    } else {
-        "SQLite"
-    };
-    let mut servers = Servers::start(args.processes.max(1), &workflows, &store, &dir)?;
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(30))
-        .build()
-        .map_err(|e| e.to_string())?;
-    let first = servers.urls.first().cloned().unwrap_or_default();
+/// Where a benchmark's servers run: a fresh directory with the workflow, and the store.
+pub(crate) struct Scene {
+    /// The directory: the workflows, the servers' logs and the SQLite store.
+    pub(crate) dir: std::path::PathBuf,
+    /// The workflows directory the servers serve.
+    pub(crate) workflows: std::path::PathBuf,
+    /// The store location given to the servers.
+    pub(crate) store: String,
+    /// `SQLite` or `PostgreSQL`.
+    pub(crate) store_name: &'static str,
+}
+
+impl Scene {
+    /// A fresh `wflow-bench-NAME-PID` directory in the temporary directory with `source` as
+    /// its one workflow file; the store is `postgres` (a URL) or a new SQLite file in it.
+    pub(crate) fn new(name: &str, source: &str, postgres: Option<&str>) -> Result<Scene, String> {
+        let dir = std::env::temp_dir().join(format!("wflow-bench-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let workflows = dir.join("workflows");
+        std::fs::create_dir_all(&workflows)
+            .map_err(|e| format!("cannot create {}: {e}", workflows.display()))?;
+        std::fs::write(workflows.join("deploy.wflow"), source)
+            .map_err(|e| format!("cannot write the workflow: {e}"))?;
+        let (store, store_name) = match postgres {
+            Some(url) => (url.to_string(), "PostgreSQL"),
+            None => (dir.join("wflow.db").display().to_string(), "SQLite"),
+        };
+        Ok(Scene {
+            dir,
+            workflows,
+            store,
+            store_name,
+        })
+    }
+}
+
+/// Creates the blueprint the benchmark workflow upserts to, through the first of `urls`, and
+/// waits until every server serves the workflow.
+pub(crate) async fn prepare(client: &reqwest::Client, urls: &[String]) -> Result<(), String> {
+    let first = urls.first().cloned().unwrap_or_default();
     text(client.put(format!("{first}/v1/blueprints/service")).json(&json!({
         "identifier": "service", "title": "Service",
         "schema": {"properties": {"version": {"type": "string"}, "deployId": {"type": "string"}}},
@@ -564,7 +618,7 @@ pub async fn run(args: BenchServeArgs) -> Result<(), String> {
     .await
     .map_err(|e| format!("cannot create the blueprint: {e}"))?;
     // Each server admits the workflow once its preflight sees the blueprint (within a second).
-    for url in &servers.urls {
+    for url in urls {
         let served = format!("{url}/v1/workflows/{WORKFLOW}");
         let deadline = Instant::now() + Duration::from_secs(10);
         while text(client.get(&served)).await.is_err() {
@@ -574,6 +628,42 @@ pub async fn run(args: BenchServeArgs) -> Result<(), String> {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
+    Ok(())
+}
+
+/// Runs the benchmark and prints what it measured.
+pub async fn run(args: BenchServeArgs) -> Result<(), String> {
+    if let Some(runs) = args.recovery {
+        return crate::recovery::run(crate::recovery::RecoveryArgs {
+            runs,
+            clients: args.concurrency.unwrap_or(CLIENTS).max(1),
+            postgres: args.store,
+            lease_seconds: args.lease_seconds,
+        })
+        .await;
+    }
+    let load = Load::of(&args)?;
+    let via = if args.mcp { Via::Mcp } else { Via::Api };
+    let until = Instant::now() + LIFETIME;
+    let per_run = if args.parallel { PARALLEL_WEBHOOKS } else { 1 };
+    let loopback = Loopback::start((WARM_UP + args.runs) * per_run, LIFETIME, true).await?;
+    let source = if args.parallel {
+        parallel_workflow(loopback.addr)
+    } else {
+        workflow(loopback.addr)
+    };
+    let Scene {
+        dir,
+        workflows,
+        store,
+        store_name,
+    } = Scene::new("serve", &source, args.store.as_deref())?;
+    let mut servers = Servers::start(args.processes.max(1), &workflows, &store, &dir, &[])?;
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .map_err(|e| e.to_string())?;
+    prepare(&client, &servers.urls).await?;
 
     // The warm-up is a closed loop: the measured one, or one of the default clients.
     let warm_up = match load {
