@@ -398,10 +398,6 @@ pub(crate) async fn run(args: RecoveryArgs) -> Result<(), String> {
         .lease_seconds
         .map(|s| format!(" --lease-seconds {s}"))
         .unwrap_or_default();
-    println!(
-        "reproduce: wflow bench-serve --recovery {n} --concurrency {}{store_arg}{lease_arg}",
-        args.clients
-    );
     let succeeded = results.get("SUCCESS").copied().unwrap_or(0);
     if succeeded != total as u64 {
         verdict.problems.push(format!(
@@ -412,6 +408,12 @@ pub(crate) async fn run(args: RecoveryArgs) -> Result<(), String> {
         println!(
             "  exactly once: every run SUCCESS, each node run once, each webhook re-sent once"
         );
+    }
+    println!(
+        "reproduce: wflow bench-serve --recovery {n} --concurrency {}{store_arg}{lease_arg}",
+        args.clients
+    );
+    if verdict.problems.is_empty() {
         if args.postgres.is_none() {
             let _ = std::fs::remove_dir_all(&scene.dir);
         }
@@ -419,5 +421,79 @@ pub(crate) async fn run(args: RecoveryArgs) -> Result<(), String> {
     } else {
         println!("server logs: {}", scene.dir.display());
         Err(format!("RECOVERY FAILED: {}", verdict.problems.join("; ")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Arrivals by run: each run with the keys given.
+    fn arrivals(runs: &[(&str, &[&str])]) -> HashMap<String, Vec<Arrival>> {
+        let at = Instant::now();
+        runs.iter()
+            .map(|(run, keys)| {
+                let keys = keys.iter().map(|k| (k.to_string(), at)).collect();
+                (run.to_string(), keys)
+            })
+            .collect()
+    }
+
+    fn verdict(held: &[(&str, &[&str])], answered: &[(&str, &[&str])]) -> (usize, Vec<String>) {
+        let started = vec!["r1".to_string(), "r2".to_string()];
+        let mut v = Verdict::default();
+        check_arrivals(&started, &arrivals(held), &arrivals(answered), &mut v);
+        (v.same_key, v.problems)
+    }
+
+    #[test]
+    fn each_run_resent_once_with_its_key_passes() {
+        let (same, problems) = verdict(
+            &[("r1", &["r1:a"]), ("r2", &["r2:a"])],
+            &[("r1", &["r1:a"]), ("r2", &["r2:a"])],
+        );
+        assert_eq!((same, problems), (2, Vec::<String>::new()));
+    }
+
+    #[test]
+    fn a_lost_a_duplicated_and_a_rekeyed_run_are_each_reported() {
+        let held: &[(&str, &[&str])] = &[("r1", &["r1:a"]), ("r2", &["r2:a"])];
+        let (_, lost) = verdict(held, &[("r1", &["r1:a"])]);
+        assert!(
+            lost.iter().any(|p| p.starts_with("1 runs were LOST")),
+            "{lost:?}"
+        );
+        let (_, twice) = verdict(held, &[("r1", &["r1:a"]), ("r2", &["r2:a", "r2:a"])]);
+        assert!(twice.iter().any(|p| p.contains("DUPLICATED")), "{twice:?}");
+        let (same, rekeyed) = verdict(held, &[("r1", &["r1:a"]), ("r2", &["other"])]);
+        assert_eq!(same, 1);
+        assert!(
+            rekeyed
+                .iter()
+                .any(|p| p.contains("another Idempotency-Key")),
+            "{rekeyed:?}"
+        );
+        let (_, stranger) = verdict(
+            held,
+            &[("r1", &["r1:a"]), ("r2", &["r2:a"]), ("r9", &["r9:a"])],
+        );
+        assert!(
+            stranger.iter().any(|p| p.contains("did not start")),
+            "{stranger:?}"
+        );
+    }
+
+    #[test]
+    fn a_run_not_held_before_the_kill_is_reported() {
+        let (_, problems) = verdict(
+            &[("r1", &["r1:a"])],
+            &[("r1", &["r1:a"]), ("r2", &["r2:a"])],
+        );
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.contains("exactly once before the kill")),
+            "{problems:?}"
+        );
     }
 }

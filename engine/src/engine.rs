@@ -592,11 +592,23 @@ impl Engine {
         secrets: &Secrets,
         obs: &dyn Observer,
     ) -> Result<Outcome, Error> {
+        Ok(self.drive_open(plan, run_id, secrets, obs).await?.0)
+    }
+
+    /// As [`Engine::drive`], and whether the run was still open (not completed) when it was
+    /// read, so driven here: a caller learns it from the one read of the run.
+    pub async fn drive_open(
+        &self,
+        plan: &Plan,
+        run_id: &str,
+        secrets: &Secrets,
+        obs: &dyn Observer,
+    ) -> Result<(Outcome, bool), Error> {
         let st = self.load(run_id).await?;
         if st.run.status == COMPLETED {
-            return Ok(outcome(&st, Vec::new()));
+            return Ok((outcome(&st, Vec::new()), false));
         }
-        self.drive_state(plan, st, secrets, obs).await
+        Ok((self.drive_state(plan, st, secrets, obs).await?, true))
     }
 
     async fn drive_state(

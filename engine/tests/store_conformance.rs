@@ -245,6 +245,21 @@ async fn status(store: &Store, id: &str) -> String {
     store.run(id).await.expect("read").expect("run").status
 }
 
+/// The ids of the runs `owner` claims as due ([`Store::claim_due`]), at most `limit`, for a
+/// minute; each claimed run comes back as leased, in progress, oldest first.
+async fn claimed(store: &Store, owner: &str, limit: i64) -> Vec<String> {
+    let runs = (store
+        .claim_due(owner, std::time::Duration::from_secs(60), limit)
+        .await)
+        .expect("claim");
+    assert!(runs.iter().all(|r| r.status == "IN_PROGRESS"), "{runs:?}");
+    assert!(
+        runs.windows(2).all(|w| w[0].created_at <= w[1].created_at),
+        "not oldest first: {runs:?}"
+    );
+    runs.into_iter().map(|r| r.id).collect()
+}
+
 /// Queued runs start oldest first, only while fewer runs of their workflow than the limit are
 /// in progress; they are never due before; a cancelled queued run leaves the queue.
 async fn queued_runs_start_in_order_within_their_limit(at: &Location) {
@@ -269,17 +284,17 @@ async fn queued_runs_start_in_order_within_their_limit(at: &Location) {
         store.queued_workflows().await.expect("queued"),
         ["other", "w"]
     );
-    assert_eq!(store.claim_due("p", long, 10).await.expect("claim"), ["a1"]);
+    assert_eq!(claimed(&store, "p", 10).await, ["a1"]);
     assert!(store.admit("w").await.expect("admit").is_empty());
     assert_eq!(status(&store, "q1").await, QUEUED);
     assert_eq!(store.admit("other").await.expect("admit"), ["z1"]);
     // A started run is due, like any new run.
-    assert_eq!(store.claim_due("p", long, 10).await.expect("claim"), ["z1"]);
+    assert_eq!(claimed(&store, "p", 10).await, ["z1"]);
 
     store.apply(vec![finished("a1")]).await.expect("finish");
     assert_eq!(store.admit("w").await.expect("admit"), ["q1"]);
     assert!(store.admit("w").await.expect("admit again").is_empty());
-    assert_eq!(store.claim_due("p", long, 10).await.expect("claim"), ["q1"]);
+    assert_eq!(claimed(&store, "p", 10).await, ["q1"]);
 
     // A queued run is cancelled at once; a started one is not cancelled this way.
     assert!(
@@ -985,16 +1000,10 @@ async fn due_runs_are_leased_renewed_fenced_and_taken_over(at: &Location) {
         .expect("insert runs");
     // Oldest first, `limit` at a time; a run merely waiting for a response is not due until
     // its wait's deadline passes.
-    assert_eq!(store.claim_due("a", long, 1).await.expect("claim"), ["r1"]);
-    assert_eq!(store.claim_due("b", long, 1).await.expect("claim"), ["r2"]);
-    assert_eq!(store.claim_due("b", long, 5).await.expect("claim"), ["r4"]);
-    assert!(
-        store
-            .claim_due("c", long, 5)
-            .await
-            .expect("claim")
-            .is_empty()
-    );
+    assert_eq!(claimed(&store, "a", 1).await, ["r1"]);
+    assert_eq!(claimed(&store, "b", 1).await, ["r2"]);
+    assert_eq!(claimed(&store, "b", 5).await, ["r4"]);
+    assert!(claimed(&store, "c", 5).await.is_empty());
     assert!(!store.claim_run("r1", "b", long).await.expect("claim"));
     assert!(
         store
@@ -1020,19 +1029,16 @@ async fn due_runs_are_leased_renewed_fenced_and_taken_over(at: &Location) {
     let short = std::time::Duration::from_millis(1);
     assert!(store.renew("r1", "a", short).await.expect("renew"));
     tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    assert_eq!(store.claim_due("b", long, 5).await.expect("claim"), ["r1"]);
+    assert_eq!(claimed(&store, "b", 5).await, ["r1"]);
     assert!(!store.renew("r1", "a", long).await.expect("renew"));
     assert!(store.fenced("a").apply(write.clone()).await.is_err());
 
     // A released run is due again; expiring the leases of owners named `serve-…` frees
     // theirs and no others.
     store.release("r1", "b").await.expect("release");
-    assert_eq!(
-        store.claim_due("serve-1", long, 5).await.expect("claim"),
-        ["r1"]
-    );
+    assert_eq!(claimed(&store, "serve-1", 5).await, ["r1"]);
     store.expire_leases("serve-").await.expect("expire");
-    assert_eq!(store.claim_due("d", long, 5).await.expect("claim"), ["r1"]);
+    assert_eq!(claimed(&store, "d", 5).await, ["r1"]);
     assert!(!store.claim_run("r2", "d", long).await.expect("claim"));
     store.close().await;
 }

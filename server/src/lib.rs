@@ -143,8 +143,9 @@ pub const MCP_OWNER: &str = "mcp-";
 /// How often the server looks for due runs when no notification wakes it.
 const POLL: Duration = Duration::from_millis(500);
 
-/// How many due runs the server claims at a time.
-const CLAIM_BATCH: i64 = 16;
+/// How many due runs the server claims in one statement; a claim round claims batch after
+/// batch until no run is due.
+const CLAIM_BATCH: i64 = 256;
 
 /// A server: the engine, the workflows it serves and the work in flight. Cheap to clone.
 #[derive(Clone)]
@@ -341,17 +342,7 @@ impl Server {
                 }
                 Err(e) => log_error("cannot read the queued runs", &e),
             }
-            match store
-                .claim_due(self.0.leases.owner(), self.0.leases.duration(), CLAIM_BATCH)
-                .await
-            {
-                Ok(ids) => {
-                    for id in ids {
-                        self.drive_claimed(id).await;
-                    }
-                }
-                Err(e) => log_error("cannot claim due runs", &e),
-            }
+            self.claim_all_due().await;
             let heard = async {
                 match listener.as_mut() {
                     Some(l) => l.recv().await,
@@ -369,7 +360,36 @@ impl Server {
         }
     }
 
-    /// Drives the claimed run `id` in the background.
+    /// Claims the due runs batch after batch until none is left (after a restart, every run
+    /// the stopped process left unfinished), driving each in the background as it is claimed.
+    async fn claim_all_due(&self) {
+        let (store, leases) = (&self.0.engine.store, &self.0.leases);
+        loop {
+            match store
+                .claim_due(leases.owner(), leases.duration(), CLAIM_BATCH)
+                .await
+            {
+                Ok(runs) => {
+                    let more = i64::try_from(runs.len()).is_ok_and(|n| n >= CLAIM_BATCH);
+                    for run in runs {
+                        match self.pinned_plan(&run) {
+                            Ok(plan) => drop(self.spawn_drive(plan, Drive::Claimed(run.id))),
+                            Err(e) => {
+                                log_error(&format!("cannot resume run {}", run.id), &e.message())
+                            }
+                        }
+                    }
+                    if !more {
+                        return;
+                    }
+                }
+                Err(e) => return log_error("cannot claim due runs", &e),
+            }
+        }
+    }
+
+    /// Drives the run `id`, leased to this process (admitted from its queue), in the
+    /// background.
     async fn drive_claimed(&self, id: String) {
         let plan = match self.0.engine.store.run(&id).await {
             Ok(Some(run)) => self.pinned_plan(&run),
@@ -574,8 +594,13 @@ impl Server {
     async fn drive(&self, plan: &Plan, run: Drive) -> Result<(), ApiError> {
         let run_id = run.id().to_string();
         let lock = self.run_lock(&run_id);
-        let _held = lock.lock().await;
-        if matches!(run, Drive::Stored(_)) && !self.0.leases.claim(&run_id).await? {
+        // A run claimed a moment ago is leased to this process already, unless another task
+        // of it drove the run meanwhile (the lock was taken): then it is claimed again.
+        let (_held, leased) = match lock.try_lock() {
+            Ok(held) => (held, !matches!(run, Drive::Stored(_))),
+            Err(_) => (lock.lock().await, matches!(run, Drive::Started(_))),
+        };
+        if !leased && !self.0.leases.claim(&run_id).await? {
             return Ok(());
         }
         let driven = (self.0.leases)
@@ -649,10 +674,11 @@ impl Server {
                 true,
                 driver.drive_started(plan, *started, &secrets, &watch).await,
             ),
-            Drive::Stored(run_id) => {
-                let open = (self.0.engine.store.run(&run_id).await?)
-                    .is_some_and(|r| r.status != COMPLETED);
-                (open, driver.drive(plan, &run_id, &secrets, &watch).await)
+            Drive::Claimed(run_id) | Drive::Stored(run_id) => {
+                match driver.drive_open(plan, &run_id, &secrets, &watch).await {
+                    Ok((outcome, open)) => (open, Ok(outcome)),
+                    Err(e) => (false, Err(e)),
+                }
             }
         };
         let outcome = outcome.map_err(ApiError::internal)?;
@@ -708,9 +734,11 @@ struct Begun {
     drive: Option<tokio::task::JoinHandle<Result<(), ApiError>>>,
 }
 
-/// A run to drive: one just started (in memory), or one read from the store.
+/// A run to drive: one just started (in memory), one this process just claimed as due
+/// ([`Store::claim_due`]), or one read from the store.
 enum Drive {
     Started(Box<Started>),
+    Claimed(String),
     Stored(String),
 }
 
@@ -718,7 +746,7 @@ impl Drive {
     fn id(&self) -> &str {
         match self {
             Drive::Started(s) => s.id(),
-            Drive::Stored(id) => id,
+            Drive::Claimed(id) | Drive::Stored(id) => id,
         }
     }
 }

@@ -734,14 +734,16 @@ impl Store {
         .map_err(err("read a run"))
     }
 
-    /// Leases up to `limit` due runs (see [`DUE`]) to `owner` for `lease`, oldest first;
-    /// returns their ids. On PostgreSQL, concurrent claims skip each other's rows.
+    /// Leases up to `limit` due runs (see [`DUE`]) to `owner` for `lease`, oldest first, in
+    /// one statement; returns them as leased, oldest first (so a restart reads the runs it
+    /// resumes with their claim, not one by one). On PostgreSQL, concurrent claims skip each
+    /// other's rows.
     pub async fn claim_due(
         &self,
         owner: &str,
         lease: Duration,
         limit: i64,
-    ) -> Result<Vec<String>, StoreError> {
+    ) -> Result<Vec<RunRecord>, StoreError> {
         let lock = if self.is_shared() {
             " FOR UPDATE SKIP LOCKED"
         } else {
@@ -749,17 +751,20 @@ impl Store {
         };
         let sql = format!(
             "UPDATE runs SET lease_owner = $2, lease_until = $3 WHERE id IN (SELECT id FROM runs \
-             WHERE {DUE} ORDER BY created_at LIMIT $4{lock}) RETURNING id"
+             WHERE {DUE} ORDER BY created_at LIMIT $4{lock}) RETURNING *"
         );
-        on_pool!(self.pool, |pool| sqlx::query(sqlx::AssertSqlSafe(sql))
+        let mut runs = on_pool!(self.pool, |pool| sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(crate::now())
             .bind(owner)
             .bind(lease_until(lease))
             .bind(limit)
             .fetch_all(pool)
             .await
-            .and_then(|rows| rows.iter().map(|r| r.text("id")).collect()))
-        .map_err(err("claim due runs"))
+            .and_then(|rows| rows.iter().map(run_record).collect::<Result<Vec<_>, _>>()))
+        .map_err(err("claim due runs"))?;
+        // RETURNING's order is the database's.
+        runs.sort_by(|a, b| (&a.created_at, &a.id).cmp(&(&b.created_at, &b.id)));
+        Ok(runs)
     }
 
     /// Starts the queued runs of `workflow` that its concurrency limit lets go on now, in the
