@@ -264,7 +264,6 @@ async fn claimed(store: &Store, owner: &str, limit: i64) -> Vec<String> {
 /// in progress; they are never due before; a cancelled queued run leaves the queue.
 async fn queued_runs_start_in_order_within_their_limit(at: &Location) {
     let store = at.open().await;
-    let long = std::time::Duration::from_secs(60);
     let running = RunRecord {
         concurrency: Some(1),
         ..run_record("a1", "w", "2026-01-01T00:00:00Z")
