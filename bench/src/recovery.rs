@@ -186,31 +186,27 @@ fn check_arrivals(
             other_key.push(id);
         }
     }
-    verdict.problem(
-        not_held.len(),
-        "runs did not send their webhook exactly once before the kill",
-        not_held.first().copied(),
-    );
-    verdict.problem(
-        lost.len(),
-        "runs were LOST: their webhook was never re-sent",
-        lost.first().copied(),
-    );
-    verdict.problem(
-        twice.len(),
-        "runs were DUPLICATED: their webhook was re-sent more than once",
-        twice.first().copied(),
-    );
-    verdict.problem(
-        strangers.len(),
-        "webhooks came from runs the benchmark did not start",
-        strangers.first().copied(),
-    );
-    verdict.problem(
-        other_key.len(),
-        "webhooks were re-sent with another Idempotency-Key than before the kill",
-        other_key.first().copied(),
-    );
+    for (runs, what) in [
+        (
+            &not_held,
+            "runs did not send their webhook exactly once before the kill",
+        ),
+        (&lost, "runs were LOST: their webhook was never re-sent"),
+        (
+            &twice,
+            "runs were DUPLICATED: their webhook was re-sent more than once",
+        ),
+        (
+            &strangers,
+            "webhooks came from runs the benchmark did not start",
+        ),
+        (
+            &other_key,
+            "webhooks were re-sent with another Idempotency-Key than before the kill",
+        ),
+    ] {
+        verdict.problem(runs.len(), what, runs.first().copied());
+    }
 }
 
 /// Checks the store (the servers stopped): the workflow has exactly the `started` runs, each
