@@ -74,7 +74,7 @@ fn bench_serve_recovery_resumes_every_run_once_with_its_key() {
 }
 
 /// The same on PostgreSQL (a fresh database on `WFLOW_IT_PG`), where the restarted server
-/// takes the killed one's runs over once their 1 s leases expire.
+/// takes the killed one's runs over once their 3 s leases expire.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bench_serve_recovery_on_postgres_waits_out_the_leases_and_resumes_every_run() {
     let Some(database) = wflow_testkit::Database::fresh("wflow_bench_recovery").await else {
@@ -90,7 +90,7 @@ async fn bench_serve_recovery_on_postgres_waits_out_the_leases_and_resumes_every
             "--store",
             &url,
             "--lease-seconds",
-            "1",
+            "3",
         ])
     })
     .await
@@ -101,6 +101,6 @@ async fn bench_serve_recovery_on_postgres_waits_out_the_leases_and_resumes_every
         stdout.contains("Idempotency-Key: 20 of 20 resumed webhooks"),
         "{stdout}"
     );
-    assert!(stdout.contains("--lease-seconds 1\n"), "{stdout}");
+    assert!(stdout.contains("--lease-seconds 3\n"), "{stdout}");
     database.drop().await;
 }
