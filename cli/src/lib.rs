@@ -450,7 +450,7 @@ pub fn check_files_with(
                             wflow_project::check_test_file(&file.text, &beside, catalog).1
                         }
                         None => {
-                            wflow_compiler::check_file(&file.path, &file.text, catalog).diagnostics
+                            wflow_compiler::check_file_diagnostics(&file.path, &file.text, catalog)
                         }
                     };
                     if let Some(Ok(mut slot)) = slots.get(i).map(|s| s.lock()) {

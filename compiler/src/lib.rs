@@ -192,53 +192,57 @@ pub fn check_source_named(
     catalog: &catalog::Catalog,
     file_stem: Option<&str>,
 ) -> Checked {
+    check(src, syntax, catalog, file_stem, Keep::Ir)
+}
+
+/// [`check_file`]'s diagnostics alone: the same checks, but each workflow's IR is dropped once
+/// checked, so that memory follows the largest workflow rather than the whole file (what
+/// `wflow check` needs).
+pub fn check_file_diagnostics(
+    path: &std::path::Path,
+    src: &str,
+    catalog: &catalog::Catalog,
+) -> Vec<Diagnostic> {
+    let stem = path.file_stem().and_then(|s| s.to_str());
+    check(src, syntax_of(path), catalog, stem, Keep::Diagnostics).diagnostics
+}
+
+/// What a check returns besides the diagnostics.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Keep {
+    /// The IR of every workflow.
+    Ir,
+    /// Nothing: each workflow is dropped once checked.
+    Diagnostics,
+}
+
+/// The one check of a text, behind every public entry point: a `.wflow` text is read, lowered
+/// and checked one top-level item at a time ([`wflow_grammar::parse_items`]), so that only the
+/// diagnostics (and, with [`Keep::Ir`], the IR) grow with the file.
+fn check(
+    src: &str,
+    syntax: Syntax,
+    catalog: &catalog::Catalog,
+    file_stem: Option<&str>,
+    keep: Keep,
+) -> Checked {
     let mut diagnostics = Vec::new();
-    // Syntax errors that may have hidden a node or a connection (a broken line at workflow or
-    // flow level, a missing `}`); an error inside a node's body hides nothing of the graph.
-    let mut structural: Vec<wflow_grammar::Span> = Vec::new();
-    let mut declared = Vec::new();
-    // Every syntax error: a node's body may have lost a field (a form input) to one.
-    let mut broken: Vec<wflow_grammar::Span> = Vec::new();
     let workflows = match syntax {
         Syntax::Wflow => {
-            let parsed = wflow_grammar::parse(src);
-            broken.extend(parsed.errors.iter().map(|e| e.span));
-            broken.sort_unstable();
-            for e in &parsed.errors {
-                if e.is_unclosed() || !inside_node_body(&parsed.file, e.span) {
-                    structural.push(e.span);
-                }
-            }
-            diagnostics.extend(
-                parsed
-                    .errors
-                    .into_iter()
-                    .map(|e| syntax_diagnostic("syntax", e)),
-            );
-            declared = blueprint_decl::blueprints(&parsed.file, &mut diagnostics);
-            // Each statement is dropped once lowered: the tree, its desugared form and the IR
-            // are never all whole at once.
+            let catalog = with_declared(catalog, declared_in(src));
             let mut workflows = Vec::new();
-            for st in parsed.file.statements {
-                let Some(doc) = wflow::desugar(&st, &mut diagnostics) else {
-                    continue;
-                };
-                drop(st);
-                let mut lower = port::Lower {
-                    src,
-                    syntax,
-                    diags: &mut diagnostics,
-                    syntax_errors: &broken,
-                    file_stem,
-                };
-                workflows.extend(lower.workflow(&doc));
+            for piece in wflow_grammar::parse_items(src) {
+                let checked = check_piece(src, piece, &catalog, file_stem, &mut diagnostics);
+                if keep == Keep::Ir {
+                    workflows.extend(checked);
+                }
             }
             workflows
         }
         Syntax::Json => {
             let (value, errors) = wflow_grammar::json::parse(src);
-            structural.extend(errors.iter().map(|e| e.span));
-            broken.extend(errors.iter().map(|e| e.span));
+            let structural = starts(errors.iter().map(|e| e.span).collect());
+            let mut broken: Vec<wflow_grammar::Span> = errors.iter().map(|e| e.span).collect();
             broken.sort_unstable();
             diagnostics.extend(
                 errors
@@ -252,41 +256,147 @@ pub fn check_source_named(
                 syntax_errors: &broken,
                 file_stem,
             };
-            value.map(|v| lower.document(&v)).unwrap_or_default()
+            let workflows = value.map(|v| lower.document(&v)).unwrap_or_default();
+            let broken = starts(broken);
+            for wf in &workflows {
+                // Any error in a JSON text may have hidden part of any workflow.
+                check_workflow(
+                    wf,
+                    syntax,
+                    catalog,
+                    !structural.is_empty(),
+                    !broken.is_empty(),
+                    &mut diagnostics,
+                );
+            }
+            workflows
         }
     };
-    // Blueprints declared in the file join (and override) the given ones.
-    let merged;
-    let catalog = if declared.is_empty() {
-        catalog
-    } else {
-        let mut all = declared;
-        let given: Vec<catalog::Blueprint> = catalog
-            .blueprints
-            .iter()
-            .filter(|b| !all.iter().any(|d| d.identifier == b.identifier))
-            .cloned()
-            .collect();
-        all.extend(given);
-        merged = catalog::Catalog::new(all);
-        &merged
-    };
+    finish(src, syntax, &mut diagnostics);
+    Checked {
+        module: ir::Module {
+            ir_version: ir::IR_VERSION,
+            workflows,
+        },
+        diagnostics,
+    }
+}
+
+/// The `blueprint` declarations of a `.wflow` text: they serve every workflow of the file,
+/// wherever they stand, so they are read before any workflow is checked (their problems are
+/// reported with their item's). A text that never says `blueprint` declares none.
+fn declared_in(src: &str) -> Vec<catalog::Blueprint> {
+    if !src.contains("blueprint") {
+        return Vec::new();
+    }
+    wflow_grammar::parse_items(src)
+        .flat_map(|piece| blueprint_decl::blueprints(&piece.file, &mut Vec::new()))
+        .collect()
+}
+
+/// `catalog` with the blueprints `declared` in the file joined in (they override given ones).
+fn with_declared(
+    catalog: &catalog::Catalog,
+    declared: Vec<catalog::Blueprint>,
+) -> std::borrow::Cow<'_, catalog::Catalog> {
+    if declared.is_empty() {
+        return std::borrow::Cow::Borrowed(catalog);
+    }
+    let mut all = declared;
+    let given: Vec<catalog::Blueprint> = catalog
+        .blueprints
+        .iter()
+        .filter(|b| !all.iter().any(|d| d.identifier == b.identifier))
+        .cloned()
+        .collect();
+    all.extend(given);
+    std::borrow::Cow::Owned(catalog::Catalog::new(all))
+}
+
+/// Lowers and checks the items of one parsed piece of a `.wflow` text, pushing its diagnostics
+/// in the order a whole-file check finds them (syntax, blueprints, lowering, checks); returns
+/// its workflows. A syntax error lies within its piece, and so does every workflow it can hide
+/// part of.
+fn check_piece(
+    src: &str,
+    piece: wflow_grammar::Parsed,
+    catalog: &catalog::Catalog,
+    file_stem: Option<&str>,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Vec<ir::Workflow> {
+    let syntax = Syntax::Wflow;
+    // Syntax errors that may have hidden a node or a connection (a broken line at workflow or
+    // flow level, a missing `}`); an error inside a node's body hides nothing of the graph.
+    let mut structural: Vec<wflow_grammar::Span> = Vec::new();
+    // Every syntax error: a node's body may have lost a field (a form input) to one.
+    let mut broken: Vec<wflow_grammar::Span> = piece.errors.iter().map(|e| e.span).collect();
+    broken.sort_unstable();
+    for e in &piece.errors {
+        if e.is_unclosed() || !inside_node_body(&piece.file, e.span) {
+            structural.push(e.span);
+        }
+    }
+    diagnostics.extend(
+        piece
+            .errors
+            .into_iter()
+            .map(|e| syntax_diagnostic("syntax", e)),
+    );
+    // Read again only for their diagnostics: the catalog already holds them.
+    blueprint_decl::blueprints(&piece.file, diagnostics);
+    let mut workflows = Vec::new();
+    for st in piece.file.statements {
+        let Some(doc) = wflow::desugar(&st, diagnostics) else {
+            continue;
+        };
+        drop(st);
+        let mut lower = port::Lower {
+            src,
+            syntax,
+            diags: diagnostics,
+            syntax_errors: &broken,
+            file_stem,
+        };
+        workflows.extend(lower.workflow(&doc));
+    }
     let structural = starts(structural);
     let broken = starts(broken);
     for wf in &workflows {
-        // Whether an error starts within the workflow (any error, in JSON).
-        let hit = |starts: &[usize]| match syntax {
-            Syntax::Json => !starts.is_empty(),
-            Syntax::Wflow => {
-                let first = starts.partition_point(|s| *s < wf.span.start);
-                starts.get(first).is_some_and(|s| *s <= wf.span.end)
-            }
+        // Whether an error starts within the workflow.
+        let hit = |starts: &[usize]| {
+            let first = starts.partition_point(|s| *s < wf.span.start);
+            starts.get(first).is_some_and(|s| *s <= wf.span.end)
         };
-        let graph = !hit(&structural);
-        check::workflow(wf, &check::Options { syntax, graph }, &mut diagnostics);
-        let whole = !hit(&broken);
-        dataflow::workflow(wf, catalog, graph && whole, &mut diagnostics);
+        check_workflow(
+            wf,
+            syntax,
+            catalog,
+            hit(&structural),
+            hit(&broken),
+            diagnostics,
+        );
     }
+    workflows
+}
+
+/// The checks of one lowered workflow: its graph only when no syntax error may have hidden part
+/// of it (`structural`), the data flow through it only when none hides anything (`broken`).
+fn check_workflow(
+    wf: &ir::Workflow,
+    syntax: Syntax,
+    catalog: &catalog::Catalog,
+    structural: bool,
+    broken: bool,
+    diagnostics: &mut Vec<Diagnostic>,
+) {
+    let graph = !structural;
+    check::workflow(wf, &check::Options { syntax, graph }, diagnostics);
+    dataflow::workflow(wf, catalog, graph && !broken, diagnostics);
+}
+
+/// What is done once every diagnostic is in: duplicates of a hyphen diagnostic dropped, fixes
+/// written, the rest sorted by position.
+fn finish(src: &str, syntax: Syntax, diagnostics: &mut Vec<Diagnostic>) {
     // `.outputs.check-env` is reported once, as such, not also as jq's reading of `- env`;
     // so is an unknown hyphenated name (`.outputs.lst-tokens`).
     let mut hyphens: Vec<wflow_grammar::Span> = diagnostics
@@ -318,13 +428,6 @@ pub fn check_source_named(
     }
     diagnostics.sort_by_key(|d| (d.primary.span.start, d.primary.span.end));
     diagnostics.dedup();
-    Checked {
-        module: ir::Module {
-            ir_version: ir::IR_VERSION,
-            workflows,
-        },
-        diagnostics,
-    }
 }
 
 /// `.outputs.check-env` → `.outputs["check-env"]` (quotes escaped inside a JSON string).

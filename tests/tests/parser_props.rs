@@ -187,6 +187,8 @@ fn diagnostics_ok(src: &str, diags: &[Diagnostic]) -> Result<(), String> {
 /// Parses and checks `src` both ways, asserting every property.
 fn all_properties(src: &str) -> Result<(), TestCaseError> {
     let parsed = wflow_grammar::parse(src);
+    // Item by item, exactly as the whole text in one piece.
+    prop_assert_eq!(&parsed, &wflow_grammar::parse_whole(src));
     for e in &parsed.errors {
         span_ok(src, e.span)
             .map_err(|m| TestCaseError::fail(format!("wflow syntax error: {m}")))?;
