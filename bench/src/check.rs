@@ -31,48 +31,20 @@ pub fn run(opts: &BenchOptions) -> ExitCode {
         bytes as f64 / 1e6,
         opts.dir.display()
     );
-    let exe = match std::env::current_exe() {
-        Ok(e) => e,
-        Err(e) => {
-            eprintln!("error: cannot find the wflow binary: {e}");
-            return ExitCode::from(2);
-        }
-    };
     let mut walls = Vec::new();
     for i in 1..=opts.runs {
-        let start = Instant::now();
-        let out = Command::new(&exe)
-            .args(["check", "--format", "json", "--report-peak-memory"])
-            .arg(&opts.dir)
-            .output();
-        let wall = start.elapsed();
-        let out = match out {
-            Ok(o) => o,
-            Err(e) => {
-                eprintln!("error: running wflow check: {e}");
-                return ExitCode::from(2);
-            }
+        let run = match check_once(&opts.dir) {
+            Ok(r) => r,
+            Err(code) => return code,
         };
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        let rss = stderr
-            .lines()
-            .find_map(|l| l.strip_prefix("peak memory: "))
-            .unwrap_or("?")
-            .to_string();
-        let diags = serde_json::from_slice::<serde_json::Value>(&out.stdout)
-            .ok()
-            .and_then(|v| {
-                v.get("diagnostics")
-                    .and_then(|d| d.as_array())
-                    .map(Vec::len)
-            });
         println!(
-            "run {i}: {:.3} s wall, peak RSS {rss}, {} diagnostics, {:.0} lines/s",
-            wall.as_secs_f64(),
-            diags.map_or("?".into(), |n| n.to_string()),
-            lines as f64 / wall.as_secs_f64()
+            "run {i}: {:.3} s wall, peak RSS {}, {} diagnostics, {:.0} lines/s",
+            run.wall.as_secs_f64(),
+            run.rss_text(),
+            run.diagnostics.map_or("?".into(), |n| n.to_string()),
+            lines as f64 / run.wall.as_secs_f64()
         );
-        walls.push(wall);
+        walls.push(run.wall);
     }
     walls.sort();
     if let (Some(min), Some(median)) = (walls.first(), walls.get(walls.len() / 2)) {
@@ -84,6 +56,172 @@ pub fn run(opts: &BenchOptions) -> ExitCode {
         );
     }
     ExitCode::SUCCESS
+}
+
+/// What one `wflow check` child reported.
+struct CheckRun {
+    wall: Duration,
+    /// Peak resident memory in bytes, when the child could tell.
+    rss: Option<u64>,
+    diagnostics: Option<usize>,
+}
+
+impl CheckRun {
+    fn rss_text(&self) -> String {
+        self.rss
+            .map_or("?".into(), |b| format!("{:.1} MB", b as f64 / 1e6))
+    }
+}
+
+/// Runs `wflow check --format json` on `target` as a child process of this very binary and
+/// reads back its wall time, peak memory and diagnostic count; on failure, says why and gives
+/// the exit code for it.
+fn check_once(target: &Path) -> Result<CheckRun, ExitCode> {
+    let exe = std::env::current_exe().map_err(|e| {
+        eprintln!("error: cannot find the wflow binary: {e}");
+        ExitCode::from(2)
+    })?;
+    let start = Instant::now();
+    let out = Command::new(&exe)
+        .args(["check", "--format", "json", "--report-peak-memory"])
+        .arg(target)
+        .output()
+        .map_err(|e| {
+            eprintln!("error: running wflow check: {e}");
+            ExitCode::from(2)
+        })?;
+    let wall = start.elapsed();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // `peak memory: 123.4 MB` (MiB, as /proc counts them).
+    let rss = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("peak memory: "))
+        .and_then(|m| m.trim_end_matches(" MB").parse::<f64>().ok())
+        .map(|mib| (mib * 1024.0 * 1024.0) as u64);
+    let diagnostics = serde_json::from_slice::<serde_json::Value>(&out.stdout)
+        .ok()
+        .and_then(|v| {
+            v.get("diagnostics")
+                .and_then(|d| d.as_array())
+                .map(Vec::len)
+        });
+    Ok(CheckRun {
+        wall,
+        rss,
+        diagnostics,
+    })
+}
+
+/// The figure of issue 13: `wflow check` on one file of this many megabytes.
+pub struct BigOptions {
+    /// Where to write the file.
+    pub path: PathBuf,
+    pub megabytes: usize,
+    pub runs: usize,
+}
+
+/// Most time `check` may take on the big file.
+const BIG_MAX_WALL: Duration = Duration::from_secs(10);
+/// Most peak memory `check` may use, as a multiple of the file's size.
+const BIG_MAX_RSS_RATIO: f64 = 10.0;
+
+/// Writes one `.wflow` file of `megabytes` MB (small workflows, one after another, as
+/// `tests/perf/gen.py big` does), runs `wflow check` on it `runs` times as a child, and prints
+/// each run's wall time and peak memory against the figure: at most 10 s and 10 times the
+/// file's size. Exits 1 when the best run misses either.
+pub fn big(opts: &BigOptions) -> ExitCode {
+    let bytes = match write_big(&opts.path, opts.megabytes * 1_000_000) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("error: writing {}: {e}", opts.path.display());
+            return ExitCode::from(2);
+        }
+    };
+    let limit = bytes as f64 * BIG_MAX_RSS_RATIO;
+    println!(
+        "file: {:.1} MB in {}; figure: at most {} s and {:.0} MB ({BIG_MAX_RSS_RATIO}x)",
+        bytes as f64 / 1e6,
+        opts.path.display(),
+        BIG_MAX_WALL.as_secs(),
+        limit / 1e6
+    );
+    let mut best: Option<CheckRun> = None;
+    for i in 1..=opts.runs.max(1) {
+        let run = match check_once(&opts.path) {
+            Ok(r) => r,
+            Err(code) => return code,
+        };
+        let ratio = run.rss.map_or(f64::NAN, |r| r as f64 / bytes as f64);
+        println!(
+            "run {i}: {:.2} s wall, peak RSS {} ({ratio:.1}x the file), {} diagnostics",
+            run.wall.as_secs_f64(),
+            run.rss_text(),
+            run.diagnostics.map_or("?".into(), |n| n.to_string()),
+        );
+        if best.as_ref().is_none_or(|b| run.wall < b.wall) {
+            best = Some(run);
+        }
+    }
+    let Some(best) = best else {
+        return ExitCode::SUCCESS;
+    };
+    let fast = best.wall <= BIG_MAX_WALL;
+    let small = best.rss.is_some_and(|r| r as f64 <= limit);
+    let verdict = |ok: bool| if ok { "ok" } else { "MISSED" };
+    println!(
+        "best: {:.2} s ({}), {} ({})",
+        best.wall.as_secs_f64(),
+        verdict(fast),
+        best.rss_text(),
+        verdict(small)
+    );
+    if fast && small {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+/// Writes workflows to `path` until it holds at least `size` bytes; returns the bytes written.
+fn write_big(path: &Path, size: usize) -> std::io::Result<usize> {
+    use std::io::Write;
+    let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
+    let mut written = 0;
+    let mut i = 0;
+    while written < size {
+        let text = small_workflow(i);
+        out.write_all(text.as_bytes())?;
+        written += text.len();
+        i += 1;
+    }
+    out.flush()?;
+    Ok(written)
+}
+
+/// The workflow `tests/perf/gen.py big` repeats: a form, a condition and a webhook.
+fn small_workflow(i: usize) -> String {
+    format!(
+        r#"workflow w{i} "Workflow {i}" {{
+  form trigger "Request" {{
+    input service: entity(service) "Service"
+    input version: string "Version" {{ description "Git tag." }}
+  }}
+  condition check "Check" {{
+    outlet prod "Production" when `.outputs.trigger.version == "1"`
+    outlet other "Other" when `.outputs.trigger.version != "1"`
+  }}
+  webhook deploy "Deploy" {{
+    url "https://api.example.com/deploy"
+    method POST
+    body {{ service: "{{{{ .outputs.trigger.service }}}}", n: {i} }}
+  }}
+  flow {{
+    trigger -> check
+    check.prod -> deploy
+  }}
+}}
+"#
+    )
 }
 
 fn secs(d: Duration) -> f64 {

@@ -89,6 +89,13 @@ pub fn decode(bytes: Vec<u8>) -> (String, Option<Diagnostic>) {
     (text, Some(diagnostic))
 }
 
+/// The `too-large` error of a file of `len` bytes, if that is over the readers' limit
+/// ([`wflow_grammar::MAX_SOURCE_BYTES`]): what checking its text would report, for callers that
+/// would rather not read such a file at all.
+pub fn too_large(len: usize) -> Option<Diagnostic> {
+    wflow_grammar::SyntaxError::too_large(len).map(|e| syntax_diagnostic("syntax", e))
+}
+
 /// [`check_source_with`] on a file's bytes, returning the text too (to show positions in).
 /// Bytes that are not UTF-8 give only the `unreadable-file` error of [`decode`].
 pub fn check_bytes_with(

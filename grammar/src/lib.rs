@@ -70,9 +70,10 @@ impl SyntaxError {
         }
     }
 
-    /// The error for a text longer than [`MAX_SOURCE_BYTES`], which is not read at all.
-    fn too_large(len: usize) -> SyntaxError {
-        SyntaxError {
+    /// The error for a text of `len` bytes, if that is longer than [`MAX_SOURCE_BYTES`]: such a
+    /// text is not read at all.
+    pub fn too_large(len: usize) -> Option<SyntaxError> {
+        (len > MAX_SOURCE_BYTES).then(|| SyntaxError {
             limit: Some(Limit::Size),
             ..SyntaxError::new(
                 Span::new(0, 0),
@@ -83,7 +84,7 @@ impl SyntaxError {
                 ),
                 Some("split it into several files".into()),
             )
-        }
+        })
     }
 }
 
@@ -118,11 +119,9 @@ pub fn parse(src: &str) -> Parsed {
 /// together they are exactly [`parse`]'s result, but only one piece need be held at once.
 /// Never fails and never panics.
 pub fn parse_items(src: &str) -> items::Items<'_> {
-    let refused = if src.len() > MAX_SOURCE_BYTES {
-        Some(SyntaxError::too_large(src.len()))
-    } else {
+    let refused = SyntaxError::too_large(src.len()).or_else(|| {
         strings::too_deep(src, MAX_NESTING).map(|at| SyntaxError::too_deep(src, at, "brackets"))
-    };
+    });
     if let Some(error) = refused {
         return items::Items::whole(src, items::refused(error));
     }

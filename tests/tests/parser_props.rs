@@ -305,6 +305,12 @@ proptest! {
     fn edited_valid_corpus(src in edited_corpus()) {
         all_properties(&src)?;
     }
+
+    /// Several items in one text, any of them broken: read item by item exactly as a whole.
+    #[test]
+    fn several_edited_files_in_one(parts in prop::collection::vec(edited_corpus(), 2..4)) {
+        all_properties(&parts.concat())?;
+    }
 }
 
 #[test]
