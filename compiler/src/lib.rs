@@ -223,9 +223,7 @@ enum Keep {
     Diagnostics,
 }
 
-/// The one check of a text, behind every public entry point: a `.wflow` text is read, lowered
-/// and checked one top-level item at a time ([`wflow_grammar::parse_items`]), so that only the
-/// diagnostics (and, with [`Keep::Ir`], the IR) grow with the file.
+/// The one check of a text, behind every public entry point: see [`check_pieces`].
 fn check(
     src: &str,
     syntax: Syntax,
@@ -233,18 +231,65 @@ fn check(
     file_stem: Option<&str>,
     keep: Keep,
 ) -> Checked {
+    let mut workflows = Vec::new();
+    let diagnostics = check_pieces(src, syntax, catalog, file_stem, &mut |piece| {
+        if keep == Keep::Ir {
+            workflows.extend(piece.workflows);
+        }
+    });
+    Checked {
+        module: ir::Module {
+            ir_version: ir::IR_VERSION,
+            workflows,
+        },
+        diagnostics,
+    }
+}
+
+/// One piece of a text as checked by [`check_pieces`], handed over before the next is read.
+pub(crate) struct Piece<'d> {
+    /// Each top-level statement's span, and whether it is a `workflow` or `fragment` (the
+    /// ones lowered into `workflows`, in order); none for Port JSON.
+    pub statements: Vec<(wflow_grammar::Span, bool)>,
+    /// The piece's comments.
+    pub comments: Vec<wflow_grammar::ast::Comment>,
+    /// The workflows lowered from the piece, checked.
+    pub workflows: Vec<ir::Workflow>,
+    /// Every diagnostic found so far, the piece's last; not yet sorted.
+    pub diagnostics: &'d [Diagnostic],
+}
+
+/// Parses, lowers and checks `src`, handing each piece to `on_piece` once checked, and returns
+/// every diagnostic, sorted. A `.wflow` text is read one top-level item at a time
+/// ([`wflow_grammar::parse_items`]), so that what is held at once is one item's tree and IR
+/// besides what `on_piece` keeps; a Port JSON text is one piece.
+pub(crate) fn check_pieces(
+    src: &str,
+    syntax: Syntax,
+    catalog: &catalog::Catalog,
+    file_stem: Option<&str>,
+    on_piece: &mut dyn FnMut(Piece<'_>),
+) -> Vec<Diagnostic> {
     let mut diagnostics = Vec::new();
-    let workflows = match syntax {
+    match syntax {
         Syntax::Wflow => {
             let catalog = with_declared(catalog, declared_in(src));
-            let mut workflows = Vec::new();
-            for piece in wflow_grammar::parse_items(src) {
-                let checked = check_piece(src, piece, &catalog, file_stem, &mut diagnostics);
-                if keep == Keep::Ir {
-                    workflows.extend(checked);
-                }
+            for mut piece in wflow_grammar::parse_items(src) {
+                let statements = piece
+                    .file
+                    .statements
+                    .iter()
+                    .map(|st| (st.span(), wflow::is_workflow(st)))
+                    .collect();
+                let comments = std::mem::take(&mut piece.file.comments);
+                let workflows = check_piece(src, piece, &catalog, file_stem, &mut diagnostics);
+                on_piece(Piece {
+                    statements,
+                    comments,
+                    workflows,
+                    diagnostics: &diagnostics,
+                });
             }
-            workflows
         }
         Syntax::Json => {
             let (value, errors) = wflow_grammar::json::parse(src);
@@ -264,7 +309,6 @@ fn check(
                 file_stem,
             };
             let workflows = value.map(|v| lower.document(&v)).unwrap_or_default();
-            let broken = starts(broken);
             for wf in &workflows {
                 // Any error in a JSON text may have hidden part of any workflow.
                 check_workflow(
@@ -276,17 +320,16 @@ fn check(
                     &mut diagnostics,
                 );
             }
-            workflows
+            on_piece(Piece {
+                statements: Vec::new(),
+                comments: Vec::new(),
+                workflows,
+                diagnostics: &diagnostics,
+            });
         }
-    };
-    finish(src, syntax, &mut diagnostics);
-    Checked {
-        module: ir::Module {
-            ir_version: ir::IR_VERSION,
-            workflows,
-        },
-        diagnostics,
     }
+    finish(src, syntax, &mut diagnostics);
+    diagnostics
 }
 
 /// The `blueprint` declarations of a `.wflow` text: they serve every workflow of the file,
