@@ -198,30 +198,13 @@ fn write_big(path: &Path, size: usize) -> std::io::Result<usize> {
     Ok(written)
 }
 
-/// The workflow `tests/perf/gen.py big` repeats: a form, a condition and a webhook.
+/// The workflow `tests/perf/gen.py big` repeats (a form, a condition and a webhook), with
+/// `{i}` for its number.
+const BIG_WORKFLOW: &str = include_str!("../../tests/perf/workflow.tmpl");
+
+/// The `i`th workflow of the big file.
 fn small_workflow(i: usize) -> String {
-    format!(
-        r#"workflow w{i} "Workflow {i}" {{
-  form trigger "Request" {{
-    input service: entity(service) "Service"
-    input version: string "Version" {{ description "Git tag." }}
-  }}
-  condition check "Check" {{
-    outlet prod "Production" when `.outputs.trigger.version == "1"`
-    outlet other "Other" when `.outputs.trigger.version != "1"`
-  }}
-  webhook deploy "Deploy" {{
-    url "https://api.example.com/deploy"
-    method POST
-    body {{ service: "{{{{ .outputs.trigger.service }}}}", n: {i} }}
-  }}
-  flow {{
-    trigger -> check
-    check.prod -> deploy
-  }}
-}}
-"#
-    )
+    BIG_WORKFLOW.replace("{i}", &i.to_string())
 }
 
 fn secs(d: Duration) -> f64 {
