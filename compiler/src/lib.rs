@@ -232,17 +232,119 @@ fn check(
     keep: Keep,
 ) -> Checked {
     let mut workflows = Vec::new();
-    let diagnostics = check_pieces(src, syntax, catalog, file_stem, &mut |piece| {
-        if keep == Keep::Ir {
-            workflows.extend(piece.workflows);
-        }
-    });
+    let diagnostics = if syntax == Syntax::Wflow && src.len() >= PARALLEL_FROM {
+        check_at_once(src, catalog, file_stem, keep, &mut workflows)
+    } else {
+        check_pieces(src, syntax, catalog, file_stem, &mut |piece| {
+            if keep == Keep::Ir {
+                workflows.extend(piece.workflows);
+            }
+        })
+    };
     Checked {
         module: ir::Module {
             ir_version: ir::IR_VERSION,
             workflows,
         },
         diagnostics,
+    }
+}
+
+/// The size from which a `.wflow` text is read and checked in stretches at once, one per core
+/// ([`wflow_grammar::Items::split`]); smaller ones (nearly all) are read in one stretch.
+const PARALLEL_FROM: usize = 4 << 20;
+
+/// [`check`] of a large `.wflow` text, its stretches on all cores at once: the diagnostics, and
+/// with [`Keep::Ir`] the workflows (into `workflows`), exactly as from reading it in one
+/// stretch, in the same order.
+fn check_at_once(
+    src: &str,
+    catalog: &catalog::Catalog,
+    file_stem: Option<&str>,
+    keep: Keep,
+    workflows: &mut Vec<ir::Workflow>,
+) -> Vec<Diagnostic> {
+    let catalog = with_declared(catalog, declared_in(src));
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let stretches = wflow_grammar::parse_items(src).split(cores);
+    // Set by a stretch that read on to the end of the text: the later ones may stop.
+    let ran_on = std::sync::atomic::AtomicUsize::new(usize::MAX);
+    let results: Vec<(Vec<Diagnostic>, Vec<ir::Workflow>, bool)> = std::thread::scope(|s| {
+        let handles: Vec<_> = stretches
+            .into_iter()
+            .enumerate()
+            .map(|(i, mut items)| {
+                let (catalog, ran_on) = (&catalog, &ran_on);
+                s.spawn(move || {
+                    let mut diagnostics = Vec::new();
+                    let mut kept = Vec::new();
+                    let stop = || ran_on.load(std::sync::atomic::Ordering::Relaxed) < i;
+                    check_items(
+                        src,
+                        &mut items,
+                        catalog,
+                        file_stem,
+                        &mut diagnostics,
+                        &stop,
+                        &mut |piece| {
+                            if keep == Keep::Ir {
+                                kept.extend(piece.workflows);
+                            }
+                        },
+                    );
+                    if items.ran_on() {
+                        ran_on.fetch_min(i, std::sync::atomic::Ordering::Relaxed);
+                    }
+                    (diagnostics, kept, items.ran_on())
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_default())
+            .collect()
+    });
+    let mut diagnostics = Vec::new();
+    for (found, kept, ran_on) in results {
+        diagnostics.extend(found);
+        workflows.extend(kept);
+        if ran_on {
+            break;
+        }
+    }
+    finish(src, Syntax::Wflow, &mut diagnostics);
+    diagnostics
+}
+
+/// Checks the pieces of `items` in order, each handed to `on_piece` once checked, until they
+/// run out or `stop` says so.
+fn check_items(
+    src: &str,
+    items: &mut wflow_grammar::Items<'_>,
+    catalog: &catalog::Catalog,
+    file_stem: Option<&str>,
+    diagnostics: &mut Vec<Diagnostic>,
+    stop: &dyn Fn() -> bool,
+    on_piece: &mut dyn FnMut(Piece<'_>),
+) {
+    while !stop() {
+        let Some(mut piece) = items.next() else {
+            break;
+        };
+        let statements = piece
+            .file
+            .statements
+            .iter()
+            .map(|st| (st.span(), wflow::is_workflow(st)))
+            .collect();
+        let comments = std::mem::take(&mut piece.file.comments);
+        let workflows = check_piece(src, piece, catalog, file_stem, diagnostics);
+        on_piece(Piece {
+            statements,
+            comments,
+            workflows,
+            diagnostics,
+        });
     }
 }
 
@@ -274,22 +376,16 @@ pub(crate) fn check_pieces(
     match syntax {
         Syntax::Wflow => {
             let catalog = with_declared(catalog, declared_in(src));
-            for mut piece in wflow_grammar::parse_items(src) {
-                let statements = piece
-                    .file
-                    .statements
-                    .iter()
-                    .map(|st| (st.span(), wflow::is_workflow(st)))
-                    .collect();
-                let comments = std::mem::take(&mut piece.file.comments);
-                let workflows = check_piece(src, piece, &catalog, file_stem, &mut diagnostics);
-                on_piece(Piece {
-                    statements,
-                    comments,
-                    workflows,
-                    diagnostics: &diagnostics,
-                });
-            }
+            let mut items = wflow_grammar::parse_items(src);
+            check_items(
+                src,
+                &mut items,
+                &catalog,
+                file_stem,
+                &mut diagnostics,
+                &|| false,
+                on_piece,
+            );
         }
         Syntax::Json => {
             let (value, errors) = wflow_grammar::json::parse(src);

@@ -19,6 +19,10 @@ pub struct Items<'s> {
     src: &'s str,
     /// Where the next piece starts.
     pos: usize,
+    /// Where this reading stops: the end of the text, or of its stretch (see [`Items::split`]).
+    to: usize,
+    /// Whether a piece read past `to`, to the end of the text.
+    ran_on: bool,
     /// A result decided up front (a refused or repaired text), given once.
     pub(crate) whole: Option<Parsed>,
 }
@@ -29,6 +33,8 @@ impl<'s> Items<'s> {
         Items {
             src,
             pos: 0,
+            to: src.len(),
+            ran_on: false,
             whole: None,
         }
     }
@@ -38,8 +44,55 @@ impl<'s> Items<'s> {
         Items {
             src,
             pos: src.len(),
+            to: src.len(),
+            ran_on: false,
             whole: Some(parsed),
         }
+    }
+
+    /// This reading split into up to `n` readings of consecutive stretches of the text, to be
+    /// run at once. Each stretch but the last ends after a line break that likely ends a
+    /// top-level item (a `}` alone on its line); a stretch's last piece is cut there. Put
+    /// together in order, up to and including the first reading that [`ran_on`](Items::ran_on),
+    /// their pieces are exactly this reading's: a piece cut short does not parse cleanly, so it
+    /// is read again with the rest of the text, as this reading would. A reading already
+    /// started, or decided up front, is not split.
+    pub fn split(self, n: usize) -> Vec<Items<'s>> {
+        if self.whole.is_some() || self.pos != 0 || self.to != self.src.len() || n < 2 {
+            return vec![self];
+        }
+        let len = self.src.len();
+        let mut starts = vec![0];
+        for i in 1..n {
+            let from = (len / n * i).max(starts.last().copied().unwrap_or(0));
+            let cut = self
+                .src
+                .get(from..)
+                .and_then(|rest| rest.find("\n}\n"))
+                .map(|at| from + at + 3);
+            match cut {
+                Some(cut) if cut < len => starts.push(cut),
+                _ => break,
+            }
+        }
+        let ends = starts.iter().skip(1).copied().chain([len]);
+        starts
+            .iter()
+            .zip(ends)
+            .map(|(&pos, to)| Items {
+                src: self.src,
+                pos,
+                to,
+                ran_on: false,
+                whole: None,
+            })
+            .collect()
+    }
+
+    /// Whether a piece of this reading ran past the end of its stretch to the end of the text:
+    /// then the readings of the later stretches are not part of the text's.
+    pub fn ran_on(&self) -> bool {
+        self.ran_on
     }
 }
 
@@ -50,9 +103,12 @@ impl Iterator for Items<'_> {
         if let Some(parsed) = self.whole.take() {
             return Some(parsed);
         }
+        if self.pos >= self.to {
+            return None;
+        }
         let rest = self.src.get(self.pos..).filter(|r| !r.is_empty())?;
         let start = self.pos;
-        let end = start + item_end(rest.as_bytes());
+        let end = (start + item_end(rest.as_bytes())).min(self.to);
         let piece = self.src.get(start..end).unwrap_or(rest);
         let (parsed, clean) = lower::parse_piece(piece, start);
         if clean || end == self.src.len() {
@@ -61,6 +117,7 @@ impl Iterator for Items<'_> {
         }
         // Where the scan's guess may have cut an item short, the rest is read as one.
         self.pos = self.src.len();
+        self.ran_on = self.to < self.src.len();
         Some(lower::parse_piece(rest, start).0)
     }
 }
@@ -132,6 +189,28 @@ pub(crate) fn refused(error: SyntaxError) -> Parsed {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn split_readings_put_together_are_the_whole_reading() {
+        let one = "workflow a {\n  x 1\n}\n";
+        let broken = "workflow b {\n  x = 1\n}\n";
+        for src in [
+            one.repeat(9),
+            format!("{}{broken}{}", one.repeat(3), one.repeat(5)),
+        ] {
+            let whole: Vec<Parsed> = Items::new(&src).collect();
+            let mut joined = Vec::new();
+            for items in Items::new(&src).split(3) {
+                let mut items = items;
+                joined.extend(items.by_ref());
+                if items.ran_on() {
+                    break;
+                }
+            }
+            assert_eq!(joined, whole);
+        }
+        assert_eq!(Items::new(&one.repeat(9)).split(3).len(), 3);
+    }
 
     #[test]
     fn an_item_ends_at_the_line_break_after_its_brackets() {
