@@ -646,3 +646,45 @@ fn syntax_diagnostic(code: &'static str, e: SyntaxError) -> Diagnostic {
     };
     Diagnostic::error(code, e.span, e.message).help_opt(e.help)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `n` small workflows, the `broken`th (if any) with `line` in its first node.
+    fn workflows(n: usize, broken: Option<usize>, line: &str) -> String {
+        (0..n)
+            .map(|i| {
+                let extra = if Some(i) == broken { line } else { "" };
+                format!(
+                    "// {i}\nworkflow w{i} \"W{i}\" {{\n  form trigger \"T\" {{\n    input v: string \"V\"\n{extra}  }}\n  webhook d \"D\" {{\n    url \"https://x.example.com/{i}\"\n    body {{ v: \"{{{{ .outputs.trigger.v }}}}\", w: \"{{{{ .outputs.nope }}}}\" }}\n  }}\n  flow {{\n    trigger -> d\n  }}\n}}\n"
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn checking_at_once_is_checking_in_one_stretch() {
+        let catalog = catalog::Catalog::default();
+        let n = 300;
+        for (broken, line) in [
+            (None, ""),
+            (Some(20), "    x = 1\n"),
+            (Some(250), "    x = 1\n"),
+            (Some(150), "    bogus \"unclosed\n"),
+            (Some(100), "    y { \n"),
+            (Some(n - 1), "    `jq\n"),
+        ] {
+            let src = workflows(n, broken, line);
+            let mut at_once = Vec::new();
+            let found = check_at_once(&src, &catalog, None, Keep::Ir, &mut at_once);
+            let mut one = Vec::new();
+            let expected = check_pieces(&src, Syntax::Wflow, &catalog, None, &mut |p| {
+                one.extend(p.workflows)
+            });
+            assert!(!expected.is_empty());
+            assert_eq!(found, expected, "{broken:?} {line:?}");
+            assert_eq!(at_once, one, "{broken:?} {line:?}");
+        }
+    }
+}
