@@ -301,7 +301,8 @@ fn check_at_once(
             .collect();
         handles
             .into_iter()
-            .map(|h| h.join().unwrap_or_default())
+            // A check that panicked panics here, as it would have in one stretch.
+            .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
             .collect()
     });
     let mut diagnostics = Vec::new();
