@@ -1109,9 +1109,14 @@ async fn runs_async(args: RunsArgs) -> Result<u8, Fail> {
                 roles,
                 teams,
             };
+            let answer = wflow_engine::control::Answer {
+                button: &button,
+                inputs: &given,
+                secrets: &secrets,
+            };
             let respond = async |fenced: &Engine| {
                 let r = fenced
-                    .respond_as(&plan, &run, &node, &responder, &button, &given)
+                    .respond_as(&plan, &run, &node, &responder, &answer)
                     .await
                     .map_err(Fail::from)?;
                 if let wflow_engine::control::Responded::Recorded { button, have, need } = &r {

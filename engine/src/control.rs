@@ -9,6 +9,8 @@ use crate::engine::{
 };
 use crate::inputs;
 use crate::plan::Plan;
+use crate::secret_inputs;
+use crate::secrets::Secrets;
 use wflow_store::{ResponseRecord, Write};
 
 /// Who responds to an approval: an email, and the roles and teams the person has.
@@ -87,6 +89,15 @@ pub enum Responded {
     },
     /// The outlet reached its number of responders; the run continues down it.
     Decided { outlet: String },
+}
+
+/// A person's answer to an approval: the button pressed, the form's inputs, and the run's
+/// secrets (its secret inputs are decrypted if sent encrypted, concealed, and stored encrypted
+/// with the key among them).
+pub struct Answer<'a> {
+    pub button: &'a str,
+    pub inputs: &'a Map<String, Json>,
+    pub secrets: &'a Secrets,
 }
 
 impl Engine {
@@ -322,15 +333,13 @@ impl Engine {
         run_id: &str,
         node: &str,
         responder: &str,
-        button: &str,
-        given: &Map<String, Json>,
+        answer: &Answer<'_>,
     ) -> Result<Responded, Error> {
         let who = Responder {
             email: responder.to_string(),
             ..Responder::default()
         };
-        self.respond_as(plan, run_id, node, &who, button, given)
-            .await
+        self.respond_as(plan, run_id, node, &who, answer).await
     }
 
     /// [`Engine::respond`] by `who`, whose roles and teams count too: the node's responders
@@ -342,8 +351,7 @@ impl Engine {
         run_id: &str,
         node: &str,
         who: &Responder,
-        button: &str,
-        given: &Map<String, Json>,
+        answer: &Answer<'_>,
     ) -> Result<Responded, Error> {
         if let Some(NodeConfig::Input(input)) = plan.node(node).map(|n| &n.config)
             && let Some(r) = &input.responders
@@ -366,7 +374,7 @@ impl Engine {
                 allowed.join("; ")
             )));
         }
-        self.respond_authorized(plan, run_id, node, &who.email, button, given)
+        self.respond_authorized(plan, run_id, node, &who.email, answer)
             .await
     }
 
@@ -378,9 +386,9 @@ impl Engine {
         run_id: &str,
         node: &str,
         responder: &str,
-        button: &str,
-        given: &Map<String, Json>,
+        answer: &Answer<'_>,
     ) -> Result<Responded, Error> {
+        let button = answer.button;
         let Some(NodeConfig::Input(input)) = plan.node(node).map(|n| &n.config) else {
             return Err(Error::Invalid(format!(
                 "node `{node}` is not an approval (INPUT) node"
@@ -397,13 +405,17 @@ impl Engine {
                 ids.join(", ")
             )));
         };
-        let values = inputs::validate(&input.user_inputs, given).map_err(|problems| {
-            let lines: Vec<String> = problems.iter().map(|p| format!("  {p}")).collect();
-            Error::Invalid(format!(
-                "the response's inputs are not valid:\n{}",
-                lines.join("\n")
-            ))
-        })?;
+        let mut given = answer.inputs.clone();
+        let mut problems = secret_inputs::accept(&input.user_inputs, &mut given, answer.secrets);
+        let mut values = match inputs::validate(&input.user_inputs, &given) {
+            Ok(values) if problems.is_empty() => values,
+            Ok(_) => return Err(invalid_answer(&problems)),
+            Err(found) => {
+                problems.extend(found);
+                return Err(invalid_answer(&problems));
+            }
+        };
+        secret_inputs::seal_answer(&input.user_inputs, &mut values, answer.secrets);
         let mut st = self.waiting_node(run_id, node).await?;
         let previous = self.store.responses(run_id, node).await?;
         if previous
@@ -516,6 +528,15 @@ impl Engine {
         .await?;
         Ok(true)
     }
+}
+
+/// The refusal of an answer whose inputs have `problems`.
+fn invalid_answer(problems: &[inputs::InputProblem]) -> Error {
+    let lines: Vec<String> = problems.iter().map(|p| format!("  {p}")).collect();
+    Error::Invalid(format!(
+        "the response's inputs are not valid:\n{}",
+        lines.join("\n")
+    ))
 }
 
 /// A completed run's result for a message (`?` if none was recorded).

@@ -1256,7 +1256,11 @@ fn context(plan: &Plan, st: &State, rec: &NodeRunRecord, secrets: &Secrets) -> J
     done.sort_by_key(|r| r.seq);
     for r in done {
         if let Some(o) = &r.output {
-            outputs.insert(r.node.clone(), o.clone());
+            let mut o = o.clone();
+            if let Some(NodeConfig::Input(input)) = plan.node(&r.node).map(|n| &n.config) {
+                crate::secret_inputs::open_answers(&input.user_inputs, &mut o, secrets);
+            }
+            outputs.insert(r.node.clone(), o);
         }
     }
     let trigger = &st.run.trigger_node;

@@ -11,7 +11,7 @@ use serde_json::{Value as Json, json};
 use sqlx::Row;
 use support::{on_loopback, plan};
 use wflow_engine::Error;
-use wflow_engine::control::Responded;
+use wflow_engine::control::{Answer, Responded};
 use wflow_engine::engine::{Conclusion, NodeStatus};
 use wflow_engine::{Config, Engine, Plan, Quiet, Secrets, Store, inputs};
 
@@ -397,7 +397,17 @@ async fn approvals_pause_and_continue_down_the_outlet() {
     let reason = reason.as_object().expect("object");
     let e = &env.engine;
     let err = e
-        .respond(&p, &id, "ok", "mallory@example.com", "approve", reason)
+        .respond(
+            &p,
+            &id,
+            "ok",
+            "mallory@example.com",
+            &Answer {
+                button: "approve",
+                inputs: reason,
+                secrets: &secrets(),
+            },
+        )
         .await
         .expect_err("not a responder");
     assert!(
@@ -405,7 +415,17 @@ async fn approvals_pause_and_continue_down_the_outlet() {
         "{err}"
     );
     let err = e
-        .respond(&p, &id, "ok", "alice@example.com", "maybe", reason)
+        .respond(
+            &p,
+            &id,
+            "ok",
+            "alice@example.com",
+            &Answer {
+                button: "maybe",
+                inputs: reason,
+                secrets: &secrets(),
+            },
+        )
         .await
         .expect_err("no such button");
     assert!(
@@ -419,8 +439,11 @@ async fn approvals_pause_and_continue_down_the_outlet() {
             &id,
             "ok",
             "alice@example.com",
-            "approve",
-            bad.as_object().expect("obj"),
+            &Answer {
+                button: "approve",
+                inputs: bad.as_object().expect("obj"),
+                secrets: &secrets(),
+            },
         )
         .await
         .expect_err("bad inputs");
@@ -430,7 +453,17 @@ async fn approvals_pause_and_continue_down_the_outlet() {
     );
 
     let r = e
-        .respond(&p, &id, "ok", "alice@example.com", "approve", reason)
+        .respond(
+            &p,
+            &id,
+            "ok",
+            "alice@example.com",
+            &Answer {
+                button: "approve",
+                inputs: reason,
+                secrets: &secrets(),
+            },
+        )
         .await
         .expect("respond");
     assert_eq!(
@@ -442,7 +475,17 @@ async fn approvals_pause_and_continue_down_the_outlet() {
         }
     );
     let err = e
-        .respond(&p, &id, "ok", "Alice@example.com", "approve", reason)
+        .respond(
+            &p,
+            &id,
+            "ok",
+            "Alice@example.com",
+            &Answer {
+                button: "approve",
+                inputs: reason,
+                secrets: &secrets(),
+            },
+        )
         .await
         .expect_err("twice");
     assert!(
@@ -459,8 +502,11 @@ async fn approvals_pause_and_continue_down_the_outlet() {
             &id,
             "ok",
             "bob@example.com",
-            "approve",
-            &serde_json::Map::new(),
+            &Answer {
+                button: "approve",
+                inputs: &serde_json::Map::new(),
+                secrets: &secrets(),
+            },
         )
         .await
         .expect("respond");
@@ -511,8 +557,11 @@ async fn a_waiting_run_can_be_cancelled() {
             &id,
             "ok",
             "alice@example.com",
-            "approve",
-            &serde_json::Map::new(),
+            &Answer {
+                button: "approve",
+                inputs: &serde_json::Map::new(),
+                secrets: &secrets(),
+            },
         )
         .await
         .expect_err("completed");

@@ -13,7 +13,7 @@ use serde_json::{Value as Json, json};
 use support::{Log, Seen, TempDir, error, new_engine, output, plan, run, serve};
 use wflow_effects::kafka::{Delivery, Message, Publisher, Publishing};
 use wflow_engine::Error;
-use wflow_engine::control::Responder;
+use wflow_engine::control::{Answer, Responder};
 use wflow_engine::engine::Conclusion;
 use wflow_engine::settings::{Ai, Kafka, Service};
 use wflow_engine::{Config, Engine, Plan, Quiet, Secrets};
@@ -674,8 +674,11 @@ async fn approvals_accept_responders_by_role_or_team() {
             &o.run_id,
             "approve",
             &who("dev@example.com", &["Member"], &["web"]),
-            "yes",
-            &none,
+            &Answer {
+                button: "yes",
+                inputs: &none,
+                secrets: &Secrets::default(),
+            },
         )
         .await
         .expect_err("not a responder");
@@ -693,8 +696,11 @@ async fn approvals_accept_responders_by_role_or_team() {
             &o.run_id,
             "approve",
             &who("ops@example.com", &[], &["Platform"]),
-            "yes",
-            &none,
+            &Answer {
+                button: "yes",
+                inputs: &none,
+                secrets: &Secrets::default(),
+            },
         )
         .await
         .expect("by team");
@@ -704,8 +710,11 @@ async fn approvals_accept_responders_by_role_or_team() {
             &o.run_id,
             "approve",
             &who("boss@example.com", &["admin"], &[]),
-            "yes",
-            &none,
+            &Answer {
+                button: "yes",
+                inputs: &none,
+                secrets: &Secrets::default(),
+            },
         )
         .await
         .expect("by role");

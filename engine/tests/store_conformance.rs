@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::{Value as Json, json};
 use support::on_loopback;
-use wflow_engine::control::Responded;
+use wflow_engine::control::{Answer, Responded};
 use wflow_engine::engine::{Conclusion, NodeStatus, RunStatus, new_id};
 use wflow_engine::{Config, Engine, Plan, Quiet, Secrets, Store};
 use wflow_store::{
@@ -671,8 +671,11 @@ async fn a_waiting_run_resumes_after_reopening(at: &Location) {
             &o.run_id,
             "ok",
             "alice@example.com",
-            "approve",
-            reason.as_object().expect("object"),
+            &Answer {
+                button: "approve",
+                inputs: reason.as_object().expect("object"),
+                secrets: &secrets(),
+            },
         )
         .await
         .expect("respond");

@@ -26,10 +26,12 @@ use super::guard::{self, BODY_LIMIT, Guard, Hosts};
 use super::{ApiError, BODY_INPUTS, Begun, FormAt, Problem, Server, User, catalog_api};
 use openapi::Method::{Get, Patch, Post};
 use openapi::{Op, array, schema};
+use wflow_engine::control::Answer;
 use wflow_engine::engine::{Conclusion, NodeStatus, RunStatus, log};
 use wflow_engine::inputs;
 use wflow_engine::plan::Plan;
 use wflow_engine::report::run_json;
+use wflow_engine::secret_inputs;
 use wflow_engine::secrets::Secrets;
 use wflow_store::{RunRecord, Write};
 
@@ -1185,13 +1187,17 @@ async fn respond(
             String::new()
         }
     };
-    let given = take_inputs(&mut body, &mut problems);
+    let mut given = take_inputs(&mut body, &mut problems);
     problems.extend(body.keys().map(|k| {
         Problem::at(
             format!("/{k}"),
             format!("unknown field `{k}`; the body takes `button` and `inputs`"),
         )
     }));
+    // Secret inputs sent encrypted are validated as what they hold.
+    let secrets = s.secrets(&plan)?;
+    let found = secret_inputs::accept(&input.user_inputs, &mut given, &secrets);
+    problems.extend(found.iter().map(|p| Problem::input(p, &BODY_INPUTS)));
     if let Err(found) = inputs::validate(&input.user_inputs, &given) {
         problems.extend(found.iter().map(|p| Problem::input(p, &BODY_INPUTS)));
     }
@@ -1205,12 +1211,17 @@ async fn respond(
         )));
     }
     let responder = user.responder().email;
+    let answer = Answer {
+        button: &button,
+        inputs: &given,
+        secrets: &secrets,
+    };
     {
         let lock = s.run_lock(&run_id);
         let _held = lock.lock().await;
         s.leased(&run_id, async {
             s.engine()
-                .respond_authorized(&plan, &run_id, &node, &responder, &button, &given)
+                .respond_authorized(&plan, &run_id, &node, &responder, &answer)
                 .await
                 .map_err(ApiError::from)
         })

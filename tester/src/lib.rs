@@ -20,7 +20,7 @@ use wflow_compiler::catalog::{Blueprint, Catalog};
 use wflow_compiler::ir::NodeConfig;
 use wflow_compiler::testfile::{Case, Step};
 use wflow_effects::clock::Clock;
-use wflow_engine::control::Responder;
+use wflow_engine::control::{Answer, Responder};
 use wflow_engine::engine::{Conclusion, Config, Engine, Quiet};
 use wflow_engine::jq::Programs;
 use wflow_engine::plan::Plan;
@@ -445,8 +445,13 @@ impl Runner {
                         roles: by.roles.clone(),
                         teams: by.teams.clone(),
                     };
+                    let answer = Answer {
+                        button,
+                        inputs,
+                        secrets: &secrets,
+                    };
                     if let Err(e) = engine
-                        .respond_as(plan, &run.run_id, node, &who, button, inputs)
+                        .respond_as(plan, &run.run_id, node, &who, &answer)
                         .await
                     {
                         out.failures.push(Failure::at(*span, e.to_string()));
