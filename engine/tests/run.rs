@@ -396,36 +396,23 @@ async fn approvals_pause_and_continue_down_the_outlet() {
     let reason = json!({"reason": "looks good"});
     let reason = reason.as_object().expect("object");
     let e = &env.engine;
-    let err = e
-        .respond(
-            &p,
-            &id,
-            "ok",
-            "mallory@example.com",
-            &Answer {
-                button: "approve",
-                inputs: reason,
-                secrets: &secrets(),
-            },
-        )
+    let sec = secrets();
+    let respond = async |by: &str, button: &str, inputs: &serde_json::Map<String, Json>| {
+        let answer = Answer {
+            button,
+            inputs,
+            secrets: &sec,
+        };
+        e.respond(&p, &id, "ok", by, &answer).await
+    };
+    let err = respond("mallory@example.com", "approve", reason)
         .await
         .expect_err("not a responder");
     assert!(
         matches!(&err, Error::Forbidden(m) if m.contains("may not respond")),
         "{err}"
     );
-    let err = e
-        .respond(
-            &p,
-            &id,
-            "ok",
-            "alice@example.com",
-            &Answer {
-                button: "maybe",
-                inputs: reason,
-                secrets: &secrets(),
-            },
-        )
+    let err = respond("alice@example.com", "maybe", reason)
         .await
         .expect_err("no such button");
     assert!(
@@ -433,37 +420,19 @@ async fn approvals_pause_and_continue_down_the_outlet() {
         "{err}"
     );
     let bad = json!({"reason": 5, "extra": 1});
-    let err = e
-        .respond(
-            &p,
-            &id,
-            "ok",
-            "alice@example.com",
-            &Answer {
-                button: "approve",
-                inputs: bad.as_object().expect("obj"),
-                secrets: &secrets(),
-            },
-        )
-        .await
-        .expect_err("bad inputs");
+    let err = respond(
+        "alice@example.com",
+        "approve",
+        bad.as_object().expect("obj"),
+    )
+    .await
+    .expect_err("bad inputs");
     assert!(
         matches!(&err, Error::Invalid(m) if m.contains("`reason`") && m.contains("`extra`")),
         "{err}"
     );
 
-    let r = e
-        .respond(
-            &p,
-            &id,
-            "ok",
-            "alice@example.com",
-            &Answer {
-                button: "approve",
-                inputs: reason,
-                secrets: &secrets(),
-            },
-        )
+    let r = respond("alice@example.com", "approve", reason)
         .await
         .expect("respond");
     assert_eq!(
@@ -474,18 +443,7 @@ async fn approvals_pause_and_continue_down_the_outlet() {
             need: 2
         }
     );
-    let err = e
-        .respond(
-            &p,
-            &id,
-            "ok",
-            "Alice@example.com",
-            &Answer {
-                button: "approve",
-                inputs: reason,
-                secrets: &secrets(),
-            },
-        )
+    let err = respond("Alice@example.com", "approve", reason)
         .await
         .expect_err("twice");
     assert!(
@@ -496,18 +454,7 @@ async fn approvals_pause_and_continue_down_the_outlet() {
     let o = e.drive(&p, &id, &secrets(), &Quiet).await.expect("drive");
     assert_eq!(o.waiting, ["ok"]);
 
-    let r = e
-        .respond(
-            &p,
-            &id,
-            "ok",
-            "bob@example.com",
-            &Answer {
-                button: "approve",
-                inputs: &serde_json::Map::new(),
-                secrets: &secrets(),
-            },
-        )
+    let r = respond("bob@example.com", "approve", &serde_json::Map::new())
         .await
         .expect("respond");
     assert_eq!(
