@@ -473,6 +473,7 @@ async fn runs_and_node_runs_round_trip(at: &Location) {
         next_at: Some("2026-01-01T00:00:01.250Z".into()),
     }];
     cond.deadline = Some("2026-01-01T00:00:09Z".into());
+    cond.request = Some(json!({"method": "POST", "url": "http://x/a?b=1", "body": {"n": [1.5]}}));
     let lines = ["first", "second", "third"].map(|m| LogRecord {
         node: "cond".into(),
         level: "INFO".into(),
