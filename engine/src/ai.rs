@@ -24,7 +24,11 @@ pub(crate) struct Prompt<'a> {
 
 impl Engine {
     /// The request asking the configured API for a completion of `p`.
-    pub(crate) fn ai_request(&self, p: &Prompt<'_>, secrets: &Secrets) -> Result<http::Request, Done> {
+    pub(crate) fn ai_request(
+        &self,
+        p: &Prompt<'_>,
+        secrets: &Secrets,
+    ) -> Result<http::Request, Done> {
         let Some(ai) = &self.config.ai else {
             return Err(Done::failed(
                 format!(

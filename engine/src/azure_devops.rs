@@ -10,8 +10,8 @@ use serde_json::{Map, Value as Json, json};
 
 use crate::engine::{Done, Engine, Error};
 use crate::integration::{Api, Job, Props, basic, configured, created, ended, secret};
-use crate::secrets::{Secrets, uri_encoded};
 use crate::request::Sent;
+use crate::secrets::{Secrets, uri_encoded};
 use wflow_store::NodeRunRecord;
 
 /// The secret holding an Azure DevOps personal access token (scope Build: read & execute).

@@ -240,13 +240,10 @@ impl State {
     /// Records `rec`: a write of the same node run still pending is replaced (one statement,
     /// the same end state).
     pub(crate) fn put(&mut self, rec: NodeRunRecord) {
-        let same = self
-            .pending
-            .iter_mut()
-            .find_map(|w| match w {
-                Write::PutNodeRun(p) if p.id == rec.id => Some(p),
-                _ => None,
-            });
+        let same = self.pending.iter_mut().find_map(|w| match w {
+            Write::PutNodeRun(p) if p.id == rec.id => Some(p),
+            _ => None,
+        });
         match same {
             Some(p) => **p = rec.clone(),
             None => self.pending.push(Write::PutNodeRun(Box::new(rec.clone()))),

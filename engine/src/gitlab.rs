@@ -9,8 +9,8 @@ use serde_json::{Value as Json, json};
 
 use crate::engine::{Done, Engine, Error};
 use crate::integration::{Api, Job, Props, created, ended, secret};
-use crate::secrets::{Secrets, uri_encoded};
 use crate::request::Sent;
+use crate::secrets::{Secrets, uri_encoded};
 use wflow_store::NodeRunRecord;
 
 /// The secret holding a GitLab access token (scope `api`).

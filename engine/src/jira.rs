@@ -10,8 +10,8 @@ use serde_json::{Map, Value as Json, json};
 
 use crate::engine::{Done, Engine, Error, log};
 use crate::integration::{Api, Fault, Props, basic, configured, created, secret};
-use crate::secrets::{Secrets, uri_encoded};
 use crate::request::Sent;
+use crate::secrets::{Secrets, uri_encoded};
 use wflow_store::NodeRunRecord;
 
 /// The secret holding the Atlassian account's email.

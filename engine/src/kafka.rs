@@ -44,7 +44,12 @@ fn headers(run: &RunRecord, rec: &NodeRunRecord) -> [(&'static str, String); 3] 
 impl Engine {
     /// The message [`Engine::kafka`] publishes, as recorded: `{topic, key, headers, payload}`
     /// (`topic` is `null` when no broker is configured).
-    pub(crate) fn kafka_request(&self, run: &RunRecord, rec: &NodeRunRecord, message: &Json) -> Json {
+    pub(crate) fn kafka_request(
+        &self,
+        run: &RunRecord,
+        rec: &NodeRunRecord,
+        message: &Json,
+    ) -> Json {
         let headers: serde_json::Map<String, Json> = headers(run, rec)
             .into_iter()
             .map(|(n, v)| (n.to_string(), Json::String(v)))

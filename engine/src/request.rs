@@ -69,11 +69,17 @@ mod tests {
         let all = sent.take();
         assert_eq!(all.len(), 2);
         assert_eq!(all[0]["headers"]["Authorization"], "Bearer t0k3n-abcdef");
-        assert_eq!(all[1], json!({"method": "GET", "url": "http://x/p/1", "headers": {}}));
+        assert_eq!(
+            all[1],
+            json!({"method": "GET", "url": "http://x/p/1", "headers": {}})
+        );
         let secrets = Secrets::from_pairs([("T".to_string(), "t0k3n-abcdef".to_string())]);
         let mut rec = NodeRunRecord::started("id".into(), "r", "n", 1, "now");
         record(&mut rec, &all[0], &secrets);
         let shown = rec.request.map(|r| r.to_string()).unwrap_or_default();
-        assert!(shown.contains("Bearer [REDACTED]") && !shown.contains("t0k3n"), "{shown}");
+        assert!(
+            shown.contains("Bearer [REDACTED]") && !shown.contains("t0k3n"),
+            "{shown}"
+        );
     }
 }

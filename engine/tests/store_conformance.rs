@@ -578,9 +578,15 @@ async fn a_node_run_is_recorded_before_its_side_effect(at: &Location) {
     assert_eq!(call.status, IN_PROGRESS);
     assert_eq!(call.completed_at, None);
     // The start's write holds the request: rendered, its secret redacted.
-    let sent = call.request.clone().expect("the request, written with the start");
+    let sent = call
+        .request
+        .clone()
+        .expect("the request, written with the start");
     assert_eq!(sent["url"], format!("{base}/deploy"));
-    assert_eq!(sent["body"], json!({"service": "api", "token": "[REDACTED]"}));
+    assert_eq!(
+        sent["body"],
+        json!({"service": "api", "token": "[REDACTED]"})
+    );
     assert_eq!(sent["headers"]["Authorization"], "Bearer [REDACTED]");
     assert_eq!(sent["headers"]["X-Wflow-Node-Run-Id"], call.id.as_str());
     let after = engine.store.node_runs(&o.run_id).await.expect("node runs");

@@ -380,7 +380,8 @@ mod tests {
         for d in &icons {
             assert!(d.starts_with('M'), "{d}");
             assert!(
-                d.chars().all(|c| "MmLlHhVvCcSsAaZz0123456789.,- ".contains(c)),
+                d.chars()
+                    .all(|c| "MmLlHhVvCcSsAaZz0123456789.,- ".contains(c)),
                 "{d}"
             );
         }

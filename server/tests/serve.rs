@@ -1211,7 +1211,9 @@ async fn the_rendered_request_is_recorded_with_its_secrets_redacted() {
         let seen = seen.clone();
         async move {
             let auth = headers.get("authorization").and_then(|v| v.to_str().ok());
-            seen.lock().expect("seen").push(auth.unwrap_or_default().to_string());
+            seen.lock()
+                .expect("seen")
+                .push(auth.unwrap_or_default().to_string());
             "{}"
         }
     });
@@ -1287,7 +1289,10 @@ async fn the_rendered_request_is_recorded_with_its_secrets_redacted() {
     assert!(seen.len() >= 4, "the store file was read");
     for text in &seen {
         assert!(!text.contains(tail), "the token's tail in {text:.300}");
-        assert!(!text.contains(&basic[4..]), "the token's base64 form in {text:.300}");
+        assert!(
+            !text.contains(&basic[4..]),
+            "the token's base64 form in {text:.300}"
+        );
     }
 }
 
