@@ -28,25 +28,19 @@ impl Engine {
         &self,
         p: &Prompt<'_>,
         secrets: &Secrets,
-    ) -> Result<http::Request, Done> {
+    ) -> Result<http::Request, String> {
         let Some(ai) = &self.config.ai else {
-            return Err(Done::failed(
-                format!(
-                    "no AI service is configured for node `{}`; set [ai] base_url (and model) in \
+            return Err(format!(
+                "no AI service is configured for node `{}`; set [ai] base_url (and model) in \
                      wflow.toml or WFLOW_AI_BASE_URL to an OpenAI-compatible API",
-                    p.node
-                ),
-                json!({}),
+                p.node
             ));
         };
         let Some(model) = p.model.or(ai.model.as_deref()) else {
-            return Err(Done::failed(
-                format!(
-                    "node `{}` names no model and no default is configured; set [ai] model in \
+            return Err(format!(
+                "node `{}` names no model and no default is configured; set [ai] model in \
                      wflow.toml or WFLOW_AI_MODEL",
-                    p.node
-                ),
-                json!({}),
+                p.node
             ));
         };
         let mut messages = Vec::new();

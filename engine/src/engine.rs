@@ -421,17 +421,17 @@ impl Engine {
         self
     }
 
-    /// Renders `pieces` for a side effect; a templating failure is the node's failure.
+    /// Renders `pieces` for a side effect; a templating failure says why the node fails.
     async fn render_effect(
         &self,
         plan: &Plan,
         pieces: &[Piece<'_>],
         ctx: Json,
         secrets: &Secrets,
-    ) -> Result<Vec<Json>, Done> {
+    ) -> Result<Vec<Json>, String> {
         template::render(&self.ev, &plan.programs, pieces, ctx, secrets)
             .await
-            .map_err(|e| Done::failed(format!("templating failed: {e}"), json!({})))
+            .map_err(|e| format!("templating failed: {e}"))
     }
 
     /// Records `request` (redacted) on `rec` and makes the node's start durable with it,
@@ -876,12 +876,9 @@ impl Engine {
                 if let Some(b) = &w.body {
                     pieces.push(Piece::Value(b));
                 }
-                let req = match self.render_effect(plan, &pieces, ctx, secrets).await {
-                    Ok(values) => self.webhook_request(node, w, rec, values),
-                    Err(failed) => Err(failed),
-                };
-                match req {
-                    Err(failed) => failed,
+                let req = self.render_effect(plan, &pieces, ctx, secrets).await;
+                match req.and_then(|values| self.webhook_request(node, w, rec, values)) {
+                    Err(e) => Done::failed(e, json!({})),
                     Ok(req) => match self
                         .begin_effect(st, rec, &request::http(&req), secrets)
                         .await?
@@ -894,7 +891,7 @@ impl Engine {
             NodeConfig::Kafka(k) => {
                 let pieces: Vec<Piece> = k.payload.iter().map(Piece::Value).collect();
                 match self.render_effect(plan, &pieces, ctx, secrets).await {
-                    Err(failed) => failed,
+                    Err(e) => Done::failed(e, json!({})),
                     Ok(mut v) => {
                         let payload = v.pop().unwrap_or(Json::Null);
                         let message = crate::kafka::envelope(&st.run, rec, payload);
@@ -913,7 +910,7 @@ impl Engine {
                     .map(Piece::Value)
                     .collect();
                 match self.render_effect(plan, &pieces, ctx, secrets).await {
-                    Err(failed) => failed,
+                    Err(e) => Done::failed(e, json!({})),
                     Ok(mut v) => {
                         let props = v.pop().unwrap_or(Json::Null);
                         let mut asked = json!({
@@ -946,7 +943,7 @@ impl Engine {
                 let mut pieces = vec![Piece::Template(&a.user_prompt)];
                 pieces.extend(a.system_prompt.iter().map(Piece::Template));
                 match self.render_effect(plan, &pieces, ctx, secrets).await {
-                    Err(failed) => failed,
+                    Err(e) => Done::failed(e, json!({})),
                     Ok(v) => {
                         let mut v = v.into_iter().map(|x| prompt_text(&x));
                         let user = v.next().unwrap_or_default();
@@ -964,7 +961,7 @@ impl Engine {
             NodeConfig::AiAgent(a) => {
                 let pieces = [Piece::Template(&a.user_prompt)];
                 match self.render_effect(plan, &pieces, ctx, secrets).await {
-                    Err(failed) => failed,
+                    Err(e) => Done::failed(e, json!({})),
                     Ok(v) => {
                         let prompt = ai::Prompt {
                             node: id,
@@ -1083,7 +1080,7 @@ impl Engine {
     ) -> Result<Done, Error> {
         let req = match self.ai_request(&p, secrets) {
             Ok(req) => req,
-            Err(failed) => return Ok(failed),
+            Err(e) => return Ok(Done::failed(e, json!({}))),
         };
         Ok(
             match self

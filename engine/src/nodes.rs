@@ -23,18 +23,15 @@ impl Engine {
         w: &ir::Webhook,
         rec: &NodeRunRecord,
         values: Vec<Json>,
-    ) -> Result<http::Request, Done> {
+    ) -> Result<http::Request, String> {
         let id = node.identifier.value.as_str();
         let mut values = values.into_iter();
         let url = match values.next() {
             Some(Json::String(u)) => u,
             other => {
-                return Err(Done::failed(
-                    format!(
-                        "the url must be a string, got {}",
-                        other.unwrap_or(Json::Null)
-                    ),
-                    json!({}),
+                return Err(format!(
+                    "the url must be a string, got {}",
+                    other.unwrap_or(Json::Null)
                 ));
             }
         };
@@ -43,10 +40,7 @@ impl Engine {
             .as_ref()
             .map_or("POST".to_string(), |m| m.value.to_ascii_uppercase());
         if !http::is_method(&method) {
-            return Err(Done::failed(
-                format!("`{method}` is not an HTTP method"),
-                json!({}),
-            ));
+            return Err(format!("`{method}` is not an HTTP method"));
         }
         let timeout = node
             .timeout
