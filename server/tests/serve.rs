@@ -243,6 +243,19 @@ impl Api {
         panic!("run {id} did not settle");
     }
 
+    /// Starts a run of `workflow` with `inputs` as `token` (201) and waits for it to settle;
+    /// its id and the run.
+    async fn run_settled(&self, workflow: &str, token: &str, inputs: Json) -> (String, Json) {
+        let path = format!("/v1/workflows/{workflow}/runs");
+        let (s, body) = self
+            .call("POST", &path, token, Some(json!({ "inputs": inputs })))
+            .await;
+        assert_eq!(s, 201, "{body}");
+        let id = body["run"]["identifier"].as_str().expect("id").to_string();
+        let run = self.settle(&id, token).await;
+        (id, run)
+    }
+
     async fn runs_of(&self, workflow: &str) -> Vec<Json> {
         let (_, body) = self
             .call(
@@ -355,17 +368,9 @@ async fn self_service_runs_with_validation_and_permissions() {
     assert_eq!(resp.status().as_u16(), 413);
 
     // A good run completes; alice sees it, bob does not.
-    let (s, body) = api
-        .call(
-            "POST",
-            "/v1/workflows/hello/runs",
-            ALICE,
-            Some(json!({"inputs": {"name": "Ada"}})),
-        )
+    let (id, run) = api
+        .run_settled("hello", ALICE, json!({"name": "Ada"}))
         .await;
-    assert_eq!(s, 201, "{body}");
-    let id = body["run"]["identifier"].as_str().expect("id").to_string();
-    let run = api.settle(&id, ALICE).await;
     assert_eq!(run["result"], "SUCCESS", "{run}");
     assert_eq!(run["createdBy"], "alice@example.com");
     assert_eq!(run["variables"]["outputs"]["trigger"]["name"], "Ada");
@@ -1239,17 +1244,9 @@ async fn the_rendered_request_is_recorded_with_its_secrets_redacted() {
     };
     let clock = Arc::new(Fixed(Mutex::new(Utc::now())));
     let api = serve_with(temp_dir(), clock, &workflow, options).await;
-    let (s, body) = api
-        .call(
-            "POST",
-            "/v1/workflows/deploy/runs",
-            ADMIN,
-            Some(json!({"inputs": {"x": "svc-42"}})),
-        )
+    let (id, run) = api
+        .run_settled("deploy", ADMIN, json!({"x": "svc-42"}))
         .await;
-    assert_eq!(s, 201, "{body}");
-    let id = body["run"]["identifier"].as_str().expect("id").to_string();
-    let run = api.settle(&id, ADMIN).await;
     assert_eq!(run["result"], "SUCCESS", "{run}");
     let basic = base64_of(&format!("u:{DEPLOY_TOKEN}"));
     assert_eq!(*got.lock().expect("got"), [format!("Basic {basic}")]);
