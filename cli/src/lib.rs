@@ -104,6 +104,11 @@ enum Command {
         /// --dir), the whole command timed --runs times.
         #[arg(long, conflicts_with_all = ["lsp", "graph"])]
         test: bool,
+        /// Also time this actionlint binary, alternating with `wflow check`, on a GitHub
+        /// Actions corpus of as many workflows of the same shape, and print the ratio of
+        /// lines per second.
+        #[arg(long, value_name = "ACTIONLINT", conflicts_with_all = ["lsp", "graph", "test"])]
+        actionlint: Option<PathBuf>,
     },
     /// Run the language server on stdin/stdout (for editors).
     Lsp,
@@ -232,10 +237,19 @@ pub fn run() -> ExitCode {
             ..
         } => wflow_bench::test::run(dir.as_deref(), runs),
         Command::Bench {
-            dir, files, runs, ..
+            dir,
+            files,
+            runs,
+            actionlint,
+            ..
         } => {
             let dir = dir.unwrap_or_else(|| std::env::temp_dir().join("wflow-bench"));
-            wflow_bench::check::run(&wflow_bench::check::BenchOptions { dir, files, runs })
+            wflow_bench::check::run(&wflow_bench::check::BenchOptions {
+                dir,
+                files,
+                runs,
+                actionlint,
+            })
         }
         Command::Compile { file } => compile(&file),
         Command::Fmt {

@@ -23,6 +23,7 @@ pub mod azure_devops;
 pub mod catalog;
 pub mod control;
 pub mod engine;
+mod error;
 pub mod events;
 mod filter;
 pub mod form;

@@ -15,6 +15,7 @@ use support::on_loopback;
 use wflow_compiler::ir::{Form, InputSchema, NodeConfig};
 use wflow_compiler::{Syntax, check_source};
 use wflow_engine::control::Responded;
+use wflow_engine::engine::Conclusion;
 use wflow_engine::{Config, Engine, Plan, Quiet, Secrets, Store, inputs};
 use wflow_store::Write;
 
@@ -220,14 +221,14 @@ async fn documented_workflows_run_to_success() {
                 .expect("run")
                 .expect("stored");
             assert_eq!(
-                o.result.as_deref(),
-                Some("SUCCESS"),
+                o.result,
+                Some(Conclusion::Success),
                 "{name}: {}",
                 run.error.unwrap_or_default()
             );
             let nodes = engine.store.node_runs(&o.run_id).await.expect("node runs");
             assert!(
-                nodes.iter().all(|n| n.result.as_deref() == Some("SUCCESS")),
+                nodes.iter().all(|n| n.result == Some(Conclusion::Success)),
                 "{name}: {nodes:#?}"
             );
             ran.push((name.clone(), nodes.len()));

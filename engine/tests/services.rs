@@ -12,7 +12,9 @@ use axum::http::StatusCode;
 use serde_json::{Value as Json, json};
 use support::{Log, Seen, TempDir, error, new_engine, output, plan, request, run, serve};
 use wflow_effects::kafka::{Delivery, Message, Publisher, Publishing};
+use wflow_engine::Error;
 use wflow_engine::control::Responder;
+use wflow_engine::engine::Conclusion;
 use wflow_engine::settings::{Ai, Kafka, Service};
 use wflow_engine::{Config, Engine, Plan, Quiet, Secrets};
 
@@ -115,8 +117,8 @@ async fn github_dispatch_polls_the_run_to_its_conclusion() {
     )
     .await;
     assert_eq!(
-        o.result.as_deref(),
-        Some("SUCCESS"),
+        o.result,
+        Some(Conclusion::Success),
         "{}",
         error(&engine, &o.run_id).await
     );
@@ -217,10 +219,10 @@ async fn a_cancel_stops_following_a_github_run() {
         .await
         .expect("the node stops following the run")
         .expect("join");
-    assert_eq!(o.result.as_deref(), Some("CANCELLED"));
+    assert_eq!(o.result, Some(Conclusion::Cancelled));
     let nodes = engine.store.node_runs(&run_id).await.expect("nodes");
     let dispatch = nodes.iter().find(|n| n.node == "dispatch").expect("node");
-    assert_eq!(dispatch.result.as_deref(), Some("CANCELLED"));
+    assert_eq!(dispatch.result, Some(Conclusion::Cancelled));
     let logs = engine.store.logs(&run_id).await.expect("logs");
     assert!(
         logs.iter().any(|l| l
@@ -247,7 +249,7 @@ async fn beta_github_on_ghes_retries_without_run_details_and_fails_on_a_failed_r
 }"#,
     );
     let o = run(&engine, &p, json!({}), &token()).await;
-    assert_eq!(o.result.as_deref(), Some("FAILED"));
+    assert_eq!(o.result, Some(Conclusion::Failed));
     let e = error(&engine, &o.run_id).await;
     assert!(
         e.contains("node `dispatch` failed: the GitHub workflow run 901 concluded `failure`"),
@@ -292,7 +294,7 @@ async fn github_without_status_reporting_completes_on_dispatch_and_errors_are_na
 }"#,
     );
     let o = run(&engine, &p, json!({}), &token()).await;
-    assert_eq!(o.result.as_deref(), Some("SUCCESS"));
+    assert_eq!(o.result, Some(Conclusion::Success));
     assert_eq!(output(&engine, &o.run_id, "dispatch").await["runId"], 900);
     let missing = output(&engine, &o.run_id, "missing").await;
     assert_eq!(
@@ -367,8 +369,8 @@ async fn ai_nodes_call_the_configured_api() {
     let key = Secrets::from_pairs([("AI_API_KEY".to_string(), "sk-local".to_string())]);
     let o = run(&engine, &p, json!({"service": "api"}), &key).await;
     assert_eq!(
-        o.result.as_deref(),
-        Some("SUCCESS"),
+        o.result,
+        Some(Conclusion::Success),
         "{}",
         error(&engine, &o.run_id).await
     );
@@ -413,7 +415,7 @@ async fn ai_without_a_service_or_with_bad_json_fails_clearly() {
     );
     let (engine, _dir) = new_engine(Config::default()).await;
     let o = run(&engine, &p, json!({}), &Secrets::default()).await;
-    assert_eq!(o.result.as_deref(), Some("FAILED"));
+    assert_eq!(o.result, Some(Conclusion::Failed));
     let e = error(&engine, &o.run_id).await;
     assert!(
         e.contains("no AI service is configured for node `broken`; set [ai] base_url"),
@@ -510,8 +512,8 @@ async fn kafka_publishes_the_payload_wrapped_with_the_run() {
     let engine = engine.with_publisher(Arc::clone(&recorder) as Arc<dyn Publisher>);
     let o = run(&engine, &p, json!({"service": "api"}), &secret).await;
     assert_eq!(
-        o.result.as_deref(),
-        Some("SUCCESS"),
+        o.result,
+        Some(Conclusion::Success),
         "{}",
         error(&engine, &o.run_id).await
     );
@@ -593,8 +595,8 @@ async fn kafka_reaches_a_real_broker() {
     let secret = Secrets::from_pairs([("token".to_string(), "x".to_string())]);
     let o = run(&engine, &kafka_plan(), json!({"service": "it"}), &secret).await;
     assert_eq!(
-        o.result.as_deref(),
-        Some("SUCCESS"),
+        o.result,
+        Some(Conclusion::Success),
         "{}",
         error(&engine, &o.run_id).await
     );
@@ -694,7 +696,8 @@ async fn event_conditions_combine_with_and_or_or() {
         .await
         .expect_err("a failing condition");
     assert!(
-        e.0.contains("the trigger condition `.diff.after.properties.n + 1 > 2` failed"),
+        matches!(&e, Error::Expression(m)
+            if m.contains("the trigger condition `.diff.after.properties.n + 1 > 2` failed")),
         "{e}"
     );
 }
@@ -732,9 +735,12 @@ async fn approvals_accept_responders_by_role_or_team() {
         .await
         .expect_err("not a responder");
     assert_eq!(
-        e.0,
-        "`dev@example.com` (roles: Member; teams: web) may not respond to node `approve`; its \
+        e,
+        Error::Forbidden(
+            "`dev@example.com` (roles: Member; teams: web) may not respond to node `approve`; its \
          responders are users lead@example.com; roles Admin; teams platform"
+                .into()
+        )
     );
     engine
         .respond_as(
@@ -762,5 +768,5 @@ async fn approvals_accept_responders_by_role_or_team() {
         .drive(&p, &o.run_id, &Secrets::default(), &Quiet)
         .await
         .expect("drive");
-    assert_eq!(o.result.as_deref(), Some("SUCCESS"));
+    assert_eq!(o.result, Some(Conclusion::Success));
 }
