@@ -1060,6 +1060,9 @@ async fn runs_async(args: RunsArgs) -> Result<u8, Fail> {
                         took,
                         n["output"]
                     );
+                    if let Some(sent) = n.get("request") {
+                        outln!("    request: {sent}");
+                    }
                 }
                 if let Some(record) = engine.store.run(&run).await? {
                     for w in waiting_on(&engine, &record).await? {

@@ -20,6 +20,7 @@ use wflow_compiler::ir::{self, Node, NodeConfig, OnFailure, RetryOn};
 use crate::ai;
 use crate::jq::{Evaluator, Limits};
 use crate::plan::Plan;
+use crate::request;
 use crate::retry::{Failure, expired, run_deadline, run_timed_out};
 use crate::secrets::Secrets;
 use crate::settings;
@@ -201,8 +202,17 @@ impl State {
         crate::report::run_report(&self.run, &nodes, &[])
     }
 
+    /// Records `rec`: a write of the same node run still pending is replaced (one statement,
+    /// the same end state).
     pub(crate) fn put(&mut self, rec: NodeRunRecord) {
-        self.pending.push(Write::PutNodeRun(Box::new(rec.clone())));
+        let same = self.pending.iter_mut().find_map(|w| match w {
+            Write::PutNodeRun(p) if p.id == rec.id => Some(p),
+            _ => None,
+        });
+        match same {
+            Some(p) => **p = rec.clone(),
+            None => self.pending.push(Write::PutNodeRun(Box::new(rec.clone()))),
+        }
         self.nodes.insert(rec.node.clone(), rec);
     }
 
@@ -376,30 +386,32 @@ impl Engine {
         self
     }
 
-    /// Renders `pieces`, then makes the node's start durable before its side effect; a
-    /// templating failure is the node's failure, and a cancel requested by then stops the run
-    /// before the effect.
-    async fn render_for_effect(
+    /// Renders `pieces` for a side effect; a templating failure says why the node fails.
+    async fn render_effect(
         &self,
         plan: &Plan,
-        st: &mut State,
         pieces: &[Piece<'_>],
         ctx: Json,
         secrets: &Secrets,
-    ) -> Result<Result<Vec<Json>, Done>, Error> {
-        match template::render(&self.ev, &plan.programs, pieces, ctx, secrets).await {
-            Err(e) => Ok(Err(Done::failed(
-                format!("templating failed: {e}"),
-                json!({}),
-            ))),
-            Ok(values) => {
-                let applied = self.flush(st).await?;
-                if applied.cancel_requested {
-                    return Ok(Err(Done::cancelled()));
-                }
-                Ok(Ok(values))
-            }
-        }
+    ) -> Result<Vec<Json>, String> {
+        template::render(&self.ev, &plan.programs, pieces, ctx, secrets)
+            .await
+            .map_err(|e| format!("templating failed: {e}"))
+    }
+
+    /// Records `request` (redacted) on `rec` and makes the node's start durable with it,
+    /// before its side effect; `Some` (the node cancelled) when a cancel was requested by then.
+    async fn begin_effect(
+        &self,
+        st: &mut State,
+        rec: &mut NodeRunRecord,
+        request: &Json,
+        secrets: &Secrets,
+    ) -> Result<Option<Done>, Error> {
+        request::record(rec, request, secrets);
+        st.put(rec.clone());
+        let applied = self.flush(st).await?;
+        Ok(applied.cancel_requested.then(Done::cancelled))
     }
 
     /// A new run of `plan` fired by `trigger` with `payload` as the trigger's output (the
@@ -812,12 +824,14 @@ impl Engine {
         Ok(After::Next)
     }
 
+    /// Runs the node once; a side effect's request is recorded on `rec` (see
+    /// [`Engine::begin_effect`]).
     pub(crate) async fn execute(
         &self,
         plan: &Plan,
         st: &mut State,
         node: &Node,
-        rec: &NodeRunRecord,
+        rec: &mut NodeRunRecord,
         ctx: Json,
         secrets: &Secrets,
     ) -> Result<Done, Error> {
@@ -830,24 +844,30 @@ impl Engine {
                 if let Some(b) = &w.body {
                     pieces.push(Piece::Value(b));
                 }
-                match self
-                    .render_for_effect(plan, st, &pieces, ctx, secrets)
-                    .await?
-                {
-                    Err(failed) => failed,
-                    Ok(values) => self.webhook(node, w, rec, values, secrets).await,
+                let req = self.render_effect(plan, &pieces, ctx, secrets).await;
+                match req.and_then(|values| self.webhook_request(node, w, rec, values)) {
+                    Err(e) => Done::failed(e, json!({})),
+                    Ok(req) => match self
+                        .begin_effect(st, rec, &request::http(&req), secrets)
+                        .await?
+                    {
+                        Some(stop) => stop,
+                        None => self.webhook(node, w, req, secrets).await,
+                    },
                 }
             }
             NodeConfig::Kafka(k) => {
                 let pieces: Vec<Piece> = k.payload.iter().map(Piece::Value).collect();
-                match self
-                    .render_for_effect(plan, st, &pieces, ctx, secrets)
-                    .await?
-                {
-                    Err(failed) => failed,
+                match self.render_effect(plan, &pieces, ctx, secrets).await {
+                    Err(e) => Done::failed(e, json!({})),
                     Ok(mut v) => {
                         let payload = v.pop().unwrap_or(Json::Null);
-                        self.kafka(&st.run, rec, payload).await
+                        let message = crate::kafka::envelope(&st.run, rec, payload);
+                        let sent = self.kafka_request(&st.run, rec, &message);
+                        match self.begin_effect(st, rec, &sent, secrets).await? {
+                            Some(stop) => stop,
+                            None => self.kafka(&st.run, rec, &message).await,
+                        }
                     }
                 }
             }
@@ -857,30 +877,41 @@ impl Engine {
                     .iter()
                     .map(Piece::Value)
                     .collect();
-                match self
-                    .render_for_effect(plan, st, &pieces, ctx, secrets)
-                    .await?
-                {
-                    Err(failed) => failed,
+                match self.render_effect(plan, &pieces, ctx, secrets).await {
+                    Err(e) => Done::failed(e, json!({})),
                     Ok(mut v) => {
                         let props = v.pop().unwrap_or(Json::Null);
-                        match spec.service.as_str() {
-                            "gitlab" => self.gitlab(rec, props, secrets).await?,
-                            "azure_devops" => self.azure_devops(rec, props, secrets).await?,
-                            "jira" => self.jira(&spec.invocation, rec, props, secrets).await?,
-                            _ => self.github(i, rec, props, secrets).await?,
+                        let mut asked = json!({
+                            "service": spec.service,
+                            "action": spec.invocation,
+                            "properties": props,
+                        });
+                        if let Some(stop) = self.begin_effect(st, rec, &asked, secrets).await? {
+                            return Ok(stop);
                         }
+                        let sent = request::Sent::default();
+                        let (r, props) = (&*rec, asked["properties"].clone());
+                        let done = match spec.service.as_str() {
+                            "gitlab" => self.gitlab(r, &sent, props, secrets).await?,
+                            "azure_devops" => self.azure_devops(r, &sent, props, secrets).await?,
+                            "jira" => {
+                                self.jira(&spec.invocation, r, &sent, props, secrets)
+                                    .await?
+                            }
+                            _ => self.github(i, r, &sent, props, secrets).await?,
+                        };
+                        // The requests sent are recorded with the node's result.
+                        asked["requests"] = Json::Array(sent.take());
+                        request::record(rec, &asked, secrets);
+                        done
                     }
                 }
             }
             NodeConfig::Ai(a) => {
                 let mut pieces = vec![Piece::Template(&a.user_prompt)];
                 pieces.extend(a.system_prompt.iter().map(Piece::Template));
-                match self
-                    .render_for_effect(plan, st, &pieces, ctx, secrets)
-                    .await?
-                {
-                    Err(failed) => failed,
+                match self.render_effect(plan, &pieces, ctx, secrets).await {
+                    Err(e) => Done::failed(e, json!({})),
                     Ok(v) => {
                         let mut v = v.into_iter().map(|x| prompt_text(&x));
                         let user = v.next().unwrap_or_default();
@@ -891,17 +922,14 @@ impl Engine {
                             model: a.model.model.as_ref().map(|m| m.value.as_str()),
                             schema: a.model.output_schema.as_ref().map(ir::Value::to_json),
                         };
-                        self.ai(prompt, secrets).await
+                        self.ask_ai(st, rec, prompt, secrets).await?
                     }
                 }
             }
             NodeConfig::AiAgent(a) => {
                 let pieces = [Piece::Template(&a.user_prompt)];
-                match self
-                    .render_for_effect(plan, st, &pieces, ctx, secrets)
-                    .await?
-                {
-                    Err(failed) => failed,
+                match self.render_effect(plan, &pieces, ctx, secrets).await {
+                    Err(e) => Done::failed(e, json!({})),
                     Ok(v) => {
                         let prompt = ai::Prompt {
                             node: id,
@@ -913,11 +941,31 @@ impl Engine {
                             model: a.model.model.as_ref().map(|m| m.value.as_str()),
                             schema: a.model.output_schema.as_ref().map(ir::Value::to_json),
                         };
-                        self.ai(prompt, secrets).await
+                        self.ask_ai(st, rec, prompt, secrets).await?
                     }
                 }
             }
-            NodeConfig::UpsertEntity(u) => self.upsert(plan, u, ctx, secrets).await?,
+            NodeConfig::UpsertEntity(u) => {
+                let done = self.upsert(plan, u, ctx, secrets).await?;
+                // The entity is written with the node's result, and so is its record.
+                for w in &done.effects {
+                    if let Write::PutEntity {
+                        blueprint,
+                        identifier,
+                        body,
+                        ..
+                    } = w
+                    {
+                        let written = json!({
+                            "blueprint": blueprint,
+                            "identifier": identifier,
+                            "entity": body,
+                        });
+                        request::record(rec, &written, secrets);
+                    }
+                }
+                done
+            }
             NodeConfig::Input(i) => {
                 let pieces: Vec<Piece> = i.description.iter().map(Piece::Template).collect();
                 match template::render(&self.ev, &plan.programs, &pieces, ctx, secrets).await {
@@ -986,6 +1034,31 @@ impl Engine {
             fallback,
             ..Done::ok(json!({ "selectedOutlet": selected }))
         }
+    }
+}
+
+impl Engine {
+    /// Asks for the AI completion of `p`, its request recorded and durable first.
+    async fn ask_ai(
+        &self,
+        st: &mut State,
+        rec: &mut NodeRunRecord,
+        p: ai::Prompt<'_>,
+        secrets: &Secrets,
+    ) -> Result<Done, Error> {
+        let req = match self.ai_request(&p, secrets) {
+            Ok(req) => req,
+            Err(e) => return Ok(Done::failed(e, json!({}))),
+        };
+        Ok(
+            match self
+                .begin_effect(st, rec, &request::http(&req), secrets)
+                .await?
+            {
+                Some(stop) => stop,
+                None => self.ai(&p, req, secrets).await,
+            },
+        )
     }
 }
 

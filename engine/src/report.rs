@@ -43,8 +43,12 @@ pub fn run_report(run: &RunRecord, nodes: &[NodeRunRecord], logs: &[LogRecord]) 
                 "updatedAt": n.updated_at,
                 "completedAt": n.completed_at,
             });
-            // wflow extensions: the retried attempts, and when a wait or a backoff ends.
+            // wflow extensions: the retried attempts, when a wait or a backoff ends, and what
+            // the node's side effect sent (redacted).
             if let Json::Object(m) = &mut node_run {
+                if let Some(r) = &n.request {
+                    m.insert("request".into(), r.clone());
+                }
                 if !n.attempts.is_empty() {
                     m.insert("attempts".into(), json!(n.attempts));
                 }

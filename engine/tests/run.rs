@@ -245,6 +245,22 @@ async fn webhook_and_upsert_run_and_are_recorded() {
         run["variables"]["outputs"]["call"],
         json!({"id": "dep-1", "status": 200})
     );
+    // What the webhook sent and the entity the upsert wrote, rendered, the token redacted;
+    // the condition had no side effect to record.
+    let sent = |node: usize| run["nodeRuns"][node]["request"].clone();
+    assert_eq!(sent(1), Json::Null);
+    assert_eq!(
+        (&sent(2)["method"], &sent(2)["url"]),
+        (&json!("PUT"), &json!(format!("{base}/deploy/api")))
+    );
+    assert_eq!(sent(2)["headers"]["Authorization"], "Bearer [REDACTED]");
+    assert_eq!(sent(2)["headers"]["X-Env"], "production");
+    assert_eq!(sent(2)["body"], req.body);
+    assert_eq!(
+        (&sent(3)["blueprint"], &sent(3)["identifier"]),
+        (&json!("service"), &json!("api"))
+    );
+    assert_eq!(sent(3)["entity"], entity);
 
     // The SQLite file itself: one run, four node runs, the entity, no secret anywhere.
     let pool = sqlx::SqlitePool::connect(&format!("sqlite:{}", env.db.display()))

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use axum::http::StatusCode;
 use serde_json::{Value as Json, json};
-use support::{Log, Seen, TempDir, error, new_engine, output, plan, run, serve};
+use support::{Log, Seen, TempDir, error, new_engine, output, plan, request, run, serve};
 use wflow_effects::kafka::{Delivery, Message, Publisher, Publishing};
 use wflow_engine::Error;
 use wflow_engine::control::{Answer, Responder};
@@ -149,6 +149,41 @@ async fn github_dispatch_polls_the_run_to_its_conclusion() {
     assert_eq!(polls, 3, "polled until completed: {seen:#?}");
     let logs = engine.store.logs(&o.run_id).await.expect("logs");
     assert!(logs.iter().all(|l| !l.message.contains(TOKEN)));
+    // The node run records the properties and each distinct request, the token redacted.
+    let sent = request(&engine, &o.run_id, "dispatch").await;
+    assert_eq!(sent["service"], "github");
+    assert!(
+        sent["properties"].to_string().contains("deploy.yml"),
+        "{sent}"
+    );
+    let requests = sent["requests"].as_array().expect("requests");
+    let lines: Vec<String> = requests
+        .iter()
+        .map(|r| {
+            format!(
+                "{} {}",
+                r["method"].as_str().unwrap_or("?"),
+                r["url"].as_str().unwrap_or("?")
+            )
+        })
+        .collect();
+    assert!(
+        lines.contains(&format!(
+            "POST {base}/repos/acme/api/actions/workflows/deploy.yml/dispatches"
+        )),
+        "{lines:?}"
+    );
+    assert!(
+        lines.contains(&format!("GET {base}/repos/acme/api/actions/runs/900")),
+        "{lines:?}"
+    );
+    let post = requests
+        .iter()
+        .find(|r| r["method"] == "POST")
+        .expect("the dispatch");
+    assert_eq!(post["body"], dispatch.body);
+    assert_eq!(post["headers"]["Authorization"], "Bearer [REDACTED]");
+    assert!(!sent.to_string().contains(TOKEN));
 }
 
 /// Cancelling a run while its GitHub workflow run is followed stops the following.
@@ -362,6 +397,11 @@ async fn ai_nodes_call_the_configured_api() {
     );
     assert_eq!(seen[1].body["model"], "gpt-x", "the node's model wins");
     assert!(seen[1].body.get("response_format").is_none());
+    // Each node run records its request: the prompt rendered, the key redacted.
+    let sent = request(&engine, &o.run_id, "analyze").await;
+    assert_eq!(sent["url"], format!("{base}/v1/chat/completions"));
+    assert_eq!(sent["body"], seen[1].body);
+    assert_eq!(sent["headers"]["Authorization"], "Bearer [REDACTED]");
 }
 
 #[tokio::test]
@@ -506,6 +546,21 @@ async fn kafka_publishes_the_payload_wrapped_with_the_run() {
         "dev@example.com"
     );
     assert_eq!(body["workflowNodeRun"]["node"]["identifier"], "publish");
+    // The node run records the message, the secret in its payload redacted.
+    let recorded = request(&engine, &o.run_id, "publish").await;
+    assert_eq!(
+        (&recorded["topic"], &recorded["key"]),
+        (&json!("wf.runs"), &json!(o.run_id))
+    );
+    assert_eq!(
+        recorded["payload"]["payload"],
+        json!({"event": "deployed", "service": "api", "token": "[REDACTED]"})
+    );
+    assert_eq!(recorded["payload"]["context"], body["context"]);
+    assert_eq!(
+        recorded["headers"]["Idempotency-Key"],
+        format!("{}:publish", o.run_id)
+    );
 
     let (down, _dir2) = new_engine(kafka_config("127.0.0.1:1", "down")).await;
     let down = down.with_publisher(recorder as Arc<dyn Publisher>);

@@ -473,6 +473,7 @@ async fn runs_and_node_runs_round_trip(at: &Location) {
         next_at: Some("2026-01-01T00:00:01.250Z".into()),
     }];
     cond.deadline = Some("2026-01-01T00:00:09Z".into());
+    cond.request = Some(json!({"method": "POST", "url": "http://x/a?b=1", "body": {"n": [1.5]}}));
     let lines = ["first", "second", "third"].map(|m| LogRecord {
         node: "cond".into(),
         level: "INFO".into(),
@@ -576,9 +577,23 @@ async fn a_node_run_is_recorded_before_its_side_effect(at: &Location) {
         .expect("`call` started first");
     assert_eq!(call.status, NodeStatus::InProgress);
     assert_eq!(call.completed_at, None);
+    // The start's write holds the request: rendered, its secret redacted.
+    let sent = call
+        .request
+        .clone()
+        .expect("the request, written with the start");
+    assert_eq!(sent["url"], format!("{base}/deploy"));
+    assert_eq!(
+        sent["body"],
+        json!({"service": "api", "token": "[REDACTED]"})
+    );
+    assert_eq!(sent["headers"]["Authorization"], "Bearer [REDACTED]");
+    assert_eq!(sent["headers"]["X-Wflow-Node-Run-Id"], call.id.as_str());
     let after = engine.store.node_runs(&o.run_id).await.expect("node runs");
     let call = after.iter().find(|n| n.node == "call").expect("call");
     assert_eq!(call.result, Some(Conclusion::Success));
+    assert_eq!(call.request, Some(sent));
+    assert!(!format!("{after:?}").contains(SECRET));
     engine.store.clone().close().await;
 }
 

@@ -447,13 +447,15 @@ fn statement(w: &Write) -> Statement<'_> {
         ),
         Write::PutNodeRun(n) => (
             "INSERT INTO node_runs (id, run_id, node, seq, status, result, output, outlet, \
-             fallback, waiting, created_at, updated_at, completed_at, attempts, deadline) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
+             fallback, waiting, created_at, updated_at, completed_at, attempts, deadline, \
+             request) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) \
              ON CONFLICT (id) DO UPDATE SET status = excluded.status, \
              result = excluded.result, output = excluded.output, outlet = excluded.outlet, \
              fallback = excluded.fallback, waiting = excluded.waiting, \
              updated_at = excluded.updated_at, completed_at = excluded.completed_at, \
-             attempts = excluded.attempts, deadline = excluded.deadline",
+             attempts = excluded.attempts, deadline = excluded.deadline, \
+             request = excluded.request",
             vec![
                 text(&n.id),
                 text(&n.run_id),
@@ -473,6 +475,7 @@ fn statement(w: &Write) -> Statement<'_> {
                         .then(|| serde_json::to_value(&n.attempts).unwrap_or_default()),
                 ),
                 opt(&n.deadline),
+                Param::Json(n.request.as_ref()),
             ],
         ),
         Write::Log { run_id, record } => (

@@ -98,12 +98,13 @@ CREATE TABLE entities (
     "ALTER TABLE node_runs ADD COLUMN attempts TEXT; \
      ALTER TABLE node_runs ADD COLUMN deadline TEXT;",
     CONCURRENCY,
+    "ALTER TABLE node_runs ADD COLUMN request TEXT;",
 ];
 
 /// Records that every SQLite migration ran (PRAGMA takes no bound parameters); keep it equal
 /// to `SQLITE_MIGRATIONS.len()`.
-const SQLITE_SET_VERSION: &str = "PRAGMA user_version = 5";
-const _: () = assert!(SQLITE_MIGRATIONS.len() == 5);
+const SQLITE_SET_VERSION: &str = "PRAGMA user_version = 6";
+const _: () = assert!(SQLITE_MIGRATIONS.len() == 6);
 
 /// Who drives a run and until when (see [`Store::claim_due`]); the same on both backends.
 const LEASES: &str = "ALTER TABLE runs ADD COLUMN lease_owner TEXT; \
@@ -194,6 +195,7 @@ CREATE TABLE fired_timers (
     "ALTER TABLE node_runs ADD COLUMN attempts JSONB; \
      ALTER TABLE node_runs ADD COLUMN deadline TEXT;",
     CONCURRENCY,
+    "ALTER TABLE node_runs ADD COLUMN request JSONB;",
 ];
 
 /// Serialises PostgreSQL migrations across processes (`pg_advisory_xact_lock` key).
@@ -277,6 +279,10 @@ pub struct NodeRunRecord {
     /// Waiting: when the wait ends (an approval's or the run's timeout). Retrying: when the
     /// next attempt starts. RFC 3339, comparable as text with [`crate::now`]'s.
     pub deadline: Option<String>,
+    /// What the node's side effect sent, rendered and redacted (a webhook's method, URL,
+    /// headers and body; a Kafka message; the entity upserted; ...); `None` for nodes without
+    /// one and for node runs recorded before the column existed.
+    pub request: Option<Json>,
 }
 
 impl NodeRunRecord {
@@ -299,6 +305,7 @@ impl NodeRunRecord {
             completed_at: None,
             attempts: Vec::new(),
             deadline: None,
+            request: None,
         }
     }
 }
@@ -1433,6 +1440,7 @@ fn node_run_record(r: &impl StoreRow) -> Result<NodeRunRecord, sqlx::Error> {
             .map_err(|e| sqlx::Error::Decode(Box::new(e)))?
             .unwrap_or_default(),
         deadline: r.opt_text("deadline")?,
+        request: r.opt_json("request")?,
     })
 }
 
