@@ -2,7 +2,9 @@
 //!
 //! The corpus is three `.wflow` files for every Port JSON file, about 80 lines each, every one a
 //! form → condition → approval → webhooks → upsert workflow with templates and jq conditions, so
-//! the whole pipeline (parse, lower, graph checks, jq, cron) is exercised.
+//! the whole pipeline (parse, lower, graph checks, jq, cron) is exercised. With
+//! `--actionlint`, actionlint is timed side by side on GitHub Actions workflows of the same
+//! shape (dispatch inputs, a schedule, jobs with `needs`, conditions, a matrix, expressions).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -13,49 +15,125 @@ pub struct BenchOptions {
     pub dir: PathBuf,
     pub files: usize,
     pub runs: usize,
+    /// An actionlint binary to time side by side, on a GitHub Actions corpus of as many files
+    /// of the same shape (written beside `dir`).
+    pub actionlint: Option<PathBuf>,
 }
 
-/// Writes the corpus, runs `wflow check` on it `runs` times as a child process and prints the
-/// wall time and peak memory of each run.
+/// A checker timed on a corpus: its command and how many lines it reads.
+struct Timed {
+    name: &'static str,
+    command: Command,
+    lines: usize,
+    walls: Vec<Duration>,
+}
+
+/// Writes the corpus, runs `wflow check` on it `runs` times as a child process (alternating
+/// with actionlint on its own corpus when asked) and prints the wall time and peak memory of
+/// each run.
 pub fn run(opts: &BenchOptions) -> ExitCode {
-    let (lines, bytes) = match write_corpus(&opts.dir, opts.files) {
-        Ok(v) => v,
+    match bench(opts) {
+        Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: writing the corpus to {}: {e}", opts.dir.display());
-            return ExitCode::from(2);
+            eprintln!("error: {e}");
+            ExitCode::from(2)
         }
-    };
+    }
+}
+
+fn bench(opts: &BenchOptions) -> Result<(), String> {
+    fn written<T>(dir: &Path, r: std::io::Result<T>) -> Result<T, String> {
+        r.map_err(|e| format!("writing the corpus to {}: {e}", dir.display()))
+    }
+    let (lines, bytes) = written(&opts.dir, write_corpus(&opts.dir, opts.files))?;
     println!(
         "corpus: {} files, {lines} lines, {:.1} MB in {}",
         opts.files,
         bytes as f64 / 1e6,
         opts.dir.display()
     );
-    let mut walls = Vec::new();
+    let exe = std::env::current_exe().map_err(|e| format!("cannot find the wflow binary: {e}"))?;
+    let mut wflow = Command::new(exe);
+    wflow
+        .args(["check", "--format", "json", "--report-peak-memory"])
+        .arg(&opts.dir);
+    let mut timed = vec![Timed {
+        name: "wflow check",
+        command: wflow,
+        lines,
+        walls: Vec::new(),
+    }];
+    if let Some(bin) = &opts.actionlint {
+        let dir = opts.dir.with_extension("actions");
+        let (lines, files) = written(&dir, write_actions_corpus(&dir, opts.files))?;
+        println!(
+            "actionlint corpus: {} GitHub Actions workflows, {lines} lines in {}",
+            files.len(),
+            dir.display()
+        );
+        // Its own checks only: no shellcheck or pyflakes on `run:` scripts.
+        let mut command = Command::new(bin);
+        command.args(["-shellcheck=", "-pyflakes="]).args(files);
+        timed.push(Timed {
+            name: "actionlint",
+            command,
+            lines,
+            walls: Vec::new(),
+        });
+    }
     for i in 1..=opts.runs {
-        let run = match check_once(&opts.dir) {
-            Ok(r) => r,
-            Err(code) => return code,
-        };
-        println!(
-            "run {i}: {:.3} s wall, peak RSS {}, {} diagnostics, {:.0} lines/s",
-            run.wall.as_secs_f64(),
-            run.rss_text(),
-            run.diagnostics.map_or("?".into(), |n| n.to_string()),
-            lines as f64 / run.wall.as_secs_f64()
-        );
-        walls.push(run.wall);
+        for t in &mut timed {
+            let start = Instant::now();
+            let out = t
+                .command
+                .output()
+                .map_err(|e| format!("running {}: {e}", t.name))?;
+            let wall = start.elapsed();
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            if !out.status.success() {
+                let shown: String = stdout.lines().take(20).collect::<Vec<_>>().join("\n");
+                return Err(format!(
+                    "{} found problems in its corpus ({}); the comparison needs a clean pass:\n{shown}",
+                    t.name, out.status
+                ));
+            }
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            let rss = stderr
+                .lines()
+                .find_map(|l| l.strip_prefix("peak memory: "))
+                .map(|m| format!(", peak RSS {m}"))
+                .unwrap_or_default();
+            println!(
+                "run {i}: {:<11} {:.3} s wall{rss}, {:.0} lines/s",
+                t.name,
+                secs(wall),
+                t.lines as f64 / secs(wall)
+            );
+            t.walls.push(wall);
+        }
     }
-    walls.sort();
-    if let (Some(min), Some(median)) = (walls.first(), walls.get(walls.len() / 2)) {
+    let mut speeds = Vec::new();
+    for t in &mut timed {
+        t.walls.sort();
+        if let (Some(min), Some(median)) = (t.walls.first(), t.walls.get(t.walls.len() / 2)) {
+            let speed = t.lines as f64 / secs(*median);
+            println!(
+                "{}: min {:.3} s, median {:.3} s over {} runs: {speed:.0} lines/s",
+                t.name,
+                secs(*min),
+                secs(*median),
+                t.walls.len()
+            );
+            speeds.push(speed);
+        }
+    }
+    if let [ours, theirs] = speeds[..] {
         println!(
-            "min {:.3} s, median {:.3} s over {} runs",
-            secs(*min),
-            secs(*median),
-            walls.len()
+            "wflow check reads {:.2}x the lines per second actionlint does (medians)",
+            ours / theirs
         );
     }
-    ExitCode::SUCCESS
+    Ok(())
 }
 
 /// What one `wflow check` child reported.
@@ -356,4 +434,112 @@ fn json_workflow(i: usize) -> String {
     serde_json::to_string_pretty(&wf)
         .map(|s| s + "\n")
         .unwrap_or_default()
+}
+
+/// Writes `files` GitHub Actions workflows into `dir/.github/workflows`; returns the lines
+/// written and the files.
+fn write_actions_corpus(dir: &Path, files: usize) -> std::io::Result<(usize, Vec<PathBuf>)> {
+    if dir.exists() {
+        std::fs::remove_dir_all(dir)?;
+    }
+    let workflows = dir.join(".github").join("workflows");
+    std::fs::create_dir_all(&workflows)?;
+    let mut lines = 0;
+    let mut paths = Vec::with_capacity(files);
+    for i in 0..files {
+        let text = actions_workflow(i);
+        lines += text.lines().count();
+        let path = workflows.join(format!("wf{i:05}.yml"));
+        std::fs::write(&path, text)?;
+        paths.push(path);
+    }
+    Ok((lines, paths))
+}
+
+/// The GitHub Actions counterpart of [`wflow_workflow`]: a dispatch form and a schedule, a
+/// check, an approval (an environment), deploys and a notification.
+fn actions_workflow(i: usize) -> String {
+    format!(
+        r#"# Generated benchmark workflow {i}: deploy with approval.
+name: Deploy service {i}
+on:
+  workflow_dispatch:
+    inputs:
+      service:
+        description: Service
+        required: true
+        type: string
+      version:
+        description: Git tag or commit SHA.
+        required: true
+        type: string
+      environment:
+        description: Environment
+        type: choice
+        options: [development, staging, production]
+        default: staging
+      replicas:
+        description: Replicas
+        type: number
+        default: 2
+      notify:
+        description: Notify the team
+        type: boolean
+        default: true
+  schedule:
+    - cron: "{minute} 2 * * 1-5"
+permissions:
+  contents: read
+  deployments: write
+env:
+  SERVICE: ${{{{ inputs.service || 'api' }}}}
+jobs:
+  check-env:
+    runs-on: ubuntu-latest
+    outputs:
+      prod: ${{{{ steps.env.outputs.prod }}}}
+    steps:
+      - id: env
+        run: echo "prod=${{{{ inputs.environment == 'production' }}}}" >> "$GITHUB_OUTPUT"
+  approve:
+    needs: check-env
+    if: ${{{{ needs.check-env.outputs.prod == 'true' }}}}
+    runs-on: ubuntu-latest
+    environment: production
+    steps:
+      - run: echo "Approve deploying ${{{{ inputs.service }}}} to production."
+  deploy-prod:
+    needs: [check-env, approve]
+    runs-on: ubuntu-latest
+    timeout-minutes: 30
+    strategy:
+      matrix:
+        region: [eu-west-1, us-east-1]
+    steps:
+      - uses: actions/checkout@v5
+        with:
+          ref: ${{{{ inputs.version }}}}
+      - name: Deploy to production
+        env:
+          TOKEN: ${{{{ secrets.DEPLOY_TOKEN }}}}
+          REPLICAS: ${{{{ inputs.replicas }}}}
+        run: |
+          curl -sf -X POST -H "Authorization: Bearer $TOKEN" \
+            "https://deploy.example.com/v1/services/${{{{ inputs.service }}}}/deploy?region=${{{{ matrix.region }}}}"
+  deploy-other:
+    needs: check-env
+    if: ${{{{ needs.check-env.outputs.prod != 'true' && inputs.replicas < 5 }}}}
+    runs-on: ubuntu-latest
+    continue-on-error: true
+    steps:
+      - run: echo "deploying ${{{{ inputs.version }}}} to ${{{{ inputs.environment }}}}"
+  notify:
+    needs: [deploy-prod, deploy-other]
+    if: ${{{{ always() && inputs.notify }}}}
+    runs-on: ubuntu-latest
+    steps:
+      - run: echo "done ${{{{ needs.deploy-prod.result }}}} ${{{{ github.run_id }}}} {i}"
+"#,
+        minute = (i * 7) % 60
+    )
 }

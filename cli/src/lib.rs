@@ -104,10 +104,15 @@ enum Command {
         /// --dir), the whole command timed --runs times.
         #[arg(long, conflicts_with_all = ["lsp", "graph"])]
         test: bool,
+        /// Also time this actionlint binary, alternating with `wflow check`, on a GitHub
+        /// Actions corpus of as many workflows of the same shape, and print the ratio of
+        /// lines per second.
+        #[arg(long, value_name = "ACTIONLINT", conflicts_with_all = ["lsp", "graph", "test"])]
+        actionlint: Option<PathBuf>,
         /// Benchmark one big file instead: write a `.wflow` file of this many MB (to --dir, or
         /// the temporary directory) and time `wflow check` on it --runs times, against the
         /// figure of at most 10 s and 10 times the file's size in peak memory.
-        #[arg(long, value_name = "MB", conflicts_with_all = ["lsp", "graph", "test"])]
+        #[arg(long, value_name = "MB", conflicts_with_all = ["lsp", "graph", "test", "actionlint"])]
         big: Option<usize>,
     },
     /// Run the language server on stdin/stdout (for editors).
@@ -251,10 +256,19 @@ pub fn run() -> ExitCode {
             })
         }
         Command::Bench {
-            dir, files, runs, ..
+            dir,
+            files,
+            runs,
+            actionlint,
+            ..
         } => {
             let dir = dir.unwrap_or_else(|| std::env::temp_dir().join("wflow-bench"));
-            wflow_bench::check::run(&wflow_bench::check::BenchOptions { dir, files, runs })
+            wflow_bench::check::run(&wflow_bench::check::BenchOptions {
+                dir,
+                files,
+                runs,
+                actionlint,
+            })
         }
         Command::Compile { file } => compile(&file),
         Command::Fmt {
