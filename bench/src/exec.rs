@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 use wflow_compiler::{Syntax, check_source};
+use wflow_engine::engine::Conclusion;
 use wflow_engine::{Config, Engine, Plan, Quiet, Secrets, Store};
 
 use crate::loopback::{Loopback, percentile};
@@ -56,7 +57,7 @@ pub async fn run(args: BenchExecArgs) -> Result<(), String> {
         }])
         .await
         .map_err(|e| e.0)?;
-    let engine = Engine::new(store, Config::default()).map_err(|e| e.0)?;
+    let engine = Engine::new(store, Config::default()).map_err(|e| e.to_string())?;
     let src = format!(
         r#"workflow bench "Bench" {{
   form trigger "T" {{ input service: string "S"; input version: string "V" }}
@@ -96,8 +97,8 @@ pub async fn run(args: BenchExecArgs) -> Result<(), String> {
                 let o = engine
                     .run(&plan, "trigger", payload, None, &secrets, &Quiet)
                     .await
-                    .map_err(|e| e.0)?;
-                if o.result.as_deref() != Some("SUCCESS") {
+                    .map_err(|e| e.to_string())?;
+                if o.result != Some(Conclusion::Success) {
                     return Err(format!("run {} ended {:?}", o.run_id, o.result));
                 }
                 Ok::<(), String>(())

@@ -22,6 +22,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use axum::http::{HeaderMap, StatusCode};
+use wflow_store::{Conclusion, RunStatus};
 
 use crate::loopback::ms;
 use crate::serve::{
@@ -229,7 +230,7 @@ async fn check_store(store: &str, started: &[String], verdict: &mut Verdict) -> 
             unsuccessful.push(format!("{id}: not in the store"));
             continue;
         };
-        if run.status != "COMPLETED" || run.result.as_deref() != Some("SUCCESS") {
+        if run.status != RunStatus::Completed || run.result != Some(Conclusion::Success) {
             unsuccessful.push(format!(
                 "{id}: {} {:?} {:?}",
                 run.status, run.result, run.error

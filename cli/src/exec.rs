@@ -16,7 +16,7 @@ use serde_json::{Map, Value as Json, json};
 use wflow_compiler::catalog::{Blueprint, Catalog};
 use wflow_compiler::ir::NodeConfig;
 use wflow_compiler::{Syntax, check_source_named, syntax_of};
-use wflow_engine::engine::{COMPLETED, Outcome, QUEUED};
+use wflow_engine::engine::{Conclusion, NodeStatus, Outcome, RunStatus};
 use wflow_engine::lease::{DEFAULT_LEASE, Leases};
 use wflow_engine::settings::Settings;
 use wflow_engine::{Config, Engine, Plan, Secrets, Store, catalog, events, inputs, report};
@@ -171,8 +171,8 @@ enum RunsCommand {
         node: String,
         /// The node's result: SUCCESS, or FAILED (which fails the run unless the node has
         /// `on_failure continue`).
-        #[arg(long, value_name = "SUCCESS|FAILED")]
-        result: String,
+        #[arg(long, ignore_case = true)]
+        result: Completed,
         /// The node's output, as JSON.
         #[arg(long)]
         output: Option<String>,
@@ -234,17 +234,17 @@ enum CatalogCommand {
 struct Fail(u8, String);
 
 impl From<wflow_engine::Error> for Fail {
+    /// The store or the engine failing is exit 1; anything the command line asked that does
+    /// not apply (no such run, button or node; a run not in that state; a refusal; an
+    /// expression failing on the given data) is exit 2.
     fn from(e: wflow_engine::Error) -> Fail {
-        Fail(1, e.0)
-    }
-}
-
-impl From<wflow_engine::engine::QueueError> for Fail {
-    /// A concurrency key that fails on the run's inputs is bad input (exit 2).
-    fn from(e: wflow_engine::engine::QueueError) -> Fail {
+        use wflow_engine::Error as E;
         match e {
-            wflow_engine::engine::QueueError::Key(why) => Fail(2, why),
-            wflow_engine::engine::QueueError::Store(e) => e.into(),
+            E::Store(_) | E::Setup(_) | E::Inconsistent(_) => Fail(1, e.to_string()),
+            E::NoRun(id) => bad(format!(
+                "no run `{id}` in this store; see `wflow runs list`"
+            )),
+            E::Conflict(m) | E::Invalid(m) | E::Forbidden(m) | E::Expression(m) => bad(m),
         }
     }
 }
@@ -569,7 +569,7 @@ async fn exec_async(args: ExecArgs) -> Result<u8, Fail> {
         && !engine
             .event_matches(&plan, &trigger_id, &payload)
             .await
-            .map_err(|e| bad(e.0))?
+            .map_err(Fail::from)?
     {
         eprintln!(
             "the event does not match the condition of trigger `{trigger_id}`; nothing was run"
@@ -640,10 +640,10 @@ async fn drive_if_admitted(
     secrets: &Secrets,
 ) -> Result<Outcome, Fail> {
     engine.store.admit(&plan.workflow.identifier.value).await?;
-    if stored_run(engine, run).await?.status == QUEUED {
+    if stored_run(engine, run).await?.status == RunStatus::Queued {
         return Ok(Outcome {
             run_id: run.to_string(),
-            status: QUEUED.into(),
+            status: RunStatus::Queued,
             result: None,
             waiting: Vec::new(),
         });
@@ -663,7 +663,8 @@ async fn drive_leased(
 ) -> Result<Outcome, Fail> {
     let fenced = leases.fence(engine);
     let held = leases.claim(run).await?;
-    let completed = || async { Ok::<_, Fail>(stored(engine, run).await?.0.status == COMPLETED) };
+    let completed =
+        || async { Ok::<_, Fail>(stored(engine, run).await?.0.status == RunStatus::Completed) };
     if !held && !completed().await? {
         return Err(bad(format!(
             "run {run} is leased by another process (a `wflow serve` or `wflow exec` sharing \
@@ -720,7 +721,7 @@ async fn release_open(
     run: &str,
     outcome: &Result<Outcome, Fail>,
 ) -> Result<(), Fail> {
-    if !matches!(outcome, Ok(o) if o.status == COMPLETED) {
+    if !matches!(outcome, Ok(o) if o.status == RunStatus::Completed) {
         leases.release(run).await?;
     }
     Ok(())
@@ -743,8 +744,8 @@ fn lost(run: &str) -> Fail {
 /// its workflow's concurrency limit to the next queued run.
 async fn finish(engine: &Engine, o: &Outcome, format: RunFormat) -> Result<u8, Fail> {
     let run = stored_run(engine, &o.run_id).await?;
-    let next = match (o.status.as_str(), run.concurrency) {
-        (COMPLETED, Some(_)) => engine.store.admit(&run.workflow).await?,
+    let next = match (o.status, run.concurrency) {
+        (RunStatus::Completed, Some(_)) => engine.store.admit(&run.workflow).await?,
         _ => Vec::new(),
     };
     match format {
@@ -755,7 +756,7 @@ async fn finish(engine: &Engine, o: &Outcome, format: RunFormat) -> Result<u8, F
                 serde_json::to_string_pretty(&json).unwrap_or_default()
             );
         }
-        RunFormat::Human => match o.result.as_deref() {
+        RunFormat::Human => match o.result {
             Some(r) => {
                 out!("run {} {r}", o.run_id);
                 match &run.error {
@@ -763,7 +764,7 @@ async fn finish(engine: &Engine, o: &Outcome, format: RunFormat) -> Result<u8, F
                     None => outln!(),
                 }
             }
-            None if o.status == QUEUED => {
+            None if o.status == RunStatus::Queued => {
                 outln!(
                     "run {} queued: workflow {} lets {} run(s) go on at once; it starts when \
                      one ends (`wflow serve` starts it, or `wflow runs resume {}`)",
@@ -791,8 +792,8 @@ async fn finish(engine: &Engine, o: &Outcome, format: RunFormat) -> Result<u8, F
 }
 
 fn exit_code(o: &Outcome) -> u8 {
-    match o.result.as_deref() {
-        Some("SUCCESS") => 0,
+    match o.result {
+        Some(Conclusion::Success) => 0,
         Some(_) => 1,
         None => 3,
     }
@@ -833,6 +834,24 @@ async fn stored_run(engine: &Engine, run_id: &str) -> Result<wflow_store::RunRec
 /// How many of the newest runs `runs list` reads before filtering.
 const LIST_READ: i64 = 10_000;
 
+/// The result `runs complete --result` gives a node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Completed {
+    #[value(name = "SUCCESS")]
+    Success,
+    #[value(name = "FAILED")]
+    Failed,
+}
+
+impl From<Completed> for Conclusion {
+    fn from(c: Completed) -> Conclusion {
+        match c {
+            Completed::Success => Conclusion::Success,
+            Completed::Failed => Conclusion::Failed,
+        }
+    }
+}
+
 /// Which runs `runs list --status` keeps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum StatusFilter {
@@ -849,13 +868,13 @@ enum StatusFilter {
 
 impl StatusFilter {
     fn holds(self, r: &wflow_store::RunRecord) -> bool {
-        let result = r.result.as_deref();
+        let result = r.result;
         match self {
-            StatusFilter::InProgress | StatusFilter::Waiting => r.status != COMPLETED,
-            StatusFilter::Queued => r.status == QUEUED,
-            StatusFilter::Success => result == Some("SUCCESS"),
-            StatusFilter::Failed => result == Some("FAILED"),
-            StatusFilter::Cancelled => result == Some("CANCELLED"),
+            StatusFilter::InProgress | StatusFilter::Waiting => r.status != RunStatus::Completed,
+            StatusFilter::Queued => r.status == RunStatus::Queued,
+            StatusFilter::Success => result == Some(Conclusion::Success),
+            StatusFilter::Failed => result == Some(Conclusion::Failed),
+            StatusFilter::Cancelled => result == Some(Conclusion::Cancelled),
         }
     }
 }
@@ -871,7 +890,7 @@ struct Waiting {
 
 /// The waiting nodes of `run`.
 async fn waiting_on(engine: &Engine, run: &wflow_store::RunRecord) -> Result<Vec<Waiting>, Fail> {
-    if run.status == COMPLETED {
+    if run.status == RunStatus::Completed {
         return Ok(Vec::new());
     }
     let waiting: Vec<String> = engine
@@ -879,7 +898,7 @@ async fn waiting_on(engine: &Engine, run: &wflow_store::RunRecord) -> Result<Vec
         .node_runs(&run.id)
         .await?
         .into_iter()
-        .filter(|n| n.waiting && n.status != COMPLETED)
+        .filter(|n| n.waiting && n.status != NodeStatus::Completed)
         .map(|n| n.node)
         .collect();
     if waiting.is_empty() {
@@ -986,8 +1005,8 @@ async fn runs_async(args: RunsArgs) -> Result<u8, Fail> {
                         "{:<31} {:<24} {:<11} {:<9} {:<24} {}",
                         r.id,
                         r.workflow,
-                        r.status,
-                        r.result.as_deref().unwrap_or("-"),
+                        r.status.as_str(),
+                        r.result.map_or("-", Conclusion::as_str),
                         r.created_at,
                         if on.is_empty() {
                             "-".into()
@@ -1041,6 +1060,9 @@ async fn runs_async(args: RunsArgs) -> Result<u8, Fail> {
                         took,
                         n["output"]
                     );
+                    if let Some(sent) = n.get("request") {
+                        outln!("    request: {sent}");
+                    }
                 }
                 if let Some(record) = engine.store.run(&run).await? {
                     for w in waiting_on(&engine, &record).await? {
@@ -1090,11 +1112,16 @@ async fn runs_async(args: RunsArgs) -> Result<u8, Fail> {
                 roles,
                 teams,
             };
+            let answer = wflow_engine::control::Answer {
+                button: &button,
+                inputs: &given,
+                secrets: &secrets,
+            };
             let respond = async |fenced: &Engine| {
                 let r = fenced
-                    .respond_as(&plan, &run, &node, &responder, &button, &given)
+                    .respond_as(&plan, &run, &node, &responder, &answer)
                     .await
-                    .map_err(|e| bad(e.0))?;
+                    .map_err(Fail::from)?;
                 if let wflow_engine::control::Responded::Recorded { button, have, need } = &r {
                     eprintln!("recorded: `{button}` has {have} of {need} responses");
                 }
@@ -1120,7 +1147,7 @@ async fn runs_async(args: RunsArgs) -> Result<u8, Fail> {
             let (record, plan) = stored(&engine, &run).await?;
             let secrets = load_secrets(&plan, &drive)?;
             let leases = cli_leases(&engine);
-            if record.status == QUEUED {
+            if record.status == RunStatus::Queued {
                 let outcome = drive_if_admitted(&engine, &leases, &plan, &run, &secrets).await?;
                 return finish(&engine, &outcome, drive.format).await;
             }
@@ -1147,9 +1174,9 @@ async fn runs_async(args: RunsArgs) -> Result<u8, Fail> {
             let secrets = load_secrets(&plan, &drive)?;
             let complete = async |fenced: &Engine| {
                 fenced
-                    .complete(&plan, &run, &node, &result.to_ascii_uppercase(), output)
+                    .complete(&plan, &run, &node, result.into(), output)
                     .await
-                    .map_err(|e| bad(e.0))
+                    .map_err(Fail::from)
             };
             let outcome = drive_leased(
                 &engine,
@@ -1164,7 +1191,7 @@ async fn runs_async(args: RunsArgs) -> Result<u8, Fail> {
         }
         RunsCommand::Cancel { run, force } => {
             let engine = engine(&args.store, None).await?;
-            if engine.cancel(&run, force).await.map_err(|e| bad(e.0))? {
+            if engine.cancel(&run, force).await.map_err(Fail::from)? {
                 outln!("run {run} CANCELLED");
                 let record = stored_run(&engine, &run).await?;
                 if record.concurrency.is_some() {
@@ -1189,7 +1216,7 @@ async fn runs_async(args: RunsArgs) -> Result<u8, Fail> {
                 .fence(&engine)
                 .retry(&plan, &run, leases.lease(), &by)
                 .await
-                .map_err(|e| bad(e.0))?;
+                .map_err(Fail::from)?;
             if drive.format == RunFormat::Human {
                 eprintln!("retrying {run} from node {node}");
             }

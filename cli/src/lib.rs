@@ -104,6 +104,16 @@ enum Command {
         /// --dir), the whole command timed --runs times.
         #[arg(long, conflicts_with_all = ["lsp", "graph"])]
         test: bool,
+        /// Also time this actionlint binary, alternating with `wflow check`, on a GitHub
+        /// Actions corpus of as many workflows of the same shape, and print the ratio of
+        /// lines per second.
+        #[arg(long, value_name = "ACTIONLINT", conflicts_with_all = ["lsp", "graph", "test"])]
+        actionlint: Option<PathBuf>,
+        /// Benchmark one big file instead: write a `.wflow` file of this many MB (to --dir, or
+        /// the temporary directory) and time `wflow check` on it --runs times, against the
+        /// figure of at most 10 s and 10 times the file's size in peak memory.
+        #[arg(long, value_name = "MB", conflicts_with_all = ["lsp", "graph", "test", "actionlint"])]
+        big: Option<usize>,
     },
     /// Run the language server on stdin/stdout (for editors).
     Lsp,
@@ -232,10 +242,33 @@ pub fn run() -> ExitCode {
             ..
         } => wflow_bench::test::run(dir.as_deref(), runs),
         Command::Bench {
-            dir, files, runs, ..
+            big: Some(megabytes),
+            dir,
+            runs,
+            ..
+        } => {
+            let dir = dir.unwrap_or_else(std::env::temp_dir);
+            let path = dir.join(format!("wflow-bench-big-{megabytes}.wflow"));
+            wflow_bench::check::big(&wflow_bench::check::BigOptions {
+                path,
+                megabytes,
+                runs,
+            })
+        }
+        Command::Bench {
+            dir,
+            files,
+            runs,
+            actionlint,
+            ..
         } => {
             let dir = dir.unwrap_or_else(|| std::env::temp_dir().join("wflow-bench"));
-            wflow_bench::check::run(&wflow_bench::check::BenchOptions { dir, files, runs })
+            wflow_bench::check::run(&wflow_bench::check::BenchOptions {
+                dir,
+                files,
+                runs,
+                actionlint,
+            })
         }
         Command::Compile { file } => compile(&file),
         Command::Fmt {
@@ -450,7 +483,7 @@ pub fn check_files_with(
                             wflow_project::check_test_file(&file.text, &beside, catalog).1
                         }
                         None => {
-                            wflow_compiler::check_file(&file.path, &file.text, catalog).diagnostics
+                            wflow_compiler::check_file_diagnostics(&file.path, &file.text, catalog)
                         }
                     };
                     if let Some(Ok(mut slot)) = slots.get(i).map(|s| s.lock()) {
@@ -484,6 +517,18 @@ impl SourceFile {
     /// Reads `path`. A file that cannot be read or is not UTF-8 is a file with the diagnostic
     /// saying so; only a path that does not exist is an error.
     pub fn read(path: &Path) -> Result<SourceFile, String> {
+        // A file over the size limit is refused without being read into memory.
+        let len = std::fs::metadata(path).map_or(0, |m| m.len());
+        if let Some(d) = usize::try_from(len)
+            .ok()
+            .and_then(wflow_compiler::too_large)
+        {
+            return Ok(SourceFile {
+                path: path.to_path_buf(),
+                text: String::new(),
+                unreadable: Some(d),
+            });
+        }
         let (text, unreadable) = match std::fs::read(path) {
             Ok(bytes) => wflow_compiler::decode(bytes),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {

@@ -358,7 +358,7 @@ impl ProjectArgs {
         options.secrets_file = secrets_file.clone();
         options.lease = Some(lease);
         options.config = Config::with_settings(&workspace.settings);
-        let server = Server::new(store, Vec::new(), options).map_err(|e| e.0)?;
+        let server = Server::new(store, Vec::new(), options).map_err(|e| e.to_string())?;
         let mut admission = Admission {
             secrets_file,
             color: loader.color,

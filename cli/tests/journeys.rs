@@ -511,6 +511,16 @@ async fn retry_from_the_failed_node_over_the_api_and_the_cli() {
         shown.contains("TOOK") && shown.contains("SUCCESS"),
         "{shown}"
     );
+    // Each webhook's request as sent, under its node's line.
+    let sent: Vec<&str> = shown
+        .lines()
+        .filter_map(|l| l.trim_start().strip_prefix("request: "))
+        .collect();
+    assert!(
+        sent.iter()
+            .any(|r| r.contains("\"method\":\"POST\"") && r.contains("/flaky\"")),
+        "{shown}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 

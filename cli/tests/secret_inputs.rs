@@ -1,7 +1,8 @@
 //! Secret form inputs (`encryption "aes256-gcm"`) through the binary: a value encrypted as
 //! Port encrypts it (key: the first 32 bytes of the client secret `PORT_CLIENT_SECRET`; value:
 //! base64 of IV(16) ‖ ciphertext ‖ tag(16)) and a clear value both reach the webhook in clear,
-//! and the clear values appear in no store file, log, API answer or error.
+//! and the clear values appear in no store file, log, API answer or error; the same for an
+//! approval's secret input.
 
 mod support;
 
@@ -408,5 +409,159 @@ async fn secret_inputs_reach_the_webhook_and_nothing_else() {
     );
     for (path, bytes) in files.iter().filter(|(p, _)| !p.ends_with("secrets.env")) {
         assert_clean(path, bytes);
+    }
+}
+
+/// The clear values answered to an approval: none may appear but in the webhook's requests.
+const PIN_CLEAR: &str = "approval-pin-clear-Wq2sD7-0123456789";
+const PIN_FROM_PORT: &str = "approval-pin-port-Rb6tF4-0123456789";
+
+fn approval_workflow(hook: &str) -> String {
+    format!(
+        r#"workflow pin "PIN" {{
+  form trigger "Start" {{
+    input name: string "Name"
+  }}
+  approval confirm "Confirm" {{
+    input pin: string "PIN" {{ encryption "aes256-gcm"; min_length 20 }}
+    button ok "OK" PRIMARY
+  }}
+  webhook call "Call" {{
+    url "{hook}/pin"
+    body {{ pin: "{{{{ .outputs.confirm.responses[0].inputs.pin }}}}" }}
+  }}
+  flow {{
+    trigger -> confirm
+    confirm.ok -> call
+  }}
+}}
+"#
+    )
+}
+
+/// Polls run `run` until it is COMPLETED; returns the run as the API shows it.
+async fn completed(http: &reqwest::Client, at: &str, run: &str) -> Json {
+    for _ in 0..200 {
+        let r: Json =
+            serde_json::from_str(&get(http, format!("{at}/v1/workflows/runs/{run}")).await)
+                .expect("json");
+        if r["run"]["status"] == "COMPLETED" {
+            return r;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("run {run} did not complete");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_approvals_secret_input_reaches_the_webhook_and_is_kept_encrypted() {
+    let dir = Scratch::new("secret-approval");
+    let flows = dir.0.join("flows");
+    std::fs::create_dir_all(&flows).expect("dir");
+    let (hook, seen) = echo_server().await;
+    std::fs::write(flows.join("pin.wflow"), approval_workflow(&hook)).expect("write");
+    let server = start_with_env(
+        &dir.0.join("serve.db"),
+        &flows,
+        &[],
+        &[("WFLOW_SECRET_PORT_CLIENT_SECRET", CLIENT_SECRET)],
+    );
+    let _reaper = Reaper(vec![server.child.id()]);
+    let http = reqwest::Client::new();
+    let at = server.addr.clone();
+    assert!(wait_served(&http, &at, "pin").await, "{}", server.log());
+
+    let mut answers = Vec::new();
+    for (pin, clear) in [
+        (PIN_CLEAR.to_string(), PIN_CLEAR),
+        (port_encrypt(CLIENT_SECRET, PIN_FROM_PORT), PIN_FROM_PORT),
+    ] {
+        let resp = http
+            .post(format!("{at}/v1/workflows/pin/runs"))
+            .json(&json!({"inputs": {"name": "n"}}))
+            .send()
+            .await
+            .expect("post");
+        assert_eq!(resp.status().as_u16(), 201);
+        let started: Json = resp.json().await.expect("json");
+        let run = started["run"]["identifier"]
+            .as_str()
+            .expect("id")
+            .to_string();
+        let respond = format!("{at}/v1/workflows/runs/{run}/nodes/confirm/responses");
+        // Too short: refused at its input, without quoting it.
+        let mut refused = None;
+        for _ in 0..100 {
+            let resp = http
+                .post(&respond)
+                .json(&json!({"button": "ok", "inputs": {"pin": "short-pin-Gh5"}}))
+                .send()
+                .await
+                .expect("post");
+            if resp.status().as_u16() != 409 {
+                refused = Some((resp.status().as_u16(), resp.text().await.expect("text")));
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        let (status, refused) = refused.expect("the approval waits");
+        assert_eq!(status, 422, "{refused}");
+        assert!(refused.contains("/inputs/pin"), "{refused}");
+        assert!(!refused.contains("short-pin-Gh5"), "{refused}");
+        let resp = http
+            .post(&respond)
+            .json(&json!({"button": "ok", "inputs": {"pin": pin}}))
+            .send()
+            .await
+            .expect("post");
+        let status = resp.status().as_u16();
+        let answered = resp.text().await.expect("text");
+        assert_eq!(status, 200, "{answered}");
+        let done = completed(&http, &at, &run).await;
+        assert_eq!(done["run"]["result"], "SUCCESS", "{done}");
+        // The answer is shown encrypted, never in clear.
+        let shown =
+            &done["run"]["variables"]["outputs"]["confirm"]["responses"][0]["inputs"]["pin"];
+        let shown = shown.as_str().expect("a string");
+        assert!(shown != clear && shown != pin, "{done}");
+        assert!(
+            seen.lock()
+                .expect("lock")
+                .iter()
+                .any(|b| serde_json::from_str::<Json>(b).is_ok_and(|j| j["pin"] == clear)),
+            "the webhook receives `{clear}` in clear"
+        );
+        answers.extend([answered, done.to_string(), refused]);
+    }
+    answers.push(get(&http, format!("{at}/v1/workflows/runs")).await);
+    for (i, a) in answers.iter().enumerate() {
+        for clear in [PIN_CLEAR, PIN_FROM_PORT] {
+            assert!(!a.contains(clear), "API answer {i} holds `{clear}`:\n{a}");
+        }
+    }
+
+    // `wflow serve` without the key refuses the workflow at load: the answer could not be
+    // kept encrypted.
+    let keyless = start_with_env(&dir.0.join("keyless.db"), &flows, &[], &[]);
+    let _reaper_too = Reaper(vec![keyless.child.id()]);
+    let resp = http
+        .get(format!("{}/v1/workflows/pin", keyless.addr))
+        .send()
+        .await
+        .expect("get");
+    assert!(!resp.status().is_success(), "{}", resp.status());
+    let (_, refusal) = keyless.stop();
+    assert!(refusal.contains("PORT_CLIENT_SECRET"), "{refusal}");
+
+    let (stopped, log) = server.stop();
+    assert!(stopped, "{log}");
+    for (path, bytes) in files_under(&dir.0)
+        .iter()
+        .map(|(p, b)| (p.as_str(), b.as_str()))
+        .chain([("the server's log", log.as_str())])
+    {
+        for clear in [PIN_CLEAR, PIN_FROM_PORT] {
+            assert!(!bytes.contains(clear), "{path} holds `{clear}`");
+        }
     }
 }

@@ -262,22 +262,6 @@ impl<'a> Ctx<'a> {
             }
             NodeConfig::Input(inp) => {
                 self.form_blueprints(&inp.user_inputs);
-                for i in inp
-                    .user_inputs
-                    .properties
-                    .iter()
-                    .filter(|i| i.schema.is_secret())
-                {
-                    self.out.push(
-                        Diagnostic::warning(
-                            "secret-input-exposed",
-                            i.key.span,
-                            "an approval's response is stored and shown in clear: only a form \
-                             trigger's secret inputs are kept encrypted",
-                        )
-                        .help("ask for the secret in the form trigger"),
-                    );
-                }
                 if let Some(d) = &inp.description {
                     self.template(d, site(None));
                 }

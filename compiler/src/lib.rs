@@ -89,6 +89,13 @@ pub fn decode(bytes: Vec<u8>) -> (String, Option<Diagnostic>) {
     (text, Some(diagnostic))
 }
 
+/// The `too-large` error of a file of `len` bytes, if that is over the readers' limit
+/// ([`wflow_grammar::MAX_SOURCE_BYTES`]): what checking its text would report, for callers that
+/// would rather not read such a file at all.
+pub fn too_large(len: usize) -> Option<Diagnostic> {
+    wflow_grammar::SyntaxError::too_large(len).map(|e| syntax_diagnostic("syntax", e))
+}
+
 /// [`check_source_with`] on a file's bytes, returning the text too (to show positions in).
 /// Bytes that are not UTF-8 give only the `unreadable-file` error of [`decode`].
 pub fn check_bytes_with(
@@ -192,53 +199,199 @@ pub fn check_source_named(
     catalog: &catalog::Catalog,
     file_stem: Option<&str>,
 ) -> Checked {
+    check(src, syntax, catalog, file_stem, Keep::Ir)
+}
+
+/// [`check_file`]'s diagnostics alone: the same checks, but each workflow's IR is dropped once
+/// checked, so that memory follows the largest workflow rather than the whole file (what
+/// `wflow check` needs).
+pub fn check_file_diagnostics(
+    path: &std::path::Path,
+    src: &str,
+    catalog: &catalog::Catalog,
+) -> Vec<Diagnostic> {
+    let stem = path.file_stem().and_then(|s| s.to_str());
+    check(src, syntax_of(path), catalog, stem, Keep::Diagnostics).diagnostics
+}
+
+/// What a check returns besides the diagnostics.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Keep {
+    /// The IR of every workflow.
+    Ir,
+    /// Nothing: each workflow is dropped once checked.
+    Diagnostics,
+}
+
+/// The one check of a text, behind every public entry point: see [`check_pieces`].
+fn check(
+    src: &str,
+    syntax: Syntax,
+    catalog: &catalog::Catalog,
+    file_stem: Option<&str>,
+    keep: Keep,
+) -> Checked {
+    let mut workflows = Vec::new();
+    let diagnostics = if syntax == Syntax::Wflow && src.len() >= PARALLEL_FROM {
+        check_at_once(src, catalog, file_stem, keep, &mut workflows)
+    } else {
+        check_pieces(src, syntax, catalog, file_stem, &mut |piece| {
+            if keep == Keep::Ir {
+                workflows.extend(piece.workflows);
+            }
+        })
+    };
+    Checked {
+        module: ir::Module {
+            ir_version: ir::IR_VERSION,
+            workflows,
+        },
+        diagnostics,
+    }
+}
+
+/// The size from which a `.wflow` text is read and checked in stretches at once, one per core
+/// ([`wflow_grammar::Items::split`]); smaller ones (nearly all) are read in one stretch.
+const PARALLEL_FROM: usize = 4 << 20;
+
+/// [`check`] of a large `.wflow` text, its stretches on all cores at once: the diagnostics, and
+/// with [`Keep::Ir`] the workflows (into `workflows`), exactly as from reading it in one
+/// stretch, in the same order.
+fn check_at_once(
+    src: &str,
+    catalog: &catalog::Catalog,
+    file_stem: Option<&str>,
+    keep: Keep,
+    workflows: &mut Vec<ir::Workflow>,
+) -> Vec<Diagnostic> {
+    let catalog = with_declared(catalog, declared_in(src));
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let stretches = wflow_grammar::parse_items(src).split(cores);
+    // Set by a stretch that read on to the end of the text: the later ones may stop.
+    let ran_on = std::sync::atomic::AtomicUsize::new(usize::MAX);
+    let results: Vec<(Vec<Diagnostic>, Vec<ir::Workflow>, bool)> = std::thread::scope(|s| {
+        let handles: Vec<_> = stretches
+            .into_iter()
+            .enumerate()
+            .map(|(i, mut items)| {
+                let (catalog, ran_on) = (&catalog, &ran_on);
+                s.spawn(move || {
+                    let mut diagnostics = Vec::new();
+                    let mut kept = Vec::new();
+                    let stop = || ran_on.load(std::sync::atomic::Ordering::Relaxed) < i;
+                    check_items(
+                        src,
+                        &mut items,
+                        catalog,
+                        file_stem,
+                        &mut diagnostics,
+                        &stop,
+                        &mut |piece| {
+                            if keep == Keep::Ir {
+                                kept.extend(piece.workflows);
+                            }
+                        },
+                    );
+                    if items.ran_on() {
+                        ran_on.fetch_min(i, std::sync::atomic::Ordering::Relaxed);
+                    }
+                    (diagnostics, kept, items.ran_on())
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            // A check that panicked panics here, as it would have in one stretch.
+            .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    });
     let mut diagnostics = Vec::new();
-    // Syntax errors that may have hidden a node or a connection (a broken line at workflow or
-    // flow level, a missing `}`); an error inside a node's body hides nothing of the graph.
-    let mut structural: Vec<wflow_grammar::Span> = Vec::new();
-    let mut declared = Vec::new();
-    // Every syntax error: a node's body may have lost a field (a form input) to one.
-    let mut broken: Vec<wflow_grammar::Span> = Vec::new();
-    let workflows = match syntax {
+    for (found, kept, ran_on) in results {
+        diagnostics.extend(found);
+        workflows.extend(kept);
+        if ran_on {
+            break;
+        }
+    }
+    finish(src, Syntax::Wflow, &mut diagnostics);
+    diagnostics
+}
+
+/// Checks the pieces of `items` in order, each handed to `on_piece` once checked, until they
+/// run out or `stop` says so.
+fn check_items(
+    src: &str,
+    items: &mut wflow_grammar::Items<'_>,
+    catalog: &catalog::Catalog,
+    file_stem: Option<&str>,
+    diagnostics: &mut Vec<Diagnostic>,
+    stop: &dyn Fn() -> bool,
+    on_piece: &mut dyn FnMut(Piece<'_>),
+) {
+    while !stop() {
+        let Some(mut piece) = items.next() else {
+            break;
+        };
+        let statements = piece
+            .file
+            .statements
+            .iter()
+            .map(|st| (st.span(), wflow::is_workflow(st)))
+            .collect();
+        let comments = std::mem::take(&mut piece.file.comments);
+        let workflows = check_piece(src, piece, catalog, file_stem, diagnostics);
+        on_piece(Piece {
+            statements,
+            comments,
+            workflows,
+            diagnostics,
+        });
+    }
+}
+
+/// One piece of a text as checked by [`check_pieces`], handed over before the next is read.
+pub(crate) struct Piece<'d> {
+    /// Each top-level statement's span, and whether it is a `workflow` or `fragment` (the
+    /// ones lowered into `workflows`, in order); none for Port JSON.
+    pub statements: Vec<(wflow_grammar::Span, bool)>,
+    /// The piece's comments.
+    pub comments: Vec<wflow_grammar::ast::Comment>,
+    /// The workflows lowered from the piece, checked.
+    pub workflows: Vec<ir::Workflow>,
+    /// Every diagnostic found so far, the piece's last; not yet sorted.
+    pub diagnostics: &'d [Diagnostic],
+}
+
+/// Parses, lowers and checks `src`, handing each piece to `on_piece` once checked, and returns
+/// every diagnostic, sorted. A `.wflow` text is read one top-level item at a time
+/// ([`wflow_grammar::parse_items`]), so that what is held at once is one item's tree and IR
+/// besides what `on_piece` keeps; a Port JSON text is one piece.
+pub(crate) fn check_pieces(
+    src: &str,
+    syntax: Syntax,
+    catalog: &catalog::Catalog,
+    file_stem: Option<&str>,
+    on_piece: &mut dyn FnMut(Piece<'_>),
+) -> Vec<Diagnostic> {
+    let mut diagnostics = Vec::new();
+    match syntax {
         Syntax::Wflow => {
-            let parsed = wflow_grammar::parse(src);
-            broken.extend(parsed.errors.iter().map(|e| e.span));
-            broken.sort_unstable();
-            for e in &parsed.errors {
-                if e.is_unclosed() || !inside_node_body(&parsed.file, e.span) {
-                    structural.push(e.span);
-                }
-            }
-            diagnostics.extend(
-                parsed
-                    .errors
-                    .into_iter()
-                    .map(|e| syntax_diagnostic("syntax", e)),
+            let catalog = with_declared(catalog, declared_in(src));
+            let mut items = wflow_grammar::parse_items(src);
+            check_items(
+                src,
+                &mut items,
+                &catalog,
+                file_stem,
+                &mut diagnostics,
+                &|| false,
+                on_piece,
             );
-            declared = blueprint_decl::blueprints(&parsed.file, &mut diagnostics);
-            // Each statement is dropped once lowered: the tree, its desugared form and the IR
-            // are never all whole at once.
-            let mut workflows = Vec::new();
-            for st in parsed.file.statements {
-                let Some(doc) = wflow::desugar(&st, &mut diagnostics) else {
-                    continue;
-                };
-                drop(st);
-                let mut lower = port::Lower {
-                    src,
-                    syntax,
-                    diags: &mut diagnostics,
-                    syntax_errors: &broken,
-                    file_stem,
-                };
-                workflows.extend(lower.workflow(&doc));
-            }
-            workflows
         }
         Syntax::Json => {
             let (value, errors) = wflow_grammar::json::parse(src);
-            structural.extend(errors.iter().map(|e| e.span));
-            broken.extend(errors.iter().map(|e| e.span));
+            let structural = starts(errors.iter().map(|e| e.span).collect());
+            let mut broken: Vec<wflow_grammar::Span> = errors.iter().map(|e| e.span).collect();
             broken.sort_unstable();
             diagnostics.extend(
                 errors
@@ -252,41 +405,145 @@ pub fn check_source_named(
                 syntax_errors: &broken,
                 file_stem,
             };
-            value.map(|v| lower.document(&v)).unwrap_or_default()
+            let workflows = value.map(|v| lower.document(&v)).unwrap_or_default();
+            for wf in &workflows {
+                // Any error in a JSON text may have hidden part of any workflow.
+                check_workflow(
+                    wf,
+                    syntax,
+                    catalog,
+                    !structural.is_empty(),
+                    !broken.is_empty(),
+                    &mut diagnostics,
+                );
+            }
+            on_piece(Piece {
+                statements: Vec::new(),
+                comments: Vec::new(),
+                workflows,
+                diagnostics: &diagnostics,
+            });
         }
-    };
-    // Blueprints declared in the file join (and override) the given ones.
-    let merged;
-    let catalog = if declared.is_empty() {
-        catalog
-    } else {
-        let mut all = declared;
-        let given: Vec<catalog::Blueprint> = catalog
-            .blueprints
-            .iter()
-            .filter(|b| !all.iter().any(|d| d.identifier == b.identifier))
-            .cloned()
-            .collect();
-        all.extend(given);
-        merged = catalog::Catalog::new(all);
-        &merged
-    };
+    }
+    finish(src, syntax, &mut diagnostics);
+    diagnostics
+}
+
+/// The `blueprint` declarations of a `.wflow` text: they serve every workflow of the file,
+/// wherever they stand, so they are read before any workflow is checked (their problems are
+/// reported with their item's). A text that never says `blueprint` declares none.
+fn declared_in(src: &str) -> Vec<catalog::Blueprint> {
+    if !src.contains("blueprint") {
+        return Vec::new();
+    }
+    wflow_grammar::parse_items(src)
+        .flat_map(|piece| blueprint_decl::blueprints(&piece.file, &mut Vec::new()))
+        .collect()
+}
+
+/// `catalog` with the blueprints `declared` in the file joined in (they override given ones).
+fn with_declared(
+    catalog: &catalog::Catalog,
+    declared: Vec<catalog::Blueprint>,
+) -> std::borrow::Cow<'_, catalog::Catalog> {
+    if declared.is_empty() {
+        return std::borrow::Cow::Borrowed(catalog);
+    }
+    let mut all = declared;
+    let given: Vec<catalog::Blueprint> = catalog
+        .blueprints
+        .iter()
+        .filter(|b| !all.iter().any(|d| d.identifier == b.identifier))
+        .cloned()
+        .collect();
+    all.extend(given);
+    std::borrow::Cow::Owned(catalog::Catalog::new(all))
+}
+
+/// Lowers and checks the items of one parsed piece of a `.wflow` text, pushing its diagnostics
+/// in the order a whole-file check finds them (syntax, blueprints, lowering, checks); returns
+/// its workflows. A syntax error lies within its piece, and so does every workflow it can hide
+/// part of.
+fn check_piece(
+    src: &str,
+    piece: wflow_grammar::Parsed,
+    catalog: &catalog::Catalog,
+    file_stem: Option<&str>,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Vec<ir::Workflow> {
+    let syntax = Syntax::Wflow;
+    // Syntax errors that may have hidden a node or a connection (a broken line at workflow or
+    // flow level, a missing `}`); an error inside a node's body hides nothing of the graph.
+    let mut structural: Vec<wflow_grammar::Span> = Vec::new();
+    // Every syntax error: a node's body may have lost a field (a form input) to one.
+    let mut broken: Vec<wflow_grammar::Span> = piece.errors.iter().map(|e| e.span).collect();
+    broken.sort_unstable();
+    for e in &piece.errors {
+        if e.is_unclosed() || !inside_node_body(&piece.file, e.span) {
+            structural.push(e.span);
+        }
+    }
+    diagnostics.extend(
+        piece
+            .errors
+            .into_iter()
+            .map(|e| syntax_diagnostic("syntax", e)),
+    );
+    // Read again only for their diagnostics: the catalog already holds them.
+    blueprint_decl::blueprints(&piece.file, diagnostics);
+    let mut workflows = Vec::new();
+    for st in piece.file.statements {
+        let Some(doc) = wflow::desugar(&st, diagnostics) else {
+            continue;
+        };
+        drop(st);
+        let mut lower = port::Lower {
+            src,
+            syntax,
+            diags: diagnostics,
+            syntax_errors: &broken,
+            file_stem,
+        };
+        workflows.extend(lower.workflow(&doc));
+    }
     let structural = starts(structural);
     let broken = starts(broken);
     for wf in &workflows {
-        // Whether an error starts within the workflow (any error, in JSON).
-        let hit = |starts: &[usize]| match syntax {
-            Syntax::Json => !starts.is_empty(),
-            Syntax::Wflow => {
-                let first = starts.partition_point(|s| *s < wf.span.start);
-                starts.get(first).is_some_and(|s| *s <= wf.span.end)
-            }
+        // Whether an error starts within the workflow.
+        let hit = |starts: &[usize]| {
+            let first = starts.partition_point(|s| *s < wf.span.start);
+            starts.get(first).is_some_and(|s| *s <= wf.span.end)
         };
-        let graph = !hit(&structural);
-        check::workflow(wf, &check::Options { syntax, graph }, &mut diagnostics);
-        let whole = !hit(&broken);
-        dataflow::workflow(wf, catalog, graph && whole, &mut diagnostics);
+        check_workflow(
+            wf,
+            syntax,
+            catalog,
+            hit(&structural),
+            hit(&broken),
+            diagnostics,
+        );
     }
+    workflows
+}
+
+/// The checks of one lowered workflow: its graph only when no syntax error may have hidden part
+/// of it (`structural`), the data flow through it only when none hides anything (`broken`).
+fn check_workflow(
+    wf: &ir::Workflow,
+    syntax: Syntax,
+    catalog: &catalog::Catalog,
+    structural: bool,
+    broken: bool,
+    diagnostics: &mut Vec<Diagnostic>,
+) {
+    let graph = !structural;
+    check::workflow(wf, &check::Options { syntax, graph }, diagnostics);
+    dataflow::workflow(wf, catalog, graph && !broken, diagnostics);
+}
+
+/// What is done once every diagnostic is in: duplicates of a hyphen diagnostic dropped, fixes
+/// written, the rest sorted by position.
+fn finish(src: &str, syntax: Syntax, diagnostics: &mut Vec<Diagnostic>) {
     // `.outputs.check-env` is reported once, as such, not also as jq's reading of `- env`;
     // so is an unknown hyphenated name (`.outputs.lst-tokens`).
     let mut hyphens: Vec<wflow_grammar::Span> = diagnostics
@@ -318,13 +575,6 @@ pub fn check_source_named(
     }
     diagnostics.sort_by_key(|d| (d.primary.span.start, d.primary.span.end));
     diagnostics.dedup();
-    Checked {
-        module: ir::Module {
-            ir_version: ir::IR_VERSION,
-            workflows,
-        },
-        diagnostics,
-    }
 }
 
 /// `.outputs.check-env` → `.outputs["check-env"]` (quotes escaped inside a JSON string).
@@ -396,4 +646,46 @@ fn syntax_diagnostic(code: &'static str, e: SyntaxError) -> Diagnostic {
         None => code,
     };
     Diagnostic::error(code, e.span, e.message).help_opt(e.help)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `n` small workflows, the `broken`th (if any) with `line` in its first node.
+    fn workflows(n: usize, broken: Option<usize>, line: &str) -> String {
+        (0..n)
+            .map(|i| {
+                let extra = if Some(i) == broken { line } else { "" };
+                format!(
+                    "// {i}\nworkflow w{i} \"W{i}\" {{\n  form trigger \"T\" {{\n    input v: string \"V\"\n{extra}  }}\n  webhook d \"D\" {{\n    url \"https://x.example.com/{i}\"\n    body {{ v: \"{{{{ .outputs.trigger.v }}}}\", w: \"{{{{ .outputs.nope }}}}\" }}\n  }}\n  flow {{\n    trigger -> d\n  }}\n}}\n"
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn checking_at_once_is_checking_in_one_stretch() {
+        let catalog = catalog::Catalog::default();
+        let n = 300;
+        for (broken, line) in [
+            (None, ""),
+            (Some(20), "    x = 1\n"),
+            (Some(250), "    x = 1\n"),
+            (Some(150), "    bogus \"unclosed\n"),
+            (Some(100), "    y { \n"),
+            (Some(n - 1), "    `jq\n"),
+        ] {
+            let src = workflows(n, broken, line);
+            let mut at_once = Vec::new();
+            let found = check_at_once(&src, &catalog, None, Keep::Ir, &mut at_once);
+            let mut one = Vec::new();
+            let expected = check_pieces(&src, Syntax::Wflow, &catalog, None, &mut |p| {
+                one.extend(p.workflows)
+            });
+            assert!(!expected.is_empty());
+            assert_eq!(found, expected, "{broken:?} {line:?}");
+            assert_eq!(at_once, one, "{broken:?} {line:?}");
+        }
+    }
 }

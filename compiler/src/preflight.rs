@@ -65,15 +65,18 @@ pub fn secrets_read(wf: &Workflow) -> Vec<(String, Span)> {
                 out.push((name.clone(), node.identifier.span));
             }
         }
-        if let NodeConfig::SelfServeTrigger(t) = &node.config {
-            for input in t
-                .user_inputs
-                .properties
-                .iter()
-                .filter(|i| i.schema.is_secret())
-            {
-                out.push((PORT_CLIENT_SECRET.to_string(), input.key.span));
-            }
+        // Secret inputs, of a form or an approval, are decrypted and kept encrypted with it.
+        let form = match &node.config {
+            NodeConfig::SelfServeTrigger(t) => Some(&t.user_inputs),
+            NodeConfig::Input(i) => Some(&i.user_inputs),
+            _ => None,
+        };
+        for input in form
+            .into_iter()
+            .flat_map(|f| &f.properties)
+            .filter(|i| i.schema.is_secret())
+        {
+            out.push((PORT_CLIENT_SECRET.to_string(), input.key.span));
         }
     }
     out

@@ -11,7 +11,7 @@
 //! None is ever dropped.
 
 use wflow_grammar::Span;
-use wflow_grammar::ast::{Comment, Statement};
+use wflow_grammar::ast::Comment;
 
 use crate::diag::{Diagnostic, Severity};
 use crate::ir::{self, Name, NodeConfig, Value, ValueKind};
@@ -1393,27 +1393,57 @@ pub fn unreadable(diags: &[Diagnostic]) -> Vec<Diagnostic> {
 /// Formats `.wflow` source canonically, keeping its comments. Refuses (with the diagnostics)
 /// a file whose errors mean part of it could not be read, and a file the printer cannot write
 /// without changing its meaning.
+///
+/// The file is checked, printed and verified one piece at a time (see
+/// [`crate::check_pieces`]): a piece's output is exactly its part of the whole file's, since
+/// a comment belongs to the item of its piece and items are set apart by one blank line.
 pub fn format(src: &str) -> Result<String, Vec<Diagnostic>> {
-    let checked = crate::check_source(src, crate::Syntax::Wflow);
-    let errors = unreadable(&checked.diagnostics);
+    let mut out = String::new();
+    let mut seen = 0;
+    let mut lossy = false;
+    let mut mismatch = None;
+    // Workflows printed so far: where the next piece's are in the whole file's list.
+    let mut printed = 0;
+    let catalog = crate::catalog::Catalog::new(Vec::new());
+    let diagnostics =
+        crate::check_pieces(src, crate::Syntax::Wflow, &catalog, None, &mut |piece| {
+            lossy =
+                lossy || !unreadable(piece.diagnostics.get(seen..).unwrap_or_default()).is_empty();
+            seen = piece.diagnostics.len();
+            if lossy || mismatch.is_some() {
+                return;
+            }
+            let mut workflows = piece.workflows.iter();
+            let items: Vec<Item> = piece
+                .statements
+                .iter()
+                .filter_map(|&(span, workflow)| {
+                    if workflow {
+                        workflows.next().map(Item::Workflow)
+                    } else {
+                        Some(Item::Verbatim(span))
+                    }
+                })
+                .collect();
+            let text = print_items(&items, &piece.comments, src);
+            if let Err(e) = verify_workflows(&piece.workflows, printed, &text, Span::new(0, 0)) {
+                mismatch = Some(e);
+            }
+            printed += piece.workflows.len();
+            // Items are set apart by a blank line; comments after the last one follow it.
+            if !items.is_empty() && !out.is_empty() {
+                out.push('\n');
+            }
+            out.push_str(&text);
+        });
+    let errors = unreadable(&diagnostics);
     if !errors.is_empty() {
         return Err(errors);
     }
-    let file = wflow_grammar::parse(src).file;
-    let mut workflows = checked.module.workflows.iter();
-    let items: Vec<Item> = file
-        .statements
-        .iter()
-        .filter_map(|st| match st {
-            Statement::Entry(e) if matches!(e.name.name.as_str(), "workflow" | "fragment") => {
-                workflows.next().map(Item::Workflow)
-            }
-            other => Some(Item::Verbatim(other.span())),
-        })
-        .collect();
-    let out = print_items(&items, &file.comments, src);
-    verify(&checked.module, &out, Span::new(0, 0))?;
-    Ok(out)
+    match mismatch {
+        Some(e) => Err(e),
+        None => Ok(out),
+    }
 }
 
 /// Imports Port workflow JSON (one workflow, an array, the API's `{"ok": true, "workflow":
@@ -1450,8 +1480,22 @@ pub fn import(json: &str) -> Result<String, Vec<Diagnostic>> {
 
 /// Checks that `printed` reads back to `module`; otherwise says where they differ.
 fn verify(module: &ir::Module, printed: &str, at: Span) -> Result<(), Vec<Diagnostic>> {
+    verify_workflows(&module.workflows, 0, printed, at)
+}
+
+/// Checks that `printed` reads back to `workflows`, which are a module's from index `first`
+/// on; otherwise says where they differ (`workflows[i]...`, as for the whole module).
+fn verify_workflows(
+    workflows: &[ir::Workflow],
+    first: usize,
+    printed: &str,
+    at: Span,
+) -> Result<(), Vec<Diagnostic>> {
     let back = crate::check_source(printed, crate::Syntax::Wflow).module;
-    let (a, b) = (serde_json::to_value(module), serde_json::to_value(&back));
+    let (a, b) = (
+        serde_json::to_value(workflows),
+        serde_json::to_value(&back.workflows),
+    );
     let (Ok(a), Ok(b)) = (a, b) else {
         return Err(vec![Diagnostic::error(
             "invalid-value",
@@ -1459,7 +1503,7 @@ fn verify(module: &ir::Module, printed: &str, at: Span) -> Result<(), Vec<Diagno
             "the workflow could not be compared with its `.wflow` form",
         )]);
     };
-    match first_difference(&a, &b, String::new()) {
+    match first_difference_from(&a, &b, first) {
         None => Ok(()),
         Some(path) => Err(vec![
             Diagnostic::error(
@@ -1470,6 +1514,25 @@ fn verify(module: &ir::Module, printed: &str, at: Span) -> Result<(), Vec<Diagno
             .help("this construct has no `.wflow` spelling yet; keep the file as Port JSON (`wflow check` reads it) and report the case"),
         ]),
     }
+}
+
+/// The path of the first place two lists of workflows differ, `a` and `b` being a module's
+/// from index `first` on: `workflows[i]...`, or `workflows` when only their lengths differ.
+fn first_difference_from(
+    a: &serde_json::Value,
+    b: &serde_json::Value,
+    first: usize,
+) -> Option<String> {
+    use serde_json::Value as J;
+    let (J::Array(x), J::Array(y)) = (a, b) else {
+        return first_difference(a, b, "workflows".into());
+    };
+    for (i, (v, w)) in x.iter().zip(y).enumerate() {
+        if let Some(d) = first_difference(v, w, format!("workflows[{}]", first + i)) {
+            return Some(d);
+        }
+    }
+    (x.len() != y.len()).then(|| "workflows".to_string())
 }
 
 /// The path of the first place `a` and `b` differ (`workflows[0].nodes[2].config.outlets`).

@@ -15,13 +15,19 @@ use crate::suggest::did_you_mean;
 /// Desugars one top-level statement of a file: a `workflow` (or `fragment`) becomes a
 /// Port-shaped workflow value; anything else but a `blueprint` is reported. One statement at a
 /// time, so that a file's statements need not all be held in both forms at once.
+/// Whether `st` is a `workflow` or a `fragment`: a top-level item that [`desugar`] turns into a
+/// workflow.
+pub(crate) fn is_workflow(st: &Statement) -> bool {
+    matches!(st, Statement::Entry(e) if matches!(e.name.name.as_str(), "workflow" | "fragment"))
+}
+
 pub(crate) fn desugar(st: &Statement, diags: &mut Vec<Diagnostic>) -> Option<Value> {
     let mut d = Desugar {
         diags,
         fragment: false,
     };
     let (span, what) = match st {
-        Statement::Entry(e) if matches!(e.name.name.as_str(), "workflow" | "fragment") => {
+        Statement::Entry(e) if is_workflow(st) => {
             d.fragment = e.name.name == "fragment";
             return d.workflow(e);
         }

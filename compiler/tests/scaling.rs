@@ -128,6 +128,27 @@ fn many_workflows_in_one_file_check_in_linear_time() {
     assert_linear("workflows", 20, &many_workflows, &check);
 }
 
+/// What `wflow check` runs: item by item, each workflow's IR dropped once checked.
+#[test]
+fn many_workflows_in_one_file_check_in_linear_time_for_their_diagnostics() {
+    let catalog = wflow_compiler::catalog::Catalog::default();
+    assert_linear("workflows, diagnostics only", 20, &many_workflows, &|src| {
+        let path = std::path::Path::new("many.wflow");
+        let diagnostics = wflow_compiler::check_file_diagnostics(path, src, &catalog);
+        assert_eq!(diagnostics, vec![]);
+    });
+}
+
+/// One piece per workflow, so that parsing holds one workflow's tree at a time.
+#[test]
+fn many_workflows_are_parsed_one_at_a_time() {
+    let src = many_workflows(50);
+    let pieces: Vec<usize> = wflow_grammar::parse_items(&src)
+        .map(|p| p.file.statements.len())
+        .collect();
+    assert_eq!(pieces, vec![1; 50]);
+}
+
 #[test]
 fn a_line_of_unclosed_braces_checks_in_linear_time() {
     assert_linear(

@@ -23,27 +23,25 @@ pub(crate) struct Prompt<'a> {
 }
 
 impl Engine {
-    /// Asks the configured API for a completion of `p`.
-    pub(crate) async fn ai(&self, p: Prompt<'_>, secrets: &Secrets) -> Done {
+    /// The request asking the configured API for a completion of `p`.
+    pub(crate) fn ai_request(
+        &self,
+        p: &Prompt<'_>,
+        secrets: &Secrets,
+    ) -> Result<http::Request, String> {
         let Some(ai) = &self.config.ai else {
-            return Done::failed(
-                format!(
-                    "no AI service is configured for node `{}`; set [ai] base_url (and model) in \
+            return Err(format!(
+                "no AI service is configured for node `{}`; set [ai] base_url (and model) in \
                      wflow.toml or WFLOW_AI_BASE_URL to an OpenAI-compatible API",
-                    p.node
-                ),
-                json!({}),
-            );
+                p.node
+            ));
         };
         let Some(model) = p.model.or(ai.model.as_deref()) else {
-            return Done::failed(
-                format!(
-                    "node `{}` names no model and no default is configured; set [ai] model in \
+            return Err(format!(
+                "node `{}` names no model and no default is configured; set [ai] model in \
                      wflow.toml or WFLOW_AI_MODEL",
-                    p.node
-                ),
-                json!({}),
-            );
+                p.node
+            ));
         };
         let mut messages = Vec::new();
         if let Some(s) = &p.system {
@@ -58,17 +56,25 @@ impl Engine {
             });
         }
         let url = format!("{}/chat/completions", ai.base_url);
-        let mut req = http::Request::new(p.node, "POST", url.clone(), ai.timeout);
+        let mut req = http::Request::new(p.node, "POST", url, ai.timeout);
         req.body = Some(body);
         if let Some(key) = secrets.get(KEY_SECRET) {
             req = req.header("Authorization", format!("Bearer {key}"));
         }
+        Ok(req)
+    }
+
+    /// Sends `req` (see [`Engine::ai_request`]) for the completion of `p`.
+    pub(crate) async fn ai(&self, p: &Prompt<'_>, req: http::Request, secrets: &Secrets) -> Done {
+        let url = req.url.clone();
+        let timeout = req.timeout;
+        let model = req.body.as_ref().map_or(Json::Null, |b| b["model"].clone());
         let resp = match self.http.send(req).await {
             Ok(r) => r,
             Err(http::Failed::Timeout) => {
                 return Done::timed_out(format!(
                     "POST {url} timed out after {} s (ai.timeout_secs)",
-                    ai.timeout.as_secs_f64()
+                    timeout.as_secs_f64()
                 ));
             }
             Err(e) => {
@@ -119,7 +125,11 @@ impl Engine {
             logs: vec![log(
                 p.node,
                 "INFO",
-                format!("{model} answered ({} characters)", content.chars().count()),
+                format!(
+                    "{} answered ({} characters)",
+                    model.as_str().unwrap_or_default(),
+                    content.chars().count()
+                ),
             )],
             ..Done::ok(output)
         }

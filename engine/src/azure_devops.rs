@@ -10,6 +10,7 @@ use serde_json::{Map, Value as Json, json};
 
 use crate::engine::{Done, Engine, Error};
 use crate::integration::{Api, Job, Props, basic, configured, created, ended, secret};
+use crate::request::Sent;
 use crate::secrets::{Secrets, uri_encoded};
 use wflow_store::NodeRunRecord;
 
@@ -78,6 +79,7 @@ impl Engine {
     pub(crate) async fn azure_devops(
         &self,
         rec: &NodeRunRecord,
+        sent: &Sent,
         props: Json,
         secrets: &Secrets,
     ) -> Result<Done, Error> {
@@ -92,7 +94,7 @@ impl Engine {
             Ok(found) => found,
             Err(e) => return Ok(Done::failed(e, json!({}))),
         };
-        let api = Api::new("Azure DevOps", rec, &service.api_url)
+        let api = Api::new("Azure DevOps", rec, &service.api_url, sent)
             .header("Authorization", basic(secrets, "", token));
         let runs = format!(
             "/{}/_apis/pipelines/{}/runs",

@@ -5,11 +5,12 @@ use serde_json::{Map, Value as Json, json};
 use wflow_compiler::ir::{self, NodeConfig};
 
 use crate::engine::{
-    CANCELLED, COMPLETED, Engine, Error, FAILED, IN_PROGRESS, QUEUED, SUCCESS, State, frontier,
-    log, now, terminates,
+    Conclusion, Engine, Error, NodeStatus, RunStatus, State, frontier, log, now, terminates,
 };
 use crate::inputs;
 use crate::plan::Plan;
+use crate::secret_inputs;
+use crate::secrets::Secrets;
 use wflow_store::{ResponseRecord, Write};
 
 /// Who responds to an approval: an email, and the roles and teams the person has.
@@ -90,39 +91,48 @@ pub enum Responded {
     Decided { outlet: String },
 }
 
+/// A person's answer to an approval: the button pressed, the form's inputs, and the run's
+/// secrets (its secret inputs are decrypted if sent encrypted, concealed, and stored encrypted
+/// with the key among them).
+pub struct Answer<'a> {
+    pub button: &'a str,
+    pub inputs: &'a Map<String, Json>,
+    pub secrets: &'a Secrets,
+}
+
 impl Engine {
     /// Completes the run with `result`; node runs still in progress are cancelled.
     pub(crate) async fn finish(
         &self,
         st: &mut State,
-        result: &str,
+        result: Conclusion,
         error: Option<String>,
     ) -> Result<(), Error> {
         let at = now();
-        if result != SUCCESS {
+        if result != Conclusion::Success {
             let open: Vec<_> = st
                 .nodes
                 .values()
-                .filter(|r| r.status == IN_PROGRESS)
+                .filter(|r| r.status == NodeStatus::InProgress)
                 .cloned()
                 .collect();
             for mut r in open {
-                r.status = COMPLETED.into();
-                r.result = Some(CANCELLED.into());
+                r.status = NodeStatus::Completed;
+                r.result = Some(Conclusion::Cancelled);
                 r.waiting = false;
                 r.updated_at = at.clone();
                 r.completed_at = Some(at.clone());
                 st.put(r);
             }
         }
-        st.run.status = COMPLETED.into();
-        st.run.result = Some(result.into());
+        st.run.status = RunStatus::Completed;
+        st.run.result = Some(result);
         st.run.error = error.clone();
         st.run.completed_at = Some(at.clone());
         st.pending.push(Write::FinishRun {
             id: st.run.id.clone(),
-            status: COMPLETED.into(),
-            result: Some(result.into()),
+            status: RunStatus::Completed,
+            result: Some(result),
             error,
             at,
         });
@@ -132,37 +142,40 @@ impl Engine {
 
     async fn waiting_node(&self, run_id: &str, node: &str) -> Result<State, Error> {
         let st = self.load(run_id).await?;
-        if st.run.status == COMPLETED {
-            return Err(Error(format!(
+        if st.run.status == RunStatus::Completed {
+            return Err(Error::Conflict(format!(
                 "run `{run_id}` already completed ({}); nothing is waiting",
-                st.run.result.as_deref().unwrap_or("?")
+                shown(st.run.result)
             )));
         }
         match st.nodes.get(node) {
-            Some(r) if r.status == IN_PROGRESS && crate::retry::expired(r, &self.clock.stamp()) => {
-                Err(Error(format!(
+            Some(r)
+                if r.status == NodeStatus::InProgress
+                    && crate::retry::expired(r, &self.clock.stamp()) =>
+            {
+                Err(Error::Conflict(format!(
                     "node `{node}` of run `{run_id}` stopped waiting at {}: its timeout passed; \
                  the run goes on down its timeout path when it is next driven (`wflow serve` \
                  does it, or `wflow runs resume {run_id}`)",
                     r.deadline.as_deref().unwrap_or("?")
                 )))
             }
-            Some(r) if r.status == IN_PROGRESS && r.waiting => Ok(st),
-            Some(r) if r.status == IN_PROGRESS => Err(Error(format!(
+            Some(r) if r.status == NodeStatus::InProgress && r.waiting => Ok(st),
+            Some(r) if r.status == NodeStatus::InProgress => Err(Error::Conflict(format!(
                 "node `{node}` of run `{run_id}` is running, not waiting; if its process died, \
                  use `wflow runs resume {run_id}`"
             ))),
-            Some(_) => Err(Error(format!(
+            Some(_) => Err(Error::Conflict(format!(
                 "node `{node}` of run `{run_id}` already completed"
             ))),
             None => {
                 let waiting: Vec<&str> = st
                     .nodes
                     .values()
-                    .filter(|r| r.waiting && r.status == IN_PROGRESS)
+                    .filter(|r| r.waiting && r.status == NodeStatus::InProgress)
                     .map(|r| r.node.as_str())
                     .collect();
-                Err(Error(format!(
+                Err(Error::Conflict(format!(
                     "node `{node}` of run `{run_id}` has not started; waiting nodes: {}",
                     if waiting.is_empty() {
                         "none".to_string()
@@ -190,23 +203,23 @@ impl Engine {
     ) -> Result<String, Error> {
         let st = self.load(run_id).await?;
         let failed = frontier(plan, &st, &Default::default(), &self.clock.stamp()).failed;
-        let node = match (st.run.result.as_deref(), failed) {
-            (Some(FAILED), Some(node)) => node.to_string(),
-            (Some(FAILED), _) => {
-                return Err(Error(format!(
+        let node = match (st.run.result, failed) {
+            (Some(Conclusion::Failed), Some(node)) => node.to_string(),
+            (Some(Conclusion::Failed), _) => {
+                return Err(Error::Conflict(format!(
                     "run `{run_id}` failed before any node did ({}); start it again with rerun",
                     st.run.error.as_deref().unwrap_or("no reason recorded")
                 )));
             }
             (result, _) => {
-                return Err(Error(format!(
+                return Err(Error::Conflict(format!(
                     "run `{run_id}` is {}, not FAILED; only a failed run can be retried",
-                    result.unwrap_or(&st.run.status)
+                    result.map_or(st.run.status.as_str(), Conclusion::as_str)
                 )));
             }
         };
         if !self.store.reopen(run_id, lease.0, lease.1).await? {
-            return Err(Error(format!(
+            return Err(Error::Conflict(format!(
                 "run `{run_id}` was retried or changed by another process meanwhile"
             )));
         }
@@ -215,11 +228,11 @@ impl Engine {
         let reopened: Vec<_> = st
             .nodes
             .values()
-            .filter(|r| r.node == node || r.result.as_deref() == Some(CANCELLED))
+            .filter(|r| r.node == node || r.result == Some(Conclusion::Cancelled))
             .cloned()
             .collect();
         for mut rec in reopened {
-            rec.status = IN_PROGRESS.into();
+            rec.status = NodeStatus::InProgress;
             rec.result = None;
             rec.output = None;
             rec.outlet = None;
@@ -249,22 +262,22 @@ impl Engine {
         plan: &Plan,
         run_id: &str,
         node: &str,
-        result: &str,
+        result: Conclusion,
         output: Option<Json>,
     ) -> Result<(), Error> {
-        if result != SUCCESS && result != FAILED {
-            return Err(Error(format!(
-                "--result must be SUCCESS or FAILED, not `{result}`"
+        if result == Conclusion::Cancelled {
+            return Err(Error::Invalid(format!(
+                "a node is completed from outside as SUCCESS or FAILED, not {result}"
             )));
         }
         if let Some(NodeConfig::Input(_)) = plan.node(node).map(|n| &n.config) {
-            return Err(Error(format!(
+            return Err(Error::Invalid(format!(
                 "node `{node}` is an approval; answer it with `wflow runs respond {run_id} {node} --button <id> --as <email>`"
             )));
         }
         let mut st = self.waiting_node(run_id, node).await?;
         let Some(mut rec) = st.nodes.get(node).cloned() else {
-            return Err(Error(format!("node `{node}` is not waiting")));
+            return Err(Error::Conflict(format!("node `{node}` is not waiting")));
         };
         let at = now();
         let mut out = match (rec.output.take(), output) {
@@ -272,7 +285,7 @@ impl Engine {
             (Some(o), None) => o,
             (None, None) => json!({}),
         };
-        if result == FAILED
+        if result == Conclusion::Failed
             && let Json::Object(m) = &mut out
         {
             m.entry("error")
@@ -283,8 +296,8 @@ impl Engine {
             .unwrap_or("completed as FAILED from outside")
             .to_string();
         rec.output = Some(out);
-        rec.status = COMPLETED.into();
-        rec.result = Some(result.into());
+        rec.status = NodeStatus::Completed;
+        rec.result = Some(result);
         rec.waiting = false;
         rec.updated_at = at.clone();
         rec.completed_at = Some(at);
@@ -297,11 +310,11 @@ impl Engine {
         // A failed node under `onFailure: terminate` fails the run, as it does when it fails
         // while running.
         let ends_run = plan.node(node).is_some_and(|n| terminates(plan, n));
-        if result == FAILED && ends_run {
+        if result == Conclusion::Failed && ends_run {
             return self
                 .finish(
                     &mut st,
-                    FAILED,
+                    Conclusion::Failed,
                     Some(format!("node `{node}` failed: {message}")),
                 )
                 .await;
@@ -320,15 +333,13 @@ impl Engine {
         run_id: &str,
         node: &str,
         responder: &str,
-        button: &str,
-        given: &Map<String, Json>,
+        answer: &Answer<'_>,
     ) -> Result<Responded, Error> {
         let who = Responder {
             email: responder.to_string(),
             ..Responder::default()
         };
-        self.respond_as(plan, run_id, node, &who, button, given)
-            .await
+        self.respond_as(plan, run_id, node, &who, answer).await
     }
 
     /// [`Engine::respond`] by `who`, whose roles and teams count too: the node's responders
@@ -340,8 +351,7 @@ impl Engine {
         run_id: &str,
         node: &str,
         who: &Responder,
-        button: &str,
-        given: &Map<String, Json>,
+        answer: &Answer<'_>,
     ) -> Result<Responded, Error> {
         if let Some(NodeConfig::Input(input)) = plan.node(node).map(|n| &n.config)
             && let Some(r) = &input.responders
@@ -355,7 +365,7 @@ impl Engine {
                     l.join(", ")
                 }
             };
-            return Err(Error(format!(
+            return Err(Error::Forbidden(format!(
                 "`{}` (roles: {}; teams: {}) may not respond to node `{node}`; its responders \
                  are {}",
                 who.email,
@@ -364,7 +374,7 @@ impl Engine {
                 allowed.join("; ")
             )));
         }
-        self.respond_authorized(plan, run_id, node, &who.email, button, given)
+        self.respond_authorized(plan, run_id, node, &who.email, answer)
             .await
     }
 
@@ -376,11 +386,11 @@ impl Engine {
         run_id: &str,
         node: &str,
         responder: &str,
-        button: &str,
-        given: &Map<String, Json>,
+        answer: &Answer<'_>,
     ) -> Result<Responded, Error> {
+        let button = answer.button;
         let Some(NodeConfig::Input(input)) = plan.node(node).map(|n| &n.config) else {
-            return Err(Error(format!(
+            return Err(Error::Invalid(format!(
                 "node `{node}` is not an approval (INPUT) node"
             )));
         };
@@ -390,25 +400,29 @@ impl Engine {
                 .iter()
                 .map(|o| o.identifier.value.as_str())
                 .collect();
-            return Err(Error(format!(
+            return Err(Error::Invalid(format!(
                 "node `{node}` has no button `{button}`; its buttons: {}",
                 ids.join(", ")
             )));
         };
-        let values = inputs::validate(&input.user_inputs, given).map_err(|problems| {
-            let lines: Vec<String> = problems.iter().map(|p| format!("  {p}")).collect();
-            Error(format!(
-                "the response's inputs are not valid:\n{}",
-                lines.join("\n")
-            ))
-        })?;
+        let mut given = answer.inputs.clone();
+        let mut problems = secret_inputs::accept(&input.user_inputs, &mut given, answer.secrets);
+        let mut values = match inputs::validate(&input.user_inputs, &given) {
+            Ok(values) if problems.is_empty() => values,
+            Ok(_) => return Err(invalid_answer(&problems)),
+            Err(found) => {
+                problems.extend(found);
+                return Err(invalid_answer(&problems));
+            }
+        };
+        secret_inputs::seal_answer(&input.user_inputs, &mut values, answer.secrets);
         let mut st = self.waiting_node(run_id, node).await?;
         let previous = self.store.responses(run_id, node).await?;
         if previous
             .iter()
             .any(|p| p.responder.eq_ignore_ascii_case(responder))
         {
-            return Err(Error(format!(
+            return Err(Error::Conflict(format!(
                 "`{responder}` already responded to node `{node}`; each person responds once"
             )));
         }
@@ -441,7 +455,7 @@ impl Engine {
             });
         }
         let Some(mut rec) = st.nodes.get(node).cloned() else {
-            return Err(Error(format!("node `{node}` is not waiting")));
+            return Err(Error::Conflict(format!("node `{node}` is not waiting")));
         };
         let responses: Vec<Json> = all
             .iter()
@@ -462,8 +476,8 @@ impl Engine {
         let at = now();
         rec.output = Some(Json::Object(out));
         rec.outlet = Some(button.to_string());
-        rec.status = COMPLETED.into();
-        rec.result = Some(SUCCESS.into());
+        rec.status = NodeStatus::Completed;
+        rec.result = Some(Conclusion::Success);
         rec.waiting = false;
         rec.updated_at = at.clone();
         rec.completed_at = Some(at);
@@ -480,23 +494,23 @@ impl Engine {
     /// Returns whether the run is now cancelled (rather than only asked to stop).
     pub async fn cancel(&self, run_id: &str, force: bool) -> Result<bool, Error> {
         let mut st = self.load(run_id).await?;
-        if st.run.status == QUEUED {
+        if st.run.status == RunStatus::Queued {
             if self.store.cancel_queued(run_id, &now()).await? {
                 return Ok(true);
             }
             // Started meanwhile: cancelled as a started run.
             st = self.load(run_id).await?;
         }
-        if st.run.status == COMPLETED {
-            return Err(Error(format!(
+        if st.run.status == RunStatus::Completed {
+            return Err(Error::Conflict(format!(
                 "run `{run_id}` already completed ({})",
-                st.run.result.as_deref().unwrap_or("?")
+                shown(st.run.result)
             )));
         }
         let running = st
             .nodes
             .values()
-            .any(|r| r.status == IN_PROGRESS && !r.waiting);
+            .any(|r| r.status == NodeStatus::InProgress && !r.waiting);
         if running && !force {
             self.store
                 .apply(vec![Write::RequestCancel {
@@ -506,8 +520,26 @@ impl Engine {
                 .await?;
             return Ok(false);
         }
-        self.finish(&mut st, CANCELLED, Some("the run was cancelled".into()))
-            .await?;
+        self.finish(
+            &mut st,
+            Conclusion::Cancelled,
+            Some("the run was cancelled".into()),
+        )
+        .await?;
         Ok(true)
     }
+}
+
+/// The refusal of an answer whose inputs have `problems`.
+fn invalid_answer(problems: &[inputs::InputProblem]) -> Error {
+    let lines: Vec<String> = problems.iter().map(|p| format!("  {p}")).collect();
+    Error::Invalid(format!(
+        "the response's inputs are not valid:\n{}",
+        lines.join("\n")
+    ))
+}
+
+/// A completed run's result for a message (`?` if none was recorded).
+fn shown(result: Option<Conclusion>) -> &'static str {
+    result.map_or("?", Conclusion::as_str)
 }

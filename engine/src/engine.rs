@@ -20,6 +20,7 @@ use wflow_compiler::ir::{self, Node, NodeConfig, OnFailure, RetryOn};
 use crate::ai;
 use crate::jq::{Evaluator, Limits};
 use crate::plan::Plan;
+use crate::request;
 use crate::retry::{Failure, expired, run_deadline, run_timed_out};
 use crate::secrets::Secrets;
 use crate::settings;
@@ -29,26 +30,9 @@ use wflow_effects::http::{Http, Reqwest};
 use wflow_effects::kafka::{Publisher, RdKafka};
 use wflow_store::{LogRecord, NodeRunRecord, RunRecord, Store, Write};
 
+pub use crate::error::Error;
 pub use wflow_store::now;
-pub use wflow_store::status::{CANCELLED, COMPLETED, FAILED, IN_PROGRESS, QUEUED, SUCCESS};
-
-/// Why a run could not be queued.
-#[derive(Debug)]
-pub enum QueueError {
-    /// The workflow's concurrency key failed on this run's data: the starter's to fix.
-    Key(String),
-    /// The store could not write the run.
-    Store(Error),
-}
-
-impl std::fmt::Display for QueueError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            QueueError::Key(why) => f.write_str(why),
-            QueueError::Store(e) => write!(f, "{}", e.0),
-        }
-    }
-}
+pub use wflow_store::{Conclusion, NodeStatus, RunStatus};
 
 /// Settings of the engine.
 #[derive(Debug, Clone)]
@@ -112,24 +96,6 @@ impl Default for Config {
     }
 }
 
-/// An engine error: the store failed, or a command does not apply to the run.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Error(pub String);
-
-impl std::fmt::Display for Error {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for Error {}
-
-impl From<wflow_store::StoreError> for Error {
-    fn from(e: wflow_store::StoreError) -> Error {
-        Error(e.0)
-    }
-}
-
 /// Progress of a run, for display.
 #[derive(Debug, Clone)]
 pub enum Event<'a> {
@@ -138,7 +104,7 @@ pub enum Event<'a> {
     },
     Finished {
         node: &'a Node,
-        result: &'a str,
+        result: Conclusion,
         elapsed: Duration,
         message: Option<&'a str>,
     },
@@ -164,8 +130,8 @@ impl Observer for Quiet {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Outcome {
     pub run_id: String,
-    pub status: String,
-    pub result: Option<String>,
+    pub status: RunStatus,
+    pub result: Option<Conclusion>,
     /// Nodes waiting for a response or an outside completion.
     pub waiting: Vec<String>,
 }
@@ -236,8 +202,17 @@ impl State {
         crate::report::run_report(&self.run, &nodes, &[])
     }
 
+    /// Records `rec`: a write of the same node run still pending is replaced (one statement,
+    /// the same end state).
     pub(crate) fn put(&mut self, rec: NodeRunRecord) {
-        self.pending.push(Write::PutNodeRun(Box::new(rec.clone())));
+        let same = self.pending.iter_mut().find_map(|w| match w {
+            Write::PutNodeRun(p) if p.id == rec.id => Some(p),
+            _ => None,
+        });
+        match same {
+            Some(p) => **p = rec.clone(),
+            None => self.pending.push(Write::PutNodeRun(Box::new(rec.clone()))),
+        }
         self.nodes.insert(rec.node.clone(), rec);
     }
 
@@ -270,7 +245,7 @@ impl State {
 
 /// What a node did.
 pub(crate) struct Done {
-    pub(crate) result: &'static str,
+    pub(crate) result: Conclusion,
     pub(crate) output: Json,
     pub(crate) outlet: Option<String>,
     pub(crate) fallback: bool,
@@ -291,7 +266,7 @@ pub(crate) struct Done {
 impl Done {
     pub(crate) fn ok(output: Json) -> Done {
         Done {
-            result: SUCCESS,
+            result: Conclusion::Success,
             output,
             outlet: None,
             fallback: false,
@@ -307,7 +282,7 @@ impl Done {
     /// The run was cancelled before the node's effect.
     pub(crate) fn cancelled() -> Done {
         Done {
-            result: CANCELLED,
+            result: Conclusion::Cancelled,
             ..Done::ok(json!({}))
         }
     }
@@ -330,7 +305,7 @@ impl Done {
             output = json!({ "error": { "message": message } });
         }
         Done {
-            result: FAILED,
+            result: Conclusion::Failed,
             error: Some(message),
             ..Done::ok(output)
         }
@@ -350,11 +325,11 @@ impl Engine {
     /// An engine over `store`.
     pub fn new(store: Store, config: Config) -> Result<Engine, Error> {
         let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
-        let ev = Evaluator::new(threads, config.jq).map_err(Error)?;
-        let http = Arc::new(Reqwest::new().map_err(Error)?);
+        let ev = Evaluator::new(threads, config.jq).map_err(Error::Setup)?;
+        let http = Arc::new(Reqwest::new().map_err(Error::Setup)?);
         let publisher = match &config.kafka {
             Some(k) => Some(Arc::new(
-                RdKafka::new(&k.brokers, config.webhook_timeout).map_err(Error)?,
+                RdKafka::new(&k.brokers, config.webhook_timeout).map_err(Error::Setup)?,
             ) as Arc<dyn Publisher>),
             None => None,
         };
@@ -411,30 +386,32 @@ impl Engine {
         self
     }
 
-    /// Renders `pieces`, then makes the node's start durable before its side effect; a
-    /// templating failure is the node's failure, and a cancel requested by then stops the run
-    /// before the effect.
-    async fn render_for_effect(
+    /// Renders `pieces` for a side effect; a templating failure says why the node fails.
+    async fn render_effect(
         &self,
         plan: &Plan,
-        st: &mut State,
         pieces: &[Piece<'_>],
         ctx: Json,
         secrets: &Secrets,
-    ) -> Result<Result<Vec<Json>, Done>, Error> {
-        match template::render(&self.ev, &plan.programs, pieces, ctx, secrets).await {
-            Err(e) => Ok(Err(Done::failed(
-                format!("templating failed: {e}"),
-                json!({}),
-            ))),
-            Ok(values) => {
-                let applied = self.flush(st).await?;
-                if applied.cancel_requested {
-                    return Ok(Err(Done::cancelled()));
-                }
-                Ok(Ok(values))
-            }
-        }
+    ) -> Result<Vec<Json>, String> {
+        template::render(&self.ev, &plan.programs, pieces, ctx, secrets)
+            .await
+            .map_err(|e| format!("templating failed: {e}"))
+    }
+
+    /// Records `request` (redacted) on `rec` and makes the node's start durable with it,
+    /// before its side effect; `Some` (the node cancelled) when a cancel was requested by then.
+    async fn begin_effect(
+        &self,
+        st: &mut State,
+        rec: &mut NodeRunRecord,
+        request: &Json,
+        secrets: &Secrets,
+    ) -> Result<Option<Done>, Error> {
+        request::record(rec, request, secrets);
+        st.put(rec.clone());
+        let applied = self.flush(st).await?;
+        Ok(applied.cancel_requested.then(Done::cancelled))
     }
 
     /// A new run of `plan` fired by `trigger` with `payload` as the trigger's output (the
@@ -450,7 +427,8 @@ impl Engine {
         secrets: &Secrets,
         lease: Option<(&str, Duration)>,
     ) -> Started {
-        let mut st = new_run(plan, trigger, payload, created_by, secrets, IN_PROGRESS);
+        let started = RunStatus::InProgress;
+        let mut st = new_run(plan, trigger, payload, created_by, secrets, started);
         if let Some((owner, lease)) = lease {
             st.pending.push(Write::Lease {
                 run_id: st.run.id.clone(),
@@ -476,7 +454,7 @@ impl Engine {
         Ok(started)
     }
 
-    /// A new run of a workflow with a concurrency limit, written as [`QUEUED`] (unleased):
+    /// A new run of a workflow with a concurrency limit, written as [`RunStatus::Queued`] (unleased):
     /// [`Store::admit`] starts it when its turn comes, and it is then driven as a stored run.
     pub async fn enqueue(
         &self,
@@ -485,18 +463,19 @@ impl Engine {
         payload: Json,
         created_by: Option<&str>,
         secrets: &Secrets,
-    ) -> Result<String, QueueError> {
-        let mut st = new_run(plan, trigger, payload, created_by, secrets, QUEUED);
+    ) -> Result<String, Error> {
+        let queued = RunStatus::Queued;
+        let mut st = new_run(plan, trigger, payload, created_by, secrets, queued);
         if let Some(code) = (plan.workflow.concurrency.as_ref()).and_then(|c| c.key.as_ref()) {
             let key = self.concurrency_key(plan, &st, &code.code, secrets).await;
-            st.run.concurrency_key = Some(key.map_err(|e| QueueError::Key(e.0))?);
+            st.run.concurrency_key = Some(key?);
             for w in &mut st.pending {
                 if let Write::InsertRun(r) = w {
                     r.concurrency_key.clone_from(&st.run.concurrency_key);
                 }
             }
         }
-        self.flush(&mut st).await.map_err(QueueError::Store)?;
+        self.flush(&mut st).await?;
         Ok(st.run.id)
     }
 
@@ -512,7 +491,7 @@ impl Engine {
         let trigger = st
             .nodes
             .get(&st.run.trigger_node)
-            .ok_or_else(|| Error("the run has no trigger node run".into()))?;
+            .ok_or_else(|| Error::Inconsistent("the run has no trigger node run".into()))?;
         let ctx = context(plan, st, trigger, secrets);
         let out = template::eval(&self.ev, &plan.programs, &[code], ctx, secrets).await;
         match out.into_iter().next() {
@@ -521,10 +500,10 @@ impl Engine {
                 Some(v) => v.to_string(),
                 None => "null".into(),
             })),
-            Some(Err(e)) => Err(Error(format!(
+            Some(Err(e)) => Err(Error::Expression(format!(
                 "the workflow's concurrency key `{code}` failed: {e}"
             ))),
-            None => Err(Error(format!(
+            None => Err(Error::Expression(format!(
                 "the workflow's concurrency key `{code}` was not evaluated"
             ))),
         }
@@ -567,11 +546,7 @@ impl Engine {
     }
 
     pub(crate) async fn load(&self, run_id: &str) -> Result<State, Error> {
-        let run = self.store.run(run_id).await?.ok_or_else(|| {
-            Error(format!(
-                "no run `{run_id}` in this store; see `wflow runs list`"
-            ))
-        })?;
+        let run = (self.store.run(run_id).await?).ok_or_else(|| Error::NoRun(run_id.into()))?;
         let records = self.store.node_runs(run_id).await?;
         let seq = records.iter().map(|r| r.seq).max().unwrap_or(0);
         let nodes = records.into_iter().map(|r| (r.node.clone(), r)).collect();
@@ -605,7 +580,7 @@ impl Engine {
         obs: &dyn Observer,
     ) -> Result<(Outcome, bool), Error> {
         let st = self.load(run_id).await?;
-        if st.run.status == COMPLETED {
+        if st.run.status == RunStatus::Completed {
             return Ok((outcome(&st, Vec::new()), false));
         }
         Ok((self.drive_state(plan, st, secrets, obs).await?, true))
@@ -627,12 +602,12 @@ impl Engine {
             if let Some(id) = front.failed {
                 let why = format!("node `{id}` failed");
                 abandon(&mut flight);
-                self.finish(&mut st, FAILED, Some(why)).await?;
+                self.finish(&mut st, Conclusion::Failed, Some(why)).await?;
                 return Ok(outcome(&st, Vec::new()));
             }
             if front.run.is_empty() && in_flight.is_empty() {
                 if front.waiting.is_empty() {
-                    self.finish(&mut st, SUCCESS, None).await?;
+                    self.finish(&mut st, Conclusion::Success, None).await?;
                     return Ok(outcome(&st, Vec::new()));
                 }
                 let applied = self.flush(&mut st).await?;
@@ -645,15 +620,15 @@ impl Engine {
                 && run_deadline(plan, &st).is_some_and(|d| d <= self.clock.now())
             {
                 abandon(&mut flight);
-                self.finish(&mut st, FAILED, Some(run_timed_out(plan)))
+                self.finish(&mut st, Conclusion::Failed, Some(run_timed_out(plan)))
                     .await?;
                 return Ok(outcome(&st, Vec::new()));
             }
             let mut nodes = Vec::with_capacity(front.run.len());
             for id in &front.run {
-                let node = plan
-                    .node(id)
-                    .ok_or_else(|| Error(format!("the workflow has no node `{id}`")))?;
+                let node = plan.node(id).ok_or_else(|| {
+                    Error::Inconsistent(format!("the workflow has no node `{id}`"))
+                })?;
                 nodes.push(node);
             }
             let after = match nodes.as_slice() {
@@ -698,7 +673,8 @@ impl Engine {
                 None | Some(After::Next) => {}
                 Some(After::Fail(message)) => {
                     abandon(&mut flight);
-                    self.finish(&mut st, FAILED, Some(message)).await?;
+                    self.finish(&mut st, Conclusion::Failed, Some(message))
+                        .await?;
                     return Ok(outcome(&st, Vec::new()));
                 }
                 Some(After::Cancel) => {
@@ -726,8 +702,12 @@ impl Engine {
     /// Finishes `st` as cancelled (a cancel requested from outside the process driving it,
     /// seen when the run's node runs were written).
     async fn cancelled(&self, mut st: State) -> Result<Outcome, Error> {
-        self.finish(&mut st, CANCELLED, Some("the run was cancelled".into()))
-            .await?;
+        self.finish(
+            &mut st,
+            Conclusion::Cancelled,
+            Some("the run was cancelled".into()),
+        )
+        .await?;
         Ok(outcome(&st, Vec::new()))
     }
 
@@ -753,7 +733,7 @@ impl Engine {
             self.attempts(plan, st, node, &mut rec, ctx.clone(), secrets)
                 .await?
         };
-        if done.result == SUCCESS
+        if done.result == Conclusion::Success
             && !done.waiting
             && let Some(vars) = &node.variables
         {
@@ -772,7 +752,7 @@ impl Engine {
                 }
             }
         }
-        if done.result == FAILED && plan.workflow.has_error_path(id) {
+        if done.result == Conclusion::Failed && plan.workflow.has_error_path(id) {
             // What the error path receives: the class of the last failure and the attempts.
             let kind = done.failure.map_or("other", |f| f.class.word());
             if let Some(Json::Object(e)) = done.output.get_mut("error") {
@@ -790,7 +770,7 @@ impl Engine {
         if let Some(m) = &message {
             st.log(log(id, "ERROR", m.clone()));
         }
-        if done.result == CANCELLED {
+        if done.result == Conclusion::Cancelled {
             return Ok(After::Cancel);
         }
         let at = now();
@@ -804,8 +784,8 @@ impl Engine {
         } else {
             rec.waiting = false;
             rec.deadline = None;
-            rec.status = COMPLETED.into();
-            rec.result = Some(done.result.into());
+            rec.status = NodeStatus::Completed;
+            rec.result = Some(done.result);
             rec.completed_at = Some(at);
         }
         st.put(rec);
@@ -849,19 +829,21 @@ impl Engine {
         if external(&node.config) {
             self.flush(st).await?;
         }
-        if done.result == FAILED && (done.fatal || terminates(plan, node)) {
+        if done.result == Conclusion::Failed && (done.fatal || terminates(plan, node)) {
             let m = message.unwrap_or_default();
             return Ok(After::Fail(format!("node `{id}` failed: {m}")));
         }
         Ok(After::Next)
     }
 
+    /// Runs the node once; a side effect's request is recorded on `rec` (see
+    /// [`Engine::begin_effect`]).
     pub(crate) async fn execute(
         &self,
         plan: &Plan,
         st: &mut State,
         node: &Node,
-        rec: &NodeRunRecord,
+        rec: &mut NodeRunRecord,
         ctx: Json,
         secrets: &Secrets,
     ) -> Result<Done, Error> {
@@ -874,24 +856,30 @@ impl Engine {
                 if let Some(b) = &w.body {
                     pieces.push(Piece::Value(b));
                 }
-                match self
-                    .render_for_effect(plan, st, &pieces, ctx, secrets)
-                    .await?
-                {
-                    Err(failed) => failed,
-                    Ok(values) => self.webhook(node, w, rec, values, secrets).await,
+                let req = self.render_effect(plan, &pieces, ctx, secrets).await;
+                match req.and_then(|values| self.webhook_request(node, w, rec, values)) {
+                    Err(e) => Done::failed(e, json!({})),
+                    Ok(req) => match self
+                        .begin_effect(st, rec, &request::http(&req), secrets)
+                        .await?
+                    {
+                        Some(stop) => stop,
+                        None => self.webhook(node, w, req, secrets).await,
+                    },
                 }
             }
             NodeConfig::Kafka(k) => {
                 let pieces: Vec<Piece> = k.payload.iter().map(Piece::Value).collect();
-                match self
-                    .render_for_effect(plan, st, &pieces, ctx, secrets)
-                    .await?
-                {
-                    Err(failed) => failed,
+                match self.render_effect(plan, &pieces, ctx, secrets).await {
+                    Err(e) => Done::failed(e, json!({})),
                     Ok(mut v) => {
                         let payload = v.pop().unwrap_or(Json::Null);
-                        self.kafka(&st.run, rec, payload).await
+                        let message = crate::kafka::envelope(&st.run, rec, payload);
+                        let sent = self.kafka_request(&st.run, rec, &message);
+                        match self.begin_effect(st, rec, &sent, secrets).await? {
+                            Some(stop) => stop,
+                            None => self.kafka(&st.run, rec, &message).await,
+                        }
                     }
                 }
             }
@@ -901,30 +889,41 @@ impl Engine {
                     .iter()
                     .map(Piece::Value)
                     .collect();
-                match self
-                    .render_for_effect(plan, st, &pieces, ctx, secrets)
-                    .await?
-                {
-                    Err(failed) => failed,
+                match self.render_effect(plan, &pieces, ctx, secrets).await {
+                    Err(e) => Done::failed(e, json!({})),
                     Ok(mut v) => {
                         let props = v.pop().unwrap_or(Json::Null);
-                        match spec.service.as_str() {
-                            "gitlab" => self.gitlab(rec, props, secrets).await?,
-                            "azure_devops" => self.azure_devops(rec, props, secrets).await?,
-                            "jira" => self.jira(&spec.invocation, rec, props, secrets).await?,
-                            _ => self.github(i, rec, props, secrets).await?,
+                        let mut asked = json!({
+                            "service": spec.service,
+                            "action": spec.invocation,
+                            "properties": props,
+                        });
+                        if let Some(stop) = self.begin_effect(st, rec, &asked, secrets).await? {
+                            return Ok(stop);
                         }
+                        let sent = request::Sent::default();
+                        let (r, props) = (&*rec, asked["properties"].clone());
+                        let done = match spec.service.as_str() {
+                            "gitlab" => self.gitlab(r, &sent, props, secrets).await?,
+                            "azure_devops" => self.azure_devops(r, &sent, props, secrets).await?,
+                            "jira" => {
+                                self.jira(&spec.invocation, r, &sent, props, secrets)
+                                    .await?
+                            }
+                            _ => self.github(i, r, &sent, props, secrets).await?,
+                        };
+                        // The requests sent are recorded with the node's result.
+                        asked["requests"] = Json::Array(sent.take());
+                        request::record(rec, &asked, secrets);
+                        done
                     }
                 }
             }
             NodeConfig::Ai(a) => {
                 let mut pieces = vec![Piece::Template(&a.user_prompt)];
                 pieces.extend(a.system_prompt.iter().map(Piece::Template));
-                match self
-                    .render_for_effect(plan, st, &pieces, ctx, secrets)
-                    .await?
-                {
-                    Err(failed) => failed,
+                match self.render_effect(plan, &pieces, ctx, secrets).await {
+                    Err(e) => Done::failed(e, json!({})),
                     Ok(v) => {
                         let mut v = v.into_iter().map(|x| prompt_text(&x));
                         let user = v.next().unwrap_or_default();
@@ -935,17 +934,14 @@ impl Engine {
                             model: a.model.model.as_ref().map(|m| m.value.as_str()),
                             schema: a.model.output_schema.as_ref().map(ir::Value::to_json),
                         };
-                        self.ai(prompt, secrets).await
+                        self.ask_ai(st, rec, prompt, secrets).await?
                     }
                 }
             }
             NodeConfig::AiAgent(a) => {
                 let pieces = [Piece::Template(&a.user_prompt)];
-                match self
-                    .render_for_effect(plan, st, &pieces, ctx, secrets)
-                    .await?
-                {
-                    Err(failed) => failed,
+                match self.render_effect(plan, &pieces, ctx, secrets).await {
+                    Err(e) => Done::failed(e, json!({})),
                     Ok(v) => {
                         let prompt = ai::Prompt {
                             node: id,
@@ -957,11 +953,31 @@ impl Engine {
                             model: a.model.model.as_ref().map(|m| m.value.as_str()),
                             schema: a.model.output_schema.as_ref().map(ir::Value::to_json),
                         };
-                        self.ai(prompt, secrets).await
+                        self.ask_ai(st, rec, prompt, secrets).await?
                     }
                 }
             }
-            NodeConfig::UpsertEntity(u) => self.upsert(plan, u, ctx, secrets).await?,
+            NodeConfig::UpsertEntity(u) => {
+                let done = self.upsert(plan, u, ctx, secrets).await?;
+                // The entity is written with the node's result, and so is its record.
+                for w in &done.effects {
+                    if let Write::PutEntity {
+                        blueprint,
+                        identifier,
+                        body,
+                        ..
+                    } = w
+                    {
+                        let written = json!({
+                            "blueprint": blueprint,
+                            "identifier": identifier,
+                            "entity": body,
+                        });
+                        request::record(rec, &written, secrets);
+                    }
+                }
+                done
+            }
             NodeConfig::Input(i) => {
                 let pieces: Vec<Piece> = i.description.iter().map(Piece::Template).collect();
                 match template::render(&self.ev, &plan.programs, &pieces, ctx, secrets).await {
@@ -1033,6 +1049,31 @@ impl Engine {
     }
 }
 
+impl Engine {
+    /// Asks for the AI completion of `p`, its request recorded and durable first.
+    async fn ask_ai(
+        &self,
+        st: &mut State,
+        rec: &mut NodeRunRecord,
+        p: ai::Prompt<'_>,
+        secrets: &Secrets,
+    ) -> Result<Done, Error> {
+        let req = match self.ai_request(&p, secrets) {
+            Ok(req) => req,
+            Err(e) => return Ok(Done::failed(e, json!({}))),
+        };
+        Ok(
+            match self
+                .begin_effect(st, rec, &request::http(&req), secrets)
+                .await?
+            {
+                Some(stop) => stop,
+                None => self.ai(&p, req, secrets).await,
+            },
+        )
+    }
+}
+
 /// A rendered prompt as text.
 fn prompt_text(v: &Json) -> String {
     let mut s = String::new();
@@ -1047,7 +1088,7 @@ fn open_node(st: &mut State, node: &Node) -> NodeRunRecord {
     let rec = match st
         .nodes
         .get(id)
-        .filter(|r| r.status == IN_PROGRESS)
+        .filter(|r| r.status == NodeStatus::InProgress)
         .cloned()
     {
         Some(r) if r.waiting => r,
@@ -1087,7 +1128,7 @@ fn new_run(
     payload: Json,
     created_by: Option<&str>,
     secrets: &Secrets,
-    status: &str,
+    status: RunStatus,
 ) -> State {
     let at = now();
     let run_id = new_id("wfr_");
@@ -1104,7 +1145,7 @@ fn new_run(
         source_path: plan.path.clone(),
         trigger_node: trigger.to_string(),
         trigger_payload: payload,
-        status: status.into(),
+        status,
         result: None,
         error: None,
         created_by: created_by.map(str::to_string),
@@ -1120,8 +1161,8 @@ fn new_run(
         concurrency_key: None,
     };
     let node_run = NodeRunRecord {
-        status: COMPLETED.into(),
-        result: Some(SUCCESS.into()),
+        status: NodeStatus::Completed,
+        result: Some(Conclusion::Success),
         output: Some(output),
         completed_at: Some(at.clone()),
         ..NodeRunRecord::started(new_id("wfnr_"), &run_id, trigger, 0, &at)
@@ -1143,8 +1184,8 @@ fn new_run(
 pub(crate) fn outcome(st: &State, waiting: Vec<String>) -> Outcome {
     Outcome {
         run_id: st.run.id.clone(),
-        status: st.run.status.clone(),
-        result: st.run.result.clone(),
+        status: st.run.status,
+        result: st.run.result,
         waiting,
     }
 }
@@ -1185,9 +1226,9 @@ pub(crate) struct Frontier<'a> {
 /// action's error path is taken when it failed, its other connections when it did not.
 fn took(plan: &Plan, node: &Node, rec: &NodeRunRecord, conn: &ir::Connection) -> bool {
     if node.config.is_action() && plan.workflow.has_error_path(&node.identifier.value) {
-        return plan.workflow.is_error_path(conn) == (rec.result.as_deref() == Some(FAILED));
+        return plan.workflow.is_error_path(conn) == (rec.result == Some(Conclusion::Failed));
     }
-    let outlets = node.config.has_outlets() && rec.result.as_deref() == Some(SUCCESS);
+    let outlets = node.config.has_outlets() && rec.result == Some(Conclusion::Success);
     !outlets
         || (conn.fallback && rec.fallback)
         || (conn.outlet.as_ref().map(|o| &o.value) == rec.outlet.as_ref() && rec.outlet.is_some())
@@ -1209,7 +1250,9 @@ pub(crate) fn arrived<'a>(plan: &'a Plan, st: &State, node: &str) -> Vec<&'a str
         .filter(|c| {
             let source = c.source.value.as_str();
             match (st.nodes.get(source), plan.node(source)) {
-                (Some(rec), Some(n)) => rec.status == COMPLETED && took(plan, n, rec, c),
+                (Some(rec), Some(n)) => {
+                    rec.status == NodeStatus::Completed && took(plan, n, rec, c)
+                }
                 _ => false,
             }
         })
@@ -1262,7 +1305,7 @@ pub(crate) fn frontier<'a>(
             }
             continue;
         };
-        if rec.status == IN_PROGRESS {
+        if rec.status == NodeStatus::InProgress {
             if rec.waiting && !expired(rec, now) {
                 front.waiting.push(id.to_string());
             } else {
@@ -1270,12 +1313,12 @@ pub(crate) fn frontier<'a>(
             }
             continue;
         }
-        if rec.result.as_deref() == Some(FAILED) && terminates(plan, node) {
+        if rec.result == Some(Conclusion::Failed) && terminates(plan, node) {
             front.failed.get_or_insert(id);
             continue;
         }
         // A branch stopped when its run ended goes no further.
-        if rec.result.as_deref() == Some(CANCELLED) {
+        if rec.result == Some(Conclusion::Cancelled) {
             continue;
         }
         for conn in plan.outgoing(id) {
@@ -1293,12 +1336,16 @@ fn context(plan: &Plan, st: &State, rec: &NodeRunRecord, secrets: &Secrets) -> J
     let mut done: Vec<&NodeRunRecord> = st
         .nodes
         .values()
-        .filter(|r| r.status == COMPLETED)
+        .filter(|r| r.status == NodeStatus::Completed)
         .collect();
     done.sort_by_key(|r| r.seq);
     for r in done {
         if let Some(o) = &r.output {
-            outputs.insert(r.node.clone(), o.clone());
+            let mut o = o.clone();
+            if let Some(NodeConfig::Input(input)) = plan.node(&r.node).map(|n| &n.config) {
+                crate::secret_inputs::open_answers(&input.user_inputs, &mut o, secrets);
+            }
+            outputs.insert(r.node.clone(), o);
         }
     }
     let trigger = &st.run.trigger_node;

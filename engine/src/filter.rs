@@ -18,7 +18,9 @@ impl Engine {
         event: &Json,
     ) -> Result<bool, Error> {
         let Some(NodeConfig::EventTrigger(t)) = plan.node(trigger).map(|n| &n.config) else {
-            return Err(Error(format!("`{trigger}` is not an event trigger")));
+            return Err(Error::Invalid(format!(
+                "`{trigger}` is not an event trigger"
+            )));
         };
         let Some(cond) = &t.condition else {
             return Ok(true);
@@ -34,7 +36,7 @@ impl Engine {
             match out {
                 Ok(values) => passed.push(values.first() == Some(&Json::Bool(true))),
                 Err(e) => {
-                    return Err(Error(format!(
+                    return Err(Error::Expression(format!(
                         "the trigger condition `{}` failed on the event: {e}",
                         code.trim()
                     )));

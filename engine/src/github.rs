@@ -9,6 +9,7 @@ use wflow_compiler::ir;
 
 use crate::engine::{Done, Engine, Error, log};
 use crate::integration::{Api, Fault, POLL_RETRIES, Props, ended, recorded, secret};
+use crate::request::Sent;
 use crate::secrets::Secrets;
 use wflow_store::{LogRecord, NodeRunRecord};
 
@@ -75,6 +76,7 @@ impl Engine {
         &self,
         i: &ir::Integration,
         rec: &NodeRunRecord,
+        sent: &Sent,
         props: Json,
         secrets: &Secrets,
     ) -> Result<Done, Error> {
@@ -90,7 +92,7 @@ impl Engine {
             Ok(t) => t,
             Err(e) => return Ok(Done::failed(e, json!({}))),
         };
-        let api = Api::new("GitHub", rec, &self.config.github.api_url)
+        let api = Api::new("GitHub", rec, &self.config.github.api_url, sent)
             .header("Accept", "application/vnd.github+json".into())
             .header("X-GitHub-Api-Version", "2022-11-28".into())
             .header("Authorization", format!("Bearer {token}"));

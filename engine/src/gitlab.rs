@@ -9,6 +9,7 @@ use serde_json::{Value as Json, json};
 
 use crate::engine::{Done, Engine, Error};
 use crate::integration::{Api, Job, Props, created, ended, secret};
+use crate::request::Sent;
 use crate::secrets::{Secrets, uri_encoded};
 use wflow_store::NodeRunRecord;
 
@@ -58,6 +59,7 @@ impl Engine {
     pub(crate) async fn gitlab(
         &self,
         rec: &NodeRunRecord,
+        sent: &Sent,
         props: Json,
         secrets: &Secrets,
     ) -> Result<Done, Error> {
@@ -66,7 +68,7 @@ impl Engine {
                 Ok(found) => found,
                 Err(e) => return Ok(Done::failed(e, json!({}))),
             };
-        let api = Api::new("GitLab", rec, &self.config.gitlab.api_url)
+        let api = Api::new("GitLab", rec, &self.config.gitlab.api_url, sent)
             .header("PRIVATE-TOKEN", token.to_string());
         let project = format!("/projects/{}", uri_encoded(&t.project));
         let job = Job {

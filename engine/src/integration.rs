@@ -10,6 +10,7 @@ use base64::Engine as _;
 use serde_json::{Map, Value as Json};
 
 use crate::engine::{Done, Engine, Error, log};
+use crate::request::Sent;
 use crate::retry::Failure;
 use crate::secrets::Secrets;
 use crate::settings::Service;
@@ -143,12 +144,21 @@ pub(crate) struct Api<'a> {
     pub(crate) base: &'a str,
     /// Sent with every request: the credentials, the node run's Idempotency-Key, ...
     pub(crate) headers: Vec<(&'static str, String)>,
+    /// What was sent, for the node run's record.
+    pub(crate) sent: &'a Sent,
 }
 
 impl<'a> Api<'a> {
-    /// The API at `base` for the node run `rec`, with its Idempotency-Key.
-    pub(crate) fn new(title: &'static str, rec: &'a NodeRunRecord, base: &'a str) -> Api<'a> {
+    /// The API at `base` for the node run `rec`, with its Idempotency-Key; what it sends is
+    /// added to `sent`.
+    pub(crate) fn new(
+        title: &'static str,
+        rec: &'a NodeRunRecord,
+        base: &'a str,
+        sent: &'a Sent,
+    ) -> Api<'a> {
         Api {
+            sent,
             title,
             node: rec.node.as_str(),
             base,
@@ -343,6 +353,7 @@ impl Engine {
             req = req.header(name, value.clone());
         }
         req.body = body.cloned();
+        api.sent.add(&req);
         let resp = self.http.send(req).await.map_err(|e| Fault {
             failure: Failure::of_error(&e),
             message: format!("{method} {path} failed: {e}"),

@@ -10,6 +10,7 @@ use serde_json::{Map, Value as Json, json};
 
 use crate::engine::{Done, Engine, Error, log};
 use crate::integration::{Api, Fault, Props, basic, configured, created, secret};
+use crate::request::Sent;
 use crate::secrets::{Secrets, uri_encoded};
 use wflow_store::NodeRunRecord;
 
@@ -54,6 +55,7 @@ impl Engine {
         &self,
         invocation: &str,
         rec: &NodeRunRecord,
+        sent: &Sent,
         props: Json,
         secrets: &Secrets,
     ) -> Result<Done, Error> {
@@ -66,7 +68,7 @@ impl Engine {
             Ok(found) => found,
             Err(e) => return Ok(Done::failed(e, json!({}))),
         };
-        let api = Api::new("Jira", rec, &service.api_url)
+        let api = Api::new("Jira", rec, &service.api_url, sent)
             .header("Authorization", basic(secrets, email, token));
         let done = match Props::of(&props) {
             Err(e) => Err(Fault::from(e)),

@@ -31,11 +31,41 @@ pub fn envelope(run: &RunRecord, rec: &NodeRunRecord, payload: Json) -> Json {
     })
 }
 
+/// The headers of the message of node run `rec` of `run`: its `Idempotency-Key` (`RUN:NODE`)
+/// and ids.
+fn headers(run: &RunRecord, rec: &NodeRunRecord) -> [(&'static str, String); 3] {
+    [
+        ("Idempotency-Key", format!("{}:{}", run.id, rec.node)),
+        ("X-Wflow-Run-Id", run.id.clone()),
+        ("X-Wflow-Node-Run-Id", rec.id.clone()),
+    ]
+}
+
 impl Engine {
-    /// Publishes the node's rendered `payload` to the configured topic. The run id is the key;
-    /// an `Idempotency-Key` header (`RUN:NODE`) lets consumers drop the copy a resumed run
-    /// may send again. Output: `{topic, partition, offset}`.
-    pub(crate) async fn kafka(&self, run: &RunRecord, rec: &NodeRunRecord, payload: Json) -> Done {
+    /// The message [`Engine::kafka`] publishes, as recorded: `{topic, key, headers, payload}`
+    /// (`topic` is `null` when no broker is configured).
+    pub(crate) fn kafka_request(
+        &self,
+        run: &RunRecord,
+        rec: &NodeRunRecord,
+        message: &Json,
+    ) -> Json {
+        let headers: serde_json::Map<String, Json> = headers(run, rec)
+            .into_iter()
+            .map(|(n, v)| (n.to_string(), Json::String(v)))
+            .collect();
+        json!({
+            "topic": self.config.kafka.as_ref().map(|k| &k.topic),
+            "key": run.id,
+            "headers": headers,
+            "payload": message,
+        })
+    }
+
+    /// Publishes `message` (the node's rendered payload in its [`envelope`]) to the configured
+    /// topic. The run id is the key; an `Idempotency-Key` header (`RUN:NODE`) lets consumers
+    /// drop the copy a resumed run may send again. Output: `{topic, partition, offset}`.
+    pub(crate) async fn kafka(&self, run: &RunRecord, rec: &NodeRunRecord, message: &Json) -> Done {
         let (Some(settings), Some(publisher)) = (&self.config.kafka, &self.publisher) else {
             return Done::failed(
                 "no Kafka broker is configured; set [kafka] brokers and topic in wflow.toml \
@@ -44,13 +74,9 @@ impl Engine {
                 json!({}),
             );
         };
-        let body = envelope(run, rec, payload).to_string();
-        let key = format!("{}:{}", run.id, rec.node);
-        let headers = [
-            ("Idempotency-Key", key.as_str()),
-            ("X-Wflow-Run-Id", run.id.as_str()),
-            ("X-Wflow-Node-Run-Id", rec.id.as_str()),
-        ];
+        let body = message.to_string();
+        let owned = headers(run, rec);
+        let headers = owned.each_ref().map(|(n, v)| (*n, v.as_str()));
         let message = Message {
             topic: &settings.topic,
             key: &run.id,

@@ -10,6 +10,7 @@
 //! - [`secrets`]: secret loading and redaction;
 //! - [`catalog`]: blueprints and entities;
 //! - [`report`]: runs in Port's run shape;
+//! - `request`: what a node's side effect sent, recorded on its node run;
 //! - `retry`: attempts, their durable backoff, and timeouts;
 //! - [`settings`]: `wflow.toml` and the environment (Kafka, GitHub, GitLab, Azure DevOps, Jira,
 //!   AI services);
@@ -22,6 +23,7 @@ pub mod azure_devops;
 pub mod catalog;
 pub mod control;
 pub mod engine;
+mod error;
 pub mod events;
 mod filter;
 pub mod form;
@@ -37,6 +39,7 @@ mod nodes;
 pub mod plan;
 pub mod preflight;
 pub mod report;
+mod request;
 mod retry;
 pub mod secret_inputs;
 pub mod secrets;

@@ -16,41 +16,36 @@ use wflow_effects::http;
 use wflow_store::{NodeRunRecord, Write};
 
 impl Engine {
-    /// Sends the webhook. `values` are the rendered url, header values and body, in order.
-    pub(crate) async fn webhook(
+    /// The webhook's request. `values` are the rendered url, header values and body, in order.
+    pub(crate) fn webhook_request(
         &self,
         node: &Node,
         w: &ir::Webhook,
         rec: &NodeRunRecord,
         values: Vec<Json>,
-        secrets: &Secrets,
-    ) -> Done {
+    ) -> Result<http::Request, String> {
         let id = node.identifier.value.as_str();
         let mut values = values.into_iter();
         let url = match values.next() {
             Some(Json::String(u)) => u,
             other => {
-                return Done::failed(
-                    format!(
-                        "the url must be a string, got {}",
-                        other.unwrap_or(Json::Null)
-                    ),
-                    json!({}),
-                );
+                return Err(format!(
+                    "the url must be a string, got {}",
+                    other.unwrap_or(Json::Null)
+                ));
             }
         };
-        let method_name = w
+        let method = w
             .method
             .as_ref()
             .map_or("POST".to_string(), |m| m.value.to_ascii_uppercase());
-        let method = method_name.as_str();
-        if !http::is_method(method) {
-            return Done::failed(format!("`{method}` is not an HTTP method"), json!({}));
+        if !http::is_method(&method) {
+            return Err(format!("`{method}` is not an HTTP method"));
         }
         let timeout = node
             .timeout
             .map_or(self.config.webhook_timeout, |t| t.std());
-        let mut req = http::Request::new(id, method, url.clone(), timeout);
+        let mut req = http::Request::new(id, &method, url, timeout);
         let mut has_key = false;
         for ((name, _), value) in w.headers.iter().zip(values.by_ref()) {
             let mut text = String::new();
@@ -65,24 +60,31 @@ impl Engine {
             .header("X-Wflow-Run-Id", rec.run_id.as_str())
             .header("X-Wflow-Node-Run-Id", rec.id.as_str())
             .header("X-Wflow-Attempt", (rec.attempts.len() + 1).to_string());
-        let body = if w.body.is_some() {
-            values.next()
-        } else {
-            None
-        };
+        if method != "GET" && w.body.is_some() {
+            req.body = values.next();
+        }
+        Ok(req)
+    }
+
+    /// Sends the webhook's request `req` (see [`Engine::webhook_request`]).
+    pub(crate) async fn webhook(
+        &self,
+        node: &Node,
+        w: &ir::Webhook,
+        req: http::Request,
+        secrets: &Secrets,
+    ) -> Done {
+        let id = node.identifier.value.as_str();
+        let (method, url, timeout) = (req.method.clone(), req.url.clone(), req.timeout);
+        let method = method.as_str();
         let verbose = node.verbose == Some(true);
         let mut logs = Vec::new();
-        if let Some(b) = &body {
-            if method != "GET" {
-                req.body = Some(b.clone());
-            }
-            if verbose {
-                logs.push(log(
-                    id,
-                    "DEBUG",
-                    format!("request body: {}", secrets.redact(b)),
-                ));
-            }
+        if let Some(b) = req.body.as_ref().filter(|_| verbose) {
+            logs.push(log(
+                id,
+                "DEBUG",
+                format!("request body: {}", secrets.redact(b)),
+            ));
         }
         let shown_url = secrets.redact_str(&url);
         let t0 = Instant::now();

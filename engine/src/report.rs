@@ -5,7 +5,7 @@ use serde_json::{Map, Value as Json, json};
 
 use wflow_graph::{NodeRun, Status};
 
-use crate::engine::{COMPLETED, SUCCESS};
+use crate::engine::{Conclusion, NodeStatus, RunStatus};
 use wflow_store::{LogRecord, NodeRunRecord, RunRecord, Store, StoreError};
 
 /// Run `run_id` as Port's run object, or `None` when the store has no such run.
@@ -43,8 +43,12 @@ pub fn run_report(run: &RunRecord, nodes: &[NodeRunRecord], logs: &[LogRecord]) 
                 "updatedAt": n.updated_at,
                 "completedAt": n.completed_at,
             });
-            // wflow extensions: the retried attempts, and when a wait or a backoff ends.
+            // wflow extensions: the retried attempts, when a wait or a backoff ends, and what
+            // the node's side effect sent (redacted).
             if let Json::Object(m) = &mut node_run {
+                if let Some(r) = &n.request {
+                    m.insert("request".into(), r.clone());
+                }
                 if !n.attempts.is_empty() {
                     m.insert("attempts".into(), json!(n.attempts));
                 }
@@ -89,13 +93,13 @@ pub async fn run_graph(
 /// runs, unless the run has ended, which cut it short: failed. Nodes an ended run never reached
 /// are skipped ([`wflow_graph::Run::finished`]).
 pub fn graph_run(run: &RunRecord, nodes: &[NodeRunRecord]) -> wflow_graph::Run {
-    let finished = run.status == COMPLETED;
+    let finished = run.status == RunStatus::Completed;
     let nodes = nodes
         .iter()
         .map(|n| {
-            let status = match (n.status.as_str(), n.result.as_deref()) {
-                (COMPLETED, Some(SUCCESS)) => Status::Succeeded,
-                (COMPLETED, _) => Status::Failed,
+            let status = match (n.status, n.result) {
+                (NodeStatus::Completed, Some(Conclusion::Success)) => Status::Succeeded,
+                (NodeStatus::Completed, _) => Status::Failed,
                 _ if finished => Status::Failed,
                 _ if n.waiting => Status::Waiting,
                 _ => Status::Running,

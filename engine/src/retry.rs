@@ -243,7 +243,7 @@ impl Engine {
         plan: &Plan,
         st: &mut State,
         node: &Node,
-        rec: &NodeRunRecord,
+        rec: &mut NodeRunRecord,
         ctx: Json,
         secrets: &Secrets,
     ) -> Result<Done, Error> {

@@ -185,6 +185,41 @@ pub fn open(plan: &Plan, trigger: &str, payload: &Json, output: &mut Json, secre
     }
 }
 
+/// Prepares an approval's validated answer `values` for the store: each secret input is
+/// encrypted with the key (a fresh IV), or, without a usable key, redacted. The clear values
+/// were concealed by [`accept`].
+pub fn seal_answer(form: &Form, values: &mut Map<String, Json>, secrets: &Secrets) {
+    let secret = secrets.get(KEY_SECRET);
+    for key in secret_keys(form) {
+        if let Some(Json::String(value)) = values.get_mut(key) {
+            *value = secret
+                .and_then(|s| encrypt(s, value).ok())
+                .unwrap_or_else(|| REDACTED.to_string());
+        }
+    }
+}
+
+/// An approval node's stored `output` with its answers' secret inputs decrypted, for the
+/// context of a node; their clear values are added to `secrets`' redaction.
+pub fn open_answers(form: &Form, output: &mut Json, secrets: &Secrets) {
+    let Some(secret) = secrets.get(KEY_SECRET) else {
+        return;
+    };
+    let Some(responses) = output.get_mut("responses").and_then(Json::as_array_mut) else {
+        return;
+    };
+    for inputs in responses.iter_mut().filter_map(|r| r.get_mut("inputs")) {
+        for key in secret_keys(form) {
+            if let Some(Json::String(value)) = inputs.get_mut(key)
+                && let Ok(clear) = decrypt(secret, value)
+            {
+                secrets.conceal(&clear);
+                *value = clear;
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

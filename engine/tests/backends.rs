@@ -12,6 +12,7 @@ use std::time::Duration;
 use axum::http::StatusCode;
 use serde_json::{Value as Json, json};
 use support::{Log, Seen, error, new_engine, output, plan, run, serve};
+use wflow_engine::engine::Conclusion;
 use wflow_engine::settings::Service;
 use wflow_engine::{Config, Secrets};
 use wflow_engine::{Engine, Plan, Quiet};
@@ -40,14 +41,9 @@ fn config(base: &str) -> Config {
 }
 
 /// Runs `p` with `payload` and the services' credentials; the run's id, once it ended `result`.
-async fn ended(engine: &Engine, p: &Plan, payload: Json, result: &str) -> String {
+async fn ended(engine: &Engine, p: &Plan, payload: Json, result: Conclusion) -> String {
     let o = run(engine, p, payload, &secrets()).await;
-    assert_eq!(
-        o.result.as_deref(),
-        Some(result),
-        "{}",
-        error(engine, &o.run_id).await
-    );
+    assert_eq!(o.result, Some(result), "{}", error(engine, &o.run_id).await);
     o.run_id
 }
 
@@ -161,7 +157,7 @@ async fn gitlab_pipeline_is_polled_from_pending_to_success() {
         &engine,
         &p,
         json!({"version": "v2", "replicas": 3}),
-        "SUCCESS",
+        Conclusion::Success,
     )
     .await;
     assert_eq!(
@@ -218,7 +214,7 @@ async fn a_failed_gitlab_pipeline_takes_the_error_path_and_refusals_are_named() 
   }
 }"#,
     );
-    let run_id = ended(&engine, &p, json!({}), "FAILED").await;
+    let run_id = ended(&engine, &p, json!({}), Conclusion::Failed).await;
     let failed = output(&engine, &run_id, "pipeline").await;
     assert_eq!(failed["status"], "failed");
     assert_eq!(
@@ -260,7 +256,7 @@ async fn a_gitlab_refusal_of_5xx_is_retried_with_the_same_idempotency_key() {
   flow { trigger -> pipeline }
 }"#,
     );
-    let run_id = ended(&engine, &p, json!({}), "SUCCESS").await;
+    let run_id = ended(&engine, &p, json!({}), Conclusion::Success).await;
     assert_eq!(output(&engine, &run_id, "pipeline").await["pipelineId"], 79);
     let seen = log.lock().expect("lock").clone();
     let posts = to(&seen, "POST", "/projects/acme%2Fflaky/pipeline");
@@ -341,8 +337,8 @@ async fn a_resumed_run_polls_the_pipeline_it_created() {
         .await
         .expect("drive");
     assert_eq!(
-        o.result.as_deref(),
-        Some("SUCCESS"),
+        o.result,
+        Some(Conclusion::Success),
         "{}",
         error(&engine, &run_id).await
     );
@@ -439,7 +435,7 @@ async fn azure_devops_run_is_polled_to_its_result() {
   flow { trigger -> deploy }
 }"#,
     );
-    let run_id = ended(&engine, &p, json!({"env": "prod"}), "SUCCESS").await;
+    let run_id = ended(&engine, &p, json!({"env": "prod"}), Conclusion::Success).await;
     assert_eq!(
         output(&engine, &run_id, "deploy").await,
         json!({"pipelineRunId": 300, "state": "completed", "result": "succeeded",
@@ -496,7 +492,7 @@ async fn a_failed_azure_devops_run_takes_the_error_path_and_a_missing_pipeline_i
   }
 }"#,
     );
-    let run_id = ended(&engine, &p, json!({}), "FAILED").await;
+    let run_id = ended(&engine, &p, json!({}), Conclusion::Failed).await;
     let deploy = output(&engine, &run_id, "deploy").await;
     assert_eq!(deploy["result"], "failed");
     assert_eq!(
@@ -577,7 +573,13 @@ async fn jira_issue_is_created_and_moved_to_done() {
         "{:?}",
         p.secrets
     );
-    let run_id = ended(&engine, &p, json!({"summary": "Disk full"}), "SUCCESS").await;
+    let run_id = ended(
+        &engine,
+        &p,
+        json!({"summary": "Disk full"}),
+        Conclusion::Success,
+    )
+    .await;
     assert_eq!(
         output(&engine, &run_id, "ticket").await,
         json!({"issueId": "10042", "issueKey": "OPS-7", "issueUrl": format!("{base}/browse/OPS-7")})
@@ -627,7 +629,7 @@ async fn jira_refusals_and_a_status_out_of_reach_are_named() {
   flow { trigger -> bad -> block }
 }"#,
     );
-    let run_id = ended(&engine, &p, json!({}), "FAILED").await;
+    let run_id = ended(&engine, &p, json!({}), Conclusion::Failed).await;
     assert_eq!(
         output(&engine, &run_id, "bad").await["error"]["message"],
         "creating a Jira issue failed: POST /rest/api/3/issue returned 400: project: valid \

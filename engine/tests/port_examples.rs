@@ -14,7 +14,8 @@ use serde_json::{Map, Value as Json, json};
 use support::on_loopback;
 use wflow_compiler::ir::{Form, InputSchema, NodeConfig};
 use wflow_compiler::{Syntax, check_source};
-use wflow_engine::control::Responded;
+use wflow_engine::control::{Answer, Responded};
+use wflow_engine::engine::Conclusion;
 use wflow_engine::{Config, Engine, Plan, Quiet, Secrets, Store, inputs};
 use wflow_store::Write;
 
@@ -201,7 +202,17 @@ async fn documented_workflows_run_to_success() {
                 for user in users {
                     let given = form_inputs(&input.user_inputs);
                     let r = engine
-                        .respond(&plan, &o.run_id, &node, &user, &button, &given)
+                        .respond(
+                            &plan,
+                            &o.run_id,
+                            &node,
+                            &user,
+                            &Answer {
+                                button: &button,
+                                inputs: &given,
+                                secrets: &secrets,
+                            },
+                        )
                         .await
                         .unwrap_or_else(|e| panic!("{name}: {user} responding: {e}"));
                     if matches!(r, Responded::Decided { .. }) {
@@ -220,14 +231,14 @@ async fn documented_workflows_run_to_success() {
                 .expect("run")
                 .expect("stored");
             assert_eq!(
-                o.result.as_deref(),
-                Some("SUCCESS"),
+                o.result,
+                Some(Conclusion::Success),
                 "{name}: {}",
                 run.error.unwrap_or_default()
             );
             let nodes = engine.store.node_runs(&o.run_id).await.expect("node runs");
             assert!(
-                nodes.iter().all(|n| n.result.as_deref() == Some("SUCCESS")),
+                nodes.iter().all(|n| n.result == Some(Conclusion::Success)),
                 "{name}: {nodes:#?}"
             );
             ran.push((name.clone(), nodes.len()));

@@ -10,7 +10,9 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use serde_json::{Value as Json, json};
 use sqlx::Row;
 use support::{on_loopback, plan};
-use wflow_engine::control::Responded;
+use wflow_engine::Error;
+use wflow_engine::control::{Answer, Responded};
+use wflow_engine::engine::{Conclusion, NodeStatus};
 use wflow_engine::{Config, Engine, Plan, Quiet, Secrets, Store, inputs};
 
 /// One request the server received.
@@ -195,7 +197,7 @@ async fn webhook_and_upsert_run_and_are_recorded() {
         json!({"service": "api", "version": "v1.2", "environment": "production"}),
     )
     .await;
-    assert_eq!(o.result.as_deref(), Some("SUCCESS"));
+    assert_eq!(o.result, Some(Conclusion::Success));
 
     let seen = seen.lock().expect("lock").clone();
     assert_eq!(seen.len(), 1);
@@ -243,6 +245,22 @@ async fn webhook_and_upsert_run_and_are_recorded() {
         run["variables"]["outputs"]["call"],
         json!({"id": "dep-1", "status": 200})
     );
+    // What the webhook sent and the entity the upsert wrote, rendered, the token redacted;
+    // the condition had no side effect to record.
+    let sent = |node: usize| run["nodeRuns"][node]["request"].clone();
+    assert_eq!(sent(1), Json::Null);
+    assert_eq!(
+        (&sent(2)["method"], &sent(2)["url"]),
+        (&json!("PUT"), &json!(format!("{base}/deploy/api")))
+    );
+    assert_eq!(sent(2)["headers"]["Authorization"], "Bearer [REDACTED]");
+    assert_eq!(sent(2)["headers"]["X-Env"], "production");
+    assert_eq!(sent(2)["body"], req.body);
+    assert_eq!(
+        (&sent(3)["blueprint"], &sent(3)["identifier"]),
+        (&json!("service"), &json!("api"))
+    );
+    assert_eq!(sent(3)["entity"], entity);
 
     // The SQLite file itself: one run, four node runs, the entity, no secret anywhere.
     let pool = sqlx::SqlitePool::connect(&format!("sqlite:{}", env.db.display()))
@@ -284,7 +302,7 @@ async fn condition_without_match_or_fallback_ends_quietly() {
         json!({"service": "api", "version": "v1", "environment": "staging"}),
     )
     .await;
-    assert_eq!(o.result.as_deref(), Some("SUCCESS"));
+    assert_eq!(o.result, Some(Conclusion::Success));
     assert!(seen.lock().expect("lock").is_empty());
     let nodes = env.engine.store.node_runs(&o.run_id).await.expect("nodes");
     assert_eq!(nodes.len(), 2);
@@ -323,7 +341,7 @@ async fn on_failure_terminate_fails_the_run() {
         .drive(&p, &id, &secrets(), &Quiet)
         .await
         .expect("drive");
-    assert_eq!(o.result.as_deref(), Some("FAILED"));
+    assert_eq!(o.result, Some(Conclusion::Failed));
     assert_eq!(seen.lock().expect("lock").len(), 1);
     let run = env.engine.store.run(&id).await.expect("read").expect("run");
     let err = run.error.expect("error");
@@ -344,7 +362,7 @@ async fn on_failure_continue_passes_the_error_on_and_redacts_secrets() {
         .drive(&p, &id, &secrets(), &Quiet)
         .await
         .expect("drive");
-    assert_eq!(o.result.as_deref(), Some("SUCCESS"));
+    assert_eq!(o.result, Some(Conclusion::Success));
     let seen = seen.lock().expect("lock").clone();
     assert_eq!(seen.len(), 2);
     let msg = seen[1].body["error"].as_str().expect("message");
@@ -356,7 +374,7 @@ async fn on_failure_continue_passes_the_error_on_and_redacts_secrets() {
     assert_eq!(seen[1].body["secret"], SECRET);
     let nodes = env.engine.store.node_runs(&id).await.expect("nodes");
     let bad = nodes.iter().find(|n| n.node == "bad").expect("bad");
-    assert_eq!(bad.result.as_deref(), Some("FAILED"));
+    assert_eq!(bad.result, Some(Conclusion::Failed));
     let stored = serde_json::to_string(&nodes.iter().map(|n| n.output.clone()).collect::<Vec<_>>())
         .expect("json");
     assert!(!stored.contains(SECRET));
@@ -394,35 +412,43 @@ async fn approvals_pause_and_continue_down_the_outlet() {
     let reason = json!({"reason": "looks good"});
     let reason = reason.as_object().expect("object");
     let e = &env.engine;
-    let err = e
-        .respond(&p, &id, "ok", "mallory@example.com", "approve", reason)
+    let sec = secrets();
+    let respond = async |by: &str, button: &str, inputs: &serde_json::Map<String, Json>| {
+        let answer = Answer {
+            button,
+            inputs,
+            secrets: &sec,
+        };
+        e.respond(&p, &id, "ok", by, &answer).await
+    };
+    let err = respond("mallory@example.com", "approve", reason)
         .await
         .expect_err("not a responder");
-    assert!(err.0.contains("may not respond"), "{err}");
-    let err = e
-        .respond(&p, &id, "ok", "alice@example.com", "maybe", reason)
+    assert!(
+        matches!(&err, Error::Forbidden(m) if m.contains("may not respond")),
+        "{err}"
+    );
+    let err = respond("alice@example.com", "maybe", reason)
         .await
         .expect_err("no such button");
-    assert!(err.0.contains("approve, decline"), "{err}");
-    let bad = json!({"reason": 5, "extra": 1});
-    let err = e
-        .respond(
-            &p,
-            &id,
-            "ok",
-            "alice@example.com",
-            "approve",
-            bad.as_object().expect("obj"),
-        )
-        .await
-        .expect_err("bad inputs");
     assert!(
-        err.0.contains("`reason`") && err.0.contains("`extra`"),
+        matches!(&err, Error::Invalid(m) if m.contains("approve, decline")),
+        "{err}"
+    );
+    let bad = json!({"reason": 5, "extra": 1});
+    let err = respond(
+        "alice@example.com",
+        "approve",
+        bad.as_object().expect("obj"),
+    )
+    .await
+    .expect_err("bad inputs");
+    assert!(
+        matches!(&err, Error::Invalid(m) if m.contains("`reason`") && m.contains("`extra`")),
         "{err}"
     );
 
-    let r = e
-        .respond(&p, &id, "ok", "alice@example.com", "approve", reason)
+    let r = respond("alice@example.com", "approve", reason)
         .await
         .expect("respond");
     assert_eq!(
@@ -433,24 +459,18 @@ async fn approvals_pause_and_continue_down_the_outlet() {
             need: 2
         }
     );
-    let err = e
-        .respond(&p, &id, "ok", "Alice@example.com", "approve", reason)
+    let err = respond("Alice@example.com", "approve", reason)
         .await
         .expect_err("twice");
-    assert!(err.0.contains("responds once"), "{err}");
+    assert!(
+        matches!(&err, Error::Conflict(m) if m.contains("responds once")),
+        "{err}"
+    );
     // Still waiting after driving.
     let o = e.drive(&p, &id, &secrets(), &Quiet).await.expect("drive");
     assert_eq!(o.waiting, ["ok"]);
 
-    let r = e
-        .respond(
-            &p,
-            &id,
-            "ok",
-            "bob@example.com",
-            "approve",
-            &serde_json::Map::new(),
-        )
+    let r = respond("bob@example.com", "approve", &serde_json::Map::new())
         .await
         .expect("respond");
     assert_eq!(
@@ -460,7 +480,7 @@ async fn approvals_pause_and_continue_down_the_outlet() {
         }
     );
     let o = e.drive(&p, &id, &secrets(), &Quiet).await.expect("drive");
-    assert_eq!(o.result.as_deref(), Some("SUCCESS"));
+    assert_eq!(o.result, Some(Conclusion::Success));
     let entity = e
         .store
         .entity("service", "api")
@@ -490,9 +510,9 @@ async fn a_waiting_run_can_be_cancelled() {
         .expect("drive");
     assert!(env.engine.cancel(&id, false).await.expect("cancel"));
     let run = env.engine.store.run(&id).await.expect("read").expect("run");
-    assert_eq!(run.result.as_deref(), Some("CANCELLED"));
+    assert_eq!(run.result, Some(Conclusion::Cancelled));
     let nodes = env.engine.store.node_runs(&id).await.expect("nodes");
-    assert!(nodes.iter().all(|n| n.status == "COMPLETED"));
+    assert!(nodes.iter().all(|n| n.status == NodeStatus::Completed));
     let err = env
         .engine
         .respond(
@@ -500,12 +520,18 @@ async fn a_waiting_run_can_be_cancelled() {
             &id,
             "ok",
             "alice@example.com",
-            "approve",
-            &serde_json::Map::new(),
+            &Answer {
+                button: "approve",
+                inputs: &serde_json::Map::new(),
+                secrets: &secrets(),
+            },
         )
         .await
         .expect_err("completed");
-    assert!(err.0.contains("already completed"), "{err}");
+    assert!(
+        matches!(&err, Error::Conflict(m) if m.contains("already completed")),
+        "{err}"
+    );
 }
 
 #[tokio::test]
@@ -536,7 +562,7 @@ async fn unsynchronized_webhooks_wait_to_be_completed() {
             &p,
             &id,
             "start",
-            "SUCCESS",
+            Conclusion::Success,
             Some(json!({"deployId": "d-42"})),
         )
         .await
@@ -546,7 +572,7 @@ async fn unsynchronized_webhooks_wait_to_be_completed() {
         .drive(&p, &id, &secrets(), &Quiet)
         .await
         .expect("drive");
-    assert_eq!(o.result.as_deref(), Some("SUCCESS"));
+    assert_eq!(o.result, Some(Conclusion::Success));
     let entity = env
         .engine
         .store
@@ -576,7 +602,7 @@ async fn an_upsert_that_does_not_fit_its_blueprint_fails() {
         .drive(&p, &id, &secrets(), &Quiet)
         .await
         .expect("drive");
-    assert_eq!(o.result.as_deref(), Some("FAILED"));
+    assert_eq!(o.result, Some(Conclusion::Failed));
     let run = env.engine.store.run(&id).await.expect("read").expect("run");
     let err = run.error.expect("error");
     assert!(
@@ -632,7 +658,7 @@ async fn resuming_after_a_recorded_terminating_failure_fails_the_run() {
         .drive(&p, &id, &secrets(), &Quiet)
         .await
         .expect("resume");
-    assert_eq!(o.result.as_deref(), Some("FAILED"));
+    assert_eq!(o.result, Some(Conclusion::Failed));
     let entity = env.engine.store.entity("service", "x").await.expect("read");
     assert!(entity.is_none(), "nothing after the failed node runs");
 }
@@ -656,7 +682,7 @@ async fn a_second_upsert_in_a_run_updates_the_first_ones_entity() {
 }"#,
     );
     let o = start(&env, &p, json!({"service": "api"})).await;
-    assert_eq!(o.result.as_deref(), Some("SUCCESS"));
+    assert_eq!(o.result, Some(Conclusion::Success));
     let e = env
         .engine
         .store
@@ -707,19 +733,14 @@ async fn a_cancel_from_another_process_stops_the_run_before_the_next_effect() {
         .run(&p, "trigger", json!({}), None, &secrets(), &Quiet)
         .await
         .expect("run");
-    assert_eq!(o.result.as_deref(), Some("CANCELLED"));
+    assert_eq!(o.result, Some(Conclusion::Cancelled));
     let paths = seen.lock().expect("lock").clone();
     assert_eq!(paths.len(), 1, "{paths:?}");
     assert!(paths[0].starts_with("/first/"), "{paths:?}");
     let nodes = env.engine.store.node_runs(&o.run_id).await.expect("nodes");
-    let result = |n: &str| {
-        nodes
-            .iter()
-            .find(|r| r.node == n)
-            .and_then(|r| r.result.clone())
-    };
-    assert_eq!(result("first").as_deref(), Some("SUCCESS"));
-    assert_eq!(result("second").as_deref(), Some("CANCELLED"));
+    let result = |n: &str| nodes.iter().find(|r| r.node == n).and_then(|r| r.result);
+    assert_eq!(result("first"), Some(Conclusion::Success));
+    assert_eq!(result("second"), Some(Conclusion::Cancelled));
 }
 
 #[tokio::test]
@@ -748,7 +769,7 @@ async fn only_expressions_naming_secrets_see_them_and_a_secret_key_is_refused() 
         .drive(&p, &id, &secrets(), &Quiet)
         .await
         .expect("drive");
-    assert_eq!(o.result.as_deref(), Some("FAILED"));
+    assert_eq!(o.result, Some(Conclusion::Failed));
     // The failing expression's message (which quotes the upper-cased secret) is withheld, and
     // the dump node never sent anything.
     assert!(log.lock().expect("log").is_empty());

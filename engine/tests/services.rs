@@ -10,9 +10,11 @@ use std::time::Duration;
 
 use axum::http::StatusCode;
 use serde_json::{Value as Json, json};
-use support::{Log, Seen, TempDir, error, new_engine, output, plan, run, serve};
+use support::{Log, Seen, TempDir, error, new_engine, output, plan, request, run, serve};
 use wflow_effects::kafka::{Delivery, Message, Publisher, Publishing};
-use wflow_engine::control::Responder;
+use wflow_engine::Error;
+use wflow_engine::control::{Answer, Responder};
+use wflow_engine::engine::Conclusion;
 use wflow_engine::settings::{Ai, Kafka, Service};
 use wflow_engine::{Config, Engine, Plan, Quiet, Secrets};
 
@@ -115,8 +117,8 @@ async fn github_dispatch_polls_the_run_to_its_conclusion() {
     )
     .await;
     assert_eq!(
-        o.result.as_deref(),
-        Some("SUCCESS"),
+        o.result,
+        Some(Conclusion::Success),
         "{}",
         error(&engine, &o.run_id).await
     );
@@ -147,6 +149,41 @@ async fn github_dispatch_polls_the_run_to_its_conclusion() {
     assert_eq!(polls, 3, "polled until completed: {seen:#?}");
     let logs = engine.store.logs(&o.run_id).await.expect("logs");
     assert!(logs.iter().all(|l| !l.message.contains(TOKEN)));
+    // The node run records the properties and each distinct request, the token redacted.
+    let sent = request(&engine, &o.run_id, "dispatch").await;
+    assert_eq!(sent["service"], "github");
+    assert!(
+        sent["properties"].to_string().contains("deploy.yml"),
+        "{sent}"
+    );
+    let requests = sent["requests"].as_array().expect("requests");
+    let lines: Vec<String> = requests
+        .iter()
+        .map(|r| {
+            format!(
+                "{} {}",
+                r["method"].as_str().unwrap_or("?"),
+                r["url"].as_str().unwrap_or("?")
+            )
+        })
+        .collect();
+    assert!(
+        lines.contains(&format!(
+            "POST {base}/repos/acme/api/actions/workflows/deploy.yml/dispatches"
+        )),
+        "{lines:?}"
+    );
+    assert!(
+        lines.contains(&format!("GET {base}/repos/acme/api/actions/runs/900")),
+        "{lines:?}"
+    );
+    let post = requests
+        .iter()
+        .find(|r| r["method"] == "POST")
+        .expect("the dispatch");
+    assert_eq!(post["body"], dispatch.body);
+    assert_eq!(post["headers"]["Authorization"], "Bearer [REDACTED]");
+    assert!(!sent.to_string().contains(TOKEN));
 }
 
 /// Cancelling a run while its GitHub workflow run is followed stops the following.
@@ -182,10 +219,10 @@ async fn a_cancel_stops_following_a_github_run() {
         .await
         .expect("the node stops following the run")
         .expect("join");
-    assert_eq!(o.result.as_deref(), Some("CANCELLED"));
+    assert_eq!(o.result, Some(Conclusion::Cancelled));
     let nodes = engine.store.node_runs(&run_id).await.expect("nodes");
     let dispatch = nodes.iter().find(|n| n.node == "dispatch").expect("node");
-    assert_eq!(dispatch.result.as_deref(), Some("CANCELLED"));
+    assert_eq!(dispatch.result, Some(Conclusion::Cancelled));
     let logs = engine.store.logs(&run_id).await.expect("logs");
     assert!(
         logs.iter().any(|l| l
@@ -212,7 +249,7 @@ async fn beta_github_on_ghes_retries_without_run_details_and_fails_on_a_failed_r
 }"#,
     );
     let o = run(&engine, &p, json!({}), &token()).await;
-    assert_eq!(o.result.as_deref(), Some("FAILED"));
+    assert_eq!(o.result, Some(Conclusion::Failed));
     let e = error(&engine, &o.run_id).await;
     assert!(
         e.contains("node `dispatch` failed: the GitHub workflow run 901 concluded `failure`"),
@@ -257,7 +294,7 @@ async fn github_without_status_reporting_completes_on_dispatch_and_errors_are_na
 }"#,
     );
     let o = run(&engine, &p, json!({}), &token()).await;
-    assert_eq!(o.result.as_deref(), Some("SUCCESS"));
+    assert_eq!(o.result, Some(Conclusion::Success));
     assert_eq!(output(&engine, &o.run_id, "dispatch").await["runId"], 900);
     let missing = output(&engine, &o.run_id, "missing").await;
     assert_eq!(
@@ -332,8 +369,8 @@ async fn ai_nodes_call_the_configured_api() {
     let key = Secrets::from_pairs([("AI_API_KEY".to_string(), "sk-local".to_string())]);
     let o = run(&engine, &p, json!({"service": "api"}), &key).await;
     assert_eq!(
-        o.result.as_deref(),
-        Some("SUCCESS"),
+        o.result,
+        Some(Conclusion::Success),
         "{}",
         error(&engine, &o.run_id).await
     );
@@ -360,6 +397,11 @@ async fn ai_nodes_call_the_configured_api() {
     );
     assert_eq!(seen[1].body["model"], "gpt-x", "the node's model wins");
     assert!(seen[1].body.get("response_format").is_none());
+    // Each node run records its request: the prompt rendered, the key redacted.
+    let sent = request(&engine, &o.run_id, "analyze").await;
+    assert_eq!(sent["url"], format!("{base}/v1/chat/completions"));
+    assert_eq!(sent["body"], seen[1].body);
+    assert_eq!(sent["headers"]["Authorization"], "Bearer [REDACTED]");
 }
 
 #[tokio::test]
@@ -373,7 +415,7 @@ async fn ai_without_a_service_or_with_bad_json_fails_clearly() {
     );
     let (engine, _dir) = new_engine(Config::default()).await;
     let o = run(&engine, &p, json!({}), &Secrets::default()).await;
-    assert_eq!(o.result.as_deref(), Some("FAILED"));
+    assert_eq!(o.result, Some(Conclusion::Failed));
     let e = error(&engine, &o.run_id).await;
     assert!(
         e.contains("no AI service is configured for node `broken`; set [ai] base_url"),
@@ -470,8 +512,8 @@ async fn kafka_publishes_the_payload_wrapped_with_the_run() {
     let engine = engine.with_publisher(Arc::clone(&recorder) as Arc<dyn Publisher>);
     let o = run(&engine, &p, json!({"service": "api"}), &secret).await;
     assert_eq!(
-        o.result.as_deref(),
-        Some("SUCCESS"),
+        o.result,
+        Some(Conclusion::Success),
         "{}",
         error(&engine, &o.run_id).await
     );
@@ -504,6 +546,21 @@ async fn kafka_publishes_the_payload_wrapped_with_the_run() {
         "dev@example.com"
     );
     assert_eq!(body["workflowNodeRun"]["node"]["identifier"], "publish");
+    // The node run records the message, the secret in its payload redacted.
+    let recorded = request(&engine, &o.run_id, "publish").await;
+    assert_eq!(
+        (&recorded["topic"], &recorded["key"]),
+        (&json!("wf.runs"), &json!(o.run_id))
+    );
+    assert_eq!(
+        recorded["payload"]["payload"],
+        json!({"event": "deployed", "service": "api", "token": "[REDACTED]"})
+    );
+    assert_eq!(recorded["payload"]["context"], body["context"]);
+    assert_eq!(
+        recorded["headers"]["Idempotency-Key"],
+        format!("{}:publish", o.run_id)
+    );
 
     let (down, _dir2) = new_engine(kafka_config("127.0.0.1:1", "down")).await;
     let down = down.with_publisher(recorder as Arc<dyn Publisher>);
@@ -538,8 +595,8 @@ async fn kafka_reaches_a_real_broker() {
     let secret = Secrets::from_pairs([("token".to_string(), "x".to_string())]);
     let o = run(&engine, &kafka_plan(), json!({"service": "it"}), &secret).await;
     assert_eq!(
-        o.result.as_deref(),
-        Some("SUCCESS"),
+        o.result,
+        Some(Conclusion::Success),
         "{}",
         error(&engine, &o.run_id).await
     );
@@ -639,7 +696,8 @@ async fn event_conditions_combine_with_and_or_or() {
         .await
         .expect_err("a failing condition");
     assert!(
-        e.0.contains("the trigger condition `.diff.after.properties.n + 1 > 2` failed"),
+        matches!(&e, Error::Expression(m)
+            if m.contains("the trigger condition `.diff.after.properties.n + 1 > 2` failed")),
         "{e}"
     );
 }
@@ -671,15 +729,21 @@ async fn approvals_accept_responders_by_role_or_team() {
             &o.run_id,
             "approve",
             &who("dev@example.com", &["Member"], &["web"]),
-            "yes",
-            &none,
+            &Answer {
+                button: "yes",
+                inputs: &none,
+                secrets: &Secrets::default(),
+            },
         )
         .await
         .expect_err("not a responder");
     assert_eq!(
-        e.0,
-        "`dev@example.com` (roles: Member; teams: web) may not respond to node `approve`; its \
+        e,
+        Error::Forbidden(
+            "`dev@example.com` (roles: Member; teams: web) may not respond to node `approve`; its \
          responders are users lead@example.com; roles Admin; teams platform"
+                .into()
+        )
     );
     engine
         .respond_as(
@@ -687,8 +751,11 @@ async fn approvals_accept_responders_by_role_or_team() {
             &o.run_id,
             "approve",
             &who("ops@example.com", &[], &["Platform"]),
-            "yes",
-            &none,
+            &Answer {
+                button: "yes",
+                inputs: &none,
+                secrets: &Secrets::default(),
+            },
         )
         .await
         .expect("by team");
@@ -698,8 +765,11 @@ async fn approvals_accept_responders_by_role_or_team() {
             &o.run_id,
             "approve",
             &who("boss@example.com", &["admin"], &[]),
-            "yes",
-            &none,
+            &Answer {
+                button: "yes",
+                inputs: &none,
+                secrets: &Secrets::default(),
+            },
         )
         .await
         .expect("by role");
@@ -707,5 +777,5 @@ async fn approvals_accept_responders_by_role_or_team() {
         .drive(&p, &o.run_id, &Secrets::default(), &Quiet)
         .await
         .expect("drive");
-    assert_eq!(o.result.as_deref(), Some("SUCCESS"));
+    assert_eq!(o.result, Some(Conclusion::Success));
 }

@@ -9,8 +9,8 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::{Value as Json, json};
 use support::on_loopback;
-use wflow_engine::control::Responded;
-use wflow_engine::engine::{IN_PROGRESS, QUEUED, new_id};
+use wflow_engine::control::{Answer, Responded};
+use wflow_engine::engine::{Conclusion, NodeStatus, RunStatus, new_id};
 use wflow_engine::{Config, Engine, Plan, Quiet, Secrets, Store};
 use wflow_store::{
     Attempt, EntityChange, LogRecord, NodeRunRecord, ResponseRecord, RunRecord, Write,
@@ -203,7 +203,7 @@ fn run_record(id: &str, workflow: &str, created_at: &str) -> RunRecord {
         source_path: "w.wflow".into(),
         trigger_node: "trigger".into(),
         trigger_payload: json!({"service": "api", "nested": {"n": 1.5, "list": [true, null]}}),
-        status: IN_PROGRESS.into(),
+        status: RunStatus::InProgress,
         result: None,
         error: None,
         created_by: Some("dev@example.com".into()),
@@ -224,7 +224,7 @@ fn queued(id: &str, workflow: &str, created_at: &str, limit: i64) -> Write {
 /// A run of `workflow` waiting behind a concurrency limit of `limit` for the runs with `key`.
 fn keyed(id: &str, workflow: &str, created_at: &str, limit: i64, key: Option<&str>) -> Write {
     Write::InsertRun(Box::new(RunRecord {
-        status: QUEUED.into(),
+        status: RunStatus::Queued,
         concurrency: Some(limit),
         concurrency_key: key.map(str::to_string),
         ..run_record(id, workflow, created_at)
@@ -234,14 +234,14 @@ fn keyed(id: &str, workflow: &str, created_at: &str, limit: i64, key: Option<&st
 fn finished(id: &str) -> Write {
     Write::FinishRun {
         id: id.into(),
-        status: "COMPLETED".into(),
-        result: Some("SUCCESS".into()),
+        status: RunStatus::Completed,
+        result: Some(Conclusion::Success),
         error: None,
         at: "2026-01-01T00:01:00Z".into(),
     }
 }
 
-async fn status(store: &Store, id: &str) -> String {
+async fn status(store: &Store, id: &str) -> RunStatus {
     store.run(id).await.expect("read").expect("run").status
 }
 
@@ -252,7 +252,10 @@ async fn claimed(store: &Store, owner: &str, limit: i64) -> Vec<String> {
         .claim_due(owner, std::time::Duration::from_secs(60), limit)
         .await)
         .expect("claim");
-    assert!(runs.iter().all(|r| r.status == "IN_PROGRESS"), "{runs:?}");
+    assert!(
+        runs.iter().all(|r| r.status == RunStatus::InProgress),
+        "{runs:?}"
+    );
     assert!(
         runs.windows(2).all(|w| w[0].created_at <= w[1].created_at),
         "not oldest first: {runs:?}"
@@ -285,7 +288,7 @@ async fn queued_runs_start_in_order_within_their_limit(at: &Location) {
     );
     assert_eq!(claimed(&store, "p", 10).await, ["a1"]);
     assert!(store.admit("w").await.expect("admit").is_empty());
-    assert_eq!(status(&store, "q1").await, QUEUED);
+    assert_eq!(status(&store, "q1").await, RunStatus::Queued);
     assert_eq!(store.admit("other").await.expect("admit"), ["z1"]);
     // A started run is due, like any new run.
     assert_eq!(claimed(&store, "p", 10).await, ["z1"]);
@@ -310,8 +313,8 @@ async fn queued_runs_start_in_order_within_their_limit(at: &Location) {
     );
     let q2 = store.run("q2").await.expect("read").expect("q2");
     assert_eq!(
-        (q2.status.as_str(), q2.result.as_deref()),
-        ("COMPLETED", Some("CANCELLED"))
+        (q2.status, q2.result),
+        (RunStatus::Completed, Some(Conclusion::Cancelled))
     );
 
     store.apply(vec![finished("q1")]).await.expect("finish");
@@ -374,8 +377,8 @@ async fn a_workflow_with_a_limit_queues_its_runs_and_cancels_a_queued_one(at: &L
     let second = enqueue().await.expect("enqueue");
     let stored = engine.store.run(&first).await.expect("read").expect("run");
     assert_eq!(
-        (stored.status.as_str(), stored.concurrency),
-        (QUEUED, Some(1))
+        (stored.status, stored.concurrency),
+        (RunStatus::Queued, Some(1))
     );
     assert_eq!(
         engine.store.admit("deploy").await.expect("admit"),
@@ -397,7 +400,7 @@ async fn a_workflow_with_a_limit_queues_its_runs_and_cancels_a_queued_one(at: &L
     );
     assert!(engine.cancel(&second, false).await.expect("cancel"));
     let cancelled = engine.store.run(&second).await.expect("read").expect("run");
-    assert_eq!(cancelled.result.as_deref(), Some("CANCELLED"));
+    assert_eq!(cancelled.result, Some(Conclusion::Cancelled));
     assert_eq!(
         engine.store.node_runs(&second).await.expect("nodes").len(),
         1
@@ -414,9 +417,9 @@ async fn runs_are_listed_by_workflow_status_and_creator(at: &Location) {
     let store = at.open().await;
     let mut runs = Vec::new();
     for (i, (workflow, result, by)) in [
-        ("deploy", Some("FAILED"), "dev@example.com"),
-        ("deploy", Some("SUCCESS"), "ops@example.com"),
-        ("release", Some("FAILED"), "dev@example.com"),
+        ("deploy", Some(Conclusion::Failed), "dev@example.com"),
+        ("deploy", Some(Conclusion::Success), "ops@example.com"),
+        ("release", Some(Conclusion::Failed), "dev@example.com"),
         ("deploy", None, "Dev@Example.com"),
     ]
     .into_iter()
@@ -428,8 +431,8 @@ async fn runs_are_listed_by_workflow_status_and_creator(at: &Location) {
             &format!("2026-01-01T00:00:0{i}Z"),
         );
         if let Some(result) = result {
-            r.status = "COMPLETED".into();
-            r.result = Some(result.into());
+            r.status = RunStatus::Completed;
+            r.result = Some(result);
         }
         r.created_by = Some(by.into());
         runs.push(Write::InsertRun(Box::new(r)));
@@ -471,8 +474,8 @@ async fn runs_and_node_runs_round_trip(at: &Location) {
         ])
         .await
         .expect("node runs");
-    cond.status = "COMPLETED".into();
-    cond.result = Some("SUCCESS".into());
+    cond.status = NodeStatus::Completed;
+    cond.result = Some(Conclusion::Success);
     cond.output = Some(json!({"b": 1, "a": [1, 2]}));
     cond.outlet = Some("prod".into());
     cond.fallback = true;
@@ -487,6 +490,7 @@ async fn runs_and_node_runs_round_trip(at: &Location) {
         next_at: Some("2026-01-01T00:00:01.250Z".into()),
     }];
     cond.deadline = Some("2026-01-01T00:00:09Z".into());
+    cond.request = Some(json!({"method": "POST", "url": "http://x/a?b=1", "body": {"n": [1.5]}}));
     let lines = ["first", "second", "third"].map(|m| LogRecord {
         node: "cond".into(),
         level: "INFO".into(),
@@ -521,16 +525,16 @@ async fn runs_and_node_runs_round_trip(at: &Location) {
     store
         .apply(vec![Write::FinishRun {
             id: "r2".into(),
-            status: "COMPLETED".into(),
-            result: Some("FAILED".into()),
+            status: RunStatus::Completed,
+            result: Some(Conclusion::Failed),
             error: Some("node `x` failed".into()),
             at: "2026-01-01T00:00:09Z".into(),
         }])
         .await
         .expect("finish");
     let done = store.run("r2").await.expect("read").expect("run");
-    assert_eq!(done.status, "COMPLETED");
-    assert_eq!(done.result.as_deref(), Some("FAILED"));
+    assert_eq!(done.status, RunStatus::Completed);
+    assert_eq!(done.result, Some(Conclusion::Failed));
     assert_eq!(done.error.as_deref(), Some("node `x` failed"));
     assert_eq!(done.completed_at.as_deref(), Some("2026-01-01T00:00:09Z"));
     assert_eq!(done.trigger_payload, second.trigger_payload);
@@ -561,7 +565,7 @@ async fn runs_and_node_runs_round_trip(at: &Location) {
         ])
         .await
         .expect_err("duplicate run id");
-    assert!(err.0.contains("store: write"), "{err}");
+    assert!(err.to_string().contains("store: write"), "{err}");
     assert_eq!(store.run("r3").await.expect("read"), None);
     store.close().await;
 }
@@ -582,17 +586,31 @@ async fn a_node_run_is_recorded_before_its_side_effect(at: &Location) {
     let (base, seen) = watching_server(&engine, std::time::Duration::ZERO).await;
     let p = plan(&WEBHOOK.replace("BASE", &base));
     let o = run(&engine, &p, json!({"service": "api"})).await;
-    assert_eq!(o.result.as_deref(), Some("SUCCESS"));
+    assert_eq!(o.result, Some(Conclusion::Success));
     let seen: Vec<NodeRunRecord> = seen.lock().expect("lock").concat();
     let call = seen
         .iter()
         .find(|n| n.node == "call")
         .expect("`call` started first");
-    assert_eq!(call.status, IN_PROGRESS);
+    assert_eq!(call.status, NodeStatus::InProgress);
     assert_eq!(call.completed_at, None);
+    // The start's write holds the request: rendered, its secret redacted.
+    let sent = call
+        .request
+        .clone()
+        .expect("the request, written with the start");
+    assert_eq!(sent["url"], format!("{base}/deploy"));
+    assert_eq!(
+        sent["body"],
+        json!({"service": "api", "token": "[REDACTED]"})
+    );
+    assert_eq!(sent["headers"]["Authorization"], "Bearer [REDACTED]");
+    assert_eq!(sent["headers"]["X-Wflow-Node-Run-Id"], call.id.as_str());
     let after = engine.store.node_runs(&o.run_id).await.expect("node runs");
     let call = after.iter().find(|n| n.node == "call").expect("call");
-    assert_eq!(call.result.as_deref(), Some("SUCCESS"));
+    assert_eq!(call.result, Some(Conclusion::Success));
+    assert_eq!(call.request, Some(sent));
+    assert!(!format!("{after:?}").contains(SECRET));
     engine.store.clone().close().await;
 }
 
@@ -614,7 +632,7 @@ async fn parallel_branches_start_durably_together_and_join_once(at: &Location) {
     let p = plan(&FORK.replace("BASE", &base));
     let t0 = std::time::Instant::now();
     let o = run(&engine, &p, json!({"service": "api"})).await;
-    assert_eq!(o.result.as_deref(), Some("SUCCESS"));
+    assert_eq!(o.result, Some(Conclusion::Success));
     assert!(
         t0.elapsed() < std::time::Duration::from_millis(550),
         "two 300 ms branches took {:?}",
@@ -625,7 +643,7 @@ async fn parallel_branches_start_durably_together_and_join_once(at: &Location) {
     // The second request came while the first was unanswered: both started, on the store.
     let started: Vec<&str> = seen[1]
         .iter()
-        .filter(|n| n.status == IN_PROGRESS)
+        .filter(|n| n.status == NodeStatus::InProgress)
         .map(|n| n.node.as_str())
         .collect();
     assert!(
@@ -685,8 +703,11 @@ async fn a_waiting_run_resumes_after_reopening(at: &Location) {
             &o.run_id,
             "ok",
             "alice@example.com",
-            "approve",
-            reason.as_object().expect("object"),
+            &Answer {
+                button: "approve",
+                inputs: reason.as_object().expect("object"),
+                secrets: &secrets(),
+            },
         )
         .await
         .expect("respond");
@@ -700,7 +721,7 @@ async fn a_waiting_run_resumes_after_reopening(at: &Location) {
         .drive(&p, &o.run_id, &secrets(), &Quiet)
         .await
         .expect("drive");
-    assert_eq!(done.result.as_deref(), Some("SUCCESS"));
+    assert_eq!(done.result, Some(Conclusion::Success));
     let entity = engine.store.entity("service", "api").await.expect("read");
     assert_eq!(entity.expect("entity")["properties"]["version"], "v9");
     assert!(
@@ -748,7 +769,7 @@ const BUMP: &str = r#"workflow bump "Bump" {
 async fn upserts_create_then_update_only_the_given_fields(at: &Location) {
     let engine = engine(at).await;
     let o = run(&engine, &plan(CREATE), json!({"version": "v1"})).await;
-    assert_eq!(o.result.as_deref(), Some("SUCCESS"), "{o:?}");
+    assert_eq!(o.result, Some(Conclusion::Success), "{o:?}");
     let created = engine
         .store
         .entity("service", "api")
@@ -759,7 +780,7 @@ async fn upserts_create_then_update_only_the_given_fields(at: &Location) {
     assert_eq!(created["properties"], json!({"version": "v1", "tier": "1"}));
 
     let o = run(&engine, &plan(BUMP), json!({"version": "v2"})).await;
-    assert_eq!(o.result.as_deref(), Some("SUCCESS"), "{o:?}");
+    assert_eq!(o.result, Some(Conclusion::Success), "{o:?}");
     let updated = engine
         .store
         .entity("service", "api")
@@ -946,7 +967,7 @@ async fn secrets_stay_out_of_the_store(at: &Location) {
     let base = server(|| async {}).await;
     let p = plan(&WEBHOOK.replace("BASE", &base));
     let o = run(&engine, &p, json!({"service": "api"})).await;
-    assert_eq!(o.result.as_deref(), Some("SUCCESS"));
+    assert_eq!(o.result, Some(Conclusion::Success));
     let store = &engine.store;
     let nodes = store.node_runs(&o.run_id).await.expect("node runs");
     // The echoed body went through the store (redacted).
@@ -1117,7 +1138,7 @@ async fn concurrent_batches_commit_together_and_fail_alone(at: &Location) {
             }
             ("stale", r) => {
                 let e = r.expect_err("another process's lease");
-                assert!(e.0.contains("no longer leased"), "{e}");
+                assert!(e.to_string().contains("no longer leased"), "{e}");
             }
             (_, r) => {
                 r.expect_err("a duplicate response");

@@ -13,8 +13,8 @@ use crate::{MAX_NESTING, SyntaxError};
 /// Reads one JSON document. Returns the value (None when the text is not JSON at all) and every
 /// syntax error found. Never panics.
 pub fn parse(src: &str) -> (Option<Value>, Vec<SyntaxError>) {
-    if src.len() > crate::MAX_SOURCE_BYTES {
-        return (None, vec![SyntaxError::too_large(src.len())]);
+    if let Some(e) = SyntaxError::too_large(src.len()) {
+        return (None, vec![e]);
     }
     let mut r = Reader {
         src,

@@ -6,12 +6,14 @@
 //! this crate.
 
 pub mod ast;
+mod items;
 pub mod json;
 mod lower;
 mod repair;
 pub mod span;
 mod strings;
 
+pub use items::Items;
 pub use span::{OffsetMap, Span};
 
 /// A syntax error: where, what, and how to fix it.
@@ -68,9 +70,10 @@ impl SyntaxError {
         }
     }
 
-    /// The error for a text longer than [`MAX_SOURCE_BYTES`], which is not read at all.
-    fn too_large(len: usize) -> SyntaxError {
-        SyntaxError {
+    /// The error for a text of `len` bytes, if that is longer than [`MAX_SOURCE_BYTES`]: such a
+    /// text is not read at all.
+    pub fn too_large(len: usize) -> Option<SyntaxError> {
+        (len > MAX_SOURCE_BYTES).then(|| SyntaxError {
             limit: Some(Limit::Size),
             ..SyntaxError::new(
                 Span::new(0, 0),
@@ -81,7 +84,7 @@ impl SyntaxError {
                 ),
                 Some("split it into several files".into()),
             )
-        }
+        })
     }
 }
 
@@ -102,20 +105,29 @@ pub const MAX_SOURCE_BYTES: usize = 64 << 20;
 
 /// Parses `.wflow` source text. Never fails and never panics.
 pub fn parse(src: &str) -> Parsed {
-    let refused = if src.len() > MAX_SOURCE_BYTES {
-        Some(SyntaxError::too_large(src.len()))
-    } else {
+    let mut all = Parsed::default();
+    for piece in parse_items(src) {
+        all.file.statements.extend(piece.file.statements);
+        all.file.comments.extend(piece.file.comments);
+        all.errors.extend(piece.errors);
+    }
+    all
+}
+
+/// Parses `.wflow` source text one top-level item at a time: each piece holds one or more whole
+/// items, their comments and their syntax errors, with spans into `src`, in source order. Put
+/// together they are exactly [`parse`]'s result, but only one piece need be held at once.
+/// Never fails and never panics.
+pub fn parse_items(src: &str) -> items::Items<'_> {
+    let refused = SyntaxError::too_large(src.len()).or_else(|| {
         strings::too_deep(src, MAX_NESTING).map(|at| SyntaxError::too_deep(src, at, "brackets"))
-    };
+    });
     if let Some(error) = refused {
-        return Parsed {
-            file: ast::File::default(),
-            errors: vec![error],
-        };
+        return items::Items::whole(src, items::refused(error));
     }
     let repairs = repair::find(src);
     if repairs.is_empty() {
-        return lower::parse_file(src);
+        return items::Items::new(src);
     }
     // Parse a copy with the missing braces written in, and blame the right `{`.
     let mut parsed = lower::parse_file(&repair::apply(src, &repairs));
@@ -131,7 +143,18 @@ pub fn parse(src: &str) -> Parsed {
         ));
     }
     parsed.errors.sort_by_key(|e| e.span.start);
-    parsed
+    items::Items::whole(src, parsed)
+}
+
+/// Parses `src` as one piece, as [`parse`] did before it read items one at a time; for tests
+/// that compare the two.
+#[doc(hidden)]
+pub fn parse_whole(src: &str) -> Parsed {
+    let mut items = parse_items(src);
+    match items.whole.take() {
+        Some(parsed) => parsed,
+        None => lower::parse_file(src),
+    }
 }
 
 #[cfg(test)]

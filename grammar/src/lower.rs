@@ -17,16 +17,31 @@ struct WflowParser;
 pub(crate) const UNCLOSED: &str = "this `{` is never closed";
 
 struct Lowerer<'s> {
+    /// The text being parsed: the whole file, or one piece of it.
     src: &'s str,
+    /// Where `src` starts in the file: added to every span, so spans are the file's.
+    base: usize,
     comments: Vec<Comment>,
     errors: Vec<SyntaxError>,
+    /// Whether every block was closed and no text had to be skipped as junk: then nothing was
+    /// read past the end of `src`, and the tree is what parsing the whole file would give.
+    clean: bool,
 }
 
+/// Parses `src`, a whole file.
 pub(crate) fn parse_file(src: &str) -> Parsed {
+    parse_piece(src, 0).0
+}
+
+/// Parses `src`, the text of a file from byte `base` on (up to a line break, or the end), with
+/// spans into the file; and whether the piece read cleanly (see [`Lowerer::clean`]).
+pub(crate) fn parse_piece(src: &str, base: usize) -> (Parsed, bool) {
     let mut l = Lowerer {
         src,
+        base,
         comments: Vec::new(),
         errors: Vec::new(),
+        clean: true,
     };
     let statements = match WflowParser::parse(Rule::file, src) {
         Ok(mut pairs) => match pairs.next() {
@@ -35,7 +50,8 @@ pub(crate) fn parse_file(src: &str) -> Parsed {
         },
         // The grammar accepts every input; this is only reachable through a pest limit.
         Err(e) => {
-            let at = error_offset(&e);
+            l.clean = false;
+            let at = base + error_offset(&e);
             l.errors.push(SyntaxError::new(
                 Span::new(at, at),
                 "the parser gave up here",
@@ -46,18 +62,15 @@ pub(crate) fn parse_file(src: &str) -> Parsed {
     };
     l.comments.sort_by_key(|c| c.span.start);
     l.errors.sort_by_key(|e| e.span.start);
-    Parsed {
+    let clean = l.clean;
+    let parsed = Parsed {
         file: File {
             statements,
             comments: l.comments,
         },
         errors: l.errors,
-    }
-}
-
-fn span(p: &Pair<Rule>) -> Span {
-    let s = p.as_span();
-    Span::new(s.start(), s.end())
+    };
+    (parsed, clean)
 }
 
 fn error_offset(e: &pest::error::Error<Rule>) -> usize {
@@ -68,6 +81,12 @@ fn error_offset(e: &pest::error::Error<Rule>) -> usize {
 }
 
 impl Lowerer<'_> {
+    /// The span of `p` in the file.
+    fn span(&self, p: &Pair<Rule>) -> Span {
+        let s = p.as_span();
+        Span::new(self.base + s.start(), self.base + s.end())
+    }
+
     /// The children of `p`, with comments collected on the side.
     fn children<'i>(&mut self, p: Pair<'i, Rule>) -> Vec<Pair<'i, Rule>> {
         let mut out = Vec::new();
@@ -76,7 +95,7 @@ impl Lowerer<'_> {
                 let text = c.as_str().trim_start_matches("//").to_string();
                 self.comments.push(Comment {
                     text,
-                    span: span(&c),
+                    span: self.span(&c),
                 });
             } else {
                 out.push(c);
@@ -94,7 +113,7 @@ impl Lowerer<'_> {
                 Rule::edge_chain => out.push(Statement::Edges(self.edges(c))),
                 Rule::junk => self.junk(&c),
                 Rule::stray_close => self.errors.push(SyntaxError::new(
-                    span(&c),
+                    self.span(&c),
                     "unexpected `}`",
                     Some("remove it, or add the `{` it was meant to close".into()),
                 )),
@@ -106,7 +125,8 @@ impl Lowerer<'_> {
 
     /// Explains a junk region by re-parsing it strictly.
     fn junk(&mut self, p: &Pair<Rule>) {
-        let sp = span(p);
+        self.clean = false;
+        let sp = self.span(p);
         let text = p.as_str();
         let (at, message) = match WflowParser::parse(Rule::strict_statement, text) {
             Err(e) => {
@@ -115,7 +135,7 @@ impl Lowerer<'_> {
             }
             Ok(_) => (sp.start, "this line cannot be read here".to_string()),
         };
-        let end = next_token_end(self.src, at).min(sp.end.max(at));
+        let end = (self.base + next_token_end(self.src, at - self.base)).min(sp.end.max(at));
         // A string left open is the real mistake, not what the parser expected at the end of
         // the line: point at its opening quote.
         if let Some(q) = unclosed_quote(text).filter(|q| sp.start + q <= at) {
@@ -145,13 +165,13 @@ impl Lowerer<'_> {
     }
 
     fn entry(&mut self, p: Pair<Rule>) -> Entry {
-        let sp = span(&p);
+        let sp = self.span(&p);
         let mut name = None;
         let mut args = Vec::new();
         let mut block = None;
         for c in self.children(p) {
             match c.as_rule() {
-                Rule::ident if name.is_none() => name = Some(ident(&c)),
+                Rule::ident if name.is_none() => name = Some(self.ident(&c)),
                 Rule::block => block = Some(self.block(c)),
                 _ => args.push(self.value(c)),
             }
@@ -169,12 +189,13 @@ impl Lowerer<'_> {
     }
 
     fn block(&mut self, p: Pair<Rule>) -> Block {
-        let sp = span(&p);
+        let sp = self.span(&p);
         let closed = p
             .clone()
             .into_inner()
             .any(|c| c.as_rule() == Rule::block_close);
         if !closed {
+            self.clean = false;
             self.errors.push(SyntaxError::new(
                 Span::new(sp.start, sp.start + 1),
                 UNCLOSED,
@@ -190,7 +211,7 @@ impl Lowerer<'_> {
     }
 
     fn input_decl(&mut self, p: Pair<Rule>) -> InputDecl {
-        let sp = span(&p);
+        let sp = self.span(&p);
         let mut key = Key {
             name: String::new(),
             span: sp,
@@ -205,7 +226,7 @@ impl Lowerer<'_> {
                 Rule::bare_key => {
                     key = Key {
                         name: c.as_str().to_string(),
-                        span: span(&c),
+                        span: self.span(&c),
                     }
                 }
                 Rule::string => {
@@ -220,7 +241,7 @@ impl Lowerer<'_> {
                     }
                 }
                 Rule::optional_mark => optional = true,
-                Rule::type_expr => ty = Some(type_expr(&c)),
+                Rule::type_expr => ty = Some(self.type_expr(&c)),
                 Rule::block => block = Some(self.block(c)),
                 _ => args.push(self.value(c)),
             }
@@ -245,13 +266,13 @@ impl Lowerer<'_> {
     }
 
     fn edges(&mut self, p: Pair<Rule>) -> EdgeChain {
-        let sp = span(&p);
+        let sp = self.span(&p);
         let mut endpoints = Vec::new();
         let mut description = None;
         for c in self.children(p) {
             match c.as_rule() {
                 Rule::endpoint => {
-                    let esp = span(&c);
+                    let esp = self.span(&c);
                     let mut parts = c.into_inner();
                     let node = parts.next().map(|n| self.endpoint_name(&n));
                     let outlet = parts.next().map(|n| self.endpoint_name(&n));
@@ -283,17 +304,17 @@ impl Lowerer<'_> {
                 span: s.span,
             };
         }
-        ident(p)
+        self.ident(p)
     }
 
     fn value(&mut self, p: Pair<Rule>) -> Value {
-        let sp = span(&p);
+        let sp = self.span(&p);
         let kind = match p.as_rule() {
             Rule::string => ValueKind::Str(self.string(&p)),
             Rule::jq => {
                 let code = p.into_inner().next();
                 let (code, code_start) = match code {
-                    Some(c) => (c.as_str().to_string(), c.as_span().start()),
+                    Some(c) => (c.as_str().to_string(), self.base + c.as_span().start()),
                     None => (String::new(), sp.start + 1),
                 };
                 ValueKind::Jq { code, code_start }
@@ -301,7 +322,7 @@ impl Lowerer<'_> {
             Rule::number => ValueKind::Number(p.as_str().to_string()),
             Rule::boolean => ValueKind::Bool(p.as_str() == "true"),
             Rule::null => ValueKind::Null,
-            Rule::ident => ValueKind::Ident(ident(&p)),
+            Rule::ident => ValueKind::Ident(self.ident(&p)),
             Rule::list => {
                 let items = self
                     .children(p)
@@ -326,7 +347,7 @@ impl Lowerer<'_> {
                     } else {
                         Key {
                             name: k.as_str().to_string(),
-                            span: span(&k),
+                            span: self.span(&k),
                         }
                     };
                     members.push((key, self.value(v)));
@@ -340,12 +361,12 @@ impl Lowerer<'_> {
 
     /// Decodes a string literal, recording escapes in its offset map.
     fn string(&mut self, p: &Pair<Rule>) -> Str {
-        let sp = span(p);
+        let sp = self.span(p);
         let mut value = String::new();
         let mut map = OffsetMap::identity(sp.start + 1);
         let mut pairer = Utf16Pairer::default();
         for piece in p.clone().into_inner() {
-            let psp = span(&piece);
+            let psp = self.span(&piece);
             if piece.as_rule() == Rule::escape {
                 let decoded = decode_escape(&piece.as_str()[1..]);
                 let c = match decoded {
@@ -381,36 +402,38 @@ impl Lowerer<'_> {
             map,
         }
     }
-}
 
-fn ident(p: &Pair<Rule>) -> Ident {
-    Ident {
-        name: p.as_str().to_string(),
-        span: span(p),
-    }
-}
-
-fn type_expr(p: &Pair<Rule>) -> TypeExpr {
-    let sp = span(p);
-    let mut name = Ident {
-        name: String::new(),
-        span: sp,
-    };
-    let mut arg = None;
-    let mut array_depth = 0;
-    for c in p.clone().into_inner() {
-        match c.as_rule() {
-            Rule::ident => name = ident(&c),
-            Rule::type_arg => arg = Some(ident(&c)),
-            Rule::array_mark => array_depth += 1,
-            _ => {}
+    /// A bare word.
+    fn ident(&self, p: &Pair<Rule>) -> Ident {
+        Ident {
+            name: p.as_str().to_string(),
+            span: self.span(p),
         }
     }
-    TypeExpr {
-        name,
-        arg,
-        array_depth,
-        span: sp,
+
+    /// An input type.
+    fn type_expr(&self, p: &Pair<Rule>) -> TypeExpr {
+        let sp = self.span(p);
+        let mut name = Ident {
+            name: String::new(),
+            span: sp,
+        };
+        let mut arg = None;
+        let mut array_depth = 0;
+        for c in p.clone().into_inner() {
+            match c.as_rule() {
+                Rule::ident => name = self.ident(&c),
+                Rule::type_arg => arg = Some(self.ident(&c)),
+                Rule::array_mark => array_depth += 1,
+                _ => {}
+            }
+        }
+        TypeExpr {
+            name,
+            arg,
+            array_depth,
+            span: sp,
+        }
     }
 }
 

@@ -16,6 +16,7 @@ pub(crate) struct Repair {
     pub line: usize,
 }
 
+#[derive(Clone)]
 struct Line {
     start: usize,
     indent: usize,
@@ -26,11 +27,19 @@ struct Line {
     in_jq: bool,
 }
 
-fn scan(src: &str) -> Vec<Line> {
+/// Calls `visit` with each line of `src`, in order. The line's `braces` are reused from one line
+/// to the next, so a scan that only counts them allocates nothing per line.
+fn scan_with(src: &str, mut visit: impl FnMut(&Line)) {
     let bytes = src.as_bytes();
-    let mut lines = Vec::new();
     let mut in_jq = false;
     let mut i = 0;
+    let mut line = Line {
+        start: 0,
+        indent: 0,
+        first: None,
+        braces: Vec::new(),
+        in_jq: false,
+    };
     while i <= bytes.len() {
         let start = i;
         let starts_in_jq = in_jq;
@@ -40,7 +49,7 @@ fn scan(src: &str) -> Vec<Line> {
             i += 1;
         }
         let first = bytes.get(i).copied().filter(|b| *b != b'\n' && *b != b'\r');
-        let mut braces = Vec::new();
+        line.braces.clear();
         let mut in_str = false;
         while let Some(&b) = bytes.get(i) {
             if b == b'\n' {
@@ -60,37 +69,39 @@ fn scan(src: &str) -> Vec<Line> {
                     }
                     break;
                 }
-                (false, false, b'{' | b'}') => braces.push((i, b)),
+                (false, false, b'{' | b'}') => line.braces.push((i, b)),
                 _ => {}
             }
             i += 1;
         }
-        lines.push(Line {
-            start,
-            indent,
-            first,
-            braces,
-            in_jq: starts_in_jq,
-        });
+        line.start = start;
+        line.indent = indent;
+        line.first = first;
+        line.in_jq = starts_in_jq;
+        visit(&line);
         i += 1;
     }
-    lines
 }
 
-/// The missing closing braces of `src`, if its braces do not balance.
+/// The missing closing braces of `src`, if its braces do not balance. Balanced text (the usual
+/// case) costs one pass and no memory; only unbalanced text has its lines kept.
 pub(crate) fn find(src: &str) -> Vec<Repair> {
-    let lines = scan(src);
-    let opens = lines
-        .iter()
-        .flat_map(|l| &l.braces)
-        .filter(|(_, b)| *b == b'{')
-        .count();
-    let closes = lines
-        .iter()
-        .flat_map(|l| &l.braces)
-        .filter(|(_, b)| *b == b'}')
-        .count();
+    let (mut opens, mut closes) = (0usize, 0usize);
+    scan_with(src, |l| {
+        for (_, b) in &l.braces {
+            if *b == b'{' {
+                opens += 1;
+            } else {
+                closes += 1;
+            }
+        }
+    });
     let mut missing = opens.saturating_sub(closes);
+    if missing == 0 {
+        return Vec::new();
+    }
+    let mut lines = Vec::new();
+    scan_with(src, |l| lines.push(l.clone()));
     let mut repairs = Vec::new();
     // Open braces: (offset, indentation of the line that opened it, index of that line).
     let mut stack: Vec<(usize, usize, usize)> = Vec::new();

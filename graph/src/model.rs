@@ -16,13 +16,48 @@ pub enum Kind {
     Webhook,
     Kafka,
     Upsert,
-    Integration,
+    /// An integration action, drawn with its service's icon.
+    Integration(Service),
     Ai,
     AiAgent,
     Cursor,
     Condition,
     Approval,
     Join,
+}
+
+/// The service an integration action calls (`Other`: one wflow does not run, or a
+/// provider it does not know).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Service {
+    GitHub,
+    GitLab,
+    AzureDevOps,
+    Jira,
+    Other,
+}
+
+impl Service {
+    fn of(i: &wflow_compiler::ir::Integration) -> Service {
+        match i.spec().map(|s| s.service.as_str()) {
+            Some("github") => Service::GitHub,
+            Some("gitlab") => Service::GitLab,
+            Some("azure_devops") => Service::AzureDevOps,
+            Some("jira") => Service::Jira,
+            _ => Service::Other,
+        }
+    }
+
+    /// Its name in class names and tooltips (`provider-gitlab`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Service::GitHub => "github",
+            Service::GitLab => "gitlab",
+            Service::AzureDevOps => "azure-devops",
+            Service::Jira => "jira",
+            Service::Other => "other",
+        }
+    }
 }
 
 /// A kind's family, which sets its colour.
@@ -43,7 +78,7 @@ impl Kind {
             NodeConfig::Webhook(_) => Kind::Webhook,
             NodeConfig::Kafka(_) => Kind::Kafka,
             NodeConfig::UpsertEntity(_) => Kind::Upsert,
-            NodeConfig::IntegrationAction(_) => Kind::Integration,
+            NodeConfig::IntegrationAction(i) => Kind::Integration(Service::of(i)),
             NodeConfig::Ai(_) => Kind::Ai,
             NodeConfig::AiAgent(_) => Kind::AiAgent,
             NodeConfig::CursorAgent(_) => Kind::Cursor,
@@ -62,7 +97,7 @@ impl Kind {
             Kind::Webhook => "webhook",
             Kind::Kafka => "kafka",
             Kind::Upsert => "upsert",
-            Kind::Integration => "integration",
+            Kind::Integration(_) => "integration",
             Kind::Ai => "ai",
             Kind::AiAgent => "ai_agent",
             Kind::Cursor => "cursor_agent",
@@ -75,7 +110,7 @@ impl Kind {
     pub fn family(self) -> Family {
         match self {
             Kind::Form | Kind::Event | Kind::Schedule => Family::Trigger,
-            Kind::Webhook | Kind::Kafka | Kind::Upsert | Kind::Integration => Family::Action,
+            Kind::Webhook | Kind::Kafka | Kind::Upsert | Kind::Integration(_) => Family::Action,
             Kind::Ai | Kind::AiAgent | Kind::Cursor => Family::Ai,
             Kind::Condition | Kind::Approval | Kind::Join => Family::Flow,
         }
@@ -90,7 +125,11 @@ impl Kind {
             Kind::Webhook => "🌐",
             Kind::Kafka => "📨",
             Kind::Upsert => "🗃",
-            Kind::Integration => "🔌",
+            Kind::Integration(Service::GitHub) => "🐙",
+            Kind::Integration(Service::GitLab) => "🦊",
+            Kind::Integration(Service::AzureDevOps) => "🔷",
+            Kind::Integration(Service::Jira) => "🎫",
+            Kind::Integration(Service::Other) => "🔌",
             Kind::Ai => "✨",
             Kind::AiAgent => "🤖",
             Kind::Cursor => "🖱",
@@ -115,7 +154,23 @@ impl Kind {
                 "M2.5 3.5c0-2.7 11-2.7 11 0v9c0 2.7-11 2.7-11 0z M2.5 3.5c0 2.7 11 2.7 11 0 \
                  M2.5 8c0 2.7 11 2.7 11 0"
             }
-            Kind::Integration => "M5.5 1.5v4 M10.5 1.5v4 M3 5.5h10v2.5a5 5 0 0 1-10 0z M8 13v2.5",
+            // A cat's head, whiskered.
+            Kind::Integration(Service::GitHub) => {
+                "M2.5 7 3 1.5l3 2.5h4l3-2.5.5 5.5c0 4-2.5 6.5-5.5 6.5S2.5 11 2.5 7z \
+                 M6 8v.5 M10 8v.5 M1 10.5h3 M12 10.5h3"
+            }
+            // A fox's head: ears, cheeks and chin.
+            Kind::Integration(Service::GitLab) => "M8 14.5 1.5 9 3 1.5l2.5 5h5l2.5-5L14.5 9z",
+            // A pipeline run again: a loop with its arrow.
+            Kind::Integration(Service::AzureDevOps) => {
+                "M13.5 8a5.5 5.5 0 1 1-1.6-3.9 M12.5 1.5v3h-3 M6 6.5v3l3-1.5z"
+            }
+            // An issue: a ticket with its check mark.
+            Kind::Integration(Service::Jira) => "M1.5 3.5h13v9h-13z M4.5 8 7 10.5 11.5 5.5",
+            // A plug: any other service.
+            Kind::Integration(Service::Other) => {
+                "M5.5 1.5v4 M10.5 1.5v4 M3 5.5h10v2.5a5 5 0 0 1-10 0z M8 13v2.5"
+            }
             Kind::Ai => "M8 1.5 9.6 6.4 14.5 8 9.6 9.6 8 14.5 6.4 9.6 1.5 8 6.4 6.4z",
             Kind::AiAgent => "M3 5.5h10v8H3z M8 2.5v3 M5.5 9.5h1 M9.5 9.5h1 M6 11.5h4",
             Kind::Cursor => "M3 2l9 5-4 1.5L6.5 13z",
@@ -290,4 +345,50 @@ fn taken(run: &Run, c: &Connection) -> bool {
         }
     };
     ended && through && to.status != Status::Skipped
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_and_service_has_an_icon_of_its_own() {
+        let services = [
+            Service::GitHub,
+            Service::GitLab,
+            Service::AzureDevOps,
+            Service::Jira,
+            Service::Other,
+        ];
+        let mut kinds = vec![
+            Kind::Form,
+            Kind::Event,
+            Kind::Schedule,
+            Kind::Webhook,
+            Kind::Kafka,
+            Kind::Upsert,
+            Kind::Ai,
+            Kind::AiAgent,
+            Kind::Cursor,
+            Kind::Condition,
+            Kind::Approval,
+            Kind::Join,
+        ];
+        kinds.extend(services.map(Kind::Integration));
+        let mut icons: Vec<&str> = kinds.iter().map(|k| k.icon()).collect();
+        let mut glyphs: Vec<&str> = kinds.iter().map(|k| k.glyph()).collect();
+        for d in &icons {
+            assert!(d.starts_with('M'), "{d}");
+            assert!(
+                d.chars()
+                    .all(|c| "MmLlHhVvCcSsAaZz0123456789.,- ".contains(c)),
+                "{d}"
+            );
+        }
+        icons.sort_unstable();
+        icons.dedup();
+        glyphs.sort_unstable();
+        glyphs.dedup();
+        assert_eq!((icons.len(), glyphs.len()), (kinds.len(), kinds.len()));
+    }
 }

@@ -5,7 +5,7 @@ use std::fmt::Write;
 
 use crate::Status;
 use crate::layout::{self, Layout, Route};
-use crate::model::{Chart, EDGE, Edge, Family, NOT_TAKEN, Node, TAKEN};
+use crate::model::{Chart, EDGE, Edge, Family, Kind, NOT_TAKEN, Node, TAKEN};
 
 const MARGIN: f64 = 24.0;
 /// Room for a workflow's title above its nodes (and for self-loops over the top row).
@@ -162,6 +162,11 @@ fn node(out: &mut String, workflow: &str, n: &Node, x: f64, y: f64) {
     };
     let status = n.status.map_or("none", Status::name);
     let mut tip = format!("{} ({}): {}", n.title, n.id, n.kind.name());
+    let mut class = format!("kind-{} family-{family}", n.kind.name());
+    if let Kind::Integration(s) = n.kind {
+        let _ = write!(tip, " ({})", s.name());
+        let _ = write!(class, " provider-{}", s.name());
+    }
     if let Some(s) = n.status {
         let _ = write!(tip, ", {}", s.name());
     }
@@ -170,7 +175,7 @@ fn node(out: &mut String, workflow: &str, n: &Node, x: f64, y: f64) {
     }
     let _ = writeln!(
         out,
-        "<g class=\"node kind-{kind} family-{family} status-{status}\" id=\"{wf}.{id}\" \
+        "<g class=\"node {class} status-{status}\" id=\"{wf}.{id}\" \
          data-workflow=\"{wf}\" data-node=\"{id}\" data-kind=\"{kind}\" \
          transform=\"translate({x},{y})\">\
          <title>{tip}</title>\

@@ -10,7 +10,7 @@ use wflow_graph::{Format, NodeRun, Run, Status, render};
 
 /// Workflows of the snapshot corpus: the shipped example, a condition with a fallback, an
 /// approval with buttons, Port JSON, several triggers, two workflows in one file, parallel
-/// branches with a join.
+/// branches with a join, integration actions of each service.
 const CORPUS: &[&str] = &[
     "examples/deploy-service.wflow",
     "tests/corpus/valid/condition-fallback-status.wflow",
@@ -19,6 +19,8 @@ const CORPUS: &[&str] = &[
     "tests/corpus/valid/multiple-triggers.wflow",
     "tests/corpus/valid/two-workflows.wflow",
     "examples/parallel-release.wflow",
+    "tests/corpus/valid/integration-gitlab-azure-jira.wflow",
+    "tests/corpus/valid/github-sugar.wflow",
 ];
 
 fn workflows(rel: &str) -> Vec<Workflow> {

@@ -26,10 +26,12 @@ use super::guard::{self, BODY_LIMIT, Guard, Hosts};
 use super::{ApiError, BODY_INPUTS, Begun, FormAt, Problem, Server, User, catalog_api};
 use openapi::Method::{Get, Patch, Post};
 use openapi::{Op, array, schema};
-use wflow_engine::engine::{CANCELLED, COMPLETED, FAILED, IN_PROGRESS, SUCCESS, log};
+use wflow_engine::control::Answer;
+use wflow_engine::engine::{Conclusion, NodeStatus, RunStatus, log};
 use wflow_engine::inputs;
 use wflow_engine::plan::Plan;
 use wflow_engine::report::run_json;
+use wflow_engine::secret_inputs;
 use wflow_engine::secrets::Secrets;
 use wflow_store::{RunRecord, Write};
 
@@ -246,12 +248,12 @@ fn ops() -> Vec<Op> {
 
 /// The body of a node-run report.
 fn report_schema() -> Json {
-    let result = json!({ "enum": [SUCCESS, FAILED] });
+    let result = json!({ "enum": [Conclusion::Success, Conclusion::Failed] });
     json!({
         "type": "object", "additionalProperties": false,
         "properties": {
-            "status": { "enum": [IN_PROGRESS, COMPLETED] },
-            "result": { "enum": [SUCCESS, FAILED, null],
+            "status": { "enum": [NodeStatus::InProgress, NodeStatus::Completed] },
+            "result": { "enum": [Conclusion::Success, Conclusion::Failed, null],
                         "description": "Completes the node; FAILED fails the run under \
                                         `onFailure: terminate`" },
             "output": { "type": "object" },
@@ -264,9 +266,9 @@ fn report_schema() -> Json {
             })),
         },
         "allOf": [
-            { "if": { "required": ["status"], "properties": { "status": { "const": COMPLETED } } },
+            { "if": { "required": ["status"], "properties": { "status": { "const": NodeStatus::Completed } } },
               "then": { "required": ["result"], "properties": { "result": result } } },
-            { "if": { "required": ["status"], "properties": { "status": { "const": IN_PROGRESS } } },
+            { "if": { "required": ["status"], "properties": { "status": { "const": NodeStatus::InProgress } } },
               "then": { "properties": { "result": { "type": "null" } } } },
         ],
     })
@@ -735,14 +737,14 @@ pub(super) async fn visible_run(s: &Server, user: &User, id: &str) -> Result<Run
 
 /// Whether `run` has a waiting approval that `user` may answer.
 async fn awaits(s: &Server, user: &User, run: &RunRecord) -> Result<bool, ApiError> {
-    if run.status != IN_PROGRESS {
+    if run.status != RunStatus::InProgress {
         return Ok(false);
     }
     let plan = s.pinned_plan(run)?;
     let waiting = s.engine().store.node_runs(&run.id).await?;
     Ok(waiting
         .iter()
-        .filter(|n| n.waiting && n.status == IN_PROGRESS)
+        .filter(|n| n.waiting && n.status == NodeStatus::InProgress)
         .any(|n| {
             approval(&plan, &n.node).is_some_and(|i| user.may_respond(i.responders.as_ref(), run))
         }))
@@ -896,13 +898,9 @@ async fn cancel_run(
         )));
     }
     let force = flag(&q, "force")?;
-    let cancelled = s
-        .engine()
-        .cancel(&id, force)
-        .await
-        .map_err(|e| ApiError::conflict(e.0))?;
+    let cancelled = s.engine().cancel(&id, force).await?;
     if cancelled {
-        s.finished(&run.workflow, &id, Some(CANCELLED));
+        s.finished(&run.workflow, &id, Some(Conclusion::Cancelled));
         if run.concurrency.is_some() {
             s.admit(&run.workflow).await;
         }
@@ -930,8 +928,7 @@ async fn retry_run(
         let _held = lock.lock().await;
         s.engine()
             .retry(&plan, &id, s.0.leases.lease(), &by)
-            .await
-            .map_err(|e| ApiError::conflict(e.0))?;
+            .await?;
     }
     if run.concurrency.is_some() {
         // Queued again: it starts when its turn comes.
@@ -968,9 +965,14 @@ async fn patch_node_run(
 
 /// What a node-run PATCH asks for, checked.
 struct Report {
-    result: Option<String>,
+    result: Option<Conclusion>,
     output: Option<Json>,
     logs: Vec<(String, String)>,
+}
+
+/// A status or result given as its text.
+fn spelled<T: std::str::FromStr>(v: &Json) -> Option<T> {
+    v.as_str().and_then(|s| s.parse().ok())
 }
 
 fn read_report(body: Json) -> Result<Report, ApiError> {
@@ -986,7 +988,7 @@ fn read_report(body: Json) -> Result<Report, ApiError> {
     }
     let status = match body.get("status") {
         None => None,
-        Some(Json::String(s)) if s == IN_PROGRESS || s == COMPLETED => Some(s.as_str()),
+        Some(v) if spelled::<NodeStatus>(v).is_some() => spelled(v),
         Some(other) => {
             problems.push(Problem::at(
                 "/status",
@@ -997,7 +999,9 @@ fn read_report(body: Json) -> Result<Report, ApiError> {
     };
     let result = match body.get("result") {
         None | Some(Json::Null) => None,
-        Some(Json::String(r)) if r == SUCCESS || r == FAILED => Some(r.clone()),
+        Some(v) if matches!(spelled(v), Some(Conclusion::Success | Conclusion::Failed)) => {
+            spelled(v)
+        }
         Some(other) => {
             problems.push(Problem::at(
                 "/result",
@@ -1009,13 +1013,13 @@ fn read_report(body: Json) -> Result<Report, ApiError> {
             None
         }
     };
-    if status == Some(COMPLETED) && result.is_none() {
+    if status == Some(NodeStatus::Completed) && result.is_none() {
         problems.push(Problem::at(
             "/result",
             "`result` (SUCCESS or FAILED) is required when `status` is COMPLETED",
         ));
     }
-    if status == Some(IN_PROGRESS) && result.is_some() {
+    if status == Some(NodeStatus::InProgress) && result.is_some() {
         problems.push(Problem::at(
             "/result",
             "`result` goes with `status: COMPLETED`, not IN_PROGRESS",
@@ -1118,9 +1122,9 @@ async fn report_node_run(
         if let Some(result) = &report.result {
             s.leased(run_id, async {
                 s.engine()
-                    .complete(&plan, run_id, &rec.node, result, report.output)
+                    .complete(&plan, run_id, &rec.node, *result, report.output)
                     .await
-                    .map_err(|e| ApiError::conflict(e.0))
+                    .map_err(ApiError::from)
             })
             .await?;
         }
@@ -1128,9 +1132,9 @@ async fn report_node_run(
     if report.result.is_some() {
         // A node failed from outside may have finished the run already.
         if let Some(done) = s.engine().store.run(run_id).await?
-            && done.status == COMPLETED
+            && done.status == RunStatus::Completed
         {
-            s.finished(&done.workflow, run_id, done.result.as_deref());
+            s.finished(&done.workflow, run_id, done.result);
         }
         s.drive_detached(plan, run_id).await?;
     }
@@ -1183,13 +1187,17 @@ async fn respond(
             String::new()
         }
     };
-    let given = take_inputs(&mut body, &mut problems);
+    let mut given = take_inputs(&mut body, &mut problems);
     problems.extend(body.keys().map(|k| {
         Problem::at(
             format!("/{k}"),
             format!("unknown field `{k}`; the body takes `button` and `inputs`"),
         )
     }));
+    // Secret inputs sent encrypted are validated as what they hold.
+    let secrets = s.secrets(&plan)?;
+    let found = secret_inputs::accept(&input.user_inputs, &mut given, &secrets);
+    problems.extend(found.iter().map(|p| Problem::input(p, &BODY_INPUTS)));
     if let Err(found) = inputs::validate(&input.user_inputs, &given) {
         problems.extend(found.iter().map(|p| Problem::input(p, &BODY_INPUTS)));
     }
@@ -1203,14 +1211,19 @@ async fn respond(
         )));
     }
     let responder = user.responder().email;
+    let answer = Answer {
+        button: &button,
+        inputs: &given,
+        secrets: &secrets,
+    };
     {
         let lock = s.run_lock(&run_id);
         let _held = lock.lock().await;
         s.leased(&run_id, async {
             s.engine()
-                .respond_authorized(&plan, &run_id, &node, &responder, &button, &given)
+                .respond_authorized(&plan, &run_id, &node, &responder, &answer)
                 .await
-                .map_err(|e| ApiError::conflict(e.0))
+                .map_err(ApiError::from)
         })
         .await?;
     }

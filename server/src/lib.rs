@@ -36,7 +36,7 @@ use wflow_compiler::{Diagnostic, Syntax, check_source_named};
 
 use metrics::{Metrics, Watch};
 
-use wflow_engine::engine::{COMPLETED, Config, Engine, Outcome, QueueError, Started};
+use wflow_engine::engine::{Conclusion, Config, Engine, Outcome, RunStatus, Started};
 use wflow_engine::lease::{DEFAULT_LEASE, Leases};
 use wflow_engine::plan::Plan;
 use wflow_engine::secrets::Secrets;
@@ -553,8 +553,11 @@ impl Server {
             .enqueue(plan, trigger, payload, created_by, secrets)
             .await
             .map_err(|e| match e {
-                QueueError::Key(why) => ApiError::invalid(vec![Problem::at("/inputs", why)]),
-                QueueError::Store(e) => ApiError::internal(e),
+                // The key is computed from the run's inputs.
+                wflow_engine::Error::Expression(why) => {
+                    ApiError::invalid(vec![Problem::at("/inputs", why)])
+                }
+                e => e.into(),
             })?;
         let workflow = &plan.workflow.identifier.value;
         self.0.metrics.started(workflow);
@@ -613,7 +616,7 @@ impl Server {
             });
         // A completed run's lease ended with it, and its place, under a concurrency limit,
         // goes to the next queued run.
-        if !matches!(&driven, Ok(o) if o.status == COMPLETED) {
+        if !matches!(&driven, Ok(o) if o.status == RunStatus::Completed) {
             self.release(&run_id).await;
         } else if plan.workflow.concurrency.is_some() {
             self.admit(&plan.workflow.identifier.value).await;
@@ -642,7 +645,7 @@ impl Server {
             if store
                 .run(run_id)
                 .await?
-                .is_none_or(|r| r.status == COMPLETED)
+                .is_none_or(|r| r.status == RunStatus::Completed)
             {
                 break;
             }
@@ -682,19 +685,19 @@ impl Server {
             }
         };
         let outcome = outcome.map_err(ApiError::internal)?;
-        if open && outcome.status == COMPLETED {
+        if open && outcome.status == RunStatus::Completed {
             self.finished(
                 &plan.workflow.identifier.value,
                 &outcome.run_id,
-                outcome.result.as_deref(),
+                outcome.result,
             );
         }
         Ok(outcome)
     }
 
     /// Counts and logs a run that just finished.
-    fn finished(&self, workflow: &str, run_id: &str, result: Option<&str>) {
-        let result = result.unwrap_or("UNKNOWN");
+    fn finished(&self, workflow: &str, run_id: &str, result: Option<Conclusion>) {
+        let result = result.map_or("UNKNOWN", Conclusion::as_str);
         self.0.metrics.finished(workflow, result);
         tracing::info!(run = run_id, workflow, result, "run finished");
     }
@@ -871,8 +874,44 @@ impl IntoResponse for ApiError {
     }
 }
 
+impl From<wflow_engine::Error> for ApiError {
+    /// The engine's kind of failure chooses the status: the caller's input 422, the run's
+    /// state 409, a missing run 404, a refusal 403, the store or the engine itself 500.
+    fn from(e: wflow_engine::Error) -> ApiError {
+        use wflow_engine::Error as E;
+        match e {
+            E::NoRun(_) => ApiError::not_found(e.to_string()),
+            E::Conflict(m) => ApiError::conflict(m),
+            E::Invalid(m) | E::Expression(m) => ApiError::invalid(vec![m]),
+            E::Forbidden(m) => auth::forbidden(m),
+            E::Store(_) | E::Setup(_) | E::Inconsistent(_) => ApiError::internal(e),
+        }
+    }
+}
+
 impl From<wflow_store::StoreError> for ApiError {
     fn from(e: wflow_store::StoreError) -> ApiError {
         ApiError::internal(e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wflow_engine::Error as E;
+
+    #[test]
+    fn each_kind_of_engine_error_has_its_status() {
+        let status = |e: E| ApiError::from(e).status.as_u16();
+        let m = || "why".to_string();
+        assert_eq!(status(E::NoRun("wfr_1".into())), 404);
+        assert_eq!(status(E::Conflict(m())), 409);
+        assert_eq!(status(E::Invalid(m())), 422);
+        assert_eq!(status(E::Expression(m())), 422);
+        assert_eq!(status(E::Forbidden(m())), 403);
+        assert_eq!(status(E::Store(wflow_store::StoreError(m()))), 500);
+        assert_eq!(status(E::Inconsistent(m())), 500);
+        let body = ApiError::from(E::Conflict("run `r` already completed".into())).body();
+        assert_eq!(body["message"], "run `r` already completed");
     }
 }

@@ -157,7 +157,7 @@ impl Observer for Watch<'_> {
                 tracing::info!(
                     run = self.run_id,
                     node = %node.identifier.value,
-                    result,
+                    result = result.as_str(),
                     elapsed_ms = elapsed.as_millis(),
                     message = message.unwrap_or_default(),
                     "node finished"

@@ -399,7 +399,21 @@ fn schemas() -> Json {
                 "nodeRuns": { "type": "array", "items": {
                     "type": "object",
                     "required": ["identifier", "node", "status"],
-                    "properties": { "identifier": string, "node": named, "status": string },
+                    "properties": {
+                        "identifier": string, "node": named, "status": string,
+                        "request": {
+                            "type": "object",
+                            "description": "What the node's side effect sent, rendered, with \
+                                            every secret and value computed from one shown as \
+                                            [REDACTED]: a webhook's or AI node's {method, url, \
+                                            headers, body}; a Kafka node's {topic, key, \
+                                            headers, payload}; an upsert's {blueprint, \
+                                            identifier, entity}; an integration action's \
+                                            {service, action, properties, requests}. Absent \
+                                            for nodes without one and for node runs recorded \
+                                            before wflow recorded it",
+                        },
+                    },
                 } },
             },
         },

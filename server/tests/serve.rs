@@ -243,6 +243,19 @@ impl Api {
         panic!("run {id} did not settle");
     }
 
+    /// Starts a run of `workflow` with `inputs` as `token` (201) and waits for it to settle;
+    /// its id and the run.
+    async fn run_settled(&self, workflow: &str, token: &str, inputs: Json) -> (String, Json) {
+        let path = format!("/v1/workflows/{workflow}/runs");
+        let (s, body) = self
+            .call("POST", &path, token, Some(json!({ "inputs": inputs })))
+            .await;
+        assert_eq!(s, 201, "{body}");
+        let id = body["run"]["identifier"].as_str().expect("id").to_string();
+        let run = self.settle(&id, token).await;
+        (id, run)
+    }
+
     async fn runs_of(&self, workflow: &str) -> Vec<Json> {
         let (_, body) = self
             .call(
@@ -355,17 +368,9 @@ async fn self_service_runs_with_validation_and_permissions() {
     assert_eq!(resp.status().as_u16(), 413);
 
     // A good run completes; alice sees it, bob does not.
-    let (s, body) = api
-        .call(
-            "POST",
-            "/v1/workflows/hello/runs",
-            ALICE,
-            Some(json!({"inputs": {"name": "Ada"}})),
-        )
+    let (id, run) = api
+        .run_settled("hello", ALICE, json!({"name": "Ada"}))
         .await;
-    assert_eq!(s, 201, "{body}");
-    let id = body["run"]["identifier"].as_str().expect("id").to_string();
-    let run = api.settle(&id, ALICE).await;
     assert_eq!(run["result"], "SUCCESS", "{run}");
     assert_eq!(run["createdBy"], "alice@example.com");
     assert_eq!(run["variables"]["outputs"]["trigger"]["name"], "Ada");
@@ -1197,4 +1202,99 @@ async fn with_auth_the_host_is_still_checked_and_bearer_requests_need_no_json_ty
     .await;
     assert_eq!(s, 201, "{body}");
     api.stop().await;
+}
+
+/// The deploy token of [`the_rendered_request_is_recorded_with_its_secrets_redacted`].
+const DEPLOY_TOKEN: &str = "deploy-tok-9f31c2ab77e0";
+
+#[tokio::test]
+async fn the_rendered_request_is_recorded_with_its_secrets_redacted() {
+    // The target keeps the Authorization header it got, to show the secret was sent.
+    let got = Arc::new(Mutex::new(Vec::<String>::new()));
+    let seen = got.clone();
+    let app = axum::Router::new().fallback(move |headers: axum::http::HeaderMap| {
+        let seen = seen.clone();
+        async move {
+            let auth = headers.get("authorization").and_then(|v| v.to_str().ok());
+            seen.lock()
+                .expect("seen")
+                .push(auth.unwrap_or_default().to_string());
+            "{}"
+        }
+    });
+    let target = on_loopback(app).await;
+    let workflow = format!(
+        r#"workflow deploy "Deploy" {{
+  form trigger "Go" {{ input x: string "X" }}
+  webhook call "Call" {{
+    url "{target}/deploy/{{{{ .outputs.trigger.x }}}}"
+    headers {{
+      Authorization: "Basic {{{{ (\"u:\" + .secrets.DEPLOY_TOKEN) | @base64 }}}}"
+      X-Token: "{{{{ .secrets.DEPLOY_TOKEN }}}}"
+    }}
+    body {{ service: "{{{{ .outputs.trigger.x }}}}", n: 2 }}
+  }}
+  flow {{ trigger -> call }}
+}}"#
+    );
+    let options = Options {
+        auth: Some(auth()),
+        secrets_file: Some(format!("DEPLOY_TOKEN={DEPLOY_TOKEN}\n")),
+        ..Options::default()
+    };
+    let clock = Arc::new(Fixed(Mutex::new(Utc::now())));
+    let api = serve_with(temp_dir(), clock, &workflow, options).await;
+    let (id, run) = api
+        .run_settled("deploy", ADMIN, json!({"x": "svc-42"}))
+        .await;
+    assert_eq!(run["result"], "SUCCESS", "{run}");
+    let basic = base64_of(&format!("u:{DEPLOY_TOKEN}"));
+    assert_eq!(*got.lock().expect("got"), [format!("Basic {basic}")]);
+
+    let call = run["nodeRuns"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|n| n["node"]["identifier"] == "call")
+        .expect("the call's node run");
+    let sent = &call["request"];
+    assert_eq!(sent["method"], "POST");
+    assert_eq!(sent["url"], format!("{target}/deploy/svc-42"));
+    assert_eq!(sent["body"], json!({"service": "svc-42", "n": 2}));
+    assert_eq!(sent["headers"]["Authorization"], "Basic [REDACTED]");
+    assert_eq!(sent["headers"]["X-Token"], "[REDACTED]");
+    assert_eq!(sent["headers"]["X-Wflow-Node-Run-Id"], call["identifier"]);
+
+    // Neither the token nor its base64 form is in the API's answers, the page or the store.
+    let tail = &DEPLOY_TOKEN[DEPLOY_TOKEN.len() - 8..];
+    let mut seen = vec![run.to_string()];
+    let (_, runs) = api.call("GET", "/v1/workflows/runs", ADMIN, None).await;
+    seen.push(runs.to_string());
+    let page = api
+        .http
+        .get(format!("{}/ui/runs/{id}", api.base))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .expect("page");
+    seen.push(page.text().await.expect("page text"));
+    let dir = api.stop().await;
+    for f in std::fs::read_dir(&dir.0).expect("store dir").flatten() {
+        let bytes = std::fs::read(f.path()).expect("store file");
+        seen.push(String::from_utf8_lossy(&bytes).into_owned());
+    }
+    assert!(seen.len() >= 4, "the store file was read");
+    for text in &seen {
+        assert!(!text.contains(tail), "the token's tail in {text:.300}");
+        assert!(
+            !text.contains(&basic[4..]),
+            "the token's base64 form in {text:.300}"
+        );
+    }
+}
+
+/// `s` in standard base64.
+fn base64_of(s: &str) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(s)
 }

@@ -17,8 +17,8 @@ use sqlx::types::Json as JsonArg;
 use tokio::sync::{mpsc, oneshot};
 
 use super::{
-    DUE_CHANNEL, ENTITY_BODY_COLUMNS, EntityChange, Pool, StoreError, StoreRow, Write, begin_write,
-    err, is_sqlite,
+    Conclusion, DUE_CHANNEL, ENTITY_BODY_COLUMNS, EntityChange, Pool, StoreError, StoreRow, Write,
+    begin_write, err, is_sqlite,
 };
 
 /// Binds `$p` to `$q`, whichever the backend.
@@ -400,8 +400,8 @@ fn statement(w: &Write) -> Statement<'_> {
                 text(&r.source_path),
                 text(&r.trigger_node),
                 Param::Json(Some(&r.trigger_payload)),
-                text(&r.status),
-                opt(&r.result),
+                text(r.status.as_str()),
+                Param::Text(r.result.map(Conclusion::as_str)),
                 opt(&r.error),
                 opt(&r.created_by),
                 Param::Flag(r.cancel_requested),
@@ -433,7 +433,13 @@ fn statement(w: &Write) -> Statement<'_> {
              lease_owner = CASE WHEN $2 = 'COMPLETED' THEN NULL ELSE lease_owner END, \
              lease_until = CASE WHEN $2 = 'COMPLETED' THEN NULL ELSE lease_until END \
              WHERE id = $1",
-            vec![text(id), text(status), opt(result), opt(error), text(at)],
+            vec![
+                text(id),
+                text(status.as_str()),
+                Param::Text(result.map(Conclusion::as_str)),
+                opt(error),
+                text(at),
+            ],
         ),
         Write::RequestCancel { id, at } => (
             "UPDATE runs SET cancel_requested = TRUE, updated_at = $2 WHERE id = $1",
@@ -441,20 +447,22 @@ fn statement(w: &Write) -> Statement<'_> {
         ),
         Write::PutNodeRun(n) => (
             "INSERT INTO node_runs (id, run_id, node, seq, status, result, output, outlet, \
-             fallback, waiting, created_at, updated_at, completed_at, attempts, deadline) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
+             fallback, waiting, created_at, updated_at, completed_at, attempts, deadline, \
+             request) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) \
              ON CONFLICT (id) DO UPDATE SET status = excluded.status, \
              result = excluded.result, output = excluded.output, outlet = excluded.outlet, \
              fallback = excluded.fallback, waiting = excluded.waiting, \
              updated_at = excluded.updated_at, completed_at = excluded.completed_at, \
-             attempts = excluded.attempts, deadline = excluded.deadline",
+             attempts = excluded.attempts, deadline = excluded.deadline, \
+             request = excluded.request",
             vec![
                 text(&n.id),
                 text(&n.run_id),
                 text(&n.node),
                 Param::Int(n.seq),
-                text(&n.status),
-                opt(&n.result),
+                text(n.status.as_str()),
+                Param::Text(n.result.map(Conclusion::as_str)),
                 Param::Json(n.output.as_ref()),
                 opt(&n.outlet),
                 Param::Flag(n.fallback),
@@ -467,6 +475,7 @@ fn statement(w: &Write) -> Statement<'_> {
                         .then(|| serde_json::to_value(&n.attempts).unwrap_or_default()),
                 ),
                 opt(&n.deadline),
+                Param::Json(n.request.as_ref()),
             ],
         ),
         Write::Log { run_id, record } => (

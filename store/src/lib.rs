@@ -18,17 +18,8 @@ use sqlx::sqlite::{
 use sqlx::types::Json as JsonArg;
 use sqlx::{Connection, Row, SqlitePool};
 
-/// Run and node-run statuses and results, as Port spells them and the store records them.
-pub mod status {
-    pub const IN_PROGRESS: &str = "IN_PROGRESS";
-    /// A run accepted beyond its workflow's concurrency limit, waiting for its turn (a wflow
-    /// extension; Port has no such status).
-    pub const QUEUED: &str = "QUEUED";
-    pub const COMPLETED: &str = "COMPLETED";
-    pub const SUCCESS: &str = "SUCCESS";
-    pub const FAILED: &str = "FAILED";
-    pub const CANCELLED: &str = "CANCELLED";
-}
+pub mod status;
+pub use status::{Conclusion, NodeStatus, RunStatus, UnknownStatus};
 
 /// Now, as RFC 3339 with milliseconds: the store's timestamps, comparable as text.
 pub fn now() -> String {
@@ -107,12 +98,13 @@ CREATE TABLE entities (
     "ALTER TABLE node_runs ADD COLUMN attempts TEXT; \
      ALTER TABLE node_runs ADD COLUMN deadline TEXT;",
     CONCURRENCY,
+    "ALTER TABLE node_runs ADD COLUMN request TEXT;",
 ];
 
 /// Records that every SQLite migration ran (PRAGMA takes no bound parameters); keep it equal
 /// to `SQLITE_MIGRATIONS.len()`.
-const SQLITE_SET_VERSION: &str = "PRAGMA user_version = 5";
-const _: () = assert!(SQLITE_MIGRATIONS.len() == 5);
+const SQLITE_SET_VERSION: &str = "PRAGMA user_version = 6";
+const _: () = assert!(SQLITE_MIGRATIONS.len() == 6);
 
 /// Who drives a run and until when (see [`Store::claim_due`]); the same on both backends.
 const LEASES: &str = "ALTER TABLE runs ADD COLUMN lease_owner TEXT; \
@@ -203,6 +195,7 @@ CREATE TABLE fired_timers (
     "ALTER TABLE node_runs ADD COLUMN attempts JSONB; \
      ALTER TABLE node_runs ADD COLUMN deadline TEXT;",
     CONCURRENCY,
+    "ALTER TABLE node_runs ADD COLUMN request JSONB;",
 ];
 
 /// Serialises PostgreSQL migrations across processes (`pg_advisory_xact_lock` key).
@@ -218,7 +211,7 @@ fn admission_lock(workflow: &str) -> i64 {
 }
 
 /// A store error, naming the store and what failed.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoreError(pub String);
 
 impl std::fmt::Display for StoreError {
@@ -246,10 +239,9 @@ pub struct RunRecord {
     pub trigger_node: String,
     /// The trigger's output: the form inputs or the event (redacted).
     pub trigger_payload: Json,
-    /// `QUEUED` (waiting for its workflow's concurrency limit), `IN_PROGRESS` or `COMPLETED`.
-    pub status: String,
-    /// `SUCCESS`, `FAILED`, `CANCELLED`; `None` while in progress.
-    pub result: Option<String>,
+    pub status: RunStatus,
+    /// How it ended; `None` until it is [`RunStatus::Completed`].
+    pub result: Option<Conclusion>,
     pub error: Option<String>,
     pub created_by: Option<String>,
     pub cancel_requested: bool,
@@ -270,8 +262,8 @@ pub struct NodeRunRecord {
     pub node: String,
     /// Start order within the run.
     pub seq: i64,
-    pub status: String,
-    pub result: Option<String>,
+    pub status: NodeStatus,
+    pub result: Option<Conclusion>,
     pub output: Option<Json>,
     /// CONDITION/INPUT: the outlet taken.
     pub outlet: Option<String>,
@@ -287,6 +279,10 @@ pub struct NodeRunRecord {
     /// Waiting: when the wait ends (an approval's or the run's timeout). Retrying: when the
     /// next attempt starts. RFC 3339, comparable as text with [`crate::now`]'s.
     pub deadline: Option<String>,
+    /// What the node's side effect sent, rendered and redacted (a webhook's method, URL,
+    /// headers and body; a Kafka message; the entity upserted; ...); `None` for nodes without
+    /// one and for node runs recorded before the column existed.
+    pub request: Option<Json>,
 }
 
 impl NodeRunRecord {
@@ -298,7 +294,7 @@ impl NodeRunRecord {
             run_id: run_id.into(),
             node: node.into(),
             seq,
-            status: status::IN_PROGRESS.into(),
+            status: NodeStatus::InProgress,
             result: None,
             output: None,
             outlet: None,
@@ -309,6 +305,7 @@ impl NodeRunRecord {
             completed_at: None,
             attempts: Vec::new(),
             deadline: None,
+            request: None,
         }
     }
 }
@@ -355,8 +352,8 @@ pub enum Write {
     /// Sets a run's status, result, error and times.
     FinishRun {
         id: String,
-        status: String,
-        result: Option<String>,
+        status: RunStatus,
+        result: Option<Conclusion>,
         error: Option<String>,
         at: String,
     },
@@ -1356,6 +1353,22 @@ trait StoreRow {
     fn opt_int(&self, column: &str) -> Result<Option<i64>, sqlx::Error>;
     fn json(&self, column: &str) -> Result<Json, sqlx::Error>;
     fn opt_json(&self, column: &str) -> Result<Option<Json>, sqlx::Error>;
+
+    /// A status or result column, read as its type.
+    fn spelled<T: FromStr<Err = UnknownStatus>>(&self, column: &str) -> Result<T, sqlx::Error> {
+        self.text(column)?
+            .parse()
+            .map_err(|e| sqlx::Error::Decode(Box::new(e)))
+    }
+
+    fn opt_spelled<T: FromStr<Err = UnknownStatus>>(
+        &self,
+        column: &str,
+    ) -> Result<Option<T>, sqlx::Error> {
+        self.opt_text(column)?
+            .map(|t| t.parse().map_err(|e| sqlx::Error::Decode(Box::new(e))))
+            .transpose()
+    }
 }
 
 macro_rules! store_row {
@@ -1397,8 +1410,8 @@ fn run_record(r: &impl StoreRow) -> Result<RunRecord, sqlx::Error> {
         source_path: r.text("source_path")?,
         trigger_node: r.text("trigger_node")?,
         trigger_payload: r.json("trigger_payload")?,
-        status: r.text("status")?,
-        result: r.opt_text("result")?,
+        status: r.spelled("status")?,
+        result: r.opt_spelled("result")?,
         error: r.opt_text("error")?,
         created_by: r.opt_text("created_by")?,
         cancel_requested: r.flag("cancel_requested")?,
@@ -1416,8 +1429,8 @@ fn node_run_record(r: &impl StoreRow) -> Result<NodeRunRecord, sqlx::Error> {
         run_id: r.text("run_id")?,
         node: r.text("node")?,
         seq: r.int("seq")?,
-        status: r.text("status")?,
-        result: r.opt_text("result")?,
+        status: r.spelled("status")?,
+        result: r.opt_spelled("result")?,
         output: r.opt_json("output")?,
         outlet: r.opt_text("outlet")?,
         fallback: r.flag("fallback")?,
@@ -1432,6 +1445,7 @@ fn node_run_record(r: &impl StoreRow) -> Result<NodeRunRecord, sqlx::Error> {
             .map_err(|e| sqlx::Error::Decode(Box::new(e)))?
             .unwrap_or_default(),
         deadline: r.opt_text("deadline")?,
+        request: r.opt_json("request")?,
     })
 }
 

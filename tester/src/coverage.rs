@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 
 use serde::Serialize;
 use wflow_compiler::ir::{ERROR_PATH, NodeConfig, Workflow};
-use wflow_engine::engine::FAILED;
+use wflow_engine::engine::Conclusion;
 
 use crate::Outcome;
 
@@ -79,7 +79,7 @@ fn reached(o: &Outcome) -> BTreeSet<String> {
         if n.fallback {
             out.insert(format!("{}.fallback", n.node));
         }
-        if n.result.as_deref() == Some(FAILED) {
+        if n.result == Some(Conclusion::Failed) {
             out.insert(format!("{}.{ERROR_PATH}", n.node));
         }
     }

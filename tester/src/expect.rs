@@ -2,7 +2,7 @@
 
 use serde_json::{Value as Json, json};
 use wflow_compiler::testfile::{Case, Check, Matcher, Target, contains, url_matches};
-use wflow_engine::engine::SUCCESS;
+use wflow_engine::engine::Conclusion;
 use wflow_engine::jq::{Evaluator, Programs};
 use wflow_engine::secrets::Secrets;
 
@@ -305,7 +305,7 @@ async fn check(jq: &Jq<'_>, c: &Check, out: &Outcome) -> Problem {
         Check::Attempts { node: id, count } => {
             let got = match node(id) {
                 None => 0,
-                Some(rec) if rec.result.as_deref() == Some(SUCCESS) => rec.attempts.len() + 1,
+                Some(rec) if rec.result == Some(Conclusion::Success) => rec.attempts.len() + 1,
                 Some(rec) => rec.attempts.len().max(1),
             } as u64;
             (got != *count).then(|| {

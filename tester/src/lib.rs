@@ -20,8 +20,8 @@ use wflow_compiler::catalog::{Blueprint, Catalog};
 use wflow_compiler::ir::NodeConfig;
 use wflow_compiler::testfile::{Case, Step};
 use wflow_effects::clock::Clock;
-use wflow_engine::control::Responder;
-use wflow_engine::engine::{Config, Engine, Quiet};
+use wflow_engine::control::{Answer, Responder};
+use wflow_engine::engine::{Conclusion, Config, Engine, Quiet};
 use wflow_engine::jq::Programs;
 use wflow_engine::plan::Plan;
 use wflow_engine::secrets::Secrets;
@@ -199,7 +199,7 @@ fn stable(v: Json) -> Json {
 
 /// The result a test sees: the run's result, or WAITING while it waits.
 pub(crate) fn result_of(run: &RunRecord) -> String {
-    run.result.clone().unwrap_or_else(|| "WAITING".into())
+    run.result.map_or("WAITING", Conclusion::as_str).to_string()
 }
 
 /// Runs cases: the engine (its jq evaluator) is shared, everything else is per case.
@@ -224,8 +224,8 @@ impl Runner {
         config
             .jira
             .get_or_insert_with(|| settings::Service::at("https://mocked.atlassian.net"));
-        let store = Store::open_memory().await.map_err(|e| e.0)?;
-        let engine = Engine::new(store, config).map_err(|e| e.0)?;
+        let store = Store::open_memory().await.map_err(|e| e.to_string())?;
+        let engine = Engine::new(store, config).map_err(|e| e.to_string())?;
         let blueprints = catalog
             .blueprints()
             .iter()
@@ -366,7 +366,12 @@ impl Runner {
                 world.clone(),
             );
         for bp in wflow_compiler::preflight::blueprints_upserted(&plan.workflow) {
-            if store.blueprint(&bp).await.map_err(|e| here(e.0))?.is_none() {
+            if store
+                .blueprint(&bp)
+                .await
+                .map_err(|e| here(e.to_string()))?
+                .is_none()
+            {
                 return Err(here(format!(
                     "the workflow upserts blueprint `{bp}`, which the project does not define; \
                      add blueprints/{bp}.json (Port blueprint JSON)"
@@ -381,7 +386,7 @@ impl Runner {
         ) && !engine
             .event_matches(plan, &case.trigger, &payload)
             .await
-            .map_err(|e| here(e.0))?
+            .map_err(|e| here(e.to_string()))?
         {
             out.not_triggered = true;
             expect::check_all(
@@ -395,7 +400,7 @@ impl Runner {
             return Ok(());
         }
         let created_by = case.user.as_ref().map(|u| u.email.as_str());
-        let fail = |e: wflow_engine::Error| here(e.0);
+        let fail = |e: wflow_engine::Error| here(e.to_string());
         let mut run = engine
             .run(plan, &case.trigger, payload, created_by, &secrets, &Quiet)
             .await
@@ -425,7 +430,10 @@ impl Runner {
                             message: format!("`{node}` was not waiting for a response"),
                             expected: Some(format!("the run waits at `{node}`")),
                             actual: Some(if run.waiting.is_empty() {
-                                format!("the run ended: {}", run.result.as_deref().unwrap_or("?"))
+                                format!(
+                                    "the run ended: {}",
+                                    run.result.map_or("?", Conclusion::as_str)
+                                )
                             } else {
                                 format!("it waits at {}", run.waiting.join(", "))
                             }),
@@ -437,11 +445,16 @@ impl Runner {
                         roles: by.roles.clone(),
                         teams: by.teams.clone(),
                     };
+                    let answer = Answer {
+                        button,
+                        inputs,
+                        secrets: &secrets,
+                    };
                     if let Err(e) = engine
-                        .respond_as(plan, &run.run_id, node, &who, button, inputs)
+                        .respond_as(plan, &run.run_id, node, &who, &answer)
                         .await
                     {
-                        out.failures.push(Failure::at(*span, e.0));
+                        out.failures.push(Failure::at(*span, e.to_string()));
                         continue;
                     }
                 }
@@ -451,15 +464,21 @@ impl Runner {
                 .await
                 .map_err(fail)?;
         }
-        out.run = store.run(&run.run_id).await.map_err(|e| here(e.0))?;
-        let mut nodes = store.node_runs(&run.run_id).await.map_err(|e| here(e.0))?;
+        out.run = store
+            .run(&run.run_id)
+            .await
+            .map_err(|e| here(e.to_string()))?;
+        let mut nodes = store
+            .node_runs(&run.run_id)
+            .await
+            .map_err(|e| here(e.to_string()))?;
         nodes.sort_by_key(|n| n.seq);
         out.nodes = nodes;
         out.sent = world.sent();
         for (bp, e) in store
             .entities(None)
             .await
-            .map_err(|e| here(e.0))?
+            .map_err(|e| here(e.to_string()))?
             .into_iter()
             .filter_map(|e| Some((e.get("blueprint")?.as_str()?.to_string(), e)))
         {
@@ -481,7 +500,7 @@ impl Runner {
     /// Empties `store` and fills it with the project's blueprints and the case's entities.
     async fn seed(&self, case: &Case, store: &Store) -> Result<(), Failure> {
         let here = |m: String| Failure::at(case.span, m);
-        store.clear().await.map_err(|e| here(e.0))?;
+        store.clear().await.map_err(|e| here(e.to_string()))?;
         let mut writes: Vec<Write> = self
             .blueprints
             .iter()
@@ -520,7 +539,7 @@ impl Runner {
                 at: wflow_engine::engine::now(),
             });
         }
-        store.apply(writes).await.map_err(|e| here(e.0))?;
+        store.apply(writes).await.map_err(|e| here(e.to_string()))?;
         Ok(())
     }
 
@@ -552,7 +571,7 @@ impl Runner {
                         &secrets(plan, case),
                     )
                     .await
-                    .map_err(|e| here(e.0))?;
+                    .map_err(|e| here(e.to_string()))?;
                 checked.map(Json::Object).map_err(|problems| {
                     let list: Vec<String> = problems
                         .iter()

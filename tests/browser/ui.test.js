@@ -26,6 +26,9 @@ const BIN = process.env.WFLOW_BIN || path.join(targetDir, 'debug', 'wflow');
 const SHOTS = path.join(repo, 'target', 'browser-screenshots');
 const AXE = fs.readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
 
+// The deploy webhook's token (a secret): sent to the hook, never shown.
+const DEPLOY_TOKEN = 'deploy-token-5b0e94d1c7a3';
+
 const USERS = {
   admin: { token: 'admin-token-0123456789', email: 'admin@acme.io', roles: ['Admin'] },
   requester: { token: 'requester-token-0123456789', email: 'dev@acme.io', roles: ['Member'], teams: ['web'] },
@@ -43,7 +46,7 @@ let shot = 0;
 /** Starts `wflow serve` and resolves with its base URL once it prints where it serves. */
 function startServer(flows, auth, store) {
   const authArgs = auth ? ['--auth', auth] : [];
-  const env = { ...process.env, NO_COLOR: '1' };
+  const env = { ...process.env, NO_COLOR: '1', WFLOW_SECRET_DEPLOY_TOKEN: DEPLOY_TOKEN };
   delete env.WFLOW_CONFIG;
   return new Promise((resolve, reject) => {
     const child = spawn(BIN, ['serve', '--listen', '127.0.0.1:0', '--store', store, ...authArgs, flows], {
@@ -130,6 +133,7 @@ describe('the web UI in chromium', () => {
     for (const f of fs.readdirSync(SHOTS)) if (f.endsWith('.png')) fs.rmSync(path.join(SHOTS, f));
     scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'wflow-browser-'));
     hook = http.createServer((req, res) => {
+      if (req.url.startsWith('/deploy/')) hook.deployAuth = req.headers.authorization;
       req.resume();
       req.on('end', () => {
         const failing = hook.failing && req.url === '/ping';
@@ -308,6 +312,16 @@ describe('the web UI in chromium', () => {
     await requester.focus('[id="release.record"]');
     await requester.keyboard.press('Enter');
     await requester.waitForSelector('#node-panel a[href="/ui/catalog/service/api"]');
+    // The deploy node's panel shows the request as sent: templates rendered, the token redacted.
+    await requester.click('[id="release.deploy"]');
+    await requester.waitForSelector('#node-panel h3:text("Request (rendered)")');
+    assert.equal(hook.deployAuth, `Bearer ${DEPLOY_TOKEN}`, 'the hook got the token');
+    const sent = await requester.textContent('#node-panel');
+    assert.match(sent, /"url": "http:\/\/127\.0\.0\.1:\d+\/deploy\/api"/);
+    assert.match(sent, /"region": "all"/);
+    assert.match(sent, /"Authorization": "Bearer \[REDACTED\]"/);
+    assert.ok(!sent.includes('{{') && !sent.includes(DEPLOY_TOKEN.slice(-8)), sent);
+    assert.ok(!(await requester.content()).includes(DEPLOY_TOKEN.slice(-8)), 'the token is nowhere on the page');
     await axe(requester, 'run page, finished');
     await snap(requester, 'run-success');
     // Re-run with the same inputs: a new run, waiting for its approval; then cancel it.

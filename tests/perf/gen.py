@@ -9,26 +9,10 @@
 """
 import sys
 
-WORKFLOW = """workflow w{i} "Workflow {i}" {{
-  form trigger "Request" {{
-    input service: entity(service) "Service"
-    input version: string "Version" {{ description "Git tag." }}
-  }}
-  condition check "Check" {{
-    outlet prod "Production" when `.outputs.trigger.version == "1"`
-    outlet other "Other" when `.outputs.trigger.version != "1"`
-  }}
-  webhook deploy "Deploy" {{
-    url "https://api.example.com/deploy"
-    method POST
-    body {{ service: "{{{{ .outputs.trigger.service }}}}", n: {i} }}
-  }}
-  flow {{
-    trigger -> check
-    check.prod -> deploy
-  }}
-}}
-"""
+import os
+
+# The workflow `big` repeats, with `{i}` for its number; `wflow bench --big` writes the same.
+WORKFLOW = open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "workflow.tmpl")).read()
 
 
 def nodes(n):
@@ -48,7 +32,7 @@ def main():
     if kind == "big":
         i, size = 0, 0
         while size < n * 1_000_000:
-            text = WORKFLOW.format(i=i)
+            text = WORKFLOW.replace("{i}", str(i))
             w(text)
             size += len(text)
             i += 1

@@ -187,6 +187,8 @@ fn diagnostics_ok(src: &str, diags: &[Diagnostic]) -> Result<(), String> {
 /// Parses and checks `src` both ways, asserting every property.
 fn all_properties(src: &str) -> Result<(), TestCaseError> {
     let parsed = wflow_grammar::parse(src);
+    // Item by item, exactly as the whole text in one piece.
+    prop_assert_eq!(&parsed, &wflow_grammar::parse_whole(src));
     for e in &parsed.errors {
         span_ok(src, e.span)
             .map_err(|m| TestCaseError::fail(format!("wflow syntax error: {m}")))?;
@@ -302,6 +304,12 @@ proptest! {
     #[test]
     fn edited_valid_corpus(src in edited_corpus()) {
         all_properties(&src)?;
+    }
+
+    /// Several items in one text, any of them broken: read item by item exactly as a whole.
+    #[test]
+    fn several_edited_files_in_one(parts in prop::collection::vec(edited_corpus(), 2..4)) {
+        all_properties(&parts.concat())?;
     }
 }
 

@@ -9,6 +9,7 @@ use axum::body::Bytes;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use serde_json::Value as Json;
 use wflow_engine::{Config, Engine, Outcome, Plan, Quiet, Secrets, Store};
+use wflow_store::NodeRunRecord;
 #[allow(unused_imports)]
 pub use wflow_testkit::{on_loopback, plan};
 
@@ -94,7 +95,8 @@ pub async fn run(engine: &Engine, p: &Plan, payload: Json, secrets: &Secrets) ->
         .expect("run")
 }
 
-pub async fn output(engine: &Engine, run_id: &str, node: &str) -> Json {
+/// The node run of `node` in run `run_id`, if it ran.
+pub async fn node_run(engine: &Engine, run_id: &str, node: &str) -> Option<NodeRunRecord> {
     engine
         .store
         .node_runs(run_id)
@@ -102,8 +104,17 @@ pub async fn output(engine: &Engine, run_id: &str, node: &str) -> Json {
         .expect("node runs")
         .into_iter()
         .find(|r| r.node == node)
-        .and_then(|r| r.output)
-        .unwrap_or(Json::Null)
+}
+
+pub async fn output(engine: &Engine, run_id: &str, node: &str) -> Json {
+    let rec = node_run(engine, run_id, node).await;
+    rec.and_then(|r| r.output).unwrap_or(Json::Null)
+}
+
+/// What `node`'s side effect sent, as recorded on its node run (`null` when nothing was).
+pub async fn request(engine: &Engine, run_id: &str, node: &str) -> Json {
+    let rec = node_run(engine, run_id, node).await;
+    rec.and_then(|r| r.request).unwrap_or(Json::Null)
 }
 
 pub async fn error(engine: &Engine, run_id: &str) -> String {

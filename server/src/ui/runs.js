@@ -171,7 +171,10 @@ export async function runPage(ctx, id) {
         h('strong', {}, r.button), ' by ', (r.submitterInfo && r.submitterInfo.submittedBy) || 'someone', ' ',
         when(r.submitterInfo && r.submitterInfo.submittedAt))))] : null,
       upserted ? h('p', {}, 'Upserted ', link(`/ui/catalog/${enc(out.blueprint)}/${enc(out.identifier)}`, `${out.blueprint}/${out.identifier}`)) : null,
-      def && def.config ? [h('h3', {}, 'Request (as written)'), pre(def.config)] : null,
+      // What the node sent, rendered and redacted; node runs recorded before wflow kept it,
+      // and nodes without a side effect, show the node as written.
+      n && n.request ? [h('h3', {}, 'Request (rendered)'), pre(n.request)]
+        : def && def.config ? [h('h3', {}, 'Request (as written)'), pre(def.config)] : null,
       n ? [h('h3', {}, 'Output'), pre(n.output === undefined ? null : n.output)] : null,
       n ? [h('h3', {}, 'Logs'), n.logs && n.logs.length
         ? h('ol', { class: 'logs' }, n.logs.map((l) => h('li', { class: `log-${(l.logLevel || 'INFO').toLowerCase()}` },
