@@ -85,26 +85,10 @@ pub(crate) fn too_deep(src: &str, max: usize) -> Option<usize> {
                 i += 1 + bytes[i + 1..].iter().position(|b| *b == b'`').unwrap_or(0);
             }
             b'/' if bytes.get(i + 1) == Some(&b'/') => i = line_end(bytes, i),
-            b'"' => {
-                // Inside a string only a template's jq nests (`\(`), and only until the string ends.
-                let mut inner = 0usize;
-                i += 1;
-                while let Some(&b) = bytes.get(i) {
-                    match b {
-                        b'"' | b'\n' => break,
-                        b'\\' if bytes.get(i + 1).is_some_and(|b| *b != b'\n') => i += 1,
-                        b'(' => {
-                            inner += 1;
-                            if depth + inner > max {
-                                return Some(i);
-                            }
-                        }
-                        b')' => inner = inner.saturating_sub(1),
-                        _ => {}
-                    }
-                    i += 1;
-                }
-            }
+            b'"' => match string_too_deep(bytes, i + 1, max.saturating_sub(depth)) {
+                Ok(end) => i = end,
+                Err(at) => return Some(at),
+            },
             b'{' | b'[' | b'(' => {
                 depth += 1;
                 if depth > max {
@@ -117,6 +101,61 @@ pub(crate) fn too_deep(src: &str, max: usize) -> Option<usize> {
         i += 1;
     }
     None
+}
+
+/// What a string's jq nests in (see `jq_string` and `jq_interp` in `wflow.pest`).
+#[derive(Clone, Copy, PartialEq)]
+enum Inner {
+    /// A jq string in a template: only `\(` opens anything in it.
+    JqString,
+    /// An interpolation `\(...)`, or a group `(...)` in one.
+    Group,
+}
+
+/// Reads the string whose text starts at `start` as the grammar does: only the jq of a
+/// template (`{{ ... }}`) nests, through a jq string's interpolations and the groups inside
+/// them; other brackets are plain text. Returns where the string ended (its closing quote or
+/// the end of its line), or the offset of the first thing nested deeper than `max`.
+fn string_too_deep(bytes: &[u8], start: usize, max: usize) -> Result<usize, usize> {
+    let mut template = false;
+    let mut inner: Vec<Inner> = Vec::new();
+    let mut i = start;
+    while let Some(&b) = bytes.get(i) {
+        if b == b'\n' {
+            return Ok(i);
+        }
+        let next = bytes.get(i + 1).copied();
+        let open = |inner: &mut Vec<Inner>, what: Inner| {
+            inner.push(what);
+            if inner.len() > max { Err(i) } else { Ok(()) }
+        };
+        match (inner.last().copied(), b) {
+            (None, b'"') if !template => return Ok(i),
+            (None, b'\\') if !template => i += 1,
+            (None, b'{') if !template && next == Some(b'{') => {
+                template = true;
+                i += 1;
+            }
+            (None, b'}') if template && next == Some(b'}') => {
+                template = false;
+                i += 1;
+            }
+            (None, b'"') => open(&mut inner, Inner::JqString)?,
+            (Some(Inner::JqString), b'"') | (Some(Inner::Group), b')') => {
+                inner.pop();
+            }
+            (Some(Inner::JqString), b'\\') if next == Some(b'(') => {
+                open(&mut inner, Inner::Group)?;
+                i += 1;
+            }
+            (Some(Inner::JqString), b'\\') => i += 1,
+            (Some(Inner::Group), b'"') => open(&mut inner, Inner::JqString)?,
+            (Some(Inner::Group), b'(') => open(&mut inner, Inner::Group)?,
+            _ => {}
+        }
+        i += 1;
+    }
+    Ok(i)
 }
 
 /// The offset of the line break ending the line that holds `at` (or the end of the text).

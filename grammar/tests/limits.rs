@@ -95,6 +95,34 @@ fn brackets_that_nest_nothing_are_not_counted() {
     // Unbalanced brackets in many strings do not add up.
     let many = "input a: string \"A\" { pattern \"^[^(]+$\" }\n".repeat(1_000);
     assert!(limits(&parse(&many).errors).is_empty());
+    // Parentheses in a string's text, or in a template's jq outside its strings, are plain
+    // characters: only a jq string's `\(` and the groups in it nest (a fuzzed Port JSON enum
+    // value with 170 `(` checked clean but its `.wflow` import was refused as too deep).
+    let parens = "(".repeat(1_000);
+    for src in [
+        format!("x \"product{parens}ion\"\n"),
+        format!("x \"{{{{ .a | {parens} }}}}\"\n"),
+        format!("x \"{{{{ \"{parens}\" }}}} {parens}\"\n"),
+    ] {
+        assert!(limits(&parse(&src).errors).is_empty(), "{src}");
+    }
+}
+
+#[test]
+fn interpolations_nested_in_a_templates_jq_strings_are_counted() {
+    // `"{{ "\( "\( ... ) " ) " }}"`: each jq string and interpolation is a level.
+    let deep = format!("x \"{{{{ {} }}}}\"\n", "\"\\(".repeat(200));
+    let p = parse(&deep);
+    assert_eq!(limits(&p.errors), [Limit::Nesting], "{deep}");
+    // Groups inside an interpolation count too; a shallow one passes.
+    let groups = format!(
+        "x \"{{{{ \"\\({}1{}\" }}}}\"\n",
+        "(".repeat(300),
+        ")".repeat(300)
+    );
+    assert_eq!(limits(&parse(&groups).errors), [Limit::Nesting], "{groups}");
+    let shallow = "x \"{{ \"a\\((1 + 2))b\" }}\"\n";
+    assert!(limits(&parse(shallow).errors).is_empty());
 }
 
 #[test]
