@@ -254,6 +254,10 @@ fn check(
 /// ([`wflow_grammar::Items::split`]); smaller ones (nearly all) are read in one stretch.
 const PARALLEL_FROM: usize = 4 << 20;
 
+/// The size below which a `.wflow` text that may declare blueprints is parsed once and its trees
+/// held while it is checked, instead of parsed twice (once for its blueprints) one item at a time.
+const HOLD_BELOW: usize = 1 << 20;
+
 /// [`check`] of a large `.wflow` text, its stretches on all cores at once: the diagnostics, and
 /// with [`Keep::Ir`] the workflows (into `workflows`), exactly as from reading it in one
 /// stretch, in the same order.
@@ -321,7 +325,7 @@ fn check_at_once(
 /// run out or `stop` says so.
 fn check_items(
     src: &str,
-    items: &mut wflow_grammar::Items<'_>,
+    items: &mut dyn Iterator<Item = wflow_grammar::Parsed>,
     catalog: &catalog::Catalog,
     file_stem: Option<&str>,
     diagnostics: &mut Vec<Diagnostic>,
@@ -376,8 +380,25 @@ pub(crate) fn check_pieces(
     let mut diagnostics = Vec::new();
     match syntax {
         Syntax::Wflow => {
-            let catalog = with_declared(catalog, declared_in(src));
-            let mut items = wflow_grammar::parse_items(src);
+            // The blueprints a file declares apply to all of it, so they are read first. A
+            // small text is parsed once for both; a large one twice, to hold one item at once.
+            let held: Vec<wflow_grammar::Parsed> =
+                if src.len() < HOLD_BELOW && src.contains("blueprint") {
+                    wflow_grammar::parse_items(src).collect()
+                } else {
+                    Vec::new()
+                };
+            let declared = if held.is_empty() {
+                declared_in(src)
+            } else {
+                held.iter().flat_map(declared_by).collect()
+            };
+            let catalog = with_declared(catalog, declared);
+            let mut items: Box<dyn Iterator<Item = wflow_grammar::Parsed>> = if held.is_empty() {
+                Box::new(wflow_grammar::parse_items(src))
+            } else {
+                Box::new(held.into_iter())
+            };
             check_items(
                 src,
                 &mut items,
@@ -437,8 +458,13 @@ fn declared_in(src: &str) -> Vec<catalog::Blueprint> {
         return Vec::new();
     }
     wflow_grammar::parse_items(src)
-        .flat_map(|piece| blueprint_decl::blueprints(&piece.file, &mut Vec::new()))
+        .flat_map(|piece| declared_by(&piece))
         .collect()
+}
+
+/// The `blueprint` declarations of one piece of a `.wflow` text.
+fn declared_by(piece: &wflow_grammar::Parsed) -> Vec<catalog::Blueprint> {
+    blueprint_decl::blueprints(&piece.file, &mut Vec::new())
 }
 
 /// `catalog` with the blueprints `declared` in the file joined in (they override given ones).

@@ -5,6 +5,10 @@
 //! so diagnostics on Port workflow JSON can point at the offending value. pest types never leave
 //! this crate.
 
+// pest's generated parser names `alloc` (pest is built without `std`, whose stack probe on every
+// rule cost a tenth of the parse; nesting is bounded before parsing instead).
+extern crate alloc;
+
 pub mod ast;
 mod items;
 pub mod json;
