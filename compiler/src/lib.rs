@@ -601,6 +601,49 @@ fn finish(src: &str, syntax: Syntax, diagnostics: &mut Vec<Diagnostic>) {
     }
     diagnostics.sort_by_key(|d| (d.primary.span.start, d.primary.span.end));
     diagnostics.dedup();
+    cap_syntax_errors(diagnostics);
+}
+
+/// Most syntax errors reported for one file: past the first ones, most are echoes of an earlier
+/// mistake, and a text of stray brackets would otherwise give one per character.
+pub const MAX_SYNTAX_ERRORS: usize = 100;
+
+/// Keeps the first [`MAX_SYNTAX_ERRORS`] syntax errors of sorted `diagnostics` and replaces the
+/// others with one error, where the first of them stands, that says how many were left out.
+fn cap_syntax_errors(diagnostics: &mut Vec<Diagnostic>) {
+    let is_syntax = |d: &Diagnostic| d.code == "syntax" || d.code == "json-syntax";
+    let mut seen = 0;
+    let mut left_out: Option<(Diagnostic, usize)> = None;
+    diagnostics.retain(|d| {
+        if !is_syntax(d) {
+            return true;
+        }
+        seen += 1;
+        if seen <= MAX_SYNTAX_ERRORS {
+            return true;
+        }
+        match &mut left_out {
+            Some((_, n)) => *n += 1,
+            None => left_out = Some((d.clone(), 1)),
+        }
+        false
+    });
+    if let Some((first, n)) = left_out {
+        let summary = Diagnostic::error(
+            first.code,
+            first.primary.span,
+            format!(
+                "{n} more syntax {} from here on not shown (at most {MAX_SYNTAX_ERRORS} per file)",
+                if n == 1 { "error" } else { "errors" }
+            ),
+        )
+        .help("fix the errors above first: later ones often follow from them");
+        let at = diagnostics.partition_point(|d| {
+            (d.primary.span.start, d.primary.span.end)
+                <= (summary.primary.span.start, summary.primary.span.end)
+        });
+        diagnostics.insert(at, summary);
+    }
 }
 
 /// `.outputs.check-env` → `.outputs["check-env"]` (quotes escaped inside a JSON string).

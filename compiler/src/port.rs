@@ -128,6 +128,9 @@ impl Lower<'_> {
     /// Reports the fields nobody took. `known` are Port names; `wflow_names` their `.wflow`
     /// spellings where they differ from `snake(port)`.
     pub(crate) fn finish(&mut self, f: Fields, what: &str, known: &[&str], wflow_names: &[&str]) {
+        if f.used.iter().all(|used| *used) {
+            return;
+        }
         let severity = match self.syntax {
             Syntax::Json => Severity::Warning,
             Syntax::Wflow => Severity::Error,

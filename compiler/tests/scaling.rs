@@ -167,3 +167,21 @@ fn a_long_chain_of_nodes_does_not_overflow_the_stack() {
     let codes: Vec<&str> = checked.diagnostics.iter().map(|d| d.code).collect();
     assert_eq!(codes, ["limit-exceeded"], "Port's node limit, nothing else");
 }
+
+#[test]
+fn a_line_of_stray_braces_checks_in_linear_time_and_reports_a_bounded_number_of_errors() {
+    assert_linear("stray braces", 1_000, &|n| "}".repeat(n) + "\n", &check);
+    let checked = check_source(&"}".repeat(150), Syntax::Wflow);
+    let messages: Vec<&str> = checked
+        .diagnostics
+        .iter()
+        .map(|d| d.message.as_str())
+        .collect();
+    assert_eq!(messages.len(), wflow_compiler::MAX_SYNTAX_ERRORS + 1);
+    assert!(messages[..100].iter().all(|m| *m == "unexpected `}`"));
+    assert_eq!(
+        messages[100],
+        "50 more syntax errors from here on not shown (at most 100 per file)"
+    );
+    assert_eq!(checked.diagnostics[100].primary.span.start, 100);
+}
