@@ -21,6 +21,7 @@ mod ui;
 
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{Hash, Hasher};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
@@ -132,7 +133,15 @@ pub struct Options {
     /// The prefix of this process's name in run leases (default `serve-`; [`MCP_OWNER`] for
     /// `wflow mcp`, whose leases a starting `wflow serve` leaves alone).
     pub lease_owner: Option<&'static str>,
+    /// Most runs this process drives at once before it stops claiming due ones (default
+    /// [`MAX_DRIVING`]); runs started through the API are always driven.
+    pub max_driving: Option<usize>,
 }
+
+/// Most runs a process drives at once before it stops claiming due runs: after a restart, the
+/// runs a stopped process left are resumed this many at a time, and other processes sharing
+/// the store claim the rest.
+pub const MAX_DRIVING: usize = 1024;
 
 /// The prefix of `wflow serve` processes' names in run leases.
 const SERVE_OWNER: &str = "serve-";
@@ -171,7 +180,50 @@ struct Inner {
     metrics: Metrics,
     request_timeout: Duration,
     tasks: TaskTracker,
+    driving: Driving,
     stop: CancellationToken,
+}
+
+/// The runs this process is driving: how many, the most it claims more runs up to, and a
+/// wake-up for the claim loop once enough of them ended after it held claims back.
+struct Driving {
+    count: AtomicUsize,
+    max: usize,
+    held_back: AtomicBool,
+    freed: tokio::sync::Notify,
+}
+
+impl Driving {
+    /// Room for more claimed runs, noting when there is none.
+    fn room(&self) -> usize {
+        let room = self.max.saturating_sub(self.count.load(Ordering::Acquire));
+        self.held_back.store(room == 0, Ordering::Release);
+        room
+    }
+}
+
+/// One run being driven, counted in [`Driving`] until dropped.
+struct DrivingOne(Server);
+
+impl DrivingOne {
+    fn new(server: &Server) -> DrivingOne {
+        server.0.driving.count.fetch_add(1, Ordering::AcqRel);
+        DrivingOne(server.clone())
+    }
+}
+
+impl Drop for DrivingOne {
+    fn drop(&mut self) {
+        let driving = &self.0.0.driving;
+        let left = driving
+            .count
+            .fetch_sub(1, Ordering::AcqRel)
+            .saturating_sub(1);
+        // Claims resume once a quarter of the room is free, not at every run's end.
+        if left <= driving.max * 3 / 4 && driving.held_back.swap(false, Ordering::AcqRel) {
+            driving.freed.notify_one();
+        }
+    }
 }
 
 fn pin_key(source: &str, workflow: &str) -> u64 {
@@ -216,6 +268,12 @@ impl Server {
             metrics: Metrics::default(),
             request_timeout: options.request_timeout.unwrap_or(Duration::from_secs(60)),
             tasks: TaskTracker::new(),
+            driving: Driving {
+                count: AtomicUsize::new(0),
+                max: options.max_driving.unwrap_or(MAX_DRIVING).max(1),
+                held_back: AtomicBool::new(false),
+                freed: tokio::sync::Notify::new(),
+            },
             stop: CancellationToken::new(),
         }));
         server.set_workflows(plans.into_iter().map(Arc::new));
@@ -351,6 +409,7 @@ impl Server {
             };
             tokio::select! {
                 () = stop.cancelled() => return,
+                () = self.0.driving.freed.notified() => {}
                 () = tokio::time::sleep(POLL) => {}
                 heard = heard => if let Err(e) = heard {
                     log_error("lost the notifications of due runs; polling instead", &e);
@@ -361,16 +420,21 @@ impl Server {
     }
 
     /// Claims the due runs batch after batch until none is left (after a restart, every run
-    /// the stopped process left unfinished), driving each in the background as it is claimed.
+    /// the stopped process left unfinished) or this process drives as many as it may, driving
+    /// each in the background as it is claimed.
     async fn claim_all_due(&self) {
         let (store, leases) = (&self.0.engine.store, &self.0.leases);
         loop {
+            let batch = CLAIM_BATCH.min(i64::try_from(self.0.driving.room()).unwrap_or(i64::MAX));
+            if batch == 0 {
+                return;
+            }
             match store
-                .claim_due(leases.owner(), leases.duration(), CLAIM_BATCH)
+                .claim_due(leases.owner(), leases.duration(), batch)
                 .await
             {
                 Ok(runs) => {
-                    let more = i64::try_from(runs.len()).is_ok_and(|n| n >= CLAIM_BATCH);
+                    let more = i64::try_from(runs.len()).is_ok_and(|n| n >= batch);
                     for run in runs {
                         match self.pinned_plan(&run) {
                             Ok(plan) => drop(self.spawn_drive(plan, Drive::Claimed(run.id))),
@@ -709,7 +773,9 @@ impl Server {
         run: Drive,
     ) -> tokio::task::JoinHandle<Result<(), ApiError>> {
         let server = self.clone();
+        let one = DrivingOne::new(self);
         self.0.tasks.spawn(async move {
+            let _one = one;
             let run_id = run.id().to_string();
             let driven = server.drive(&plan, run).await;
             if let Err(e) = &driven {

@@ -1298,3 +1298,96 @@ fn base64_of(s: &str) -> String {
     use base64::Engine as _;
     base64::engine::general_purpose::STANDARD.encode(s)
 }
+
+/// A hook on loopback that holds every request while `holding`, and then answers each after
+/// 200 ms, noting how many it answered at once at most.
+#[derive(Default)]
+struct Gate {
+    holding: std::sync::atomic::AtomicBool,
+    held: std::sync::atomic::AtomicUsize,
+    now: std::sync::atomic::AtomicUsize,
+    most: std::sync::atomic::AtomicUsize,
+    answered: std::sync::atomic::AtomicUsize,
+}
+
+impl Gate {
+    async fn serve(gate: Arc<Gate>) -> String {
+        use std::sync::atomic::Ordering::SeqCst;
+        let app = axum::Router::new().fallback(move || {
+            let g = Arc::clone(&gate);
+            async move {
+                if g.holding.load(SeqCst) {
+                    g.held.fetch_add(1, SeqCst);
+                    std::future::pending::<()>().await;
+                }
+                let now = g.now.fetch_add(1, SeqCst) + 1;
+                g.most.fetch_max(now, SeqCst);
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                g.now.fetch_sub(1, SeqCst);
+                g.answered.fetch_add(1, SeqCst);
+                "{}"
+            }
+        });
+        on_loopback(app).await
+    }
+}
+
+#[tokio::test]
+async fn after_a_restart_runs_left_unfinished_are_resumed_at_most_max_driving_at_once() {
+    use std::sync::atomic::Ordering::SeqCst;
+    let gate = Arc::new(Gate::default());
+    gate.holding.store(true, SeqCst);
+    let base = Gate::serve(Arc::clone(&gate)).await;
+    let workflow = format!(
+        r#"workflow hold "Hold" {{
+  form trigger "Go" {{ }}
+  webhook call "Call" {{ url "{base}/hook" }}
+  flow {{ trigger -> call }}
+}}"#
+    );
+    let clock = Arc::new(Fixed(Mutex::new(Utc::now())));
+    let api = serve_in(temp_dir(), Arc::clone(&clock), &workflow, None).await;
+    let mut ids = Vec::new();
+    for _ in 0..6 {
+        let (s, body) = api
+            .call("POST", "/v1/workflows/hold/runs", ADMIN, Some(json!({})))
+            .await;
+        assert_eq!(s, 201, "{body}");
+        ids.push(body["run"]["identifier"].as_str().expect("id").to_string());
+    }
+    for _ in 0..100 {
+        if gate.held.load(SeqCst) == 6 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        gate.held.load(SeqCst),
+        6,
+        "every run's webhook is in flight"
+    );
+    // The process stops with six runs in flight; the next one may drive two at once.
+    let dir = api.stop().await;
+    gate.holding.store(false, SeqCst);
+    let options = Options {
+        auth: Some(auth()),
+        max_driving: Some(2),
+        ..Options::default()
+    };
+    let api = serve_with(dir, clock, &workflow, options).await;
+    for id in &ids {
+        let run = api.settle(id, ADMIN).await;
+        assert_eq!(run["result"], "SUCCESS", "{run}");
+    }
+    assert_eq!(
+        gate.answered.load(SeqCst),
+        6,
+        "each run resent its request once"
+    );
+    assert_eq!(
+        gate.most.load(SeqCst),
+        2,
+        "two runs driven at once, never more"
+    );
+    api.stop().await;
+}
