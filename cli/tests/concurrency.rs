@@ -190,6 +190,7 @@ async fn a_limit_of_one_holds_the_second_run_until_the_first_ends() {
         "the second run's webhook was called"
     );
     assert_eq!(run(&http, &s.addr, &id(&second)).await["status"], "QUEUED");
+
     assert_eq!(listed(&http, &s.addr, "QUEUED").await, [id(&second)]);
 
     let released = Instant::now();
@@ -224,6 +225,12 @@ async fn a_limit_of_two_runs_two_at_once_and_queues_the_third() {
     gate.wait_for("b").await;
     tokio::time::sleep(SETTLE).await;
     assert_eq!(gate.first("c"), None, "the third run went past the limit");
+    assert_eq!(
+        run(&http, &s.addr, &id(&runs[2])).await["queue"],
+        json!({"ahead": 0, "inProgress": 2, "limit": 2}),
+        "where the queued run stands"
+    );
+    assert_eq!(run(&http, &s.addr, &id(&runs[0])).await.get("queue"), None);
 
     gate.release("b");
     assert_eq!(result(&http, &s.addr, &id(&runs[1])).await, "SUCCESS");
@@ -250,9 +257,19 @@ async fn a_cancelled_queued_run_leaves_the_queue_and_never_runs() {
     gate.wait_for("first").await;
     let doomed = start_run(&http, &s.addr, "doomed").await;
     let last = start_run(&http, &s.addr, "last").await;
+    assert_eq!(
+        run(&http, &s.addr, &id(&last)).await["queue"],
+        json!({"ahead": 1, "inProgress": 1, "limit": 1}),
+        "the last run stands behind the doomed one"
+    );
     let url = format!("{}/v1/workflows/runs/{}/cancel", s.addr, id(&doomed));
     let (status, body) = post_json(&http, url, json!({})).await;
     assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        run(&http, &s.addr, &id(&last)).await["queue"]["ahead"],
+        0,
+        "the cancelled run's place is taken"
+    );
     assert_eq!(
         (&body["run"]["status"], &body["run"]["result"]),
         (&json!("COMPLETED"), &json!("CANCELLED")),

@@ -15,7 +15,22 @@ pub async fn run_json(store: &Store, run_id: &str) -> Result<Option<Json>, Store
     };
     let nodes = store.node_runs(run_id).await?;
     let logs = store.logs(run_id).await?;
-    Ok(Some(run_report(&run, &nodes, &logs)))
+    let mut report = run_report(&run, &nodes, &logs);
+    // A wflow extension: where a run queued behind its workflow's concurrency limit stands.
+    if run.status == RunStatus::Queued
+        && let Some(place) = store.queue_place(run_id).await?
+        && let Json::Object(m) = &mut report
+    {
+        m.insert(
+            "queue".into(),
+            json!({
+                "ahead": place.ahead,
+                "inProgress": place.in_progress,
+                "limit": run.concurrency,
+            }),
+        );
+    }
+    Ok(Some(report))
 }
 
 /// `run` with its node runs (in start order) and logs as Port's run object.

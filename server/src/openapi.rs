@@ -396,6 +396,16 @@ fn schemas() -> Json {
                 "status": { "enum": ["QUEUED", "IN_PROGRESS", "COMPLETED"] },
                 "result": { "enum": ["SUCCESS", "FAILED", "CANCELLED", null] },
                 "createdBy": { "type": ["string", "null"] },
+                "queue": {
+                    "type": "object",
+                    "description": "Only while the run is QUEUED behind its workflow's \
+                                    concurrency limit: the queued runs of the same workflow \
+                                    (and concurrency key) accepted before it, the runs of that \
+                                    key in progress, and the limit",
+                    "properties": { "ahead": { "type": "integer" },
+                                    "inProgress": { "type": "integer" },
+                                    "limit": { "type": ["integer", "null"] } },
+                },
                 "nodeRuns": { "type": "array", "items": {
                     "type": "object",
                     "required": ["identifier", "node", "status"],

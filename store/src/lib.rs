@@ -106,6 +106,15 @@ CREATE TABLE entities (
 const SQLITE_SET_VERSION: &str = "PRAGMA user_version = 6";
 const _: () = assert!(SQLITE_MIGRATIONS.len() == 6);
 
+/// Where a queued run stands (see [`Store::queue_place`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueuePlace {
+    /// Queued runs of the same workflow and concurrency key accepted before it.
+    pub ahead: i64,
+    /// Runs of that workflow and key in progress now.
+    pub in_progress: i64,
+}
+
 /// Who drives a run and until when (see [`Store::claim_due`]); the same on both backends.
 const LEASES: &str = "ALTER TABLE runs ADD COLUMN lease_owner TEXT; \
                       ALTER TABLE runs ADD COLUMN lease_until TEXT; \
@@ -699,6 +708,37 @@ impl Store {
             }
         }
         Ok(written.applied)
+    }
+
+    /// Where run `id` stands in its queue while it is `QUEUED` behind its workflow's
+    /// concurrency limit: the queued runs of the same workflow and key accepted before it, and
+    /// the runs of that key in progress. `None` for a run that is not queued.
+    pub async fn queue_place(&self, id: &str) -> Result<Option<QueuePlace>, StoreError> {
+        on_pool!(self.reads, |pool| sqlx::query(
+            "SELECT \
+               (SELECT count(*) FROM runs q WHERE q.workflow = r.workflow AND q.status = 'QUEUED' \
+                  AND coalesce(q.concurrency_key, '') = coalesce(r.concurrency_key, '') \
+                  AND (q.created_at < r.created_at OR (q.created_at = r.created_at AND q.id < r.id))) \
+                 AS ahead, \
+               (SELECT count(*) FROM runs a WHERE a.workflow = r.workflow \
+                  AND a.status = 'IN_PROGRESS' \
+                  AND coalesce(a.concurrency_key, '') = coalesce(r.concurrency_key, '')) \
+                 AS in_progress \
+             FROM runs r WHERE r.id = $1 AND r.status = 'QUEUED'"
+        )
+        .bind(id)
+        .fetch_optional(pool)
+        .await
+        .and_then(|r| {
+            r.map(|r| {
+                Ok(QueuePlace {
+                    ahead: r.int("ahead")?,
+                    in_progress: r.int("in_progress")?,
+                })
+            })
+            .transpose()
+        }))
+        .map_err(err("read a run's place in its queue"))
     }
 
     /// The id of the run that node run `node_run_id` belongs to.

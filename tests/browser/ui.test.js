@@ -136,11 +136,17 @@ describe('the web UI in chromium', () => {
       if (req.url.startsWith('/deploy/')) hook.deployAuth = req.headers.authorization;
       req.resume();
       req.on('end', () => {
+        // `/hold` calls wait until the test lets them go (hook.held holds their answers).
+        if (req.url === '/hold') {
+          hook.held.push(() => { res.writeHead(200, { 'Content-Type': 'application/json' }); res.end('{}'); });
+          return;
+        }
         const failing = hook.failing && req.url === '/ping';
         res.writeHead(failing ? 500 : 200, { 'Content-Type': 'application/json' });
         res.end(failing ? '{"error":"down"}' : '{"deployed":true}');
       });
     });
+    hook.held = [];
     await new Promise((r) => hook.listen(0, '127.0.0.1', r));
     const hookUrl = `http://127.0.0.1:${hook.address().port}`;
     const flows = path.join(scratch, 'flows');
@@ -490,6 +496,38 @@ describe('the web UI in chromium', () => {
     await page.waitForSelector('.run-head .b-success', { timeout: 20000 });
     await page.waitForSelector('[id="ping.call"].status-succeeded');
     await snap(page, 'run-retried');
+    noProblems(page);
+  });
+
+  it('shows a queued run where it stands until its turn comes', async () => {
+    const page = requester;
+    const start = async () => {
+      const r = await api('POST', '/v1/workflows/serial/runs', {}, USERS.requester);
+      assert.equal(r.status, 201, JSON.stringify(r.data));
+      return r.data.run;
+    };
+    const first = await start();
+    for (let i = 0; i < 100 && hook.held.length === 0; i++) await new Promise((r) => setTimeout(r, 50));
+    assert.equal(hook.held.length, 1, 'the first run is calling the hook');
+    const second = await start();
+    const third = await start();
+    assert.deepEqual([first.status, second.status, third.status], ['IN_PROGRESS', 'QUEUED', 'QUEUED']);
+    await page.goto(`${server.base}/ui/runs/${third.identifier}`);
+    await page.waitForSelector('.run-head .queue');
+    assert.equal(await page.textContent('.run-head .queue'), 'Waiting for its turn: 1 run ahead of it, 1 in progress (at most 1 at once).');
+    await axe(page, 'queued run');
+    await snap(page, 'run-queued');
+    await page.goto(`${server.base}/ui/runs/${second.identifier}`);
+    await page.waitForSelector('.run-head .queue:text("next in line")');
+    // The first run ends: the second takes its place, and its page follows it to the end.
+    hook.held.shift()();
+    for (let i = 0; i < 100 && hook.held.length === 0; i++) await new Promise((r) => setTimeout(r, 50));
+    assert.equal(hook.held.length, 1, "the second run's turn came");
+    hook.held.shift()();
+    await page.waitForSelector('.run-head .b-success', { timeout: 20000 });
+    assert.equal(await page.locator('.run-head .queue').count(), 0);
+    for (let i = 0; i < 100 && hook.held.length === 0; i++) await new Promise((r) => setTimeout(r, 50));
+    hook.held.shift()();
     noProblems(page);
   });
 

@@ -5,6 +5,15 @@ import { ApiError, enc, get, getText, post, withQuery } from './api.js';
 import { badge, h, link, navigate, pre, took, when, fill } from './dom.js';
 
 const STATUSES = ['QUEUED', 'IN_PROGRESS', 'COMPLETED', 'SUCCESS', 'FAILED', 'CANCELLED'];
+
+// Where a queued run stands: "Waiting for its turn: 2 runs ahead of it, 1 in progress
+// (at most 1 at once)."
+const queuePlace = (q) => {
+  const runs = (n) => `${n} ${n === 1 ? 'run' : 'runs'}`;
+  const ahead = q.ahead === 0 ? 'next in line' : `${runs(q.ahead)} ahead of it`;
+  const limit = q.limit == null ? '' : ` (at most ${q.limit} at once)`;
+  return `Waiting for its turn: ${ahead}, ${q.inProgress} in progress${limit}.`;
+};
 const POLL_MS = 500;
 const CHUNK = 50;
 
@@ -140,6 +149,7 @@ export async function runPage(ctx, id) {
         run.createdBy ? `started by ${run.createdBy}` : 'started', ' ',
         h('time', { datetime: run.createdAt }, when(run.createdAt)),
         run.completedAt ? ` · took ${took(run.createdAt, run.completedAt)}` : ''),
+      run.queue ? h('p', { class: 'queue' }, queuePlace(run.queue)) : null,
       run.error ? h('p', { class: 'error' }, typeof run.error === 'string' ? run.error : JSON.stringify(run.error)) : null);
     fill(table, ...run.nodeRuns.map((n) => h('tr', {},
       h('td', {}, h('button', { type: 'button', class: 'link', onclick: () => select(n.node.identifier) }, (nodesOf.get(n.node.identifier) || {}).title || n.node.identifier)),
