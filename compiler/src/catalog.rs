@@ -29,10 +29,10 @@ impl Property {
             "string" => Type::String,
             "number" => Type::Number,
             "boolean" => Type::Bool,
-            "object" => Type::Object(Object {
+            "object" => Type::Object(std::sync::Arc::new(Object {
                 fields: Vec::new(),
                 open: true,
-            }),
+            })),
             "array" => Type::Array(Box::new(Type::Any)),
             _ => Type::Any,
         };

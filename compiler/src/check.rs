@@ -713,17 +713,7 @@ impl Checker<'_> {
     }
 
     fn regex(&mut self, pattern: &str, span: Span) {
-        if let Err(e) = regex::Regex::new(pattern) {
-            let why = match e {
-                regex::Error::Syntax(s) => s
-                    .lines()
-                    .rev()
-                    .find(|l| l.starts_with("error:"))
-                    .map_or(s.clone(), |l| {
-                        l.trim_start_matches("error:").trim().to_string()
-                    }),
-                other => other.to_string(),
-            };
+        if let Some(why) = regex_problem(pattern) {
             self.push(
                 Diagnostic::error(
                     "invalid-pattern",
@@ -1328,4 +1318,35 @@ fn jq_queries<'a>(v: &'a Value, out: &mut Vec<&'a ir::JqQuery>) {
         ValueKind::Object(m) => m.iter().for_each(|(_, v)| jq_queries(v, out)),
         _ => {}
     }
+}
+
+/// Why `pattern` is not a regular expression the runtime accepts, if it is not. Answers are
+/// remembered per thread (compiling a pattern costs more than checking the rest of its form,
+/// and the same patterns recur across workflows).
+fn regex_problem(pattern: &str) -> Option<String> {
+    thread_local! {
+        static SEEN: std::cell::RefCell<std::collections::HashMap<String, Option<String>>> =
+            std::cell::RefCell::default();
+    }
+    const REMEMBERED: usize = 1024;
+    if let Some(known) = SEEN.with_borrow(|seen| seen.get(pattern).cloned()) {
+        return known;
+    }
+    let problem = regex::Regex::new(pattern).err().map(|e| match e {
+        regex::Error::Syntax(s) => s
+            .lines()
+            .rev()
+            .find(|l| l.starts_with("error:"))
+            .map_or(s.clone(), |l| {
+                l.trim_start_matches("error:").trim().to_string()
+            }),
+        other => other.to_string(),
+    });
+    SEEN.with_borrow_mut(|seen| {
+        if seen.len() >= REMEMBERED {
+            seen.clear();
+        }
+        seen.insert(pattern.to_string(), problem.clone());
+    });
+    problem
 }

@@ -127,6 +127,7 @@ fn context() -> &'static Type {
 fn result_context(raw: &Type) -> Type {
     let mut t = context().clone();
     if let Type::Object(o) = &mut t {
+        let o = std::sync::Arc::make_mut(o);
         let response = match raw {
             Type::Object(r) => r.field("response").cloned().unwrap_or(Type::Any),
             _ => Type::Any,
@@ -303,7 +304,7 @@ impl<'a> Ctx<'a> {
                     let t = self.value(v, rsite("`variables`"));
                     o.fields.push((k.value.clone(), t));
                 }
-                Type::Object(o)
+                Type::Object(std::sync::Arc::new(o))
             }
             _ => raw,
         };
@@ -376,6 +377,7 @@ impl<'a> Ctx<'a> {
         };
         let on_timeout = node.on_timeout.as_ref();
         if let Type::Object(o) = &mut t {
+            let o = std::sync::Arc::make_mut(o);
             if self.wf.has_error_path(&node.identifier.value) {
                 let err = Type::object(vec![
                     ("message".into(), Type::String),
@@ -430,10 +432,10 @@ impl<'a> Ctx<'a> {
                     })
                     .collect(),
             ),
-            _ => Type::Object(Object {
+            _ => Type::Object(std::sync::Arc::new(Object {
                 fields: Vec::new(),
                 open: true,
-            }),
+            })),
         })
     }
 
@@ -1037,10 +1039,10 @@ fn input_type(s: &ir::InputSchema) -> Type {
                 })
                 .collect(),
         ),
-        Some("object") => Type::Object(Object {
+        Some("object") => Type::Object(std::sync::Arc::new(Object {
             fields: Vec::new(),
             open: true,
-        }),
+        })),
         _ => Type::Any,
     }
 }

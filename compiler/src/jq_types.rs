@@ -252,7 +252,7 @@ impl<'s> Walker<'s, '_> {
                         _ => o.open = true,
                     }
                 }
-                Val::of(Type::Object(o))
+                Val::of(Type::Object(std::sync::Arc::new(o)))
             }
             Term::Neg(t) => {
                 self.term(t, input);

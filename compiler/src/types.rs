@@ -21,7 +21,8 @@ pub enum Type {
     /// A string holding JSON text of the given type (`| fromjson` yields it).
     JsonText(Box<Type>),
     Array(Box<Type>),
-    Object(Object),
+    /// Shared: a type is cloned for every expression that reads it.
+    Object(std::sync::Arc<Object>),
     /// One of several types (never nested, never containing `Any`).
     Union(Vec<Type>),
     /// The run context's `.outputs` map; its fields are resolved against the workflow graph.
@@ -51,10 +52,10 @@ const MAX_UNION: usize = 8;
 impl Type {
     /// A closed object with the given fields.
     pub fn object(fields: Vec<(String, Type)>) -> Type {
-        Type::Object(Object {
+        Type::Object(std::sync::Arc::new(Object {
             fields,
             open: false,
-        })
+        }))
     }
 
     /// `self | null`.
@@ -203,7 +204,7 @@ impl Type {
                     o.fields
                         .push((k.to_string(), if nullable { t.nullable() } else { t }));
                 }
-                Type::Object(o)
+                Type::Object(std::sync::Arc::new(o))
             }
             _ => Type::Any,
         }
@@ -250,10 +251,10 @@ impl Type {
                     let closed = m.get("additionalProperties") == Some(&J::Bool(false))
                         || (m.contains_key("properties")
                             && !m.contains_key("additionalProperties"));
-                    Type::Object(Object {
+                    Type::Object(std::sync::Arc::new(Object {
                         fields,
                         open: !closed,
-                    })
+                    }))
                 }
                 _ => Type::Any,
             }
