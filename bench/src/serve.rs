@@ -239,22 +239,27 @@ impl Drop for Servers {
 }
 
 /// Copies a server's stderr to `log` on a thread and returns the URL from its
-/// `serving ... on http://ADDR` line, or `None` when it ends or 60 s pass first.
+/// `serving ... on http://ADDR` line, or `None` when it ends or 60 s pass first. Once the URL
+/// is found the rest is copied as it comes, not line by line: the benchmark's own work stays
+/// small beside the server's.
 fn serving_url(stderr: std::process::ChildStderr, mut log: std::fs::File) -> Option<String> {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
-        let mut tx = Some(tx);
-        for line in BufReader::new(stderr).lines() {
-            let Ok(line) = line else { break };
+        let mut stderr = BufReader::new(stderr);
+        let mut line = String::new();
+        while matches!(stderr.read_line(&mut line), Ok(n) if n > 0) {
+            let _ = log.write_all(line.as_bytes());
             if let Some(url) = line
+                .trim_end()
                 .strip_prefix("serving ")
                 .and_then(|l| l.split_once(" on "))
                 .map(|(_, url)| url.to_string())
-                && let Some(tx) = tx.take()
             {
                 let _ = tx.send(url);
+                let _ = std::io::copy(&mut stderr, &mut log);
+                return;
             }
-            let _ = writeln!(log, "{line}");
+            line.clear();
         }
     });
     rx.recv_timeout(Duration::from_secs(60)).ok()
