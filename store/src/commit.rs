@@ -396,25 +396,26 @@ fn opt(s: &Option<String>) -> Param<'_> {
 /// The statements that make `writes`, in order. A run's lease taken in the batch that inserts
 /// the run is written with its row: one statement, not an insert and an update.
 fn statements(writes: &[Write]) -> impl Iterator<Item = Statement<'_>> {
-    let lease = |id: &str| {
-        writes.iter().rev().find_map(|w| match w {
-            Write::Lease {
-                run_id,
-                owner,
-                until,
-            } if run_id == id => Some((owner.as_str(), until.as_str())),
-            _ => None,
-        })
-    };
     let inserted = |id: &str| {
         writes
             .iter()
             .any(|w| matches!(w, Write::InsertRun(r) if r.id == id))
     };
     writes.iter().filter_map(move |w| match w {
-        Write::InsertRun(r) => Some(insert_run(r, lease(&r.id))),
         Write::Lease { run_id, .. } if inserted(run_id) => None,
-        w => Some(statement(w)),
+        w => Some(statement(w, writes)),
+    })
+}
+
+/// The lease (owner, until) that `writes` give run `id`, the last one when several do.
+fn lease_in<'w>(writes: &'w [Write], id: &str) -> Option<(&'w str, &'w str)> {
+    writes.iter().rev().find_map(|w| match w {
+        Write::Lease {
+            run_id,
+            owner,
+            until,
+        } if run_id == id => Some((owner.as_str(), until.as_str())),
+        _ => None,
     })
 }
 
@@ -450,10 +451,11 @@ fn insert_run<'w>(r: &'w RunRecord, lease: Option<(&'w str, &'w str)>) -> Statem
     }
 }
 
-/// The statement that makes `w` (a run inserted: see [`insert_run`]).
-fn statement(w: &Write) -> Statement<'_> {
+/// The statement that makes `w`, one of the batch `writes` (a run inserted with the lease they
+/// give it: see [`insert_run`]).
+fn statement<'w>(w: &'w Write, writes: &'w [Write]) -> Statement<'w> {
     let (sql, params) = match w {
-        Write::InsertRun(r) => return insert_run(r, None),
+        Write::InsertRun(r) => return insert_run(r, lease_in(writes, &r.id)),
         Write::Lease {
             run_id,
             owner,
