@@ -25,7 +25,6 @@
 //!   and every run's result.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -173,6 +172,7 @@ impl Servers {
         let exe = std::env::current_exe().map_err(|e| format!("cannot find wflow: {e}"))?;
         let log = std::fs::File::create(log_path)
             .map_err(|e| format!("cannot create {}: {e}", log_path.display()))?;
+        // The server writes its log itself: nothing here reads it line by line meanwhile.
         let mut child = Command::new(&exe)
             .arg("serve")
             .arg(workflows)
@@ -180,14 +180,13 @@ impl Servers {
             .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::piped())
+            .stderr(Stdio::from(log))
             .spawn()
             .map_err(|e| format!("cannot start wflow serve: {e}"))?;
-        let stderr = child.stderr.take();
+        let url = serving_url(log_path, &mut child);
         self.children.push(child);
-        let url = stderr
-            .and_then(|s| serving_url(s, log))
-            .ok_or_else(|| format!("wflow serve did not start; see {}", log_path.display()))?;
+        let url =
+            url.ok_or_else(|| format!("wflow serve did not start; see {}", log_path.display()))?;
         self.urls.push(url);
         Ok(())
     }
@@ -238,26 +237,23 @@ impl Drop for Servers {
     }
 }
 
-/// Copies a server's stderr to `log` on a thread and returns the URL from its
-/// `serving ... on http://ADDR` line, or `None` when it ends or 60 s pass first.
-fn serving_url(stderr: std::process::ChildStderr, mut log: std::fs::File) -> Option<String> {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut tx = Some(tx);
-        for line in BufReader::new(stderr).lines() {
-            let Ok(line) = line else { break };
-            if let Some(url) = line
-                .strip_prefix("serving ")
+/// The URL of the `serving ... on http://ADDR` line that `server` writes to its log at `log`,
+/// once it is there; `None` when the server ends or 60 s pass first.
+fn serving_url(log: &Path, server: &mut Child) -> Option<String> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline && matches!(server.try_wait(), Ok(None)) {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        let url = text.lines().find_map(|line| {
+            line.strip_prefix("serving ")
                 .and_then(|l| l.split_once(" on "))
                 .map(|(_, url)| url.to_string())
-                && let Some(tx) = tx.take()
-            {
-                let _ = tx.send(url);
-            }
-            let _ = writeln!(log, "{line}");
+        });
+        if url.is_some() {
+            return url;
         }
-    });
-    rx.recv_timeout(Duration::from_secs(60)).ok()
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    None
 }
 
 /// The benchmark workflows' trigger.

@@ -1,6 +1,9 @@
 //! Form input validation: the values a person submits, checked against a form's schema. Pure:
 //! `wflow exec` and `wflow serve` share it. Every problem is reported, not just the first.
 
+use std::collections::HashMap;
+use std::sync::{LazyLock, Mutex, PoisonError};
+
 use serde_json::{Map, Value as Json};
 use wflow_compiler::ir::{Form, FormTrigger, InputSchema, Required, ValueKind};
 
@@ -388,7 +391,7 @@ fn check_other_members(
         let sub = key.child(name);
         let mut matched = false;
         for (pattern, sub_schema) in &patterns {
-            match regex::Regex::new(pattern) {
+            match compiled(pattern) {
                 Ok(re) if re.is_match(name) => {
                     matched = true;
                     check_json_schema(&sub, sub_schema, value, problems);
@@ -446,6 +449,26 @@ fn check_json_schema(key: &At, schema: &Json, value: &Json, problems: &mut Vec<I
     }
 }
 
+/// Most patterns [`compiled`] keeps; past that it starts again (forms have a few).
+const PATTERNS_KEPT: usize = 256;
+
+/// The form's regular expression `pattern`, compiled once per process rather than once per
+/// submitted value (compiling costs more than the rest of a form's validation).
+fn compiled(pattern: &str) -> Result<regex::Regex, regex::Error> {
+    static KEPT: LazyLock<Mutex<HashMap<String, regex::Regex>>> = LazyLock::new(Mutex::default);
+    let kept = || KEPT.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(re) = kept().get(pattern) {
+        return Ok(re.clone());
+    }
+    let re = regex::Regex::new(pattern)?;
+    let mut kept = kept();
+    if kept.len() >= PATTERNS_KEPT {
+        kept.clear();
+    }
+    kept.insert(pattern.to_string(), re.clone());
+    Ok(re)
+}
+
 fn check_string(key: &At, schema: &InputSchema, s: &str, problems: &mut Vec<InputProblem>) {
     let len = s.chars().count() as f64;
     if let Some(min) = number_keyword(schema, "minLength").filter(|m| len < *m) {
@@ -461,7 +484,7 @@ fn check_string(key: &At, schema: &InputSchema, s: &str, problems: &mut Vec<Inpu
         ));
     }
     if let Some(ValueKind::String(t)) = keyword(schema, "pattern").map(|p| &p.kind) {
-        match regex::Regex::new(&t.text) {
+        match compiled(&t.text) {
             Ok(re) if !re.is_match(s) => problems.push(problem(
                 key,
                 format!(

@@ -230,7 +230,8 @@ impl Engine {
             ));
         }
         upsert.identifier = Some(identifier.clone());
-        let Some(bp) = self.store.blueprint(&blueprint).await? else {
+        let read = self.store.blueprint_and_entity(&blueprint, &identifier);
+        let Some((bp, existing)) = read.await? else {
             return Ok(Done::failed(
                 format!(
                     "blueprint `{blueprint}` is not in the local catalog; load it with \
@@ -248,7 +249,6 @@ impl Engine {
                 ));
             }
         };
-        let existing = self.store.entity(&blueprint, &identifier).await?;
         let at = now();
         Ok(
             match catalog::upsert(&bp, existing.as_ref(), &upsert, &identifier, &at) {

@@ -821,8 +821,20 @@ async fn catalog_writes_and_deletes(at: &Location) {
         .await
         .expect("load");
     assert_eq!(store.blueprints().await.expect("list"), [svc.clone(), team]);
-    assert_eq!(store.blueprint("svc").await.expect("read"), Some(svc));
+    assert_eq!(
+        store.blueprint("svc").await.expect("read"),
+        Some(svc.clone())
+    );
     assert_eq!(store.blueprint("nope").await.expect("read"), None);
+    // What an upsert reads: the blueprint with its entity, or without one, in one read.
+    let both = |bp: &'static str, id: &'static str| {
+        let store = store.clone();
+        async move { store.blueprint_and_entity(bp, id).await.expect("read") }
+    };
+    let a = json!({"identifier": "a", "blueprint": "svc", "title": "A"});
+    assert_eq!(both("svc", "a").await, Some((svc.clone(), Some(a))));
+    assert_eq!(both("svc", "t").await, Some((svc, None)));
+    assert_eq!(both("nope", "a").await, None);
     let titles = |v: Vec<Json>| v.iter().map(|e| e["title"].clone()).collect::<Vec<_>>();
     assert_eq!(
         titles(store.entities(Some("svc")).await.expect("list")),

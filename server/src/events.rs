@@ -6,6 +6,8 @@
 //! to it (`trigger.chain`); a workflow already in the chain is not fired again, so workflows
 //! that update what they listen to do not loop forever.
 
+use std::sync::Arc;
+
 use serde_json::{Value as Json, json};
 use tokio::sync::mpsc;
 use wflow_compiler::ir::{EventTrigger, NodeConfig};
@@ -39,6 +41,23 @@ pub(super) async fn listen(server: Server, mut rx: mpsc::UnboundedReceiver<Entit
 
 async fn fire(server: &Server, change: &EntityChange) -> Result<(), ApiError> {
     let action = events::action(change.before.as_ref(), change.after.as_ref());
+    let workflows = server.workflows();
+    let listening: Vec<(&Arc<Plan>, &str, &EventTrigger)> = workflows
+        .values()
+        .flat_map(|plan| plan.triggers().map(move |node| (plan, node)))
+        .filter_map(|(plan, node)| match &node.config {
+            NodeConfig::EventTrigger(t)
+                if t.published != Some(false) && events::listens(t, &change.blueprint, action) =>
+            {
+                Some((plan, node.identifier.value.as_str(), t))
+            }
+            _ => None,
+        })
+        .collect();
+    // Most changes have no listener: the run is not read, the event not made.
+    if listening.is_empty() {
+        return Ok(());
+    }
     let mut chain: Vec<String> = Vec::new();
     if let Some(run_id) = &change.run_id
         && let Some(run) = server.engine().store.run(run_id).await?
@@ -64,29 +83,19 @@ async fn fire(server: &Server, change: &EntityChange) -> Result<(), ApiError> {
             "chain": chain,
         }),
     );
-    for plan in server.workflows().values() {
-        for node in plan.triggers() {
-            let NodeConfig::EventTrigger(t) = &node.config else {
-                continue;
-            };
-            if t.published == Some(false) || !events::listens(t, &change.blueprint, action) {
-                continue;
-            }
-            let workflow = &plan.workflow.identifier.value;
-            if chain.contains(workflow) {
-                tracing::info!(
-                    "not firing `{workflow}` on entity `{}`: the change comes from a run that \
-                     `{workflow}` started (chain {}), which would loop",
-                    change.identifier,
-                    chain.join(" -> ")
-                );
-                continue;
-            }
-            if condition(server, plan, t, &event).await {
-                server
-                    .start(plan, &node.identifier.value, event.clone(), None)
-                    .await?;
-            }
+    for (plan, trigger, t) in listening {
+        let workflow = &plan.workflow.identifier.value;
+        if chain.contains(workflow) {
+            tracing::info!(
+                "not firing `{workflow}` on entity `{}`: the change comes from a run that \
+                 `{workflow}` started (chain {}), which would loop",
+                change.identifier,
+                chain.join(" -> ")
+            );
+            continue;
+        }
+        if condition(server, plan, t, &event).await {
+            server.start(plan, trigger, event.clone(), None).await?;
         }
     }
     Ok(())

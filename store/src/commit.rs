@@ -4,10 +4,12 @@
 //! instead of a dozen each. A batch that cannot be written (its run's lease is gone, or a
 //! statement fails) fails alone: the group is retried batch by batch.
 //!
-//! A group costs a fixed number of round trips whatever its size: begin; one read of the runs
-//! whose node runs the batches write (their leases, and whether cancelling them was asked);
-//! one read of the entities they write, when entity changes are reported; the writes (on
-//! SQLite, one multi-statement query); commit.
+//! A group is: begin; one read of the runs whose node runs the batches write (their leases,
+//! and whether cancelling them was asked); one read of the entities they write, when entity
+//! changes are reported; the writes; commit. On SQLite the writes are one multi-statement
+//! query per batch, prepared once per shape of batch (a run's batches have a few shapes): a
+//! round trip to SQLite's thread costs less than parsing the statements again. On PostgreSQL
+//! they are its prepared statements, one by one.
 
 use std::collections::{HashMap, HashSet};
 
@@ -17,8 +19,8 @@ use sqlx::types::Json as JsonArg;
 use tokio::sync::{mpsc, oneshot};
 
 use super::{
-    Conclusion, DUE_CHANNEL, ENTITY_BODY_COLUMNS, EntityChange, Pool, StoreError, StoreRow, Write,
-    begin_write, err, is_sqlite,
+    Conclusion, DUE_CHANNEL, ENTITY_BODY_COLUMNS, EntityChange, Pool, RunRecord, StoreError,
+    StoreRow, Write, begin_write, err, is_sqlite,
 };
 
 /// Binds `$p` to `$q`, whichever the backend.
@@ -40,6 +42,10 @@ const MAX_GROUP: usize = 64;
 
 /// Most bound parameters in one SQLite multi-statement query (SQLite allows 32,766).
 const MAX_PARAMS: usize = 4_000;
+
+/// Most statements in a SQLite batch query kept prepared: the few shapes of a run's batches
+/// are; a rare long batch (a failed run cancelling many node runs) would only crowd them out.
+const MAX_PREPARED: usize = 8;
 
 /// What [`Store::apply`](super::Store::apply) found while writing a batch.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -206,28 +212,32 @@ async fn write_group(
         }
 
         // The writes.
-        let statements: Vec<Statement> = accepted()
-            .flat_map(|b| b.writes.iter().map(statement))
-            .collect();
         if is_sqlite(pool) {
-            for chunk in chunks(&statements) {
-                let mut sql = String::new();
-                let mut offset = 0;
-                for s in chunk {
-                    renumber(s.sql, offset, &mut sql);
-                    sql.push_str(";\n");
-                    offset += s.params.len();
-                }
-                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(false);
-                for s in chunk {
-                    for p in &s.params {
-                        q = bind!(q, p);
+            // One multi-statement query a batch: batches of the same writes have the same SQL,
+            // kept prepared, so that SQLite does not parse their statements again each time.
+            for b in accepted() {
+                let statements: Vec<Statement> = statements(&b.writes).collect();
+                for chunk in chunks(&statements) {
+                    let mut sql = String::new();
+                    let mut offset = 0;
+                    for s in chunk {
+                        renumber(s.sql, offset, &mut sql);
+                        sql.push_str(";\n");
+                        offset += s.params.len();
                     }
+                    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
+                        .persistent(chunk.len() <= MAX_PREPARED);
+                    for s in chunk {
+                        for p in &s.params {
+                            q = bind!(q, p);
+                        }
+                    }
+                    q.execute(&mut *tx).await.map_err(err("write"))?;
                 }
-                q.execute(&mut *tx).await.map_err(err("write"))?;
             }
         } else {
-            for s in &statements {
+            let statements = accepted().flat_map(|b| statements(&b.writes));
+            for s in statements {
                 let mut q = sqlx::query(s.sql);
                 for p in &s.params {
                     q = bind!(q, p);
@@ -383,35 +393,69 @@ fn opt(s: &Option<String>) -> Param<'_> {
     Param::Text(s.as_deref())
 }
 
-/// The statement that makes `w`.
-fn statement(w: &Write) -> Statement<'_> {
+/// The statements that make `writes`, in order. A run's lease taken in the batch that inserts
+/// the run is written with its row: one statement, not an insert and an update.
+fn statements(writes: &[Write]) -> impl Iterator<Item = Statement<'_>> {
+    let inserted = |id: &str| {
+        writes
+            .iter()
+            .any(|w| matches!(w, Write::InsertRun(r) if r.id == id))
+    };
+    writes.iter().filter_map(move |w| match w {
+        Write::Lease { run_id, .. } if inserted(run_id) => None,
+        w => Some(statement(w, writes)),
+    })
+}
+
+/// The lease (owner, until) that `writes` give run `id`, the last one when several do.
+fn lease_in<'w>(writes: &'w [Write], id: &str) -> Option<(&'w str, &'w str)> {
+    writes.iter().rev().find_map(|w| match w {
+        Write::Lease {
+            run_id,
+            owner,
+            until,
+        } if run_id == id => Some((owner.as_str(), until.as_str())),
+        _ => None,
+    })
+}
+
+/// The statement that inserts run `r`, leased to `lease` (owner, until) when given.
+fn insert_run<'w>(r: &'w RunRecord, lease: Option<(&'w str, &'w str)>) -> Statement<'w> {
+    Statement {
+        sql: "INSERT INTO runs (id, workflow, source, syntax, source_path, trigger_node, \
+              trigger_payload, status, result, error, created_by, cancel_requested, created_at, \
+              updated_at, completed_at, concurrency, concurrency_key, lease_owner, lease_until) \
+              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, \
+              $17, $18, $19)",
+        params: vec![
+            text(&r.id),
+            text(&r.workflow),
+            text(&r.source),
+            text(&r.syntax),
+            text(&r.source_path),
+            text(&r.trigger_node),
+            Param::Json(Some(&r.trigger_payload)),
+            text(r.status.as_str()),
+            Param::Text(r.result.map(Conclusion::as_str)),
+            opt(&r.error),
+            opt(&r.created_by),
+            Param::Flag(r.cancel_requested),
+            text(&r.created_at),
+            text(&r.updated_at),
+            opt(&r.completed_at),
+            Param::OptInt(r.concurrency),
+            opt(&r.concurrency_key),
+            Param::Text(lease.map(|(owner, _)| owner)),
+            Param::Text(lease.map(|(_, until)| until)),
+        ],
+    }
+}
+
+/// The statement that makes `w`, one of the batch `writes` (a run inserted with the lease they
+/// give it: see [`insert_run`]).
+fn statement<'w>(w: &'w Write, writes: &'w [Write]) -> Statement<'w> {
     let (sql, params) = match w {
-        Write::InsertRun(r) => (
-            "INSERT INTO runs (id, workflow, source, syntax, source_path, trigger_node, \
-             trigger_payload, status, result, error, created_by, cancel_requested, created_at, \
-             updated_at, completed_at, concurrency, concurrency_key) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, \
-             $17)",
-            vec![
-                text(&r.id),
-                text(&r.workflow),
-                text(&r.source),
-                text(&r.syntax),
-                text(&r.source_path),
-                text(&r.trigger_node),
-                Param::Json(Some(&r.trigger_payload)),
-                text(r.status.as_str()),
-                Param::Text(r.result.map(Conclusion::as_str)),
-                opt(&r.error),
-                opt(&r.created_by),
-                Param::Flag(r.cancel_requested),
-                text(&r.created_at),
-                text(&r.updated_at),
-                opt(&r.completed_at),
-                Param::OptInt(r.concurrency),
-                opt(&r.concurrency_key),
-            ],
-        ),
+        Write::InsertRun(r) => return insert_run(r, lease_in(writes, &r.id)),
         Write::Lease {
             run_id,
             owner,

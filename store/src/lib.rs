@@ -568,7 +568,10 @@ impl Store {
             // durability. Group commit (`commit.rs`) shares one fsync among the batches waiting.
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(10))
-            .foreign_keys(true);
+            .foreign_keys(true)
+            // The committer's statements (a batch's shape, a group's reads by size) all stay
+            // prepared.
+            .statement_cache_capacity(STATEMENT_CACHE);
         let pool = SqlitePoolOptions::new()
             .max_connections(1)
             .test_before_acquire(false)
@@ -1208,6 +1211,29 @@ impl Store {
         .map_err(err("read a blueprint"))
     }
 
+    /// Blueprint `blueprint` and its entity `identifier` (`None` when there is none), in one
+    /// read: what an upsert needs; `None` when the blueprint is not in the store.
+    pub async fn blueprint_and_entity(
+        &self,
+        blueprint: &str,
+        identifier: &str,
+    ) -> Result<Option<(Json, Option<Json>)>, StoreError> {
+        on_pool!(self.reads, |pool| sqlx::query(
+            "SELECT b.body AS blueprint, e.body AS entity FROM blueprints b \
+             LEFT JOIN entities e ON e.blueprint = b.identifier AND e.identifier = $2 \
+             WHERE b.identifier = $1"
+        )
+        .bind(blueprint)
+        .bind(identifier)
+        .fetch_optional(pool)
+        .await
+        .and_then(|r| {
+            r.map(|r| Ok((r.json("blueprint")?, r.opt_json("entity")?)))
+                .transpose()
+        }))
+        .map_err(err("read a blueprint and its entity"))
+    }
+
     /// Every blueprint, by identifier.
     pub async fn blueprints(&self) -> Result<Vec<Json>, StoreError> {
         on_pool!(self.reads, |pool| sqlx::query(
@@ -1360,6 +1386,10 @@ const ENTITY_BODY_COLUMNS: &str = "blueprint, identifier, body";
 
 /// Most queued runs of a workflow one admission reads (oldest first).
 const QUEUE_READ: i64 = 10_000;
+
+/// Prepared statements a SQLite connection keeps (sqlx's default is 100): the committer's
+/// batch shapes and its reads of 1 to 64 runs or entities.
+const STATEMENT_CACHE: usize = 512;
 
 /// Read-only SQLite connections beside the writer.
 const SQLITE_READERS: u32 = 4;
