@@ -6,6 +6,7 @@
 //! this crate.
 
 pub mod ast;
+mod fast;
 mod items;
 pub mod json;
 mod lower;
@@ -155,6 +156,20 @@ pub fn parse_whole(src: &str) -> Parsed {
         Some(parsed) => parsed,
         None => lower::parse_file(src),
     }
+}
+
+/// The fast reader's tree for `src`, or `None` where it leaves the text to pest; for tests that
+/// compare it with [`parse_pest`].
+#[doc(hidden)]
+pub fn parse_fast(src: &str) -> Option<ast::File> {
+    fast::parse(src, 0)
+}
+
+/// pest's reading of `src` as one piece, and whether it read cleanly; for tests that compare it
+/// with [`parse_fast`].
+#[doc(hidden)]
+pub fn parse_pest(src: &str) -> (Parsed, bool) {
+    lower::parse_piece_pest(src, 0)
 }
 
 #[cfg(test)]
