@@ -334,7 +334,11 @@ impl Reader<'_> {
     /// `jq`: backtick code, which may span lines.
     fn jq(&mut self) -> Option<ValueKind> {
         let code_start = self.pos + 1;
-        let len = self.bytes.get(code_start..)?.iter().position(|b| *b == b'`')?;
+        let len = self
+            .bytes
+            .get(code_start..)?
+            .iter()
+            .position(|b| *b == b'`')?;
         let code = self.src.get(code_start..code_start + len)?.to_string();
         self.pos = code_start + len + 1;
         Some(ValueKind::Jq {
@@ -630,7 +634,11 @@ mod tests {
     fn same(src: &str) {
         let fast = parse(src, 7).unwrap_or_else(|| panic!("fast reader gave up on {src:?}"));
         let (pest, clean) = parse_piece_pest(src, 7);
-        assert!(clean && pest.errors.is_empty(), "pest: {:?} on {src:?}", pest.errors);
+        assert!(
+            clean && pest.errors.is_empty(),
+            "pest: {:?} on {src:?}",
+            pest.errors
+        );
         assert_eq!(fast, pest.file, "on {src:?}");
     }
 

@@ -158,18 +158,23 @@ pub fn parse_whole(src: &str) -> Parsed {
     }
 }
 
-/// The fast reader's tree for `src`, or `None` where it leaves the text to pest; for tests that
-/// compare it with [`parse_pest`].
+/// Compares the fast reader with pest on `src`, read as one piece: whether the fast reader read
+/// it, or how the two disagree. Text the nesting pre-check refuses is not read. For tests.
 #[doc(hidden)]
-pub fn parse_fast(src: &str) -> Option<ast::File> {
-    fast::parse(src, 0)
-}
-
-/// pest's reading of `src` as one piece, and whether it read cleanly; for tests that compare it
-/// with [`parse_fast`].
-#[doc(hidden)]
-pub fn parse_pest(src: &str) -> (Parsed, bool) {
-    lower::parse_piece_pest(src, 0)
+pub fn fast_vs_pest(src: &str) -> Result<bool, String> {
+    if strings::too_deep(src, MAX_NESTING).is_some() {
+        return Ok(false);
+    }
+    let Some(file) = fast::parse(src, 0) else {
+        return Ok(false);
+    };
+    let (pest, clean) = lower::parse_piece_pest(src, 0);
+    if clean && pest.errors.is_empty() && pest.file == file {
+        return Ok(true);
+    }
+    Err(format!(
+        "the fast reader read {src:?} as\n{file:#?}\npest (clean: {clean}) as\n{pest:#?}"
+    ))
 }
 
 #[cfg(test)]
