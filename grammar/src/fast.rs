@@ -107,7 +107,9 @@ impl Reader<'_> {
     }
 
     /// `statement`: `input_decl | edge_chain | entry`. An edge chain is told from an entry by
-    /// the `->` after its first endpoint, which no entry can have there.
+    /// the `->` after its first endpoint, which no entry can have there. A statement starting
+    /// with the keyword `input` that is no declaration (an entry or edge named `input`) is left
+    /// to pest.
     fn statement(&mut self) -> Option<Statement> {
         let start = self.pos;
         if self.at(b"input") && ident_char_len(self.src, start + 5) == 0 {
@@ -712,6 +714,7 @@ mod tests {
         refused("input a: string (x)\n");
         refused("input a: entity(service\n");
         refused("input a : \n");
+        refused("input a: entity (service)\n");
     }
 
     #[test]
@@ -745,6 +748,7 @@ mod tests {
         same("\u{FEFF}// one\n//// two\r\na 1 // three\r\n\r;b\t\u{FEFF}2;\n");
         same("a // c { [\nb\n");
         same("");
+        same("a [1, // c\n 2 // d\n]; b 1");
         same("\n\n;\n");
         refused("a `x\n");
     }
