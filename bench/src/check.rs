@@ -310,7 +310,8 @@ fn write_corpus(dir: &Path, files: usize) -> std::io::Result<(usize, usize)> {
     Ok((lines, bytes))
 }
 
-pub(crate) fn wflow_workflow(i: usize) -> String {
+/// The `i`th `.wflow` file of the corpus.
+pub fn wflow_workflow(i: usize) -> String {
     format!(
         r#"// Generated benchmark workflow {i}: deploy with approval.
 workflow deploy-{i} "Deploy service {i}" {{

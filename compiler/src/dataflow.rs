@@ -8,6 +8,7 @@
 //! graph ([`crate::flow`]): X must exist, run before the node, and run on every path to it
 //! unless the expression handles its absence.
 
+use std::collections::HashSet;
 use std::ops::Range;
 use std::sync::OnceLock;
 
@@ -110,6 +111,8 @@ struct Ctx<'a> {
     reaching: Vec<Vec<usize>>,
     /// The triggers that reach the node being checked.
     triggers: Vec<usize>,
+    /// The nodes with an error path, found once rather than per node.
+    error_paths: HashSet<&'a str>,
 }
 
 fn context() -> &'static Type {
@@ -165,6 +168,12 @@ impl<'a> Ctx<'a> {
             },
             reaching: flow.reaching_triggers(),
             triggers: Vec::new(),
+            error_paths: wf
+                .connections
+                .iter()
+                .filter(|c| wf.is_error_path(c))
+                .map(|c| c.source.value.as_str())
+                .collect(),
             flow,
         }
     }
@@ -378,7 +387,7 @@ impl<'a> Ctx<'a> {
         let on_timeout = node.on_timeout.as_ref();
         if let Type::Object(o) = &mut t {
             let o = std::sync::Arc::make_mut(o);
-            if self.wf.has_error_path(&node.identifier.value) {
+            if self.error_paths.contains(node.identifier.value.as_str()) {
                 let err = Type::object(vec![
                     ("message".into(), Type::String),
                     ("kind".into(), Type::String),

@@ -10,6 +10,7 @@
 extern crate alloc;
 
 pub mod ast;
+mod fast;
 mod items;
 pub mod json;
 mod lower;
@@ -159,6 +160,25 @@ pub fn parse_whole(src: &str) -> Parsed {
         Some(parsed) => parsed,
         None => lower::parse_file(src),
     }
+}
+
+/// Compares the fast reader with pest on `src`, read as one piece: whether the fast reader read
+/// it, or how the two disagree. Text the nesting pre-check refuses is not read. For tests.
+#[doc(hidden)]
+pub fn fast_vs_pest(src: &str) -> Result<bool, String> {
+    if strings::too_deep(src, MAX_NESTING).is_some() {
+        return Ok(false);
+    }
+    let Some(file) = fast::parse(src, 0) else {
+        return Ok(false);
+    };
+    let (pest, clean) = lower::parse_piece_pest(src, 0);
+    if clean && pest.errors.is_empty() && pest.file == file {
+        return Ok(true);
+    }
+    Err(format!(
+        "the fast reader read {src:?} as\n{file:#?}\npest (clean: {clean}) as\n{pest:#?}"
+    ))
 }
 
 #[cfg(test)]

@@ -5,8 +5,9 @@ use pest::iterators::Pair;
 use pest_derive::Parser;
 
 use crate::ast::*;
-use crate::span::{OffsetMap, Span};
-use crate::strings::{Escape, Utf16Pairer, decode_escape};
+use crate::fast;
+use crate::span::Span;
+use crate::strings::StrDecoder;
 use crate::{Parsed, SyntaxError};
 
 #[derive(Parser)]
@@ -34,8 +35,23 @@ pub(crate) fn parse_file(src: &str) -> Parsed {
 }
 
 /// Parses `src`, the text of a file from byte `base` on (up to a line break, or the end), with
-/// spans into the file; and whether the piece read cleanly (see [`Lowerer::clean`]).
+/// spans into the file; and whether the piece read cleanly (see [`Lowerer::clean`]). The fast
+/// reader is tried first; pest reads what it leaves, with the same result (see [`crate::fast`]).
 pub(crate) fn parse_piece(src: &str, base: usize) -> (Parsed, bool) {
+    match fast::parse(src, base) {
+        Some(file) => (
+            Parsed {
+                file,
+                errors: Vec::new(),
+            },
+            true,
+        ),
+        None => parse_piece_pest(src, base),
+    }
+}
+
+/// [`parse_piece`] by pest alone.
+pub(crate) fn parse_piece_pest(src: &str, base: usize) -> (Parsed, bool) {
     let mut l = Lowerer {
         src,
         base,
@@ -71,6 +87,11 @@ pub(crate) fn parse_piece(src: &str, base: usize) -> (Parsed, bool) {
         errors: l.errors,
     };
     (parsed, clean)
+}
+
+/// Whether `c` is a `LETTER` or a `NUMBER` of the grammar, by pest's own tables.
+pub(crate) fn letter_or_number(c: char) -> bool {
+    pest::unicode::LETTER(c) || pest::unicode::NUMBER(c)
 }
 
 fn error_offset(e: &pest::error::Error<Rule>) -> usize {
@@ -362,45 +383,14 @@ impl Lowerer<'_> {
     /// Decodes a string literal, recording escapes in its offset map.
     fn string(&mut self, p: &Pair<Rule>) -> Str {
         let sp = self.span(p);
-        let mut value = String::new();
-        let mut map = OffsetMap::identity(sp.start + 1);
-        let mut pairer = Utf16Pairer::default();
+        let mut decoder = StrDecoder::new(sp.start + 1);
         for piece in p.clone().into_inner() {
-            let psp = self.span(&piece);
-            if piece.as_rule() == Rule::escape {
-                let decoded = decode_escape(&piece.as_str()[1..]);
-                let c = match decoded {
-                    Ok(Escape::Char(c)) => Some(c),
-                    Ok(Escape::Unit(u)) => pairer.feed(u).unwrap_or_else(|m| {
-                        self.errors.push(SyntaxError::new(psp, m, None));
-                        None
-                    }),
-                    Err(m) => {
-                        let help = "valid escapes: \\\" \\\\ \\/ \\b \\f \\n \\r \\t \\uXXXX";
-                        self.errors
-                            .push(SyntaxError::new(psp, m, Some(help.into())));
-                        None
-                    }
-                };
-                if let Some(c) = c {
-                    map.push(value.len(), psp.start);
-                    value.push(c);
-                }
-            } else {
-                if pairer.pending() {
-                    let m = "a high surrogate `\\u` escape must be followed by a low one";
-                    self.errors.push(SyntaxError::new(psp, m, None));
-                    pairer = Utf16Pairer::default();
-                }
-                map.push(value.len(), psp.start);
-                value.push_str(piece.as_str());
+            let escape = piece.as_rule() == Rule::escape;
+            if let Some(e) = decoder.piece(piece.as_str(), self.span(&piece), escape) {
+                self.errors.push(e);
             }
         }
-        Str {
-            value,
-            span: sp,
-            map,
-        }
+        decoder.finish(sp)
     }
 
     /// A bare word.

@@ -1,5 +1,9 @@
 //! Escape decoding shared by the `.wflow` and JSON readers, and a nesting pre-check.
 
+use crate::SyntaxError;
+use crate::ast::Str;
+use crate::span::{OffsetMap, Span};
+
 /// Decodes one escape sequence (`\n`, `\"`, `\u00e9`, ...) given its text after the backslash.
 /// `\u` escapes return the UTF-16 unit; the caller pairs surrogates.
 pub(crate) enum Escape {
@@ -66,6 +70,66 @@ impl Utf16Pairer {
     /// Whether a high surrogate is still waiting for its pair.
     pub(crate) fn pending(&self) -> bool {
         self.high.is_some()
+    }
+}
+
+/// Decodes a `.wflow` string literal piece by piece, as the grammar splits it (see `string` in
+/// `wflow.pest`): escapes are decoded, every other piece (text, a template, an unopened `{{`) is
+/// kept as written, and each piece is recorded in the offset map. Both `.wflow` readers use it.
+pub(crate) struct StrDecoder {
+    value: String,
+    map: OffsetMap,
+    pairer: Utf16Pairer,
+}
+
+impl StrDecoder {
+    /// A decoder for a literal whose text (after the opening quote) starts at `start`.
+    pub(crate) fn new(start: usize) -> StrDecoder {
+        StrDecoder {
+            value: String::new(),
+            map: OffsetMap::identity(start),
+            pairer: Utf16Pairer::default(),
+        }
+    }
+
+    /// Adds the piece `text` at `span`, an escape if `escape`; returns the mistake in it, if any.
+    pub(crate) fn piece(&mut self, text: &str, span: Span, escape: bool) -> Option<SyntaxError> {
+        if escape {
+            let (c, error) = match decode_escape(text.get(1..).unwrap_or("")) {
+                Ok(Escape::Char(c)) => (Some(c), None),
+                Ok(Escape::Unit(u)) => match self.pairer.feed(u) {
+                    Ok(c) => (c, None),
+                    Err(m) => (None, Some(SyntaxError::new(span, m, None))),
+                },
+                Err(m) => {
+                    let help = "valid escapes: \\\" \\\\ \\/ \\b \\f \\n \\r \\t \\uXXXX";
+                    (None, Some(SyntaxError::new(span, m, Some(help.into()))))
+                }
+            };
+            if let Some(c) = c {
+                self.map.push(self.value.len(), span.start);
+                self.value.push(c);
+            }
+            return error;
+        }
+        let mut error = None;
+        if self.pairer.pending() {
+            let m = "a high surrogate `\\u` escape must be followed by a low one";
+            error = Some(SyntaxError::new(span, m, None));
+            self.pairer = Utf16Pairer::default();
+        }
+        self.map.push(self.value.len(), span.start);
+        self.value.push_str(text);
+        error
+    }
+
+    /// The decoded literal, whose whole text (quotes included) is at `span`.
+    pub(crate) fn finish(self, span: Span) -> Str {
+        Str {
+            value: self.value,
+            span,
+            map: self.map,
+        }
     }
 }
 

@@ -1,5 +1,6 @@
 //! Property tests: the parsers and the checker never panic, always return a tree, and every
-//! span they report lies within the source, on character boundaries.
+//! span they report lies within the source, on character boundaries; the fast `.wflow` reader
+//! agrees with pest wherever it reads.
 //!
 //! Inputs are arbitrary strings, strings built from `.wflow` and JSON tokens, and the valid
 //! corpus with random edits (characters deleted, inserted or swapped).
@@ -186,6 +187,8 @@ fn diagnostics_ok(src: &str, diags: &[Diagnostic]) -> Result<(), String> {
 
 /// Parses and checks `src` both ways, asserting every property.
 fn all_properties(src: &str) -> Result<(), TestCaseError> {
+    // Where the fast reader reads the text, pest reads it the same.
+    wflow_grammar::fast_vs_pest(src).map_err(TestCaseError::fail)?;
     let parsed = wflow_grammar::parse(src);
     // Item by item, exactly as the whole text in one piece.
     prop_assert_eq!(&parsed, &wflow_grammar::parse_whole(src));
