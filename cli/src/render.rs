@@ -92,6 +92,9 @@ impl miette::Diagnostic for Report<'_> {
 /// Renders diagnostics for people, sorted by position, with `file:line:column` headers. Never
 /// panics, and takes time linear in the file and the diagnostics (see [`crate::excerpt`]).
 pub fn render_human(path: &str, src: &str, diags: &[Diagnostic], color: bool) -> String {
+    if diags.is_empty() {
+        return String::new();
+    }
     let theme = if color {
         GraphicalTheme::unicode()
     } else {
@@ -132,6 +135,9 @@ pub fn render_human(path: &str, src: &str, diags: &[Diagnostic], color: bool) ->
 
 /// One object per diagnostic for `--format json`.
 pub fn render_json_entries(path: &str, src: &str, diags: &[Diagnostic]) -> Vec<serde_json::Value> {
+    if diags.is_empty() {
+        return Vec::new();
+    }
     let index = LineIndex::new(src);
     diags
         .iter()
@@ -164,6 +170,9 @@ pub(crate) fn render_json(results: &[FileResult]) -> String {
 
 /// GitHub Actions workflow commands (`::error file=...::message`).
 pub fn render_github(path: &str, src: &str, diags: &[Diagnostic]) -> String {
+    if diags.is_empty() {
+        return String::new();
+    }
     let index = LineIndex::new(src);
     let mut out = String::new();
     for d in diags {
