@@ -548,6 +548,9 @@ fn number_end(src: &str, i: usize) -> Option<usize> {
 /// `string` fails.
 fn string_end(b: &[u8], start: usize, mut piece: impl FnMut(usize, usize, bool)) -> Option<usize> {
     let mut i = start + 1;
+    // After a `{{` whose template does not close, no `{{` before the next quote can close
+    // (see `dead_template` in `wflow.pest`): they are plain text, not tried again.
+    let mut dead = false;
     loop {
         let (end, escape) = match *b.get(i)? {
             b'"' => return Some(i + 1),
@@ -561,12 +564,23 @@ fn string_end(b: &[u8], start: usize, mut piece: impl FnMut(usize, usize, bool))
                     {
                         6
                     }
+                    b'"' => {
+                        dead = false;
+                        2
+                    }
                     c => 1 + utf8_len(c),
                 };
                 (i + len, true)
             }
+            b'{' if b.get(i + 1) == Some(&b'{') && dead => (i + 2, false),
             // A template, or else `open_braces`.
-            b'{' if b.get(i + 1) == Some(&b'{') => (template_end(b, i).unwrap_or(i + 2), false),
+            b'{' if b.get(i + 1) == Some(&b'{') => match template_end(b, i) {
+                Some(end) => (end, false),
+                None => {
+                    dead = true;
+                    (i + 2, false)
+                }
+            },
             _ => (text_end(b, i), false),
         };
         piece(i, end, escape);

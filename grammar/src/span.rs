@@ -55,6 +55,15 @@ impl OffsetMap {
 
     /// Records that decoded offset `decoded` corresponds to source offset `source`.
     pub fn push(&mut self, decoded: usize, source: usize) {
+        // A break that continues the last one adds nothing: the map is the same however the
+        // text was split into pieces.
+        if self
+            .breaks
+            .last()
+            .is_some_and(|&(d, s)| decoded >= d && s + (decoded - d) == source)
+        {
+            return;
+        }
         self.breaks.push((decoded, source));
     }
 

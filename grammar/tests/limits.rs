@@ -179,3 +179,28 @@ fn a_wide_json_object_is_read_in_linear_time() {
     let messages: Vec<&str> = errors.iter().map(|e| e.message.as_str()).collect();
     assert_eq!(messages, ["duplicate key `k7`"]);
 }
+
+#[test]
+fn strings_of_unclosed_templates_parse_in_linear_time() {
+    // Each `{{` was tried as a template to the end of the line again (fuzz-found: a 25 KB line
+    // of `{{ .outputs… vice` took 3.6 s, a 168 KB one of `{` 19 s).
+    for line in [
+        format!("x \"{}\n", "{{ a ".repeat(50_000)),
+        format!("x \"{}\n", "{".repeat(100_000)),
+        format!("x \"{}\"\n", "{{ a \\n".repeat(50_000)),
+    ] {
+        let p = parse_quickly(&line);
+        assert!(p.errors.len() <= 1, "{:?}", p.errors);
+    }
+    // The text of a `{{` that never closes is plain: escapes decoded, later `{{` included, and
+    // a template after an escaped quote still read as one.
+    let p = parse("x \"{{ a \\n {{ b \\\" {{ c }}\"\n");
+    assert_eq!(p.errors, []);
+    let wflow_grammar::ast::Statement::Entry(e) = &p.file.statements[0] else {
+        panic!("an entry")
+    };
+    let wflow_grammar::ast::ValueKind::Str(s) = &e.args[0].kind else {
+        panic!("a string")
+    };
+    assert_eq!(s.value, "{{ a \n {{ b \" {{ c }}");
+}
