@@ -1083,8 +1083,11 @@ impl Template {
         let bytes = text.as_bytes();
         while let Some(open) = find(bytes, i, b"{{") {
             let code_start = open + 2;
-            let Some(close) = template_end(bytes, code_start) else {
-                break;
+            // A `{{` whose template does not close is text, as in the grammar's `open_braces`.
+            let Some(close) = wflow_grammar::template_end(bytes, open, false).map(|end| end - 2)
+            else {
+                i = code_start;
+                continue;
             };
             if open > rest_start {
                 parts.push(Part::Text(text[rest_start..open].to_string()));
@@ -1123,22 +1126,6 @@ fn find(hay: &[u8], from: usize, needle: &[u8]) -> Option<usize> {
         .windows(needle.len())
         .position(|w| w == needle)
         .map(|p| p + from)
-}
-
-/// The offset of the `}}` closing a template whose code starts at `from`, skipping jq strings.
-fn template_end(bytes: &[u8], from: usize) -> Option<usize> {
-    let mut i = from;
-    let mut in_str = false;
-    while i < bytes.len() {
-        match (in_str, bytes[i]) {
-            (true, b'\\') => i += 1,
-            (true, b'"') | (false, b'"') => in_str = !in_str,
-            (false, b'}') if bytes.get(i + 1) == Some(&b'}') => return Some(i),
-            _ => {}
-        }
-        i += 1;
-    }
-    None
 }
 
 impl Serialize for Template {
@@ -1394,5 +1381,19 @@ mod tests {
             t.exprs().next().map(|q| q.code.as_str()),
             Some(r#" "}}" + .a "#)
         );
+    }
+
+    #[test]
+    fn template_is_read_as_the_grammar_reads_it() {
+        let parse = |text: &str| Template::parse(text, &OffsetMap::identity(0), Span::default());
+        // An interpolation's jq string may hold `}}`.
+        let t = parse(r#"{{ "\("}}") x" }}"#);
+        assert!(t.is_whole_value());
+        // A `{{` ends the template before it, which is text; a Port JSON template may span lines.
+        let t = parse("{{ .a } {{ .b\n| .c }}");
+        assert!(
+            matches!(t.parts.as_slice(), [Part::Text(a), Part::Expr(q)] if a == "{{ .a } " && q.code == " .b\n| .c ")
+        );
+        assert!(parse(r#"{{ "{{" }}"#).exprs().next().is_none());
     }
 }

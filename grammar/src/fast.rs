@@ -548,9 +548,6 @@ fn number_end(src: &str, i: usize) -> Option<usize> {
 /// `string` fails.
 fn string_end(b: &[u8], start: usize, mut piece: impl FnMut(usize, usize, bool)) -> Option<usize> {
     let mut i = start + 1;
-    // After a `{{` whose template does not close, no `{{` before the next quote can close
-    // (see `dead_template` in `wflow.pest`): they are plain text, not tried again.
-    let mut dead = false;
     loop {
         let (end, escape) = match *b.get(i)? {
             b'"' => return Some(i + 1),
@@ -564,23 +561,14 @@ fn string_end(b: &[u8], start: usize, mut piece: impl FnMut(usize, usize, bool))
                     {
                         6
                     }
-                    b'"' => {
-                        dead = false;
-                        2
-                    }
                     c => 1 + utf8_len(c),
                 };
                 (i + len, true)
             }
-            b'{' if b.get(i + 1) == Some(&b'{') && dead => (i + 2, false),
             // A template, or else `open_braces`.
-            b'{' if b.get(i + 1) == Some(&b'{') => match template_end(b, i) {
-                Some(end) => (end, false),
-                None => {
-                    dead = true;
-                    (i + 2, false)
-                }
-            },
+            b'{' if b.get(i + 1) == Some(&b'{') => {
+                (template_end(b, i, true).unwrap_or(i + 2), false)
+            }
             _ => (text_end(b, i), false),
         };
         piece(i, end, escape);
@@ -611,17 +599,25 @@ fn text_end(b: &[u8], mut i: usize) -> usize {
 }
 
 /// The end of the `template` at `start` (its `{{`), or `None` where the grammar's `template`
-/// fails. `template_code`, `jq_string` and `jq_interp` are read with a stack of what each open
-/// level closes with (`"` a jq string, `)` an interpolation or group), not by recursion. Any
-/// part that fails fails the whole template, as in the grammar.
-fn template_end(b: &[u8], start: usize) -> Option<usize> {
+/// fails. A line break ends it where `one_line` (a `.wflow` string); a Port JSON string's
+/// template may span lines.
+pub fn template_end(b: &[u8], start: usize, one_line: bool) -> Option<usize> {
+    template_reach(b, start, one_line).ok()
+}
+
+/// Reads the `template` at `start` (its `{{`): its end, or where the reading failed.
+/// `template_code`, `jq_string` and `jq_interp` are read with a stack of what each open level
+/// closes with (`"` a jq string, `)` an interpolation or group), not by recursion. Any part
+/// that fails fails the whole template, as in the grammar; so does any `{{` in it.
+pub(crate) fn template_reach(b: &[u8], start: usize, one_line: bool) -> Result<usize, usize> {
     let mut open: Vec<u8> = Vec::new();
     let mut i = start + 2;
     loop {
         let next = b.get(i + 1).copied();
-        match (open.last(), *b.get(i)?) {
-            (_, b'\n' | b'\r') => return None,
-            (None, b'}') if next == Some(b'}') => return Some(i + 2),
+        match (open.last(), *b.get(i).ok_or(i)?) {
+            (_, b'\n' | b'\r') if one_line => return Err(i),
+            (_, b'{') if next == Some(b'{') => return Err(i),
+            (None, b'}') if next == Some(b'}') => return Ok(i + 2),
             (None | Some(b')'), b'"') => open.push(b'"'),
             (Some(b'"'), b'"') | (Some(b')'), b')') => {
                 open.pop();
@@ -629,7 +625,8 @@ fn template_end(b: &[u8], start: usize) -> Option<usize> {
             (Some(b'"'), b'\\') => {
                 match next {
                     Some(b'(') => open.push(b')'),
-                    None | Some(b'\n' | b'\r') => return None,
+                    None | Some(b'{') => return Err(i),
+                    Some(b'\n' | b'\r') if one_line => return Err(i),
                     _ => {}
                 }
                 i += 1;
@@ -748,6 +745,7 @@ mod tests {
         same("a \"x\\n\\u00e9\\ud83d\\ude80 {{ .a[\"b\"] }} {{ \"\\(.x | (f(\"y\")))\" }}\"\n");
         same("a \"{{ x\" \"{{{ .a }}}\" \"}}\" \"{{ \\\" }}\" \"{{ \"\\n\" }}\"\n");
         same("a \"{{ (\" \"{{ \\\"( }}\"\n");
+        same("a \"{{ .a } {{ .b }}\" \"{{ \\\"{{ }}\" \"{{ \\\"\\\\{ }}\"\n");
         same("a \"\\ud800\\n\"\n");
         refused("a \"x\n");
         refused("a \"\\q\"\n");

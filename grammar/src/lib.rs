@@ -18,6 +18,7 @@ mod repair;
 pub mod span;
 mod strings;
 
+pub use fast::template_end;
 pub use items::Items;
 pub use span::{OffsetMap, Span};
 

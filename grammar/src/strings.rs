@@ -178,33 +178,42 @@ enum Inner {
 
 /// Reads the string whose text starts at `start` as the grammar does: only the jq of a
 /// template (`{{ ... }}`) nests, through a jq string's interpolations and the groups inside
-/// them; other brackets are plain text. Returns where the string ended (its closing quote or
-/// the end of its line), or the offset of the first thing nested deeper than `max`.
+/// them; other brackets are plain text. Returns where
+/// the string ended (its closing quote or the end of its line), or the offset of the first thing
+/// nested deeper than `max`.
 fn string_too_deep(bytes: &[u8], start: usize, max: usize) -> Result<usize, usize> {
-    let mut template = false;
-    let mut inner: Vec<Inner> = Vec::new();
     let mut i = start;
     while let Some(&b) = bytes.get(i) {
-        if b == b'\n' {
-            return Ok(i);
+        match b {
+            b'\n' | b'\r' | b'"' => return Ok(i),
+            b'\\' if !matches!(bytes.get(i + 1), Some(b'\n' | b'\r')) => i += 2,
+            // A template nests as far as pest reads it, closed or not; one that does not close
+            // is plain text after its `{{`.
+            b'{' if bytes.get(i + 1) == Some(&b'{') => {
+                let reach = crate::fast::template_reach(bytes, i, true);
+                let code_end = reach.map_or_else(|stop| stop, |end| end - 2);
+                template_too_deep(bytes.get(i + 2..code_end).unwrap_or_default(), max)
+                    .map_err(|at| i + 2 + at)?;
+                i = reach.unwrap_or(i + 2);
+            }
+            _ => i += 1,
         }
-        let next = bytes.get(i + 1).copied();
+    }
+    Ok(i)
+}
+
+/// The offset in a template's `code` of the first thing nested deeper than `max`.
+fn template_too_deep(code: &[u8], max: usize) -> Result<(), usize> {
+    let mut inner: Vec<Inner> = Vec::new();
+    let mut i = 0;
+    while let Some(&b) = code.get(i) {
+        let next = code.get(i + 1).copied();
         let open = |inner: &mut Vec<Inner>, what: Inner| {
             inner.push(what);
             if inner.len() > max { Err(i) } else { Ok(()) }
         };
         match (inner.last().copied(), b) {
-            (None, b'"') if !template => return Ok(i),
-            (None, b'\\') if !template => i += 1,
-            (None, b'{') if !template && next == Some(b'{') => {
-                template = true;
-                i += 1;
-            }
-            (None, b'}') if template && next == Some(b'}') => {
-                template = false;
-                i += 1;
-            }
-            (None, b'"') => open(&mut inner, Inner::JqString)?,
+            (None | Some(Inner::Group), b'"') => open(&mut inner, Inner::JqString)?,
             (Some(Inner::JqString), b'"') | (Some(Inner::Group), b')') => {
                 inner.pop();
             }
@@ -213,13 +222,12 @@ fn string_too_deep(bytes: &[u8], start: usize, max: usize) -> Result<usize, usiz
                 i += 1;
             }
             (Some(Inner::JqString), b'\\') => i += 1,
-            (Some(Inner::Group), b'"') => open(&mut inner, Inner::JqString)?,
             (Some(Inner::Group), b'(') => open(&mut inner, Inner::Group)?,
             _ => {}
         }
         i += 1;
     }
-    Ok(i)
+    Ok(())
 }
 
 /// The offset of the line break ending the line that holds `at` (or the end of the text).

@@ -188,6 +188,10 @@ fn strings_of_unclosed_templates_parse_in_linear_time() {
         format!("x \"{}\n", "{{ a ".repeat(50_000)),
         format!("x \"{}\n", "{".repeat(100_000)),
         format!("x \"{}\"\n", "{{ a \\n".repeat(50_000)),
+        // Each string's template read on through the strings after it, their quotes taken as
+        // its jq strings (fuzz-found: 158 KB took 13 s).
+        format!("x {}\n", "ttl: \"{{ now + (.outputs.tr ".repeat(40_000)),
+        format!("x {}\n", "\"{{ \"\\(\" ".repeat(40_000)),
     ] {
         let p = parse_quickly(&line);
         assert!(p.errors.len() <= 1, "{:?}", p.errors);
@@ -203,4 +207,21 @@ fn strings_of_unclosed_templates_parse_in_linear_time() {
         panic!("a string")
     };
     assert_eq!(s.value, "{{ a \n {{ b \" {{ c }}");
+}
+
+#[test]
+fn a_template_ends_before_any_later_double_brace() {
+    // Even in a jq string: `"{{ "{{" }}"` is the string `{{ `, and the rest is not a value.
+    let p = parse("x \"{{ \"{{\" }}\"\n");
+    assert!(!p.errors.is_empty());
+    // Outside jq strings the template before a later `{{` is text, and that one is read.
+    let p = parse("x \"{{ .a } {{ .b }}\"\n");
+    assert_eq!(p.errors, []);
+    let wflow_grammar::ast::Statement::Entry(e) = &p.file.statements[0] else {
+        panic!("an entry")
+    };
+    let wflow_grammar::ast::ValueKind::Str(s) = &e.args[0].kind else {
+        panic!("a string")
+    };
+    assert_eq!(s.value, "{{ .a } {{ .b }}");
 }
