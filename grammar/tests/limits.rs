@@ -198,15 +198,10 @@ fn strings_of_unclosed_templates_parse_in_linear_time() {
     }
     // The text of a `{{` that never closes is plain: escapes decoded, later `{{` included, and
     // a template after an escaped quote still read as one.
-    let p = parse("x \"{{ a \\n {{ b \\\" {{ c }}\"\n");
-    assert_eq!(p.errors, []);
-    let wflow_grammar::ast::Statement::Entry(e) = &p.file.statements[0] else {
-        panic!("an entry")
-    };
-    let wflow_grammar::ast::ValueKind::Str(s) = &e.args[0].kind else {
-        panic!("a string")
-    };
-    assert_eq!(s.value, "{{ a \n {{ b \" {{ c }}");
+    assert_eq!(
+        only_string("x \"{{ a \\n {{ b \\\" {{ c }}\"\n"),
+        "{{ a \n {{ b \" {{ c }}"
+    );
 }
 
 #[test]
@@ -215,7 +210,12 @@ fn a_template_ends_before_any_later_double_brace() {
     let p = parse("x \"{{ \"{{\" }}\"\n");
     assert!(!p.errors.is_empty());
     // Outside jq strings the template before a later `{{` is text, and that one is read.
-    let p = parse("x \"{{ .a } {{ .b }}\"\n");
+    assert_eq!(only_string("x \"{{ .a } {{ .b }}\"\n"), "{{ .a } {{ .b }}");
+}
+
+/// The value of the string that is `src`'s only argument, which must parse cleanly.
+fn only_string(src: &str) -> String {
+    let p = parse(src);
     assert_eq!(p.errors, []);
     let wflow_grammar::ast::Statement::Entry(e) = &p.file.statements[0] else {
         panic!("an entry")
@@ -223,5 +223,5 @@ fn a_template_ends_before_any_later_double_brace() {
     let wflow_grammar::ast::ValueKind::Str(s) = &e.args[0].kind else {
         panic!("a string")
     };
-    assert_eq!(s.value, "{{ .a } {{ .b }}");
+    s.value.clone()
 }
