@@ -1,6 +1,6 @@
 //! Checks on the IR: the graph, identifiers, Port's limits, cron, input schemas and jq.
 
-use std::collections::{HashMap, HashSet};
+use crate::hash::{HashMap, HashSet};
 
 use wflow_grammar::Span;
 
@@ -113,7 +113,7 @@ impl Checker<'_> {
             let id = self.wf.identifier.clone();
             self.identifier(&id, "the workflow");
         }
-        let mut seen: HashMap<&str, &Name> = HashMap::new();
+        let mut seen: HashMap<&str, &Name> = HashMap::default();
         for node in &self.wf.nodes {
             self.identifier(&node.identifier, "a node");
             if let Some(first) = seen.insert(&node.identifier.value, &node.identifier) {
@@ -228,7 +228,7 @@ impl Checker<'_> {
                 self.input_outlets(i);
             }
             NodeConfig::Condition(c) => {
-                let mut seen: HashMap<&str, &Name> = HashMap::new();
+                let mut seen: HashMap<&str, &Name> = HashMap::default();
                 for o in &c.outlets {
                     if let Some(first) = seen.insert(&o.identifier.value, &o.identifier) {
                         self.push(
@@ -326,7 +326,7 @@ impl Checker<'_> {
     }
 
     fn contexts(&mut self, t: &ir::FormTrigger) {
-        let mut entity_inputs: HashMap<&str, &Name> = HashMap::new();
+        let mut entity_inputs: HashMap<&str, &Name> = HashMap::default();
         for c in &t.contexts {
             match c.on.value.as_str() {
                 "CREATE_ENTITY" if c.blueprint_identifier.is_none() => {
@@ -438,7 +438,7 @@ impl Checker<'_> {
                 );
             }
         }
-        let mut seen: HashMap<&str, &Name> = HashMap::new();
+        let mut seen: HashMap<&str, &Name> = HashMap::default();
         for b in &i.user_inputs.buttons {
             if let Some(first) = seen.insert(&b.identifier.value, &b.identifier) {
                 self.push(
@@ -857,7 +857,7 @@ impl Checker<'_> {
                 .help("add a trigger node: a self-service form, a catalog event or a schedule"),
             );
         }
-        let mut out_edges: HashMap<&str, Vec<&ir::Connection>> = HashMap::new();
+        let mut out_edges: HashMap<&str, Vec<&ir::Connection>> = HashMap::default();
         let mut any_unknown = false;
         for c in &wf.connections {
             let mut ok = true;
@@ -1038,7 +1038,7 @@ impl Checker<'_> {
         sources.sort_by_key(|(_, cs)| cs.first().map(|c| c.span.start));
         for (src, cs) in sources {
             let Some(node) = nodes.get(src) else { continue };
-            let mut by_branch: HashMap<String, Vec<&ir::Connection>> = HashMap::new();
+            let mut by_branch: HashMap<String, Vec<&ir::Connection>> = HashMap::default();
             for c in cs {
                 let branch = match (&c.outlet, c.fallback, node.config.has_outlets()) {
                     (_, _, false) => String::new(),
@@ -1077,7 +1077,7 @@ impl Checker<'_> {
 
     fn cycles(&mut self, out_edges: &HashMap<&str, Vec<&ir::Connection>>) {
         // Iterative DFS with colours; each cycle is reported once, at its closing edge.
-        let mut state: HashMap<&str, u8> = HashMap::new();
+        let mut state: HashMap<&str, u8> = HashMap::default();
         for start in self.wf.nodes.iter().map(|n| n.identifier.value.as_str()) {
             if state.contains_key(start) {
                 continue;
@@ -1139,7 +1139,7 @@ impl Checker<'_> {
         out_edges: &HashMap<&str, Vec<&ir::Connection>>,
         unlowered: &HashMap<&str, bool>,
     ) {
-        let mut seen: HashSet<&str> = HashSet::new();
+        let mut seen: HashSet<&str> = HashSet::default();
         let mut todo: Vec<&str> = self
             .wf
             .nodes

@@ -8,7 +8,7 @@
 //! graph ([`crate::flow`]): X must exist, run before the node, and run on every path to it
 //! unless the expression handles its absence.
 
-use std::collections::HashSet;
+use crate::hash::HashSet;
 use std::ops::Range;
 use std::sync::OnceLock;
 
@@ -461,7 +461,7 @@ impl<'a> Ctx<'a> {
             node: site.node,
             q,
             diags: Vec::new(),
-            origins: Vec::new(),
+            origins: record.then(Vec::new),
         };
         let Some(inferred) = jq_types::infer(&q.code, site.input, site.root, &mut r, record) else {
             return Type::Any;
@@ -542,6 +542,7 @@ impl<'a> Ctx<'a> {
             if let Some((span, range, ty)) = best {
                 let origin = origins
                     .iter()
+                    .flatten()
                     .filter(|(r, _)| r.start <= range.start)
                     .max_by_key(|(r, _)| r.start)
                     .map(|(_, o)| o.clone());
@@ -1062,8 +1063,8 @@ struct Refs<'c, 'a> {
     node: usize,
     q: &'c JqQuery,
     diags: Vec<Diagnostic>,
-    /// Where each reference's output comes from (for hover).
-    origins: Vec<(Range<usize>, String)>,
+    /// Where each reference's output comes from, if a hover asks (`None` otherwise).
+    origins: Option<Vec<(Range<usize>, String)>>,
 }
 
 impl Refs<'_, '_> {
@@ -1104,7 +1105,7 @@ impl Resolve for Refs<'_, '_> {
         let c = self.ctx;
         let flow = &c.flow;
         let span = self.q.source_span(range.clone());
-        let me = flow.name(self.node).to_string();
+        let me = flow.name(self.node);
         let target = flow.id(name);
         let alias = name == "trigger"
             && target.is_none_or(|t| c.wf.nodes.get(t).is_none_or(|n| n.config.is_trigger()));
@@ -1115,15 +1116,15 @@ impl Resolve for Refs<'_, '_> {
                 .map(|&t| self.output_of(t))
                 .reduce(Type::join)
                 .unwrap_or(Type::Any);
-            let names: Vec<String> = c
-                .triggers
-                .iter()
-                .map(|&t| format!("`{}`", flow.name(t)))
-                .collect();
-            self.origins.push((
-                range,
-                format!("the trigger that fired ({})", names.join(" or ")),
-            ));
+            if let Some(origins) = &mut self.origins {
+                let names: Vec<String> = c
+                    .triggers
+                    .iter()
+                    .map(|&t| format!("`{}`", flow.name(t)))
+                    .collect();
+                let origin = format!("the trigger that fired ({})", names.join(" or "));
+                origins.push((range, origin));
+            }
             return t;
         }
         let Some(x) = target else {
@@ -1147,10 +1148,12 @@ impl Resolve for Refs<'_, '_> {
             }
             return Type::Any;
         };
-        self.origins.push((
-            range,
-            format!("the output of `{name}` ({})", self.kind_of(x)),
-        ));
+        if self.origins.is_some() {
+            let origin = format!("the output of `{name}` ({})", self.kind_of(x));
+            if let Some(origins) = &mut self.origins {
+                origins.push((range.clone(), origin));
+            }
+        }
         if !c.refs {
             return self.output_of(x);
         }

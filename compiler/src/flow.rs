@@ -7,7 +7,7 @@
 //! that path. A `join` goes on once enough of its incoming branches have arrived, so what
 //! surely ran before it is computed over its branches ([`Flow::must_run`]).
 
-use std::collections::{HashMap, HashSet};
+use crate::hash::{HashMap, HashSet};
 
 use crate::ir::{Wait, Workflow};
 
@@ -50,7 +50,7 @@ impl Flow {
             }
             names.push(n.value.clone());
         }
-        let mut index = HashMap::new();
+        let mut index = HashMap::default();
         for (i, n) in names.iter().enumerate() {
             if index.insert(n.clone(), i).is_some() {
                 // Duplicate identifiers (reported elsewhere): which one is meant is unknown.
@@ -105,7 +105,7 @@ impl Flow {
 
     /// Every node from which `to` can be reached (not `to` itself).
     pub fn upstream(&self, to: usize) -> HashSet<usize> {
-        let mut seen = HashSet::new();
+        let mut seen = HashSet::default();
         let mut todo = self.pred.get(to).cloned().unwrap_or_default();
         while let Some(n) = todo.pop() {
             if seen.insert(n) {
@@ -291,7 +291,7 @@ impl Flow {
 
     /// A path from a trigger to `to` that does not pass through `avoid`, if there is one.
     pub fn path_avoiding(&self, to: usize, avoid: usize) -> Option<Vec<usize>> {
-        let mut parent: HashMap<usize, Option<usize>> = HashMap::new();
+        let mut parent: HashMap<usize, Option<usize>> = HashMap::default();
         let mut queue = std::collections::VecDeque::new();
         for &t in &self.triggers {
             if t != avoid {

@@ -10,7 +10,7 @@
 //! `lower`, `printf "%s" .x`, ...) that Port's beta documentation used, and reports
 //! each one once with the jq equivalent.
 
-use std::collections::HashMap;
+use crate::hash::HashMap;
 use std::ops::Range;
 use std::sync::OnceLock;
 
@@ -102,7 +102,7 @@ fn table() -> &'static Table {
 
 fn build_table() -> Table {
     type D = jaq_core::data::JustLut<jaq_json::Val>;
-    let mut by_name: HashMap<&'static str, Vec<Builtin>> = HashMap::new();
+    let mut by_name: HashMap<&'static str, Vec<Builtin>> = HashMap::default();
     let mut add = |name: &'static str, params: Vec<String>| {
         // `!empty` and friends are compiler internals that cannot be written in jq.
         if name.is_empty() || name.starts_with('!') {
@@ -302,6 +302,10 @@ pub(crate) fn too_deep(code: &str) -> Option<usize> {
         /// object braces: `,` separates entries there and costs nothing
         Brace,
         Str,
+    }
+    // No byte costs more than a `{`: a short expression is never too deep.
+    if code.len() * BRACE <= NESTING_BUDGET {
+        return None;
     }
     let bytes = code.as_bytes();
     let is_op = |b: u8| b"|,+-*/%=<>!".contains(&b);

@@ -572,7 +572,12 @@ impl<'s> Walker<'s, '_> {
             } else if key.chars().all(is_ident_char)
                 && key.chars().next().is_some_and(|c| !c.is_ascii_digit())
             {
-                format!("{n}.{key}")
+                // Not `format!`: this runs for every step of every path.
+                let mut name = String::with_capacity(n.len() + 1 + key.len());
+                name.push_str(n);
+                name.push('.');
+                name.push_str(key);
+                name
             } else {
                 format!("{n}[{key:?}]")
             }
@@ -620,8 +625,8 @@ impl<'s> Walker<'s, '_> {
                 other => bad = Some(other.clone()),
             }
         }
-        let what = self.what(cur);
         if let Some(o) = missing {
+            let what = self.what(cur);
             let fields: Vec<&str> = o.fields.iter().map(|(k, _)| k.as_str()).collect();
             let mut help = match did_you_mean(key, fields.iter().copied()) {
                 Some(d) => format!("{d} "),
@@ -649,6 +654,7 @@ impl<'s> Walker<'s, '_> {
                 i.fix = Some(c.to_string());
             }
         } else if let (None, Some(b)) = (&out, &bad) {
+            let what = self.what(cur);
             self.issue(
                 range.clone(),
                 BAD_INDEX,

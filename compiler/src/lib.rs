@@ -20,6 +20,7 @@ pub mod dataflow;
 pub mod diag;
 pub mod export;
 pub mod flow;
+mod hash;
 pub mod ir;
 pub mod jq;
 pub mod jq_types;

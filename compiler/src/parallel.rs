@@ -3,7 +3,7 @@
 //! join that can never go on, parallel branches meeting at a node that is not a join, and
 //! parallel upserts of one entity.
 
-use std::collections::HashMap;
+use crate::hash::HashMap;
 
 use crate::diag::Diagnostic;
 use crate::flow::Flow;
@@ -22,7 +22,7 @@ pub(crate) fn check(wf: &Workflow, out: &mut Vec<Diagnostic>) {
         forks: forks(wf, &flow),
         flow,
     };
-    let mut incoming: HashMap<usize, Vec<&Connection>> = HashMap::new();
+    let mut incoming: HashMap<usize, Vec<&Connection>> = HashMap::default();
     for c in &wf.connections {
         if let (Some(_), Some(t)) = (p.flow.id(&c.source.value), p.flow.id(&c.target.value)) {
             incoming.entry(t).or_default().push(c);
@@ -43,7 +43,7 @@ pub(crate) fn check(wf: &Workflow, out: &mut Vec<Diagnostic>) {
 
 /// The targets of connections out of one node, or one outlet of it, when there are several.
 fn forks(wf: &Workflow, flow: &Flow) -> Vec<(usize, Vec<usize>)> {
-    let mut groups: HashMap<(usize, Option<&str>, bool), Vec<usize>> = HashMap::new();
+    let mut groups: HashMap<(usize, Option<&str>, bool), Vec<usize>> = HashMap::default();
     let mut order = Vec::new();
     for c in &wf.connections {
         let (Some(s), Some(t)) = (flow.id(&c.source.value), flow.id(&c.target.value)) else {

@@ -4,6 +4,8 @@
 //! but every span points into the `.wflow` text, so the one lowering in [`crate::port`] checks
 //! both syntaxes and its diagnostics land on what the user wrote.
 
+use std::borrow::Cow;
+
 use wflow_grammar::Span;
 use wflow_grammar::ast::{
     Block, EdgeChain, Entry, InputDecl, Key, Statement, Str, TypeExpr, Value, ValueKind,
@@ -192,7 +194,7 @@ fn looks_like_node(e: &Entry) -> bool {
 }
 
 /// The block of an entry; a trailing `{}` parses as an empty object, which means an empty block.
-fn entry_parts(e: &Entry) -> (Vec<&Value>, Option<Block>) {
+fn entry_parts(e: &Entry) -> (Vec<&Value>, Option<Cow<'_, Block>>) {
     let mut args: Vec<&Value> = e.args.iter().collect();
     if e.block.is_none()
         && let Some(last) = args.last()
@@ -200,9 +202,9 @@ fn entry_parts(e: &Entry) -> (Vec<&Value>, Option<Block>) {
     {
         let span = last.span;
         args.pop();
-        return (args, Some(empty_block(span)));
+        return (args, Some(Cow::Owned(empty_block(span))));
     }
-    (args, e.block.clone())
+    (args, e.block.as_ref().map(Cow::Borrowed))
 }
 
 impl Desugar<'_> {
@@ -582,7 +584,7 @@ impl Desugar<'_> {
         config
             .members
             .push((key("type", e.name.span), string(type_name, e.name.span)));
-        let block = block.unwrap_or_else(|| empty_block(e.span));
+        let block = block.unwrap_or_else(|| Cow::Owned(empty_block(e.span)));
         let mut form = FormParts::default();
         for st in &block.statements {
             self.node_statement(type_name, keyword, st, &mut node, &mut config, &mut form);

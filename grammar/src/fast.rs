@@ -602,22 +602,38 @@ fn text_end(b: &[u8], mut i: usize) -> usize {
 /// fails. A line break ends it where `one_line` (a `.wflow` string); a Port JSON string's
 /// template may span lines.
 pub fn template_end(b: &[u8], start: usize, one_line: bool) -> Option<usize> {
-    template_reach(b, start, one_line).ok()
+    match template_reach(b, start, one_line, usize::MAX) {
+        Reach::Closed(end) => Some(end),
+        Reach::Failed | Reach::TooDeep(_) => None,
+    }
 }
 
-/// Reads the `template` at `start` (its `{{`): its end, or where the reading failed.
+/// How far the reading of a template went.
+pub(crate) enum Reach {
+    /// It closed; its end (after the `}}`).
+    Closed(usize),
+    /// It failed: the grammar reads its `{{` as text.
+    Failed,
+    /// A jq string or group there was nested deeper than asked.
+    TooDeep(usize),
+}
+
+/// Reads the `template` at `start` (its `{{`) as the grammar does, nested at most `max` deep.
 /// `template_code`, `jq_string` and `jq_interp` are read with a stack of what each open level
 /// closes with (`"` a jq string, `)` an interpolation or group), not by recursion. Any part
 /// that fails fails the whole template, as in the grammar; so does any `{{` in it.
-pub(crate) fn template_reach(b: &[u8], start: usize, one_line: bool) -> Result<usize, usize> {
+pub(crate) fn template_reach(b: &[u8], start: usize, one_line: bool, max: usize) -> Reach {
     let mut open: Vec<u8> = Vec::new();
     let mut i = start + 2;
     loop {
         let next = b.get(i + 1).copied();
-        match (open.last(), *b.get(i).ok_or(i)?) {
-            (_, b'\n' | b'\r') if one_line => return Err(i),
-            (_, b'{') if next == Some(b'{') => return Err(i),
-            (None, b'}') if next == Some(b'}') => return Ok(i + 2),
+        let Some(&c) = b.get(i) else {
+            return Reach::Failed;
+        };
+        match (open.last(), c) {
+            (_, b'\n' | b'\r') if one_line => return Reach::Failed,
+            (_, b'{') if next == Some(b'{') => return Reach::Failed,
+            (None, b'}') if next == Some(b'}') => return Reach::Closed(i + 2),
             (None | Some(b')'), b'"') => open.push(b'"'),
             (Some(b'"'), b'"') | (Some(b')'), b')') => {
                 open.pop();
@@ -625,14 +641,17 @@ pub(crate) fn template_reach(b: &[u8], start: usize, one_line: bool) -> Result<u
             (Some(b'"'), b'\\') => {
                 match next {
                     Some(b'(') => open.push(b')'),
-                    None | Some(b'{') => return Err(i),
-                    Some(b'\n' | b'\r') if one_line => return Err(i),
+                    None | Some(b'{') => return Reach::Failed,
+                    Some(b'\n' | b'\r') if one_line => return Reach::Failed,
                     _ => {}
                 }
                 i += 1;
             }
             (Some(b')'), b'(') => open.push(b')'),
             _ => {}
+        }
+        if open.len() > max {
+            return Reach::TooDeep(i);
         }
         i += 1;
     }

@@ -11,6 +11,7 @@
 //! syntax errors and their recovery are exactly those of the whole file.
 
 use crate::lower;
+use crate::scan::Bytes;
 use crate::{Parsed, SyntaxError};
 
 /// The top-level items of a `.wflow` text, as one [`Parsed`] per piece, in source order, with
@@ -126,6 +127,9 @@ impl Iterator for Items<'_> {
 /// it and the line break after it: up to the first line break after some text, outside brackets,
 /// strings, backticks and comments; or all of `text`.
 fn item_end(text: &[u8]) -> usize {
+    // Bytes that matter once the item has begun; any other one only begins it.
+    const ACTS_ON: Bytes = Bytes::of(b"\n/`\"{[}]");
+    const IN_STRING: Bytes = Bytes::of(b"\n\"\\");
     let mut depth = 0usize;
     let mut begun = false;
     let mut i = 0;
@@ -149,7 +153,7 @@ fn item_end(text: &[u8]) -> usize {
             }
             b'"' => {
                 begun = true;
-                i += 1;
+                i = IN_STRING.next(text, i + 1);
                 while let Some(&b) = text.get(i) {
                     match b {
                         b'"' => break,
@@ -160,7 +164,7 @@ fn item_end(text: &[u8]) -> usize {
                         b'\\' if text.get(i + 1).is_some_and(|b| *b != b'\n') => i += 1,
                         _ => {}
                     }
-                    i += 1;
+                    i = IN_STRING.next(text, i + 1);
                 }
             }
             b'{' | b'[' => {
@@ -171,7 +175,11 @@ fn item_end(text: &[u8]) -> usize {
                 begun = true;
                 depth = depth.saturating_sub(1);
             }
-            _ => begun = true,
+            _ => {
+                begun = true;
+                i = ACTS_ON.next(text, i + 1);
+                continue;
+            }
         }
         i += 1;
     }

@@ -15,6 +15,7 @@ mod items;
 pub mod json;
 mod lower;
 mod repair;
+mod scan;
 pub mod span;
 mod strings;
 

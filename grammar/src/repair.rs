@@ -6,6 +6,8 @@
 //! this pass finds that block and replaces one indentation character of the dedented line with
 //! `}`: the same byte length, so every span of the repaired text is a span of the original.
 
+use crate::scan::Bytes;
+
 /// A missing `}`: the brace left open, and where the repaired text closes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Repair {
@@ -30,6 +32,9 @@ struct Line {
 /// Calls `visit` with each line of `src`, in order. The line's `braces` are reused from one line
 /// to the next, so a scan that only counts them allocates nothing per line.
 fn scan_with(src: &str, mut visit: impl FnMut(&Line)) {
+    const ACTS_ON: Bytes = Bytes::of(b"\n\"`/{}");
+    const IN_STRING: Bytes = Bytes::of(b"\n\"\\");
+    const IN_JQ: Bytes = Bytes::of(b"\n`");
     let bytes = src.as_bytes();
     let mut in_jq = false;
     let mut i = 0;
@@ -51,7 +56,15 @@ fn scan_with(src: &str, mut visit: impl FnMut(&Line)) {
         let first = bytes.get(i).copied().filter(|b| *b != b'\n' && *b != b'\r');
         line.braces.clear();
         let mut in_str = false;
-        while let Some(&b) = bytes.get(i) {
+        loop {
+            i = match (in_jq, in_str) {
+                (true, _) => IN_JQ.next(bytes, i),
+                (false, true) => IN_STRING.next(bytes, i),
+                (false, false) => ACTS_ON.next(bytes, i),
+            };
+            let Some(&b) = bytes.get(i) else {
+                break;
+            };
             if b == b'\n' {
                 break;
             }

@@ -2,6 +2,8 @@
 
 use crate::SyntaxError;
 use crate::ast::Str;
+use crate::fast::Reach;
+use crate::scan::Bytes;
 use crate::span::{OffsetMap, Span};
 
 /// Decodes one escape sequence (`\n`, `\"`, `\u00e9`, ...) given its text after the backslash.
@@ -141,9 +143,12 @@ pub(crate) fn too_deep(src: &str, max: usize) -> Option<usize> {
     let bytes = src.as_bytes();
     // The last backtick: every one before it opens a flat jq expression.
     let last_backtick = bytes.iter().rposition(|b| *b == b'`');
+    const ACTS_ON: Bytes = Bytes::of(b"`/\"{[()]}");
     let mut depth = 0usize;
     let mut i = 0;
-    while let Some(&b) = bytes.get(i) {
+    loop {
+        i = ACTS_ON.next(bytes, i);
+        let &b = bytes.get(i)?;
         match b {
             b'`' if last_backtick.is_some_and(|last| last > i) => {
                 i += 1 + bytes[i + 1..].iter().position(|b| *b == b'`').unwrap_or(0);
@@ -164,70 +169,35 @@ pub(crate) fn too_deep(src: &str, max: usize) -> Option<usize> {
         }
         i += 1;
     }
-    None
-}
-
-/// What a string's jq nests in (see `jq_string` and `jq_interp` in `wflow.pest`).
-#[derive(Clone, Copy, PartialEq)]
-enum Inner {
-    /// A jq string in a template: only `\(` opens anything in it.
-    JqString,
-    /// An interpolation `\(...)`, or a group `(...)` in one.
-    Group,
 }
 
 /// Reads the string whose text starts at `start` as the grammar does: only the jq of a
 /// template (`{{ ... }}`) nests, through a jq string's interpolations and the groups inside
-/// them; other brackets are plain text. Returns where
-/// the string ended (its closing quote or the end of its line), or the offset of the first thing
-/// nested deeper than `max`.
+/// them; other brackets are plain text. Returns where the string ended (its closing quote or the
+/// end of its line), or the offset of the first thing nested deeper than `max`.
 fn string_too_deep(bytes: &[u8], start: usize, max: usize) -> Result<usize, usize> {
+    const ACTS_ON: Bytes = Bytes::of(b"\n\r\"\\{");
     let mut i = start;
-    while let Some(&b) = bytes.get(i) {
+    loop {
+        i = ACTS_ON.next(bytes, i);
+        let Some(&b) = bytes.get(i) else {
+            return Ok(i);
+        };
         match b {
             b'\n' | b'\r' | b'"' => return Ok(i),
             b'\\' if !matches!(bytes.get(i + 1), Some(b'\n' | b'\r')) => i += 2,
             // A template nests as far as pest reads it, closed or not; one that does not close
             // is plain text after its `{{`.
             b'{' if bytes.get(i + 1) == Some(&b'{') => {
-                let reach = crate::fast::template_reach(bytes, i, true);
-                let code_end = reach.map_or_else(|stop| stop, |end| end - 2);
-                template_too_deep(bytes.get(i + 2..code_end).unwrap_or_default(), max)
-                    .map_err(|at| i + 2 + at)?;
-                i = reach.unwrap_or(i + 2);
+                match crate::fast::template_reach(bytes, i, true, max) {
+                    Reach::Closed(end) => i = end,
+                    Reach::Failed => i += 2,
+                    Reach::TooDeep(at) => return Err(at),
+                }
             }
             _ => i += 1,
         }
     }
-    Ok(i)
-}
-
-/// The offset in a template's `code` of the first thing nested deeper than `max`.
-fn template_too_deep(code: &[u8], max: usize) -> Result<(), usize> {
-    let mut inner: Vec<Inner> = Vec::new();
-    let mut i = 0;
-    while let Some(&b) = code.get(i) {
-        let next = code.get(i + 1).copied();
-        let open = |inner: &mut Vec<Inner>, what: Inner| {
-            inner.push(what);
-            if inner.len() > max { Err(i) } else { Ok(()) }
-        };
-        match (inner.last().copied(), b) {
-            (None | Some(Inner::Group), b'"') => open(&mut inner, Inner::JqString)?,
-            (Some(Inner::JqString), b'"') | (Some(Inner::Group), b')') => {
-                inner.pop();
-            }
-            (Some(Inner::JqString), b'\\') if next == Some(b'(') => {
-                open(&mut inner, Inner::Group)?;
-                i += 1;
-            }
-            (Some(Inner::JqString), b'\\') => i += 1,
-            (Some(Inner::Group), b'(') => open(&mut inner, Inner::Group)?,
-            _ => {}
-        }
-        i += 1;
-    }
-    Ok(())
 }
 
 /// The offset of the line break ending the line that holds `at` (or the end of the text).
